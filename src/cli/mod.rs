@@ -1,0 +1,58 @@
+//! The command line: the only place that prints, explains and chooses exit codes.
+
+mod explain;
+mod logging;
+mod replay;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    /// The work was done (for `replay`: the log was classified, whatever the outcome).
+    pub const OK: u8 = 0;
+    /// Usage error or unreadable input.
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "otarig",
+    version,
+    about = "Hardware-in-the-loop test rig for ESP32 HTTPS over-the-air updates",
+    long_about = "otarig reads what ESP32 boards print during HTTPS OTA updates and says, with \
+                  evidence, how each update ended: updated, rolled back, or which failure \
+                  (certificate rejected and why, TLS, network, HTTP, image, crash).",
+    after_help = "Examples:\n  \
+                  otarig replay uart.log                 classify a captured UART log\n  \
+                  otarig replay --format json uart.log   the same, as one JSON object\n  \
+                  idf.py monitor | otarig replay -       classify a log from standard input\n\n\
+                  Logging: -v / -vv for more, -q for errors only; RUST_LOG overrides both."
+)]
+struct Cli {
+    /// More diagnostics on standard error (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on standard error.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Classify a captured UART log: outcome, reason, the lines that decided, what it means.
+    #[command(after_help = replay::AFTER_HELP)]
+    Replay(replay::ReplayArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    let code = match cli.command {
+        Command::Replay(args) => replay::run(&args),
+    };
+    ExitCode::from(code)
+}

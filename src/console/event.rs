@@ -1,0 +1,160 @@
+//! Events: what a console line means for an update, independent of the format that printed it.
+
+use serde::Serialize;
+
+use crate::verify_flags::FlagText;
+
+/// Something the device reported, with the line that said it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Line number in the input, counted from 1.
+    pub line: u64,
+    /// The line as printed, without terminal escape codes.
+    pub text: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The meaning of one console line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    // --- start-up -------------------------------------------------------------------------
+    /// The ROM's `rst:0x.. (REASON),boot:0x..` line: the chip has just reset.
+    Reset { code: u32, reason: String },
+    /// The ROM waits in its serial loader (`waiting for download`).
+    DownloadMode,
+    /// `boot: ESP-IDF vX 2nd stage bootloader`.
+    BootloaderStarted { idf: String },
+    /// A row of the partition table the bootloader prints.
+    PartitionRow { label: String, offset: u32 },
+    /// `boot: Loaded app from partition at offset 0x..`.
+    AppLoaded { offset: u32 },
+    /// The bootloader refused an app slot (`OTA app partition slot N is not bootable`).
+    SlotNotBootable,
+    /// The application's start-up code is running.
+    AppStarted,
+    /// `App version:` in the start-up banner (v3.3 and later).
+    AppVersion { version: String },
+    /// `ESP-IDF:` in the start-up banner.
+    AppIdf { version: String },
+    /// `Rollback to previously worked partition. Restart.`
+    RollbackRequested,
+
+    // --- update progress ------------------------------------------------------------------
+    /// The application announces an update check (example apps, Arduino sketches).
+    UpdateCheck,
+    /// `esp_https_ota: Starting OTA...`: connected, headers read.
+    OtaStarted,
+    /// `Writing to partition subtype N at offset 0x..` / `Writing to <label> partition ...`.
+    OtaWriting { offset: Option<u32>, label: Option<String> },
+    /// The download ended normally (v3.2 `Connection closed,all data received`).
+    DownloadFinished,
+    /// An `esp_image: segment N: ...` line: an image in flash is being verified.
+    ImageSegment,
+    /// v3.2 `esp_ota_set_boot_partition succeeded`.
+    BootPartitionSet,
+    /// The application says it will restart into the new image.
+    UpdateSucceeded,
+
+    // --- TLS ------------------------------------------------------------------------------
+    /// `mbedtls_ssl_handshake returned -0x..` (or Arduino's decimal form).
+    HandshakeFailed { code: i32 },
+    /// `mbedtls_ssl_setup returned -0x..`.
+    TlsSetupFailed { code: i32 },
+    /// The firmware's own CA certificate did not parse.
+    CaParseFailed { code: i32 },
+    /// `Failed to verify peer certificate!`
+    PeerVerifyFailed,
+    /// `Certificate verified.`: printed whenever no flag is set, also when the handshake died
+    /// for another reason, so it proves nothing by itself.
+    PeerVerified,
+    /// `verification info: ...` and its continuation lines.
+    VerifyInfo { reasons: Vec<FlagText>, continued: bool },
+    /// `esp-x509-crt-bundle: No matching trusted root certificate found`.
+    BundleNoMatch,
+    /// The bundle has the issuer's name but the signature did not verify.
+    BundleBadSignature,
+    /// `esp-x509-crt-bundle: Failed to verify certificate`.
+    BundleRejected,
+    /// `esp-x509-crt-bundle: Certificate validated`.
+    BundleAccepted,
+
+    // --- network and HTTP -----------------------------------------------------------------
+    /// TCP connect failed (`Failed to connnect to host (errno N)`, `connect() error`).
+    ConnectFailed { errno: Option<i32> },
+    /// DNS lookup failed.
+    HostLookupFailed,
+    /// Connect or read timed out below TLS.
+    NetworkTimeout,
+    /// A TLS read failed after the handshake (`read error :..:`).
+    ReadFailed { code: i32 },
+    /// The connection closed before the whole image arrived.
+    DownloadCutShort,
+    /// The client refused an HTTP status.
+    HttpStatus { status: Option<u16> },
+    /// A follow-on line of a failed connection (`Failed to open new connection`,
+    /// `Connection failed, sock < 0`, `Failed to open HTTP connection: ...`).
+    ConnectionFailed,
+
+    // --- the image ------------------------------------------------------------------------
+    /// `OTA image has invalid magic byte (expected 0xE9, saw 0x..` (Arduino's HTTPUpdate
+    /// says only `Magic header does not start with 0xE9`).
+    ImageMagic { saw: Option<u8> },
+    /// The image was built for another chip.
+    ImageChipMismatch,
+    /// Image verification failed (checksum, hash, segment, size).
+    ImageCorrupt,
+    /// `esp_ota_write failed! err=0x..` (v3.2 always prints `err=0x0`).
+    OtaWriteFailed { err: Option<u32> },
+    /// `esp_ota_end failed!` / `esp_ota_set_boot_partition failed!`.
+    OtaEndFailed,
+    /// An allocation failed outside TLS (`Couldn't allocate memory to upgrade data buffer`).
+    OutOfMemory,
+    /// The application says the update failed without saying why.
+    UpdateFailed,
+    /// Arduino's `HTTP_UPDATE_FAILED Error (CODE): TEXT`: a summary whose code says what
+    /// failed, used when no line before it did.
+    SketchUpdateFailed { code: i32 },
+
+    // --- crashes --------------------------------------------------------------------------
+    /// `Guru Meditation Error: Core  N panic'ed (REASON)`.
+    Panic { reason: String },
+    /// `abort() was called at PC ...`.
+    Abort,
+    /// `Brownout detector was triggered`.
+    Brownout,
+    /// `Task watchdog got triggered`.
+    TaskWatchdog,
+    /// `***ERROR*** A stack overflow in task ...`.
+    StackOverflow,
+    /// `CORRUPT HEAP: ...`.
+    HeapCorrupt,
+    /// `ESP_ERROR_CHECK failed: esp_err_t 0x.. (NAME) ...`.
+    ErrorCheckFailed,
+}
+
+/// How the hex digits of a printed error code look; versions differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HexStyle {
+    /// `-0x%x`: lowercase, no padding (ESP-IDF before v4.4's mbedTLS port rewrite).
+    Lower,
+    /// `-0x%04X`: uppercase, four digits (v4.4 and later).
+    Upper,
+    /// Digits only and four of them: both styles print it the same.
+    Either,
+}
+
+impl HexStyle {
+    pub(crate) fn of(digits: &str) -> Self {
+        let lower = digits.bytes().any(|b| b.is_ascii_lowercase());
+        let upper = digits.bytes().any(|b| b.is_ascii_uppercase());
+        if lower || (!upper && digits.len() < 4) {
+            Self::Lower
+        } else if upper || digits.starts_with('0') {
+            Self::Upper
+        } else {
+            Self::Either
+        }
+    }
+}

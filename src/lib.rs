@@ -1,0 +1,11 @@
+//! otarig: a hardware-in-the-loop rig for ESP32 HTTPS over-the-air updates.
+//!
+//! The library holds everything but the command line: reading what an ESP32 prints
+//! ([`console`]), judging it ([`verdict`]), and replaying captured logs ([`replay`]).
+
+pub mod codes;
+pub mod console;
+pub mod outcome;
+pub mod replay;
+pub mod verdict;
+pub mod verify_flags;

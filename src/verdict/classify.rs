@@ -1,0 +1,121 @@
+//! What a single failure event means, as an outcome class.
+
+use crate::console::{EventKind, is_alloc_failure};
+use crate::outcome::{Outcome, OutcomeClass, VerifyReason};
+use crate::verify_flags::FlagText;
+
+/// Families of failures: a second failure of a compatible family in the same attempt is a
+/// consequence of the first, not a new attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Family {
+    Handshake,
+    Bundle,
+    TlsSetup,
+    Connect,
+    Transfer,
+    Http,
+    Image,
+    Memory,
+    Crash,
+}
+
+/// The family of a failure event, or `None` when the event is not a failure.
+pub(super) fn family(kind: &EventKind) -> Option<Family> {
+    use EventKind as E;
+    Some(match kind {
+        E::HandshakeFailed { .. } => Family::Handshake,
+        E::BundleNoMatch | E::BundleBadSignature | E::BundleRejected => Family::Bundle,
+        E::TlsSetupFailed { .. } | E::CaParseFailed { .. } => Family::TlsSetup,
+        E::ConnectFailed { .. } | E::HostLookupFailed | E::NetworkTimeout => Family::Connect,
+        E::ReadFailed { .. } | E::DownloadCutShort => Family::Transfer,
+        E::HttpStatus { .. } => Family::Http,
+        E::ImageMagic { .. } | E::ImageChipMismatch | E::ImageCorrupt | E::SlotNotBootable => Family::Image,
+        E::OtaWriteFailed { err: Some(err) } if *err != 0 => Family::Image,
+        E::OutOfMemory => Family::Memory,
+        E::Panic { .. }
+        | E::Abort
+        | E::Brownout
+        | E::TaskWatchdog
+        | E::StackOverflow
+        | E::HeapCorrupt
+        | E::ErrorCheckFailed => Family::Crash,
+        E::Reset { code, .. } if is_crash_reset(*code) => Family::Crash,
+        _ => return None,
+    })
+}
+
+/// Whether a failure of family `next` following one of family `first` (with no new attempt
+/// started in between) is part of the same attempt.
+pub(super) fn continues(first: Family, next: Family, follow_on_seen: bool) -> bool {
+    use Family as F;
+    match (first, next) {
+        // The bundle callback prints before the handshake returns -0x3000.
+        (F::Bundle, F::Bundle | F::Handshake) => true,
+        (F::Connect, F::Connect) => !follow_on_seen,
+        // A cut download is then verified and found truncated.
+        (F::Transfer, F::Transfer | F::Image) => true,
+        (F::Image, F::Image) => true,
+        (F::Memory, F::Memory | F::TlsSetup) => true,
+        (F::Crash, F::Crash) => true,
+        _ => false,
+    }
+}
+
+/// Reset reasons of the ESP32 ROM that mean a watchdog or brownout fired.
+pub(super) fn is_crash_reset(code: u32) -> bool {
+    // 4 OWDT, 7 TG0WDT_SYS, 8 TG1WDT_SYS, 9 RTCWDT_SYS, 11 TGWDT_CPU, 13 RTCWDT_CPU,
+    // 15 RTCWDT_BROWN_OUT. (16, RTCWDT_RTC_RESET, is also what many boards print at power-on.)
+    matches!(code, 4 | 7 | 8 | 9 | 11 | 13 | 15)
+}
+
+/// The outcome a failure event stands for. `flags` are the verification reasons printed in
+/// the same attempt, `bundle_involved` whether the certificate bundle spoke.
+pub(super) fn outcome_of(kind: &EventKind, flags: &[FlagText], bundle_involved: bool) -> Outcome {
+    use EventKind as E;
+    use OutcomeClass as C;
+    match kind {
+        E::HandshakeFailed { code } => handshake(*code, flags, bundle_involved),
+        E::BundleNoMatch | E::BundleBadSignature | E::BundleRejected => Outcome::tls_verify(VerifyReason::Untrusted),
+        E::TlsSetupFailed { code } if is_alloc_failure(*code) => Outcome::of(C::OutOfMemory),
+        E::TlsSetupFailed { .. } | E::CaParseFailed { .. } => Outcome::of(C::Unknown),
+        E::ConnectFailed { .. } | E::HostLookupFailed | E::NetworkTimeout => Outcome::of(C::Network),
+        E::ReadFailed { code } if is_alloc_failure(*code) => Outcome::of(C::OutOfMemory),
+        E::ReadFailed { .. } | E::DownloadCutShort => Outcome::of(C::Network),
+        E::HttpStatus { .. } => Outcome::of(C::HttpStatus),
+        E::OutOfMemory => Outcome::of(C::OutOfMemory),
+        _ => match family(kind) {
+            Some(Family::Image) => Outcome::of(C::ImageInvalid),
+            Some(Family::Crash) => Outcome::of(C::Crashed),
+            _ => Outcome::of(C::Unknown),
+        },
+    }
+}
+
+/// What `mbedtls_ssl_handshake returned CODE` means.
+fn handshake(code: i32, flags: &[FlagText], bundle_involved: bool) -> Outcome {
+    use OutcomeClass as C;
+    match code {
+        -0x2700 => Outcome::tls_verify(reason_of(flags)),
+        -0x3000 if bundle_involved => Outcome::tls_verify(VerifyReason::Untrusted),
+        -0x3000 => Outcome::tls_verify(reason_of(flags)),
+        -0x7780 => Outcome::of(C::TlsAlert),
+        // EOF, reset, receive/send failures and timeouts below TLS.
+        -0x7280 | -0x0050 | -0x004C | -0x004E | -0x0052 | -0x0044 | -0x6800 => Outcome::of(C::Network),
+        // No cipher suite, curve or signature scheme in common.
+        -0x7380 | -0x6980 | -0x3A00 | -0x6E00 => Outcome::of(C::TlsCrypto),
+        // Not TLS as expected: invalid record, unexpected or malformed message, wrong version.
+        -0x7200 | -0x7700 | -0x7980 | -0x7A00 | -0x7300 | -0x6E80 | -0x2180 => Outcome::of(C::TlsProtocol),
+        code if is_alloc_failure(code) => Outcome::of(C::OutOfMemory),
+        _ => Outcome::of(C::Unknown),
+    }
+}
+
+/// The reason of the first printed flag that names one; `unknown` when none does (v4.4+
+/// prints no reason at the default log level).
+pub(super) fn reason_of(flags: &[FlagText]) -> VerifyReason {
+    flags
+        .iter()
+        .map(|f| f.flag.reason())
+        .find(|reason| *reason != VerifyReason::Unknown)
+        .unwrap_or(VerifyReason::Unknown)
+}

@@ -1,0 +1,166 @@
+//! Events → one outcome with the lines that decided it.
+//!
+//! A log may hold several attempts (retries, an update after failures, the new image's own
+//! check). Each is judged on its own; the last one decides the log. An attempt starts at an
+//! update check, at a failure that is not a consequence of the previous one, or at a start
+//! of transfer after an attempt has ended. Within an attempt the first failure decides and
+//! later lines refine it (verification reasons) or follow from it (`Failed to open new
+//! connection`). Success is read from what the device does after writing: it restarts, the
+//! bootloader loads the partition that was written, and the new image prints its start-up
+//! lines; v4.4 and later print no success line of their own.
+
+mod attempt;
+mod classify;
+
+use serde::Serialize;
+
+pub use attempt::{AttemptReport, ErrorCode, Evidence};
+
+use crate::console::{Event, EventKind};
+use crate::outcome::{Outcome, OutcomeClass};
+use attempt::Attempt;
+
+/// Attempts kept for the report; older ones are counted, not kept.
+pub const MAX_REPORTED_ATTEMPTS: usize = 256;
+/// Partition table rows remembered (a table holds at most 95).
+const MAX_PARTITION_ROWS: usize = 96;
+
+/// The judgement of a whole log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The lines that decided the outcome (those of the last attempt).
+    pub evidence: Vec<Evidence>,
+    /// The most recent attempts, oldest first; the last one decided.
+    pub attempts: Vec<AttemptReport>,
+    /// Attempts in the whole log, including those not kept.
+    pub attempts_total: u64,
+}
+
+/// Judges a stream of events; see the module documentation.
+#[derive(Debug, Default)]
+pub struct Judge {
+    current: Option<Attempt>,
+    finished: std::collections::VecDeque<AttemptReport>,
+    attempts_total: u64,
+    /// Offset of the app the bootloader loaded last.
+    running_offset: Option<u32>,
+    partition_table: Vec<(String, u32)>,
+}
+
+impl Judge {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next event, in the order the lines were printed.
+    pub fn observe(&mut self, event: &Event) {
+        use EventKind as E;
+        if let Some(family) = classify::family(&event.kind) {
+            let joins = self.current.as_ref().is_some_and(|a| a.accepts_failure(family));
+            self.attempt_for(event, joins).fail(event, family);
+            return;
+        }
+        match &event.kind {
+            E::UpdateCheck | E::OtaStarted | E::OtaWriting { .. } => {
+                let joins = self.current.as_ref().is_some_and(|a| a.accepts_progress(&event.kind));
+                self.attempt_for(event, joins).progress(event);
+            }
+            E::DownloadFinished | E::ImageSegment | E::BootPartitionSet | E::UpdateSucceeded => {
+                if let Some(attempt) = &mut self.current {
+                    attempt.progress(event);
+                } else if matches!(event.kind, E::UpdateSucceeded | E::BootPartitionSet) {
+                    self.attempt_for(event, false).progress(event);
+                }
+            }
+            E::PeerVerifyFailed | E::VerifyInfo { .. } | E::PeerVerified | E::BundleAccepted => {
+                let joins = self.current.is_some();
+                self.attempt_for(event, joins).detail(event);
+            }
+            E::ConnectionFailed
+            | E::UpdateFailed
+            | E::SketchUpdateFailed { .. }
+            | E::OtaWriteFailed { .. }
+            | E::OtaEndFailed => {
+                let joins = self.current.as_ref().is_some_and(|a| {
+                    !a.is_concluded() || a.outcome().outcome != OutcomeClass::Updated
+                        && a.outcome().outcome != OutcomeClass::RolledBack
+                });
+                self.attempt_for(event, joins).follow_on(event);
+            }
+            E::Reset { .. } => {
+                if let Some(attempt) = &mut self.current {
+                    attempt.reset(event);
+                }
+            }
+            E::AppLoaded { offset } => {
+                if let Some(attempt) = &mut self.current {
+                    attempt.loaded(event, *offset, &self.partition_table);
+                }
+                self.running_offset = Some(*offset);
+            }
+            E::AppStarted | E::AppVersion { .. } => {
+                if let Some(attempt) = &mut self.current {
+                    attempt.app_started(event);
+                }
+            }
+            E::RollbackRequested => {
+                if let Some(attempt) = &mut self.current {
+                    attempt.rollback_requested(event);
+                }
+            }
+            E::PartitionRow { label, offset } => self.remember_partition(label, *offset),
+            _ => {}
+        }
+    }
+
+    /// Ends the log and gives the verdict.
+    pub fn finish(mut self) -> Verdict {
+        if let Some(attempt) = self.current.take() {
+            self.push(attempt);
+        }
+        let attempts: Vec<AttemptReport> = self.finished.into();
+        let (outcome, evidence) = match attempts.last() {
+            Some(last) => (last.outcome, last.evidence.clone()),
+            None => (Outcome::of(OutcomeClass::Incomplete), Vec::new()),
+        };
+        Verdict { outcome, evidence, attempts, attempts_total: self.attempts_total }
+    }
+
+    /// The attempt `event` belongs to: the current one if it `joins`, else a new one.
+    fn attempt_for(&mut self, event: &Event, joins: bool) -> &mut Attempt {
+        if !joins {
+            if let Some(done) = self.current.take() {
+                self.push(done);
+            }
+            self.current = Some(Attempt::new(event.line, self.running_offset));
+        }
+        self.current.get_or_insert_with(|| Attempt::new(event.line, None))
+    }
+
+    fn push(&mut self, attempt: Attempt) {
+        self.attempts_total += 1;
+        if self.finished.len() == MAX_REPORTED_ATTEMPTS {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(attempt.report());
+    }
+
+    fn remember_partition(&mut self, label: &str, offset: u32) {
+        if let Some(row) = self.partition_table.iter_mut().find(|(l, _)| l == label) {
+            row.1 = offset;
+        } else if self.partition_table.len() < MAX_PARTITION_ROWS {
+            self.partition_table.push((label.to_owned(), offset));
+        }
+    }
+}
+
+/// Judges a complete list of events.
+pub fn judge(events: &[Event]) -> Verdict {
+    let mut judge = Judge::new();
+    for event in events {
+        judge.observe(event);
+    }
+    judge.finish()
+}
