@@ -83,8 +83,9 @@ impl VerifyFlag {
 
     /// Reads one printed reason (`"  ! "` prefix already removed). A cut-off text is accepted
     /// when it is long enough to name exactly one flag.
+    /// Trailing UART noise (bytes that were not UTF-8) is ignored.
     pub fn from_text(text: &str) -> Option<FlagText> {
-        let text = text.trim_end();
+        let text = text.trim_end_matches(|c: char| c.is_whitespace() || c == char::REPLACEMENT_CHARACTER);
         if let Some((flag, ..)) = TABLE.iter().find(|(.., full)| *full == text) {
             return Some(FlagText { flag: *flag, truncated: false });
         }

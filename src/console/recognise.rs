@@ -471,7 +471,13 @@ mod tests {
     fn arduino_ssl_errors() {
         let line = "[  5123][E][ssl_client.cpp:37] _handle_error(): [start_ssl_client():273]: (-9984) X509 - Certificate verification failed, e.g. CRL, CA or signature check failed";
         assert_eq!(check(line), Some(EventKind::HandshakeFailed { code: -9984 }));
-        let oom = "[E][ssl_client.cpp:33] _handle_error(): (-16256) PK - Memory allocation failed";
+        let oom = "[E][ssl_client.cpp:33] _handle_error(): [start_ssl_client():199]: (-16256) PK - Memory allocation failed";
         assert_eq!(check(oom), Some(EventKind::TlsSetupFailed { code: -16256 }));
+        let bare = "[ 25671][E][ssl_client.cpp:37] _handle_error(): [start_ssl_client():273]: code -9984";
+        assert_eq!(check(bare), Some(EventKind::HandshakeFailed { code: -9984 }));
+        let read = "[ 25671][E][ssl_client.cpp:37] _handle_error(): [data_to_read():361]: (-76) UNKNOWN ERROR CODE (004C)";
+        assert_eq!(check(read), Some(EventKind::ReadFailed { code: -76 }));
+        let core_103 = "[E][ssl_client.cpp:35] handle_error(): MbedTLS message code: -9984";
+        assert_eq!(check(core_103), Some(EventKind::HandshakeFailed { code: -9984 }));
     }
 }
