@@ -6,6 +6,8 @@
 pub mod codes;
 pub mod console;
 pub mod outcome;
+pub mod pki;
 pub mod replay;
 pub mod verdict;
+pub mod toml_source;
 pub mod verify_flags;

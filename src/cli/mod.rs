@@ -2,6 +2,7 @@
 
 mod explain;
 mod logging;
+mod pki;
 mod replay;
 
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     /// Classify a captured UART log: outcome, reason, the lines that decided, what it means.
     #[command(after_help = replay::AFTER_HELP)]
     Replay(replay::ReplayArgs),
+    /// The lab certificate authorities: list, generate, export.
+    #[command(after_help = pki::AFTER_HELP)]
+    Pki(pki::PkiArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -53,6 +57,7 @@ pub fn main() -> ExitCode {
     logging::init(cli.verbose, cli.quiet);
     let code = match cli.command {
         Command::Replay(args) => replay::run(&args),
+        Command::Pki(args) => pki::run(&args),
     };
     ExitCode::from(code)
 }

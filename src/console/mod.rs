@@ -70,7 +70,11 @@ impl Console {
 impl LineReader {
     fn read(&mut self, line: RawLine<'_>, on_event: &mut impl FnMut(Event)) {
         let clean = ansi::strip(line.bytes, &mut self.scratch);
-        let text = String::from_utf8_lossy(clean);
+        // Nearly every line is valid UTF-8 (mostly ASCII): validate once, repair only if needed.
+        let text = match std::str::from_utf8(clean) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(clean),
+        };
         let record = Record::parse(line.number, &text);
         let kind = self.recogniser.recognise(&record);
         self.dialect.observe(&record, kind.as_ref());

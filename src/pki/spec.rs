@@ -1,0 +1,414 @@
+//! Certificate specifications, as written in `scenarios/pki/authorities.toml` and in
+//! scenarios: raw TOML shapes (private, unknown keys refused) checked into [`CertSpec`]s.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use toml::Spanned;
+
+use super::error::{SpecError, SpecErrorKind};
+use crate::toml_source::TomlSource;
+
+/// Key algorithm and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    Rsa1024,
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+    P256,
+    P384,
+    Ed25519,
+}
+
+impl KeyType {
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa1024 | Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa1024 => "rsa1024",
+            Self::Rsa2048 => "rsa2048",
+            Self::Rsa3072 => "rsa3072",
+            Self::Rsa4096 => "rsa4096",
+            Self::P256 => "p256",
+            Self::P384 => "p384",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+}
+
+/// The hash an issuer signs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureHash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// A `keyUsage` bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyUsage {
+    DigitalSignature,
+    KeyEncipherment,
+    KeyAgreement,
+    KeyCertSign,
+    CrlSign,
+}
+
+/// An `extendedKeyUsage` purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExtendedKeyUsage {
+    ServerAuth,
+    ClientAuth,
+    CodeSigning,
+}
+
+/// Whether a certificate is a CA, and its path length constraint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Authority { pathlen: Option<u8> },
+    Leaf,
+}
+
+/// One certificate to make, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CertSpec {
+    pub name: String,
+    /// Subject attributes in encoding order, e.g. `[("C","US"), ("O","..."), ("CN","...")]`.
+    pub subject: Vec<(String, String)>,
+    /// Another certificate whose key this one shares (a cross-sign or re-issue).
+    pub same_key_as: Option<String>,
+    pub key: KeyType,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// The issuing certificate; `None` for self-signed.
+    pub issuer: Option<String>,
+    /// The hash the issuer signs with; `None`: the issuer key's natural one.
+    pub signature: Option<SignatureHash>,
+    pub role: Role,
+    pub key_usage: Vec<KeyUsage>,
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    pub dns: Vec<String>,
+    pub ip: Vec<IpAddr>,
+    pub serial: Option<Vec<u8>>,
+    /// Where the look-alike's facts come from.
+    pub source: Option<String>,
+    /// Some facts (dates, key size) are approximate.
+    pub approximate: bool,
+    /// Where the spec is written.
+    pub at: crate::toml_source::Location,
+}
+
+/// A certificate table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCert {
+    subject: Option<Spanned<String>>,
+    key: Option<Spanned<KeyType>>,
+    valid: Option<Spanned<Vec<Spanned<String>>>>,
+    issuer: Option<Spanned<String>>,
+    same_key_as: Option<Spanned<String>>,
+    signature: Option<SignatureHash>,
+    ca: Option<bool>,
+    pathlen: Option<u8>,
+    key_usage: Option<Vec<KeyUsage>>,
+    eku: Option<Vec<ExtendedKeyUsage>>,
+    dns: Option<Vec<String>>,
+    ip: Option<Vec<Spanned<String>>>,
+    serial: Option<Spanned<String>>,
+    source: Option<String>,
+    approximate: Option<bool>,
+}
+
+/// Defaults that differ between authorities and leaves.
+#[derive(Clone, Debug)]
+pub(crate) struct Defaults {
+    pub ca: bool,
+    pub key: Option<KeyType>,
+    pub valid: Option<(OffsetDateTime, OffsetDateTime)>,
+    pub dns: Vec<String>,
+    pub subject_cn: Option<String>,
+}
+
+/// A raw table with its span, not yet checked.
+pub(crate) type RawCerts = BTreeMap<String, Spanned<RawCert>>;
+
+/// Checks the raw tables of one file. `known` are certificates from elsewhere (the lab PKI)
+/// that `issuer` and `same_key_as` may name.
+pub(crate) fn check_certs(
+    source: &TomlSource,
+    raw: &RawCerts,
+    defaults: &Defaults,
+    known: &BTreeMap<String, CertSpec>,
+) -> Result<Vec<CertSpec>, SpecError> {
+    let err = |at: usize, kind| SpecError { location: source.location(at), kind };
+    // First pass: names and references.
+    for (name, table) in raw {
+        let cert = table.get_ref();
+        for reference in [&cert.issuer, &cert.same_key_as].into_iter().flatten() {
+            let target = reference.get_ref();
+            if !raw.contains_key(target) && !known.contains_key(target) {
+                let kind = SpecErrorKind::UnknownCertificate { name: target.clone() };
+                return Err(err(reference.span().start, kind));
+            }
+        }
+        if cert.same_key_as.as_ref().is_some_and(|s| s.get_ref() == name) {
+            return Err(err(table.span().start, SpecErrorKind::Cycle { names: vec![name.clone(), name.clone()] }));
+        }
+    }
+    check_cycles(raw, |c| c.same_key_as.as_ref()).map_err(|(at, names)| err(at, SpecErrorKind::Cycle { names }))?;
+    check_cycles(raw, |c| c.issuer.as_ref()).map_err(|(at, names)| err(at, SpecErrorKind::Cycle { names }))?;
+
+    // Second pass, each after the certificate whose key it shares, so it can inherit.
+    let mut done: BTreeMap<String, CertSpec> = BTreeMap::new();
+    for name in raw.keys() {
+        resolve(name, source, raw, defaults, known, &mut done)?;
+    }
+    let mut specs: Vec<CertSpec> = done.into_values().collect();
+    specs.sort_by_key(|s| (s.at.line, s.at.column));
+    Ok(specs)
+}
+
+fn resolve(
+    name: &str,
+    source: &TomlSource,
+    raw: &RawCerts,
+    defaults: &Defaults,
+    known: &BTreeMap<String, CertSpec>,
+    done: &mut BTreeMap<String, CertSpec>,
+) -> Result<(), SpecError> {
+    if done.contains_key(name) {
+        return Ok(());
+    }
+    if let Some(twin) = &raw[name].get_ref().same_key_as
+        && raw.contains_key(twin.get_ref())
+    {
+        resolve(twin.get_ref(), source, raw, defaults, known, done)?;
+    }
+    let lookup = |n: &str| done.get(n).or_else(|| known.get(n));
+    let spec = check_one(source, name, &raw[name], defaults, &lookup)?;
+    done.insert(name.to_owned(), spec);
+    Ok(())
+}
+
+fn check_one<'a>(
+    source: &TomlSource,
+    name: &str,
+    table: &Spanned<RawCert>,
+    defaults: &Defaults,
+    lookup: &dyn Fn(&str) -> Option<&'a CertSpec>,
+) -> Result<CertSpec, SpecError> {
+    let at = table.span().start;
+    let err = |at: usize, kind| SpecError { location: source.location(at), kind };
+    let cert = table.get_ref();
+    let twin = cert.same_key_as.as_ref().and_then(|s| lookup(s.get_ref()));
+
+    let key = match (&cert.key, twin) {
+        (Some(key), Some(twin)) if *key.get_ref() != twin.key => {
+            return Err(err(
+                key.span().start,
+                SpecErrorKind::KeyMismatch { key: key.get_ref().as_str(), other: twin.name.clone(), other_key: twin.key.as_str() },
+            ));
+        }
+        (Some(key), _) => *key.get_ref(),
+        (None, Some(twin)) => twin.key,
+        (None, None) => defaults.key.ok_or_else(|| err(at, SpecErrorKind::Missing { field: "key" }))?,
+    };
+
+    let subject = match (&cert.subject, twin, &defaults.subject_cn) {
+        (Some(subject), ..) => {
+            parse_subject(subject.get_ref()).map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?
+        }
+        (None, Some(twin), _) => twin.subject.clone(),
+        (None, None, Some(cn)) => vec![("CN".to_owned(), cn.clone())],
+        (None, None, None) => return Err(err(at, SpecErrorKind::Missing { field: "subject" })),
+    };
+
+    let (not_before, not_after) = match &cert.valid {
+        Some(valid) => {
+            let [from, to] = valid.get_ref().as_slice() else {
+                return Err(err(valid.span().start, SpecErrorKind::Validity { message: "needs two dates: [from, to]".into() }));
+            };
+            let parse = |date: &Spanned<String>| {
+                parse_time(date.get_ref()).map_err(|message| err(date.span().start, SpecErrorKind::Validity { message }))
+            };
+            let (from_time, to_time) = (parse(from)?, parse(to)?);
+            if from_time > to_time {
+                return Err(err(valid.span().start, SpecErrorKind::InvertedValidity));
+            }
+            (from_time, to_time)
+        }
+        None => defaults.valid.ok_or_else(|| err(at, SpecErrorKind::Missing { field: "valid" }))?,
+    };
+
+    let is_ca = cert.ca.unwrap_or(defaults.ca);
+    let role = if is_ca { Role::Authority { pathlen: cert.pathlen } } else { Role::Leaf };
+    let key_usage = cert.key_usage.clone().unwrap_or_else(|| match role {
+        Role::Authority { .. } => vec![KeyUsage::DigitalSignature, KeyUsage::KeyCertSign, KeyUsage::CrlSign],
+        Role::Leaf if key.is_rsa() => vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment],
+        Role::Leaf => vec![KeyUsage::DigitalSignature],
+    });
+    let extended_key_usage = cert.eku.clone().unwrap_or_else(|| match role {
+        Role::Authority { .. } => Vec::new(),
+        Role::Leaf => vec![ExtendedKeyUsage::ServerAuth],
+    });
+    let mut ip = Vec::new();
+    for address in cert.ip.iter().flatten() {
+        let parsed = address.get_ref().parse().map_err(|_| {
+            err(address.span().start, SpecErrorKind::Address { text: address.get_ref().clone() })
+        })?;
+        ip.push(parsed);
+    }
+    let dns = match (&cert.dns, role) {
+        (Some(dns), _) => dns.clone(),
+        (None, Role::Leaf) if ip.is_empty() => defaults.dns.clone(),
+        (None, _) => Vec::new(),
+    };
+    let serial = match &cert.serial {
+        Some(serial) => Some(parse_hex(serial.get_ref()).ok_or_else(|| {
+            err(serial.span().start, SpecErrorKind::Serial { text: serial.get_ref().clone() })
+        })?),
+        None => None,
+    };
+    let signature = cert.signature;
+
+    Ok(CertSpec {
+        name: name.to_owned(),
+        subject,
+        same_key_as: cert.same_key_as.as_ref().map(|s| s.get_ref().clone()),
+        key,
+        not_before,
+        not_after,
+        issuer: cert.issuer.as_ref().map(|s| s.get_ref().clone()),
+        signature,
+        role,
+        key_usage,
+        extended_key_usage,
+        dns,
+        ip,
+        serial,
+        source: cert.source.clone(),
+        approximate: cert.approximate.unwrap_or(false),
+        at: source.location(at),
+    })
+}
+
+/// Follows `edge` from every table; a name met twice on one walk is a cycle.
+fn check_cycles(
+    raw: &RawCerts,
+    edge: impl Fn(&RawCert) -> Option<&Spanned<String>>,
+) -> Result<(), (usize, Vec<String>)> {
+    for start in raw.keys() {
+        let mut walk = vec![start.clone()];
+        let mut current = start;
+        while let Some(next) = raw.get(current).and_then(|t| edge(t.get_ref())) {
+            let next_name = next.get_ref();
+            if next_name == current && walk.len() == 1 {
+                break; // self-signed: `issuer` naming itself is allowed
+            }
+            if walk.contains(next_name) {
+                walk.push(next_name.clone());
+                return Err((raw[start].span().start, walk));
+            }
+            walk.push(next_name.clone());
+            current = next_name;
+        }
+    }
+    Ok(())
+}
+
+/// `C=US, O=Internet Security Research Group, CN=ISRG Root X1` (commas inside a value are
+/// written `\,`).
+pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut attributes = Vec::new();
+    let mut part = String::new();
+    let mut parts = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => part.extend(chars.next()),
+            ',' => parts.push(std::mem::take(&mut part)),
+            _ => part.push(c),
+        }
+    }
+    parts.push(part);
+    for part in parts {
+        let (key, value) = part.split_once('=').ok_or_else(|| format!("`{}` is not KEY=value", part.trim()))?;
+        let key = key.trim().to_ascii_uppercase();
+        if !matches!(key.as_str(), "CN" | "O" | "OU" | "C" | "L" | "ST") {
+            return Err(format!("unknown attribute `{key}` (use CN, O, OU, C, L, ST)"));
+        }
+        attributes.push((key, value.trim().to_owned()));
+    }
+    Ok(attributes)
+}
+
+/// `2021-09-30T14:01:15Z` or `2021-09-30` (midnight UTC).
+pub fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(time);
+    }
+    let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
+    Ok(date.midnight().assume_utc())
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let digits: String = text.chars().filter(|c| *c != ':').collect();
+    if digits.is_empty() || digits.len() % 2 != 0 {
+        return None;
+    }
+    (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok()).collect()
+}
+
+impl CertSpec {
+    /// The subject as text, e.g. `C=US, O=ISRG, CN=Root YR`.
+    pub fn subject_text(&self) -> String {
+        self.subject.iter().map(|(k, v)| format!("{k}={}", v.replace(',', "\\,"))).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The subject's common name, if any.
+    pub fn common_name(&self) -> Option<&str> {
+        self.subject.iter().find(|(k, _)| k == "CN").map(|(_, v)| v.as_str())
+    }
+
+    /// The certificate whose key signs this one (itself when self-signed).
+    pub fn issuer_name(&self) -> &str {
+        self.issuer.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The certificate that owns this one's key (itself unless it shares one).
+    pub fn key_owner(&self) -> &str {
+        self.same_key_as.as_deref().unwrap_or(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_keep_their_order_and_escapes() {
+        let subject = parse_subject("C=US, O=Example\\, Inc., CN=Root").unwrap();
+        assert_eq!(subject, [("C".into(), "US".into()), ("O".into(), "Example, Inc.".into()), ("CN".into(), "Root".into())]);
+        assert!(parse_subject("CN").is_err());
+        assert!(parse_subject("XX=1").is_err());
+    }
+
+    #[test]
+    fn times_take_dates_or_rfc3339() {
+        assert_eq!(parse_time("2021-09-30").unwrap().unix_timestamp(), 1_632_960_000);
+        assert_eq!(parse_time("2021-09-30T14:01:15Z").unwrap().unix_timestamp(), 1_633_010_475);
+        assert!(parse_time("30/09/2021").is_err());
+    }
+}
