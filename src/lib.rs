@@ -8,6 +8,7 @@ pub mod console;
 pub mod outcome;
 pub mod pki;
 pub mod replay;
+pub mod scenario;
 pub mod verdict;
 pub mod toml_source;
 pub mod verify_flags;

@@ -24,6 +24,8 @@ pub enum EventKind {
     Reset { code: u32, reason: String },
     /// The ROM waits in its serial loader (`waiting for download`).
     DownloadMode,
+    /// The ROM jumps to the 2nd-stage bootloader (`entry 0x...`).
+    RomEntry,
     /// `boot: ESP-IDF vX 2nd stage bootloader`.
     BootloaderStarted { idf: String },
     /// A row of the partition table the bootloader prints.
@@ -54,8 +56,9 @@ pub enum EventKind {
     ImageSegment,
     /// v3.2 `esp_ota_set_boot_partition succeeded`.
     BootPartitionSet,
-    /// The application says it will restart into the new image.
-    UpdateSucceeded,
+    /// The application says it will restart into the new image. Arduino-ESP32's bootloader
+    /// prints nothing, so after its claim only the ROM's lines show the restart.
+    UpdateSucceeded { silent_bootloader: bool },
 
     // --- TLS ------------------------------------------------------------------------------
     /// `mbedtls_ssl_handshake returned -0x..` (or Arduino's decimal form).
@@ -113,9 +116,10 @@ pub enum EventKind {
     OutOfMemory,
     /// The application says the update failed without saying why.
     UpdateFailed,
-    /// Arduino's `HTTP_UPDATE_FAILED Error (CODE): TEXT`: a summary whose code says what
-    /// failed, used when no line before it did.
-    SketchUpdateFailed { code: i32 },
+    /// Arduino's HTTPUpdate error (`HTTP_UPDATE_FAILED Error (CODE): TEXT`, or `HTTP error:
+    /// TEXT` with HTTPClient's code): a summary whose code says what failed, used when no line
+    /// before it did.
+    ArduinoUpdateError { code: i32 },
 
     // --- crashes --------------------------------------------------------------------------
     /// `Guru Meditation Error: Core  N panic'ed (REASON)`.

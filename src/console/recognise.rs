@@ -251,7 +251,9 @@ fn app_message(msg: &str) -> Option<EventKind> {
         | "Starting OTA example task"
         | "Connect to Wifi ! Start to Connect to Server...." => EventKind::UpdateCheck,
         _ if msg.starts_with("Attempting to download update from") => EventKind::UpdateCheck,
-        "OTA Succeed, Rebooting..." | "Prepare to restart system!" => EventKind::UpdateSucceeded,
+        "OTA Succeed, Rebooting..." | "Prepare to restart system!" => {
+            EventKind::UpdateSucceeded { silent_bootloader: false }
+        }
         "Firmware upgrade failed" | "Firmware Upgrades Failed" | "Exiting task due to fatal error..." => {
             EventKind::UpdateFailed
         }
@@ -302,16 +304,36 @@ fn tls_error(code: i32, function: &str) -> EventKind {
 fn http_update(msg: &str) -> Option<EventKind> {
     Some(match msg {
         "Magic header does not start with 0xE9" => EventKind::ImageMagic { saw: None },
-        "Update ok" => EventKind::UpdateSucceeded,
+        "Update ok" => EventKind::UpdateSucceeded { silent_bootloader: true },
         _ if msg.starts_with("HTTP Code is (") => {
             let status = msg.trim_start_matches("HTTP Code is (").trim_end_matches(')');
             EventKind::HttpStatus { status: status.parse().ok() }
         }
-        _ if msg.starts_with("HTTP error: too less ram") => EventKind::OutOfMemory,
-        _ if msg.starts_with("HTTP error: ") => EventKind::ConnectFailed { errno: None },
+        _ if msg.starts_with("HTTP error: ") => {
+            EventKind::ArduinoUpdateError { code: http_client_code(&msg["HTTP error: ".len()..])? }
+        }
         _ if msg.starts_with("FreeSketchSpace to low") => EventKind::ImageCorrupt,
         _ => return None,
     })
+}
+
+/// HTTPClient's error texts (`HTTPClient::errorToString`) → its codes.
+fn http_client_code(text: &str) -> Option<i32> {
+    const TEXTS: [&str; 11] = [
+        "connection refused",
+        "send header failed",
+        "send payload failed",
+        "not connected",
+        "connection lost",
+        "no stream",
+        "no HTTP server",
+        "too less ram",
+        "Transfer-Encoding not supported",
+        "Stream write error",
+        "read Timeout",
+    ];
+    let position = TEXTS.iter().position(|t| *t == text.trim())?;
+    Some(-(position as i32) - 1)
 }
 
 /// mbedTLS codes that mean an allocation failed.
@@ -325,6 +347,7 @@ fn plain_text(text: &str) -> Option<EventKind> {
     match first {
         b'r' => reset(text),
         b'w' => (text == "waiting for download").then_some(EventKind::DownloadMode),
+        b'e' => text.starts_with("entry 0x").then_some(EventKind::RomEntry),
         b'G' => {
             let rest = text.strip_prefix("Guru Meditation Error: ")?;
             let reason = rest.split_once("panic'ed (").and_then(|(_, r)| r.split_once(')'))?.0;
@@ -336,11 +359,11 @@ fn plain_text(text: &str) -> Option<EventKind> {
         b'*' => text.starts_with("***ERROR*** A stack overflow").then_some(EventKind::StackOverflow),
         b'C' => text.starts_with("CORRUPT HEAP").then_some(EventKind::HeapCorrupt),
         b'E' => text.starts_with("ESP_ERROR_CHECK failed").then_some(EventKind::ErrorCheckFailed),
-        b'H' if text == "HTTP_UPDATE_OK" => Some(EventKind::UpdateSucceeded),
+        b'H' if text == "HTTP_UPDATE_OK" => Some(EventKind::UpdateSucceeded { silent_bootloader: true }),
         b'H' => {
             let rest = text.strip_prefix("HTTP_UPDATE_FAILED Error (")?;
             let code = rest.split_once(')')?.0.parse().ok()?;
-            Some(EventKind::SketchUpdateFailed { code })
+            Some(EventKind::ArduinoUpdateError { code })
         }
         b'I' => text.strip_prefix("I BOD: Brownout detector was triggered").map(|_| EventKind::Brownout),
         _ => None,

@@ -55,7 +55,8 @@ impl LabPki {
         let path = dir.join(AUTHORITIES_FILE);
         let source = TomlSource::read(&path).map_err(|source| PkiError::Read { path: path.clone(), source })?;
         let raw: RawAuthorities = source.parse().map_err(SpecError::from)?;
-        let defaults = Defaults { ca: true, key: None, valid: None, dns: Vec::new(), subject_cn: None };
+        let defaults =
+            Defaults { ca: true, key_from_issuer: false, valid: None, dns: Vec::new(), subject_from_names: false };
         let specs = spec::check_certs(&source, &raw.authority, &defaults, &BTreeMap::new())?;
         Ok(Self { dir: dir.to_owned(), specs: specs.into_iter().map(|s| (s.name.clone(), s)).collect() })
     }

@@ -134,10 +134,12 @@ pub(crate) struct RawCert {
 #[derive(Clone, Debug)]
 pub(crate) struct Defaults {
     pub ca: bool,
-    pub key: Option<KeyType>,
+    /// Without a `key`, take the issuer's family: RSA-2048 under RSA, P-256 under ECDSA.
+    pub key_from_issuer: bool,
     pub valid: Option<(OffsetDateTime, OffsetDateTime)>,
     pub dns: Vec<String>,
-    pub subject_cn: Option<String>,
+    /// Without a `subject`, `CN=` the first DNS name (or IP address).
+    pub subject_from_names: bool,
 }
 
 /// A raw table with its span, not yet checked.
@@ -190,10 +192,12 @@ fn resolve(
     if done.contains_key(name) {
         return Ok(());
     }
-    if let Some(twin) = &raw[name].get_ref().same_key_as
-        && raw.contains_key(twin.get_ref())
-    {
-        resolve(twin.get_ref(), source, raw, defaults, known, done)?;
+    let cert = raw[name].get_ref();
+    for dependency in [&cert.same_key_as, &cert.issuer].into_iter().flatten() {
+        let dependency = dependency.get_ref();
+        if dependency != name && raw.contains_key(dependency) {
+            resolve(dependency, source, raw, defaults, known, done)?;
+        }
     }
     let lookup = |n: &str| done.get(n).or_else(|| known.get(n));
     let spec = check_one(source, name, &raw[name], defaults, &lookup)?;
@@ -222,16 +226,14 @@ fn check_one<'a>(
         }
         (Some(key), _) => *key.get_ref(),
         (None, Some(twin)) => twin.key,
-        (None, None) => defaults.key.ok_or_else(|| err(at, SpecErrorKind::Missing { field: "key" }))?,
-    };
-
-    let subject = match (&cert.subject, twin, &defaults.subject_cn) {
-        (Some(subject), ..) => {
-            parse_subject(subject.get_ref()).map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?
+        (None, None) => {
+            let issuer_key = cert.issuer.as_ref().and_then(|i| lookup(i.get_ref())).map(|i| i.key);
+            match issuer_key {
+                Some(key) if defaults.key_from_issuer && key.is_rsa() => KeyType::Rsa2048,
+                Some(_) if defaults.key_from_issuer => KeyType::P256,
+                _ => return Err(err(at, SpecErrorKind::Missing { field: "key" })),
+            }
         }
-        (None, Some(twin), _) => twin.subject.clone(),
-        (None, None, Some(cn)) => vec![("CN".to_owned(), cn.clone())],
-        (None, None, None) => return Err(err(at, SpecErrorKind::Missing { field: "subject" })),
     };
 
     let (not_before, not_after) = match &cert.valid {
@@ -264,7 +266,7 @@ fn check_one<'a>(
     });
     let mut ip = Vec::new();
     for address in cert.ip.iter().flatten() {
-        let parsed = address.get_ref().parse().map_err(|_| {
+        let parsed: IpAddr = address.get_ref().parse().map_err(|_| {
             err(address.span().start, SpecErrorKind::Address { text: address.get_ref().clone() })
         })?;
         ip.push(parsed);
@@ -273,6 +275,17 @@ fn check_one<'a>(
         (Some(dns), _) => dns.clone(),
         (None, Role::Leaf) if ip.is_empty() => defaults.dns.clone(),
         (None, _) => Vec::new(),
+    };
+    let subject = match (&cert.subject, twin) {
+        (Some(subject), _) => {
+            parse_subject(subject.get_ref()).map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?
+        }
+        (None, Some(twin)) => twin.subject.clone(),
+        (None, None) if defaults.subject_from_names => {
+            let name = dns.first().cloned().or_else(|| ip.first().map(|ip| ip.to_string())).unwrap_or_default();
+            vec![("CN".to_owned(), name)]
+        }
+        (None, None) => return Err(err(at, SpecErrorKind::Missing { field: "subject" })),
     };
     let serial = match &cert.serial {
         Some(serial) => Some(parse_hex(serial.get_ref()).ok_or_else(|| {

@@ -91,6 +91,9 @@ pub(super) struct Attempt {
     target_label: Option<String>,
     from_offset: Option<u32>,
     loaded_offset: Option<u32>,
+    /// The firmware's bootloader prints nothing (Arduino-ESP32): the ROM's jump to it after
+    /// the restart is all there is to see.
+    silent_bootloader: bool,
     evidence: Vec<Evidence>,
     codes: Vec<ErrorCode>,
 }
@@ -111,6 +114,7 @@ impl Attempt {
             target_label: None,
             from_offset,
             loaded_offset: None,
+            silent_bootloader: false,
             evidence: Vec::new(),
             codes: Vec::new(),
         }
@@ -162,8 +166,11 @@ impl Attempt {
             EventKind::ImageSegment if self.stage == Stage::Transferring && self.failure.is_none() => {
                 self.stage = Stage::Written;
             }
-            EventKind::BootPartitionSet | EventKind::UpdateSucceeded if self.failure.is_none() => {
+            EventKind::BootPartitionSet | EventKind::UpdateSucceeded { .. } if self.failure.is_none() => {
                 self.stage = Stage::Written;
+                if let EventKind::UpdateSucceeded { silent_bootloader: true } = event.kind {
+                    self.silent_bootloader = true;
+                }
                 self.keep(event);
             }
             _ => {}
@@ -248,6 +255,9 @@ impl Attempt {
                 let kind = event.kind.clone();
                 if matches!(kind, EventKind::OtaEndFailed) {
                     self.failure = Some(Failure { family: Family::Image, kind, weak: false });
+                } else if let EventKind::ArduinoUpdateError { code } = kind {
+                    let family = classify::arduino_update_family(code);
+                    self.failure = Some(Failure { family, kind, weak: false });
                 } else {
                     self.failure = Some(Failure { family: Family::Transfer, kind, weak: true });
                 }
@@ -260,13 +270,29 @@ impl Attempt {
     pub(super) fn reset(&mut self, event: &Event) {
         self.touch(event);
         match self.stage {
-            Stage::Written if !self.is_concluded() => self.stage = Stage::Rebooting,
+            Stage::Written if !self.is_concluded() => {
+                self.stage = Stage::Rebooting;
+                if self.silent_bootloader {
+                    self.keep(event);
+                }
+            }
             Stage::Running | Stage::NewLoaded => self.stage = Stage::RebootingAgain,
             Stage::Checking | Stage::Transferring if !self.is_concluded() => {
                 self.interrupted = true;
                 self.keep(event);
             }
             _ => {}
+        }
+    }
+
+    /// The ROM jumped to the bootloader. With a silent bootloader that is the last sign of the
+    /// restart into the written image that the device gives.
+    pub(super) fn rom_entry(&mut self, event: &Event) {
+        if self.stage == Stage::Rebooting && self.silent_bootloader && !self.is_concluded() {
+            self.touch(event);
+            self.stage = Stage::Running;
+            self.after_update = Some(Outcome::of(OutcomeClass::Updated));
+            self.keep(event);
         }
     }
 

@@ -83,11 +83,32 @@ pub(super) fn outcome_of(kind: &EventKind, flags: &[FlagText], bundle_involved: 
         E::ReadFailed { .. } | E::DownloadCutShort => Outcome::of(C::Network),
         E::HttpStatus { .. } => Outcome::of(C::HttpStatus),
         E::OutOfMemory => Outcome::of(C::OutOfMemory),
+        E::ArduinoUpdateError { code } => match arduino_update_family(*code) {
+            Family::Connect => Outcome::of(C::Network),
+            Family::Memory => Outcome::of(C::OutOfMemory),
+            Family::Http => Outcome::of(C::HttpStatus),
+            Family::Image => Outcome::of(C::ImageInvalid),
+            _ => Outcome::of(C::Unknown),
+        },
         _ => match family(kind) {
             Some(Family::Image) => Outcome::of(C::ImageInvalid),
             Some(Family::Crash) => Outcome::of(C::Crashed),
             _ => Outcome::of(C::Unknown),
         },
+    }
+}
+
+/// The family of an Arduino HTTPUpdate / HTTPClient / Updater error code.
+pub(super) fn arduino_update_family(code: i32) -> Family {
+    match code {
+        // HTTPClient: connection refused ... read timeout; Updater: stream read timeout.
+        -7..=-1 | -11..=-10 | 6 => Family::Connect,
+        -8 => Family::Memory,
+        // File not found, forbidden, wrong HTTP code.
+        -104..=-102 => Family::Http,
+        // Not enough space, wrong MD5, bad header, does not fit; Updater: space, MD5, magic.
+        -100 | -107..=-105 | 4 | 7 | 8 => Family::Image,
+        _ => Family::Transfer,
     }
 }
 

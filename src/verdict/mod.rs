@@ -67,10 +67,10 @@ impl Judge {
                 let joins = self.current.as_ref().is_some_and(|a| a.accepts_progress(&event.kind));
                 self.attempt_for(event, joins).progress(event);
             }
-            E::DownloadFinished | E::ImageSegment | E::BootPartitionSet | E::UpdateSucceeded => {
+            E::DownloadFinished | E::ImageSegment | E::BootPartitionSet | E::UpdateSucceeded { .. } => {
                 if let Some(attempt) = &mut self.current {
                     attempt.progress(event);
-                } else if matches!(event.kind, E::UpdateSucceeded | E::BootPartitionSet) {
+                } else if matches!(event.kind, E::UpdateSucceeded { .. } | E::BootPartitionSet) {
                     self.attempt_for(event, false).progress(event);
                 }
             }
@@ -80,7 +80,7 @@ impl Judge {
             }
             E::ConnectionFailed
             | E::UpdateFailed
-            | E::SketchUpdateFailed { .. }
+            | E::ArduinoUpdateError { .. }
             | E::OtaWriteFailed { .. }
             | E::OtaEndFailed => {
                 let joins = self.current.as_ref().is_some_and(|a| {
@@ -103,6 +103,11 @@ impl Judge {
             E::AppStarted | E::AppVersion { .. } => {
                 if let Some(attempt) = &mut self.current {
                     attempt.app_started(event);
+                }
+            }
+            E::RomEntry => {
+                if let Some(attempt) = &mut self.current {
+                    attempt.rom_entry(event);
                 }
             }
             E::RollbackRequested => {

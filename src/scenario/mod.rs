@@ -1,0 +1,199 @@
+//! Scenario files (`scenarios/*.toml`): which chain the update server presents, in which
+//! order, which image it offers, which fault it injects, and what each firmware is expected
+//! to do. Read into private raw shapes (unknown keys refused), then checked against the lab
+//! PKI into a [`Scenario`]; every error names `file:line:column`.
+
+mod fault;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+pub use fault::Fault;
+
+use crate::outcome::{OutcomeClass, VerifyReason};
+use crate::pki::spec::{self, CertSpec, Defaults};
+use crate::pki::{LabPki, SpecError, SpecErrorKind};
+use crate::toml_source::{Location, TomlSource};
+
+/// The host name the fleet's firmware updates from; leaves carry it unless a scenario is
+/// about a host name change.
+pub const FLEET_HOST: &str = "ota.example.com";
+
+/// A checked scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file name without `.toml`: the scenario's id in reports.
+    pub id: String,
+    pub path: PathBuf,
+    pub title: String,
+    /// The real-world date the scenario stands at.
+    pub date: OffsetDateTime,
+    /// Certificates the scenario makes itself (its leaf first), issued by lab authorities or
+    /// by each other.
+    pub certs: Vec<CertSpec>,
+    /// Exactly what the server sends, in this order, by name.
+    pub chain: Vec<String>,
+    /// Which firmware release is offered as the update.
+    pub image: Option<String>,
+    pub tls: TlsVersions,
+    pub fault: Option<Fault>,
+    /// Expected outcome per firmware id.
+    pub expect: BTreeMap<String, Expectation>,
+}
+
+/// TLS versions the server offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsVersions {
+    pub tls12: bool,
+    pub tls13: bool,
+}
+
+/// What a firmware is expected to do in a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Expectation {
+    pub outcome: OutcomeClass,
+    pub reason: Option<VerifyReason>,
+}
+
+/// Where a served certificate comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CertOrigin<'a> {
+    Scenario(&'a CertSpec),
+    Authority(&'a CertSpec),
+}
+
+impl<'a> CertOrigin<'a> {
+    pub fn spec(self) -> &'a CertSpec {
+        match self {
+            Self::Scenario(spec) | Self::Authority(spec) => spec,
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file against the lab PKI.
+    pub fn load(path: &Path, pki: &LabPki) -> Result<Self, ScenarioError> {
+        let source = TomlSource::read(path).map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        Self::from_source(&source, pki)
+    }
+
+    /// Checks a scenario's text (its path names it in errors and gives its id).
+    pub fn from_source(source: &TomlSource, pki: &LabPki) -> Result<Self, ScenarioError> {
+        let raw: raw::RawScenario = source.parse().map_err(SpecError::from)?;
+        let err = |at: usize, kind| ScenarioError::Spec(SpecError { location: source.location(at), kind });
+        let id = source.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+
+        let date = spec::parse_time(raw.date.get_ref())
+            .map_err(|message| err(raw.date.span().start, SpecErrorKind::Validity { message }))?;
+
+        let mut raw_certs = raw.certs;
+        if let Some(leaf) = raw.leaf {
+            if raw_certs.contains_key("leaf") {
+                return Err(err(leaf.span().start, SpecErrorKind::Duplicate { name: "leaf".into() }));
+            }
+            raw_certs.insert("leaf".into(), leaf);
+        }
+        for name in raw_certs.keys() {
+            if pki.specs().contains_key(name) {
+                let at = raw_certs[name].span().start;
+                return Err(err(at, SpecErrorKind::Duplicate { name: name.clone() }));
+            }
+        }
+        // A scenario's certificates are leaves with 90-day validity around the scenario date
+        // unless they say otherwise.
+        let defaults = Defaults {
+            ca: false,
+            key_from_issuer: true,
+            valid: Some((date - time::Duration::days(30), date + time::Duration::days(60))),
+            dns: vec![FLEET_HOST.to_owned()],
+            subject_from_names: true,
+        };
+        let mut certs = spec::check_certs(source, &raw_certs, &defaults, pki.specs()).map_err(ScenarioError::Spec)?;
+        certs.sort_by_key(|c| c.name != "leaf");
+
+        let mut chain = Vec::new();
+        for name in &raw.server.chain {
+            let known = certs.iter().any(|c| &c.name == name.get_ref()) || pki.specs().contains_key(name.get_ref());
+            if !known {
+                return Err(err(name.span().start, SpecErrorKind::UnknownCertificate { name: name.get_ref().clone() }));
+            }
+            chain.push(name.get_ref().clone());
+        }
+        if chain.is_empty() {
+            return Err(err(raw.server_span, SpecErrorKind::Missing { field: "server.chain" }));
+        }
+
+        let tls = match raw.server.tls.as_deref() {
+            None | Some("1.2") => TlsVersions { tls12: true, tls13: false },
+            Some("1.3") => TlsVersions { tls12: false, tls13: true },
+            Some("1.2+1.3") => TlsVersions { tls12: true, tls13: true },
+            Some(other) => {
+                return Err(ScenarioError::Spec(SpecError {
+                    location: source.location(raw.server_span),
+                    kind: SpecErrorKind::Shape { message: format!("tls = \"{other}\": use \"1.2\", \"1.3\" or \"1.2+1.3\"") },
+                }));
+            }
+        };
+
+        let mut expect = BTreeMap::new();
+        for (firmware, expectation) in raw.expect {
+            let at = expectation.span().start;
+            let checked = expectation.into_inner().check().map_err(|message| err(at, SpecErrorKind::Shape { message }))?;
+            expect.insert(firmware, checked);
+        }
+
+        Ok(Scenario {
+            id,
+            path: source.path().to_owned(),
+            title: raw.title,
+            date,
+            certs,
+            chain,
+            image: raw.server.image,
+            tls,
+            fault: raw.server.fault,
+            expect,
+        })
+    }
+
+    /// The spec of a certificate the scenario can serve.
+    pub fn cert<'a>(&'a self, name: &str, pki: &'a LabPki) -> Option<CertOrigin<'a>> {
+        self.certs
+            .iter()
+            .find(|c| c.name == name)
+            .map(CertOrigin::Scenario)
+            .or_else(|| pki.specs().get(name).map(CertOrigin::Authority))
+    }
+}
+
+/// A scenario that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+impl ScenarioError {
+    /// Where the problem is, when it is in a file.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Self::Spec(err) => Some(&err.location),
+            Self::Read { .. } => None,
+        }
+    }
+}
+
+/// The scenario files in a directory (`*.toml`, not the `pki/` folder), sorted.
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,59 @@
+//! Scenario files as written: private shapes that refuse unknown keys.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Expectation, Fault};
+use crate::outcome::{OutcomeClass, VerifyReason};
+use crate::pki::spec::{RawCert, RawCerts};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    pub title: String,
+    pub date: Spanned<String>,
+    pub leaf: Option<Spanned<RawCert>>,
+    #[serde(default)]
+    pub certs: RawCerts,
+    pub server: RawServer,
+    #[serde(skip)]
+    pub server_span: usize,
+    #[serde(default)]
+    pub expect: BTreeMap<String, Spanned<RawExpectation>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub chain: Vec<Spanned<String>>,
+    pub image: Option<String>,
+    pub tls: Option<String>,
+    pub fault: Option<Fault>,
+}
+
+/// `"updated"` or `{ outcome = "tls-verify", reason = "expired" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawExpectation {
+    Class(OutcomeClass),
+    Full {
+        outcome: OutcomeClass,
+        reason: Option<VerifyReason>,
+    },
+}
+
+impl RawExpectation {
+    pub fn check(self) -> Result<Expectation, String> {
+        let (outcome, reason) = match self {
+            Self::Class(outcome) => (outcome, None),
+            Self::Full { outcome, reason } => (outcome, reason),
+        };
+        match (outcome, reason) {
+            (OutcomeClass::TlsVerify, None) => Err("tls-verify needs a reason (use \"unknown\" if none)".into()),
+            (OutcomeClass::TlsVerify, Some(_)) | (_, None) => Ok(Expectation { outcome, reason }),
+            (other, Some(_)) => Err(format!("`{other}` takes no reason")),
+        }
+    }
+}
