@@ -4,6 +4,7 @@ mod explain;
 mod logging;
 mod pki;
 mod replay;
+mod scenario;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,9 @@ enum Command {
     /// The lab certificate authorities: list, generate, export.
     #[command(after_help = pki::AFTER_HELP)]
     Pki(pki::PkiArgs),
+    /// Scenario files: check them, show the chain they serve.
+    #[command(after_help = scenario::AFTER_HELP)]
+    Scenario(scenario::ScenarioArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Replay(args) => replay::run(&args),
         Command::Pki(args) => pki::run(&args),
+        Command::Scenario(args) => scenario::run(&args),
     };
     ExitCode::from(code)
 }

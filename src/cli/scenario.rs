@@ -1,0 +1,204 @@
+//! `otarig scenario check|show`: scenario files, checked and explained.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use otarig::pki::{LabPki, PkiError, SpecErrorKind};
+use otarig::scenario::{self, Scenario, ScenarioError};
+use time::OffsetDateTime;
+
+use super::exit;
+
+pub const AFTER_HELP: &str = "\
+Scenarios are scenarios/*.toml; the lab authorities they use are in scenarios/pki/.
+
+Examples:
+  otarig scenario check                          check every scenario
+  otarig scenario check scenarios/gts-chain.toml
+  otarig scenario show dst-cross-sign-rescue     the served chain as a tree";
+
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// The scenarios directory (its pki/ folder holds the lab authorities).
+    #[arg(long, global = true, default_value = "scenarios", value_name = "DIR")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: ScenarioCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Check scenario files (all in the directory when none is named); exit 2 on any error.
+    Check {
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show the chain a scenario serves, with each certificate's validity on the scenario's date.
+    Show {
+        /// A scenario id (file name without .toml) or a path.
+        name: String,
+    },
+}
+
+pub fn run(args: &ScenarioArgs) -> u8 {
+    let pki = match LabPki::open(&args.dir.join("pki")) {
+        Ok(pki) => pki,
+        Err(err) => {
+            report_pki(&err);
+            return exit::USAGE;
+        }
+    };
+    match &args.command {
+        ScenarioCommand::Check { paths } => check(&args.dir, paths, &pki),
+        ScenarioCommand::Show { name } => show(&args.dir, name, &pki),
+    }
+}
+
+fn check(dir: &Path, paths: &[PathBuf], pki: &LabPki) -> u8 {
+    let paths = if paths.is_empty() {
+        match scenario::files_in(dir) {
+            Ok(paths) => paths,
+            Err(err) => {
+                eprintln!("error: cannot list {}: {err}", dir.display());
+                return exit::USAGE;
+            }
+        }
+    } else {
+        paths.to_vec()
+    };
+    let mut failed = 0;
+    for path in &paths {
+        match Scenario::load(path, pki) {
+            Ok(scenario) => {
+                let count = scenario.chain.len();
+                let plural = if count == 1 { "" } else { "s" };
+                println!("ok    {} ({count} certificate{plural} served)", path.display());
+            }
+            Err(err) => {
+                failed += 1;
+                report(&err);
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} scenarios have errors", paths.len());
+        exit::USAGE
+    } else {
+        exit::OK
+    }
+}
+
+fn show(dir: &Path, name: &str, pki: &LabPki) -> u8 {
+    let path = if name.ends_with(".toml") { PathBuf::from(name) } else { dir.join(format!("{name}.toml")) };
+    let scenario = match Scenario::load(&path, pki) {
+        Ok(scenario) => scenario,
+        Err(err) => {
+            report(&err);
+            return exit::USAGE;
+        }
+    };
+    print!("{}", render_tree(&scenario, pki));
+    exit::OK
+}
+
+/// The served chain as a tree: each certificate, its validity on the scenario's date, and
+/// which certificate issued it (served or not).
+pub fn render_tree(scenario: &Scenario, pki: &LabPki) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", scenario.id, scenario.title);
+    let _ = writeln!(out, "date {}; the server sends, in this order:", scenario.date.date());
+    for (position, name) in scenario.chain.iter().enumerate() {
+        let Some(origin) = scenario.cert(name, pki) else { continue };
+        let spec = origin.spec();
+        let indent = "  ".repeat(position + 1);
+        let cross = spec.same_key_as.as_deref().map(|twin| format!("  [cross-sign of {twin}]")).unwrap_or_default();
+        let _ = writeln!(out, "{indent}[{position}] {name}: {}{cross}", spec.subject_text());
+        let _ = writeln!(
+            out,
+            "{indent}    {} .. {}  {}",
+            spec.not_before.date(),
+            spec.not_after.date(),
+            validity(spec.not_before, spec.not_after, scenario.date)
+        );
+        let names: Vec<String> = spec.dns.iter().cloned().chain(spec.ip.iter().map(|ip| ip.to_string())).collect();
+        if !names.is_empty() {
+            let _ = writeln!(out, "{indent}    names: {}", names.join(", "));
+        }
+        let issuer = spec.issuer_name();
+        let link = if issuer == spec.name {
+            "self-signed".to_owned()
+        } else if let Some(at) = scenario.chain.iter().position(|n| n == issuer) {
+            format!("issued by [{at}] {issuer}")
+        } else if let Some((at, twin)) = served_twin(scenario, pki, issuer) {
+            format!("issued by [{at}] {twin} (same subject and key as {issuer})")
+        } else {
+            let subject = scenario.cert(issuer, pki).map(|o| o.spec().subject_text()).unwrap_or_default();
+            format!("issued by {issuer} (not sent: {subject})")
+        };
+        let _ = writeln!(out, "{indent}    {link}");
+    }
+    if let Some(fault) = &scenario.fault {
+        let _ = writeln!(out, "fault: {fault:?}");
+    }
+    if let Some(image) = &scenario.image {
+        let _ = writeln!(out, "offers image: {image}");
+    }
+    for (firmware, expectation) in &scenario.expect {
+        let reason = expectation.reason.map(|r| format!(" / {r}")).unwrap_or_default();
+        let _ = writeln!(out, "expect {firmware}: {}{reason}", expectation.outcome);
+    }
+    out
+}
+
+/// A served certificate with the same subject and key as `issuer` (a cross-sign of it), which
+/// verifies what `issuer` signed.
+fn served_twin(scenario: &Scenario, pki: &LabPki, issuer: &str) -> Option<(usize, String)> {
+    let issuer = scenario.cert(issuer, pki)?.spec();
+    scenario.chain.iter().enumerate().find_map(|(at, name)| {
+        let spec = scenario.cert(name, pki)?.spec();
+        (spec.subject == issuer.subject && spec.key_owner() == issuer.key_owner()).then(|| (at, name.clone()))
+    })
+}
+
+fn validity(from: OffsetDateTime, to: OffsetDateTime, at: OffsetDateTime) -> &'static str {
+    if at > to {
+        "EXPIRED"
+    } else if at < from {
+        "NOT YET VALID"
+    } else {
+        "valid"
+    }
+}
+
+fn report(err: &ScenarioError) {
+    eprintln!("error: {err}");
+    if let ScenarioError::Spec(spec) = err {
+        eprintln!("hint: {}", hint(&spec.kind));
+    }
+}
+
+fn report_pki(err: &PkiError) {
+    eprintln!("error: {err}");
+    if let PkiError::Spec(spec) = err {
+        eprintln!("hint: {}", hint(&spec.kind));
+    }
+}
+
+fn hint(kind: &SpecErrorKind) -> &'static str {
+    match kind {
+        SpecErrorKind::Shape { .. } => "check the key's spelling and the value's type (see scenarios/README.md)",
+        SpecErrorKind::UnknownCertificate { .. } => {
+            "name an authority from scenarios/pki/authorities.toml (`otarig pki list`) or a certificate of this scenario"
+        }
+        SpecErrorKind::Cycle { .. } => "an issuer or same_key_as chain must end at a self-signed root",
+        SpecErrorKind::InvertedValidity => "write valid = [from, to] with from before to",
+        SpecErrorKind::Validity { .. } => "dates are YYYY-MM-DD or RFC 3339 (2021-09-30T14:01:15Z)",
+        SpecErrorKind::KeyMismatch { .. } => "a cross-sign shares its twin's key: drop `key` or make it equal",
+        SpecErrorKind::Missing { .. } => "add the field",
+        SpecErrorKind::Subject { .. } => "write subjects as \"C=US, O=Example, CN=Name\"",
+        SpecErrorKind::Address { .. } => "IP addresses as 192.0.2.1 or 2001:db8::1",
+        SpecErrorKind::Serial { .. } => "serial numbers as hex bytes, e.g. \"04:a3\" or \"04a3\"",
+        SpecErrorKind::Duplicate { .. } => "give the certificate another name",
+    }
+}
