@@ -1,0 +1,152 @@
+//! Scenario files: every shipped one checks; bad ones fail with the right kind, at the right
+//! place; `scenario show` draws the founding cases.
+
+use std::path::Path;
+use std::process::Command;
+
+use otarig::pki::{LabPki, SpecErrorKind};
+use otarig::scenario::{Scenario, ScenarioError, files_in};
+use otarig::toml_source::TomlSource;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn pki() -> LabPki {
+    LabPki::open(&Path::new(ROOT).join("scenarios/pki")).expect("the committed lab PKI")
+}
+
+fn check(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::from_source(&TomlSource::new("case.toml", text), &pki())
+}
+
+fn error_of(text: &str) -> (SpecErrorKind, usize, usize) {
+    match check(text) {
+        Err(ScenarioError::Spec(err)) => (err.kind, err.location.line, err.location.column),
+        other => panic!("expected a spec error, got {other:?}"),
+    }
+}
+
+const HEAD: &str = "title = \"t\"\ndate = \"2026-11-25\"\n";
+
+#[test]
+fn every_shipped_scenario_checks() {
+    let pki = pki();
+    let files = files_in(&Path::new(ROOT).join("scenarios")).unwrap();
+    assert!(files.len() >= 8);
+    for path in files {
+        let scenario = Scenario::load(&path, &pki).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!scenario.chain.is_empty());
+        for name in &scenario.chain {
+            assert!(scenario.cert(name, &pki).is_some(), "{}: {name}", path.display());
+        }
+    }
+}
+
+#[test]
+fn the_founding_scenarios_exist_with_their_ids() {
+    let pki = pki();
+    let rescue = Scenario::load(&Path::new(ROOT).join("scenarios/dst-cross-sign-rescue.toml"), &pki).unwrap();
+    assert_eq!(rescue.id, "dst-cross-sign-rescue");
+    assert_eq!(rescue.chain, ["leaf", "r11", "isrg_root_x1_by_dst"]);
+    let gts = Scenario::load(&Path::new(ROOT).join("scenarios/gts-chain.toml"), &pki).unwrap();
+    assert_eq!(gts.chain, ["leaf", "wr2", "gts_root_r1_by_globalsign"]);
+}
+
+#[test]
+fn leaf_defaults_follow_the_fleet_and_the_issuer() {
+    let scenario = check(&format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n")).unwrap();
+    let leaf = &scenario.certs[0];
+    assert_eq!(leaf.dns, ["ota.example.com"]);
+    assert_eq!(leaf.common_name(), Some("ota.example.com"));
+    assert_eq!(leaf.key, otarig::pki::KeyType::Rsa2048);
+    assert!(leaf.not_before < scenario.date && scenario.date < leaf.not_after);
+    let under_ecdsa = check(&format!("{HEAD}[leaf]\nissuer = \"e5\"\n[server]\nchain = [\"leaf\"]\n")).unwrap();
+    assert_eq!(under_ecdsa.certs[0].key, otarig::pki::KeyType::P256);
+}
+
+#[test]
+fn unknown_keys_are_located() {
+    let (kind, line, column) = error_of(&format!("{HEAD}[leaf]\nissuer = \"r11\"\ncolour = 1\n[server]\nchain = [\"leaf\"]\n"));
+    assert!(matches!(kind, SpecErrorKind::Shape { .. }));
+    assert_eq!((line, column), (5, 1));
+}
+
+#[test]
+fn unknown_authorities_are_located() {
+    let (kind, line, column) = error_of(&format!("{HEAD}[leaf]\nissuer = \"r99\"\n[server]\nchain = [\"leaf\"]\n"));
+    assert_eq!(kind, SpecErrorKind::UnknownCertificate { name: "r99".into() });
+    assert_eq!((line, column), (4, 10));
+    let (kind, line, _) = error_of(&format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\", \"r12\"]\n"));
+    assert_eq!(kind, SpecErrorKind::UnknownCertificate { name: "r12".into() });
+    assert_eq!(line, 6);
+}
+
+#[test]
+fn reference_cycles_are_refused() {
+    let text = format!(
+        "{HEAD}[certs.a]\nca = true\nkey = \"p256\"\nsubject = \"CN=A\"\nissuer = \"b\"\n\
+         [certs.b]\nca = true\nkey = \"p256\"\nsubject = \"CN=B\"\nissuer = \"a\"\n[server]\nchain = [\"a\"]\n"
+    );
+    assert!(matches!(error_of(&text).0, SpecErrorKind::Cycle { .. }));
+}
+
+#[test]
+fn inverted_dates_are_refused() {
+    let text = format!("{HEAD}[leaf]\nissuer = \"r11\"\nvalid = [\"2027-01-01\", \"2026-01-01\"]\n[server]\nchain = [\"leaf\"]\n");
+    let (kind, line, _) = error_of(&text);
+    assert_eq!(kind, SpecErrorKind::InvertedValidity);
+    assert_eq!(line, 5);
+}
+
+#[test]
+fn a_cross_sign_cannot_change_its_key() {
+    let text = format!(
+        "{HEAD}[certs.x1_again]\nsame_key_as = \"isrg_root_x1\"\nkey = \"p256\"\nissuer = \"dst_root_x3\"\nca = true\n\
+         [server]\nchain = [\"x1_again\"]\n"
+    );
+    assert!(matches!(error_of(&text).0, SpecErrorKind::KeyMismatch { .. }));
+}
+
+#[test]
+fn reasons_only_where_the_class_has_them() {
+    let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n[expect]\n");
+    assert!(check(&format!("{base}\"fw\" = {{ outcome = \"network\", reason = \"expired\" }}\n")).is_err());
+    assert!(check(&format!("{base}\"fw\" = \"tls-verify\"\n")).is_err());
+    assert!(check(&format!("{base}\"fw\" = {{ outcome = \"tls-verify\", reason = \"expired\" }}\n")).is_ok());
+    assert!(check(&format!("{base}\"fw\" = \"exploded\"\n")).is_err());
+}
+
+#[test]
+fn faults_parse_and_unknown_faults_do_not() {
+    let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n");
+    let scenario = check(&format!("{base}fault = {{ kind = \"truncate\", after = 1000 }}\n")).unwrap();
+    assert_eq!(scenario.fault, Some(otarig::scenario::Fault::Truncate { after: 1000, close_notify: false }));
+    assert!(check(&format!("{base}fault = {{ kind = \"gremlins\" }}\n")).is_err());
+}
+
+fn otarig(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_otarig")).current_dir(ROOT).args(args).output().unwrap()
+}
+
+#[test]
+fn show_draws_the_founding_chains() {
+    for id in ["dst-cross-sign-rescue", "gts-chain"] {
+        let out = otarig(&["scenario", "show", id]);
+        assert_eq!(out.status.code(), Some(0));
+        insta::assert_snapshot!(format!("show_{id}"), String::from_utf8(out.stdout).unwrap());
+    }
+}
+
+#[test]
+fn check_exits_2_with_file_line_column() {
+    let dir = std::env::temp_dir().join(format!("otarig-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, format!("{HEAD}[leaf]\nissuer = \"r99\"\n[server]\nchain = [\"leaf\"]\n")).unwrap();
+    let out = otarig(&["scenario", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.toml:4:10: unknown certificate `r99`"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(otarig(&["scenario", "check"]).status.code(), Some(0));
+}
