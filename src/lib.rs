@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod pki;
 pub mod replay;
 pub mod scenario;
+pub mod server;
 pub mod verdict;
 pub mod toml_source;
 pub mod verify_flags;

@@ -5,6 +5,7 @@ mod logging;
 mod pki;
 mod replay;
 mod scenario;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,9 @@ enum Command {
     /// Scenario files: check them, show the chain they serve.
     #[command(after_help = scenario::AFTER_HELP)]
     Scenario(scenario::ScenarioArgs),
+    /// Serve a scenario over HTTPS: its exact chain, the image, its fault; events live.
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&args),
         Command::Pki(args) => pki::run(&args),
         Command::Scenario(args) => scenario::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     ExitCode::from(code)
 }

@@ -3,6 +3,7 @@
 //! to do. Read into private raw shapes (unknown keys refused), then checked against the lab
 //! PKI into a [`Scenario`]; every error names `file:line:column`.
 
+mod chain;
 mod fault;
 mod raw;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+pub use chain::ServedChain;
 pub use fault::Fault;
 
 use crate::outcome::{OutcomeClass, VerifyReason};

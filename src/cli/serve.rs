@@ -1,0 +1,113 @@
+//! `otarig serve SCENARIO`: the HTTPS update server for one scenario, with live events.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use otarig::pki::LabPki;
+use otarig::scenario::{Scenario, ServedChain};
+use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
+
+use super::exit;
+
+pub const AFTER_HELP: &str = "\
+Serves exactly the chain the scenario names, in its order, and the image at the OTA URL's path;
+binds 127.0.0.1 unless told otherwise. Stop with Ctrl-C.
+
+Examples:
+  otarig serve dst-cross-sign-rescue --image build/app-v2.bin
+  otarig serve gts-chain --image app.bin --bind 127.0.0.1:8443
+  openssl s_client -connect 127.0.0.1:8443 -servername ota.example.com -showcerts";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A scenario id (file name without .toml) or a path.
+    scenario: String,
+    /// The image to offer (the update's .bin).
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+    /// Address and port to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR:PORT")]
+    bind: SocketAddr,
+    /// The path of the OTA URL.
+    #[arg(long, default_value = "/firmware.bin")]
+    path: String,
+    /// The scenarios directory (its pki/ folder holds the lab authorities).
+    #[arg(long, default_value = "scenarios", value_name = "DIR")]
+    dir: PathBuf,
+}
+
+pub fn run(args: &ServeArgs) -> u8 {
+    match serve(args) {
+        Ok(()) => exit::OK,
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<(), String> {
+    let pki = LabPki::open(&args.dir.join("pki")).map_err(|e| e.to_string())?;
+    let path = if args.scenario.ends_with(".toml") {
+        PathBuf::from(&args.scenario)
+    } else {
+        args.dir.join(format!("{}.toml", args.scenario))
+    };
+    let scenario = Scenario::load(&path, &pki).map_err(|e| e.to_string())?;
+    let chain = ServedChain::build(&scenario, &pki).map_err(|e| e.to_string())?;
+    let image = std::fs::read(&args.image).map_err(|e| format!("cannot read {}: {e}", args.image.display()))?;
+    let config = ServeConfig {
+        chain: chain.clone(),
+        tls: scenario.tls,
+        image: Arc::from(image),
+        path: args.path.clone(),
+        fault: scenario.fault.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let server = UpdateServer::bind(args.bind, config).await.map_err(|e| e.to_string())?;
+        let addr = server.local_addr();
+        println!("serving {} at https://{addr}{}", scenario.id, args.path);
+        println!("chain sent, in order:");
+        for (position, cert) in chain.certs.iter().enumerate() {
+            println!("  [{position}] {}", cert.name);
+        }
+        if let Some(fault) = &scenario.fault {
+            println!("fault: {fault:?}");
+        }
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            while let Some(event) = receiver.recv().await {
+                print_event(&event);
+            }
+        });
+        server.run(sender, async { let _ = tokio::signal::ctrl_c().await; }).await;
+        printer.abort();
+        Ok(())
+    })
+}
+
+fn print_event(event: &ServerEvent) {
+    let id = event.connection();
+    match event {
+        ServerEvent::Accepted { peer, .. } => println!("#{id} connection from {peer}"),
+        ServerEvent::ClientHello { sni, cipher_suites, .. } => {
+            println!("#{id} ClientHello sni={} suites={}", sni.as_deref().unwrap_or("-"), cipher_suites.join(","))
+        }
+        ServerEvent::HandshakeDone { version, cipher_suite, .. } => println!("#{id} handshake {version} {cipher_suite}"),
+        ServerEvent::HandshakeFailed { error, alert_from_client, .. } => match alert_from_client {
+            Some(alert) => println!("#{id} handshake failed: the client sent {alert}"),
+            None => println!("#{id} handshake failed: {error}"),
+        },
+        ServerEvent::FaultBeforeTls { fault, .. } => println!("#{id} fault: {fault}"),
+        ServerEvent::Request { method, path, .. } => println!("#{id} {method} {path}"),
+        ServerEvent::Responded { status, body_bytes, fault, .. } => {
+            let fault = fault.as_deref().map(|f| format!(" (fault {f})")).unwrap_or_default();
+            println!("#{id} {status}, {body_bytes} body bytes{fault}")
+        }
+        ServerEvent::BadRequest { reason, .. } => println!("#{id} bad request: {reason}"),
+        ServerEvent::Closed { millis, bytes_sent, .. } => println!("#{id} closed after {millis} ms, {bytes_sent} bytes"),
+    }
+}

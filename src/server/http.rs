@@ -1,0 +1,223 @@
+//! HTTP/1.1 over the (TLS) stream: the request parsed with httparse, the response written as
+//! the scenario's fault says. One request per connection, as ESP-IDF's OTA client makes it.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::scenario::Fault;
+
+/// The most request bytes read before giving up on a request.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// How long a client may take to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A parsed request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+}
+
+/// Reads one request head. Errors are a short reason for the log.
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, String> {
+    let mut buf = Vec::with_capacity(1024);
+    let read = async {
+        loop {
+            let mut chunk = [0u8; 1024];
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed before a complete request".to_owned());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut request = httparse::Request::new(&mut headers);
+            match request.parse(&buf) {
+                Ok(httparse::Status::Complete(_)) => {
+                    return Ok(Request {
+                        method: request.method.unwrap_or_default().to_owned(),
+                        path: request.path.unwrap_or_default().to_owned(),
+                    });
+                }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST_BYTES => {}
+                Ok(httparse::Status::Partial) => return Err("request head too large".to_owned()),
+                Err(e) => return Err(format!("not HTTP: {e}")),
+            }
+        }
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, read).await.map_err(|_| "request timed out".to_owned())?
+}
+
+/// How the body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Everything sent; close cleanly.
+    Complete,
+    /// Stop here; close with or without TLS close_notify.
+    Cut { close_notify: bool },
+    /// Stop here; reset the TCP connection.
+    Reset,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub status: u16,
+    pub body_bytes: u64,
+    pub ending: Ending,
+}
+
+const HTML_PAGE: &[u8] = b"<!DOCTYPE html>\n<html><head><title>Not Found</title></head>\n\
+<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>\n";
+
+/// Writes the response to `request` for `image` at `path`, as `fault` says.
+pub async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &Request,
+    path: &str,
+    image: &[u8],
+    fault: Option<&Fault>,
+) -> std::io::Result<Written> {
+    let head_only = request.method == "HEAD";
+    if request.path != path {
+        return send_simple(stream, 404, "Not Found", HTML_PAGE, head_only, &[]).await;
+    }
+    match fault {
+        Some(Fault::Status { status }) => {
+            let reason = reason_phrase(*status);
+            send_simple(stream, *status, reason, HTML_PAGE, head_only, &[]).await
+        }
+        Some(Fault::Redirect { status, location }) => {
+            let headers = [("Location", location.as_str())];
+            send_simple(stream, *status, reason_phrase(*status), b"", head_only, &headers).await
+        }
+        Some(Fault::HtmlBody) => send_simple(stream, 200, "OK", HTML_PAGE, head_only, &[]).await,
+        Some(Fault::WrongContentLength { length }) => {
+            write_head(stream, 200, "OK", *length, "application/octet-stream", &[]).await?;
+            send_body(stream, image, head_only, None, None).await
+        }
+        Some(Fault::Truncate { after, close_notify }) => {
+            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            let cut = (*after as usize).min(image.len());
+            let mut written = send_body(stream, &image[..cut], head_only, None, None).await?;
+            written.ending = Ending::Cut { close_notify: *close_notify };
+            Ok(written)
+        }
+        Some(Fault::Reset { after }) => {
+            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            let cut = (*after as usize).min(image.len());
+            let mut written = send_body(stream, &image[..cut], head_only, None, None).await?;
+            written.ending = Ending::Reset;
+            Ok(written)
+        }
+        Some(Fault::Stall { after, seconds }) => {
+            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            let stall = Some(((*after as usize).min(image.len()), Duration::from_secs(*seconds)));
+            send_body(stream, image, head_only, stall, None).await
+        }
+        Some(Fault::Throttle { bytes_per_second }) => {
+            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            send_body(stream, image, head_only, None, Some(*bytes_per_second)).await
+        }
+        // Faults before TLS never get here.
+        Some(Fault::Plaintext | Fault::Alert { .. }) | None => {
+            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            send_body(stream, image, head_only, None, None).await
+        }
+    }
+}
+
+async fn send_simple<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    reason: &str,
+    body: &[u8],
+    head_only: bool,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Written> {
+    write_head(stream, status, reason, body.len() as u64, "text/html", headers).await?;
+    let mut written = send_body(stream, body, head_only, None, None).await?;
+    written.status = status;
+    Ok(written)
+}
+
+async fn write_head<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    reason: &str,
+    length: u64,
+    content_type: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nServer: otarig\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await
+}
+
+/// Sends `body`, optionally pausing once (`stall`: after that many bytes, for that long) or
+/// pacing to a rate. Returns status 200; callers that sent another status set it.
+async fn send_body<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    body: &[u8],
+    head_only: bool,
+    stall: Option<(usize, Duration)>,
+    rate: Option<u64>,
+) -> std::io::Result<Written> {
+    let mut sent = 0usize;
+    if !head_only {
+        let chunk = match rate {
+            Some(rate) => (rate / 10).max(1) as usize,
+            None => 16 * 1024,
+        };
+        let mut stalled = false;
+        while sent < body.len() {
+            let mut end = (sent + chunk).min(body.len());
+            if let Some((at, _)) = stall
+                && !stalled
+                && sent < at
+            {
+                end = end.min(at);
+            }
+            stream.write_all(&body[sent..end]).await?;
+            sent = end;
+            if let Some((at, pause)) = stall
+                && !stalled
+                && sent >= at
+            {
+                stream.flush().await?;
+                tokio::time::sleep(pause).await;
+                stalled = true;
+            }
+            if rate.is_some() {
+                stream.flush().await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    stream.flush().await?;
+    Ok(Written { status: 200, body_bytes: sent as u64, ending: Ending::Complete })
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}

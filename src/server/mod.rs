@@ -1,0 +1,216 @@
+//! The HTTPS update server: serves exactly the chain a scenario names, in its order, the image
+//! it offers at the OTA URL's path (and nothing else), and the fault it names; reports what
+//! happened on each connection as [`ServerEvent`]s.
+
+mod event;
+mod http;
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_rustls::LazyConfigAcceptor;
+
+pub use event::ServerEvent;
+pub use http::{MAX_REQUEST_BYTES, REQUEST_TIMEOUT};
+
+use crate::scenario::{Fault, ServedChain, TlsVersions};
+
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the server serves.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub chain: ServedChain,
+    pub tls: TlsVersions,
+    /// The image's bytes.
+    pub image: Arc<[u8]>,
+    /// The path of the OTA URL, e.g. `/firmware.bin`.
+    pub path: String,
+    pub fault: Option<Fault>,
+}
+
+/// A server that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("the served key is unusable: {message}")]
+    Key { message: String },
+    #[error("TLS configuration: {message}")]
+    Tls { message: String },
+    #[error("unknown alert `{name}`")]
+    UnknownAlert { name: String },
+}
+
+/// A bound update server.
+pub struct UpdateServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    tls: Arc<rustls::ServerConfig>,
+    config: ServeConfig,
+    alert: Option<u8>,
+    next_id: AtomicU64,
+}
+
+impl UpdateServer {
+    /// Binds `addr` (port 0 for any free port).
+    pub async fn bind(addr: SocketAddr, config: ServeConfig) -> Result<Self, ServerError> {
+        let alert = match &config.fault {
+            Some(Fault::Alert { alert }) => {
+                Some(tls::alert_code(alert).ok_or_else(|| ServerError::UnknownAlert { name: alert.clone() })?)
+            }
+            _ => None,
+        };
+        let tls = tls::server_config(&config.chain, config.tls)?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        Ok(Self { listener, shared: Arc::new(Shared { tls, config, alert, next_id: AtomicU64::new(1) }) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes; each connection runs on its own task.
+    pub async fn run(self, events: UnboundedSender<ServerEvent>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let Ok((stream, peer)) = accepted else { continue };
+                    let shared = self.shared.clone();
+                    let events = events.clone();
+                    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        let _ = events.send(ServerEvent::Accepted { id, peer });
+                        let bytes_sent = serve_connection(id, stream, &shared, &events).await;
+                        let millis = started.elapsed().as_millis() as u64;
+                        let _ = events.send(ServerEvent::Closed { id, millis, bytes_sent });
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// One connection, start to end. Returns the body bytes sent.
+async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &UnboundedSender<ServerEvent>) -> u64 {
+    let _ = stream.set_nodelay(true);
+    if matches!(shared.config.fault, Some(Fault::Plaintext)) {
+        return plaintext(id, stream, events).await;
+    }
+    let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(err)) => {
+            let _ = events.send(ServerEvent::HandshakeFailed { id, error: err.to_string(), alert_from_client: None });
+            return 0;
+        }
+        Err(_) => {
+            let error = "no ClientHello in time".to_owned();
+            let _ = events.send(ServerEvent::HandshakeFailed { id, error, alert_from_client: None });
+            return 0;
+        }
+    };
+    let hello = start.client_hello();
+    let _ = events.send(ServerEvent::ClientHello {
+        id,
+        sni: hello.server_name().map(str::to_owned),
+        cipher_suites: hello.cipher_suites().iter().map(|s| format!("{s:?}")).collect(),
+        groups: hello.named_groups().unwrap_or_default().iter().map(|g| format!("{g:?}")).collect(),
+        signature_schemes: hello.signature_schemes().iter().map(|s| format!("{s:?}")).collect(),
+    });
+    if let Some(code) = shared.alert {
+        let mut io = start.io;
+        // A fatal alert record (content type 21, TLS 1.2 record version) instead of a ServerHello.
+        let _ = io.write_all(&[21, 3, 3, 0, 2, 2, code]).await;
+        let _ = io.shutdown().await;
+        let _ = events.send(ServerEvent::FaultBeforeTls { id, fault: format!("fatal alert {code}") });
+        return 0;
+    }
+    let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(shared.tls.clone())).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(err)) => {
+            let alert_from_client = err
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .and_then(|e| match e {
+                    rustls::Error::AlertReceived(alert) => Some(format!("{alert:?}")),
+                    _ => None,
+                });
+            let _ = events.send(ServerEvent::HandshakeFailed { id, error: err.to_string(), alert_from_client });
+            return 0;
+        }
+        Err(_) => {
+            let error = "handshake timed out".to_owned();
+            let _ = events.send(ServerEvent::HandshakeFailed { id, error, alert_from_client: None });
+            return 0;
+        }
+    };
+    {
+        let connection = tls.get_ref().1;
+        let version = connection.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+        let cipher_suite = connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
+        let _ = events.send(ServerEvent::HandshakeDone { id, version, cipher_suite });
+    }
+    let request = match http::read_request(&mut tls).await {
+        Ok(request) => request,
+        Err(reason) => {
+            let _ = events.send(ServerEvent::BadRequest { id, reason });
+            return 0;
+        }
+    };
+    let _ = events.send(ServerEvent::Request { id, method: request.method.clone(), path: request.path.clone() });
+    let fault = shared.config.fault.as_ref();
+    let written = match http::respond(&mut tls, &request, &shared.config.path, &shared.config.image, fault).await {
+        Ok(written) => written,
+        Err(_) => return 0, // the client went away; Closed follows
+    };
+    let _ = events.send(ServerEvent::Responded {
+        id,
+        status: written.status,
+        body_bytes: written.body_bytes,
+        fault: fault.map(|f| format!("{f:?}")),
+    });
+    match written.ending {
+        http::Ending::Complete | http::Ending::Cut { close_notify: true } => {
+            let _ = tls.shutdown().await;
+        }
+        // Dropping the stream closes TCP without TLS close_notify.
+        http::Ending::Cut { close_notify: false } => {}
+        http::Ending::Reset => {
+            // SO_LINGER 0: the close sends RST at once, it does not block.
+            let _ = tls.get_ref().0.set_zero_linger();
+        }
+    }
+    written.body_bytes
+}
+
+/// Plain HTTP on the TLS port: read whatever the client sent (its ClientHello), answer as a
+/// plain HTTP server would.
+async fn plaintext(id: u64, mut stream: TcpStream, events: &UnboundedSender<ServerEvent>) -> u64 {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, stream.read(&mut buf)).await;
+    let body = b"<html><body><h1>400 Bad Request</h1></body></html>\n";
+    let head = format!(
+        "HTTP/1.1 400 Bad Request\r\nServer: otarig\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body).await;
+    let _ = stream.shutdown().await;
+    let _ = events.send(ServerEvent::FaultBeforeTls { id, fault: "plain HTTP on the TLS port".into() });
+    body.len() as u64
+}

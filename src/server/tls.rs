@@ -1,0 +1,80 @@
+//! TLS for the update server: rustls (aws-lc-rs, chosen explicitly), the exact chain a scenario
+//! names whatever its order or validity, and the suites mbedTLS 2.x clients offer.
+
+use std::sync::Arc;
+
+use rustls::crypto::aws_lc_rs as provider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+
+use super::ServerError;
+use crate::scenario::{ServedChain, TlsVersions};
+
+/// Sends the same certificate chain to every client. rustls's own `with_single_cert` checks
+/// the first certificate; a scenario may serve anything, so the chain goes through
+/// `CertifiedKey::new`, which checks nothing.
+#[derive(Debug)]
+struct ExactChain(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for ExactChain {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// The rustls configuration that serves `chain`.
+pub fn server_config(chain: &ServedChain, versions: TlsVersions) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+    let mut crypto = provider::default_provider();
+    // ECDHE with AES-GCM (what ESP-IDF's mbedTLS offers by default), then ChaCha20 for TLS 1.3.
+    crypto.cipher_suites = vec![
+        provider::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        provider::cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        provider::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        provider::cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        provider::cipher_suite::TLS13_AES_128_GCM_SHA256,
+        provider::cipher_suite::TLS13_AES_256_GCM_SHA384,
+        provider::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+    ];
+    crypto.kx_groups = vec![provider::kx_group::SECP256R1, provider::kx_group::SECP384R1, provider::kx_group::X25519];
+    let crypto = Arc::new(crypto);
+
+    let key = PrivateKeyDer::from_pem_slice(chain.key_pem.as_bytes())
+        .map_err(|e| ServerError::Key { message: e.to_string() })?;
+    let signing_key = crypto.key_provider.load_private_key(key).map_err(|e| ServerError::Key { message: e.to_string() })?;
+    let certs: Vec<CertificateDer<'static>> = chain.certs.iter().map(|c| CertificateDer::from(c.der.clone())).collect();
+    let certified = Arc::new(CertifiedKey::new(certs, signing_key));
+
+    let mut protocol_versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if versions.tls12 {
+        protocol_versions.push(&rustls::version::TLS12);
+    }
+    if versions.tls13 {
+        protocol_versions.push(&rustls::version::TLS13);
+    }
+    let config = rustls::ServerConfig::builder_with_provider(crypto)
+        .with_protocol_versions(&protocol_versions)
+        .map_err(|e| ServerError::Tls { message: e.to_string() })?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(ExactChain(certified)));
+    Ok(Arc::new(config))
+}
+
+/// The TLS alert description code for a fault's alert name.
+pub fn alert_code(name: &str) -> Option<u8> {
+    Some(match name {
+        "handshake-failure" => 40,
+        "bad-certificate" => 42,
+        "unsupported-certificate" => 43,
+        "certificate-expired" => 45,
+        "unknown-ca" => 48,
+        "access-denied" => 49,
+        "decode-error" => 50,
+        "illegal-parameter" => 47,
+        "protocol-version" => 70,
+        "insufficient-security" => 71,
+        "internal-error" => 80,
+        "unrecognized-name" => 112,
+        _ => return None,
+    })
+}
