@@ -38,6 +38,18 @@ enum ScenarioCommand {
         /// A scenario id (file name without .toml) or a path.
         name: String,
     },
+    /// Create a scenario from a real chain: look-alike authorities where the lab lacks them,
+    /// and a scenario serving the look-alike chain in the same order.
+    New {
+        /// The new scenario's id (its file name without .toml).
+        name: String,
+        /// The real chain, as `openssl s_client -showcerts` prints it (PEM blocks).
+        #[arg(long, value_name = "CHAIN.pem")]
+        like: PathBuf,
+        /// The scenario's title.
+        #[arg(long)]
+        title: Option<String>,
+    },
 }
 
 pub fn run(args: &ScenarioArgs) -> u8 {
@@ -51,6 +63,7 @@ pub fn run(args: &ScenarioArgs) -> u8 {
     match &args.command {
         ScenarioCommand::Check { paths } => check(&args.dir, paths, &pki),
         ScenarioCommand::Show { name } => show(&args.dir, name, &pki),
+        ScenarioCommand::New { name, like, title } => new(&args.dir, name, like, title.as_deref(), &pki),
     }
 }
 
@@ -99,6 +112,54 @@ fn show(dir: &Path, name: &str, pki: &LabPki) -> u8 {
     };
     print!("{}", render_tree(&scenario, pki));
     exit::OK
+}
+
+fn new(dir: &Path, name: &str, like: &Path, title: Option<&str>, pki: &LabPki) -> u8 {
+    match create(dir, name, like, title, pki) {
+        Ok(()) => exit::OK,
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+fn create(dir: &Path, name: &str, like: &Path, title: Option<&str>, pki: &LabPki) -> Result<(), String> {
+    let valid_id = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_id {
+        return Err(format!("`{name}` is not a scenario id (letters, digits, - and _)"));
+    }
+    let path = dir.join(format!("{name}.toml"));
+    if path.exists() {
+        return Err(format!("{} exists; choose another name", path.display()));
+    }
+    let text = std::fs::read(like).map_err(|e| format!("cannot read {}: {e}", like.display()))?;
+    let ders: Vec<Vec<u8>> = pem::parse_many(&text)
+        .map_err(|e| format!("{}: {e}", like.display()))?
+        .into_iter()
+        .filter(|block| block.tag() == "CERTIFICATE")
+        .map(|block| block.into_contents())
+        .collect();
+    let title = title.map_or_else(|| format!("Serve a look-alike of the chain in {}", like.display()), str::to_owned);
+    let plan = otarig::scenario::like::plan(&ders, pki.specs(), &title, OffsetDateTime::now_utc())
+        .map_err(|e| format!("{}: {e}", like.display()))?;
+    if !plan.new_authorities.is_empty() {
+        let authorities = pki.dir().join(otarig::pki::AUTHORITIES_FILE);
+        let mut spec = std::fs::read_to_string(&authorities).map_err(|e| format!("{}: {e}", authorities.display()))?;
+        for (_, table) in &plan.new_authorities {
+            spec.push_str(table);
+        }
+        std::fs::write(&authorities, spec).map_err(|e| format!("{}: {e}", authorities.display()))?;
+        let pki = LabPki::open(pki.dir()).map_err(|e| e.to_string())?;
+        pki.generate(&otarig::pki::Regenerate::Missing, |spec| eprintln!("made {} ({})", spec.name, spec.subject_text()))
+            .map_err(|e| e.to_string())?;
+    }
+    std::fs::write(&path, &plan.scenario).map_err(|e| format!("{}: {e}", path.display()))?;
+    let pki = LabPki::open(pki.dir()).map_err(|e| e.to_string())?;
+    Scenario::load(&path, &pki).map_err(|e| format!("the new scenario does not check: {e}"))?;
+    println!("wrote {} (chain: {})", path.display(), plan.chain.join(" <- "));
+    println!("next: fill in [expect], then `otarig scenario show {name}`");
+    Ok(())
 }
 
 /// The served chain as a tree: each certificate, its validity on the scenario's date, and

@@ -77,7 +77,7 @@ fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
     let mut params = CertificateParams::default();
     params.not_before = spec.not_before;
     params.not_after = spec.not_after;
-    params.distinguished_name = distinguished_name(&spec.subject)?;
+    params.distinguished_name = distinguished_name(&spec.subject, spec.subject_utf8)?;
     params.is_ca = match spec.role {
         Role::Authority { pathlen: None } => IsCa::Ca(BasicConstraints::Unconstrained),
         Role::Authority { pathlen: Some(n) } => IsCa::Ca(BasicConstraints::Constrained(n)),
@@ -98,7 +98,7 @@ fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
     Ok(params)
 }
 
-fn distinguished_name(subject: &[(String, String)]) -> Result<DistinguishedName, String> {
+fn distinguished_name(subject: &[(String, String)], utf8: bool) -> Result<DistinguishedName, String> {
     let mut dn = DistinguishedName::new();
     for (key, value) in subject {
         let kind = match key.as_str() {
@@ -112,8 +112,8 @@ fn distinguished_name(subject: &[(String, String)]) -> Result<DistinguishedName,
         };
         // Public CAs write PrintableString where the text allows it, as here.
         let value = match value.clone().try_into() {
-            Ok(printable) => DnValue::PrintableString(printable),
-            Err(_) => DnValue::Utf8String(value.clone()),
+            Ok(printable) if !utf8 => DnValue::PrintableString(printable),
+            _ => DnValue::Utf8String(value.clone()),
         };
         dn.push(kind, value);
     }

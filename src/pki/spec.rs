@@ -53,6 +53,15 @@ pub enum SignatureHash {
     Sha512,
 }
 
+/// How subject values are encoded: as most public CAs do (PrintableString where the text
+/// allows) or as UTF8String.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectEncoding {
+    Printable,
+    Utf8,
+}
+
 /// A `keyUsage` bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,6 +95,8 @@ pub struct CertSpec {
     pub name: String,
     /// Subject attributes in encoding order, e.g. `[("C","US"), ("O","..."), ("CN","...")]`.
     pub subject: Vec<(String, String)>,
+    /// Subject values are written as UTF8String (else PrintableString where the text allows).
+    pub subject_utf8: bool,
     /// Another certificate whose key this one shares (a cross-sign or re-issue).
     pub same_key_as: Option<String>,
     pub key: KeyType,
@@ -114,6 +125,7 @@ pub struct CertSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCert {
     subject: Option<Spanned<String>>,
+    subject_encoding: Option<SubjectEncoding>,
     key: Option<Spanned<KeyType>>,
     valid: Option<Spanned<Vec<Spanned<String>>>>,
     issuer: Option<Spanned<String>>,
@@ -298,6 +310,11 @@ fn check_one<'a>(
     Ok(CertSpec {
         name: name.to_owned(),
         subject,
+        subject_utf8: match (cert.subject_encoding, twin) {
+            (Some(encoding), _) => encoding == SubjectEncoding::Utf8,
+            (None, Some(twin)) => twin.subject_utf8,
+            (None, None) => false,
+        },
         same_key_as: cert.same_key_as.as_ref().map(|s| s.get_ref().clone()),
         key,
         not_before,

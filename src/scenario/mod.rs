@@ -5,6 +5,7 @@
 
 mod chain;
 mod fault;
+pub mod like;
 mod raw;
 
 use std::collections::BTreeMap;
