@@ -39,6 +39,44 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// Checks values serde cannot: status ranges, known alert names.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Self::Status { status } if !(100..=599).contains(status) => Err(format!("status {status} is not an HTTP status")),
+            Self::Redirect { status, .. } if !matches!(status, 301 | 302 | 303 | 307 | 308) => {
+                Err(format!("redirect status {status}: use 301, 302, 303, 307 or 308"))
+            }
+            Self::Throttle { bytes_per_second: 0 } => Err("bytes_per_second must be more than 0".into()),
+            Self::Alert { alert } if Self::alert_code(alert).is_none() => {
+                Err(format!("unknown alert `{alert}` (known: {})", ALERTS.map(|(name, _)| name).join(", ")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The TLS alert description code for an alert name.
+    pub fn alert_code(name: &str) -> Option<u8> {
+        ALERTS.iter().find(|(known, _)| *known == name).map(|(_, code)| *code)
+    }
+}
+
+/// TLS alert descriptions a fault may send (RFC 8446 section 6).
+const ALERTS: [(&str, u8); 12] = [
+    ("handshake-failure", 40),
+    ("bad-certificate", 42),
+    ("unsupported-certificate", 43),
+    ("certificate-expired", 45),
+    ("illegal-parameter", 47),
+    ("unknown-ca", 48),
+    ("access-denied", 49),
+    ("decode-error", 50),
+    ("protocol-version", 70),
+    ("insufficient-security", 71),
+    ("internal-error", 80),
+    ("unrecognized-name", 112),
+];
+
 fn found() -> u16 {
     302
 }

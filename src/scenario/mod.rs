@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
+use toml::Spanned;
 
 pub use chain::ServedChain;
 pub use fault::Fault;
@@ -141,6 +142,10 @@ impl Scenario {
             }
         };
 
+        if let Some(fault) = &raw.server.fault {
+            fault.get_ref().check().map_err(|message| err(fault.span().start, SpecErrorKind::Shape { message }))?;
+        }
+
         let mut expect = BTreeMap::new();
         for (firmware, expectation) in raw.expect {
             let at = expectation.span().start;
@@ -157,7 +162,7 @@ impl Scenario {
             chain,
             image: raw.server.image,
             tls,
-            fault: raw.server.fault,
+            fault: raw.server.fault.map(Spanned::into_inner),
             expect,
         })
     }

@@ -30,7 +30,7 @@ pub(super) struct RawServer {
     pub chain: Vec<Spanned<String>>,
     pub image: Option<String>,
     pub tls: Option<String>,
-    pub fault: Option<Fault>,
+    pub fault: Option<Spanned<Fault>>,
 }
 
 /// `"updated"` or `{ outcome = "tls-verify", reason = "expired" }`.

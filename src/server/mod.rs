@@ -67,7 +67,7 @@ impl UpdateServer {
     pub async fn bind(addr: SocketAddr, config: ServeConfig) -> Result<Self, ServerError> {
         let alert = match &config.fault {
             Some(Fault::Alert { alert }) => {
-                Some(tls::alert_code(alert).ok_or_else(|| ServerError::UnknownAlert { name: alert.clone() })?)
+                Some(Fault::alert_code(alert).ok_or_else(|| ServerError::UnknownAlert { name: alert.clone() })?)
             }
             _ => None,
         };

@@ -59,22 +59,3 @@ pub fn server_config(chain: &ServedChain, versions: TlsVersions) -> Result<Arc<r
         .with_cert_resolver(Arc::new(ExactChain(certified)));
     Ok(Arc::new(config))
 }
-
-/// The TLS alert description code for a fault's alert name.
-pub fn alert_code(name: &str) -> Option<u8> {
-    Some(match name {
-        "handshake-failure" => 40,
-        "bad-certificate" => 42,
-        "unsupported-certificate" => 43,
-        "certificate-expired" => 45,
-        "unknown-ca" => 48,
-        "access-denied" => 49,
-        "decode-error" => 50,
-        "illegal-parameter" => 47,
-        "protocol-version" => 70,
-        "insufficient-security" => 71,
-        "internal-error" => 80,
-        "unrecognized-name" => 112,
-        _ => return None,
-    })
-}
