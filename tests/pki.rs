@@ -159,7 +159,7 @@ fn generation_shares_keys_resigns_dependents_and_keeps_keys_private() {
 }
 
 #[test]
-fn unknown_names_and_unsupported_keys_are_errors() {
+fn unknown_names_and_unsupported_signatures_are_errors() {
     let tmp = TempDir::new("bad");
     std::fs::write(tmp.0.join("authorities.toml"), SMALL).unwrap();
     let pki = LabPki::open(&tmp.0).unwrap();
@@ -169,7 +169,8 @@ fn unknown_names_and_unsupported_keys_are_errors() {
     ));
     assert!(matches!(pki.certificate("root_a"), Err(otarig::pki::PkiError::NotGenerated { .. })));
     let mut spec = SMALL.to_owned();
-    spec.push_str("\n[authority.weak]\nsubject = \"CN=Weak\"\nkey = \"rsa1024\"\nvalid = [\"2020-01-01\", \"2030-01-01\"]\n");
+    // ECDSA with SHA-1 exists nowhere in the field; it is refused, not approximated.
+    spec.push_str("\n[authority.weak]\nsubject = \"CN=Weak\"\nkey = \"p256\"\nsignature = \"sha1\"\nvalid = [\"2020-01-01\", \"2030-01-01\"]\n");
     std::fs::write(tmp.0.join("authorities.toml"), spec).unwrap();
     let pki = LabPki::open(&tmp.0).unwrap();
     assert!(matches!(pki.generate(&Regenerate::Missing, |_| {}), Err(otarig::pki::PkiError::Unsupported { .. })));

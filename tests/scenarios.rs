@@ -161,3 +161,22 @@ fn fault_values_are_checked_where_written() {
     assert!(check(&format!("{base}fault = {{ kind = \"status\", status = 999 }}\n")).is_err());
     assert!(check(&format!("{base}fault = {{ kind = \"alert\", alert = \"unknown-ca\" }}\n")).is_ok());
 }
+
+#[test]
+fn extra_hosts_have_their_own_chain_path_and_fault() {
+    let text = format!(
+        "{HEAD}[leaf]\nissuer = \"r11\"\n[certs.cdn_leaf]\nissuer = \"r11\"\ndns = [\"cdn.example.net\"]\n\
+         [server]\nchain = [\"leaf\", \"r11\"]\nfault = {{ kind = \"redirect\", location = \"https://cdn.example.net/fw.bin\" }}\n\
+         [server.hosts.\"cdn.example.net\"]\nchain = [\"cdn_leaf\", \"r11\"]\npath = \"/fw.bin\"\n"
+    );
+    let scenario = check(&text).unwrap();
+    assert_eq!(scenario.hosts.len(), 1);
+    let host = &scenario.hosts[0];
+    assert_eq!((host.name.as_str(), host.path.as_deref()), ("cdn.example.net", Some("/fw.bin")));
+    assert_eq!(host.chain, ["cdn_leaf", "r11"]);
+    let cdn = scenario.certs.iter().find(|c| c.name == "cdn_leaf").unwrap();
+    assert_eq!(cdn.common_name(), Some("cdn.example.net"));
+
+    let unknown = text.replace("chain = [\"cdn_leaf\", \"r11\"]", "chain = [\"cdn_leaf\", \"r13\"]");
+    assert!(matches!(error_of(&unknown).0, SpecErrorKind::UnknownCertificate { .. }));
+}

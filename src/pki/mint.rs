@@ -1,6 +1,7 @@
 //! Making certificates and keys from [`CertSpec`]s with rcgen (aws-lc-rs for RSA key
 //! generation). rcgen does no validation, so expired, not-yet-valid and odd certificates come
-//! out exactly as specified.
+//! out exactly as specified. What rcgen cannot make (SHA-1 signatures, RSA-1024 keys and what
+//! they sign) goes to [`super::legacy`].
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
@@ -8,6 +9,7 @@ use rcgen::{
 };
 
 use super::error::PkiError;
+use super::legacy;
 use super::spec::{CertSpec, ExtendedKeyUsage, KeyType, KeyUsage, Role, SignatureHash};
 
 /// A certificate made from a spec.
@@ -18,11 +20,24 @@ pub struct Minted {
     pub pem: String,
 }
 
-/// A fresh key pair of the spec's type.
+/// A fresh key of the spec's type, as PKCS#8 PEM (what the lab PKI stores and [`mint`] takes).
+pub fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
+    match spec.key {
+        // aws-lc-rs makes no RSA key under 2048 bits.
+        KeyType::Rsa1024 => legacy::new_rsa_key_pem(1024)
+            .map_err(|message| PkiError::Generate { name: spec.name.clone(), message }),
+        _ => Ok(new_key(spec)?.serialize_pem()),
+    }
+}
+
+/// A fresh rcgen key pair of the spec's type; not for RSA-1024 (rcgen cannot hold one: use
+/// [`new_key_pem`]).
 pub fn new_key(spec: &CertSpec) -> Result<KeyPair, PkiError> {
-    let unsupported = |what: &str| PkiError::Unsupported { name: spec.name.clone(), what: what.to_owned() };
     let generated = match spec.key {
-        KeyType::Rsa1024 => return Err(unsupported("an RSA-1024 key")),
+        KeyType::Rsa1024 => {
+            let message = "rcgen cannot hold an RSA-1024 key (new_key_pem makes one)".to_owned();
+            return Err(PkiError::Generate { name: spec.name.clone(), message });
+        }
         KeyType::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
         KeyType::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
         KeyType::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
@@ -33,11 +48,12 @@ pub fn new_key(spec: &CertSpec) -> Result<KeyPair, PkiError> {
     generated.map_err(|e| PkiError::Generate { name: spec.name.clone(), message: e.to_string() })
 }
 
-/// The signature algorithm an issuer with `key` uses for `hash` (its natural one when `None`).
+/// The rcgen signature algorithm an issuer with `key` uses for `hash` (its natural one when
+/// `None`). SHA-1 with RSA is not one of them: [`mint`] makes those without rcgen.
 pub fn algorithm(key: KeyType, hash: Option<SignatureHash>) -> Result<&'static SignatureAlgorithm, String> {
     use SignatureHash as H;
     match (key, hash) {
-        (_, Some(H::Sha1)) => Err("SHA-1 signatures".into()),
+        (k, Some(H::Sha1)) if k.is_rsa() => Err("SHA-1 signatures with rcgen".into()),
         (k, None | Some(H::Sha256)) if k.is_rsa() => Ok(&rcgen::PKCS_RSA_SHA256),
         (k, Some(H::Sha384)) if k.is_rsa() => Ok(&rcgen::PKCS_RSA_SHA384),
         (k, Some(H::Sha512)) if k.is_rsa() => Ok(&rcgen::PKCS_RSA_SHA512),
@@ -55,22 +71,77 @@ pub fn signing_key(pem: &str, alg: &'static SignatureAlgorithm, name: &str) -> R
         .map_err(|e| PkiError::Generate { name: name.to_owned(), message: format!("cannot load its key: {e}") })
 }
 
-/// Signs the certificate `spec` describes. `subject_key` holds the certified public key;
-/// `issuer` is the issuing certificate (PEM) and its signing key, or `None` for self-signed
-/// (then `subject_key` signs, and must be set up with the right algorithm).
-pub fn mint(spec: &CertSpec, subject_key: &KeyPair, issuer: Option<(&str, &KeyPair)>) -> Result<Minted, PkiError> {
+/// The certificate that signs another, with its key, for [`mint`].
+#[derive(Clone, Copy, Debug)]
+pub struct IssuedBy<'a> {
+    /// The issuer's spec (its name and key type).
+    pub spec: &'a CertSpec,
+    /// The issuing certificate, PEM.
+    pub cert_pem: &'a str,
+    /// The issuer's private key, PKCS#8 PEM.
+    pub key_pem: &'a str,
+}
+
+/// Signs the certificate `spec` describes. `subject_key_pem` (PKCS#8) holds the certified key;
+/// `issuer` is the issuing certificate and its key, or `None` for self-signed (then the subject
+/// key signs). rcgen makes it, unless the signer is RSA and signs with SHA-1 or is RSA-1024:
+/// then [`super::legacy`] does.
+pub fn mint(spec: &CertSpec, subject_key_pem: &str, issuer: Option<IssuedBy<'_>>) -> Result<Minted, PkiError> {
     let fail = |message: String| PkiError::Generate { name: spec.name.clone(), message };
-    let params = params_of(spec).map_err(fail)?;
+    let (signer_key, signer_name, signer_pem) = match issuer {
+        Some(issued_by) => (issued_by.spec.key, issued_by.spec.name.as_str(), issued_by.key_pem),
+        None => (spec.key, spec.name.as_str(), subject_key_pem),
+    };
+    if legacy::signs(signer_key, spec.signature) {
+        let subject_spki = subject_key(subject_key_pem).map_err(&fail)?.spki();
+        let hash = spec.signature.unwrap_or(SignatureHash::Sha256);
+        return legacy::mint(spec, &subject_spki, signer_pem, issuer.map(|i| i.cert_pem), hash).map_err(fail);
+    }
+    let alg = algorithm(signer_key, spec.signature)
+        .map_err(|what| PkiError::Unsupported { name: spec.name.clone(), what })?;
+    let signer = signing_key(signer_pem, alg, signer_name)?;
+    let params = params_of(spec).map_err(&fail)?;
     let certificate = match issuer {
-        None => params.self_signed(subject_key),
-        Some((issuer_pem, issuer_key)) => {
-            let issuer = Issuer::from_ca_cert_pem(issuer_pem, issuer_key)
+        None => params.self_signed(&signer),
+        Some(issued_by) => {
+            let issuer = Issuer::from_ca_cert_pem(issued_by.cert_pem, &signer)
                 .map_err(|e| fail(format!("issuer certificate unusable: {e}")))?;
-            params.signed_by(subject_key, &issuer)
+            match subject_key(subject_key_pem).map_err(&fail)? {
+                SubjectKey::Pair(pair) => params.signed_by(&pair, &issuer),
+                SubjectKey::Rsa(spki) => {
+                    let spki = rcgen::SubjectPublicKeyInfo::from_der(&spki).map_err(|e| fail(e.to_string()))?;
+                    params.signed_by(&spki, &issuer)
+                }
+            }
         }
     }
     .map_err(|e| fail(e.to_string()))?;
     Ok(Minted { name: spec.name.clone(), der: certificate.der().to_vec(), pem: certificate.pem() })
+}
+
+/// A certified key: one rcgen loads, or an RSA key it refuses (under 2048 bits), by its
+/// SubjectPublicKeyInfo (DER).
+enum SubjectKey {
+    Pair(KeyPair),
+    Rsa(Vec<u8>),
+}
+
+impl SubjectKey {
+    fn spki(self) -> Vec<u8> {
+        match self {
+            Self::Pair(pair) => rcgen::PublicKeyData::subject_public_key_info(&pair),
+            Self::Rsa(spki) => spki,
+        }
+    }
+}
+
+fn subject_key(pem: &str) -> Result<SubjectKey, String> {
+    match KeyPair::from_pem(pem) {
+        Ok(pair) => Ok(SubjectKey::Pair(pair)),
+        Err(rcgen_error) => legacy::rsa_public_key_der(pem)
+            .map(SubjectKey::Rsa)
+            .map_err(|_| format!("cannot load the subject key: {rcgen_error}")),
+    }
 }
 
 fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
@@ -121,7 +192,7 @@ fn distinguished_name(subject: &[(String, String)], utf8: bool) -> Result<Distin
 }
 
 /// 16 random bytes, top bit clear (a positive INTEGER), never all zero.
-fn random_serial() -> Result<Vec<u8>, String> {
+pub(super) fn random_serial() -> Result<Vec<u8>, String> {
     use aws_lc_rs::rand::SecureRandom;
     let mut serial = vec![0u8; 16];
     aws_lc_rs::rand::SystemRandom::new().fill(&mut serial).map_err(|_| "no randomness".to_owned())?;

@@ -6,6 +6,7 @@
 //! key owner: a cross-sign shares its twin's key). Lab only: the keys are public.
 
 mod error;
+mod legacy;
 mod mint;
 pub mod spec;
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::{PkiError, SpecError, SpecErrorKind};
-pub use mint::{Minted, algorithm, mint, new_key, signing_key};
+pub use mint::{IssuedBy, Minted, algorithm, mint, new_key, new_key_pem, signing_key};
 pub use spec::{CertSpec, KeyType, Role};
 
 use crate::toml_source::TomlSource;
@@ -152,8 +153,8 @@ impl LabPki {
             std::fs::create_dir_all(&path).map_err(|source| PkiError::Write { path, source })?;
         }
         for owner in &owners_needing_keys {
-            let key = new_key(&self.specs[owner])?;
-            write_private(&self.key_path(owner), &key.serialize_pem())?;
+            let key = new_key_pem(&self.specs[owner])?;
+            write_private(&self.key_path(owner), &key)?;
         }
         let mut made = Vec::new();
         for name in self.issuer_order() {
@@ -175,17 +176,12 @@ impl LabPki {
     pub fn sign(&self, spec: &CertSpec) -> Result<Minted, PkiError> {
         let subject = self.spec_key(spec.key_owner(), spec)?;
         let issuer_spec = self.specs.get(spec.issuer_name()).unwrap_or(spec);
-        let alg = algorithm(issuer_spec.key, spec.signature)
-            .map_err(|what| PkiError::Unsupported { name: spec.name.clone(), what })?;
         if spec.issuer.is_none() || spec.issuer_name() == spec.name {
-            let key = signing_key(&subject, alg, &spec.name)?;
-            return mint(spec, &key, None);
+            return mint(spec, &subject, None);
         }
-        let issuer_key = signing_key(&self.key_pem(issuer_spec.key_owner())?, alg, &issuer_spec.name)?;
+        let issuer_key = self.key_pem(issuer_spec.key_owner())?;
         let issuer_cert = self.certificate(&issuer_spec.name)?;
-        let subject_key = rcgen::KeyPair::from_pem(&subject)
-            .map_err(|e| PkiError::Generate { name: spec.name.clone(), message: e.to_string() })?;
-        mint(spec, &subject_key, Some((&issuer_cert.pem, &issuer_key)))
+        mint(spec, &subject, Some(IssuedBy { spec: issuer_spec, cert_pem: &issuer_cert.pem, key_pem: &issuer_key }))
     }
 
     fn spec_key(&self, owner: &str, spec: &CertSpec) -> Result<String, PkiError> {

@@ -24,29 +24,51 @@ struct Made {
 impl ServedChain {
     /// Mints the scenario's own certificates (fresh keys each time) and assembles the chain.
     pub fn build(scenario: &Scenario, pki: &LabPki) -> Result<Self, PkiError> {
-        let mut made: BTreeMap<String, Made> = BTreeMap::new();
-        for spec in &scenario.certs {
-            mint_local(spec, scenario, pki, &mut made)?;
-        }
-        let mut certs = Vec::with_capacity(scenario.chain.len());
-        for name in &scenario.chain {
-            match made.get(name) {
-                Some(local) => certs.push(local.minted.clone()),
-                None => certs.push(pki.certificate(name)?),
-            }
-        }
-        let first = &scenario.chain[0];
-        let key_pem = match made.get(first) {
-            Some(local) => local.key_pem.clone(),
-            None => pki.key_pem(pki.specs().get(first).map_or(first.as_str(), |s| s.key_owner()))?,
-        };
-        Ok(Self { certs, key_pem })
+        let made = mint_all(scenario, pki)?;
+        assemble(&scenario.chain, &made, pki)
+    }
+
+    /// The default chain and one per extra host name (`[server.hosts]`), sharing the
+    /// scenario's certificates.
+    pub fn build_all(scenario: &Scenario, pki: &LabPki) -> Result<(Self, Vec<(String, Self)>), PkiError> {
+        let made = mint_all(scenario, pki)?;
+        let default = assemble(&scenario.chain, &made, pki)?;
+        let hosts = scenario
+            .hosts
+            .iter()
+            .map(|host| Ok((host.name.clone(), assemble(&host.chain, &made, pki)?)))
+            .collect::<Result<_, PkiError>>()?;
+        Ok((default, hosts))
     }
 
     /// The DER of every certificate, in the order sent.
     pub fn ders(&self) -> Vec<Vec<u8>> {
         self.certs.iter().map(|c| c.der.clone()).collect()
     }
+}
+
+fn mint_all(scenario: &Scenario, pki: &LabPki) -> Result<BTreeMap<String, Made>, PkiError> {
+    let mut made = BTreeMap::new();
+    for spec in &scenario.certs {
+        mint_local(spec, scenario, pki, &mut made)?;
+    }
+    Ok(made)
+}
+
+fn assemble(names: &[String], made: &BTreeMap<String, Made>, pki: &LabPki) -> Result<ServedChain, PkiError> {
+    let mut certs = Vec::with_capacity(names.len());
+    for name in names {
+        match made.get(name) {
+            Some(local) => certs.push(local.minted.clone()),
+            None => certs.push(pki.certificate(name)?),
+        }
+    }
+    let first = names.first().ok_or_else(|| PkiError::Unknown { name: "(empty chain)".into() })?;
+    let key_pem = match made.get(first) {
+        Some(local) => local.key_pem.clone(),
+        None => pki.key_pem(pki.specs().get(first).map_or(first.as_str(), |s| s.key_owner()))?,
+    };
+    Ok(ServedChain { certs, key_pem })
 }
 
 fn mint_local(spec: &CertSpec, scenario: &Scenario, pki: &LabPki, made: &mut BTreeMap<String, Made>) -> Result<(), PkiError> {
@@ -66,7 +88,7 @@ fn mint_local(spec: &CertSpec, scenario: &Scenario, pki: &LabPki, made: &mut BTr
             Some(local) => local.key_pem.clone(),
             None => pki.key_pem(pki.specs().get(twin).map_or(twin, |s| s.key_owner()))?,
         },
-        None => pki::new_key(spec)?.serialize_pem(),
+        None => pki::new_key_pem(spec)?,
     };
     let issuer_name = spec.issuer_name().to_owned();
     let (issuer_spec, issuer_pem, issuer_key_pem) = if issuer_name == spec.name {
@@ -77,15 +99,11 @@ fn mint_local(spec: &CertSpec, scenario: &Scenario, pki: &LabPki, made: &mut BTr
         let issuer = pki.specs().get(&issuer_name).ok_or_else(|| PkiError::Unknown { name: issuer_name.clone() })?;
         (issuer.clone(), Some(pki.certificate(&issuer_name)?.pem), pki.key_pem(issuer.key_owner())?)
     };
-    let alg = pki::algorithm(issuer_spec.key, spec.signature)
-        .map_err(|what| PkiError::Unsupported { name: spec.name.clone(), what })?;
-    let signer = pki::signing_key(&issuer_key_pem, alg, &issuer_spec.name)?;
-    let minted = match issuer_pem {
-        None => pki::mint(spec, &signer, None)?,
-        Some(issuer_pem) => {
-            let subject = rcgen::KeyPair::from_pem(&key_pem)
-                .map_err(|e| PkiError::Generate { name: spec.name.clone(), message: e.to_string() })?;
-            pki::mint(spec, &subject, Some((&issuer_pem, &signer)))?
+    let minted = match &issuer_pem {
+        None => pki::mint(spec, &key_pem, None)?,
+        Some(cert_pem) => {
+            let issued_by = pki::IssuedBy { spec: &issuer_spec, cert_pem, key_pem: &issuer_key_pem };
+            pki::mint(spec, &key_pem, Some(issued_by))?
         }
     };
     made.insert(spec.name.clone(), Made { minted, key_pem, spec: spec.clone() });

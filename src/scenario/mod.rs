@@ -44,8 +44,20 @@ pub struct Scenario {
     pub image: Option<String>,
     pub tls: TlsVersions,
     pub fault: Option<Fault>,
+    /// Other host names served by SNI, each with its own chain, path and fault.
+    pub hosts: Vec<HostRoute>,
     /// Expected outcome per firmware id.
     pub expect: BTreeMap<String, Expectation>,
+}
+
+/// Another host name the server answers for, chosen by the client's SNI.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostRoute {
+    pub name: String,
+    pub chain: Vec<String>,
+    /// Where the image is on this host (default: the OTA URL's path).
+    pub path: Option<String>,
+    pub fault: Option<Fault>,
 }
 
 /// TLS versions the server offers.
@@ -118,16 +130,35 @@ impl Scenario {
         let mut certs = spec::check_certs(source, &raw_certs, &defaults, pki.specs()).map_err(ScenarioError::Spec)?;
         certs.sort_by_key(|c| c.name != "leaf");
 
-        let mut chain = Vec::new();
-        for name in &raw.server.chain {
-            let known = certs.iter().any(|c| &c.name == name.get_ref()) || pki.specs().contains_key(name.get_ref());
-            if !known {
-                return Err(err(name.span().start, SpecErrorKind::UnknownCertificate { name: name.get_ref().clone() }));
+        let chain_of = |names: &[Spanned<String>], at: usize| -> Result<Vec<String>, ScenarioError> {
+            let mut chain = Vec::new();
+            for name in names {
+                let known = certs.iter().any(|c| &c.name == name.get_ref()) || pki.specs().contains_key(name.get_ref());
+                if !known {
+                    let kind = SpecErrorKind::UnknownCertificate { name: name.get_ref().clone() };
+                    return Err(err(name.span().start, kind));
+                }
+                chain.push(name.get_ref().clone());
             }
-            chain.push(name.get_ref().clone());
-        }
-        if chain.is_empty() {
-            return Err(err(raw.server_span, SpecErrorKind::Missing { field: "server.chain" }));
+            if chain.is_empty() {
+                return Err(err(at, SpecErrorKind::Missing { field: "chain" }));
+            }
+            Ok(chain)
+        };
+        let chain = chain_of(&raw.server.chain, raw.server_span)?;
+        let mut hosts = Vec::new();
+        for (name, host) in &raw.server.hosts {
+            let at = host.span().start;
+            let host = host.get_ref();
+            if let Some(fault) = &host.fault {
+                fault.get_ref().check().map_err(|message| err(fault.span().start, SpecErrorKind::Shape { message }))?;
+            }
+            hosts.push(HostRoute {
+                name: name.clone(),
+                chain: chain_of(&host.chain, at)?,
+                path: host.path.clone(),
+                fault: host.fault.as_ref().map(|f| f.get_ref().clone()),
+            });
         }
 
         let tls = match raw.server.tls.as_deref() {
@@ -163,6 +194,7 @@ impl Scenario {
             image: raw.server.image,
             tls,
             fault: raw.server.fault.map(Spanned::into_inner),
+            hosts,
             expect,
         })
     }

@@ -31,6 +31,17 @@ pub(super) struct RawServer {
     pub image: Option<String>,
     pub tls: Option<String>,
     pub fault: Option<Spanned<Fault>>,
+    /// Other host names the server answers for (by SNI), e.g. a redirect's target.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Spanned<RawHost>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHost {
+    pub chain: Vec<Spanned<String>>,
+    pub path: Option<String>,
+    pub fault: Option<Spanned<Fault>>,
 }
 
 /// `"updated"` or `{ outcome = "tls-verify", reason = "expired" }`.

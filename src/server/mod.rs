@@ -4,6 +4,7 @@
 
 mod event;
 mod http;
+mod legacy_key;
 mod tls;
 
 use std::net::SocketAddr;

@@ -9,6 +9,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 use super::ServerError;
+use super::legacy_key::LegacyRsaKey;
 use crate::scenario::{ServedChain, TlsVersions};
 
 /// Sends the same certificate chain to every client. rustls's own `with_single_cert` checks
@@ -41,7 +42,17 @@ pub fn server_config(chain: &ServedChain, versions: TlsVersions) -> Result<Arc<r
 
     let key = PrivateKeyDer::from_pem_slice(chain.key_pem.as_bytes())
         .map_err(|e| ServerError::Key { message: e.to_string() })?;
-    let signing_key = crypto.key_provider.load_private_key(key).map_err(|e| ServerError::Key { message: e.to_string() })?;
+    let signing_key = match crypto.key_provider.load_private_key(key.clone_key()) {
+        Ok(signing_key) => signing_key,
+        // aws-lc-rs refuses RSA keys under 2048 bits; a scenario may serve one (RSA-1024).
+        Err(e) => match LegacyRsaKey::from_der(&key) {
+            Ok(legacy) if legacy.bits() < 2048 => {
+                tracing::debug!(bits = legacy.bits(), "RSA key too short for aws-lc-rs: signing with the rsa crate");
+                Arc::new(legacy)
+            }
+            _ => return Err(ServerError::Key { message: e.to_string() }),
+        },
+    };
     let certs: Vec<CertificateDer<'static>> = chain.certs.iter().map(|c| CertificateDer::from(c.der.clone())).collect();
     let certified = Arc::new(CertifiedKey::new(certs, signing_key));
 
