@@ -256,6 +256,7 @@ impl Server {
             image,
             path: IMAGE_PATH.into(),
             fault: scenario.fault.clone(),
+            hosts: Vec::new(),
         };
         let server = UpdateServer::bind("127.0.0.1:0".parse().expect("an address"), config)
             .await

@@ -244,6 +244,7 @@ impl Running {
             image: vec![0x5a; 100].into(),
             path: "/firmware.bin".into(),
             fault: None,
+            hosts: Vec::new(),
         };
         let server = UpdateServer::bind("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
         let addr = server.local_addr();

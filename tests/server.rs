@@ -53,6 +53,7 @@ impl Running {
             image,
             path: "/firmware.bin".into(),
             fault: scenario.fault.clone(),
+            hosts: Vec::new(),
         };
         let server = UpdateServer::bind("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
         let addr = server.local_addr();
@@ -142,8 +143,18 @@ fn client(verifier: Arc<dyn ServerCertVerifier>) -> tokio_rustls::TlsConnector {
 
 /// GETs `path`; returns the response head and body bytes, and how the stream ended.
 async fn get(addr: SocketAddr, path: &str, verifier: Arc<dyn ServerCertVerifier>) -> (String, Vec<u8>, Option<std::io::ErrorKind>) {
+    get_from(addr, "ota.example.com", path, verifier).await
+}
+
+/// GETs `path` from `host` (sent as SNI).
+async fn get_from(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> (String, Vec<u8>, Option<std::io::ErrorKind>) {
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = ServerName::try_from("ota.example.com").unwrap();
+    let name = ServerName::try_from(host.to_owned()).unwrap();
     let mut tls = client(verifier).connect(name, tcp).await.expect("handshake");
     let request = format!("GET {path} HTTP/1.1\r\nHost: ota.example.com\r\nUser-Agent: ESP32 HTTP Client/1.0\r\n\r\n");
     tls.write_all(request.as_bytes()).await.unwrap();
@@ -351,4 +362,33 @@ async fn every_connection_reports_hello_handshake_request_and_response() {
     assert_eq!(sni.as_deref(), Some("ota.example.com"));
     assert!(!cipher_suites.is_empty());
     assert!(matches!(&events[4], ServerEvent::Responded { status: 200, body_bytes: 1234, fault: None, .. }));
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_served_by_sni() {
+    let text = "title = \"t\"\ndate = \"2026-11-25\"\n[leaf]\nissuer = \"r11\"\n\
+        [certs.cdn_leaf]\nissuer = \"r11\"\ndns = [\"cdn.example.net\"]\n\
+        [server]\nchain = [\"leaf\", \"r11\"]\n\
+        fault = { kind = \"redirect\", location = \"https://cdn.example.net/fw.bin\" }\n\
+        [server.hosts.\"cdn.example.net\"]\nchain = [\"cdn_leaf\", \"r11\"]\npath = \"/fw.bin\"\n";
+    let scenario = Scenario::from_source(&TomlSource::new("redirect.toml", text), &pki()).unwrap();
+    let config = ServeConfig::for_scenario(&scenario, &pki(), image(4096), "/firmware.bin").unwrap();
+    let (main_chain, cdn_chain) = (config.chain.ders(), config.hosts[0].chain.ders());
+    let server = UpdateServer::bind("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let addr = server.local_addr();
+    let (sender, _events) = mpsc::unbounded_channel();
+    tokio::spawn(server.run(sender, std::future::pending()));
+
+    let seen = Arc::new(Recorder::default());
+    let (head, _, _) = get_from(addr, "ota.example.com", "/firmware.bin", seen.clone()).await;
+    assert!(head.starts_with("HTTP/1.1 302 Found"), "{head}");
+    assert!(head.contains("Location: https://cdn.example.net/fw.bin\r\n"), "{head}");
+    assert_eq!(*seen.0.lock().unwrap(), main_chain);
+
+    let seen = Arc::new(Recorder::default());
+    let (head, body, _) = get_from(addr, "cdn.example.net", "/fw.bin", seen.clone()).await;
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert_eq!(&body[..], &image(4096)[..]);
+    assert_eq!(*seen.0.lock().unwrap(), cdn_chain);
+    assert_ne!(main_chain[0], cdn_chain[0]);
 }

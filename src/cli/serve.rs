@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use otarig::pki::LabPki;
-use otarig::scenario::{Scenario, ServedChain};
+use otarig::scenario::Scenario;
 use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
 
 use super::exit;
@@ -56,15 +56,10 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         args.dir.join(format!("{}.toml", args.scenario))
     };
     let scenario = Scenario::load(&path, &pki).map_err(|e| e.to_string())?;
-    let chain = ServedChain::build(&scenario, &pki).map_err(|e| e.to_string())?;
     let image = std::fs::read(&args.image).map_err(|e| format!("cannot read {}: {e}", args.image.display()))?;
-    let config = ServeConfig {
-        chain: chain.clone(),
-        tls: scenario.tls,
-        image: Arc::from(image),
-        path: args.path.clone(),
-        fault: scenario.fault.clone(),
-    };
+    let config = ServeConfig::for_scenario(&scenario, &pki, Arc::from(image), &args.path).map_err(|e| e.to_string())?;
+    let chain = config.chain.clone();
+    let hosts = config.hosts.clone();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
         let server = UpdateServer::bind(args.bind, config).await.map_err(|e| e.to_string())?;
@@ -76,6 +71,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         }
         if let Some(fault) = &scenario.fault {
             println!("fault: {fault:?}");
+        }
+        for host in &hosts {
+            let names: Vec<&str> = host.chain.certs.iter().map(|c| c.name.as_str()).collect();
+            println!("for SNI {}: chain {}, image at {}", host.name, names.join(" <- "), host.path);
+            if let Some(fault) = &host.fault {
+                println!("  fault: {fault:?}");
+            }
         }
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {

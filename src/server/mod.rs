@@ -35,6 +35,42 @@ pub struct ServeConfig {
     /// The path of the OTA URL, e.g. `/firmware.bin`.
     pub path: String,
     pub fault: Option<Fault>,
+    /// Other host names answered by SNI, each with its chain, image path and fault.
+    pub hosts: Vec<HostConfig>,
+}
+
+/// Another host name the server answers for.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    pub name: String,
+    pub chain: ServedChain,
+    pub path: String,
+    pub fault: Option<Fault>,
+}
+
+impl ServeConfig {
+    /// The configuration for a scenario: its chains (the scenario's own certificates freshly
+    /// minted), the image at `path` on the main host, and its extra hosts.
+    pub fn for_scenario(
+        scenario: &crate::scenario::Scenario,
+        pki: &crate::pki::LabPki,
+        image: Arc<[u8]>,
+        path: &str,
+    ) -> Result<Self, crate::pki::PkiError> {
+        let (chain, host_chains) = ServedChain::build_all(scenario, pki)?;
+        let hosts = scenario
+            .hosts
+            .iter()
+            .zip(host_chains)
+            .map(|(route, (name, chain))| HostConfig {
+                name,
+                chain,
+                path: route.path.clone().unwrap_or_else(|| path.to_owned()),
+                fault: route.fault.clone(),
+            })
+            .collect();
+        Ok(Self { chain, tls: scenario.tls, image, path: path.to_owned(), fault: scenario.fault.clone(), hosts })
+    }
 }
 
 /// A server that could not start.
@@ -59,22 +95,41 @@ pub struct UpdateServer {
 struct Shared {
     tls: Arc<rustls::ServerConfig>,
     config: ServeConfig,
-    alert: Option<u8>,
     next_id: AtomicU64,
+}
+
+/// What a connection gets, once the client has named a host (or not).
+struct Route<'a> {
+    path: &'a str,
+    fault: Option<&'a Fault>,
+}
+
+impl Shared {
+    fn route(&self, sni: Option<&str>) -> Route<'_> {
+        let host = sni.and_then(|sni| self.config.hosts.iter().find(|h| h.name.eq_ignore_ascii_case(sni)));
+        match host {
+            Some(host) => Route { path: &host.path, fault: host.fault.as_ref() },
+            None => Route { path: &self.config.path, fault: self.config.fault.as_ref() },
+        }
+    }
 }
 
 impl UpdateServer {
     /// Binds `addr` (port 0 for any free port).
     pub async fn bind(addr: SocketAddr, config: ServeConfig) -> Result<Self, ServerError> {
-        let alert = match &config.fault {
-            Some(Fault::Alert { alert }) => {
-                Some(Fault::alert_code(alert).ok_or_else(|| ServerError::UnknownAlert { name: alert.clone() })?)
+        let faults = std::iter::once(&config.fault).chain(config.hosts.iter().map(|h| &h.fault));
+        for fault in faults.flatten() {
+            if let Fault::Alert { alert } = fault
+                && Fault::alert_code(alert).is_none()
+            {
+                return Err(ServerError::UnknownAlert { name: alert.clone() });
             }
-            _ => None,
-        };
-        let tls = tls::server_config(&config.chain, config.tls)?;
+        }
+        let host_chains: Vec<(String, ServedChain)> =
+            config.hosts.iter().map(|h| (h.name.clone(), h.chain.clone())).collect();
+        let tls = tls::server_config(&config.chain, &host_chains, config.tls)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
-        Ok(Self { listener, shared: Arc::new(Shared { tls, config, alert, next_id: AtomicU64::new(1) }) })
+        Ok(Self { listener, shared: Arc::new(Shared { tls, config, next_id: AtomicU64::new(1) }) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -125,6 +180,7 @@ async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &
         }
     };
     let hello = start.client_hello();
+    let route = shared.route(hello.server_name());
     let _ = events.send(ServerEvent::ClientHello {
         id,
         sni: hello.server_name().map(str::to_owned),
@@ -132,7 +188,9 @@ async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &
         groups: hello.named_groups().unwrap_or_default().iter().map(|g| format!("{g:?}")).collect(),
         signature_schemes: hello.signature_schemes().iter().map(|s| format!("{s:?}")).collect(),
     });
-    if let Some(code) = shared.alert {
+    if let Some(Fault::Alert { alert }) = route.fault
+        && let Some(code) = Fault::alert_code(alert)
+    {
         let mut io = start.io;
         // A fatal alert record (content type 21, TLS 1.2 record version) instead of a ServerHello.
         let _ = io.write_all(&[21, 3, 3, 0, 2, 2, code]).await;
@@ -173,8 +231,9 @@ async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &
         }
     };
     let _ = events.send(ServerEvent::Request { id, method: request.method.clone(), path: request.path.clone() });
-    let fault = shared.config.fault.as_ref();
-    let written = match http::respond(&mut tls, &request, &shared.config.path, &shared.config.image, fault).await {
+    // The host the client named picks the path and fault; the main host otherwise.
+    let Route { path, fault } = shared.route(tls.get_ref().1.server_name());
+    let written = match http::respond(&mut tls, &request, path, &shared.config.image, fault).await {
         Ok(written) => written,
         Err(_) => return 0, // the client went away; Closed follows
     };

@@ -12,20 +12,30 @@ use super::ServerError;
 use super::legacy_key::LegacyRsaKey;
 use crate::scenario::{ServedChain, TlsVersions};
 
-/// Sends the same certificate chain to every client. rustls's own `with_single_cert` checks
-/// the first certificate; a scenario may serve anything, so the chain goes through
-/// `CertifiedKey::new`, which checks nothing.
+/// Sends the chain of the host the client names (SNI), else the default chain. rustls's own
+/// `with_single_cert` and SNI resolver check the certificates; a scenario may serve anything,
+/// so chains go through `CertifiedKey::new`, which checks nothing.
 #[derive(Debug)]
-struct ExactChain(Arc<CertifiedKey>);
+struct ExactChain {
+    default: Arc<CertifiedKey>,
+    hosts: Vec<(String, Arc<CertifiedKey>)>,
+}
 
 impl ResolvesServerCert for ExactChain {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let by_name = hello.server_name().and_then(|sni| {
+            self.hosts.iter().find(|(name, _)| name.eq_ignore_ascii_case(sni)).map(|(_, key)| key.clone())
+        });
+        Some(by_name.unwrap_or_else(|| self.default.clone()))
     }
 }
 
-/// The rustls configuration that serves `chain`.
-pub fn server_config(chain: &ServedChain, versions: TlsVersions) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+/// The rustls configuration that serves `chain`, and `hosts`' chains by SNI.
+pub fn server_config(
+    chain: &ServedChain,
+    hosts: &[(String, ServedChain)],
+    versions: TlsVersions,
+) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let mut crypto = provider::default_provider();
     // ECDHE with AES-GCM (what ESP-IDF's mbedTLS offers by default), then ChaCha20 for TLS 1.3.
     crypto.cipher_suites = vec![
@@ -40,6 +50,29 @@ pub fn server_config(chain: &ServedChain, versions: TlsVersions) -> Result<Arc<r
     crypto.kx_groups = vec![provider::kx_group::SECP256R1, provider::kx_group::SECP384R1, provider::kx_group::X25519];
     let crypto = Arc::new(crypto);
 
+    let default = certified_key(chain, &crypto)?;
+    let hosts = hosts
+        .iter()
+        .map(|(name, chain)| Ok((name.clone(), certified_key(chain, &crypto)?)))
+        .collect::<Result<Vec<_>, ServerError>>()?;
+
+    let mut protocol_versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if versions.tls12 {
+        protocol_versions.push(&rustls::version::TLS12);
+    }
+    if versions.tls13 {
+        protocol_versions.push(&rustls::version::TLS13);
+    }
+    let config = rustls::ServerConfig::builder_with_provider(crypto)
+        .with_protocol_versions(&protocol_versions)
+        .map_err(|e| ServerError::Tls { message: e.to_string() })?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(ExactChain { default, hosts }));
+    Ok(Arc::new(config))
+}
+
+/// The chain and its first certificate's key, ready to send.
+fn certified_key(chain: &ServedChain, crypto: &rustls::crypto::CryptoProvider) -> Result<Arc<CertifiedKey>, ServerError> {
     let key = PrivateKeyDer::from_pem_slice(chain.key_pem.as_bytes())
         .map_err(|e| ServerError::Key { message: e.to_string() })?;
     let signing_key = match crypto.key_provider.load_private_key(key.clone_key()) {
@@ -54,19 +87,5 @@ pub fn server_config(chain: &ServedChain, versions: TlsVersions) -> Result<Arc<r
         },
     };
     let certs: Vec<CertificateDer<'static>> = chain.certs.iter().map(|c| CertificateDer::from(c.der.clone())).collect();
-    let certified = Arc::new(CertifiedKey::new(certs, signing_key));
-
-    let mut protocol_versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    if versions.tls12 {
-        protocol_versions.push(&rustls::version::TLS12);
-    }
-    if versions.tls13 {
-        protocol_versions.push(&rustls::version::TLS13);
-    }
-    let config = rustls::ServerConfig::builder_with_provider(crypto)
-        .with_protocol_versions(&protocol_versions)
-        .map_err(|e| ServerError::Tls { message: e.to_string() })?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(ExactChain(certified)));
-    Ok(Arc::new(config))
+    Ok(Arc::new(CertifiedKey::new(certs, signing_key)))
 }
