@@ -169,7 +169,32 @@ pub fn render_tree(scenario: &Scenario, pki: &LabPki) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: {}", scenario.id, scenario.title);
     let _ = writeln!(out, "date {}; the server sends, in this order:", scenario.date.date());
-    for (position, name) in scenario.chain.iter().enumerate() {
+    render_chain(&mut out, &scenario.chain, scenario, pki);
+    if let Some(fault) = &scenario.fault {
+        let _ = writeln!(out, "fault: {fault:?}");
+    }
+    for host in &scenario.hosts {
+        let path = host.path.as_deref().unwrap_or("the OTA path");
+        let _ = writeln!(out, "to clients asking for {} (SNI), image at {path}:", host.name);
+        render_chain(&mut out, &host.chain, scenario, pki);
+        if let Some(fault) = &host.fault {
+            let _ = writeln!(out, "fault: {fault:?}");
+        }
+    }
+    if let Some(image) = &scenario.image {
+        let _ = writeln!(out, "offers image: {image}");
+    }
+    for (firmware, expectation) in &scenario.expect {
+        let reason = expectation.reason.map(|r| format!(" / {r}")).unwrap_or_default();
+        let _ = writeln!(out, "expect {firmware}: {}{reason}", expectation.outcome);
+    }
+    out
+}
+
+/// One served chain as an indented tree.
+fn render_chain(out: &mut String, chain: &[String], scenario: &Scenario, pki: &LabPki) {
+    use std::fmt::Write;
+    for (position, name) in chain.iter().enumerate() {
         let Some(origin) = scenario.cert(name, pki) else { continue };
         let spec = origin.spec();
         let indent = "  ".repeat(position + 1);
@@ -189,9 +214,9 @@ pub fn render_tree(scenario: &Scenario, pki: &LabPki) -> String {
         let issuer = spec.issuer_name();
         let link = if issuer == spec.name {
             "self-signed".to_owned()
-        } else if let Some(at) = scenario.chain.iter().position(|n| n == issuer) {
+        } else if let Some(at) = chain.iter().position(|n| n == issuer) {
             format!("issued by [{at}] {issuer}")
-        } else if let Some((at, twin)) = served_twin(scenario, pki, issuer) {
+        } else if let Some((at, twin)) = served_twin(chain, scenario, pki, issuer) {
             format!("issued by [{at}] {twin} (same subject and key as {issuer})")
         } else {
             let subject = scenario.cert(issuer, pki).map(|o| o.spec().subject_text()).unwrap_or_default();
@@ -199,24 +224,13 @@ pub fn render_tree(scenario: &Scenario, pki: &LabPki) -> String {
         };
         let _ = writeln!(out, "{indent}    {link}");
     }
-    if let Some(fault) = &scenario.fault {
-        let _ = writeln!(out, "fault: {fault:?}");
-    }
-    if let Some(image) = &scenario.image {
-        let _ = writeln!(out, "offers image: {image}");
-    }
-    for (firmware, expectation) in &scenario.expect {
-        let reason = expectation.reason.map(|r| format!(" / {r}")).unwrap_or_default();
-        let _ = writeln!(out, "expect {firmware}: {}{reason}", expectation.outcome);
-    }
-    out
 }
 
 /// A served certificate with the same subject and key as `issuer` (a cross-sign of it), which
 /// verifies what `issuer` signed.
-fn served_twin(scenario: &Scenario, pki: &LabPki, issuer: &str) -> Option<(usize, String)> {
+fn served_twin(chain: &[String], scenario: &Scenario, pki: &LabPki, issuer: &str) -> Option<(usize, String)> {
     let issuer = scenario.cert(issuer, pki)?.spec();
-    scenario.chain.iter().enumerate().find_map(|(at, name)| {
+    chain.iter().enumerate().find_map(|(at, name)| {
         let spec = scenario.cert(name, pki)?.spec();
         (spec.subject == issuer.subject && spec.key_owner() == issuer.key_owner()).then(|| (at, name.clone()))
     })
