@@ -9,6 +9,10 @@ use std::process::Command;
 use otarig::pki::{LabPki, Regenerate};
 use x509_parser::prelude::*;
 
+mod common;
+
+use common::TempDir;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn parse(der: &[u8]) -> X509Certificate<'_> {
@@ -50,22 +54,6 @@ fn committed_signatures_verify_with_openssl() {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("otarig-pki-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const SMALL: &str = r#"
 [authority.root_a]
