@@ -4,7 +4,9 @@
 //! ([`console`]), judging it ([`verdict`]), and replaying captured logs ([`replay`]).
 
 pub mod codes;
+pub mod firmware;
 pub mod console;
+pub mod image;
 pub mod outcome;
 pub mod pki;
 pub mod replay;

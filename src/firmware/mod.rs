@@ -1,0 +1,191 @@
+//! Firmware manifests (`firmware-images/*.toml`): one historical build of the fleet, or the
+//! release offered as the update. What the rig needs to flash it, predict it and emulate it:
+//! version, ESP-IDF version, chip, OTA URL, what it trusts, whether it checks dates and where
+//! its clock comes from, rollback, and the real `.bin` and bootloader when there are any.
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::pki::{LabPki, SpecError, SpecErrorKind};
+use crate::toml_source::{Location, TomlSource};
+
+/// An ESP-IDF version, `v4.4.8` → (4, 4, 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct IdfVersion {
+    pub major: u8,
+    pub minor: u8,
+    pub patch: u8,
+}
+
+impl IdfVersion {
+    /// `v3.2`, `v4.4.8`, `5.2` → a version.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.strip_prefix('v').unwrap_or(text).split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().unwrap_or("0").parse().ok()?;
+        let patch = parts.next().unwrap_or("0").parse().ok()?;
+        parts.next().is_none().then_some(Self { major, minor, patch })
+    }
+
+    /// The app descriptor (`esp_app_desc_t`) exists from v3.3 on.
+    pub fn has_app_descriptor(self) -> bool {
+        (self.major, self.minor) >= (3, 3)
+    }
+
+    /// Bootloader rollback exists from v3.3 on (`CONFIG_APP_ROLLBACK_ENABLE`, later
+    /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`).
+    pub fn has_rollback(self) -> bool {
+        (self.major, self.minor) >= (3, 3)
+    }
+
+    /// The certificate bundle formats the rig knows start with v4.4 (big-endian records;
+    /// v5.4 moved to an offset table).
+    pub fn has_certificate_bundle(self) -> bool {
+        (self.major, self.minor) >= (4, 4)
+    }
+}
+
+impl std::fmt::Display for IdfVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.patch == 0 { write!(f, "v{}.{}", self.major, self.minor) } else { write!(f, "v{}.{}.{}", self.major, self.minor, self.patch) }
+    }
+}
+
+/// The chips the rig knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Chip {
+    Esp32,
+    Esp32c3,
+    Esp32s3,
+}
+
+/// What the firmware trusts.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trust {
+    /// PEM roots compiled in (`cert_pem`), by lab authority name.
+    Pem(Vec<String>),
+    /// ESP-IDF's certificate bundle of a release, as the lab stands in for it.
+    Bundle(String),
+    /// Whatever the real image embeds (read from the image).
+    Embedded,
+}
+
+/// Where the firmware's clock comes from (it matters only with date checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clock {
+    /// Never set: 1970.
+    Unset,
+    /// Set by SNTP before the update: the scenario's date.
+    Sntp,
+    /// Always this date (an RTC set at the factory, say).
+    Fixed(i64),
+}
+
+/// A checked firmware manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirmwareManifest {
+    /// The file name without `.toml`: the firmware's id in scenarios and reports.
+    pub id: String,
+    pub path: PathBuf,
+    pub version: String,
+    pub idf: IdfVersion,
+    pub chip: Chip,
+    pub ota_url: String,
+    pub trust: Trust,
+    /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`: certificate dates are checked.
+    pub time_check: bool,
+    pub clock: Clock,
+    /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`.
+    pub rollback: bool,
+    /// The release offered as the update, not a member of the fleet.
+    pub update: bool,
+    /// A real build, relative to the manifest's folder.
+    pub image: Option<PathBuf>,
+    pub bootloader: Option<PathBuf>,
+    pub notes: Option<String>,
+}
+
+/// A certificate bundle as the lab stands in for an ESP-IDF release's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleList {
+    pub id: String,
+    pub title: String,
+    pub authorities: Vec<String>,
+    pub source: Option<String>,
+}
+
+/// A manifest or bundle list that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+/// The fleet: every manifest in a folder, and the bundle lists in its `bundles/`.
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    pub manifests: Vec<FirmwareManifest>,
+    pub bundles: BTreeMap<String, BundleList>,
+}
+
+impl Fleet {
+    /// Reads `DIR/*.toml` and `DIR/bundles/*.toml`, checked against the lab PKI.
+    pub fn load(dir: &Path, pki: &LabPki) -> Result<Self, ManifestError> {
+        let read_dir = |dir: &Path| -> Result<Vec<PathBuf>, ManifestError> {
+            if !dir.exists() {
+                return Ok(Vec::new());
+            }
+            crate::scenario::files_in(dir).map_err(|source| ManifestError::Read { path: dir.to_owned(), source })
+        };
+        let mut bundles = BTreeMap::new();
+        for path in read_dir(&dir.join("bundles"))? {
+            let bundle = raw::load_bundle(&read(&path)?, pki)?;
+            bundles.insert(bundle.id.clone(), bundle);
+        }
+        let mut manifests = Vec::new();
+        for path in read_dir(dir)? {
+            manifests.push(raw::load_manifest(&read(&path)?, pki, &bundles)?);
+        }
+        Ok(Self { manifests, bundles })
+    }
+
+    /// The members of the fleet (rows of the matrix), without the update release.
+    pub fn members(&self) -> impl Iterator<Item = &FirmwareManifest> {
+        self.manifests.iter().filter(|m| !m.update)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&FirmwareManifest> {
+        self.manifests.iter().find(|m| m.id == id)
+    }
+
+    /// The lab authorities a firmware trusts (empty for `Trust::Embedded`).
+    pub fn trusted_authorities(&self, firmware: &FirmwareManifest) -> Vec<String> {
+        match &firmware.trust {
+            Trust::Pem(names) => names.clone(),
+            Trust::Bundle(id) => self.bundles.get(id).map(|b| b.authorities.clone()).unwrap_or_default(),
+            Trust::Embedded => Vec::new(),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<TomlSource, ManifestError> {
+    TomlSource::read(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })
+}
+
+pub(crate) fn spec_error(location: Location, message: String) -> ManifestError {
+    ManifestError::Spec(SpecError { location, kind: SpecErrorKind::Shape { message } })
+}
+
+/// Seconds since the epoch of a date written in a manifest.
+pub(crate) fn timestamp(date: OffsetDateTime) -> i64 {
+    date.unix_timestamp()
+}

@@ -1,0 +1,14 @@
+mod app;
+mod desc;
+mod error;
+mod bundle;
+mod strings;
+mod trust;
+pub use app::*;
+pub use desc::*;
+pub use error::*;
+pub use bundle::*;
+pub use strings::*;
+pub use trust::*;
+pub mod otadata;
+pub mod partition;

@@ -1,0 +1,109 @@
+//! Partition tables (read and written by the `esp-idf-part` crate) and the facts the rig needs
+//! from one: where the app slots and the otadata partition are.
+
+use esp_idf_part::{AppType, DataType, PartitionTable, SubType, Type};
+
+/// Where ESP-IDF puts the partition table (`CONFIG_PARTITION_TABLE_OFFSET` default).
+pub const TABLE_OFFSET: usize = 0x8000;
+/// The most bytes a partition table may take (`0xC00`, then 0xFF padding).
+pub const TABLE_MAX_LEN: usize = 0xC00;
+/// Where the ESP32's 2nd-stage bootloader starts (0x0 on the C3/S3 and later chips).
+pub const ESP32_BOOTLOADER_OFFSET: usize = 0x1000;
+
+/// ESP-IDF's built-in `partitions_two_ota.csv` (identical from v3.2 to v5.4).
+pub const TWO_OTA_CSV: &str = "\
+# Name,   Type, SubType, Offset,   Size, Flags
+nvs,      data, nvs,     0x9000,   0x4000,
+otadata,  data, ota,     0xd000,   0x2000,
+phy_init, data, phy,     0xf000,   0x1000,
+factory,  app,  factory, 0x10000,  1M,
+ota_0,    app,  ota_0,   0x110000, 1M,
+ota_1,    app,  ota_1,   0x210000, 1M,
+";
+
+/// A partition table that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("partition table at 0x{offset:x}: {message}")]
+pub struct PartitionError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// The standard two-OTA layout.
+pub fn two_ota_table() -> PartitionTable {
+    PartitionTable::try_from_str(TWO_OTA_CSV).expect("ESP-IDF's two-OTA table is valid")
+}
+
+/// Reads a binary partition table from `region` (the bytes from the table's offset on).
+pub fn read_table(region: &[u8]) -> Result<PartitionTable, PartitionError> {
+    let len = region.len().min(TABLE_MAX_LEN) / 32 * 32;
+    let fail = |message: String| PartitionError { offset: TABLE_OFFSET, message };
+    if len < 32 || region[..2] != [0xAA, 0x50] {
+        return Err(fail("no partition table (magic AA 50 missing)".into()));
+    }
+    PartitionTable::try_from_bytes(region[..len].to_vec()).map_err(|e| fail(e.to_string()))
+}
+
+/// An app partition the bootloader may boot.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AppSlot {
+    pub name: String,
+    pub offset: u32,
+    pub size: u32,
+    /// `None` for factory and test, `Some(n)` for `ota_n`.
+    pub ota: Option<u8>,
+}
+
+/// The app partitions in table order.
+pub fn app_slots(table: &PartitionTable) -> Vec<AppSlot> {
+    table
+        .partitions()
+        .iter()
+        .filter(|p| p.ty() == Type::App)
+        .map(|p| AppSlot {
+            name: p.name(),
+            offset: p.offset(),
+            size: p.size(),
+            ota: match p.subtype() {
+                SubType::App(AppType::Factory | AppType::Test) => None,
+                other => Some(u8::from(other) - 0x10),
+            },
+        })
+        .collect()
+}
+
+/// Offset and size of the otadata partition, if the table has one.
+pub fn otadata_partition(table: &PartitionTable) -> Option<(u32, u32)> {
+    table.find_by_subtype(Type::Data, SubType::Data(DataType::Ota)).map(|p| (p.offset(), p.size()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_ota_layout_round_trips_through_its_binary_form() {
+        let table = two_ota_table();
+        let slots = app_slots(&table);
+        let offsets: Vec<(String, u32, Option<u8>)> = slots.iter().map(|s| (s.name.clone(), s.offset, s.ota)).collect();
+        assert_eq!(
+            offsets,
+            [("factory".into(), 0x10000, None), ("ota_0".into(), 0x110000, Some(0)), ("ota_1".into(), 0x210000, Some(1))]
+        );
+        assert_eq!(otadata_partition(&table), Some((0xd000, 0x2000)));
+        let mut bin = table.to_bin().unwrap();
+        bin.resize(TABLE_MAX_LEN, 0xFF);
+        let read = read_table(&bin).unwrap();
+        assert_eq!(app_slots(&read), slots);
+    }
+
+    #[test]
+    fn missing_or_damaged_tables_are_errors() {
+        assert!(read_table(&[]).is_err());
+        assert!(read_table(&[0xFF; TABLE_MAX_LEN]).is_err());
+        let mut bin = two_ota_table().to_bin().unwrap();
+        bin.resize(TABLE_MAX_LEN, 0xFF);
+        bin[40] ^= 0x01; // inside the second entry: the MD5 row no longer matches
+        assert!(read_table(&bin).is_err());
+    }
+}
