@@ -1,6 +1,7 @@
 //! The command line: the only place that prints, explains and chooses exit codes.
 
 mod explain;
+mod inspect;
 mod logging;
 mod pki;
 mod replay;
@@ -49,6 +50,9 @@ enum Command {
     /// Classify a captured UART log: outcome, reason, the lines that decided, what it means.
     #[command(after_help = replay::AFTER_HELP)]
     Replay(replay::ReplayArgs),
+    /// Inspect an ESP32 image: segments, checksum and hash, app descriptor, trusted roots, URLs.
+    #[command(after_help = inspect::AFTER_HELP)]
+    Inspect(inspect::InspectArgs),
     /// The lab certificate authorities: list, generate, export.
     #[command(after_help = pki::AFTER_HELP)]
     Pki(pki::PkiArgs),
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Replay(args) => replay::run(&args),
         Command::Pki(args) => pki::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Serve(args) => serve::run(&args),
     };

@@ -12,3 +12,5 @@ pub use strings::*;
 pub use trust::*;
 pub mod otadata;
 pub mod partition;
+pub mod inspect;
+pub mod build;
