@@ -1,6 +1,7 @@
 //! The command line: the only place that prints, explains and chooses exit codes.
 
 mod explain;
+mod fleet;
 mod inspect;
 mod logging;
 mod pki;
@@ -50,6 +51,9 @@ enum Command {
     /// Classify a captured UART log: outcome, reason, the lines that decided, what it means.
     #[command(after_help = replay::AFTER_HELP)]
     Replay(replay::ReplayArgs),
+    /// The fleet's firmware manifests: list them, build images for the twin.
+    #[command(after_help = fleet::AFTER_HELP)]
+    Fleet(fleet::FleetArgs),
     /// Inspect an ESP32 image: segments, checksum and hash, app descriptor, trusted roots, URLs.
     #[command(after_help = inspect::AFTER_HELP)]
     Inspect(inspect::InspectArgs),
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&args),
         Command::Pki(args) => pki::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Fleet(args) => fleet::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Serve(args) => serve::run(&args),
     };

@@ -3,6 +3,7 @@
 //! version, ESP-IDF version, chip, OTA URL, what it trusts, whether it checks dates and where
 //! its clock comes from, rollback, and the real `.bin` and bootloader when there are any.
 
+pub mod build;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,9 @@ pub struct FirmwareManifest {
     /// A real build, relative to the manifest's folder.
     pub image: Option<PathBuf>,
     pub bootloader: Option<PathBuf>,
+    /// The size of the built image in bytes (default: 0.6-0.95 MB from the id); a size beyond
+    /// the 1 MB OTA slot makes the "partition too small" case.
+    pub image_size: Option<usize>,
     pub notes: Option<String>,
 }
 

@@ -27,6 +27,7 @@ struct RawManifest {
     update: bool,
     image: Option<String>,
     bootloader: Option<String>,
+    image_size: Option<usize>,
     notes: Option<String>,
 }
 
@@ -133,6 +134,7 @@ pub(super) fn load_manifest(
         update: raw.update,
         image: raw.image.map(Into::into),
         bootloader: raw.bootloader.map(Into::into),
+        image_size: raw.image_size,
         notes: raw.notes,
     })
 }
