@@ -37,11 +37,7 @@ impl ImageSpec {
 
 /// The image's bytes.
 pub fn write_image(spec: &ImageSpec) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.push(IMAGE_MAGIC);
-    out.push(spec.segments.len() as u8);
-    out.push(spec.spi_mode);
-    out.push(spec.spi_size_speed);
+    let mut out = vec![IMAGE_MAGIC, spec.segments.len() as u8, spec.spi_mode, spec.spi_size_speed];
     out.extend_from_slice(&spec.entry_addr.to_le_bytes());
     // Extended header: wp_pin (disabled), spi_pin_drv[3], chip_id, min_chip_rev,
     // min/max_chip_rev_full, reserved[4], hash_appended.
