@@ -60,8 +60,12 @@ pub fn run(args: &InspectArgs) -> u8 {
         },
     };
     // Without a lab PKI (outside the repository) lab roots are simply not recognised.
+    // Lab roots are recognised by key: a transplant re-mints the certificate to fit.
     let lab: Vec<[u8; 32]> = LabPki::open(&args.pki)
-        .map(|pki| pki.specs().keys().filter_map(|n| pki.certificate(n).ok()).map(|c| sha256(&c.der)).collect())
+        .map(|pki| {
+            let certs = pki.specs().keys().filter_map(|n| pki.certificate(n).ok());
+            certs.filter_map(|c| CertInfo::from_der(&c.der)).map(|info| info.public_key_sha256).collect()
+        })
         .unwrap_or_default();
     let inspection = inspect(&bytes, at.unix_timestamp(), &lab);
     let nothing = inspection.apps.iter().all(|a| a.image.is_err())
@@ -78,11 +82,6 @@ pub fn run(args: &InspectArgs) -> u8 {
         return exit::USAGE;
     }
     exit::OK
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).into()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -297,6 +296,14 @@ fn explain(finding: &Finding) -> String {
             "LAB ROOT: {subject} is one of otarig's lab authorities. This is a transplanted or lab-built image; \
              never ship it"
         ),
+        Finding::LabBundleRoots { offset, subjects, total } => {
+            let which = match subjects.as_slice() {
+                all if all.len() == *total => format!("all {total} roots of the bundle at 0x{offset:x} are"),
+                [one] => format!("{one} in the bundle at 0x{offset:x} is one of"),
+                some => format!("{} of the {total} roots of the bundle at 0x{offset:x} ({}) are", some.len(), some.join("; ")),
+            };
+            format!("LAB ROOT: {which} otarig's lab authorities. This is a transplanted or lab-built image; never ship it")
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod pki;
 mod replay;
 mod scenario;
 mod serve;
+mod transplant;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,9 @@ enum Command {
     /// Serve a scenario over HTTPS: its exact chain, the image, its fault; events live.
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Put a lab root in a production image in place of a real one: same length, resealed.
+    #[command(after_help = transplant::AFTER_HELP)]
+    Transplant(transplant::TransplantArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -78,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Fleet(args) => fleet::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Transplant(args) => transplant::run(&args),
     };
     ExitCode::from(code)
 }

@@ -42,8 +42,12 @@ pub enum Finding {
     NoAppDescriptor { offset: usize },
     /// The stored checksum or SHA-256 does not match: the bootloader would refuse the image.
     Corrupt { offset: usize },
-    /// A trust anchor is one of otarig's lab authorities: a transplanted or lab-built image.
+    /// A trust anchor has the key of one of otarig's lab authorities: a transplanted or
+    /// lab-built image.
     LabAnchor { subject: String },
+    /// Roots of the bundle at `offset` (of `total`) have lab authorities' keys, as
+    /// [`Finding::LabAnchor`] (one finding per bundle: a lab-built bundle is all lab roots).
+    LabBundleRoots { offset: usize, subjects: Vec<String>, total: usize },
 }
 
 /// Everything learnt about a file.
@@ -63,10 +67,11 @@ pub struct Inspection {
     pub findings: Vec<Finding>,
 }
 
-/// Looks at `bytes`. `at` is the date (unix seconds) validity is judged at;
-/// `lab_fingerprints` are the SHA-256 of the lab authorities' certificates, to recognise lab
-/// roots (their subjects equal the real ones' on purpose, so only the certificate tells).
-pub fn inspect(bytes: &[u8], at: i64, lab_fingerprints: &[[u8; 32]]) -> Inspection {
+/// Looks at `bytes`. `at` is the date (unix seconds) validity is judged at; `lab_keys` are the
+/// SHA-256 of the lab authorities' `SubjectPublicKeyInfo`s, to recognise lab roots: their
+/// subjects equal the real ones' on purpose, and a transplant re-mints the certificate (a new
+/// fingerprint) or puts only the key in a bundle, so only the key tells.
+pub fn inspect(bytes: &[u8], at: i64, lab_keys: &[[u8; 32]]) -> Inspection {
     let merged = bytes.get(ESP32_BOOTLOADER_OFFSET) == Some(&0xE9)
         && bytes.get(TABLE_OFFSET..TABLE_OFFSET + 2) == Some(&[0xAA, 0x50][..]);
     let mut inspection = Inspection {
@@ -109,11 +114,11 @@ pub fn inspect(bytes: &[u8], at: i64, lab_fingerprints: &[[u8; 32]]) -> Inspecti
     } else {
         inspection.apps.push(FoundApp { offset: 0, slot: None, image: parse_app(bytes) });
     }
-    inspection.findings = findings(&inspection, at, lab_fingerprints);
+    inspection.findings = findings(&inspection, at, lab_keys);
     inspection
 }
 
-fn findings(inspection: &Inspection, at: i64, lab_fingerprints: &[[u8; 32]]) -> Vec<Finding> {
+fn findings(inspection: &Inspection, at: i64, lab_keys: &[[u8; 32]]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for app in &inspection.apps {
         if let Ok(image) = &app.image {
@@ -151,8 +156,17 @@ fn findings(inspection: &Inspection, at: i64, lab_fingerprints: &[[u8; 32]]) -> 
         if anchor.is_ca && !anchor.self_signed {
             findings.push(Finding::IntermediatePinned { subject: anchor.subject.clone() });
         }
-        if lab_fingerprints.contains(&anchor.sha256) {
+        if lab_keys.contains(&anchor.public_key_sha256) {
             findings.push(Finding::LabAnchor { subject: anchor.subject.clone() });
+        }
+    }
+    for item in &inspection.trust {
+        if let TrustKind::Bundle { entries, .. } = &item.kind {
+            let lab: Vec<String> =
+                entries.iter().filter(|e| lab_keys.contains(&e.public_key_sha256)).map(|e| e.subject.clone()).collect();
+            if !lab.is_empty() {
+                findings.push(Finding::LabBundleRoots { offset: item.offset, subjects: lab, total: entries.len() });
+            }
         }
     }
     findings

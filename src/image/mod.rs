@@ -14,3 +14,4 @@ pub mod otadata;
 pub mod partition;
 pub mod inspect;
 pub mod build;
+pub mod transplant;

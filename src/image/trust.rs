@@ -67,6 +67,9 @@ pub struct CertInfo {
     pub is_ca: bool,
     /// SHA-256 of the certificate's DER (the usual fingerprint).
     pub sha256: [u8; 32],
+    /// SHA-256 of its `SubjectPublicKeyInfo` DER (as [`BundleEntryInfo::public_key_sha256`]):
+    /// the same for every certificate of one key, re-issued or cross-signed.
+    pub public_key_sha256: [u8; 32],
     /// Subject equals issuer and the signature verifies with the certificate's own key (for
     /// algorithms aws-lc-rs cannot check, such as P-521, the names alone decide).
     pub self_signed: bool,
@@ -101,6 +104,7 @@ impl CertInfo {
             not_after: cert.validity().not_after.timestamp(),
             is_ca: cert.is_ca(),
             sha256: Sha256::digest(der).into(),
+            public_key_sha256: Sha256::digest(cert.public_key().raw).into(),
             self_signed: is_self_signed(&cert),
         })
     }

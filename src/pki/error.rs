@@ -65,4 +65,7 @@ pub enum PkiError {
     Generate { name: String, message: String },
     #[error("unknown certificate `{name}`")]
     Unknown { name: String },
+    /// No re-mint of `name` (serial length and padding tuned) is exactly `target` bytes of DER.
+    #[error("`{name}` cannot be re-minted to exactly {target} bytes of DER (its shortest form takes {shortest})")]
+    NoFit { name: String, target: usize, shortest: usize },
 }

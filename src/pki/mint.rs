@@ -88,19 +88,38 @@ pub struct IssuedBy<'a> {
 /// then [`super::legacy`] does.
 pub fn mint(spec: &CertSpec, subject_key_pem: &str, issuer: Option<IssuedBy<'_>>) -> Result<Minted, PkiError> {
     let fail = |message: String| PkiError::Generate { name: spec.name.clone(), message };
-    let (signer_key, signer_name, signer_pem) = match issuer {
-        Some(issued_by) => (issued_by.spec.key, issued_by.spec.name.as_str(), issued_by.key_pem),
-        None => (spec.key, spec.name.as_str(), subject_key_pem),
-    };
-    if legacy::signs(signer_key, spec.signature) {
+    if signed_without_rcgen(spec, issuer) {
+        let signer_pem = issuer.map_or(subject_key_pem, |i| i.key_pem);
         let subject_spki = subject_key(subject_key_pem).map_err(&fail)?.spki();
         let hash = spec.signature.unwrap_or(SignatureHash::Sha256);
         return legacy::mint(spec, &subject_spki, signer_pem, issuer.map(|i| i.cert_pem), hash).map_err(fail);
     }
+    let params = params_of(spec).map_err(&fail)?;
+    sign_params(spec, params, subject_key_pem, issuer)
+}
+
+/// Whether [`mint`] makes a certificate signed by this issuer (or self-signed) without rcgen,
+/// so rcgen parameters do not apply to it.
+pub(super) fn signed_without_rcgen(spec: &CertSpec, issuer: Option<IssuedBy<'_>>) -> bool {
+    legacy::signs(issuer.map_or(spec.key, |i| i.spec.key), spec.signature)
+}
+
+/// The rcgen half of [`mint`]: signs `params` (made by [`params_of`], perhaps amended) as
+/// `spec`'s issuer would. Not for what [`signed_without_rcgen`] says rcgen cannot sign.
+pub(super) fn sign_params(
+    spec: &CertSpec,
+    params: CertificateParams,
+    subject_key_pem: &str,
+    issuer: Option<IssuedBy<'_>>,
+) -> Result<Minted, PkiError> {
+    let fail = |message: String| PkiError::Generate { name: spec.name.clone(), message };
+    let (signer_key, signer_name, signer_pem) = match issuer {
+        Some(issued_by) => (issued_by.spec.key, issued_by.spec.name.as_str(), issued_by.key_pem),
+        None => (spec.key, spec.name.as_str(), subject_key_pem),
+    };
     let alg = algorithm(signer_key, spec.signature)
         .map_err(|what| PkiError::Unsupported { name: spec.name.clone(), what })?;
     let signer = signing_key(signer_pem, alg, signer_name)?;
-    let params = params_of(spec).map_err(&fail)?;
     let certificate = match issuer {
         None => params.self_signed(&signer),
         Some(issued_by) => {
@@ -144,7 +163,7 @@ fn subject_key(pem: &str) -> Result<SubjectKey, String> {
     }
 }
 
-fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
+pub(super) fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
     let mut params = CertificateParams::default();
     params.not_before = spec.not_before;
     params.not_after = spec.not_after;

@@ -6,6 +6,7 @@
 //! key owner: a cross-sign shares its twin's key). Lab only: the keys are public.
 
 mod error;
+mod fit;
 mod legacy;
 mod mint;
 pub mod spec;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::{PkiError, SpecError, SpecErrorKind};
+pub use fit::{Fitted, PADDING_OID};
 pub use mint::{IssuedBy, Minted, algorithm, mint, new_key, new_key_pem, signing_key};
 pub use spec::{CertSpec, KeyType, Role};
 
