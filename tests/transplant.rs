@@ -408,3 +408,47 @@ fn the_command_names_its_output_lab_and_never_overwrites_the_input() {
     let out = otarig(&tmp.0, &["transplant", "app.bin", "--with", "dst_root_x3", "-o", "y.bin"]);
     assert_eq!(out.status.code(), Some(2), "--replace is required");
 }
+
+#[test]
+fn a_manifest_asks_for_the_transplant_before_flashing() {
+    use otarig::firmware::Fleet;
+    use otarig::firmware::prepare::prepare;
+
+    let tmp = TempDir::new("transplant-manifest");
+    let pem = pem_of(&production_dst(), false);
+    let (image, _) = app_holding(&[pem.as_bytes()]);
+    std::fs::write(tmp.0.join("production-1.4.2.bin"), &image).unwrap();
+    std::fs::write(
+        tmp.0.join("dst-x3-real.toml"),
+        "version = \"1.4.2\"\nidf = \"v3.2\"\nota_url = \"https://ota.example.com/firmware.bin\"\n\
+         trust = \"embedded\"\nimage = \"production-1.4.2.bin\"\n\
+         transplant = [{ replace = \"DST Root CA X3\", with = \"dst_root_x3\" }]\n",
+    )
+    .unwrap();
+    let fleet = Fleet::load(&tmp.0, lab()).unwrap();
+    let firmware = fleet.get("dst-x3-real").unwrap();
+    assert_eq!(firmware.transplant.len(), 1);
+
+    let prepared = prepare(firmware, &fleet, lab()).unwrap();
+    assert!(prepared.transplanted);
+    assert_eq!(prepared.app.len(), image.len());
+    assert!(parse_app(&prepared.app).unwrap().is_valid());
+    let keys: Vec<[u8; 32]> = find_trust(&prepared.app)
+        .into_iter()
+        .filter_map(|t| match t.kind {
+            TrustKind::Pem(info) => Some(info.public_key_sha256),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, [lab_key("dst_root_x3")]);
+
+    // A transplant without a real image to work on is refused where it is written.
+    std::fs::write(
+        tmp.0.join("dst-x3-real.toml"),
+        "version = \"1.4.2\"\nidf = \"v3.2\"\nota_url = \"https://ota.example.com/firmware.bin\"\n\
+         trust = \"embedded\"\ntransplant = [{ replace = \"DST Root CA X3\", with = \"dst_root_x3\" }]\n",
+    )
+    .unwrap();
+    let err = Fleet::load(&tmp.0, lab()).unwrap_err();
+    assert!(err.to_string().contains("dst-x3-real.toml:5:"), "{err}");
+}

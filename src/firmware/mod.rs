@@ -4,6 +4,7 @@
 //! its clock comes from, rollback, and the real `.bin` and bootloader when there are any.
 
 pub mod build;
+pub mod prepare;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -113,7 +114,17 @@ pub struct FirmwareManifest {
     /// The size of the built image in bytes (default: 0.6-0.95 MB from the id); a size beyond
     /// the 1 MB OTA slot makes the "partition too small" case.
     pub image_size: Option<usize>,
+    /// Roots to swap for lab authorities in the real image before it is flashed.
+    pub transplant: Vec<TransplantStep>,
     pub notes: Option<String>,
+}
+
+/// One root to replace in a real image: which (subject, CN or SHA-256) and by which lab
+/// authority.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransplantStep {
+    pub replace: String,
+    pub with: String,
 }
 
 /// A certificate bundle as the lab stands in for an ESP-IDF release's.

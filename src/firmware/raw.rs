@@ -28,7 +28,16 @@ struct RawManifest {
     image: Option<String>,
     bootloader: Option<String>,
     image_size: Option<usize>,
+    #[serde(default)]
+    transplant: Vec<Spanned<RawTransplant>>,
     notes: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransplant {
+    replace: String,
+    with: String,
 }
 
 fn esp32() -> Chip {
@@ -120,6 +129,22 @@ pub(super) fn load_manifest(
             })?)),
         },
     };
+    let transplant = raw
+            .transplant
+            .iter()
+            .map(|step| {
+                let at = step.span();
+                let step = step.get_ref();
+                if raw.image.is_none() {
+                    return Err(spec_error(source.location(at.start), "transplant needs a real `image` to work on".into()));
+                }
+                if !pki.specs().contains_key(&step.with) {
+                    let kind = SpecErrorKind::UnknownCertificate { name: step.with.clone() };
+                    return Err(SpecError { location: source.location(at.start), kind }.into());
+                }
+                Ok(super::TransplantStep { replace: step.replace.clone(), with: step.with.clone() })
+            })
+            .collect::<Result<_, ManifestError>>()?;
     Ok(FirmwareManifest {
         id: id_of(source),
         path: source.path().to_owned(),
@@ -135,6 +160,7 @@ pub(super) fn load_manifest(
         image: raw.image.map(Into::into),
         bootloader: raw.bootloader.map(Into::into),
         image_size: raw.image_size,
+        transplant,
         notes: raw.notes,
     })
 }
