@@ -27,7 +27,7 @@ pub enum PrepareError {
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error("{firmware}: transplant of `{replace}`: {source}")]
-    Transplant { firmware: String, replace: String, source: TransplantError },
+    Transplant { firmware: String, replace: String, source: Box<TransplantError> },
 }
 
 /// The images of `firmware`, ready to flash.
@@ -46,7 +46,7 @@ pub fn prepare(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Resu
         let fail = |source| PrepareError::Transplant {
             firmware: firmware.id.clone(),
             replace: step.replace.clone(),
-            source,
+            source: Box::new(source),
         };
         let replacement = Replacement::lab(pki, &step.with).map_err(fail)?;
         app = transplant(&app, &Target::parse(&step.replace), &replacement).map_err(fail)?.bytes;
