@@ -24,28 +24,47 @@ pub struct ReplayReport {
 
 /// Replays a log from a reader, streaming: memory does not grow with the input.
 pub fn replay(mut input: impl Read) -> io::Result<ReplayReport> {
-    let mut console = Console::new();
-    let mut judge = Judge::new();
+    let mut replayer = Replayer::default();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = match input.read(&mut buf) {
+        match input.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) => replayer.feed(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
-        };
-        console.feed(&buf[..n], |event| judge.observe(&event));
+        }
     }
-    console.finish(|event| judge.observe(&event));
-    Ok(ReplayReport {
-        verdict: judge.finish(),
-        lines: console.lines(),
-        formats: console.formats(),
-        idf_version: console.idf_guess().cloned(),
-    })
+    Ok(replayer.finish())
 }
 
 /// Replays a log held in memory.
 pub fn replay_bytes(bytes: &[u8]) -> ReplayReport {
-    replay(bytes).expect("reading from a slice cannot fail")
+    let mut replayer = Replayer::default();
+    replayer.feed(bytes);
+    replayer.finish()
+}
+
+/// The console and the judge, fed together.
+#[derive(Default)]
+struct Replayer {
+    console: Console,
+    judge: Judge,
+}
+
+impl Replayer {
+    fn feed(&mut self, bytes: &[u8]) {
+        let judge = &mut self.judge;
+        self.console.feed(bytes, |event| judge.observe(&event));
+    }
+
+    fn finish(mut self) -> ReplayReport {
+        let judge = &mut self.judge;
+        self.console.finish(|event| judge.observe(&event));
+        ReplayReport {
+            verdict: self.judge.finish(),
+            lines: self.console.lines(),
+            formats: self.console.formats(),
+            idf_version: self.console.idf_guess().cloned(),
+        }
+    }
 }
