@@ -14,4 +14,5 @@ pub mod scenario;
 pub mod server;
 pub mod verdict;
 pub mod toml_source;
+pub mod twin;
 pub mod verify_flags;

@@ -1,0 +1,249 @@
+//! The 2nd-stage bootloader: its banner and flash settings in the dialect of its ESP-IDF
+//! version, the partition table, the OTA slot choice from otadata, and the loading of app
+//! images with ESP-IDF's fallback order (`bootloader_utility.c`, `esp_image_format.c`).
+
+use esp_idf_part::PartitionTable;
+use memchr::memmem;
+
+use super::uart::{Dialect, Level, Uart};
+use crate::image::otadata::{OtaState, Otadata, entry_crc};
+use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, otadata_partition, read_table};
+use crate::image::{AppImage, ImageError, SegmentKind};
+
+mod load;
+
+pub(super) use load::LoadedApp;
+
+/// The chip the twin is: an ESP32 of revision v1.0.
+const CHIP_REVISION: (u16, u16) = (1, 0);
+/// Compile time of a bootloader that does not carry one (v3.x and v4.x keep `__TIME__` only
+/// inside their code); the rig's own builds use this time.
+const UNKNOWN_COMPILE_TIME: &str = "12:00:00";
+
+/// The bootloader's ESP-IDF version as it prints it, and its compile time.
+struct Identity {
+    idf: String,
+    compile_time: String,
+    dialect: Dialect,
+}
+
+/// Reads the version from the bootloader's DRAM segment: `esp_bootloader_desc_t` (v5.x),
+/// else the text `ESP-IDF vX 2nd stage bootloader`.
+fn identify(image: &AppImage, region: &[u8]) -> Identity {
+    let dram = image
+        .segments
+        .iter()
+        .filter(|s| s.kind == SegmentKind::Load && (0x3FF0_0000..0x4000_0000).contains(&s.load_addr))
+        .map(|s| &region[s.data_range()]);
+    for data in dram {
+        if data.len() >= 80 && data[0] == 0x50 {
+            let idf = c_string(&data[8..40]);
+            if let Some(dialect) = Dialect::of(&idf) {
+                return Identity { compile_time: c_string(&data[40..64]), idf, dialect };
+            }
+        }
+        if let Some(start) = memmem::find(data, b"ESP-IDF ") {
+            let rest = &data[start + 8..];
+            if let Some(end) = memmem::find(rest, b" 2nd stage bootloader") {
+                let idf = String::from_utf8_lossy(&rest[..end]).into_owned();
+                if let Some(dialect) = Dialect::of(&idf) {
+                    return Identity { idf, compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect };
+                }
+            }
+        }
+    }
+    // A real v3.x/v4.x bootloader keeps the banner as a format string and the version apart;
+    // the twin does not guess it.
+    let dialect = Dialect { major: 4, minor: 4 };
+    Identity { idf: "unknown".to_owned(), compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect }
+}
+
+fn c_string(field: &[u8]) -> String {
+    let end = memchr::memchr(0, field).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
+}
+
+/// Runs the bootloader: the app it loads, or `None` when it finds none.
+pub(super) fn run(flash: &[u8], bootloader: &AppImage, uart: &mut Uart<'_>) -> Option<LoadedApp> {
+    let region = flash.get(ESP32_BOOTLOADER_OFFSET..).unwrap_or_default();
+    let id = identify(bootloader, region);
+    let d = id.dialect;
+    uart.speak(d);
+    uart.wait_us(27_000);
+    let spi = if d.at_least(4, 0) { "boot.esp32" } else { "boot" };
+    uart.log(Level::Info, "boot", &format!("ESP-IDF {} 2nd stage bootloader", id.idf));
+    uart.log(Level::Info, "boot", &format!("compile time {}", id.compile_time));
+    let (major, minor) = CHIP_REVISION;
+    if d.at_least(5, 0) {
+        uart.log(Level::Info, "boot", "Multicore bootloader");
+        uart.log(Level::Info, "boot", &format!("chip revision: v{major}.{minor}"));
+    } else if d.at_least(4, 0) {
+        uart.log(Level::Info, "boot", &format!("chip revision: {major}"));
+        let min = bootloader.header.min_chip_rev;
+        if u16::from(min) != major {
+            let line = format!("chip revision: {major}, min. bootloader chip revision: {min}");
+            uart.log(Level::Info, "boot_comm", &line);
+        }
+    } else {
+        uart.log(Level::Info, "boot", "Enabling RNG early entropy source...");
+    }
+    let header = &bootloader.header;
+    let speed = match header.spi_speed.0 {
+        1 => "26.7MHz",
+        2 => "20MHz",
+        0xF => "80MHz",
+        _ => "40MHz",
+    };
+    let mode = match header.spi_mode.0 {
+        0 => "QIO",
+        1 => "QOUT",
+        2 => "DIO",
+        3 => "DOUT",
+        4 => "FAST READ",
+        _ => "SLOW READ",
+    };
+    uart.log(Level::Info, spi, &format!("SPI Speed      : {speed}"));
+    uart.log(Level::Info, spi, &format!("SPI Mode       : {mode}"));
+    let size = if header.spi_size.0 <= 4 { header.spi_size.name().unwrap_or("4MB") } else { "4MB" };
+    uart.log(Level::Info, spi, &format!("SPI Flash Size : {size}"));
+    if d.at_least(4, 0) {
+        uart.log(Level::Info, "boot", "Enabling RNG early entropy source...");
+    }
+
+    let Some(table) = partition_table(flash, uart) else {
+        uart.log(Level::Error, "boot", "load partition table error!");
+        return None;
+    };
+    print_table(&table, d, uart);
+    let slots = load::Slots::of(&table);
+    let otadata = otadata_partition(&table).map(|(offset, size)| {
+        let start = (offset as usize).min(flash.len());
+        let end = (offset as usize).saturating_add(size as usize).min(flash.len());
+        Otadata::decode(&flash[start..end])
+    });
+    let (start, blank_otadata) = select(&slots, otadata.as_ref(), d, uart);
+    let loaded = load::load_boot_image(flash, &slots, start, blank_otadata, d, uart)?;
+    uart.log(Level::Info, "boot", "Disabling RNG early entropy source...");
+    Some(loaded)
+}
+
+/// The partition table, or the lines the bootloader prints when it cannot use it.
+fn partition_table(flash: &[u8], uart: &mut Uart<'_>) -> Option<PartitionTable> {
+    let region = flash.get(TABLE_OFFSET..).unwrap_or_default();
+    match read_table(region) {
+        Ok(table) => Some(table),
+        Err(_) => {
+            let magic = region.first_chunk().map_or(0xFFFF, |m| u16::from_le_bytes(*m));
+            if magic != 0x50AA {
+                uart.log(Level::Error, "flash_parts", &format!("partition 0 invalid magic number {magic:#x}"));
+            } else {
+                uart.log(Level::Error, "flash_parts", "Incorrect MD5 checksum");
+            }
+            uart.log(Level::Error, "boot", "Failed to verify partition table");
+            None
+        }
+    }
+}
+
+/// `Partition Table:` … `End of partition table`, with the bootloader's usage words.
+fn print_table(table: &PartitionTable, d: Dialect, uart: &mut Uart<'_>) {
+    uart.log(Level::Info, "boot", "Partition Table:");
+    uart.log(Level::Info, "boot", "## Label            Usage          Type ST Offset   Length");
+    for (index, p) in table.partitions().iter().enumerate() {
+        let (ty, subtype) = (u8::from(p.ty()), u8::from(p.subtype()));
+        let usage = match (ty, subtype) {
+            (0x00, 0x00) => "factory app",
+            (0x00, 0x20) => "test app",
+            (0x00, 0x10..=0x1F) => "OTA app",
+            (0x00, _) => "Unknown app",
+            (0x01, 0x00) => "OTA data",
+            (0x01, 0x01) => "RF data",
+            (0x01, 0x02) => "WiFi data",
+            (0x01, 0x04) => "NVS keys",
+            (0x01, 0x05) if d.at_least(5, 0) => "efuse",
+            (0x01, _) => "Unknown data",
+            _ => "unknown",
+        };
+        let label = p.name();
+        let row = format!("{index:2} {label:<16} {usage:<16} {ty:02x} {subtype:02x} {:08x} {:08x}", p.offset(), p.size());
+        uart.log(Level::Info, "boot", &row);
+    }
+    uart.log(Level::Info, "boot", "End of partition table");
+}
+
+/// `bootloader_utility_get_selected_boot_partition`: the index to start from (`None` for
+/// factory, `Some(n)` for `ota_n`) and whether otadata was blank (both entries unused).
+fn select(slots: &load::Slots, otadata: Option<&Otadata>, d: Dialect, uart: &mut Uart<'_>) -> (Option<u32>, bool) {
+    let Some(otadata) = otadata else { return (None, false) };
+    let app_count = slots.app_count();
+    // "Invalid" here ignores the CRC (`bootloader_common_ota_select_invalid`); v3.2 has no
+    // state field, its bytes belong to the label.
+    let unused = |e: &crate::image::otadata::OtaSelectEntry| {
+        e.seq == u32::MAX || (d.at_least(3, 3) && matches!(e.state, OtaState::Invalid | OtaState::Aborted))
+    };
+    if otadata.entries.iter().all(unused) || app_count == 0 {
+        if slots.factory.is_some() {
+            uart.log(Level::Info, "boot", "Defaulting to factory image");
+            return (None, false);
+        }
+        uart.log(Level::Info, "boot", "No factory image, trying OTA 0");
+        return (Some(0), true);
+    }
+    let active = if d.at_least(3, 3) {
+        otadata.selected_slot(app_count)
+    } else {
+        let valid = otadata.entries.iter().filter(|e| e.seq != u32::MAX && e.crc == entry_crc(e.seq));
+        valid.map(|e| e.seq).max().map(|seq| (seq - 1) % app_count)
+    };
+    match active {
+        Some(slot) => (Some(slot), false),
+        None if slots.factory.is_some() => {
+            uart.log(Level::Error, "boot", "ota data partition invalid, falling back to factory");
+            (None, false)
+        }
+        None => {
+            uart.log(Level::Error, "boot", "ota data partition invalid and no factory, will try all partitions");
+            (None, false)
+        }
+    }
+}
+
+/// The error line `esp_image` prints for a structural problem, in the dialect `d`.
+fn structural_error(err: &ImageError, at: u32, d: Dialect) -> String {
+    match err {
+        ImageError::BadMagic { .. } if d.at_least(4, 0) => {
+            format!("image at {at:#x} has invalid magic byte (nothing flashed here?)")
+        }
+        ImageError::BadMagic { .. } => format!("image at {at:#x} has invalid magic byte"),
+        ImageError::TooManySegments { count, max, .. } => {
+            format!("image at {at:#x} segment count {count} exceeds max {max}")
+        }
+        // ESP-IDF tests alignment and size together first, so "unaligned" never shows here.
+        ImageError::InvalidSegmentLength { length, .. } => format!("invalid segment length {length:#x}"),
+        ImageError::SegmentPastEnd { header_offset, length, .. } => {
+            format!("bootloader_mmap({:#x}, {length:#x}) failed", at as usize + header_offset + 8)
+        }
+        ImageError::Truncated { offset, .. } => {
+            format!("bootloader_flash_read failed at {:#010x}", at as usize + offset)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structural_errors_speak_the_version() {
+        let magic = ImageError::BadMagic { offset: 0, got: 0xFF };
+        let v3 = Dialect::V3_2;
+        let v4 = Dialect { major: 4, minor: 4 };
+        assert_eq!(structural_error(&magic, 0x110000, v3), "image at 0x110000 has invalid magic byte");
+        assert_eq!(
+            structural_error(&magic, 0x110000, v4),
+            "image at 0x110000 has invalid magic byte (nothing flashed here?)"
+        );
+        let length = ImageError::InvalidSegmentLength { index: 1, header_offset: 0x20, length: u32::MAX };
+        assert_eq!(structural_error(&length, 0x10000, v4), "invalid segment length 0xffffffff");
+    }
+}

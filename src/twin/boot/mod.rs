@@ -1,0 +1,142 @@
+//! What an ESP32 prints on its UART from reset until the app has started, computed from the
+//! flash contents: the ROM's lines, the 2nd-stage bootloader's in the dialect of its ESP-IDF
+//! version (partition table, OTA slot choice, `esp_image` verification, fallback), and the
+//! app's start-up lines in the dialect of the app's ESP-IDF version.
+//!
+//! Pure: flash bytes in, UART bytes and what booted out. The twin feeds these bytes to the same
+//! console classifier a board's UART feeds.
+
+mod app;
+mod bootloader;
+mod rom;
+mod uart;
+
+use uart::Uart;
+
+/// Why the chip reset, as the ROM prints it (`rst:0x1 (POWERON_RESET)`), from ESP-IDF's
+/// `components/esp_rom/include/esp32/rom/rtc.h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetReason {
+    PowerOn,
+    /// A digital system reset (`SW_RESET`).
+    Software,
+    LegacyWatchdog,
+    DeepSleep,
+    Sdio,
+    Timer0WatchdogSystem,
+    Timer1WatchdogSystem,
+    RtcWatchdogSystem,
+    Intrusion,
+    TimerWatchdogCpu,
+    /// `esp_restart()` and panics.
+    SoftwareCpu,
+    RtcWatchdogCpu,
+    ExternalCpu,
+    Brownout,
+    RtcWatchdogRtc,
+}
+
+impl ResetReason {
+    /// The code and the name the ROM prints.
+    pub fn code_and_name(self) -> (u32, &'static str) {
+        match self {
+            ResetReason::PowerOn => (0x1, "POWERON_RESET"),
+            ResetReason::Software => (0x3, "SW_RESET"),
+            ResetReason::LegacyWatchdog => (0x4, "OWDT_RESET"),
+            ResetReason::DeepSleep => (0x5, "DEEPSLEEP_RESET"),
+            ResetReason::Sdio => (0x6, "SDIO_RESET"),
+            ResetReason::Timer0WatchdogSystem => (0x7, "TG0WDT_SYS_RESET"),
+            ResetReason::Timer1WatchdogSystem => (0x8, "TG1WDT_SYS_RESET"),
+            ResetReason::RtcWatchdogSystem => (0x9, "RTCWDT_SYS_RESET"),
+            ResetReason::Intrusion => (0xa, "INTRUSION_RESET"),
+            ResetReason::TimerWatchdogCpu => (0xb, "TGWDT_CPU_RESET"),
+            ResetReason::SoftwareCpu => (0xc, "SW_CPU_RESET"),
+            ResetReason::RtcWatchdogCpu => (0xd, "RTCWDT_CPU_RESET"),
+            ResetReason::ExternalCpu => (0xe, "EXT_CPU_RESET"),
+            ResetReason::Brownout => (0xf, "RTCWDT_BROWN_OUT_RESET"),
+            ResetReason::RtcWatchdogRtc => (0x10, "RTCWDT_RTC_RESET"),
+        }
+    }
+}
+
+/// The milliseconds ESP-IDF stamps its lines with: they restart at every reset and advance
+/// with what the chip does (printing at 115200 baud, hashing and loading segments), plus a
+/// little jitter drawn from the seed, so a seeded clock gives the same log every time.
+#[derive(Clone, Debug)]
+pub struct BootClock {
+    micros: u64,
+    rng: u64,
+}
+
+impl BootClock {
+    pub fn new(seed: u64) -> Self {
+        Self { micros: 0, rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 }
+    }
+
+    /// Milliseconds since the last reset.
+    pub fn now_ms(&self) -> u32 {
+        u32::try_from(self.micros / 1000).unwrap_or(u32::MAX)
+    }
+
+    /// The chip resets: the count starts again.
+    pub fn restart(&mut self) {
+        self.micros = 0;
+    }
+
+    /// Time passes: `micros` and up to 0.5 ms of jitter.
+    pub fn advance_us(&mut self, micros: u64) {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.micros = self.micros.saturating_add(micros + self.rng % 500);
+    }
+}
+
+impl Default for BootClock {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+/// What a boot printed and where it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootOutcome {
+    /// The UART bytes, `\r\n` line ends, ESP-IDF colour codes as the firmware sends them.
+    pub bytes: Vec<u8>,
+    pub result: Booted,
+}
+
+/// Where a boot ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Booted {
+    /// An app was loaded and started.
+    App {
+        /// Offset of the app partition the bootloader loaded.
+        partition_offset: u32,
+        /// The ESP-IDF version the app was built with: its descriptor's `idf_ver`, else its
+        /// profile record's `idf`, else `v3.2` (images without a descriptor predate v3.3).
+        app_idf: String,
+    },
+    /// No 2nd-stage bootloader at 0x1000 (the ROM prints `Invalid header: 0x…`).
+    NoBootloader,
+    /// The bootloader started but found no app it could load (or no partition table).
+    NoBootableApp,
+}
+
+/// What an ESP32 prints from `reset` until its app has started, for this flash content
+/// (bootloader at 0x1000, partition table at 0x8000).
+pub fn boot_log(flash: &[u8], reset: ResetReason, clock: &mut BootClock) -> BootOutcome {
+    clock.restart();
+    let mut uart = Uart::new(clock);
+    let result = match rom::run(flash, reset, &mut uart) {
+        None => Booted::NoBootloader,
+        Some(bootloader) => match bootloader::run(flash, &bootloader, &mut uart) {
+            None => Booted::NoBootableApp,
+            Some(loaded) => {
+                let app_idf = app::run(flash, &loaded, &mut uart);
+                Booted::App { partition_offset: loaded.partition_offset, app_idf }
+            }
+        },
+    };
+    BootOutcome { bytes: uart.bytes, result }
+}

@@ -1,0 +1,353 @@
+//! The ESP32 ROM serial loader, as a pure state machine: a decoded SLIP frame in, the
+//! response frames out (unencoded; the caller SLIP-encodes and writes them).
+//!
+//! It answers as the ESP32 ROM does (reference C1–C3): 4 status bytes per reply, 8 replies
+//! to SYNC, the chip-detect magic and eFuse words of an ESP32-D0WD-V3, a JEDEC id through the
+//! SPI registers, plain and deflated flash writes into a [`VirtualFlash`], MD5 as 32 hex
+//! characters, READ_FLASH_SLOW, RAM loads. Leaving the loader (FLASH_END, MEM_END) and baud
+//! changes are reported through [`RomLoader::exit`] and [`RomLoader::baud`]; the caller
+//! resets, boots or switches the line.
+//!
+//! **Not emulated:** the flasher stub. A RAM program (espflash's or esptool's stub) is
+//! received and checked, and MEM_END with an entry reports [`LoaderExit::RunRam`], but no
+//! code runs: no "OHAI" is sent, so flashers must be used without their stub (`--no-stub`).
+
+mod download;
+mod regs;
+#[cfg(test)]
+mod tests;
+
+pub use download::RamSegment;
+pub use regs::{LAB_MAC, jedec_id};
+
+use md5::{Digest, Md5};
+
+use crate::twin::flash::VirtualFlash;
+use download::{Begin, Block, Download};
+use regs::Registers;
+
+/// Request opcodes (esptool `ESP_*`, espflash `CommandType`).
+pub mod op {
+    pub const FLASH_BEGIN: u8 = 0x02;
+    pub const FLASH_DATA: u8 = 0x03;
+    pub const FLASH_END: u8 = 0x04;
+    pub const MEM_BEGIN: u8 = 0x05;
+    pub const MEM_END: u8 = 0x06;
+    pub const MEM_DATA: u8 = 0x07;
+    pub const SYNC: u8 = 0x08;
+    pub const WRITE_REG: u8 = 0x09;
+    pub const READ_REG: u8 = 0x0A;
+    pub const SPI_SET_PARAMS: u8 = 0x0B;
+    pub const SPI_ATTACH: u8 = 0x0D;
+    pub const READ_FLASH_SLOW: u8 = 0x0E;
+    pub const CHANGE_BAUDRATE: u8 = 0x0F;
+    pub const FLASH_DEFL_BEGIN: u8 = 0x10;
+    pub const FLASH_DEFL_DATA: u8 = 0x11;
+    pub const FLASH_DEFL_END: u8 = 0x12;
+    pub const SPI_FLASH_MD5: u8 = 0x13;
+    pub const GET_SECURITY_INFO: u8 = 0x14;
+}
+
+/// The ROM's error codes, sent after status 1 (reference C1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RomError {
+    /// 0x01: a parameter out of range or a payload of the wrong size.
+    InvalidParam = 0x01,
+    /// 0x05: an opcode the ROM does not know, or a length field that does not match.
+    InvalidMessage = 0x05,
+    /// 0x07: a *_DATA block whose XOR checksum does not match the header.
+    Checksum = 0x07,
+    /// 0x08: writing the flash failed (here: beyond its end).
+    FlashWrite = 0x08,
+    /// 0x0A: READ_FLASH_SLOW asked for more than one 64-byte block.
+    ReadLength = 0x0A,
+    /// 0x0B: the deflate stream is corrupt.
+    DeflateFailed = 0x0B,
+    /// 0x0E: a RAM segment larger than its region.
+    RamSize = 0x0E,
+    /// 0x0F: a RAM segment outside the chip's RAM.
+    RamAddress = 0x0F,
+}
+
+/// How the chip left the loader; the caller resets or boots the twin accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoaderExit {
+    /// FLASH_END / FLASH_DEFL_END with 0: the chip reboots (and boots from flash).
+    Reboot,
+    /// FLASH_END / FLASH_DEFL_END with 1: the ROM leaves the loader and runs the app in flash.
+    RunUserCode,
+    /// MEM_END with an entry point: the RAM program starts (not emulated).
+    RunRam { entry: u32 },
+}
+
+/// Seed of the *_DATA checksum.
+const CHECKSUM_SEED: u8 = 0xEF;
+/// SYNC's payload and reply value.
+const SYNC_PAYLOAD_HEAD: [u8; 4] = [0x07, 0x07, 0x12, 0x20];
+const SYNC_VALUE: u32 = 0x2012_0707;
+/// The ROM answers one SYNC eight times.
+const SYNC_REPLIES: usize = 8;
+/// READ_FLASH_SLOW's block: the ROM always returns this many bytes.
+const SLOW_READ_BLOCK: usize = 64;
+/// RAM segments kept for inspection (a stub has two).
+const MAX_RAM_SEGMENTS: usize = 16;
+
+/// The ROM loader of one ESP32 in download mode.
+pub struct RomLoader {
+    regs: Registers,
+    download: Download,
+    baud: u32,
+    exit: Option<LoaderExit>,
+    ram: Vec<RamSegment>,
+}
+
+impl Default for RomLoader {
+    fn default() -> Self {
+        Self::new(LAB_MAC)
+    }
+}
+
+impl std::fmt::Debug for RomLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RomLoader")
+            .field("baud", &self.baud)
+            .field("exit", &self.exit)
+            .finish()
+    }
+}
+
+impl RomLoader {
+    /// A loader just entered (115200 baud) on an ESP32 with this factory MAC.
+    pub fn new(mac: [u8; 6]) -> Self {
+        Self {
+            regs: Registers::esp32(mac),
+            download: Download::Idle,
+            baud: 115_200,
+            exit: None,
+            ram: Vec::new(),
+        }
+    }
+
+    /// The baud the loader talks at: the caller switches its side after sending the reply to
+    /// CHANGE_BAUDRATE (which goes out at the old rate).
+    pub fn baud(&self) -> u32 {
+        self.baud
+    }
+
+    /// Set once the chip has left the loader; from then on [`RomLoader::handle`] answers
+    /// nothing, as the ROM is no longer listening.
+    pub fn exit(&self) -> Option<LoaderExit> {
+        self.exit
+    }
+
+    /// RAM segments received by MEM_BEGIN/MEM_DATA (completed by the next BEGIN or MEM_END).
+    pub fn ram_segments(&self) -> &[RamSegment] {
+        &self.ram
+    }
+
+    /// Handles one decoded frame and returns the replies, in order. A frame that is not a
+    /// request (too short, direction byte not 0) gets no reply; nothing here panics.
+    pub fn handle(&mut self, frame: &[u8], flash: &mut VirtualFlash) -> Vec<Vec<u8>> {
+        if self.exit.is_some() || frame.len() < 8 || frame[0] != 0x00 {
+            return Vec::new();
+        }
+        let op = frame[1];
+        let len = usize::from(u16::from_le_bytes([frame[2], frame[3]]));
+        let checksum = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let data = &frame[8..];
+        if len != data.len() {
+            return vec![failure(op, RomError::InvalidMessage)];
+        }
+        if op == op::SYNC {
+            // A SYNC with another payload is not a sync: the ROM keeps waiting for one.
+            if !is_sync(data) {
+                return Vec::new();
+            }
+            return vec![reply(op, SYNC_VALUE, &[]); SYNC_REPLIES];
+        }
+        let replies = match self.dispatch(op, checksum, data, flash) {
+            Ok((value, body)) => reply(op, value, &body),
+            Err(error) => failure(op, error),
+        };
+        vec![replies]
+    }
+
+    /// One command: `(value, data)` for the reply, or the ROM error.
+    fn dispatch(
+        &mut self,
+        op: u8,
+        checksum: u32,
+        data: &[u8],
+        flash: &mut VirtualFlash,
+    ) -> Result<(u32, Vec<u8>), RomError> {
+        let ok = Ok((0, Vec::new()));
+        match op {
+            op::READ_REG => {
+                let [addr] = words::<1>(data)?;
+                Ok((self.regs.read(addr), Vec::new()))
+            }
+            op::WRITE_REG => {
+                // esptool and espflash send one (addr, value, mask, delay) quadruple.
+                let [addr, value, mask, _delay_us] = words::<4>(data)?;
+                self.regs.write(addr, value, mask, flash.size());
+                ok
+            }
+            op::SPI_SET_PARAMS => words::<6>(data).and(ok),
+            op::SPI_ATTACH => words::<2>(data).and(ok),
+            op::CHANGE_BAUDRATE => {
+                let [new_baud, _old_baud] = words::<2>(data)?;
+                if new_baud == 0 {
+                    return Err(RomError::InvalidParam);
+                }
+                self.baud = new_baud;
+                self.regs.set_baud(new_baud);
+                ok
+            }
+            op::FLASH_BEGIN | op::FLASH_DEFL_BEGIN | op::MEM_BEGIN => {
+                let [size, num_blocks, block_size, offset] = words::<4>(data)?;
+                let begin = Begin {
+                    size,
+                    num_blocks,
+                    block_size,
+                    offset,
+                };
+                let next = match op {
+                    op::FLASH_BEGIN => Download::flash(begin, flash)?,
+                    op::FLASH_DEFL_BEGIN => Download::deflate(begin, flash)?,
+                    _ => Download::mem(begin)?,
+                };
+                self.finish_download();
+                self.download = next;
+                ok
+            }
+            op::FLASH_DATA | op::FLASH_DEFL_DATA | op::MEM_DATA => {
+                let block = data_block(checksum, data)?;
+                match op {
+                    op::FLASH_DATA => self.download.flash_data(block, flash)?,
+                    op::FLASH_DEFL_DATA => self.download.deflate_data(block, flash)?,
+                    _ => self.download.mem_data(block)?,
+                }
+                ok
+            }
+            op::FLASH_END | op::FLASH_DEFL_END => {
+                // esptool sends a u32, espflash a single byte: 0 reboot, 1 run user code.
+                let run = match data {
+                    [flag] => u32::from(*flag),
+                    [..] => words::<1>(data)?[0],
+                };
+                self.finish_download();
+                self.exit = Some(if run == 0 {
+                    LoaderExit::Reboot
+                } else {
+                    LoaderExit::RunUserCode
+                });
+                ok
+            }
+            op::MEM_END => {
+                let [no_entry, entry] = words::<2>(data)?;
+                self.finish_download();
+                if no_entry == 0 {
+                    self.exit = Some(LoaderExit::RunRam { entry });
+                }
+                ok
+            }
+            op::SPI_FLASH_MD5 => {
+                let [addr, size, _, _] = words::<4>(data)?;
+                let bytes = flash
+                    .read(addr, size as usize)
+                    .map_err(|_| RomError::InvalidParam)?;
+                let hex: String = Md5::digest(bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                Ok((0, hex.into_bytes()))
+            }
+            op::READ_FLASH_SLOW => {
+                let [addr, len] = words::<2>(data)?;
+                if len as usize > SLOW_READ_BLOCK {
+                    return Err(RomError::ReadLength);
+                }
+                let bytes = flash
+                    .read(addr, len as usize)
+                    .map_err(|_| RomError::InvalidParam)?;
+                // Always a 64-byte buffer (esptool: "command always returns 64 byte buffer,
+                // regardless of how many bytes were actually read"); the tail's content on a
+                // real chip is unknown, here it is 0xFF.
+                let mut block = bytes.to_vec();
+                block.resize(SLOW_READ_BLOCK, 0xFF);
+                Ok((0, block))
+            }
+            _ => Err(RomError::InvalidMessage),
+        }
+    }
+
+    /// Ends the transfer under way, keeping a RAM segment it loaded.
+    fn finish_download(&mut self) {
+        let done = std::mem::replace(&mut self.download, Download::Idle);
+        if let Some(segment) = done.into_ram_segment() {
+            if self.ram.len() >= MAX_RAM_SEGMENTS {
+                self.ram.remove(0);
+            }
+            self.ram.push(segment);
+        }
+    }
+}
+
+fn is_sync(data: &[u8]) -> bool {
+    data.len() == 36 && data[..4] == SYNC_PAYLOAD_HEAD && data[4..].iter().all(|&b| b == 0x55)
+}
+
+/// Exactly `N` little-endian words, or InvalidParam.
+fn words<const N: usize>(data: &[u8]) -> Result<[u32; N], RomError> {
+    if data.len() != 4 * N {
+        return Err(RomError::InvalidParam);
+    }
+    let mut out = [0u32; N];
+    for (word, chunk) in out.iter_mut().zip(data.chunks_exact(4)) {
+        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    Ok(out)
+}
+
+/// A *_DATA payload: `len, seq, 0, 0, data`, the data's checksum matching the header's.
+fn data_block(checksum: u32, data: &[u8]) -> Result<Block<'_>, RomError> {
+    if data.len() < 16 {
+        return Err(RomError::InvalidParam);
+    }
+    let [len, seq, _, _] = words::<4>(&data[..16])?;
+    let body = &data[16..];
+    if len as usize != body.len() {
+        return Err(RomError::InvalidParam);
+    }
+    if u32::from(data_checksum(body)) != checksum {
+        return Err(RomError::Checksum);
+    }
+    Ok(Block { seq, data: body })
+}
+
+/// The *_DATA checksum: 0xEF XOR every data byte.
+pub fn data_checksum(data: &[u8]) -> u8 {
+    data.iter().fold(CHECKSUM_SEED, |acc, b| acc ^ b)
+}
+
+/// A reply: direction 1, the opcode, data length, value, data, then status OK `00 00 00 00`.
+fn reply(op: u8, value: u32, data: &[u8]) -> Vec<u8> {
+    build(op, value, data, [0, 0])
+}
+
+/// A failure reply: status 1 and the error code.
+fn failure(op: u8, error: RomError) -> Vec<u8> {
+    build(op, 0, &[], [1, error as u8])
+}
+
+fn build(op: u8, value: u32, data: &[u8], status: [u8; 2]) -> Vec<u8> {
+    let len = (data.len() + 4) as u16;
+    let mut out = Vec::with_capacity(12 + data.len());
+    out.extend_from_slice(&[0x01, op]);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&value.to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&[status[0], status[1], 0, 0]);
+    out
+}
