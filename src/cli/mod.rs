@@ -9,6 +9,7 @@ mod replay;
 mod scenario;
 mod serve;
 mod transplant;
+mod twin;
 
 use std::process::ExitCode;
 
@@ -70,6 +71,9 @@ enum Command {
     /// Put a lab root in a production image in place of a real one: same length, resealed.
     #[command(after_help = transplant::AFTER_HELP)]
     Transplant(transplant::TransplantArgs),
+    /// The ESP32 twin as a serial device on a pseudo-terminal: flash it, watch it boot.
+    #[command(after_help = twin::AFTER_HELP)]
+    Twin(twin::TwinArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -83,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Scenario(args) => scenario::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Transplant(args) => transplant::run(&args),
+        Command::Twin(args) => twin::run(&args),
     };
     ExitCode::from(code)
 }

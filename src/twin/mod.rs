@@ -1,9 +1,12 @@
 //! The ESP32 twin: a software ESP32 that a flasher and the rig talk to like a board.
 //!
-//! This part is its pure core: SLIP framing ([`slip`]), the NOR flash ([`flash`]) and the ROM
-//! serial loader ([`rom`]). The serial line and boot emulation are wired on top of it.
+//! Its pure core: SLIP framing ([`slip`]), the NOR flash ([`flash`]), the ROM serial loader
+//! ([`rom`]) and the boot output ([`boot`]). [`device`] puts them on a pseudo-terminal as a
+//! serial device.
 
 pub mod boot;
+#[cfg(unix)]
+pub mod device;
 pub mod flash;
 pub mod rom;
 pub mod slip;

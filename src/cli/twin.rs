@@ -1,0 +1,76 @@
+//! `otarig twin`: the ESP32 twin as a serial device on a pseudo-terminal.
+
+use std::io::Write;
+
+use clap::Args;
+use otarig::twin::device::{TwinConfig, TwinDevice};
+
+use super::exit;
+
+pub const AFTER_HELP: &str = "\
+The first line of standard output is `serial port: /dev/pts/N` (a contract): open that port
+with a flasher or a serial monitor. The twin starts in the ROM's serial loader (--download,
+the default) or boots from flash (--boot); after FLASH_END it prints the boot log computed
+from its flash, then ignores its input.
+Flashers must connect without a reset and without their stub (a pseudo-terminal has no
+DTR/RTS, and the stub is not emulated). The flash lives in memory only: keeping it in a file
+(--flash FILE) is not implemented yet. Stop with Ctrl-C.
+
+Examples:
+  otarig twin                       a 4 MB twin waiting for a flasher
+  otarig twin --flash-size 8MB      the same with 8 MB of flash
+  otarig twin --boot                boot at once (prints what an erased flash boots to)";
+
+#[derive(Debug, Args)]
+pub struct TwinArgs {
+    /// Flash size: 1MB, 2MB, 4MB, 8MB or 16MB.
+    #[arg(long, default_value = "4MB", value_parser = parse_flash_size, value_name = "SIZE")]
+    flash_size: u32,
+    /// Start in the ROM's serial loader, waiting for a flasher (the default).
+    #[arg(long, conflicts_with = "boot")]
+    download: bool,
+    /// Start by booting from flash (erased at start: the ROM finds no bootloader).
+    #[arg(long)]
+    boot: bool,
+}
+
+fn parse_flash_size(text: &str) -> Result<u32, String> {
+    let megabytes: u32 = text
+        .strip_suffix("MB")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| [1, 2, 4, 8, 16].contains(n))
+        .ok_or_else(|| format!("{text:?} is not one of 1MB, 2MB, 4MB, 8MB, 16MB"))?;
+    Ok(megabytes * 1024 * 1024)
+}
+
+pub fn run(args: &TwinArgs) -> u8 {
+    let config = TwinConfig {
+        flash_size: args.flash_size,
+        download: !args.boot,
+        ..TwinConfig::default()
+    };
+    let handle = match TwinDevice::spawn(config) {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return exit::USAGE;
+        }
+    };
+    println!("serial port: {}", handle.port_path().display());
+    let _ = std::io::stdout().flush();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot wait for Ctrl-C: {error}");
+            return exit::USAGE;
+        }
+    };
+    runtime.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    drop(handle);
+    exit::OK
+}

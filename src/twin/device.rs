@@ -1,0 +1,282 @@
+//! The twin as a serial device: the master side of a pseudo-terminal, with one thread that
+//! plays the chip. A flasher or the rig opens the slave side (`/dev/pts/N`) like a board's UART.
+//!
+//! In download mode the thread feeds the line to the SLIP decoder and answers each frame with
+//! the [`RomLoader`]; when the loader exits (FLASH_END, FLASH_DEFL_END) it writes the boot log
+//! computed from the flash and then idles, reading and discarding what arrives, as a chip
+//! running an app that does not read its UART. The [`TwinHandle`] resets it (into download mode
+//! or to boot from flash), cuts its power, snapshots its flash, and stops the thread on drop.
+//!
+//! DTR/RTS do not exist on a pseudo-terminal, so resets come through the handle, and flashers
+//! must connect without a reset (espflash `ResetBeforeOperation::NoReset`) and without their
+//! stub (the ROM loader does not run RAM programs).
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serialport::{SerialPort, TTYPort};
+
+use crate::twin::boot::{BootClock, ResetReason, boot_log};
+use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
+use crate::twin::rom::{LAB_MAC, LoaderExit, RomLoader};
+use crate::twin::slip::{self, SlipDecoder};
+
+/// How often the device thread looks at its commands while the line is quiet.
+const POLL: Duration = Duration::from_millis(5);
+/// How long one write may wait for a reader to drain the line before the rest is dropped (a
+/// UART sends whether or not anyone listens).
+const WRITE_PATIENCE: Duration = Duration::from_secs(1);
+/// What the ROM prints on its way into the serial loader (strapping pins in download mode).
+const DOWNLOAD_BANNER: &str = "ets Jun  8 2016 00:22:57\r\n\r\n\
+                               rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n\
+                               waiting for download\r\n";
+
+/// What the twin is when it starts.
+#[derive(Clone, Debug)]
+pub struct TwinConfig {
+    /// Flash size in bytes (rounded up to whole sectors).
+    pub flash_size: u32,
+    /// Start in the ROM's serial loader; otherwise boot from the (erased) flash.
+    pub download: bool,
+    /// The factory MAC in the eFuses.
+    pub mac: [u8; 6],
+    /// Seed of the boot log's timestamp jitter.
+    pub clock_seed: u64,
+}
+
+impl Default for TwinConfig {
+    fn default() -> Self {
+        Self {
+            flash_size: DEFAULT_SIZE,
+            download: true,
+            mac: LAB_MAC,
+            clock_seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TwinError {
+    #[error("cannot open a pseudo-terminal")]
+    Pty(#[source] serialport::Error),
+    #[error("the pseudo-terminal has no slave path")]
+    NoPortPath,
+    #[error("cannot start the device thread")]
+    Thread(#[source] io::Error),
+}
+
+/// What the handle asks of the device thread.
+#[derive(Debug)]
+enum Command {
+    Reset { download: bool },
+    PowerCut,
+    Stop,
+}
+
+/// What the chip is doing.
+enum Mode {
+    /// In the ROM's serial loader.
+    Download(Box<RomLoader>),
+    /// Booted (or left the loader for a RAM program that is not emulated): input is discarded.
+    Running,
+    /// No power: silent until the next reset.
+    Off,
+}
+
+/// The chip behind the pseudo-terminal; lives on its own thread (see [`TwinDevice::spawn`]).
+pub struct TwinDevice {
+    flash: Arc<Mutex<VirtualFlash>>,
+    mode: Mode,
+    mac: [u8; 6],
+    clock: BootClock,
+    decoder: SlipDecoder,
+    master: TTYPort,
+    /// Held so the line stays up while no one has the slave open (the master would read EIO).
+    _slave: TTYPort,
+    commands: Receiver<Command>,
+}
+
+/// The rig's side of a running twin. Dropping it stops the device thread.
+pub struct TwinHandle {
+    port_path: PathBuf,
+    flash: Arc<Mutex<VirtualFlash>>,
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TwinDevice {
+    /// Opens a pseudo-terminal and starts the twin on it: in download mode, or booting from its
+    /// flash (printing the boot log), as `config` says.
+    pub fn spawn(config: TwinConfig) -> Result<TwinHandle, TwinError> {
+        let (mut master, slave) = TTYPort::pair().map_err(TwinError::Pty)?;
+        master.set_timeout(POLL).map_err(TwinError::Pty)?;
+        let port_path = PathBuf::from(slave.name().ok_or(TwinError::NoPortPath)?);
+        let flash = Arc::new(Mutex::new(VirtualFlash::new(config.flash_size)));
+        let (sender, commands) = mpsc::channel();
+        let mut device = TwinDevice {
+            flash: Arc::clone(&flash),
+            mode: Mode::Off,
+            mac: config.mac,
+            clock: BootClock::new(config.clock_seed),
+            decoder: SlipDecoder::default(),
+            master,
+            _slave: slave,
+            commands,
+        };
+        // Before the thread starts, so what the chip prints at power-on is on the line before
+        // anyone can open the port (a flasher clears it before its first command).
+        device.reset(config.download, ResetReason::PowerOn);
+        let thread = std::thread::Builder::new()
+            .name("twin-device".into())
+            .spawn(move || device.run())
+            .map_err(TwinError::Thread)?;
+        Ok(TwinHandle {
+            port_path,
+            flash,
+            commands: sender,
+            thread: Some(thread),
+        })
+    }
+
+    fn run(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Reset { download }) => self.reset(download, ResetReason::PowerOn),
+                Ok(Command::PowerCut) => self.power_cut(),
+                Ok(Command::Stop) | Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {}
+            }
+            match self.master.read(&mut buf) {
+                Ok(n) => self.receive(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    tracing::warn!("twin: the line failed, device stops: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The EN pin pulsed: into the serial loader, or booting from flash.
+    fn reset(&mut self, download: bool, reason: ResetReason) {
+        self.decoder = SlipDecoder::default();
+        if download {
+            self.mode = Mode::Download(Box::new(RomLoader::new(self.mac)));
+            self.send(DOWNLOAD_BANNER.as_bytes());
+        } else {
+            self.boot(reason);
+        }
+    }
+
+    /// Power removed: what is programmed stays, a transfer under way is lost, nothing is said.
+    fn power_cut(&mut self) {
+        self.decoder = SlipDecoder::default();
+        self.mode = Mode::Off;
+    }
+
+    /// Boots from flash: the boot log goes out, then the app runs (and ignores its UART).
+    fn boot(&mut self, reason: ResetReason) {
+        let outcome = boot_log(lock(&self.flash).as_bytes(), reason, &mut self.clock);
+        self.mode = Mode::Running;
+        self.send(&outcome.bytes);
+    }
+
+    fn receive(&mut self, bytes: &[u8]) {
+        let Mode::Download(loader) = &mut self.mode else {
+            return;
+        };
+        let mut out = Vec::new();
+        let mut exit = None;
+        for frame in self.decoder.feed(bytes) {
+            let replies = loader.handle(&frame, &mut lock(&self.flash));
+            for reply in replies {
+                out.extend_from_slice(&slip::encode(&reply));
+            }
+            exit = loader.exit();
+            if exit.is_some() {
+                break;
+            }
+        }
+        // The reply to FLASH_END goes out before the chip resets.
+        self.send(&out);
+        match exit {
+            // The ROM resets the chip for both; the bootloader then loads the app.
+            Some(LoaderExit::Reboot | LoaderExit::RunUserCode) => {
+                self.boot(ResetReason::SoftwareCpu)
+            }
+            Some(LoaderExit::RunRam { .. }) => self.mode = Mode::Running,
+            None => {}
+        }
+    }
+
+    /// Writes to the line, waiting at most [`WRITE_PATIENCE`] for a reader to make room.
+    fn send(&mut self, mut bytes: &[u8]) {
+        let deadline = Instant::now() + WRITE_PATIENCE;
+        while !bytes.is_empty() {
+            match self.master.write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    tracing::debug!("twin: write failed, {} bytes dropped: {e}", bytes.len());
+                    return;
+                }
+            }
+            if Instant::now() >= deadline {
+                tracing::debug!("twin: no reader, {} bytes dropped", bytes.len());
+                return;
+            }
+        }
+        let _ = self.master.flush();
+    }
+}
+
+impl TwinHandle {
+    /// The serial port to open: the pseudo-terminal's slave side, such as `/dev/pts/3`.
+    pub fn port_path(&self) -> PathBuf {
+        self.port_path.clone()
+    }
+
+    /// A copy of the whole flash as it is now.
+    pub fn flash(&self) -> Vec<u8> {
+        lock(&self.flash).as_bytes().to_vec()
+    }
+
+    /// Pulses EN (a power-on reset): into the serial loader if `download`, else booting from
+    /// flash. Takes effect within a few milliseconds.
+    pub fn reset(&self, download: bool) {
+        let _ = self.commands.send(Command::Reset { download });
+    }
+
+    /// Removes power: the twin goes silent (a transfer under way is lost) until [`reset`].
+    ///
+    /// [`reset`]: TwinHandle::reset
+    pub fn power_cut(&self) {
+        let _ = self.commands.send(Command::PowerCut);
+    }
+}
+
+impl Drop for TwinHandle {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock(flash: &Mutex<VirtualFlash>) -> MutexGuard<'_, VirtualFlash> {
+    flash.lock().unwrap_or_else(PoisonError::into_inner)
+}
