@@ -13,13 +13,14 @@ with a flasher or a serial monitor. The twin starts in the ROM's serial loader (
 the default) or boots from flash (--boot); after FLASH_END it prints the boot log computed
 from its flash, then ignores its input.
 Flashers must connect without a reset and without their stub (a pseudo-terminal has no
-DTR/RTS, and the stub is not emulated). The flash lives in memory only: keeping it in a file
-(--flash FILE) is not implemented yet. Stop with Ctrl-C.
+DTR/RTS, and the stub is not emulated). With --flash FILE the flash is kept in FILE: created
+erased when missing, loaded when present (its size must match --flash-size), every write
+passed through in order. Stop with Ctrl-C.
 
 Examples:
   otarig twin                       a 4 MB twin waiting for a flasher
   otarig twin --flash-size 8MB      the same with 8 MB of flash
-  otarig twin --boot                boot at once (prints what an erased flash boots to)";
+  otarig twin --flash lab/board-a.flash --boot   boot what an earlier session flashed";
 
 #[derive(Debug, Args)]
 pub struct TwinArgs {
@@ -29,9 +30,12 @@ pub struct TwinArgs {
     /// Start in the ROM's serial loader, waiting for a flasher (the default).
     #[arg(long, conflicts_with = "boot")]
     download: bool,
-    /// Start by booting from flash (erased at start: the ROM finds no bootloader).
+    /// Start by booting from flash.
     #[arg(long)]
     boot: bool,
+    /// Keep the flash in this file (created erased, loaded when present, written through).
+    #[arg(long, value_name = "FILE")]
+    flash: Option<std::path::PathBuf>,
 }
 
 fn parse_flash_size(text: &str) -> Result<u32, String> {
@@ -47,6 +51,7 @@ pub fn run(args: &TwinArgs) -> u8 {
     let config = TwinConfig {
         flash_size: args.flash_size,
         download: !args.boot,
+        flash_file: args.flash.clone(),
         ..TwinConfig::default()
     };
     let handle = match TwinDevice::spawn(config) {

@@ -46,6 +46,8 @@ pub struct TwinConfig {
     pub mac: [u8; 6],
     /// Seed of the boot log's timestamp jitter.
     pub clock_seed: u64,
+    /// Keep the flash in this file (created erased, loaded when present, written through).
+    pub flash_file: Option<PathBuf>,
 }
 
 impl Default for TwinConfig {
@@ -55,6 +57,7 @@ impl Default for TwinConfig {
             download: true,
             mac: LAB_MAC,
             clock_seed: 0,
+            flash_file: None,
         }
     }
 }
@@ -67,6 +70,8 @@ pub enum TwinError {
     NoPortPath,
     #[error("cannot start the device thread")]
     Thread(#[source] io::Error),
+    #[error(transparent)]
+    FlashFile(#[from] super::flash_file::FlashFileError),
 }
 
 /// What the handle asks of the device thread.
@@ -115,7 +120,11 @@ impl TwinDevice {
         let (mut master, slave) = TTYPort::pair().map_err(TwinError::Pty)?;
         master.set_timeout(POLL).map_err(TwinError::Pty)?;
         let port_path = PathBuf::from(slave.name().ok_or(TwinError::NoPortPath)?);
-        let flash = Arc::new(Mutex::new(VirtualFlash::new(config.flash_size)));
+        let flash = match &config.flash_file {
+            Some(path) => super::flash_file::open_backed(path, config.flash_size).map_err(TwinError::FlashFile)?,
+            None => VirtualFlash::new(config.flash_size),
+        };
+        let flash = Arc::new(Mutex::new(flash));
         let (sender, commands) = mpsc::channel();
         let mut device = TwinDevice {
             flash: Arc::clone(&flash),

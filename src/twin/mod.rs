@@ -8,5 +8,6 @@ pub mod boot;
 #[cfg(unix)]
 pub mod device;
 pub mod flash;
+pub mod flash_file;
 pub mod rom;
 pub mod slip;
