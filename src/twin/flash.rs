@@ -62,7 +62,7 @@ impl VirtualFlash {
     /// A flash holding `bytes` (a saved flash file); its size is their length, which must be
     /// whole sectors.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, FlashError> {
-        if bytes.is_empty() || bytes.len() % SECTOR_SIZE as usize != 0 || u32::try_from(bytes.len()).is_err() {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(SECTOR_SIZE as usize) || u32::try_from(bytes.len()).is_err() {
             return Err(FlashError::Unaligned { addr: bytes.len() as u32 });
         }
         Ok(Self { bytes, observer: None })
