@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use otarig::firmware::{Fleet, build::build};
+use otarig::image::build::merged_flash;
 use otarig::image::inspect::{Layout, inspect};
 use otarig::image::otadata::{OTADATA_SIZE, Otadata};
-use otarig::image::partition::{TABLE_MAX_LEN, two_ota_table};
 use otarig::image::parse_app;
 use otarig::pki::LabPki;
 
@@ -45,18 +45,10 @@ fn main() {
     }
 
     // A 4 MB merged flash image: bootloader, table, otadata, factory and ota_0 apps.
-    let mut flash = vec![0xFFu8; 0x400000];
-    let first = &images[0];
-    flash[0x1000..0x1000 + first.bootloader.len()].copy_from_slice(&first.bootloader);
-    let mut table = two_ota_table().to_bin().expect("table");
-    table.resize(TABLE_MAX_LEN, 0xFF);
-    flash[0x8000..0x8000 + TABLE_MAX_LEN].copy_from_slice(&table);
     let mut otadata = Otadata::decode(&[0xFF; OTADATA_SIZE]);
     otadata.set_boot_slot(0, 2, false);
-    flash[0xd000..0xd000 + OTADATA_SIZE].copy_from_slice(&otadata.encode());
     let (a, b) = (&images[0].app, &images[1].app);
-    flash[0x10000..0x10000 + a.len()].copy_from_slice(a);
-    flash[0x110000..0x110000 + b.len()].copy_from_slice(b);
+    let flash = merged_flash(0x400000, &images[0].bootloader, Some(&otadata), &[(0x10000, a), (0x110000, b)]);
     let mut inspect_times = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();

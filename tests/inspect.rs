@@ -4,9 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use otarig::image::build::{ImageSpec, SegmentSpec, write_image};
+use otarig::image::build::{ImageSpec, SegmentSpec, merged_flash, write_image};
 use otarig::image::otadata::{OTADATA_SIZE, Otadata};
-use otarig::image::partition::{TABLE_MAX_LEN, two_ota_table};
 use otarig::pki::LabPki;
 
 mod common;
@@ -64,7 +63,10 @@ fn an_app_trusting_only_an_expired_root_is_called_out() {
     assert_eq!(trust[0]["certificate"]["not_after"], "2021-09-30");
     assert_eq!(json["urls"][0]["url"], "https://ota.example.com/firmware.bin");
     let findings: Vec<&str> = json["findings"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
-    assert!(findings.iter().any(|f| f.starts_with("the only root this image trusts") && f.contains("2021-09-30")), "{findings:?}");
+    assert!(
+        findings.iter().any(|f| f.starts_with("the only root this image trusts") && f.contains("2021-09-30")),
+        "{findings:?}"
+    );
     assert!(findings.iter().any(|f| f.starts_with("LAB ROOT")), "{findings:?}");
     assert!(findings.iter().any(|f| f.contains("no app descriptor")), "{findings:?}");
 
@@ -76,21 +78,14 @@ fn an_app_trusting_only_an_expired_root_is_called_out() {
 
 #[test]
 fn a_merged_flash_image_shows_its_partitions_and_boot_choice() {
-    let mut flash = vec![0xFFu8; 0x400000];
     let bootloader = write_image(&ImageSpec {
         hash_appended: false,
         ..ImageSpec::esp32(0x4008_0400, vec![SegmentSpec { load_addr: 0x3FFF_0000, data: vec![1; 64] }])
     });
-    flash[0x1000..0x1000 + bootloader.len()].copy_from_slice(&bootloader);
-    let mut table = two_ota_table().to_bin().unwrap();
-    table.resize(TABLE_MAX_LEN, 0xFF);
-    flash[0x8000..0x8000 + TABLE_MAX_LEN].copy_from_slice(&table);
     let mut otadata = Otadata::decode(&[0xFF; OTADATA_SIZE]);
     otadata.set_boot_slot(0, 2, false);
-    flash[0xd000..0xd000 + OTADATA_SIZE].copy_from_slice(&otadata.encode());
     let app = app_trusting("");
-    flash[0x10000..0x10000 + app.len()].copy_from_slice(&app);
-    flash[0x110000..0x110000 + app.len()].copy_from_slice(&app);
+    let flash = merged_flash(0x400000, &bootloader, Some(&otadata), &[(0x10000, &app), (0x110000, &app)]);
 
     let tmp = TempDir::new("inspect-merged");
     let path = tmp.0.join("flash.bin");
@@ -99,7 +94,8 @@ fn a_merged_flash_image_shows_its_partitions_and_boot_choice() {
     assert_eq!(code, 0);
     assert_eq!(json["layout"], "merged-flash");
     assert_eq!(json["bootloader"]["checksum"]["ok"], true);
-    let partitions: Vec<&str> = json["apps"].as_array().unwrap().iter().map(|a| a["partition"].as_str().unwrap()).collect();
+    let partitions: Vec<&str> =
+        json["apps"].as_array().unwrap().iter().map(|a| a["partition"].as_str().unwrap()).collect();
     assert_eq!(partitions, ["factory", "ota_0"]);
     assert_eq!(json["selected_ota_slot"], 0);
 }

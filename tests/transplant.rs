@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use otarig::image::build::{ImageSpec, SegmentSpec, write_image};
+use otarig::image::build::{ImageSpec, SegmentSpec, merged_flash, write_image};
 use otarig::image::inspect::{Finding, inspect};
 use otarig::image::otadata::{OTADATA_SIZE, Otadata};
-use otarig::image::partition::{TABLE_MAX_LEN, two_ota_table};
+
 use otarig::image::transplant::{Form, Replacement, Target, TransplantError, Transplanted, transplant};
 use otarig::image::{BundleEntry, BundleFormat, CertBundle, CertInfo, TrustKind, find_trust, parse_app};
 use otarig::pki::LabPki;
@@ -27,7 +27,8 @@ use common::TempDir;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const DST: &str = "O=Digital Signature Trust Co., CN=DST Root CA X3";
 /// The real DST Root CA X3's serial number.
-const DST_SERIAL: [u8; 16] = [0x44, 0xaf, 0xb0, 0x80, 0xd6, 0xa3, 0x27, 0xba, 0x89, 0x30, 0x39, 0x86, 0x2e, 0xf8, 0x40, 0x6b];
+const DST_SERIAL: [u8; 16] =
+    [0x44, 0xaf, 0xb0, 0x80, 0xd6, 0xa3, 0x27, 0xba, 0x89, 0x30, 0x39, 0x86, 0x2e, 0xf8, 0x40, 0x6b];
 
 fn lab() -> &'static LabPki {
     static LAB: OnceLock<LabPki> = OnceLock::new();
@@ -61,7 +62,10 @@ fn stand_in(key: &KeyPair, extra: usize) -> Vec<u8> {
     params.not_after = time::macros::datetime!(2021-09-30 14:01:15 UTC);
     params.serial_number = Some(SerialNumber::from_slice(&DST_SERIAL));
     if extra > 0 {
-        params.custom_extensions.push(CustomExtension::from_oid_content(&[1, 2, 3, 4], vec![0x04, extra as u8].into_iter().chain(vec![7; extra]).collect()));
+        params.custom_extensions.push(CustomExtension::from_oid_content(
+            &[1, 2, 3, 4],
+            vec![0x04, extra as u8].into_iter().chain(vec![7; extra]).collect(),
+        ));
     }
     params.self_signed(key).unwrap().der().to_vec()
 }
@@ -135,11 +139,15 @@ fn check(input: &[u8], done: &Transplanted, expected: &[Range<usize>]) {
     assert_eq!(after.iter().map(|t| t.offset).collect::<Vec<_>>(), before.iter().map(|t| t.offset).collect::<Vec<_>>());
     let dst_key = lab_key("dst_root_x3");
     for replaced in &done.replaced {
-        let item = after.iter().find(|t| t.offset <= replaced.range.start && replaced.range.end <= t.offset + t.len).unwrap();
+        let item =
+            after.iter().find(|t| t.offset <= replaced.range.start && replaced.range.end <= t.offset + t.len).unwrap();
         match (&item.kind, replaced.form) {
             (TrustKind::Pem(info), Form::Pem { .. }) | (TrustKind::Der(info), Form::Der { .. }) => {
                 assert_eq!((item.offset, item.len), (replaced.range.start, replaced.range.len()));
-                assert_eq!((info.subject.as_str(), info.public_key_sha256, info.sha256), (DST, dst_key, replaced.after));
+                assert_eq!(
+                    (info.subject.as_str(), info.public_key_sha256, info.sha256),
+                    (DST, dst_key, replaced.after)
+                );
                 // Signed by the lab key: the lab DST is self-signed.
                 assert!(info.self_signed && info.is_ca);
                 assert_ne!(replaced.before, replaced.after);
@@ -155,7 +163,10 @@ fn check(input: &[u8], done: &Transplanted, expected: &[Range<usize>]) {
     // Only the lab DST's key counts here: other lab roots in the test's bundles are not news.
     let lab_findings = |bytes: &[u8]| {
         let findings = inspect(bytes, 1_600_000_000, &[dst_key]).findings;
-        findings.into_iter().filter(|f| matches!(f, Finding::LabAnchor { .. } | Finding::LabBundleRoots { .. })).collect::<Vec<_>>()
+        findings
+            .into_iter()
+            .filter(|f| matches!(f, Finding::LabAnchor { .. } | Finding::LabBundleRoots { .. }))
+            .collect::<Vec<_>>()
     };
     let findings = lab_findings(output);
     for replaced in &done.replaced {
@@ -184,7 +195,14 @@ fn a_pem_root_is_replaced_in_place_by_subject_common_name_or_fingerprint() {
             check(&input, &done, std::slice::from_ref(&block));
             // Same lines: every line end stays where it was, and the block still reads as PEM.
             let new_block = &done.bytes[block.clone()];
-            let ends = |bytes: &[u8]| bytes.iter().enumerate().filter(|(_, b)| **b == b'\r' || **b == b'\n').map(|(i, b)| (i, *b)).collect::<Vec<_>>();
+            let ends = |bytes: &[u8]| {
+                bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'\r' || **b == b'\n')
+                    .map(|(i, b)| (i, *b))
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(ends(new_block), ends(&input[block.clone()]), "crlf {crlf}");
             let der = pem::parse(new_block).unwrap().into_contents();
             assert_eq!(der.len(), production.len());
@@ -206,7 +224,12 @@ fn a_der_root_is_replaced_and_verifies_with_the_lab_key_in_openssl() {
     std::fs::write(&new_pem, pem_of(&done.bytes[starts[0]..starts[0] + production.len()], false)).unwrap();
     let openssl = |args: &[&str], path: &Path| {
         let out = Command::new("openssl").args(args).arg(path).output().expect("openssl (ci/setup-host installs it)");
-        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     openssl(&["verify", "-no_check_time", "-check_ss_sig", "-CAfile", new_pem.to_str().unwrap()], &new_pem);
@@ -236,7 +259,8 @@ fn a_bundle_root_gets_the_lab_key_in_both_formats() {
         (BundleFormat::BigEndianV44, Target::parse("DST Root CA X3")),
         (BundleFormat::OffsetTableV54, Target::Fingerprint(sha256(&production_key_der))),
     ] {
-        let bundle = CertBundle::encode(&bundle_entries(&["isrg_root_x1", "amazon_root_ca_1", "globalsign_root_ca"]), format);
+        let bundle =
+            CertBundle::encode(&bundle_entries(&["isrg_root_x1", "amazon_root_ca_1", "globalsign_root_ca"]), format);
         let (input, starts) = app_holding(&[&bundle]);
         let key_at = starts[0] + memchr::memmem::find(&bundle, &production_key_der).unwrap();
         let done = run(&input, target).unwrap();
@@ -273,17 +297,12 @@ fn every_copy_of_one_root_is_replaced() {
 fn an_app_in_a_merged_flash_image_is_resealed() {
     let production = production_dst();
     let (app, starts) = app_holding(&[pem_of(&production, false).as_bytes()]);
-    let mut flash = vec![0xFFu8; 0x200000];
     let bootloader = write_image(&ImageSpec {
         hash_appended: false,
         ..ImageSpec::esp32(0x4008_0400, vec![SegmentSpec { load_addr: 0x3FFF_0000, data: vec![1; 64] }])
     });
-    flash[0x1000..0x1000 + bootloader.len()].copy_from_slice(&bootloader);
-    let mut table = two_ota_table().to_bin().unwrap();
-    table.resize(TABLE_MAX_LEN, 0xFF);
-    flash[0x8000..0x8000 + TABLE_MAX_LEN].copy_from_slice(&table);
-    flash[0xd000..0xd000 + OTADATA_SIZE].copy_from_slice(&Otadata::decode(&[0xFF; OTADATA_SIZE]).encode());
-    flash[0x10000..0x10000 + app.len()].copy_from_slice(&app);
+    let erased = Otadata::decode(&[0xFF; OTADATA_SIZE]);
+    let flash = merged_flash(0x200000, &bootloader, Some(&erased), &[(0x10000, &app)]);
 
     let done = run(&flash, Target::parse(DST)).unwrap();
     assert_eq!(done.bytes.len(), flash.len());
@@ -308,8 +327,13 @@ fn refusals_say_why() {
     // Two different roots of that name: the subject is ambiguous, a fingerprint is not.
     let other = stand_in(&KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(), 0);
     let (two, starts) = app_holding(&[pem_text.as_bytes(), &other]);
-    let Err(TransplantError::Ambiguous { candidates, .. }) = run(&two, Target::parse(DST)) else { panic!("not ambiguous") };
-    assert_eq!(candidates.iter().map(|c| (c.offset, c.sha256)).collect::<Vec<_>>(), [(starts[0], sha256(&production)), (starts[1], sha256(&other))]);
+    let Err(TransplantError::Ambiguous { candidates, .. }) = run(&two, Target::parse(DST)) else {
+        panic!("not ambiguous")
+    };
+    assert_eq!(
+        candidates.iter().map(|c| (c.offset, c.sha256)).collect::<Vec<_>>(),
+        [(starts[0], sha256(&production)), (starts[1], sha256(&other))]
+    );
     let done = run(&two, Target::Fingerprint(sha256(&production))).unwrap();
     assert_eq!(done.replaced.len(), 1);
     assert_eq!(done.bytes[starts[1]..starts[1] + other.len()], other[..]);
@@ -318,7 +342,8 @@ fn refusals_say_why() {
     let (small, _) = app_holding(&[&other]);
     assert!(matches!(run(&small, Target::parse(DST)), Err(TransplantError::NoSameLength { .. })));
     // ... and its bundle root's key is shorter than the lab key.
-    let ec_bundle = CertBundle::encode(&[BundleEntry::from_certificate_der(&other).unwrap()], BundleFormat::BigEndianV44);
+    let ec_bundle =
+        CertBundle::encode(&[BundleEntry::from_certificate_der(&other).unwrap()], BundleFormat::BigEndianV44);
     let (ec, _) = app_holding(&[&ec_bundle]);
     assert!(matches!(run(&ec, Target::parse(DST)), Err(TransplantError::KeyLength { .. })));
 
@@ -331,13 +356,17 @@ fn refusals_say_why() {
     signed.push(0xE7);
     signed.extend([0x02, 0, 0]);
     signed.resize(input.len() + 4096, 0);
-    assert!(matches!(run(&signed, Target::parse(DST)), Err(TransplantError::Signed { signature_offset, .. }) if signature_offset == input.len()));
+    assert!(
+        matches!(run(&signed, Target::parse(DST)), Err(TransplantError::Signed { signature_offset, .. }) if signature_offset == input.len())
+    );
     let mut padded = input.clone();
     padded.resize(input.len().div_ceil(4096) * 4096, 0xFF);
     let sector = padded.len();
     padded.push(0xE7);
     padded.resize(sector + 4096, 0);
-    assert!(matches!(run(&padded, Target::parse(DST)), Err(TransplantError::Signed { signature_offset, .. }) if signature_offset == sector));
+    assert!(
+        matches!(run(&padded, Target::parse(DST)), Err(TransplantError::Signed { signature_offset, .. }) if signature_offset == sector)
+    );
     // Secure boot v1: a zero version word and a 64-byte signature.
     let mut v1 = input.clone();
     v1.extend([0, 0, 0, 0]);
@@ -356,7 +385,13 @@ fn refusals_say_why() {
 }
 
 fn otarig(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otarig")).current_dir(dir).args(args).arg("--pki").arg(Path::new(ROOT).join("scenarios/pki")).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .current_dir(dir)
+        .args(args)
+        .arg("--pki")
+        .arg(Path::new(ROOT).join("scenarios/pki"))
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -365,7 +400,10 @@ fn the_command_names_its_output_lab_and_never_overwrites_the_input() {
     let (input, _) = app_holding(&[pem_of(&production_dst(), false).as_bytes()]);
     std::fs::write(tmp.0.join("app.bin"), &input).unwrap();
 
-    let out = otarig(&tmp.0, &["transplant", "app.bin", "--replace", "DST Root CA X3", "--with", "dst_root_x3", "-o", "out.bin"]);
+    let out = otarig(
+        &tmp.0,
+        &["transplant", "app.bin", "--replace", "DST Root CA X3", "--with", "dst_root_x3", "-o", "out.bin"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("wrote out.lab.bin"), "{text}");
@@ -375,28 +413,36 @@ fn the_command_names_its_output_lab_and_never_overwrites_the_input() {
     assert_eq!(written.len(), input.len());
     assert_eq!(std::fs::read(tmp.0.join("app.bin")).unwrap(), input);
 
-    let inspected = Command::new(env!("CARGO_BIN_EXE_otarig")).current_dir(ROOT).arg("inspect").arg(tmp.0.join("out.lab.bin")).output().unwrap();
+    let inspected = Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .current_dir(ROOT)
+        .arg("inspect")
+        .arg(tmp.0.join("out.lab.bin"))
+        .output()
+        .unwrap();
     assert_eq!(inspected.status.code(), Some(0));
     let report = String::from_utf8(inspected.stdout).unwrap();
     assert!(report.contains("! LAB ROOT: O=Digital Signature Trust Co., CN=DST Root CA X3"), "{report}");
     assert!(report.contains("checksum 0x") && !report.contains("failed"), "{report}");
 
     // A name that says lab is kept; one that resolves to the input is refused.
-    let out = otarig(&tmp.0, &["transplant", "app.bin", "--replace", DST, "--with", "dst_root_x3", "-o", "sub/../lab-copy"]);
+    let out =
+        otarig(&tmp.0, &["transplant", "app.bin", "--replace", DST, "--with", "dst_root_x3", "-o", "sub/../lab-copy"]);
     assert_eq!(out.status.code(), Some(2), "sub/ does not exist");
     let out = otarig(&tmp.0, &["transplant", "app.bin", "--replace", DST, "--with", "dst_root_x3", "-o", "lab-copy"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8(out.stdout).unwrap().contains("wrote lab-copy"));
     std::fs::copy(tmp.0.join("app.bin"), tmp.0.join("fw.lab.bin")).unwrap();
     for out_name in ["fw.lab.bin", "fw.bin", "./fw.lab.bin"] {
-        let out = otarig(&tmp.0, &["transplant", "fw.lab.bin", "--replace", DST, "--with", "dst_root_x3", "-o", out_name]);
+        let out =
+            otarig(&tmp.0, &["transplant", "fw.lab.bin", "--replace", DST, "--with", "dst_root_x3", "-o", out_name]);
         assert_eq!(out.status.code(), Some(2), "{out_name}");
         assert!(String::from_utf8(out.stderr).unwrap().contains("is the input"));
     }
     assert_eq!(std::fs::read(tmp.0.join("fw.lab.bin")).unwrap(), input);
 
     // Refusals and unreadable input: exit 2 with a hint.
-    let out = otarig(&tmp.0, &["transplant", "app.bin", "--replace", "ISRG Root X9", "--with", "dst_root_x3", "-o", "x.bin"]);
+    let out =
+        otarig(&tmp.0, &["transplant", "app.bin", "--replace", "ISRG Root X9", "--with", "dst_root_x3", "-o", "x.bin"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("error:") && err.contains("hint:"), "{err}");

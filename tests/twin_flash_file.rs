@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use otarig::firmware::Fleet;
 use otarig::firmware::build::build;
-use otarig::image::partition::{TABLE_MAX_LEN, two_ota_table};
+use otarig::image::build::merged_flash;
 use otarig::pki::LabPki;
 use otarig::twin::device::{TwinConfig, TwinDevice};
 
@@ -41,22 +41,15 @@ fn a_twin_boots_its_flash_file_again_after_a_power_cut() {
     let pki = LabPki::open(&Path::new(ROOT).join("scenarios/pki")).unwrap();
     let fleet = Fleet::load(&Path::new(ROOT).join("firmware-images"), &pki).unwrap();
     let built = build(fleet.get("bundle-idf4.4").unwrap(), &fleet, &pki).unwrap();
-    let mut flash = vec![0xFFu8; 4 * 1024 * 1024];
-    flash[0x1000..0x1000 + built.bootloader.len()].copy_from_slice(&built.bootloader);
-    let mut table = two_ota_table().to_bin().unwrap();
-    table.resize(TABLE_MAX_LEN, 0xFF);
-    flash[0x8000..0x8000 + TABLE_MAX_LEN].copy_from_slice(&table);
-    flash[0x10000..0x10000 + built.app.len()].copy_from_slice(&built.app);
+    let flash = merged_flash(4 * 1024 * 1024, &built.bootloader, None, &[(0x10000, &built.app)]);
 
     let tmp = TempDir::new("twin-flash-file");
     let path = tmp.0.join("board.flash");
     std::fs::write(&path, &flash).unwrap();
     let config = TwinConfig { download: false, flash_file: Some(path.clone()), ..TwinConfig::default() };
     let twin = TwinDevice::spawn(config).unwrap();
-    let mut port = serialport::new(twin.port_path().to_string_lossy(), 115_200)
-        .timeout(Duration::from_millis(20))
-        .open()
-        .unwrap();
+    let mut port =
+        serialport::new(twin.port_path().to_string_lossy(), 115_200).timeout(Duration::from_millis(20)).open().unwrap();
     let mut seen = Vec::new();
     read_until(&mut port, &mut seen, LOADED, 1);
     assert_eq!(count(&seen, b"rst:0x1 (POWERON_RESET)"), 1);

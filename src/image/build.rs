@@ -4,6 +4,8 @@
 
 use sha2::Digest;
 
+use super::otadata::Otadata;
+use super::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_MAX_LEN, TABLE_OFFSET, two_ota_table};
 use super::{CHECKSUM_SEED, IMAGE_MAGIC};
 
 /// One segment: where it loads and its bytes (padded to a multiple of 4 with zeros).
@@ -70,6 +72,32 @@ pub fn write_image(spec: &ImageSpec) -> Vec<u8> {
     out
 }
 
+/// A whole ESP32 flash of `size` bytes as `esptool write-flash` would leave it: the bootloader
+/// at 0x1000, the standard two-OTA partition table at 0x8000, otadata (erased when `None`) and
+/// the apps at their offsets; everything else erased.
+pub fn merged_flash(size: usize, bootloader: &[u8], otadata: Option<&Otadata>, apps: &[(usize, &[u8])]) -> Vec<u8> {
+    let mut flash = vec![0xFF; size];
+    // What does not fit in the flash is cut off, as it would be on a chip.
+    let mut put = |offset: usize, bytes: &[u8]| {
+        if offset >= size {
+            return;
+        }
+        let len = bytes.len().min(size - offset);
+        flash[offset..offset + len].copy_from_slice(&bytes[..len]);
+    };
+    put(ESP32_BOOTLOADER_OFFSET, bootloader);
+    let mut table = two_ota_table().to_bin().unwrap_or_default();
+    table.resize(TABLE_MAX_LEN, 0xFF);
+    put(TABLE_OFFSET, &table);
+    if let Some(otadata) = otadata {
+        put(0xd000, &otadata.encode());
+    }
+    for (offset, app) in apps {
+        put(*offset, app);
+    }
+    flash
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +108,10 @@ mod tests {
         let spec = ImageSpec::esp32(
             0x4008_0000,
             vec![
-                SegmentSpec { load_addr: 0x3F40_0020, data: b"rodata with a URL https://ota.example.com/fw.bin\0".to_vec() },
+                SegmentSpec {
+                    load_addr: 0x3F40_0020,
+                    data: b"rodata with a URL https://ota.example.com/fw.bin\0".to_vec(),
+                },
                 SegmentSpec { load_addr: 0x400D_0020, data: vec![0x36; 1001] },
             ],
         );
