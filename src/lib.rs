@@ -4,15 +4,15 @@
 //! ([`console`]), judging it ([`verdict`]), and replaying captured logs ([`replay`]).
 
 pub mod codes;
-pub mod firmware;
 pub mod console;
+pub mod firmware;
 pub mod image;
 pub mod outcome;
 pub mod pki;
 pub mod replay;
 pub mod scenario;
 pub mod server;
-pub mod verdict;
 pub mod toml_source;
 pub mod twin;
+pub mod verdict;
 pub mod verify_flags;

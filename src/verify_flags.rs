@@ -50,7 +50,11 @@ const TABLE: [(VerifyFlag, u32, &str); 20] = [
     (VerifyFlag::NsCertType, 0x2000, "Usage does not match the nsCertType extension"),
     (VerifyFlag::BadMd, 0x4000, "The certificate is signed with an unacceptable hash."),
     (VerifyFlag::BadPk, 0x8000, "The certificate is signed with an unacceptable PK alg (eg RSA vs ECDSA)."),
-    (VerifyFlag::BadKey, 0x01_0000, "The certificate is signed with an unacceptable key (eg bad curve, RSA too short)."),
+    (
+        VerifyFlag::BadKey,
+        0x01_0000,
+        "The certificate is signed with an unacceptable key (eg bad curve, RSA too short).",
+    ),
     (VerifyFlag::CrlBadMd, 0x02_0000, "The CRL is signed with an unacceptable hash."),
     (VerifyFlag::CrlBadPk, 0x04_0000, "The CRL is signed with an unacceptable PK alg (eg RSA vs ECDSA)."),
     (VerifyFlag::CrlBadKey, 0x08_0000, "The CRL is signed with an unacceptable key (eg bad curve, RSA too short)."),

@@ -73,7 +73,8 @@ fn mistakes_are_located() {
     let (kind, line) = located_error(&format!("{HEAD}idf = \"v4.4\"\ntrust = {{ bundle = \"idf-v9\" }}\n"));
     assert!(matches!(kind, SpecErrorKind::Shape { .. }));
     assert_eq!(line, 4);
-    let (_, line) = located_error(&format!("{HEAD}idf = \"v3.2\"\ntrust = {{ pem = [\"dst_root_x3\"] }}\nrollback = true\n"));
+    let (_, line) =
+        located_error(&format!("{HEAD}idf = \"v3.2\"\ntrust = {{ pem = [\"dst_root_x3\"] }}\nrollback = true\n"));
     assert_eq!(line, 5, "v3.2 has no rollback");
     let (_, line) = located_error(&format!("{HEAD}idf = \"v3.2\"\ntrust = {{ bundle = \"idf-v4.4\" }}\n"));
     assert_eq!(line, 4, "v3.2 has no bundle");
@@ -81,7 +82,11 @@ fn mistakes_are_located() {
     assert_eq!(line, 3);
     let (_, line) = located_error(&format!("{HEAD}idf = \"v4.4\"\ntrust = \"embedded\"\ncolour = 1\n"));
     assert_eq!(line, 5);
-    let (_, line) = located_error("version = \"1\"\nota_url = \"http://plain\"\nidf = \"v4.4\"\ntrust = \"embedded\"\n");
+    let (_, line) =
+        located_error("version = \"1\"\nota_url = \"http://plain\"\nidf = \"v4.4\"\ntrust = \"embedded\"\n");
     assert_eq!(line, 2);
-    assert!(load_one(&format!("{HEAD}idf = \"v4.4\"\ntrust = {{ bundle = \"idf-v4.4\" }}\nclock = \"2026-01-01\"\n")).is_ok());
+    assert!(
+        load_one(&format!("{HEAD}idf = \"v4.4\"\ntrust = {{ bundle = \"idf-v4.4\" }}\nclock = \"2026-01-01\"\n"))
+            .is_ok()
+    );
 }

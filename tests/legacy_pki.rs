@@ -57,7 +57,6 @@ fn authority_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
     })
 }
 
-
 const LEGACY: &str = r#"
 [authority.root]
 subject = "C=US, O=Lab, CN=Legacy Root"
@@ -291,7 +290,6 @@ async fn a_1024_bit_leaf_is_served_over_tls_1_2_and_1_3() {
         assert_eq!(rsa_bits(&parse(&shown[0])), 1024);
     }
 }
-
 
 #[tokio::test]
 async fn a_sha1_signed_leaf_is_served_as_made() {

@@ -54,7 +54,6 @@ fn committed_signatures_verify_with_openssl() {
     }
 }
 
-
 const SMALL: &str = r#"
 [authority.root_a]
 subject = "C=US, O=Lab, CN=Root A"
@@ -124,7 +123,9 @@ fn generation_shares_keys_resigns_dependents_and_keeps_keys_private() {
 
     // An authority added later is made alone.
     let mut spec = SMALL.to_owned();
-    spec.push_str("\n[authority.root_c]\nsubject = \"CN=Root C\"\nkey = \"ed25519\"\nvalid = [\"2020-01-01\", \"2030-01-01\"]\n");
+    spec.push_str(
+        "\n[authority.root_c]\nsubject = \"CN=Root C\"\nkey = \"ed25519\"\nvalid = [\"2020-01-01\", \"2030-01-01\"]\n",
+    );
     std::fs::write(tmp.0.join("authorities.toml"), spec).unwrap();
     let pki = LabPki::open(&tmp.0).unwrap();
     assert_eq!(pki.generate(&Regenerate::Missing, |_| {}).unwrap(), ["root_c"]);

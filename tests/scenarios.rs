@@ -65,7 +65,8 @@ fn leaf_defaults_follow_the_fleet_and_the_issuer() {
 
 #[test]
 fn unknown_keys_are_located() {
-    let (kind, line, column) = error_of(&format!("{HEAD}[leaf]\nissuer = \"r11\"\ncolour = 1\n[server]\nchain = [\"leaf\"]\n"));
+    let (kind, line, column) =
+        error_of(&format!("{HEAD}[leaf]\nissuer = \"r11\"\ncolour = 1\n[server]\nchain = [\"leaf\"]\n"));
     assert!(matches!(kind, SpecErrorKind::Shape { .. }));
     assert_eq!((line, column), (5, 1));
 }
@@ -91,7 +92,9 @@ fn reference_cycles_are_refused() {
 
 #[test]
 fn inverted_dates_are_refused() {
-    let text = format!("{HEAD}[leaf]\nissuer = \"r11\"\nvalid = [\"2027-01-01\", \"2026-01-01\"]\n[server]\nchain = [\"leaf\"]\n");
+    let text = format!(
+        "{HEAD}[leaf]\nissuer = \"r11\"\nvalid = [\"2027-01-01\", \"2026-01-01\"]\n[server]\nchain = [\"leaf\"]\n"
+    );
     let (kind, line, _) = error_of(&text);
     assert_eq!(kind, SpecErrorKind::InvertedValidity);
     assert_eq!(line, 5);

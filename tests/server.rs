@@ -93,7 +93,6 @@ impl Drop for Running {
     }
 }
 
-
 fn client(verifier: Arc<dyn ServerCertVerifier>) -> tokio_rustls::TlsConnector {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -106,7 +105,11 @@ fn client(verifier: Arc<dyn ServerCertVerifier>) -> tokio_rustls::TlsConnector {
 }
 
 /// GETs `path`; returns the response head and body bytes, and how the stream ended.
-async fn get(addr: SocketAddr, path: &str, verifier: Arc<dyn ServerCertVerifier>) -> (String, Vec<u8>, Option<std::io::ErrorKind>) {
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> (String, Vec<u8>, Option<std::io::ErrorKind>) {
     get_from(addr, "ota.example.com", path, verifier).await
 }
 
@@ -163,7 +166,8 @@ async fn openssl_s_client_sees_exactly_the_scenario_chain() {
         .await
         .expect("openssl (ci/setup-host installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let shown: Vec<Vec<u8>> = pem::parse_many(text.as_bytes()).unwrap().into_iter().map(|p| p.into_contents()).collect();
+    let shown: Vec<Vec<u8>> =
+        pem::parse_many(text.as_bytes()).unwrap().into_iter().map(|p| p.into_contents()).collect();
     assert_eq!(shown, server.chain.ders());
     assert!(text.contains("Protocol  : TLSv1.2"), "{text}");
 }
@@ -223,12 +227,14 @@ async fn reset_after_some_bytes() {
 #[tokio::test]
 async fn wrong_content_length_stall_and_throttle_still_send_the_image() {
     let full = image(30_000);
-    let server = Running::start(&scenario_with_fault("{ kind = \"wrong-content-length\", length = 99 }"), full.clone()).await;
+    let server =
+        Running::start(&scenario_with_fault("{ kind = \"wrong-content-length\", length = 99 }"), full.clone()).await;
     let (head, body, _) = get(server.addr, "/firmware.bin", Arc::new(Recorder::default())).await;
     assert!(head.contains("Content-Length: 99\r\n"), "{head}");
     assert_eq!(&body[..], &full[..]);
 
-    let server = Running::start(&scenario_with_fault("{ kind = \"stall\", after = 1000, seconds = 1 }"), full.clone()).await;
+    let server =
+        Running::start(&scenario_with_fault("{ kind = \"stall\", after = 1000, seconds = 1 }"), full.clone()).await;
     let (_, body, _) = get(server.addr, "/firmware.bin", Arc::new(Recorder::default())).await;
     assert_eq!(&body[..], &full[..]);
 
@@ -242,7 +248,8 @@ async fn wrong_content_length_stall_and_throttle_still_send_the_image() {
 
 #[tokio::test]
 async fn a_fatal_alert_instead_of_server_hello() {
-    let mut server = Running::start(&scenario_with_fault("{ kind = \"alert\", alert = \"handshake-failure\" }"), image(10)).await;
+    let mut server =
+        Running::start(&scenario_with_fault("{ kind = \"alert\", alert = \"handshake-failure\" }"), image(10)).await;
     let tcp = TcpStream::connect(server.addr).await.unwrap();
     let name = ServerName::try_from("ota.example.com").unwrap();
     let err = client(Arc::new(Recorder::default())).connect(name, tcp).await.unwrap_err();

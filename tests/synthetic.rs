@@ -69,10 +69,8 @@ fn every_synthetic_log_classifies_as_listed() {
         let verdict = judge(&events_of(&bytes));
         let got = name_of(&verdict.outcome);
         if got != (case.outcome.clone(), case.reason.clone()) {
-            wrong.push(format!(
-                "{}: expected {} {:?}, got {} {:?}",
-                case.path, case.outcome, case.reason, got.0, got.1
-            ));
+            wrong
+                .push(format!("{}: expected {} {:?}, got {} {:?}", case.path, case.outcome, case.reason, got.0, got.1));
         }
     }
     assert!(wrong.is_empty(), "{} of {} wrong:\n{}", wrong.len(), cases.len(), wrong.join("\n"));

@@ -120,7 +120,8 @@ fn timestamps_restart_rise_and_stay_plausible() {
 fn otadata_selects_ota_0() {
     let factory = &built("dst-x3-idf3.2").app;
     let update = &built("v2.0.0").app;
-    let outcome = boot(&flash("dst-x3-idf3.2", Some(factory), Some(update), Some(selecting_ota_0())), ResetReason::SoftwareCpu);
+    let outcome =
+        boot(&flash("dst-x3-idf3.2", Some(factory), Some(update), Some(selecting_ota_0())), ResetReason::SoftwareCpu);
     let text = text(&outcome);
     assert!(text.contains("I (") && text.contains(" boot: Loaded app from partition at offset 0x110000\x1b[0m\r\n"));
     assert!(!text.contains("Defaulting to factory image"));
@@ -135,7 +136,8 @@ fn a_corrupt_ota_0_falls_back_to_factory() {
     let mut update = built("v2.0.0").app.clone();
     let image = parse_app(&update).unwrap();
     update[image.segments[2].data_offset + 10] ^= 0x01; // IRAM data: the checksum no longer adds up
-    let outcome = boot(&flash("pinned-r3-idf4.4", Some(factory), Some(&update), Some(selecting_ota_0())), ResetReason::PowerOn);
+    let outcome =
+        boot(&flash("pinned-r3-idf4.4", Some(factory), Some(&update), Some(selecting_ota_0())), ResetReason::PowerOn);
     assert_eq!(outcome.result, Booted::App { partition_offset: 0x10000, app_idf: "v4.4.8".into() });
     insta::assert_snapshot!("corrupt_ota_0_v4.4_bootloader", reviewable(&outcome));
 
@@ -151,7 +153,8 @@ fn a_wrong_hash_is_named_in_the_v3_2_dialect() {
     let mut update = built("v2.0.0").app.clone();
     let last = update.len() - 1;
     update[last] ^= 0xFF; // inside the appended SHA-256
-    let outcome = boot(&flash("dst-x3-idf3.2", Some(factory), Some(&update), Some(selecting_ota_0())), ResetReason::PowerOn);
+    let outcome =
+        boot(&flash("dst-x3-idf3.2", Some(factory), Some(&update), Some(selecting_ota_0())), ResetReason::PowerOn);
     let text = text(&outcome);
     let at = |line: &str| text.find(line).unwrap_or_else(|| panic!("{line}\n{text}"));
     let first_error = text.lines().find(|line| line.contains("E (")).unwrap();
@@ -175,7 +178,8 @@ fn nothing_bootable_ends_in_the_bootloader() {
         "boot: OTA app partition slot 1 is not bootable",
         "boot: No bootable app partitions in the partition table",
     ];
-    let positions: Vec<usize> = order.iter().map(|line| text.find(line).unwrap_or_else(|| panic!("{line}\n{text}"))).collect();
+    let positions: Vec<usize> =
+        order.iter().map(|line| text.find(line).unwrap_or_else(|| panic!("{line}\n{text}"))).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
 }
 
@@ -183,7 +187,10 @@ fn nothing_bootable_ends_in_the_bootloader() {
 fn the_classifier_reads_the_boot() {
     let factory = &built("private-root-idf5.2").app;
     let update = &built("bundle-idf4.4").app;
-    let outcome = boot(&flash("private-root-idf5.2", Some(factory), Some(update), Some(selecting_ota_0())), ResetReason::SoftwareCpu);
+    let outcome = boot(
+        &flash("private-root-idf5.2", Some(factory), Some(update), Some(selecting_ota_0())),
+        ResetReason::SoftwareCpu,
+    );
     let events: Vec<EventKind> = events_of(&outcome.bytes).into_iter().map(|e| e.kind).collect();
     let wanted = [
         EventKind::Reset { code: 0xc, reason: "SW_CPU_RESET".into() },

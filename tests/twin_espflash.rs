@@ -28,11 +28,7 @@ fn read_until(port: &mut Port, seen: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool)
     let deadline = Instant::now() + DEADLINE;
     let mut buf = [0u8; 4096];
     while !done(seen) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out; read so far:\n{}",
-            String::from_utf8_lossy(seen)
-        );
+        assert!(Instant::now() < deadline, "timed out; read so far:\n{}", String::from_utf8_lossy(seen));
         match port.read(&mut buf) {
             Ok(n) => seen.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
@@ -55,11 +51,7 @@ fn padded(mut bytes: Vec<u8>) -> Vec<u8> {
 fn espflash_flashes_the_twin_and_it_boots_what_was_written() {
     let pki = LabPki::open(&Path::new(ROOT).join("scenarios/pki")).unwrap();
     let fleet = Fleet::load(&Path::new(ROOT).join("firmware-images"), &pki).unwrap();
-    let manifest = fleet
-        .manifests
-        .iter()
-        .find(|m| m.id == "dst-x3-idf3.2")
-        .unwrap();
+    let manifest = fleet.manifests.iter().find(|m| m.id == "dst-x3-idf3.2").unwrap();
     let firmware = build(manifest, &fleet, &pki).unwrap();
     let regions = [
         (0x1000, padded(firmware.bootloader.clone())),
@@ -68,53 +60,30 @@ fn espflash_flashes_the_twin_and_it_boots_what_was_written() {
     ];
 
     let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
-    let port = serialport::new(twin.port_path().to_string_lossy(), 115_200)
-        .open_native()
-        .unwrap();
-    let port_info = serialport::UsbPortInfo {
-        vid: 0,
-        pid: 0,
-        serial_number: None,
-        manufacturer: None,
-        product: None,
-    };
-    let connection = Connection::new(
-        port,
-        port_info,
-        ResetAfterOperation::NoReset,
-        ResetBeforeOperation::NoReset,
-        115_200,
-    );
+    let port = serialport::new(twin.port_path().to_string_lossy(), 115_200).open_native().unwrap();
+    let port_info = serialport::UsbPortInfo { vid: 0, pid: 0, serial_number: None, manufacturer: None, product: None };
+    let connection =
+        Connection::new(port, port_info, ResetAfterOperation::NoReset, ResetBeforeOperation::NoReset, 115_200);
     // No stub (the twin runs no RAM code), MD5 verification on, no skipping.
     let mut flasher = Flasher::connect(connection, false, true, false, None, None).unwrap();
     assert_eq!(flasher.chip(), Chip::Esp32);
     assert_eq!(flasher.flash_detect().unwrap(), Some(FlashSize::_4Mb));
 
     // One call: espflash ends every call with FLASH_END, after which the ROM leaves the loader.
-    let segments: Vec<Segment<'_>> = regions
-        .iter()
-        .map(|(addr, data)| Segment::new(*addr, data))
-        .collect();
-    flasher
-        .write_bins_to_flash(&segments, &mut DefaultProgressCallback)
-        .unwrap();
+    let segments: Vec<Segment<'_>> = regions.iter().map(|(addr, data)| Segment::new(*addr, data)).collect();
+    flasher.write_bins_to_flash(&segments, &mut DefaultProgressCallback).unwrap();
 
     let flash = twin.flash();
     for (addr, data) in &regions {
         let at = *addr as usize;
-        assert!(
-            flash[at..at + data.len()] == data[..],
-            "flash differs at {addr:#x}"
-        );
+        assert!(flash[at..at + data.len()] == data[..], "flash differs at {addr:#x}");
     }
 
     // FLASH_END made the chip reboot: its boot log follows the reply on the line.
     let mut port: Port = flasher.into();
     port.set_timeout(Duration::from_millis(20)).unwrap();
     let mut after_flash = Vec::new();
-    read_until(&mut port, &mut after_flash, |seen| {
-        find(seen, LOADED).is_some()
-    });
+    read_until(&mut port, &mut after_flash, |seen| find(seen, LOADED).is_some());
     assert!(find(&after_flash, b"rst:0xc (SW_CPU_RESET)").is_some());
 
     // A reset (EN pulsed) boots again; the new log starts at the ROM banner of a power-on reset.

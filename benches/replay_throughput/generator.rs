@@ -282,11 +282,7 @@ impl<W: Write> Board<W> {
             self.colour_off()
         ))?;
         let slot = if running == OTA_0 { 16 } else { 17 };
-        self.idf(
-            'I',
-            "lab_sensor",
-            format_args!("Running partition type 0 subtype {slot} (offset 0x{running:08x})"),
-        )?;
+        self.idf('I', "lab_sensor", format_args!("Running partition type 0 subtype {slot} (offset 0x{running:08x})"))?;
         self.wifi_connect()
     }
 
@@ -315,9 +311,7 @@ impl<W: Write> Board<W> {
             self.idf(
                 'I',
                 "esp_image",
-                format_args!(
-                    "segment {n}: paddr={paddr:08x} vaddr={vaddr:08x} size={size:05x}h ({size:>6}) {kind}"
-                ),
+                format_args!("segment {n}: paddr={paddr:08x} vaddr={vaddr:08x} size={size:05x}h ({size:>6}) {kind}"),
             )?;
             self.wait(4, 70);
         }
@@ -339,9 +333,7 @@ impl<W: Write> Board<W> {
         self.raw_wifi(format_args!("state: auth -> assoc (0)"))?;
         self.raw_wifi(format_args!("state: assoc -> run (10)"))?;
         let rssi = self.rng.range(45, 80);
-        self.raw_wifi(format_args!(
-            "connected with lab-2g, aid = 3, channel 6, BW20, bssid = 80:2a:a8:11:22:33"
-        ))?;
+        self.raw_wifi(format_args!("connected with lab-2g, aid = 3, channel 6, BW20, bssid = 80:2a:a8:11:22:33"))?;
         self.raw_wifi(format_args!("security: WPA2-PSK, phy: bgn, rssi: -{rssi}"))?;
         self.raw_wifi(format_args!("pm start, type: 1"))?;
         self.wait(50, 1500);
@@ -465,11 +457,7 @@ impl<W: Write> Board<W> {
         }
         let (target, subtype) = if self.running == OTA_0 { (OTA_1, 17) } else { (OTA_0, 16) };
         self.idf('I', "esp_https_ota", format_args!("Starting OTA..."))?;
-        self.idf(
-            'I',
-            "esp_https_ota",
-            format_args!("Writing to partition subtype {subtype} at offset 0x{target:x}"),
-        )?;
+        self.idf('I', "esp_https_ota", format_args!("Writing to partition subtype {subtype} at offset 0x{target:x}"))?;
         let mut read = 0;
         for _ in 0..self.rng.range(8, 20) {
             self.wait(200, 900);
@@ -556,11 +544,7 @@ impl<W: Write> Board<W> {
         self.check_for_update(Expected::of("network"))?;
         let (target, subtype) = if self.running == OTA_0 { (OTA_1, 17) } else { (OTA_0, 16) };
         self.idf('I', "esp_https_ota", format_args!("Starting OTA..."))?;
-        self.idf(
-            'I',
-            "esp_https_ota",
-            format_args!("Writing to partition subtype {subtype} at offset 0x{target:x}"),
-        )?;
+        self.idf('I', "esp_https_ota", format_args!("Writing to partition subtype {subtype} at offset 0x{target:x}"))?;
         let mut read = 0;
         for _ in 0..self.rng.range(2, 10) {
             self.wait(200, 900);

@@ -123,9 +123,7 @@ fn run(cmd: &mut Command, what: &str) -> Run {
         stderr_pipe.read_to_end(&mut stderr).map(|_| stderr)
     });
     let mut stdout = Vec::new();
-    stdout_pipe
-        .read_to_end(&mut stdout)
-        .unwrap_or_else(|err| panic!("cannot read the output of {what}: {err}"));
+    stdout_pipe.read_to_end(&mut stdout).unwrap_or_else(|err| panic!("cannot read the output of {what}: {err}"));
     let (status, usage) = wait4(pid, what);
     let wall = started.elapsed();
     let stderr = stderr_reader

@@ -68,7 +68,12 @@ fn fleet(args: &FleetArgs) -> Result<(), String> {
                 let role = if firmware.update { "  (the update)" } else { "" };
                 let checks = if firmware.time_check { ", checks dates" } else { "" };
                 let rollback = if firmware.rollback { ", rollback" } else { "" };
-                println!("{:<28} {:<14} ESP-IDF {:<8} trusts {trust}{checks}{rollback}{role}", firmware.id, firmware.version, firmware.idf.to_string());
+                println!(
+                    "{:<28} {:<14} ESP-IDF {:<8} trusts {trust}{checks}{rollback}{role}",
+                    firmware.id,
+                    firmware.version,
+                    firmware.idf.to_string()
+                );
             }
             Ok(())
         }
@@ -80,7 +85,9 @@ fn fleet(args: &FleetArgs) -> Result<(), String> {
                     return Err(format!("no manifest `{id}` in {}", args.dir.display()));
                 }
             }
-            for firmware in fleet.manifests.iter().filter(|m| if ids.is_empty() { m.image.is_none() } else { ids.contains(&m.id) }) {
+            for firmware in
+                fleet.manifests.iter().filter(|m| if ids.is_empty() { m.image.is_none() } else { ids.contains(&m.id) })
+            {
                 let built = build::build(firmware, &fleet, &pki).map_err(|e| e.to_string())?;
                 let app = out.join(format!("{}.bin", firmware.id));
                 let bootloader = out.join(format!("{}.bootloader.bin", firmware.id));

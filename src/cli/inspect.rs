@@ -131,7 +131,15 @@ fn to_text(name: &str, inspection: &Inspection, at: OffsetDateTime) -> String {
     if let Some(Ok(table)) = &inspection.partitions {
         let _ = writeln!(out, "\npartition table at 0x8000:");
         for p in table.partitions() {
-            let _ = writeln!(out, "  {:<16} {:<5} {:<9} 0x{:08x} 0x{:08x}", p.name(), p.ty(), p.subtype(), p.offset(), p.size());
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<5} {:<9} 0x{:08x} 0x{:08x}",
+                p.name(),
+                p.ty(),
+                p.subtype(),
+                p.offset(),
+                p.size()
+            );
         }
         if let Some(otadata) = &inspection.otadata {
             let seqs: Vec<String> = otadata.entries.iter().map(|e| format!("seq {:#x} {:?}", e.seq, e.state)).collect();
@@ -168,7 +176,12 @@ fn to_text(name: &str, inspection: &Inspection, at: OffsetDateTime) -> String {
             }
             TrustKind::Bundle { format, sorted, entries } => {
                 let sorted = if *sorted { "" } else { ", NOT sorted (lookups may fail)" };
-                let _ = writeln!(out, "  0x{:06x} certificate bundle ({format:?}), {} roots{sorted}", item.offset, entries.len());
+                let _ = writeln!(
+                    out,
+                    "  0x{:06x} certificate bundle ({format:?}), {} roots{sorted}",
+                    item.offset,
+                    entries.len()
+                );
                 for entry in entries {
                     let _ = writeln!(out, "           {} ({})", entry.subject, key(&entry.key));
                 }
@@ -259,7 +272,11 @@ fn describe_image(out: &mut String, image: Result<&AppImage, &otarig::image::Ima
             let _ = writeln!(out, "  SHA-256 {}: ok", hash.stored);
         }
         Some(hash) => {
-            let _ = writeln!(out, "  Image hash failed - image is corrupt (stored {}, calculated {})", hash.stored, hash.calculated);
+            let _ = writeln!(
+                out,
+                "  Image hash failed - image is corrupt (stored {}, calculated {})",
+                hash.stored, hash.calculated
+            );
         }
         None => {
             let _ = writeln!(out, "  no SHA-256 appended");
@@ -291,7 +308,9 @@ fn explain(finding: &Finding) -> String {
         Finding::NoAppDescriptor { offset } => {
             format!("the app at 0x{offset:x} has no app descriptor: built with ESP-IDF v3.2 or earlier")
         }
-        Finding::Corrupt { offset } => format!("the image at 0x{offset:x} fails its checksum or hash: the bootloader refuses it"),
+        Finding::Corrupt { offset } => {
+            format!("the image at 0x{offset:x} fails its checksum or hash: the bootloader refuses it")
+        }
         Finding::LabAnchor { subject } => format!(
             "LAB ROOT: {subject} is one of otarig's lab authorities. This is a transplanted or lab-built image; \
              never ship it"
@@ -300,9 +319,15 @@ fn explain(finding: &Finding) -> String {
             let which = match subjects.as_slice() {
                 all if all.len() == *total => format!("all {total} roots of the bundle at 0x{offset:x} are"),
                 [one] => format!("{one} in the bundle at 0x{offset:x} is one of"),
-                some => format!("{} of the {total} roots of the bundle at 0x{offset:x} ({}) are", some.len(), some.join("; ")),
+                some => format!(
+                    "{} of the {total} roots of the bundle at 0x{offset:x} ({}) are",
+                    some.len(),
+                    some.join("; ")
+                ),
             };
-            format!("LAB ROOT: {which} otarig's lab authorities. This is a transplanted or lab-built image; never ship it")
+            format!(
+                "LAB ROOT: {which} otarig's lab authorities. This is a transplanted or lab-built image; never ship it"
+            )
         }
     }
 }
@@ -325,11 +350,13 @@ fn to_json(inspection: &Inspection) -> Value {
             })),
         }),
     };
-    let cert_json = |info: &CertInfo| json!({
-        "subject": info.subject, "issuer": info.issuer, "serial": info.serial_hex, "key": key(&info.key),
-        "signature_algorithm": info.signature_algorithm, "not_before": date(info.not_before), "not_after": date(info.not_after),
-        "ca": info.is_ca, "self_signed": info.self_signed, "sha256": hex(&info.sha256),
-    });
+    let cert_json = |info: &CertInfo| {
+        json!({
+            "subject": info.subject, "issuer": info.issuer, "serial": info.serial_hex, "key": key(&info.key),
+            "signature_algorithm": info.signature_algorithm, "not_before": date(info.not_before), "not_after": date(info.not_after),
+            "ca": info.is_ca, "self_signed": info.self_signed, "sha256": hex(&info.sha256),
+        })
+    };
     json!({
         "layout": match inspection.layout { Layout::App => "app", Layout::MergedFlash => "merged-flash" },
         "size": inspection.size,

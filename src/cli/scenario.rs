@@ -151,8 +151,10 @@ fn create(dir: &Path, name: &str, like: &Path, title: Option<&str>, pki: &LabPki
         }
         std::fs::write(&authorities, spec).map_err(|e| format!("{}: {e}", authorities.display()))?;
         let pki = LabPki::open(pki.dir()).map_err(|e| e.to_string())?;
-        pki.generate(&otarig::pki::Regenerate::Missing, |spec| eprintln!("made {} ({})", spec.name, spec.subject_text()))
-            .map_err(|e| e.to_string())?;
+        pki.generate(&otarig::pki::Regenerate::Missing, |spec| {
+            eprintln!("made {} ({})", spec.name, spec.subject_text())
+        })
+        .map_err(|e| e.to_string())?;
     }
     std::fs::write(&path, &plan.scenario).map_err(|e| format!("{}: {e}", path.display()))?;
     let pki = LabPki::open(pki.dir()).map_err(|e| e.to_string())?;

@@ -85,7 +85,11 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
                 print_event(&event);
             }
         });
-        server.run(sender, async { let _ = tokio::signal::ctrl_c().await; }).await;
+        server
+            .run(sender, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
         printer.abort();
         Ok(())
     })
@@ -98,7 +102,9 @@ fn print_event(event: &ServerEvent) {
         ServerEvent::ClientHello { sni, cipher_suites, .. } => {
             println!("#{id} ClientHello sni={} suites={}", sni.as_deref().unwrap_or("-"), cipher_suites.join(","))
         }
-        ServerEvent::HandshakeDone { version, cipher_suite, .. } => println!("#{id} handshake {version} {cipher_suite}"),
+        ServerEvent::HandshakeDone { version, cipher_suite, .. } => {
+            println!("#{id} handshake {version} {cipher_suite}")
+        }
         ServerEvent::HandshakeFailed { error, alert_from_client, .. } => match alert_from_client {
             Some(alert) => println!("#{id} handshake failed: the client sent {alert}"),
             None => println!("#{id} handshake failed: {error}"),
@@ -110,6 +116,8 @@ fn print_event(event: &ServerEvent) {
             println!("#{id} {status}, {body_bytes} body bytes{fault}")
         }
         ServerEvent::BadRequest { reason, .. } => println!("#{id} bad request: {reason}"),
-        ServerEvent::Closed { millis, bytes_sent, .. } => println!("#{id} closed after {millis} ms, {bytes_sent} bytes"),
+        ServerEvent::Closed { millis, bytes_sent, .. } => {
+            println!("#{id} closed after {millis} ms, {bytes_sent} bytes")
+        }
     }
 }

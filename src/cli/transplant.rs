@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use otarig::image::transplant::{Form, Replacement, Target, Transplanted, TransplantError, transplant};
+use otarig::image::transplant::{Form, Replacement, Target, TransplantError, Transplanted, transplant};
 use otarig::pki::{LabPki, PkiError};
 
 use super::exit;
@@ -128,9 +128,14 @@ fn report(done: &Transplanted, authority: &str, out: &Path) -> String {
     }
     for seal in &done.resealed {
         let hash = seal.hash_offset.map_or_else(String::new, |at| format!(", SHA-256 at 0x{at:x}"));
-        let _ = writeln!(text, "app image at 0x{:x}: checksum at 0x{:x}{hash} recomputed", seal.image_offset, seal.checksum_offset);
+        let _ = writeln!(
+            text,
+            "app image at 0x{:x}: checksum at 0x{:x}{hash} recomputed",
+            seal.image_offset, seal.checksum_offset
+        );
     }
-    let _ = writeln!(text, "wrote {} (LAB ONLY: it trusts a lab root whose key is public; never ship it)", out.display());
+    let _ =
+        writeln!(text, "wrote {} (LAB ONLY: it trusts a lab root whose key is public; never ship it)", out.display());
     text
 }
 
@@ -152,14 +157,18 @@ fn hint(err: &TransplantError) -> Option<&'static str> {
              subject or the SHA-256 of its public key)",
         ),
         TransplantError::Ambiguous { .. } => Some("pass one of these SHA-256 fingerprints to --replace"),
-        TransplantError::Signed { .. } => {
-            Some("changing any byte breaks a secure boot signature: transplant into the unsigned build, then sign it if need be")
+        TransplantError::Signed { .. } => Some(
+            "changing any byte breaks a secure boot signature: transplant into the unsigned build, then sign it if need be",
+        ),
+        TransplantError::Corrupt { .. } => {
+            Some("the bootloader already refuses this image; resealing it would hide that")
         }
-        TransplantError::Corrupt { .. } => Some("the bootloader already refuses this image; resealing it would hide that"),
         TransplantError::NoSameLength { .. } | TransplantError::KeyLength { .. } => {
             Some("the lab authority must have the original's key type and size (see scenarios/pki/authorities.toml)")
         }
-        TransplantError::SubjectDiffers { .. } => Some("--with takes the lab authority of the same name (`otarig pki list`)"),
+        TransplantError::SubjectDiffers { .. } => {
+            Some("--with takes the lab authority of the same name (`otarig pki list`)")
+        }
         TransplantError::Pki(PkiError::Unknown { .. }) => Some("`otarig pki list` shows the authorities"),
         TransplantError::Pki(PkiError::Read { .. }) => Some("run from the repository root, or pass --pki"),
         _ => None,

@@ -63,10 +63,7 @@ pub fn run(args: &TwinArgs) -> u8 {
     };
     println!("serial port: {}", handle.port_path().display());
     let _ = std::io::stdout().flush();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot wait for Ctrl-C: {error}");

@@ -25,10 +25,7 @@ pub fn strip<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
 fn sequence_len(seq: &[u8]) -> usize {
     match seq.get(1) {
         // CSI: parameters and intermediates, then one final byte in 0x40..=0x7e.
-        Some(b'[') => seq[2..]
-            .iter()
-            .position(|b| (0x40..=0x7e).contains(b))
-            .map_or(seq.len(), |end| end + 3),
+        Some(b'[') => seq[2..].iter().position(|b| (0x40..=0x7e).contains(b)).map_or(seq.len(), |end| end + 3),
         // OSC: ends at BEL or at ESC '\'.
         Some(b']') => {
             let body = &seq[2..];

@@ -100,11 +100,7 @@ impl LineSplitter {
 
     fn emit_partial(&mut self, on_line: &mut impl FnMut(RawLine<'_>)) {
         self.lines_emitted += 1;
-        on_line(RawLine {
-            number: self.lines_emitted,
-            bytes: &self.partial,
-            truncated: self.partial_truncated,
-        });
+        on_line(RawLine { number: self.lines_emitted, bytes: &self.partial, truncated: self.partial_truncated });
         self.partial.clear();
         self.partial_truncated = false;
         self.has_partial = false;

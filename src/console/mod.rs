@@ -13,8 +13,8 @@ mod record;
 pub use dialect::{Formats, IdfGuess};
 pub use event::{Event, EventKind};
 pub use lines::MAX_LINE_BYTES;
-pub use record::{ArduinoLine, Body, EspHomeLine, HostPrefix, IdfLine, IdfTimestamp, Level, Record};
 pub(crate) use recognise::is_alloc_failure;
+pub use record::{ArduinoLine, Body, EspHomeLine, HostPrefix, IdfLine, IdfTimestamp, Level, Record};
 
 use dialect::DialectTracker;
 use lines::{LineSplitter, RawLine};

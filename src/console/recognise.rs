@@ -51,9 +51,7 @@ fn idf(line: IdfLine<'_>) -> Option<EventKind> {
     let msg = line.message;
     match line.tag {
         "esp-tls" | "esp-tls-mbedtls" => esp_tls(msg),
-        "TRANS_SSL" | "TRANSPORT_BASE" | "transport_base" | "TRANS_TCP" | "HTTP_CLIENT" => {
-            transport(msg)
-        }
+        "TRANS_SSL" | "TRANSPORT_BASE" | "transport_base" | "TRANS_TCP" | "HTTP_CLIENT" => transport(msg),
         "esp_https_ota" => https_ota(msg),
         "esp_ota_ops" => ota_ops(msg),
         "esp_image" => esp_image(msg),
@@ -147,9 +145,7 @@ fn https_ota(msg: &str) -> Option<EventKind> {
         _ if msg.starts_with("Connection closed, errno = ") => EventKind::DownloadCutShort,
         _ if msg.starts_with("data read ") => EventKind::DownloadCutShort,
         _ if msg.starts_with("Mismatch chip id") => EventKind::ImageChipMismatch,
-        _ if msg.starts_with("Error: esp_ota_end failed!")
-            || msg.starts_with("esp_ota_set_boot_partition failed!") =>
-        {
+        _ if msg.starts_with("Error: esp_ota_end failed!") || msg.starts_with("esp_ota_set_boot_partition failed!") => {
             EventKind::OtaEndFailed
         }
         _ => return None,
@@ -291,7 +287,8 @@ fn ssl_client(msg: &str) -> Option<EventKind> {
 fn tls_error(code: i32, function: &str) -> EventKind {
     if is_alloc_failure(code) {
         EventKind::TlsSetupFailed { code }
-    } else if function.starts_with("data_to_read") || function.starts_with("send_ssl_data")
+    } else if function.starts_with("data_to_read")
+        || function.starts_with("send_ssl_data")
         || function.starts_with("get_ssl_receive")
     {
         EventKind::ReadFailed { code }
@@ -353,8 +350,9 @@ fn plain_text(text: &str) -> Option<EventKind> {
             let reason = rest.split_once("panic'ed (").and_then(|(_, r)| r.split_once(')'))?.0;
             Some(EventKind::Panic { reason: reason.to_owned() })
         }
-        b'a' => (text.starts_with("abort() was called") || text.starts_with("assert failed: "))
-            .then_some(EventKind::Abort),
+        b'a' => {
+            (text.starts_with("abort() was called") || text.starts_with("assert failed: ")).then_some(EventKind::Abort)
+        }
         b'B' => text.starts_with("Brownout detector was triggered").then_some(EventKind::Brownout),
         b'*' => text.starts_with("***ERROR*** A stack overflow").then_some(EventKind::StackOverflow),
         b'C' => text.starts_with("CORRUPT HEAP").then_some(EventKind::HeapCorrupt),
@@ -435,10 +433,7 @@ mod tests {
     #[test]
     fn read_errors_in_decimal_and_hex() {
         assert_eq!(check("E (1) esp-tls: read error :-29312:"), Some(EventKind::ReadFailed { code: -0x7280 }));
-        assert_eq!(
-            check("E (1) esp-tls-mbedtls: read error :-0x7280:"),
-            Some(EventKind::ReadFailed { code: -0x7280 })
-        );
+        assert_eq!(check("E (1) esp-tls-mbedtls: read error :-0x7280:"), Some(EventKind::ReadFailed { code: -0x7280 }));
     }
 
     #[test]
@@ -494,11 +489,13 @@ mod tests {
     fn arduino_ssl_errors() {
         let line = "[  5123][E][ssl_client.cpp:37] _handle_error(): [start_ssl_client():273]: (-9984) X509 - Certificate verification failed, e.g. CRL, CA or signature check failed";
         assert_eq!(check(line), Some(EventKind::HandshakeFailed { code: -9984 }));
-        let oom = "[E][ssl_client.cpp:33] _handle_error(): [start_ssl_client():199]: (-16256) PK - Memory allocation failed";
+        let oom =
+            "[E][ssl_client.cpp:33] _handle_error(): [start_ssl_client():199]: (-16256) PK - Memory allocation failed";
         assert_eq!(check(oom), Some(EventKind::TlsSetupFailed { code: -16256 }));
         let bare = "[ 25671][E][ssl_client.cpp:37] _handle_error(): [start_ssl_client():273]: code -9984";
         assert_eq!(check(bare), Some(EventKind::HandshakeFailed { code: -9984 }));
-        let read = "[ 25671][E][ssl_client.cpp:37] _handle_error(): [data_to_read():361]: (-76) UNKNOWN ERROR CODE (004C)";
+        let read =
+            "[ 25671][E][ssl_client.cpp:37] _handle_error(): [data_to_read():361]: (-76) UNKNOWN ERROR CODE (004C)";
         assert_eq!(check(read), Some(EventKind::ReadFailed { code: -76 }));
         let core_103 = "[E][ssl_client.cpp:35] handle_error(): MbedTLS message code: -9984";
         assert_eq!(check(core_103), Some(EventKind::HandshakeFailed { code: -9984 }));

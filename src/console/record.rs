@@ -111,10 +111,7 @@ impl<'a> Record<'a> {
             host = Some(HostPrefix::EspHome);
             rest = after;
         }
-        let body = parse_idf(rest)
-            .map(Body::Idf)
-            .or_else(|| parse_bracketed(rest))
-            .unwrap_or(Body::Text(rest));
+        let body = parse_idf(rest).map(Body::Idf).or_else(|| parse_bracketed(rest)).unwrap_or(Body::Text(rest));
         Record { number, text, host, body }
     }
 }
@@ -290,8 +287,7 @@ mod tests {
                 message: "mbedtls_ssl_handshake returned -0x2700",
             })
         );
-        let Body::Idf(line) = body("I (12:00:01.250) boot: Loaded app from partition at offset 0x10000")
-        else {
+        let Body::Idf(line) = body("I (12:00:01.250) boot: Loaded app from partition at offset 0x10000") else {
             panic!("not an ESP-IDF line");
         };
         assert_eq!(line.timestamp, IdfTimestamp::Clock);

@@ -18,7 +18,7 @@
 
 use sha2::Digest;
 
-use super::{Clock, Fleet, FirmwareManifest, Trust};
+use super::{Clock, FirmwareManifest, Fleet, Trust};
 use crate::image::build::{ImageSpec, SegmentSpec, write_image};
 use crate::image::{BundleEntry, BundleFormat, CertBundle};
 use crate::pki::{LabPki, PkiError};

@@ -53,7 +53,11 @@ impl IdfVersion {
 
 impl std::fmt::Display for IdfVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.patch == 0 { write!(f, "v{}.{}", self.major, self.minor) } else { write!(f, "v{}.{}.{}", self.major, self.minor, self.patch) }
+        if self.patch == 0 {
+            write!(f, "v{}.{}", self.major, self.minor)
+        } else {
+            write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)
+        }
     }
 }
 

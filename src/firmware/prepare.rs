@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::build::build;
-use super::{Fleet, FirmwareManifest};
+use super::{FirmwareManifest, Fleet};
 use crate::image::transplant::{Replacement, Target, TransplantError, transplant};
 use crate::pki::{LabPki, PkiError};
 

@@ -80,8 +80,9 @@ pub(super) fn load_manifest(
 ) -> Result<FirmwareManifest, ManifestError> {
     let raw: RawManifest = source.parse().map_err(SpecError::from)?;
     let at = |span: std::ops::Range<usize>| source.location(span.start);
-    let idf = IdfVersion::parse(raw.idf.get_ref())
-        .ok_or_else(|| spec_error(at(raw.idf.span()), format!("`{}` is not an ESP-IDF version (v4.4.8)", raw.idf.get_ref())))?;
+    let idf = IdfVersion::parse(raw.idf.get_ref()).ok_or_else(|| {
+        spec_error(at(raw.idf.span()), format!("`{}` is not an ESP-IDF version (v4.4.8)", raw.idf.get_ref()))
+    })?;
     let url = raw.ota_url.get_ref();
     if !url.starts_with("https://") {
         return Err(spec_error(at(raw.ota_url.span()), format!("`{url}` is not an https:// URL")));
@@ -130,21 +131,21 @@ pub(super) fn load_manifest(
         },
     };
     let transplant = raw
-            .transplant
-            .iter()
-            .map(|step| {
-                let at = step.span();
-                let step = step.get_ref();
-                if raw.image.is_none() {
-                    return Err(spec_error(source.location(at.start), "transplant needs a real `image` to work on".into()));
-                }
-                if !pki.specs().contains_key(&step.with) {
-                    let kind = SpecErrorKind::UnknownCertificate { name: step.with.clone() };
-                    return Err(SpecError { location: source.location(at.start), kind }.into());
-                }
-                Ok(super::TransplantStep { replace: step.replace.clone(), with: step.with.clone() })
-            })
-            .collect::<Result<_, ManifestError>>()?;
+        .transplant
+        .iter()
+        .map(|step| {
+            let at = step.span();
+            let step = step.get_ref();
+            if raw.image.is_none() {
+                return Err(spec_error(source.location(at.start), "transplant needs a real `image` to work on".into()));
+            }
+            if !pki.specs().contains_key(&step.with) {
+                let kind = SpecErrorKind::UnknownCertificate { name: step.with.clone() };
+                return Err(SpecError { location: source.location(at.start), kind }.into());
+            }
+            Ok(super::TransplantStep { replace: step.replace.clone(), with: step.with.clone() })
+        })
+        .collect::<Result<_, ManifestError>>()?;
     Ok(FirmwareManifest {
         id: id_of(source),
         path: source.path().to_owned(),

@@ -154,8 +154,7 @@ pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
         Some(&got) => return Err(ImageError::BadMagic { offset: 0, got }),
         None => return Err(truncated(ImagePart::Header, 0, IMAGE_HEADER_LEN)),
     }
-    let raw_header =
-        bytes.first_chunk().ok_or(truncated(ImagePart::Header, 0, IMAGE_HEADER_LEN))?;
+    let raw_header = bytes.first_chunk().ok_or(truncated(ImagePart::Header, 0, IMAGE_HEADER_LEN))?;
     let header = ImageHeader::read(raw_header);
     if header.segment_count > MAX_SEGMENTS {
         let (count, max) = (header.segment_count, MAX_SEGMENTS);
@@ -167,10 +166,8 @@ pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
     let mut at = IMAGE_HEADER_LEN;
     for index in 0..usize::from(header.segment_count) {
         let part = ImagePart::SegmentHeader { index };
-        let seg_header: &[u8; SEGMENT_HEADER_LEN] = bytes
-            .get(at..)
-            .and_then(<[u8]>::first_chunk)
-            .ok_or(truncated(part, at, SEGMENT_HEADER_LEN))?;
+        let seg_header: &[u8; SEGMENT_HEADER_LEN] =
+            bytes.get(at..).and_then(<[u8]>::first_chunk).ok_or(truncated(part, at, SEGMENT_HEADER_LEN))?;
         let [a0, a1, a2, a3, l0, l1, l2, l3] = *seg_header;
         let load_addr = u32::from_le_bytes([a0, a1, a2, a3]);
         let length = u32::from_le_bytes([l0, l1, l2, l3]);
@@ -190,15 +187,15 @@ pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
 
     // The checksum is the last byte of the 16-byte block that follows the last segment.
     let checksum_end = (at + 1 + 15) & !15;
-    let &stored =
-        bytes.get(checksum_end - 1).ok_or(truncated(ImagePart::Checksum, at, checksum_end - at))?;
+    let &stored = bytes.get(checksum_end - 1).ok_or(truncated(ImagePart::Checksum, at, checksum_end - at))?;
     let checksum = Checksum { offset: checksum_end - 1, calculated, stored };
 
     let hash = if header.has_hash() {
-        let stored: &[u8; HASH_LEN] = bytes
-            .get(checksum_end..)
-            .and_then(<[u8]>::first_chunk)
-            .ok_or(truncated(ImagePart::Hash, checksum_end, HASH_LEN))?;
+        let stored: &[u8; HASH_LEN] = bytes.get(checksum_end..).and_then(<[u8]>::first_chunk).ok_or(truncated(
+            ImagePart::Hash,
+            checksum_end,
+            HASH_LEN,
+        ))?;
         let calculated: [u8; HASH_LEN] = sha2::Sha256::digest(&bytes[..checksum_end]).into();
         let (calculated, stored) = (Sha256Digest(calculated), Sha256Digest(*stored));
         Some(HashCheck { offset: checksum_end, calculated, stored })
@@ -208,15 +205,7 @@ pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
     let length = checksum_end + hash.map_or(0, |_| HASH_LEN);
 
     let app_desc = segments.first().and_then(|first| parse_app_desc(&bytes[first.data_range()]));
-    Ok(AppImage {
-        header,
-        segments,
-        checksum,
-        hash,
-        length,
-        trailing: bytes.len() - length,
-        app_desc,
-    })
+    Ok(AppImage { header, segments, checksum, hash, length, trailing: bytes.len() - length, app_desc })
 }
 
 #[cfg(test)]

@@ -192,12 +192,22 @@ fn read_u16(bytes: &[u8], at: usize, format: BundleFormat) -> Option<usize> {
 }
 
 /// One record at `at`: lengths, name, key; returns it and its end.
-fn read_record(bytes: &[u8], index: usize, at: usize, format: BundleFormat) -> Result<(BundleEntry, usize), BundleError> {
+fn read_record(
+    bytes: &[u8],
+    index: usize,
+    at: usize,
+    format: BundleFormat,
+) -> Result<(BundleEntry, usize), BundleError> {
     let (name, key) = check_record(bytes, index, at, format)?;
     Ok((BundleEntry { subject_der: bytes[name].to_vec(), public_key_der: bytes[key.clone()].to_vec() }, key.end))
 }
 
-fn check_record(bytes: &[u8], index: usize, at: usize, format: BundleFormat) -> Result<(Range<usize>, Range<usize>), BundleError> {
+fn check_record(
+    bytes: &[u8],
+    index: usize,
+    at: usize,
+    format: BundleFormat,
+) -> Result<(Range<usize>, Range<usize>), BundleError> {
     let len = bytes.len();
     let (Some(name_len), Some(key_len)) = (read_u16(bytes, at, format), read_u16(bytes, at + 2, format)) else {
         return Err(BundleError::Truncated { index, offset: at, end: at + RECORD_HEADER, len });
@@ -225,7 +235,9 @@ pub(super) fn plausible_record(bytes: &[u8], at: usize, format: BundleFormat) ->
 /// The end of a valid record at `at`, alone (for scanning past the records of a damaged bundle).
 pub(super) fn record_end(bytes: &[u8], at: usize, format: BundleFormat) -> Option<usize> {
     let key_at = at + RECORD_HEADER + read_u16(bytes, at, format)?;
-    if !plausible_record(bytes, at, format) || bytes.get(key_at..).and_then(sequence_len) != read_u16(bytes, at + 2, format) {
+    if !plausible_record(bytes, at, format)
+        || bytes.get(key_at..).and_then(sequence_len) != read_u16(bytes, at + 2, format)
+    {
         return None;
     }
     check_record(bytes, 0, at, format).ok().map(|(_, key)| key.end)
@@ -242,7 +254,8 @@ fn sequence_len(bytes: &[u8]) -> Option<usize> {
 }
 
 fn encode_records(entries: &[&BundleEntry], format: BundleFormat) -> Vec<u8> {
-    let length = |n: usize, what: &str| u16::try_from(n).unwrap_or_else(|_| panic!("bundle {what} of {n} bytes exceeds u16"));
+    let length =
+        |n: usize, what: &str| u16::try_from(n).unwrap_or_else(|_| panic!("bundle {what} of {n} bytes exceeds u16"));
     let mut records = Vec::new();
     let mut starts = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -338,16 +351,28 @@ mod tests {
     #[test]
     fn hostile_counts_and_offsets_are_refused_without_allocating() {
         let v44 = |count: u16| [&count.to_be_bytes()[..], &[0u8; 30]].concat();
-        assert!(matches!(CertBundle::parse_as(&v44(0xFFFF), BundleFormat::BigEndianV44), Err(BundleError::CountTooLarge { count: 65535, .. })));
+        assert!(matches!(
+            CertBundle::parse_as(&v44(0xFFFF), BundleFormat::BigEndianV44),
+            Err(BundleError::CountTooLarge { count: 65535, .. })
+        ));
         assert!(matches!(CertBundle::parse_as(&v44(0), BundleFormat::BigEndianV44), Err(BundleError::Empty)));
         let v54 = |first: u32| [&first.to_le_bytes()[..], &[0u8; 30]].concat();
-        assert!(matches!(CertBundle::parse_as(&v54(0xFFFF_FFFC), BundleFormat::OffsetTableV54), Err(BundleError::CountTooLarge { .. })));
-        assert!(matches!(CertBundle::parse_as(&v54(6), BundleFormat::OffsetTableV54), Err(BundleError::MisalignedTable { first: 6 })));
+        assert!(matches!(
+            CertBundle::parse_as(&v54(0xFFFF_FFFC), BundleFormat::OffsetTableV54),
+            Err(BundleError::CountTooLarge { .. })
+        ));
+        assert!(matches!(
+            CertBundle::parse_as(&v54(6), BundleFormat::OffsetTableV54),
+            Err(BundleError::MisalignedTable { first: 6 })
+        ));
         // A good v5.4 bundle whose second offset points past the end.
         let mut bytes = CertBundle::encode(&lab_entries()[..2], BundleFormat::OffsetTableV54);
         bytes[4..8].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
         assert!(matches!(CertBundle::parse(&bytes), Err(BundleError::NeitherFormat { .. })));
-        assert!(matches!(CertBundle::parse_as(&bytes, BundleFormat::OffsetTableV54), Err(BundleError::OffsetMismatch { index: 1, .. })));
+        assert!(matches!(
+            CertBundle::parse_as(&bytes, BundleFormat::OffsetTableV54),
+            Err(BundleError::OffsetMismatch { index: 1, .. })
+        ));
         for len in [0, 1, 5, 7] {
             assert!(CertBundle::parse(&vec![1u8; len]).is_err());
         }

@@ -151,7 +151,8 @@ fn findings(inspection: &Inspection, at: i64, lab_keys: &[[u8; 32]]) -> Vec<Find
                 only_anchor,
             });
         } else if anchor.not_before > at {
-            findings.push(Finding::AnchorNotYetValid { subject: anchor.subject.clone(), not_before: anchor.not_before });
+            findings
+                .push(Finding::AnchorNotYetValid { subject: anchor.subject.clone(), not_before: anchor.not_before });
         }
         if anchor.is_ca && !anchor.self_signed {
             findings.push(Finding::IntermediatePinned { subject: anchor.subject.clone() });

@@ -88,7 +88,11 @@ mod tests {
         let offsets: Vec<(String, u32, Option<u8>)> = slots.iter().map(|s| (s.name.clone(), s.offset, s.ota)).collect();
         assert_eq!(
             offsets,
-            [("factory".into(), 0x10000, None), ("ota_0".into(), 0x110000, Some(0)), ("ota_1".into(), 0x210000, Some(1))]
+            [
+                ("factory".into(), 0x10000, None),
+                ("ota_0".into(), 0x110000, Some(0)),
+                ("ota_1".into(), 0x210000, Some(1))
+            ]
         );
         assert_eq!(otadata_partition(&table), Some((0xd000, 0x2000)));
         let mut bin = table.to_bin().unwrap();

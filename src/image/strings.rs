@@ -35,7 +35,8 @@ pub fn find_urls(bytes: &[u8]) -> Vec<(usize, String)> {
         let end = bytes[sep..].iter().position(|&b| !printable(b)).map_or(bytes.len(), |i| sep + i);
         // The rest of this run is reported with it; look for the next URL after it.
         from = end;
-        let (start, end) = if end - start > MAX_URL_LEN { (scheme_start, end.min(scheme_start + MAX_URL_LEN)) } else { (start, end) };
+        let (start, end) =
+            if end - start > MAX_URL_LEN { (scheme_start, end.min(scheme_start + MAX_URL_LEN)) } else { (start, end) };
         let text = String::from_utf8_lossy(&bytes[start..end]).into_owned();
         if seen.insert(text.clone()) {
             found.push((start, text));

@@ -35,16 +35,19 @@ impl Target {
         let hex: String = text.chars().filter(|c| *c != ':').collect();
         let mut fingerprint = [0u8; 32];
         let parsed = hex.len() == 64
-            && fingerprint.iter_mut().enumerate().all(|(i, b)| {
-                u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("x"), 16).map(|v| *b = v).is_ok()
-            });
+            && fingerprint
+                .iter_mut()
+                .enumerate()
+                .all(|(i, b)| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("x"), 16).map(|v| *b = v).is_ok());
         if parsed { Target::Fingerprint(fingerprint) } else { Target::Subject(text.to_owned()) }
     }
 
     fn matches(&self, subject: &str, subject_der: &[u8], fingerprint: &[u8; 32]) -> bool {
         match self {
             Target::Fingerprint(wanted) => wanted == fingerprint,
-            Target::Subject(wanted) => subject == wanted || common_name(subject_der).as_deref() == Some(wanted.as_str()),
+            Target::Subject(wanted) => {
+                subject == wanted || common_name(subject_der).as_deref() == Some(wanted.as_str())
+            }
         }
     }
 }
@@ -114,10 +117,20 @@ pub struct Replaced {
 pub enum Form {
     /// A PEM block; the re-minted certificate's serial length and padding (see
     /// [`crate::pki::Fitted`]).
-    Pem { serial_len: usize, padding: Option<usize> },
-    Der { serial_len: usize, padding: Option<usize> },
+    Pem {
+        serial_len: usize,
+        padding: Option<usize>,
+    },
+    Der {
+        serial_len: usize,
+        padding: Option<usize>,
+    },
     /// Root `index` (in stored order) of the bundle at `bundle_offset`.
-    BundleRoot { bundle_offset: usize, format: BundleFormat, index: usize },
+    BundleRoot {
+        bundle_offset: usize,
+        format: BundleFormat,
+        index: usize,
+    },
 }
 
 /// An app image whose checksum (and SHA-256) was recomputed; offsets are in the whole file.
@@ -193,7 +206,11 @@ impl fmt::Display for Candidate {
 /// (but the checksum and SHA-256 of the app image holding it) where and as it was. Every copy
 /// of one root is replaced (a PEM block and a bundle root of the same key, say); different roots
 /// that match are an error.
-pub fn transplant(image: &[u8], target: &Target, replacement: &Replacement<'_>) -> Result<Transplanted, TransplantError> {
+pub fn transplant(
+    image: &[u8],
+    target: &Target,
+    replacement: &Replacement<'_>,
+) -> Result<Transplanted, TransplantError> {
     let found = find_matches(image, target)?;
     let lab = &replacement.info;
     for item in &found {
@@ -315,7 +332,8 @@ fn find_matches(image: &[u8], target: &Target) -> Result<Vec<Found>, TransplantE
         return Err(TransplantError::NotFound { target: target.to_string() });
     }
     // Copies of one root: one certificate (however often embedded) and bundle roots of its key.
-    let mut certificates: Vec<[u8; 32]> = found.iter().filter(|f| f.kind == FoundKind::Pem || f.kind == FoundKind::Der).map(|f| f.sha256).collect();
+    let mut certificates: Vec<[u8; 32]> =
+        found.iter().filter(|f| f.kind == FoundKind::Pem || f.kind == FoundKind::Der).map(|f| f.sha256).collect();
     certificates.sort_unstable();
     certificates.dedup();
     let one_key = found.iter().all(|f| f.key_sha256 == found[0].key_sha256);
@@ -416,9 +434,13 @@ mod tests {
     fn a_pem_rewrite_keeps_every_byte_that_is_not_base64() {
         let der: Vec<u8> = (0..200u8).collect();
         let other: Vec<u8> = (0..200u8).rev().collect();
-        let body: String = pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())).lines().filter(|l| !l.starts_with("-----")).collect();
+        let body: String = pem::encode(&pem::Pem::new("CERTIFICATE", der.clone()))
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
         // 76-character lines, indented, CRLF: none of it is PEM's usual layout.
-        let lines: Vec<String> = body.as_bytes().chunks(76).map(|c| format!("  {}\r\n", String::from_utf8_lossy(c))).collect();
+        let lines: Vec<String> =
+            body.as_bytes().chunks(76).map(|c| format!("  {}\r\n", String::from_utf8_lossy(c))).collect();
         let block = format!("-----BEGIN CERTIFICATE-----\r\n{}-----END CERTIFICATE-----", lines.concat());
         let rewritten = rewrite_pem(block.as_bytes(), &other).unwrap();
         assert_eq!(rewritten.len(), block.len());

@@ -7,7 +7,7 @@ use std::ops::Range;
 use memchr::memmem;
 use sha2::{Digest, Sha256};
 use x509_parser::error::X509Error;
-use x509_parser::objects::{oid2sn, oid_registry};
+use x509_parser::objects::{oid_registry, oid2sn};
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
@@ -38,13 +38,19 @@ pub enum TrustKind {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KeyKind {
     /// RSA with its modulus size in bits.
-    Rsa { bits: usize },
+    Rsa {
+        bits: usize,
+    },
     /// EC with its named curve (`P-256`, `P-384`, `P-521`, `secp256k1`, or the curve's OID).
-    Ec { curve: String },
+    Ec {
+        curve: String,
+    },
     Ed25519,
     Ed448,
     /// Anything else, by its algorithm OID.
-    Other { oid: String },
+    Other {
+        oid: String,
+    },
 }
 
 /// What a certificate says about itself.
@@ -99,7 +105,8 @@ impl CertInfo {
             issuer: cert.issuer().to_string(),
             serial_hex: cert.raw_serial().iter().map(|b| format!("{b:02x}")).collect(),
             key: key_kind(cert.public_key()),
-            signature_algorithm: oid2sn(algorithm, oid_registry()).map_or_else(|_| algorithm.to_id_string(), str::to_owned),
+            signature_algorithm: oid2sn(algorithm, oid_registry())
+                .map_or_else(|_| algorithm.to_id_string(), str::to_owned),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             is_ca: cert.is_ca(),
@@ -113,7 +120,8 @@ impl CertInfo {
 impl BundleEntryInfo {
     /// Facts of a bundle root (its name and key were checked when the bundle was parsed).
     pub fn from_entry(entry: &BundleEntry) -> BundleEntryInfo {
-        let subject = X509Name::from_der(&entry.subject_der).map_or_else(|_| String::new(), |(_, name)| name.to_string());
+        let subject =
+            X509Name::from_der(&entry.subject_der).map_or_else(|_| String::new(), |(_, name)| name.to_string());
         let key = SubjectPublicKeyInfo::from_der(&entry.public_key_der)
             .map_or_else(|_| KeyKind::Other { oid: String::new() }, |(_, spki)| key_kind(&spki));
         BundleEntryInfo {
@@ -170,7 +178,9 @@ fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
 }
 
 fn verify_small_rsa(cert: &X509Certificate<'_>) -> bool {
-    use aws_lc_rs::signature::{RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY};
+    use aws_lc_rs::signature::{
+        RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+    };
     let algorithm = match cert.signature_algorithm.algorithm.to_id_string().as_str() {
         "1.2.840.113549.1.1.11" => &RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
         "1.2.840.113549.1.1.13" => &RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
@@ -286,7 +296,10 @@ fn find_bundles(bytes: &[u8], taken: &Taken) -> Vec<TrustItem> {
             at = end;
             continue;
         }
-        let found = formats.into_iter().filter(|f| plausible_header(bytes, at, *f)).find_map(|f| CertBundle::parse_as(&bytes[at..], f).ok());
+        let found = formats
+            .into_iter()
+            .filter(|f| plausible_header(bytes, at, *f))
+            .find_map(|f| CertBundle::parse_as(&bytes[at..], f).ok());
         if let Some((parsed, used)) = found {
             let entries = parsed.entries.iter().map(BundleEntryInfo::from_entry).collect();
             let kind = TrustKind::Bundle { format: parsed.format, sorted: parsed.sorted, entries };
@@ -361,7 +374,8 @@ mod tests {
         let v44_entries = lab_entries(&["isrg_root_x1", "digicert_global_root_g2", "isrg_root_x2"]);
         let v44 = CertBundle::encode(&v44_entries, BundleFormat::BigEndianV44);
         let v44_at = put(&mut image, 333, &v44);
-        let v54_entries = lab_entries(&["amazon_root_ca_1", "gts_root_r1", "baltimore_cybertrust_root", "usertrust_rsa"]);
+        let v54_entries =
+            lab_entries(&["amazon_root_ca_1", "gts_root_r1", "baltimore_cybertrust_root", "usertrust_rsa"]);
         let v54 = CertBundle::encode(&v54_entries, BundleFormat::OffsetTableV54);
         let v54_at = put(&mut image, 101, &v54);
         put(&mut image, 55, b"https://ota.lab.example/fw.bin\0");
@@ -380,9 +394,15 @@ mod tests {
         assert!(root.is_ca && root.self_signed && root.not_before < root.not_after);
         let TrustKind::Der(r10) = &items[1].kind else { panic!("{:?}", items[1].kind) };
         assert_eq!((r10.subject.as_str(), r10.issuer.as_str()), ("C=US, O=Let's Encrypt, CN=R10", ISRG_X1));
-        assert_eq!((r10.key.clone(), r10.self_signed, r10.sha256), (KeyKind::Rsa { bits: 2048 }, false, Sha256::digest(&der).into()));
+        assert_eq!(
+            (r10.key.clone(), r10.self_signed, r10.sha256),
+            (KeyKind::Rsa { bits: 2048 }, false, Sha256::digest(&der).into())
+        );
 
-        for (item, format, mut entries) in [(&items[2], BundleFormat::BigEndianV44, v44_entries), (&items[3], BundleFormat::OffsetTableV54, v54_entries)] {
+        for (item, format, mut entries) in [
+            (&items[2], BundleFormat::BigEndianV44, v44_entries),
+            (&items[3], BundleFormat::OffsetTableV54, v54_entries),
+        ] {
             entries.sort_by(|a, b| a.subject_der.cmp(&b.subject_der));
             let expected: Vec<_> = entries.iter().map(BundleEntryInfo::from_entry).collect();
             assert_eq!(item.kind, TrustKind::Bundle { format, sorted: true, entries: expected.clone() });
@@ -394,7 +414,10 @@ mod tests {
         let TrustKind::Bundle { entries, .. } = &items[2].kind else { unreachable!() };
         let subjects: Vec<_> = entries.iter().map(|e| (e.subject.as_str(), e.key.clone())).collect();
         assert!(subjects.contains(&(ISRG_X1, KeyKind::Rsa { bits: 4096 })));
-        assert!(subjects.contains(&("C=US, O=Internet Security Research Group, CN=ISRG Root X2", KeyKind::Ec { curve: "P-384".into() })));
+        assert!(subjects.contains(&(
+            "C=US, O=Internet Security Research Group, CN=ISRG Root X2",
+            KeyKind::Ec { curve: "P-384".into() }
+        )));
     }
 
     #[test]
@@ -440,7 +463,11 @@ mod tests {
         let pem_text = lab_pem("gts_ca_1c3");
         let cut_pem = format!("{}\0{}", &pem_text[..200], &pem_text[200..]);
         for image in [hostile, past_end, der[..der.len() - 1].to_vec(), cut_pem.into_bytes()] {
-            assert!(find_trust(&image).iter().all(|item| !matches!(item.kind, TrustKind::Bundle { .. } | TrustKind::Pem(_))));
+            assert!(
+                find_trust(&image)
+                    .iter()
+                    .all(|item| !matches!(item.kind, TrustKind::Bundle { .. } | TrustKind::Pem(_)))
+            );
         }
     }
 
@@ -458,7 +485,10 @@ mod tests {
 
     #[test]
     fn key_kinds_and_self_signature_of_generated_certificates() {
-        for (alg, kind) in [(&rcgen::PKCS_ED25519, KeyKind::Ed25519), (&rcgen::PKCS_ECDSA_P256_SHA256, KeyKind::Ec { curve: "P-256".into() })] {
+        for (alg, kind) in [
+            (&rcgen::PKCS_ED25519, KeyKind::Ed25519),
+            (&rcgen::PKCS_ECDSA_P256_SHA256, KeyKind::Ec { curve: "P-256".into() }),
+        ] {
             let key = rcgen::KeyPair::generate_for(alg).unwrap();
             let cert = rcgen::CertificateParams::new(vec!["lab.test".into()]).unwrap().self_signed(&key).unwrap();
             let info = CertInfo::from_der(cert.der()).unwrap();

@@ -46,7 +46,8 @@ impl LabPki {
     /// length (a longer key than the original's, or a length DER cannot reach this way).
     pub fn sign_with_fit(&self, spec: &CertSpec, target_len: usize) -> Result<Fitted, PkiError> {
         let keys = Keys::load(self, spec)?;
-        let mut fit = Fit { spec, keys: &keys, target: target_len, signings: 0, signatures: Vec::new(), shortest: None };
+        let mut fit =
+            Fit { spec, keys: &keys, target: target_len, signings: 0, signatures: Vec::new(), shortest: None };
         fit.search()
     }
 }
@@ -63,7 +64,10 @@ impl<'a> Keys<'a> {
         if spec.issuer.is_none() || spec.issuer_name() == spec.name {
             return Ok(Self { subject, issuer: None });
         }
-        let issuer_spec = pki.specs.get(spec.issuer_name()).ok_or_else(|| PkiError::Unknown { name: spec.issuer_name().to_owned() })?;
+        let issuer_spec = pki
+            .specs
+            .get(spec.issuer_name())
+            .ok_or_else(|| PkiError::Unknown { name: spec.issuer_name().to_owned() })?;
         let key = pki.key_pem(issuer_spec.key_owner())?;
         let cert = pki.certificate(&issuer_spec.name)?.pem;
         Ok(Self { subject, issuer: Some((issuer_spec, cert, key)) })
@@ -156,14 +160,20 @@ impl Fit<'_> {
                 return Err(PkiError::Unsupported { name: spec.name.clone(), what });
             }
             Some(n) => {
-                let mut params = params_of(&spec).map_err(|message| PkiError::Generate { name: spec.name.clone(), message })?;
+                let mut params =
+                    params_of(&spec).map_err(|message| PkiError::Generate { name: spec.name.clone(), message })?;
                 params.custom_extensions.push(CustomExtension::from_oid_content(PADDING_OID, octet_string(n)));
                 sign_params(&spec, params, &self.keys.subject, issuer)?
             }
         };
         let signature = match X509Certificate::from_der(&minted.der) {
             Ok((_, cert)) => cert.signature_value.data.len(),
-            Err(e) => return Err(PkiError::Generate { name: spec.name.clone(), message: format!("made an unreadable certificate: {e}") }),
+            Err(e) => {
+                return Err(PkiError::Generate {
+                    name: spec.name.clone(),
+                    message: format!("made an unreadable certificate: {e}"),
+                });
+            }
         };
         match self.signatures.iter_mut().find(|(len, _)| *len == signature) {
             Some((_, count)) => *count += 1,

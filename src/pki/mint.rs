@@ -24,8 +24,9 @@ pub struct Minted {
 pub fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
     match spec.key {
         // aws-lc-rs makes no RSA key under 2048 bits.
-        KeyType::Rsa1024 => legacy::new_rsa_key_pem(1024)
-            .map_err(|message| PkiError::Generate { name: spec.name.clone(), message }),
+        KeyType::Rsa1024 => {
+            legacy::new_rsa_key_pem(1024).map_err(|message| PkiError::Generate { name: spec.name.clone(), message })
+        }
         _ => Ok(new_key(spec)?.serialize_pem()),
     }
 }

@@ -227,8 +227,7 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), PkiError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let write = || -> std::io::Result<()> {
-        let mut file =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
         file.write_all(text.as_bytes())?;
         // An existing file keeps its mode on open: set it explicitly.
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))

@@ -233,7 +233,11 @@ fn check_one<'a>(
         (Some(key), Some(twin)) if *key.get_ref() != twin.key => {
             return Err(err(
                 key.span().start,
-                SpecErrorKind::KeyMismatch { key: key.get_ref().as_str(), other: twin.name.clone(), other_key: twin.key.as_str() },
+                SpecErrorKind::KeyMismatch {
+                    key: key.get_ref().as_str(),
+                    other: twin.name.clone(),
+                    other_key: twin.key.as_str(),
+                },
             ));
         }
         (Some(key), _) => *key.get_ref(),
@@ -251,10 +255,14 @@ fn check_one<'a>(
     let (not_before, not_after) = match &cert.valid {
         Some(valid) => {
             let [from, to] = valid.get_ref().as_slice() else {
-                return Err(err(valid.span().start, SpecErrorKind::Validity { message: "needs two dates: [from, to]".into() }));
+                return Err(err(
+                    valid.span().start,
+                    SpecErrorKind::Validity { message: "needs two dates: [from, to]".into() },
+                ));
             };
             let parse = |date: &Spanned<String>| {
-                parse_time(date.get_ref()).map_err(|message| err(date.span().start, SpecErrorKind::Validity { message }))
+                parse_time(date.get_ref())
+                    .map_err(|message| err(date.span().start, SpecErrorKind::Validity { message }))
             };
             let (from_time, to_time) = (parse(from)?, parse(to)?);
             if from_time > to_time {
@@ -278,9 +286,10 @@ fn check_one<'a>(
     });
     let mut ip = Vec::new();
     for address in cert.ip.iter().flatten() {
-        let parsed: IpAddr = address.get_ref().parse().map_err(|_| {
-            err(address.span().start, SpecErrorKind::Address { text: address.get_ref().clone() })
-        })?;
+        let parsed: IpAddr = address
+            .get_ref()
+            .parse()
+            .map_err(|_| err(address.span().start, SpecErrorKind::Address { text: address.get_ref().clone() }))?;
         ip.push(parsed);
     }
     let dns = match (&cert.dns, role) {
@@ -289,9 +298,8 @@ fn check_one<'a>(
         (None, _) => Vec::new(),
     };
     let subject = match (&cert.subject, twin) {
-        (Some(subject), _) => {
-            parse_subject(subject.get_ref()).map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?
-        }
+        (Some(subject), _) => parse_subject(subject.get_ref())
+            .map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?,
         (None, Some(twin)) => twin.subject.clone(),
         (None, None) if defaults.subject_from_names => {
             let name = dns.first().cloned().or_else(|| ip.first().map(|ip| ip.to_string())).unwrap_or_default();
@@ -300,9 +308,10 @@ fn check_one<'a>(
         (None, None) => return Err(err(at, SpecErrorKind::Missing { field: "subject" })),
     };
     let serial = match &cert.serial {
-        Some(serial) => Some(parse_hex(serial.get_ref()).ok_or_else(|| {
-            err(serial.span().start, SpecErrorKind::Serial { text: serial.get_ref().clone() })
-        })?),
+        Some(serial) => Some(
+            parse_hex(serial.get_ref())
+                .ok_or_else(|| err(serial.span().start, SpecErrorKind::Serial { text: serial.get_ref().clone() }))?,
+        ),
         None => None,
     };
     let signature = cert.signature;
@@ -430,7 +439,10 @@ mod tests {
     #[test]
     fn subjects_keep_their_order_and_escapes() {
         let subject = parse_subject("C=US, O=Example\\, Inc., CN=Root").unwrap();
-        assert_eq!(subject, [("C".into(), "US".into()), ("O".into(), "Example, Inc.".into()), ("CN".into(), "Root".into())]);
+        assert_eq!(
+            subject,
+            [("C".into(), "US".into()), ("O".into(), "Example, Inc.".into()), ("CN".into(), "Root".into())]
+        );
         assert!(parse_subject("CN").is_err());
         assert!(parse_subject("XX=1").is_err());
     }

@@ -71,7 +71,12 @@ fn assemble(names: &[String], made: &BTreeMap<String, Made>, pki: &LabPki) -> Re
     Ok(ServedChain { certs, key_pem })
 }
 
-fn mint_local(spec: &CertSpec, scenario: &Scenario, pki: &LabPki, made: &mut BTreeMap<String, Made>) -> Result<(), PkiError> {
+fn mint_local(
+    spec: &CertSpec,
+    scenario: &Scenario,
+    pki: &LabPki,
+    made: &mut BTreeMap<String, Made>,
+) -> Result<(), PkiError> {
     if made.contains_key(&spec.name) {
         return Ok(());
     }

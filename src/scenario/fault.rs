@@ -43,7 +43,9 @@ impl Fault {
     /// Checks values serde cannot: status ranges, known alert names.
     pub fn check(&self) -> Result<(), String> {
         match self {
-            Self::Status { status } if !(100..=599).contains(status) => Err(format!("status {status} is not an HTTP status")),
+            Self::Status { status } if !(100..=599).contains(status) => {
+                Err(format!("status {status} is not an HTTP status"))
+            }
             Self::Redirect { status, .. } if !matches!(status, 301 | 302 | 303 | 307 | 308) => {
                 Err(format!("redirect status {status}: use 301, 302, 303, 307 or 308"))
             }

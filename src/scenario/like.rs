@@ -109,7 +109,10 @@ pub fn plan(
     }
     let quoted: Vec<String> = chain.iter().map(|n| format!("\"{n}\"")).collect();
     let _ = writeln!(scenario, "\n[server]\nchain = [{}]\nimage = \"v2.0.0\"", quoted.join(", "));
-    let _ = writeln!(scenario, "\n[expect]\n# \"firmware-id\" = \"updated\"  or  {{ outcome = \"tls-verify\", reason = \"untrusted\" }}");
+    let _ = writeln!(
+        scenario,
+        "\n[expect]\n# \"firmware-id\" = \"updated\"  or  {{ outcome = \"tls-verify\", reason = \"untrusted\" }}"
+    );
     Ok(LookAlike { new_authorities, scenario, chain })
 }
 
@@ -180,7 +183,11 @@ fn authority_table(name: &str, cert: &Observed, issuer: &str, twin: Option<&str>
         let quoted: Vec<String> = cert.eku.iter().map(|e| format!("\"{e}\"")).collect();
         let _ = writeln!(table, "eku = [{}]", quoted.join(", "));
     }
-    let _ = writeln!(table, "source = \"look-alike of a served certificate ({})\"", subject_text(&cert.subject).replace('"', "'"));
+    let _ = writeln!(
+        table,
+        "source = \"look-alike of a served certificate ({})\"",
+        subject_text(&cert.subject).replace('"', "'")
+    );
     table
 }
 
@@ -218,8 +225,7 @@ fn find(known: &BTreeMap<String, CertSpec>, subject: &[(String, String)], issuer
             Some(issuer) => {
                 let own_issuer = spec.issuer.clone().unwrap_or_default();
                 let own = if own_issuer.is_empty() { "" } else { own_issuer.as_str() };
-                own == issuer
-                    || known.get(own).zip(known.get(issuer)).is_some_and(|(a, b)| a.subject == b.subject)
+                own == issuer || known.get(own).zip(known.get(issuer)).is_some_and(|(a, b)| a.subject == b.subject)
             }
         })
         .map(|spec| spec.name.clone())
@@ -264,7 +270,8 @@ fn observe(index: usize, der: &[u8]) -> Result<Observed, LikeError> {
                 "2.5.4.8" => "ST",
                 other => return Err(LikeError::Unsupported { index, what: format!("name attribute {other}") }),
             };
-            let value = attribute.as_str().map_err(|_| LikeError::Unsupported { index, what: "a non-text name".into() })?;
+            let value =
+                attribute.as_str().map_err(|_| LikeError::Unsupported { index, what: "a non-text name".into() })?;
             out.push((key.to_owned(), value.to_owned()));
         }
         Ok(out)
@@ -338,7 +345,10 @@ fn observe(index: usize, der: &[u8]) -> Result<Observed, LikeError> {
                 .collect()
         })
         .unwrap_or_default();
-    let subject_utf8 = cert.subject().iter_attributes().any(|a| a.attr_value().tag() == x509_parser::der_parser::asn1_rs::Tag::Utf8String);
+    let subject_utf8 = cert
+        .subject()
+        .iter_attributes()
+        .any(|a| a.attr_value().tag() == x509_parser::der_parser::asn1_rs::Tag::Utf8String);
     Ok(Observed {
         subject: names(cert.subject())?,
         subject_utf8,

@@ -168,7 +168,9 @@ impl Scenario {
             Some(other) => {
                 return Err(ScenarioError::Spec(SpecError {
                     location: source.location(raw.server_span),
-                    kind: SpecErrorKind::Shape { message: format!("tls = \"{other}\": use \"1.2\", \"1.3\" or \"1.2+1.3\"") },
+                    kind: SpecErrorKind::Shape {
+                        message: format!("tls = \"{other}\": use \"1.2\", \"1.3\" or \"1.2+1.3\""),
+                    },
                 }));
             }
         };
@@ -180,7 +182,8 @@ impl Scenario {
         let mut expect = BTreeMap::new();
         for (firmware, expectation) in raw.expect {
             let at = expectation.span().start;
-            let checked = expectation.into_inner().check().map_err(|message| err(at, SpecErrorKind::Shape { message }))?;
+            let checked =
+                expectation.into_inner().check().map_err(|message| err(at, SpecErrorKind::Shape { message }))?;
             expect.insert(firmware, checked);
         }
 

@@ -49,10 +49,7 @@ pub(super) struct RawHost {
 #[serde(untagged)]
 pub(super) enum RawExpectation {
     Class(OutcomeClass),
-    Full {
-        outcome: OutcomeClass,
-        reason: Option<VerifyReason>,
-    },
+    Full { outcome: OutcomeClass, reason: Option<VerifyReason> },
 }
 
 impl RawExpectation {

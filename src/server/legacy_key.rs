@@ -36,8 +36,12 @@ impl LegacyRsaKey {
     /// The RSA key in `der` (PKCS#8 or PKCS#1).
     pub(super) fn from_der(der: &PrivateKeyDer<'_>) -> Result<Self, String> {
         let key = match der {
-            PrivateKeyDer::Pkcs8(pkcs8) => RsaPrivateKey::from_pkcs8_der(pkcs8.secret_pkcs8_der()).map_err(|e| e.to_string()),
-            PrivateKeyDer::Pkcs1(pkcs1) => RsaPrivateKey::from_pkcs1_der(pkcs1.secret_pkcs1_der()).map_err(|e| e.to_string()),
+            PrivateKeyDer::Pkcs8(pkcs8) => {
+                RsaPrivateKey::from_pkcs8_der(pkcs8.secret_pkcs8_der()).map_err(|e| e.to_string())
+            }
+            PrivateKeyDer::Pkcs1(pkcs1) => {
+                RsaPrivateKey::from_pkcs1_der(pkcs1.secret_pkcs1_der()).map_err(|e| e.to_string())
+            }
             _ => Err("not an RSA key".to_owned()),
         }?;
         let spki = key.to_public_key().to_public_key_der().map_err(|e| e.to_string())?.into_vec();

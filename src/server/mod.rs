@@ -201,10 +201,8 @@ async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &
     let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(shared.tls.clone())).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(err)) => {
-            let alert_from_client = err
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                .and_then(|e| match e {
+            let alert_from_client =
+                err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(|e| match e {
                     rustls::Error::AlertReceived(alert) => Some(format!("{alert:?}")),
                     _ => None,
                 });

@@ -72,7 +72,10 @@ pub fn server_config(
 }
 
 /// The chain and its first certificate's key, ready to send.
-fn certified_key(chain: &ServedChain, crypto: &rustls::crypto::CryptoProvider) -> Result<Arc<CertifiedKey>, ServerError> {
+fn certified_key(
+    chain: &ServedChain,
+    crypto: &rustls::crypto::CryptoProvider,
+) -> Result<Arc<CertifiedKey>, ServerError> {
     let key = PrivateKeyDer::from_pem_slice(chain.key_pem.as_bytes())
         .map_err(|e| ServerError::Key { message: e.to_string() })?;
     let signing_key = match crypto.key_provider.load_private_key(key.clone_key()) {

@@ -52,13 +52,7 @@ pub struct TwinConfig {
 
 impl Default for TwinConfig {
     fn default() -> Self {
-        Self {
-            flash_size: DEFAULT_SIZE,
-            download: true,
-            mac: LAB_MAC,
-            clock_seed: 0,
-            flash_file: None,
-        }
+        Self { flash_size: DEFAULT_SIZE, download: true, mac: LAB_MAC, clock_seed: 0, flash_file: None }
     }
 }
 
@@ -143,12 +137,7 @@ impl TwinDevice {
             .name("twin-device".into())
             .spawn(move || device.run())
             .map_err(TwinError::Thread)?;
-        Ok(TwinHandle {
-            port_path,
-            flash,
-            commands: sender,
-            thread: Some(thread),
-        })
+        Ok(TwinHandle { port_path, flash, commands: sender, thread: Some(thread) })
     }
 
     fn run(&mut self) {
@@ -162,11 +151,7 @@ impl TwinDevice {
             }
             match self.master.read(&mut buf) {
                 Ok(n) => self.receive(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
                 Err(e) => {
                     tracing::warn!("twin: the line failed, device stops: {e}");
                     return;
@@ -219,9 +204,7 @@ impl TwinDevice {
         self.send(&out);
         match exit {
             // The ROM resets the chip for both; the bootloader then loads the app.
-            Some(LoaderExit::Reboot | LoaderExit::RunUserCode) => {
-                self.boot(ResetReason::SoftwareCpu)
-            }
+            Some(LoaderExit::Reboot | LoaderExit::RunUserCode) => self.boot(ResetReason::SoftwareCpu),
             Some(LoaderExit::RunRam { .. }) => self.mode = Mode::Running,
             None => {}
         }
@@ -233,11 +216,7 @@ impl TwinDevice {
         while !bytes.is_empty() {
             match self.master.write(bytes) {
                 Ok(n) => bytes = &bytes[n..],
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
                 Err(e) => {
                     tracing::debug!("twin: write failed, {} bytes dropped: {e}", bytes.len());
                     return;

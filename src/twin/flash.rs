@@ -53,16 +53,14 @@ impl VirtualFlash {
     /// An erased flash of `size` bytes (rounded up to whole sectors).
     pub fn new(size: u32) -> Self {
         let size = size.div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
-        Self {
-            bytes: vec![0xFF; size as usize],
-            observer: None,
-        }
+        Self { bytes: vec![0xFF; size as usize], observer: None }
     }
 
     /// A flash holding `bytes` (a saved flash file); its size is their length, which must be
     /// whole sectors.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, FlashError> {
-        if bytes.is_empty() || !bytes.len().is_multiple_of(SECTOR_SIZE as usize) || u32::try_from(bytes.len()).is_err() {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(SECTOR_SIZE as usize) || u32::try_from(bytes.len()).is_err()
+        {
             return Err(FlashError::Unaligned { addr: bytes.len() as u32 });
         }
         Ok(Self { bytes, observer: None })
@@ -87,11 +85,7 @@ impl VirtualFlash {
         let start = addr as usize;
         match start.checked_add(len) {
             Some(end) if end <= self.bytes.len() => Ok(start..end),
-            _ => Err(FlashError::OutOfRange {
-                addr,
-                len: len as u64,
-                size: self.size(),
-            }),
+            _ => Err(FlashError::OutOfRange { addr, len: len as u64, size: self.size() }),
         }
     }
 
@@ -119,11 +113,7 @@ impl VirtualFlash {
         }
         let end = u64::from(addr) + u64::from(len);
         if end > u64::from(self.size()) {
-            return Err(FlashError::OutOfRange {
-                addr,
-                len: len.into(),
-                size: self.size(),
-            });
+            return Err(FlashError::OutOfRange { addr, len: len.into(), size: self.size() });
         }
         let mut sector = addr - addr % SECTOR_SIZE;
         while u64::from(sector) < end {
@@ -180,30 +170,11 @@ mod tests {
     #[test]
     fn out_of_range_and_unaligned_are_errors_with_the_address() {
         let mut flash = VirtualFlash::new(SECTOR_SIZE);
-        assert_eq!(
-            flash.read(4090, 10),
-            Err(FlashError::OutOfRange {
-                addr: 4090,
-                len: 10,
-                size: 4096
-            })
-        );
-        assert!(matches!(
-            flash.program(u32::MAX, &[0]),
-            Err(FlashError::OutOfRange { .. })
-        ));
-        assert_eq!(
-            flash.erase_sector(100),
-            Err(FlashError::Unaligned { addr: 100 })
-        );
-        assert!(matches!(
-            flash.erase_sector(4096),
-            Err(FlashError::OutOfRange { addr: 4096, .. })
-        ));
-        assert!(matches!(
-            flash.erase_covering(0, 4097),
-            Err(FlashError::OutOfRange { .. })
-        ));
+        assert_eq!(flash.read(4090, 10), Err(FlashError::OutOfRange { addr: 4090, len: 10, size: 4096 }));
+        assert!(matches!(flash.program(u32::MAX, &[0]), Err(FlashError::OutOfRange { .. })));
+        assert_eq!(flash.erase_sector(100), Err(FlashError::Unaligned { addr: 100 }));
+        assert!(matches!(flash.erase_sector(4096), Err(FlashError::OutOfRange { addr: 4096, .. })));
+        assert!(matches!(flash.erase_covering(0, 4097), Err(FlashError::OutOfRange { .. })));
     }
 
     #[test]

@@ -59,12 +59,7 @@ impl Default for SlipDecoder {
 impl SlipDecoder {
     /// A decoder that drops frames longer than `max_frame` decoded bytes.
     pub fn new(max_frame: usize) -> Self {
-        Self {
-            state: State::Idle,
-            frame: Vec::new(),
-            max_frame,
-            drops: SlipDrops::default(),
-        }
+        Self { state: State::Idle, frame: Vec::new(), max_frame, drops: SlipDrops::default() }
     }
 
     /// Frames dropped so far, by reason.
@@ -156,10 +151,7 @@ mod tests {
 
     #[test]
     fn escapes_both_special_bytes() {
-        assert_eq!(
-            encode(&[1, 0xC0, 2, 0xDB, 3]),
-            [0xC0, 1, 0xDB, 0xDC, 2, 0xDB, 0xDD, 3, 0xC0]
-        );
+        assert_eq!(encode(&[1, 0xC0, 2, 0xDB, 3]), [0xC0, 1, 0xDB, 0xDC, 2, 0xDB, 0xDD, 3, 0xC0]);
         assert_eq!(encode(&[]), [0xC0, 0xC0]);
     }
 
@@ -201,10 +193,7 @@ mod tests {
 
         // ESC then END: the frame is dropped and the END closes it.
         let mut decoder = SlipDecoder::default();
-        assert_eq!(
-            decoder.feed(&[0xC0, 1, 0xDB, 0xC0, 0xC0, 5, 0xC0]),
-            [vec![5]]
-        );
+        assert_eq!(decoder.feed(&[0xC0, 1, 0xDB, 0xC0, 0xC0, 5, 0xC0]), [vec![5]]);
         assert_eq!(decoder.drops().bad_escape, 1);
     }
 
@@ -217,10 +206,6 @@ mod tests {
         wire.extend(encode(&[0x55; 16]));
         assert_eq!(decoder.feed(&wire), [vec![0x55; 16]]);
         assert_eq!(decoder.drops().oversized, 1);
-        assert!(
-            decoder.frame.capacity() <= 32,
-            "capacity {}",
-            decoder.frame.capacity()
-        );
+        assert!(decoder.frame.capacity() <= 32, "capacity {}", decoder.frame.capacity());
     }
 }

@@ -180,10 +180,7 @@ impl Attempt {
     pub(super) fn fail(&mut self, event: &Event, family: Family) {
         self.touch(event);
         self.note_code(&event.kind);
-        if matches!(
-            event.kind,
-            EventKind::BundleNoMatch | EventKind::BundleBadSignature | EventKind::BundleRejected
-        ) {
+        if matches!(event.kind, EventKind::BundleNoMatch | EventKind::BundleBadSignature | EventKind::BundleRejected) {
             self.bundle_involved = true;
         }
         if self.after_update.is_some() {
@@ -411,13 +408,10 @@ impl Attempt {
             EventKind::HandshakeFailed { code }
             | EventKind::TlsSetupFailed { code }
             | EventKind::CaParseFailed { code }
-            | EventKind::ReadFailed { code } => ErrorCode {
-                code: format!("-0x{:04X}", code.unsigned_abs()),
-                name: codes::mbedtls_name(*code),
-            },
-            EventKind::ConnectFailed { errno: Some(errno) } => {
-                ErrorCode { code: format!("errno {errno}"), name: None }
+            | EventKind::ReadFailed { code } => {
+                ErrorCode { code: format!("-0x{:04X}", code.unsigned_abs()), name: codes::mbedtls_name(*code) }
             }
+            EventKind::ConnectFailed { errno: Some(errno) } => ErrorCode { code: format!("errno {errno}"), name: None },
             EventKind::OtaWriteFailed { err: Some(err) } if *err != 0 => {
                 ErrorCode { code: format!("0x{err:x}"), name: codes::esp_err_name(*err) }
             }

@@ -84,8 +84,9 @@ impl Judge {
             | E::OtaWriteFailed { .. }
             | E::OtaEndFailed => {
                 let joins = self.current.as_ref().is_some_and(|a| {
-                    !a.is_concluded() || a.outcome().outcome != OutcomeClass::Updated
-                        && a.outcome().outcome != OutcomeClass::RolledBack
+                    !a.is_concluded()
+                        || a.outcome().outcome != OutcomeClass::Updated
+                            && a.outcome().outcome != OutcomeClass::RolledBack
                 });
                 self.attempt_for(event, joins).follow_on(event);
             }

@@ -139,9 +139,7 @@ impl FlashSize {
 
     /// esptool's name (`1MB` … `128MB`).
     pub fn name(self) -> Option<&'static str> {
-        ["1MB", "2MB", "4MB", "8MB", "16MB", "32MB", "64MB", "128MB"]
-            .get(usize::from(self.0))
-            .copied()
+        ["1MB", "2MB", "4MB", "8MB", "16MB", "32MB", "64MB", "128MB"].get(usize::from(self.0)).copied()
     }
 }
 
@@ -212,11 +210,7 @@ pub enum SegmentKind {
 impl SegmentKind {
     pub(super) fn of(chip: Chip, load_addr: u32) -> SegmentKind {
         if let Chip::Unknown(_) = chip {
-            return if load_addr < RESERVED_BELOW {
-                SegmentKind::Padding
-            } else {
-                SegmentKind::Unknown
-            };
+            return if load_addr < RESERVED_BELOW { SegmentKind::Padding } else { SegmentKind::Unknown };
         }
         if chip.flash_windows().iter().any(|&(lo, hi)| (lo..hi).contains(&load_addr)) {
             SegmentKind::Map

@@ -39,10 +39,7 @@ fn reads_header_segments_checksum_hash_and_descriptor() {
     let bytes = app(true);
     let img = parse_app(&bytes).expect("valid image");
     let h = &img.header;
-    assert_eq!(
-        (h.segment_count, h.chip, h.entry_addr, h.wp_pin),
-        (2, Chip::Esp32C3, 0x4038_0080, 0xEE)
-    );
+    assert_eq!((h.segment_count, h.chip, h.entry_addr, h.wp_pin), (2, Chip::Esp32C3, 0x4038_0080, 0xEE));
     assert_eq!(
         (h.spi_mode.name(), h.spi_speed.name(h.chip), h.spi_size.name()),
         (Some("DIO"), Some("80m"), Some("2MB"))
@@ -109,12 +106,7 @@ fn v3_2_headers_read_as_esp32_without_descriptor() {
 fn segments_are_classified_by_the_chips_windows() {
     let kinds = |chip, addrs: &[u32]| -> Vec<SegmentKind> {
         let segs: Vec<(u32, &[u8])> = addrs.iter().map(|&a| (a, &[][..])).collect();
-        parse_app(&forge(chip, false, &segs))
-            .expect("valid image")
-            .segments
-            .iter()
-            .map(|s| s.kind)
-            .collect()
+        parse_app(&forge(chip, false, &segs)).expect("valid image").segments.iter().map(|s| s.kind).collect()
     };
     use SegmentKind::*;
     let esp32 = [0x3F40_0020, 0x400D_0020, 0x3FFB_0000, 0x4008_0000, 0x5000_0000, 0];
@@ -127,9 +119,7 @@ fn segments_are_classified_by_the_chips_windows() {
 #[test]
 fn checksum_of_matches_idf_word_wise_xor() {
     let data: Vec<u8> = (0..=255u8).cycle().take(1000).map(|b| b.wrapping_mul(37)).collect();
-    let word = data
-        .chunks(4)
-        .fold(u32::from(CHECKSUM_SEED), |acc, w| acc ^ u32::from_le_bytes(w.try_into().unwrap()));
+    let word = data.chunks(4).fold(u32::from(CHECKSUM_SEED), |acc, w| acc ^ u32::from_le_bytes(w.try_into().unwrap()));
     let idf = (word >> 24) ^ (word >> 16) ^ (word >> 8) ^ word;
     assert_eq!(checksum_of([&data[..500], &data[500..]].into_iter()), idf as u8);
 }
@@ -138,21 +128,13 @@ fn checksum_of_matches_idf_word_wise_xor() {
 fn structural_problems_are_errors_with_their_place() {
     use ImageError::*;
     let err = |bytes: &[u8]| parse_app(bytes).expect_err("structural error");
-    assert!(matches!(
-        err(&[]),
-        Truncated { part: ImagePart::Header, offset: 0, needed: 24, available: 0 }
-    ));
+    assert!(matches!(err(&[]), Truncated { part: ImagePart::Header, offset: 0, needed: 24, available: 0 }));
     assert!(matches!(err(&[0xFF; 64]), BadMagic { offset: 0, got: 0xFF }));
-    assert!(matches!(
-        err(&app(true)[..23]),
-        Truncated { part: ImagePart::Header, available: 23, .. }
-    ));
+    assert!(matches!(err(&app(true)[..23]), Truncated { part: ImagePart::Header, available: 23, .. }));
     for count in [17, 255] {
         let mut bytes = app(true);
         bytes[1] = count;
-        assert!(
-            matches!(err(&bytes), TooManySegments { offset: 1, count: c, max: 16 } if c == count)
-        );
+        assert!(matches!(err(&bytes), TooManySegments { offset: 1, count: c, max: 16 } if c == count));
     }
     for length in [0xFFFF_FFFF, 6, SIXTEEN_MB] {
         let mut bytes = app(true);
@@ -163,18 +145,10 @@ fn structural_problems_are_errors_with_their_place() {
     }
     let mut bytes = app(true);
     bytes[0x124..0x128].copy_from_slice(&0x1000u32.to_le_bytes());
-    assert!(matches!(
-        err(&bytes),
-        SegmentPastEnd { index: 1, header_offset: 0x120, length: 0x1000, remaining: 0x38 }
-    ));
+    assert!(matches!(err(&bytes), SegmentPastEnd { index: 1, header_offset: 0x120, length: 0x1000, remaining: 0x38 }));
     assert!(matches!(
         err(&app(true)[..0x124]),
-        Truncated {
-            part: ImagePart::SegmentHeader { index: 1 },
-            offset: 0x120,
-            needed: 8,
-            available: 4
-        }
+        Truncated { part: ImagePart::SegmentHeader { index: 1 }, offset: 0x120, needed: 8, available: 4 }
     ));
     assert!(matches!(
         err(&app(true)[..0x13F]),
@@ -230,9 +204,6 @@ fn chip_ids_and_flash_settings_have_espressif_names() {
         (Some("128MB"), Some(128 << 20), None)
     );
     let freq = |raw, chip| FlashFreq(raw).name(Chip::from_id(chip));
-    assert_eq!(
-        (freq(0xF, 0x0000), freq(0xF, 0x000C), freq(0x1, 0x0010)),
-        (Some("80m"), Some("60m"), Some("16m"))
-    );
+    assert_eq!((freq(0xF, 0x0000), freq(0xF, 0x000C), freq(0x1, 0x0010)), (Some("80m"), Some("60m"), Some("16m")));
     assert_eq!((freq(0x3, 0x0000), freq(0x0, 0x0042)), (None, None));
 }

@@ -49,7 +49,10 @@ pub(super) fn plan_reseal(image: &[u8], replaced: &[Range<usize>]) -> Result<Vec
     for range in replaced {
         let Some(app) = apps.iter().find(|app| app.span.contains(&range.start)) else { continue };
         let image_offset = app.span.start;
-        let parsed = app.image.as_ref().map_err(|source| TransplantError::Image { offset: image_offset, source: source.clone() })?;
+        let parsed = app
+            .image
+            .as_ref()
+            .map_err(|source| TransplantError::Image { offset: image_offset, source: source.clone() })?;
         if let Some((scheme, at)) = signature_after(&image[app.span.clone()], parsed.length) {
             return Err(TransplantError::Signed { image_offset, scheme, signature_offset: image_offset + at });
         }
@@ -65,7 +68,11 @@ pub(super) fn plan_reseal(image: &[u8], replaced: &[Range<usize>]) -> Result<Vec
         }
         if !resealed.iter().any(|r| r.image_offset == image_offset) {
             let hash_offset = parsed.hash.map(|h| image_offset + h.offset);
-            resealed.push(Resealed { image_offset, checksum_offset: image_offset + parsed.checksum.offset, hash_offset });
+            resealed.push(Resealed {
+                image_offset,
+                checksum_offset: image_offset + parsed.checksum.offset,
+                hash_offset,
+            });
         }
     }
     Ok(resealed)

@@ -165,7 +165,8 @@ fn print_table(table: &PartitionTable, d: Dialect, uart: &mut Uart<'_>) {
             _ => "unknown",
         };
         let label = p.name();
-        let row = format!("{index:2} {label:<16} {usage:<16} {ty:02x} {subtype:02x} {:08x} {:08x}", p.offset(), p.size());
+        let row =
+            format!("{index:2} {label:<16} {usage:<16} {ty:02x} {subtype:02x} {:08x} {:08x}", p.offset(), p.size());
         uart.log(Level::Info, "boot", &row);
     }
     uart.log(Level::Info, "boot", "End of partition table");

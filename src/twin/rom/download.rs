@@ -49,12 +49,8 @@ impl Blocks {
 /// The RAM regions of an ESP32 a MEM_BEGIN may load into (TRM memory map: RTC fast memory
 /// as data, internal SRAM 2 and 1 as data, SRAM 0 and 1 as instruction memory, RTC fast as
 /// instruction memory, RTC slow memory).
-const RAM_REGIONS: [(u32, u32); 4] = [
-    (0x3FF8_0000, 0x3FF8_2000),
-    (0x3FFA_E000, 0x4000_0000),
-    (0x4007_0000, 0x400C_2000),
-    (0x5000_0000, 0x5000_2000),
-];
+const RAM_REGIONS: [(u32, u32); 4] =
+    [(0x3FF8_0000, 0x3FF8_2000), (0x3FFA_E000, 0x4000_0000), (0x4007_0000, 0x400C_2000), (0x5000_0000, 0x5000_2000)];
 
 /// A transfer in progress.
 pub(super) enum Download {
@@ -63,12 +59,7 @@ pub(super) enum Download {
     /// FLASH_BEGIN: blocks written at `offset + seq * block_size`.
     Flash { blocks: Blocks },
     /// FLASH_DEFL_BEGIN: one zlib stream across the blocks, written on from `offset`.
-    Deflate {
-        blocks: Blocks,
-        inflater: Box<InflateState>,
-        written: u32,
-        ended: bool,
-    },
+    Deflate { blocks: Blocks, inflater: Box<InflateState>, written: u32, ended: bool },
     /// MEM_BEGIN: a RAM segment collected, never executed.
     Mem { blocks: Blocks, image: Vec<u8> },
 }
@@ -86,21 +77,15 @@ impl Download {
     /// FLASH_BEGIN: erases the sectors covering `[offset, offset + size)`.
     pub fn flash(begin: Begin, flash: &mut VirtualFlash) -> Result<Self, RomError> {
         check_flash_begin(begin, flash)?;
-        flash
-            .erase_covering(begin.offset, begin.size)
-            .map_err(|_| RomError::InvalidParam)?;
-        Ok(Self::Flash {
-            blocks: Blocks { begin, next_seq: 0 },
-        })
+        flash.erase_covering(begin.offset, begin.size).map_err(|_| RomError::InvalidParam)?;
+        Ok(Self::Flash { blocks: Blocks { begin, next_seq: 0 } })
     }
 
     /// FLASH_DEFL_BEGIN: erases the sectors the uncompressed image will cover, up front
     /// (esptool: "ROM performs the erase up front", its timeout scaled by the erase size).
     pub fn deflate(begin: Begin, flash: &mut VirtualFlash) -> Result<Self, RomError> {
         check_flash_begin(begin, flash)?;
-        flash
-            .erase_covering(begin.offset, begin.size)
-            .map_err(|_| RomError::InvalidParam)?;
+        flash.erase_covering(begin.offset, begin.size).map_err(|_| RomError::InvalidParam)?;
         Ok(Self::Deflate {
             blocks: Blocks { begin, next_seq: 0 },
             inflater: InflateState::new_boxed(DataFormat::Zlib),
@@ -122,46 +107,26 @@ impl Download {
         if begin.block_size == 0 && begin.num_blocks > 0 {
             return Err(RomError::InvalidParam);
         }
-        Ok(Self::Mem {
-            blocks: Blocks { begin, next_seq: 0 },
-            image: Vec::new(),
-        })
+        Ok(Self::Mem { blocks: Blocks { begin, next_seq: 0 }, image: Vec::new() })
     }
 
     /// FLASH_DATA.
-    pub fn flash_data(
-        &mut self,
-        block: Block<'_>,
-        flash: &mut VirtualFlash,
-    ) -> Result<(), RomError> {
+    pub fn flash_data(&mut self, block: Block<'_>, flash: &mut VirtualFlash) -> Result<(), RomError> {
         let Self::Flash { blocks } = self else {
             return Err(RomError::InvalidParam);
         };
         let mut next = *blocks;
         next.accept(&block)?;
-        let addr = u64::from(blocks.begin.offset)
-            + u64::from(block.seq) * u64::from(blocks.begin.block_size);
+        let addr = u64::from(blocks.begin.offset) + u64::from(block.seq) * u64::from(blocks.begin.block_size);
         let addr = u32::try_from(addr).map_err(|_| RomError::FlashWrite)?;
-        flash
-            .program(addr, block.data)
-            .map_err(|_| RomError::FlashWrite)?;
+        flash.program(addr, block.data).map_err(|_| RomError::FlashWrite)?;
         *blocks = next;
         Ok(())
     }
 
     /// FLASH_DEFL_DATA: inflates what this block completes and programs it.
-    pub fn deflate_data(
-        &mut self,
-        block: Block<'_>,
-        flash: &mut VirtualFlash,
-    ) -> Result<(), RomError> {
-        let Self::Deflate {
-            blocks,
-            inflater,
-            written,
-            ended,
-        } = self
-        else {
+    pub fn deflate_data(&mut self, block: Block<'_>, flash: &mut VirtualFlash) -> Result<(), RomError> {
+        let Self::Deflate { blocks, inflater, written, ended } = self else {
             return Err(RomError::InvalidParam);
         };
         blocks.accept(&block)?;
@@ -174,9 +139,7 @@ impl Download {
             if !produced.is_empty() {
                 let addr = u64::from(blocks.begin.offset) + u64::from(*written);
                 let addr = u32::try_from(addr).map_err(|_| RomError::FlashWrite)?;
-                flash
-                    .program(addr, produced)
-                    .map_err(|_| RomError::FlashWrite)?;
+                flash.program(addr, produced).map_err(|_| RomError::FlashWrite)?;
                 *written += produced.len() as u32;
             }
             match result.status {
@@ -208,10 +171,7 @@ impl Download {
     /// The RAM segment this transfer loaded, if it was one.
     pub fn into_ram_segment(self) -> Option<RamSegment> {
         match self {
-            Self::Mem { blocks, image } => Some(RamSegment {
-                addr: blocks.begin.offset,
-                data: image,
-            }),
+            Self::Mem { blocks, image } => Some(RamSegment { addr: blocks.begin.offset, data: image }),
             _ => None,
         }
     }

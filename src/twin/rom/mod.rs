@@ -110,23 +110,14 @@ impl Default for RomLoader {
 
 impl std::fmt::Debug for RomLoader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RomLoader")
-            .field("baud", &self.baud)
-            .field("exit", &self.exit)
-            .finish()
+        f.debug_struct("RomLoader").field("baud", &self.baud).field("exit", &self.exit).finish()
     }
 }
 
 impl RomLoader {
     /// A loader just entered (115200 baud) on an ESP32 with this factory MAC.
     pub fn new(mac: [u8; 6]) -> Self {
-        Self {
-            regs: Registers::esp32(mac),
-            download: Download::Idle,
-            baud: 115_200,
-            exit: None,
-            ram: Vec::new(),
-        }
+        Self { regs: Registers::esp32(mac), download: Download::Idle, baud: 115_200, exit: None, ram: Vec::new() }
     }
 
     /// The baud the loader talks at: the caller switches its side after sending the reply to
@@ -206,12 +197,7 @@ impl RomLoader {
             }
             op::FLASH_BEGIN | op::FLASH_DEFL_BEGIN | op::MEM_BEGIN => {
                 let [size, num_blocks, block_size, offset] = words::<4>(data)?;
-                let begin = Begin {
-                    size,
-                    num_blocks,
-                    block_size,
-                    offset,
-                };
+                let begin = Begin { size, num_blocks, block_size, offset };
                 let next = match op {
                     op::FLASH_BEGIN => Download::flash(begin, flash)?,
                     op::FLASH_DEFL_BEGIN => Download::deflate(begin, flash)?,
@@ -237,11 +223,7 @@ impl RomLoader {
                     [..] => words::<1>(data)?[0],
                 };
                 self.finish_download();
-                self.exit = Some(if run == 0 {
-                    LoaderExit::Reboot
-                } else {
-                    LoaderExit::RunUserCode
-                });
+                self.exit = Some(if run == 0 { LoaderExit::Reboot } else { LoaderExit::RunUserCode });
                 ok
             }
             op::MEM_END => {
@@ -254,13 +236,8 @@ impl RomLoader {
             }
             op::SPI_FLASH_MD5 => {
                 let [addr, size, _, _] = words::<4>(data)?;
-                let bytes = flash
-                    .read(addr, size as usize)
-                    .map_err(|_| RomError::InvalidParam)?;
-                let hex: String = Md5::digest(bytes)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let bytes = flash.read(addr, size as usize).map_err(|_| RomError::InvalidParam)?;
+                let hex: String = Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
                 Ok((0, hex.into_bytes()))
             }
             op::READ_FLASH_SLOW => {
@@ -268,9 +245,7 @@ impl RomLoader {
                 if len as usize > SLOW_READ_BLOCK {
                     return Err(RomError::ReadLength);
                 }
-                let bytes = flash
-                    .read(addr, len as usize)
-                    .map_err(|_| RomError::InvalidParam)?;
+                let bytes = flash.read(addr, len as usize).map_err(|_| RomError::InvalidParam)?;
                 // Always a 64-byte buffer (esptool: "command always returns 64 byte buffer,
                 // regardless of how many bytes were actually read"); the tail's content on a
                 // real chip is unknown, here it is 0xFF.

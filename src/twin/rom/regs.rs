@@ -60,10 +60,7 @@ impl Registers {
         values.insert(CHIP_DETECT_MAGIC_REG, ESP32_MAGIC);
         // Word 1: MAC low 32 bits; word 2: MAC high 16 bits, CRC-8 of the MAC in bits 16–23.
         values.insert(efuse(1), u32::from_be_bytes([m2, m3, m4, m5]));
-        values.insert(
-            efuse(2),
-            u32::from(crc8_maxim(&mac)) << 16 | u32::from(m0) << 8 | u32::from(m1),
-        );
+        values.insert(efuse(2), u32::from(crc8_maxim(&mac)) << 16 | u32::from(m0) << 8 | u32::from(m1));
         // Word 3: bit 15 = revision bit 0, package (bits 9–11) 1 = D0WD.
         values.insert(efuse(3), 1 << 15 | 1 << 9);
         // Word 5: bit 20 = revision bit 1; minor revision (bits 24–25) 0.
@@ -107,11 +104,7 @@ impl Registers {
                 _ => 0, // e.g. read status: never busy
             };
             let bits = (self.read(SPI_MISO_DLEN_REG) & 0x1FF) + 1;
-            let mask = if bits >= 32 {
-                u32::MAX
-            } else {
-                (1 << bits) - 1
-            };
+            let mask = if bits >= 32 { u32::MAX } else { (1 << bits) - 1 };
             self.values.insert(SPI_W0_REG, reply & mask);
         }
         let cmd = self.read(SPI_CMD_REG);
@@ -132,11 +125,7 @@ fn crc8_maxim(bytes: &[u8]) -> u8 {
     bytes.iter().fold(0u8, |mut crc, &byte| {
         crc ^= byte;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x8C
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x8C } else { crc >> 1 };
         }
         crc
     })
@@ -171,14 +160,7 @@ mod tests {
         let regs = Registers::esp32(LAB_MAC);
         let w1 = regs.read(EFUSE_RD_BASE + 4);
         let w2 = regs.read(EFUSE_RD_BASE + 8);
-        let packed = [
-            (w2 >> 8) as u8,
-            w2 as u8,
-            (w1 >> 24) as u8,
-            (w1 >> 16) as u8,
-            (w1 >> 8) as u8,
-            w1 as u8,
-        ];
+        let packed = [(w2 >> 8) as u8, w2 as u8, (w1 >> 24) as u8, (w1 >> 16) as u8, (w1 >> 8) as u8, w1 as u8];
         assert_eq!(packed, LAB_MAC);
     }
 }

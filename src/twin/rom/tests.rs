@@ -4,8 +4,7 @@
 use super::*;
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::rom::regs::{
-    CHIP_DETECT_MAGIC_REG, SPI_CMD_REG, SPI_MISO_DLEN_REG, SPI_USR_REG, SPI_USR2_REG, SPI_W0_REG,
-    UART_CLKDIV_REG,
+    CHIP_DETECT_MAGIC_REG, SPI_CMD_REG, SPI_MISO_DLEN_REG, SPI_USR_REG, SPI_USR2_REG, SPI_W0_REG, UART_CLKDIV_REG,
 };
 
 fn request(op: u8, checksum: u32, data: &[u8]) -> Vec<u8> {
@@ -33,10 +32,7 @@ struct Session {
 
 impl Session {
     fn new() -> Self {
-        Self {
-            loader: RomLoader::default(),
-            flash: VirtualFlash::new(DEFAULT_SIZE),
-        }
+        Self { loader: RomLoader::default(), flash: VirtualFlash::new(DEFAULT_SIZE) }
     }
 
     fn send(&mut self, frame: &[u8]) -> Vec<Vec<u8>> {
@@ -104,10 +100,7 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 fn md5_of(data: &[u8]) -> String {
-    Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -125,33 +118,16 @@ fn chip_detect_reads_the_esp32_magic() {
     let mut s = Session::new();
     let replies = s.send(&request(op::READ_REG, 0, &words(&[CHIP_DETECT_MAGIC_REG])));
     // The real ROM trace (esptool #570): 01 0a 0400 831df000 00000000.
-    assert_eq!(
-        replies,
-        [vec![
-            0x01, 0x0A, 0x04, 0x00, 0x83, 0x1D, 0xF0, 0x00, 0, 0, 0, 0
-        ]]
-    );
+    assert_eq!(replies, [vec![0x01, 0x0A, 0x04, 0x00, 0x83, 0x1D, 0xF0, 0x00, 0, 0, 0, 0]]);
 }
 
 #[test]
 fn device_info_words_decode_as_espflash_reads_them() {
     let mut s = Session::new();
     let word = |s: &mut Session, n: u32| s.read_reg(0x3FF5_A000 + 4 * n);
-    let (w1, w2, w3, w5) = (
-        word(&mut s, 1),
-        word(&mut s, 2),
-        word(&mut s, 3),
-        word(&mut s, 5),
-    );
+    let (w1, w2, w3, w5) = (word(&mut s, 1), word(&mut s, 2), word(&mut s, 3), word(&mut s, 5));
     let apb = s.read_reg(0x3FF6_607C);
-    let mac = [
-        (w2 >> 8) as u8,
-        w2 as u8,
-        (w1 >> 24) as u8,
-        (w1 >> 16) as u8,
-        (w1 >> 8) as u8,
-        w1 as u8,
-    ];
+    let mac = [(w2 >> 8) as u8, w2 as u8, (w1 >> 24) as u8, (w1 >> 16) as u8, (w1 >> 8) as u8, w1 as u8];
     assert_eq!(mac, LAB_MAC);
     let rev = (w3 >> 15 & 1) | (w5 >> 20 & 1) << 1 | (apb >> 31 & 1) << 2;
     assert_eq!(rev, 7, "v3");
@@ -185,10 +161,7 @@ fn flash_id_through_the_spi_register_dance() {
 fn attach_params_and_baud_change() {
     let mut s = Session::new();
     s.ok(op::SPI_ATTACH, &[0; 8]);
-    s.ok(
-        op::SPI_SET_PARAMS,
-        &words(&[0, DEFAULT_SIZE, 0x10000, 0x1000, 0x100, 0xFFFF]),
-    );
+    s.ok(op::SPI_SET_PARAMS, &words(&[0, DEFAULT_SIZE, 0x10000, 0x1000, 0x100, 0xFFFF]));
     s.ok(op::CHANGE_BAUDRATE, &words(&[921_600, 0]));
     assert_eq!(s.loader.baud(), 921_600);
     let (_, _, status, error) = s.command(op::SPI_ATTACH, 0, &[0; 5]);
@@ -203,28 +176,18 @@ fn flash_write_of_10_kb_then_md5_matches() {
     let image = pattern(10_000);
     let block = 0x400usize;
     let blocks = image.len().div_ceil(block) as u32;
-    s.ok(
-        op::FLASH_BEGIN,
-        &words(&[image.len() as u32, blocks, block as u32, 0x10000]),
-    );
+    s.ok(op::FLASH_BEGIN, &words(&[image.len() as u32, blocks, block as u32, 0x10000]));
     for (seq, chunk) in image.chunks(block).enumerate() {
         let mut padded = chunk.to_vec();
         padded.resize(block, 0xFF); // esptool and espflash pad the last block with 0xFF
-        assert_eq!(
-            s.data(op::FLASH_DATA, seq as u32, &padded),
-            (0, 0),
-            "block {seq}"
-        );
+        assert_eq!(s.data(op::FLASH_DATA, seq as u32, &padded), (0, 0), "block {seq}");
     }
     assert_eq!(s.md5_hex(0x10000, image.len() as u32), md5_of(&image));
     assert_eq!(s.flash.read(0x10000, image.len()).unwrap(), image);
     // espflash's FLASH_END: one byte, 1 = run user code.
     s.ok(op::FLASH_END, &[1]);
     assert_eq!(s.loader.exit(), Some(LoaderExit::RunUserCode));
-    assert!(
-        s.send(&request(op::SYNC, 0, &sync_payload())).is_empty(),
-        "loader left"
-    );
+    assert!(s.send(&request(op::SYNC, 0, &sync_payload())).is_empty(), "loader left");
 }
 
 #[test]
@@ -236,16 +199,9 @@ fn deflated_write_inflates_across_blocks() {
     let block = 0x100usize;
     let blocks = zlib.len().div_ceil(block) as u32;
     assert!(blocks > 2);
-    s.ok(
-        op::FLASH_DEFL_BEGIN,
-        &words(&[image.len() as u32, blocks, block as u32, 0x1000]),
-    );
+    s.ok(op::FLASH_DEFL_BEGIN, &words(&[image.len() as u32, blocks, block as u32, 0x1000]));
     for (seq, chunk) in zlib.chunks(block).enumerate() {
-        assert_eq!(
-            s.data(op::FLASH_DEFL_DATA, seq as u32, chunk),
-            (0, 0),
-            "block {seq}"
-        );
+        assert_eq!(s.data(op::FLASH_DEFL_DATA, seq as u32, chunk), (0, 0), "block {seq}");
     }
     assert_eq!(s.md5_hex(0x1000, image.len() as u32), md5_of(&image));
     s.ok(op::FLASH_DEFL_END, &words(&[0]));
@@ -256,10 +212,7 @@ fn deflated_write_inflates_across_blocks() {
 fn corrupt_deflate_stream_fails() {
     let mut s = Session::new();
     s.ok(op::FLASH_DEFL_BEGIN, &words(&[4096, 1, 0x400, 0]));
-    assert_eq!(
-        s.data(op::FLASH_DEFL_DATA, 0, &[0x78, 0x9C, 0xFF, 0xFF, 0xFF]),
-        (1, 0x0B)
-    );
+    assert_eq!(s.data(op::FLASH_DEFL_DATA, 0, &[0x78, 0x9C, 0xFF, 0xFF, 0xFF]), (1, 0x0B));
 }
 
 #[test]
@@ -268,48 +221,26 @@ fn bad_data_checksum_is_error_7() {
     s.ok(op::FLASH_BEGIN, &words(&[0x400, 1, 0x400, 0]));
     let mut frame = data_request(op::FLASH_DATA, 0, &[0xAA; 0x400]);
     frame[4] ^= 1;
-    assert_eq!(
-        s.send(&frame),
-        [vec![0x01, 0x03, 0x04, 0x00, 0, 0, 0, 0, 0x01, 0x07, 0, 0]]
-    );
-    assert!(
-        s.flash.read(0, 0x400).unwrap().iter().all(|&b| b == 0xFF),
-        "nothing written"
-    );
+    assert_eq!(s.send(&frame), [vec![0x01, 0x03, 0x04, 0x00, 0, 0, 0, 0, 0x01, 0x07, 0, 0]]);
+    assert!(s.flash.read(0, 0x400).unwrap().iter().all(|&b| b == 0xFF), "nothing written");
 }
 
 #[test]
 fn wrong_sequence_is_refused() {
     let mut s = Session::new();
     s.ok(op::FLASH_BEGIN, &words(&[0x800, 2, 0x400, 0]));
-    assert_eq!(
-        s.data(op::FLASH_DATA, 1, &[0; 0x400]),
-        (1, RomError::InvalidParam as u8)
-    );
+    assert_eq!(s.data(op::FLASH_DATA, 1, &[0; 0x400]), (1, RomError::InvalidParam as u8));
     assert_eq!(s.data(op::FLASH_DATA, 0, &[0; 0x400]), (0, 0));
-    assert_eq!(
-        s.data(op::FLASH_DATA, 0, &[0; 0x400]),
-        (1, RomError::InvalidParam as u8)
-    );
+    assert_eq!(s.data(op::FLASH_DATA, 0, &[0; 0x400]), (1, RomError::InvalidParam as u8));
     assert_eq!(s.data(op::FLASH_DATA, 1, &[0; 0x400]), (0, 0));
-    assert_eq!(
-        s.data(op::FLASH_DATA, 2, &[0; 0x400]),
-        (1, RomError::InvalidParam as u8)
-    );
+    assert_eq!(s.data(op::FLASH_DATA, 2, &[0; 0x400]), (1, RomError::InvalidParam as u8));
 }
 
 #[test]
 fn data_without_begin_and_begin_beyond_flash_are_refused() {
     let mut s = Session::new();
-    assert_eq!(
-        s.data(op::FLASH_DATA, 0, &[0; 16]),
-        (1, RomError::InvalidParam as u8)
-    );
-    let (_, _, status, error) = s.command(
-        op::FLASH_BEGIN,
-        0,
-        &words(&[0x2000, 2, 0x1000, DEFAULT_SIZE - 0x1000]),
-    );
+    assert_eq!(s.data(op::FLASH_DATA, 0, &[0; 16]), (1, RomError::InvalidParam as u8));
+    let (_, _, status, error) = s.command(op::FLASH_BEGIN, 0, &words(&[0x2000, 2, 0x1000, DEFAULT_SIZE - 0x1000]));
     assert_eq!((status, error), (1, RomError::InvalidParam as u8));
 }
 
@@ -329,15 +260,9 @@ fn malformed_frames_get_no_reply_or_an_error_never_a_panic() {
     let mut s = Session::new();
     assert!(s.send(&[]).is_empty());
     assert!(s.send(&[0x00, 0x08, 0x24]).is_empty());
-    assert!(
-        s.send(&[0x01, 0x08, 0, 0, 0, 0, 0, 0]).is_empty(),
-        "a response, not a request"
-    );
+    assert!(s.send(&[0x01, 0x08, 0, 0, 0, 0, 0, 0]).is_empty(), "a response, not a request");
     // Length field larger than the data.
-    assert_eq!(
-        s.send(&[0x00, 0x0A, 0x08, 0x00, 0, 0, 0, 0, 1, 2])[0][8..10],
-        [1, 0x05]
-    );
+    assert_eq!(s.send(&[0x00, 0x0A, 0x08, 0x00, 0, 0, 0, 0, 1, 2])[0][8..10], [1, 0x05]);
     // Wrong payload sizes for every opcode, short and long.
     for op in 0..=0xFF {
         for len in [0usize, 3, 17, 40] {
@@ -364,23 +289,11 @@ fn read_flash_slow_returns_a_64_byte_block() {
 fn ram_load_is_checked_and_reported() {
     let mut s = Session::new();
     let text = pattern(3540);
-    s.ok(
-        op::MEM_BEGIN,
-        &words(&[text.len() as u32, 1, 0x1800, 0x400B_E000]),
-    );
+    s.ok(op::MEM_BEGIN, &words(&[text.len() as u32, 1, 0x1800, 0x400B_E000]));
     assert_eq!(s.data(op::MEM_DATA, 0, &text), (0, 0));
     let (_, _, status, error) = s.command(op::MEM_BEGIN, 0, &words(&[16, 1, 0x1800, 0x6000_0000]));
     assert_eq!((status, error), (1, RomError::RamAddress as u8));
     s.ok(op::MEM_END, &words(&[0, 0x400B_E658]));
-    assert_eq!(
-        s.loader.exit(),
-        Some(LoaderExit::RunRam { entry: 0x400B_E658 })
-    );
-    assert_eq!(
-        s.loader.ram_segments(),
-        [RamSegment {
-            addr: 0x400B_E000,
-            data: text
-        }]
-    );
+    assert_eq!(s.loader.exit(), Some(LoaderExit::RunRam { entry: 0x400B_E658 }));
+    assert_eq!(s.loader.ram_segments(), [RamSegment { addr: 0x400B_E000, data: text }]);
 }
