@@ -11,3 +11,7 @@ pub mod flash;
 pub mod flash_file;
 pub mod rom;
 pub mod slip;
+
+/// The chip every twin is: an ESP32-D0WD-V3, revision v3.0 (its eFuses say so to flashers,
+/// its bootloader and app say so on the console).
+pub(crate) const CHIP_REVISION: (u16, u16) = (3, 0);

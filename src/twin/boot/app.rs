@@ -64,7 +64,8 @@ pub(super) fn run(flash: &[u8], loaded: &LoadedApp, uart: &mut Uart<'_>) -> Stri
         let min = header.min_chip_rev_full;
         i(uart, tag, &format!("Min chip rev:     v{}.{}", min / 100, min % 100));
         i(uart, tag, &format!("Max chip rev:     v{}.{} ", max / 100, max % 100));
-        i(uart, tag, "Chip rev:         v1.0");
+        let (major, minor) = crate::twin::CHIP_REVISION;
+        i(uart, tag, &format!("Chip rev:         v{major}.{minor}"));
     }
     heap(uart);
     let io = image.header.spi_mode.name().unwrap_or("dio").to_lowercase();

@@ -9,13 +9,12 @@ use super::uart::{Dialect, Level, Uart};
 use crate::image::otadata::{OtaState, Otadata, entry_crc};
 use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, otadata_partition, read_table};
 use crate::image::{AppImage, ImageError, SegmentKind};
+use crate::twin::CHIP_REVISION;
 
 mod load;
 
 pub(super) use load::LoadedApp;
 
-/// The chip the twin is: an ESP32 of revision v1.0.
-const CHIP_REVISION: (u16, u16) = (1, 0);
 /// Compile time of a bootloader that does not carry one (v3.x and v4.x keep `__TIME__` only
 /// inside their code); the rig's own builds use this time.
 const UNKNOWN_COMPILE_TIME: &str = "12:00:00";

@@ -51,8 +51,8 @@ pub struct Registers {
 }
 
 impl Registers {
-    /// An ESP32-D0WD-V3 (chip revision v3.0, 40 MHz crystal, no eFuse features burnt) with
-    /// the given factory MAC.
+    /// An ESP32-D0WD-V3 (chip revision v3.0, 40 MHz crystal, rated for 240 MHz, ADC reference
+    /// calibrated at the factory, no security eFuses burnt) with the given factory MAC.
     pub fn esp32(mac: [u8; 6]) -> Self {
         let efuse = |n: u32| EFUSE_RD_BASE + 4 * n;
         let [m0, m1, m2, m3, m4, m5] = mac;
@@ -61,8 +61,11 @@ impl Registers {
         // Word 1: MAC low 32 bits; word 2: MAC high 16 bits, CRC-8 of the MAC in bits 16–23.
         values.insert(efuse(1), u32::from_be_bytes([m2, m3, m4, m5]));
         values.insert(efuse(2), u32::from(crc8_maxim(&mac)) << 16 | u32::from(m0) << 8 | u32::from(m1));
-        // Word 3: bit 15 = revision bit 0, package (bits 9–11) 1 = D0WD.
-        values.insert(efuse(3), 1 << 15 | 1 << 9);
+        // Word 3: bit 15 = revision bit 0, bit 13 = CPU frequency rated (bit 12 clear: 240 MHz),
+        // package (bits 9–11) 1 = D0WD.
+        values.insert(efuse(3), 1 << 15 | 1 << 13 | 1 << 9);
+        // Word 4: ADC1 reference calibration (bits 8–12), a factory value.
+        values.insert(efuse(4), 0x0B << 8);
         // Word 5: bit 20 = revision bit 1; minor revision (bits 24–25) 0.
         values.insert(efuse(5), 1 << 20);
         // APB_CTL_DATE: reset value 0x16042000 with bit 31 = revision bit 2 (so v3).
@@ -162,5 +165,24 @@ mod tests {
         let w2 = regs.read(EFUSE_RD_BASE + 8);
         let packed = [(w2 >> 8) as u8, w2 as u8, (w1 >> 24) as u8, (w1 >> 16) as u8, (w1 >> 8) as u8, w1 as u8];
         assert_eq!(packed, LAB_MAC);
+    }
+
+    /// esptool's `get_major_chip_version` for ESP32: eFuse word 3 bit 15, word 5 bit 20 and
+    /// APB_CTL_DATE bit 31 form the revision code 0, 1, 3 or 7 (v0, v1, v2, v3).
+    #[test]
+    fn efuses_say_the_revision_the_console_prints() {
+        let regs = Registers::esp32(LAB_MAC);
+        let rev_bit0 = regs.read(EFUSE_RD_BASE + 12) >> 15 & 1;
+        let rev_bit1 = regs.read(EFUSE_RD_BASE + 20) >> 20 & 1;
+        let rev_bit2 = regs.read(APB_CTL_DATE_REG) >> 31 & 1;
+        let major = match rev_bit2 << 2 | rev_bit1 << 1 | rev_bit0 {
+            0 => 0,
+            1 => 1,
+            3 => 2,
+            7 => 3,
+            other => panic!("no revision has code {other}"),
+        };
+        let minor = regs.read(EFUSE_RD_BASE + 20) >> 24 & 3;
+        assert_eq!((major, minor as u16), crate::twin::CHIP_REVISION);
     }
 }

@@ -5,8 +5,9 @@
 use esp_idf_part::PartitionTable;
 
 use super::super::uart::{Dialect, Level, Uart};
-use super::{CHIP_REVISION, structural_error};
+use super::structural_error;
 use crate::image::{AppImage, Chip, ImageError, ImagePart, parse_app};
+use crate::twin::CHIP_REVISION;
 
 /// An app partition: where it is and how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
