@@ -1,44 +1,44 @@
 //! espflash 4.7, as a library, flashes the twin over its pseudo-terminal like a board: chip
-//! detection, flash size, the v3.2 fleet firmware written with MD5 verification; then the
-//! twin boots what was written and the replay classifier reads its boot log.
+//! detection, flash size, bootloader, partition table and app written with MD5 verification;
+//! then the twin boots what was written (snapshots per bootloader generation), a reset boots it
+//! again, a reset into download mode takes it back to the ROM loader, and the replay
+//! classifier reads its boot log.
 
-use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use espflash::connection::{Connection, Port, ResetAfterOperation, ResetBeforeOperation};
 use espflash::flasher::{FlashSize, Flasher};
 use espflash::image_format::Segment;
 use espflash::target::{Chip, DefaultProgressCallback};
+use md5::{Digest, Md5};
 use otarig::firmware::Fleet;
-use otarig::firmware::build::build;
+use otarig::firmware::build::{BuiltFirmware, build};
 use otarig::image::partition::two_ota_table;
 use otarig::pki::LabPki;
 use otarig::replay::replay_bytes;
-use otarig::twin::device::{TwinConfig, TwinDevice};
+use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use serialport::SerialPort;
+
+mod common;
+
+use common::serial::{count, find, read_until};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const LOADED: &[u8] = b"Loaded app from partition at offset 0x10000";
-/// Overall limit for one boot log to arrive (it takes milliseconds).
-const DEADLINE: Duration = Duration::from_secs(5);
+/// The app's last start-up line: v5.x prints `Calling app_main()`, earlier versions start the
+/// scheduler on both CPUs.
+const STARTED: [&[u8]; 2] = [b"Calling app_main()", b"Starting scheduler on APP CPU."];
 
-/// Reads from `port` into `seen` until `done(seen)`, or panics at the deadline.
-fn read_until(port: &mut Port, seen: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    let mut buf = [0u8; 4096];
-    while !done(seen) {
-        assert!(Instant::now() < deadline, "timed out; read so far:\n{}", String::from_utf8_lossy(seen));
-        match port.read(&mut buf) {
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("reading the twin's port: {e}"),
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+fn built(id: &str) -> BuiltFirmware {
+    static FLEET: OnceLock<(LabPki, Fleet)> = OnceLock::new();
+    let (pki, fleet) = FLEET.get_or_init(|| {
+        let pki = LabPki::open(&Path::new(ROOT).join("scenarios/pki")).unwrap();
+        let fleet = Fleet::load(&Path::new(ROOT).join("firmware-images"), &pki).unwrap();
+        (pki, fleet)
+    });
+    build(fleet.get(id).unwrap(), fleet, pki).unwrap()
 }
 
 /// Padded to 4 bytes with 0xFF, as `write_bin_to_flash` does.
@@ -47,12 +47,15 @@ fn padded(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-#[test]
-fn espflash_flashes_the_twin_and_it_boots_what_was_written() {
-    let pki = LabPki::open(&Path::new(ROOT).join("scenarios/pki")).unwrap();
-    let fleet = Fleet::load(&Path::new(ROOT).join("firmware-images"), &pki).unwrap();
-    let manifest = fleet.manifests.iter().find(|m| m.id == "dst-x3-idf3.2").unwrap();
-    let firmware = build(manifest, &fleet, &pki).unwrap();
+/// True once the app's last start-up line is complete.
+fn app_started(seen: &[u8]) -> bool {
+    STARTED.iter().any(|line| find(seen, line).is_some_and(|at| find(&seen[at..], b"\r\n").is_some()))
+}
+
+/// Flashes `firmware`'s bootloader, the two-OTA table and its app onto a fresh twin with
+/// espflash (no stub, MD5 verification); returns the twin, the port and what the twin printed
+/// after FLASH_END, up to the app's start-up.
+fn flash_and_boot(firmware: &BuiltFirmware) -> (TwinHandle, Port, Vec<u8>) {
     let regions = [
         (0x1000, padded(firmware.bootloader.clone())),
         (0x8000, padded(two_ota_table().to_bin().unwrap())),
@@ -83,8 +86,59 @@ fn espflash_flashes_the_twin_and_it_boots_what_was_written() {
     let mut port: Port = flasher.into();
     port.set_timeout(Duration::from_millis(20)).unwrap();
     let mut after_flash = Vec::new();
-    read_until(&mut port, &mut after_flash, |seen| find(seen, LOADED).is_some());
-    assert!(find(&after_flash, b"rst:0xc (SW_CPU_RESET)").is_some());
+    read_until(&mut port, &mut after_flash, app_started);
+    (twin, port, after_flash)
+}
+
+/// From the ROM banner on, readable for review: `I (123)` timestamps as `I (…)`, escape codes
+/// as `␛`, line ends checked and dropped.
+fn reviewable(log: &[u8]) -> String {
+    let start = find(log, b"ets Jun  8 2016").expect("the ROM banner");
+    let text = String::from_utf8(log[start..].to_vec()).unwrap();
+    assert!(text.ends_with("\r\n"));
+    assert!(!text.replace("\r\n", "").contains('\n'), "every line ends in CRLF");
+    text.split("\r\n").map(redact_timestamp).collect::<Vec<_>>().join("\n").replace('\x1b', "␛")
+}
+
+/// `E (1234) tag: ...` → `E (…) tag: ...`, after an optional colour code.
+fn redact_timestamp(line: &str) -> String {
+    let body_at = if line.starts_with('\x1b') { line.find('m').map_or(0, |m| m + 1) } else { 0 };
+    let (colour, body) = line.split_at(body_at);
+    let stamped = body.len() > 3 && matches!(&body[..3], "E (" | "W (" | "I (" | "D (" | "V (");
+    match body.get(3..).and_then(|rest| rest.split_once(')')) {
+        Some((digits, rest)) if stamped && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{colour}{} (…){rest}", &body[..1])
+        }
+        _ => line.to_owned(),
+    }
+}
+
+#[test]
+fn timestamps_are_redacted_and_nothing_else() {
+    assert_eq!(redact_timestamp("I (29) boot: ESP-IDF v3.2"), "I (…) boot: ESP-IDF v3.2");
+    assert_eq!(redact_timestamp("\x1b[0;32mI (540) cpu_start: x\x1b[0m"), "\x1b[0;32mI (…) cpu_start: x\x1b[0m");
+    assert_eq!(redact_timestamp("rst:0x1 (POWERON_RESET),boot:0x13"), "rst:0x1 (POWERON_RESET),boot:0x13");
+    assert_eq!(redact_timestamp("I (abc) x"), "I (abc) x");
+}
+
+#[test]
+fn espflash_flashes_each_bootloader_generation_and_the_twin_boots_it() {
+    for (id, bootloader_line) in [
+        ("dst-x3-idf3.2", "ESP-IDF v3.2 2nd stage bootloader"),
+        ("bundle-idf4.4", "ESP-IDF v4.4.8 2nd stage bootloader"),
+        ("bundle-idf5.2", "ESP-IDF v5.2.5 2nd stage bootloader"),
+    ] {
+        let (_twin, _port, after_flash) = flash_and_boot(&built(id));
+        assert_eq!(count(&after_flash, b"rst:0xc (SW_CPU_RESET)"), 1, "{id}");
+        assert_eq!(count(&after_flash, bootloader_line.as_bytes()), 1, "{id}");
+        assert_eq!(count(&after_flash, LOADED), 1, "{id}");
+        insta::assert_snapshot!(format!("boot_after_flashing_{id}"), reviewable(&after_flash));
+    }
+}
+
+#[test]
+fn resets_boot_again_or_return_to_the_serial_loader() {
+    let (twin, mut port, _) = flash_and_boot(&built("dst-x3-idf3.2"));
 
     // A reset (EN pulsed) boots again; the new log starts at the ROM banner of a power-on reset.
     twin.reset(false);
@@ -99,4 +153,19 @@ fn espflash_flashes_the_twin_and_it_boots_what_was_written() {
     assert!(report.formats.rom, "{report:?}");
     let idf = report.idf_version.expect("an ESP-IDF version");
     assert_eq!((idf.version.as_str(), idf.exact), ("v3.2", true), "{idf:?}");
+
+    // A reset with GPIO0 held low: the ROM waits for a flasher, and one connects again.
+    twin.reset(true);
+    let mut in_loader = Vec::new();
+    read_until(&mut port, &mut in_loader, |seen| find(seen, b"waiting for download\r\n").is_some());
+    assert!(find(&in_loader, b"boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))").is_some());
+    assert_eq!(count(&in_loader, LOADED), 0, "no boot log in download mode");
+    let port_info = serialport::UsbPortInfo { vid: 0, pid: 0, serial_number: None, manufacturer: None, product: None };
+    let connection =
+        Connection::new(port, port_info, ResetAfterOperation::NoReset, ResetBeforeOperation::NoReset, 115_200);
+    let mut flasher = Flasher::connect(connection, false, true, false, None, None).unwrap();
+    assert_eq!(flasher.chip(), Chip::Esp32);
+    let written = padded(two_ota_table().to_bin().unwrap());
+    let md5 = flasher.checksum_md5(0x8000, written.len() as u32).unwrap();
+    assert_eq!(md5.to_be_bytes()[..], Md5::digest(&written)[..]);
 }

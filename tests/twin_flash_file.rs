@@ -1,9 +1,8 @@
 //! The twin's flash kept in a file: a twin started on a flash file boots what is in it, a
 //! power cut and a reset boot it again, and the file holds exactly the flash.
 
-use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otarig::firmware::Fleet;
 use otarig::firmware::build::build;
@@ -14,27 +13,10 @@ use otarig::twin::device::{TwinConfig, TwinDevice};
 mod common;
 
 use common::TempDir;
+use common::serial::{count, read_until};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const LOADED: &[u8] = b"Loaded app from partition at offset 0x10000";
-
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
-}
-
-/// Reads until `needle` has been seen `times` times, with an overall deadline.
-fn read_until(port: &mut Box<dyn serialport::SerialPort>, seen: &mut Vec<u8>, needle: &[u8], times: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 4096];
-    while count(seen, needle) < times {
-        assert!(Instant::now() < deadline, "timed out; read so far:\n{}", String::from_utf8_lossy(seen));
-        match port.read(&mut buf) {
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("reading the twin's port: {e}"),
-        }
-    }
-}
 
 #[test]
 fn a_twin_boots_its_flash_file_again_after_a_power_cut() {
@@ -51,14 +33,14 @@ fn a_twin_boots_its_flash_file_again_after_a_power_cut() {
     let mut port =
         serialport::new(twin.port_path().to_string_lossy(), 115_200).timeout(Duration::from_millis(20)).open().unwrap();
     let mut seen = Vec::new();
-    read_until(&mut port, &mut seen, LOADED, 1);
+    read_until(&mut port, &mut seen, |seen| count(seen, LOADED) == 1);
     assert_eq!(count(&seen, b"rst:0x1 (POWERON_RESET)"), 1);
     assert!(count(&seen, b"ESP-IDF v4.4.8 2nd stage bootloader") == 1);
 
     // Power off, then on: the same flash boots again.
     twin.power_cut();
     twin.reset(false);
-    read_until(&mut port, &mut seen, LOADED, 2);
+    read_until(&mut port, &mut seen, |seen| count(seen, LOADED) == 2);
     assert_eq!(count(&seen, b"rst:0x1 (POWERON_RESET)"), 2);
     assert_eq!(twin.flash(), flash);
     drop(twin);

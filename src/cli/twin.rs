@@ -1,8 +1,10 @@
 //! `otarig twin`: the ESP32 twin as a serial device on a pseudo-terminal.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use clap::Args;
+use otarig::twin::control;
 use otarig::twin::device::{TwinConfig, TwinDevice};
 
 use super::exit;
@@ -17,10 +19,17 @@ DTR/RTS, and the stub is not emulated). With --flash FILE the flash is kept in F
 erased when missing, loaded when present (its size must match --flash-size), every write
 passed through in order. Stop with Ctrl-C.
 
+Control channel: standard input takes one command per line, each answered `ok` on standard
+output once done (`error: ...` for anything else):
+  reset            EN pulsed: boot from flash
+  reset download   EN pulsed with GPIO0 low: into the serial loader
+  power-cut        power off (flash keeps what was written); a reset powers it again
+
 Examples:
   otarig twin                       a 4 MB twin waiting for a flasher
   otarig twin --flash-size 8MB      the same with 8 MB of flash
-  otarig twin --flash lab/board-a.flash --boot   boot what an earlier session flashed";
+  otarig twin --flash lab/board-a.flash --boot   boot what an earlier session flashed
+  mkfifo ctl; otarig twin < ctl & exec 3> ctl; echo 'reset download' >&3   reset by script";
 
 #[derive(Debug, Args)]
 pub struct TwinArgs {
@@ -63,6 +72,17 @@ pub fn run(args: &TwinArgs) -> u8 {
     };
     println!("serial port: {}", handle.port_path().display());
     let _ = std::io::stdout().flush();
+    let handle = Arc::new(handle);
+    let controlled = Arc::clone(&handle);
+    let spawned = std::thread::Builder::new().name("twin-control".into()).spawn(move || {
+        if let Err(error) = control::serve(std::io::stdin().lock(), std::io::stdout(), &controlled) {
+            tracing::warn!("control channel closed: {error}");
+        }
+    });
+    if let Err(error) = spawned {
+        eprintln!("error: cannot start the control channel: {error}");
+        return exit::USAGE;
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -5,7 +5,8 @@
 //! the [`RomLoader`]; when the loader exits (FLASH_END, FLASH_DEFL_END) it writes the boot log
 //! computed from the flash and then idles, reading and discarding what arrives, as a chip
 //! running an app that does not read its UART. The [`TwinHandle`] resets it (into download mode
-//! or to boot from flash), cuts its power, snapshots its flash, and stops the thread on drop.
+//! or to boot from flash) and cuts its power, each call returning once done; it snapshots the
+//! flash, and stops the thread on drop.
 //!
 //! DTR/RTS do not exist on a pseudo-terminal, so resets come through the handle, and flashers
 //! must connect without a reset (espflash `ResetBeforeOperation::NoReset`) and without their
@@ -13,7 +14,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -76,6 +77,9 @@ enum Command {
     Stop,
 }
 
+/// A command and the channel on which the device thread says it is done.
+type Request = (Command, SyncSender<()>);
+
 /// What the chip is doing.
 enum Mode {
     /// In the ROM's serial loader.
@@ -96,14 +100,14 @@ pub struct TwinDevice {
     master: TTYPort,
     /// Held so the line stays up while no one has the slave open (the master would read EIO).
     _slave: TTYPort,
-    commands: Receiver<Command>,
+    commands: Receiver<Request>,
 }
 
 /// The rig's side of a running twin. Dropping it stops the device thread.
 pub struct TwinHandle {
     port_path: PathBuf,
     flash: Arc<Mutex<VirtualFlash>>,
-    commands: Sender<Command>,
+    commands: Sender<Request>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -144,9 +148,15 @@ impl TwinDevice {
         let mut buf = [0u8; 4096];
         loop {
             match self.commands.try_recv() {
-                Ok(Command::Reset { download }) => self.reset(download, ResetReason::PowerOn),
-                Ok(Command::PowerCut) => self.power_cut(),
-                Ok(Command::Stop) | Err(TryRecvError::Disconnected) => return,
+                Ok((command, done)) => {
+                    match command {
+                        Command::Reset { download } => self.reset(download, ResetReason::PowerOn),
+                        Command::PowerCut => self.power_cut(),
+                        Command::Stop => return,
+                    }
+                    let _ = done.send(());
+                }
+                Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => {}
             }
             match self.master.read(&mut buf) {
@@ -243,22 +253,33 @@ impl TwinHandle {
     }
 
     /// Pulses EN (a power-on reset): into the serial loader if `download`, else booting from
-    /// flash. Takes effect within a few milliseconds.
+    /// flash. Returns once the chip has reset and what it prints first (the ROM's download
+    /// banner, or the whole boot log) is on the line.
     pub fn reset(&self, download: bool) {
-        let _ = self.commands.send(Command::Reset { download });
+        self.request(Command::Reset { download });
     }
 
     /// Removes power: the twin goes silent (a transfer under way is lost) until [`reset`].
+    /// Returns once the chip is off: everything written before is in the flash, nothing after.
     ///
     /// [`reset`]: TwinHandle::reset
     pub fn power_cut(&self) {
-        let _ = self.commands.send(Command::PowerCut);
+        self.request(Command::PowerCut);
+    }
+
+    /// Sends a command and waits until the device thread has carried it out (or has ended).
+    fn request(&self, command: Command) {
+        let (done, finished) = mpsc::sync_channel(1);
+        if self.commands.send((command, done)).is_ok() {
+            let _ = finished.recv();
+        }
     }
 }
 
 impl Drop for TwinHandle {
     fn drop(&mut self) {
-        let _ = self.commands.send(Command::Stop);
+        let (done, _) = mpsc::sync_channel(1);
+        let _ = self.commands.send((Command::Stop, done));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -2,9 +2,11 @@
 //!
 //! Its pure core: SLIP framing ([`slip`]), the NOR flash ([`flash`]), the ROM serial loader
 //! ([`rom`]) and the boot output ([`boot`]). [`device`] puts them on a pseudo-terminal as a
-//! serial device.
+//! serial device; [`control`] is the standalone twin's reset and power channel.
 
 pub mod boot;
+#[cfg(unix)]
+pub mod control;
 #[cfg(unix)]
 pub mod device;
 pub mod flash;

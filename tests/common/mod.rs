@@ -1,7 +1,10 @@
-//! Helpers shared by the integration tests: a temporary directory that cleans up, and a TLS
-//! certificate verifier that records the chain it is shown instead of judging it.
+//! Helpers shared by the integration tests: a temporary directory that cleans up, a TLS
+//! certificate verifier that records the chain it is shown instead of judging it, and reading
+//! a twin's serial port ([`serial`]).
 
 #![allow(dead_code)] // each test file uses a part
+
+pub mod serial;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
