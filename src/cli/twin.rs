@@ -33,6 +33,9 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct TwinArgs {
+    /// The chip to be: only the ESP32 (ESP32-D0WD-V3) is modelled.
+    #[arg(long, default_value = "esp32", value_parser = ["esp32"])]
+    chip: String,
     /// Flash size: 1MB, 2MB, 4MB, 8MB or 16MB.
     #[arg(long, default_value = "4MB", value_parser = parse_flash_size, value_name = "SIZE")]
     flash_size: u32,
