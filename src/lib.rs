@@ -5,6 +5,7 @@
 
 pub mod codes;
 pub mod console;
+pub mod device_tls;
 pub mod firmware;
 pub mod image;
 pub mod outcome;

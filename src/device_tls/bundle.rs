@@ -1,0 +1,163 @@
+//! `esp_crt_bundle`'s verify callback as the firmware's ESP-IDF version has it
+//! (`components/mbedtls/esp_crt_bundle/esp_crt_bundle.c`, v4.4–v5.3 and v5.4+).
+//!
+//! It acts only on a certificate whose flags, BAD_MD aside, are exactly NOT_TRUSTED (the top of
+//! a path that reached no trusted root): it binary-searches the bundle for the certificate's
+//! issuer name, checks the certificate's signature with the stored key (mbedTLS's own hash
+//! and public-key code), and clears the flags on success. Otherwise it fails the verification,
+//! which mbedTLS turns into `MBEDTLS_ERR_X509_FATAL_ERROR` (-0x3000). A bundle stores no
+//! validity, so a root's expiry is never checked.
+
+use mbedtls::hash::{Md, Type as MdType};
+use mbedtls::pk::{Pk, Type as PkType};
+use mbedtls::x509::{Certificate, VerifyError};
+use mbedtls::{Error, error::codes};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::LogLine;
+use crate::firmware::IdfVersion;
+use crate::image::BundleEntry;
+
+const TAG: &str = "esp-x509-crt-bundle";
+
+/// The bundle a firmware carries, and the version of the code that reads it.
+pub(super) struct Bundle {
+    entries: Vec<BundleEntry>,
+    /// v5.4 rewrote the lookup (compare at most the issuer's length) and the lines.
+    v5_4: bool,
+}
+
+impl Bundle {
+    pub fn new(entries: Vec<BundleEntry>, idf: IdfVersion) -> Self {
+        Self { entries, v5_4: (idf.major, idf.minor) >= (5, 4) }
+    }
+
+    /// `esp_crt_verify_callback` for one certificate of the path.
+    pub fn verify(&self, cert: &Certificate, flags: &mut VerifyError, log: &mut Vec<LogLine>) -> mbedtls::Result<()> {
+        let filtered = *flags - VerifyError::CERT_BAD_MD;
+        if filtered != VerifyError::CERT_NOT_TRUSTED {
+            return Ok(());
+        }
+        let mut line = |level: char, text: String| log.push(LogLine { level, tag: TAG, text });
+        if self.entries.is_empty() {
+            line('E', "No certificates in bundle".to_owned());
+            return Err(Error::from(codes::X509FatalError));
+        }
+        let verified = match self.find_issuer(cert.as_der()) {
+            Some(entry) => match check_signature(cert, entry, self.v5_4) {
+                Ok(()) => true,
+                Err(failure) => {
+                    line('E', failure);
+                    if self.v5_4 {
+                        line('E', "Certificate matched but signature verification failed".to_owned());
+                    }
+                    false
+                }
+            },
+            None => {
+                if self.v5_4 {
+                    line('I', "No matching trusted root certificate found".to_owned());
+                }
+                false
+            }
+        };
+        if verified {
+            line('I', "Certificate validated".to_owned());
+            *flags = VerifyError::empty();
+            return Ok(());
+        }
+        line('E', "Failed to verify certificate".to_owned());
+        // v5.4+ returns CERT_VERIFY_FAILED, which mbedTLS turns into FATAL_ERROR as well.
+        Err(Error::from(if self.v5_4 { codes::X509CertVerifyFailed } else { codes::X509FatalError }))
+    }
+
+    /// The binary search on subject names. v4.4–v5.3 compare the stored name's length of bytes
+    /// from the issuer on (reading past a shorter issuer into the certificate's next field, as
+    /// the C `memcmp` does); v5.4+ compare at most the issuer's length.
+    fn find_issuer(&self, der: &[u8]) -> Option<&BundleEntry> {
+        let (issuer_at, issuer_len) = issuer_span(der)?;
+        let (mut start, mut end) = (0i64, self.entries.len() as i64 - 1);
+        while start <= end {
+            let middle = (start + end) / 2;
+            let entry = &self.entries[middle as usize];
+            let name = &entry.subject_der;
+            let len = if self.v5_4 { issuer_len.min(name.len()) } else { name.len() };
+            let window = &der[issuer_at..der.len().min(issuer_at + len)];
+            let ordering = window.cmp(&name[..len.min(name.len())]).then(window.len().cmp(&len));
+            match ordering {
+                std::cmp::Ordering::Equal => return Some(entry),
+                std::cmp::Ordering::Less => end = middle - 1,
+                std::cmp::Ordering::Greater => start = middle + 1,
+            }
+        }
+        None
+    }
+}
+
+/// Where the issuer `Name` starts in the certificate's DER, and its length.
+fn issuer_span(der: &[u8]) -> Option<(usize, usize)> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let raw = cert.issuer().as_raw();
+    let at = (raw.as_ptr() as usize).checked_sub(der.as_ptr() as usize)?;
+    (at + raw.len() <= der.len()).then_some((at, raw.len()))
+}
+
+/// `esp_crt_check_signature`: the certificate's signature checked with the stored key, or the
+/// line the firmware prints on failure.
+fn check_signature(cert: &Certificate, entry: &BundleEntry, v5_4: bool) -> Result<(), String> {
+    // v4.4–v5.3 print the (negative) code with %X, v5.4+ its magnitude with 0x%x.
+    let code = |what: &str, e: Error| {
+        let ret = e.to_int();
+        if v5_4 {
+            format!("{what} failed with error 0x{:x}", -ret)
+        } else {
+            format!("{what} failed with error {:X}", ret)
+        }
+    };
+    let mut key = Pk::from_public_key(&entry.public_key_der).map_err(|e| code("PK parse", e))?;
+    // mbedtls_pk_can_do(parent key, child's signature algorithm).
+    let can_do = match signature_algorithm_is_rsa(cert.as_der()) {
+        Some(true) => key.can_do(PkType::Rsa),
+        Some(false) => key.can_do(PkType::Ecdsa),
+        None => false,
+    };
+    if !can_do {
+        return Err(if v5_4 { "Unsuitable public key".to_owned() } else { "Simple compare failed".to_owned() });
+    }
+    let md = cert.digest_type();
+    if md == MdType::None {
+        return Err(if v5_4 {
+            "Unknown message digest".to_owned()
+        } else {
+            code("Internal mbedTLS", codes::MdBadInputData.into())
+        });
+    }
+    let tbs = tbs_of(cert.as_der()).ok_or_else(|| code("PK verify", codes::X509InvalidFormat.into()))?;
+    let mut hash = [0u8; 64];
+    let len =
+        Md::hash(md, tbs, &mut hash).map_err(|e| if v5_4 { code("MD", e) } else { code("Internal mbedTLS", e) })?;
+    let signature = cert.signature().map_err(|e| code("PK verify", e))?;
+    key.verify(md, &hash[..len], &signature).map_err(|e| code("PK verify", e))
+}
+
+/// The to-be-signed part of a certificate (what its signature covers).
+fn tbs_of(der: &[u8]) -> Option<&[u8]> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let tbs = cert.tbs_certificate.as_ref();
+    let at = (tbs.as_ptr() as usize).checked_sub(der.as_ptr() as usize)?;
+    der.get(at..at + tbs.len())
+}
+
+/// Whether the certificate is signed with RSA (`Some(true)`), ECDSA (`Some(false)`) or
+/// something else.
+fn signature_algorithm_is_rsa(der: &[u8]) -> Option<bool> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let oid = cert.signature_algorithm.algorithm.to_id_string();
+    if oid.starts_with("1.2.840.113549.1.1.") {
+        Some(true)
+    } else if oid.starts_with("1.2.840.10045.4.") {
+        Some(false)
+    } else {
+        None
+    }
+}

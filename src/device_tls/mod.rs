@@ -1,0 +1,221 @@
+//! How an ESP32's TLS client judges a server's certificate chain: the real mbedTLS (2.28, the
+//! `mbedtls` crate, built without `MBEDTLS_HAVE_TIME_DATE` like every default ESP-IDF build),
+//! configured as the firmware's ESP-IDF version configures it — default certificate profile
+//! (no SHA-1, RSA ≥ 2048), the host name checked, the firmware's PEM roots or its certificate
+//! bundle.
+//!
+//! Two seams emulate what a single build of the library cannot be:
+//! - **Date checks** (firmware built with `MBEDTLS_HAVE_TIME_DATE`), against the device's own
+//!   clock, per verification: the trusted roots are offered time-valid first (what the library
+//!   with dates does when it picks among several candidate parents), and the verify callback
+//!   sets `EXPIRED`/`FUTURE` on every certificate of the path, the trusted root included, as
+//!   `x509_crt_verify_chain` does. Nothing is process-wide, so twins with different clocks run
+//!   side by side.
+//! - **The certificate bundle** (`esp_crt_bundle_attach`): no trusted list at all, and a verify
+//!   callback that acts only on "not trusted", looks the top certificate's issuer up in the
+//!   bundle by name and checks its signature with the stored key, printing the bundle's own
+//!   lines of that ESP-IDF version ([`bundle`]).
+//!
+//! [`judge_chain`] does this offline (for `otarig predict`); [`client`] does it inside a real
+//! handshake (for the twin). Both share the callback, so they cannot disagree about a chain.
+
+mod bundle;
+pub mod client;
+mod dates;
+mod offline;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mbedtls::alloc::{Box as MbedtlsBox, List as MbedtlsList};
+use mbedtls::x509::{Certificate, VerifyError};
+use serde::Serialize;
+
+use crate::firmware::IdfVersion;
+use crate::image::{BundleEntry, BundleFormat};
+use crate::outcome::{OutcomeClass, VerifyReason};
+use crate::verify_flags::VerifyFlag;
+
+pub use offline::judge_chain;
+
+/// `MBEDTLS_ERR_X509_CERT_VERIFY_FAILED`.
+pub const CERT_VERIFY_FAILED: i32 = -0x2700;
+/// `MBEDTLS_ERR_X509_FATAL_ERROR`: a verify callback failed (the bundle), or the chain is too long.
+pub const X509_FATAL_ERROR: i32 = -0x3000;
+/// `MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE`: the chain verified but the leaf's key usage does not
+/// allow the key exchange.
+pub const BAD_HS_CERTIFICATE: i32 = -0x7A00;
+
+/// What a firmware trusts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Anchors {
+    /// Root certificates compiled in (`cert_pem`), DER, in the order the firmware lists them.
+    Roots(Vec<Vec<u8>>),
+    /// ESP-IDF's certificate bundle: subject names and keys only.
+    Bundle { entries: Vec<BundleEntry>, format: BundleFormat },
+}
+
+/// Everything that decides how a device judges a chain.
+#[derive(Clone, Debug)]
+pub struct DevicePolicy {
+    /// The ESP-IDF version the firmware was built with (bundle behaviour and lines).
+    pub idf: IdfVersion,
+    pub anchors: Anchors,
+    /// `Some(unix seconds)`: the firmware checks certificate dates (`MBEDTLS_HAVE_TIME_DATE`)
+    /// and its clock reads this; `None`: no date is ever checked (the ESP-IDF default).
+    pub date_check_at: Option<i64>,
+}
+
+/// One line ESP-IDF prints while verifying (the bundle's lines).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// `E`, `W` or `I`.
+    pub level: char,
+    pub tag: &'static str,
+    pub text: String,
+}
+
+/// One certificate of the path mbedTLS built, as its verify callback saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PathCert {
+    /// 0 for the server's leaf, counting up to the top of the path (a trusted root when one
+    /// was reached).
+    pub depth: u32,
+    pub subject: String,
+    pub issuer: String,
+    /// The certificate's own flags after the callback (`MBEDTLS_X509_BADCERT_*`).
+    pub flags: u32,
+}
+
+/// How the device judged a chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainVerdict {
+    /// What verification returned: 0, [`CERT_VERIFY_FAILED`], [`X509_FATAL_ERROR`],
+    /// [`BAD_HS_CERTIFICATE`] (or another mbedTLS code).
+    pub code: i32,
+    /// The verification flags (`0xFFFFFFFF` after a fatal error, as mbedTLS sets them).
+    pub flags: u32,
+    /// The path, top first.
+    pub path: Vec<PathCert>,
+    /// The certificate bundle's lines, in order.
+    pub log: Vec<LogLine>,
+}
+
+impl ChainVerdict {
+    pub fn accepted(&self) -> bool {
+        self.code == 0
+    }
+
+    /// The outcome of an update that met this chain: `None` when the chain is accepted.
+    pub fn rejection(&self) -> Option<(OutcomeClass, VerifyReason)> {
+        if self.accepted() {
+            return None;
+        }
+        let bundle_failed = self.code == X509_FATAL_ERROR && !self.log.is_empty();
+        let reason = if bundle_failed {
+            VerifyReason::Untrusted
+        } else {
+            // The reason of the first flag (in mbedTLS's print order) that names one.
+            let flags = if self.flags == u32::MAX { 0 } else { self.flags };
+            VerifyFlag::from_bits(flags)
+                .into_iter()
+                .map(VerifyFlag::reason)
+                .find(|reason| *reason != VerifyReason::Unknown)
+                .unwrap_or(VerifyReason::Unknown)
+        };
+        Some((OutcomeClass::TlsVerify, reason))
+    }
+}
+
+/// Why a chain or a trust list could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceTlsError {
+    #[error("certificate {index} of the chain is not a certificate mbedTLS can parse ({code})")]
+    ChainCertificate { index: usize, code: String },
+    #[error("trusted root {index} is not a certificate mbedTLS can parse ({code})")]
+    Root { index: usize, code: String },
+    #[error("the chain is empty")]
+    EmptyChain,
+    #[error("cannot set up the TLS client: {0}")]
+    Setup(String),
+}
+
+impl DevicePolicy {
+    /// The trusted roots as the library gets them: time-valid first at the device's clock
+    /// when it checks dates (stable otherwise), none for a bundle.
+    fn trusted_list(&self) -> Result<MbedtlsList<Certificate>, DeviceTlsError> {
+        let mut list = MbedtlsList::new();
+        if let Anchors::Roots(roots) = &self.anchors {
+            let mut parsed = Vec::with_capacity(roots.len());
+            for (index, der) in roots.iter().enumerate() {
+                let cert = Certificate::from_der(der)
+                    .map_err(|e| DeviceTlsError::Root { index, code: format!("-0x{:04X}", -e.to_int()) })?;
+                parsed.push(cert);
+            }
+            if let Some(now) = self.date_check_at {
+                // Stable: among the valid ones (and among the others) the firmware's order stays.
+                parsed.sort_by_key(|cert: &MbedtlsBox<Certificate>| !dates::valid_at(cert.as_der(), now));
+            }
+            for cert in parsed {
+                list.push(cert);
+            }
+        }
+        Ok(list)
+    }
+
+    /// The verify callback both the offline check and the handshake use; what it sees and
+    /// prints goes to `record`.
+    fn verify_callback(
+        &self,
+        record: Arc<Mutex<Recorder>>,
+    ) -> impl Fn(&Certificate, i32, &mut VerifyError) -> mbedtls::Result<()> + Send + Sync + 'static {
+        let date_check_at = self.date_check_at;
+        let bundle = match &self.anchors {
+            Anchors::Bundle { entries, .. } => Some(bundle::Bundle::new(entries.clone(), self.idf)),
+            Anchors::Roots(_) => None,
+        };
+        move |cert: &Certificate, depth: i32, flags: &mut VerifyError| {
+            let mut record = record.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(now) = date_check_at {
+                flags.insert(dates::flags_at(cert.as_der(), now));
+            }
+            let result = match &bundle {
+                Some(bundle) => bundle.verify(cert, flags, &mut record.log),
+                None => Ok(()),
+            };
+            record.path.push(PathCert {
+                depth: u32::try_from(depth).unwrap_or(0),
+                subject: cert.subject().unwrap_or_default(),
+                issuer: cert.issuer().unwrap_or_default(),
+                flags: flags.bits(),
+            });
+            result
+        }
+    }
+}
+
+/// What the verify callback saw, shared with the caller that reads it after verification.
+#[derive(Debug, Default)]
+struct Recorder {
+    path: Vec<PathCert>,
+    log: Vec<LogLine>,
+}
+
+impl Recorder {
+    fn take(record: &Mutex<Recorder>) -> Recorder {
+        std::mem::take(&mut *record.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Parses the chain the server sends (leaf first) into the list mbedTLS verifies.
+fn parse_chain(chain: &[Vec<u8>]) -> Result<MbedtlsList<Certificate>, DeviceTlsError> {
+    if chain.is_empty() {
+        return Err(DeviceTlsError::EmptyChain);
+    }
+    let mut list = MbedtlsList::new();
+    for (index, der) in chain.iter().enumerate() {
+        let cert = Certificate::from_der(der)
+            .map_err(|e| DeviceTlsError::ChainCertificate { index, code: format!("-0x{:04X}", -e.to_int()) })?;
+        list.push(cert);
+    }
+    Ok(list)
+}
