@@ -13,7 +13,8 @@
 //!
 //! The profile record (documented here because the twin reads it): the ASCII marker
 //! `otarig-profile-v1\n`, then `key=value` lines (`id`, `version`, `idf`, `chip`, `ota_url`,
-//! `time_check`, `clock`, `rollback`, `trust`), then a NUL. Real images have none; the twin then
+//! `time_check`, `clock` (`unset`, `sntp` or Unix seconds), `rollback`, `trust`, and
+//! `update=true` for the release offered as the update), then a NUL. Real images have none; the twin then
 //! infers the profile from the image and the manifest.
 
 use sha2::Digest;
@@ -139,6 +140,10 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
         ("trust", trust),
     ] {
         text.push_str(&format!("{key}={value}\n"));
+    }
+    if firmware.update {
+        // The release offered as the update: the twin does not look for a newer one.
+        text.push_str("update=true\n");
     }
     text.into_bytes()
 }

@@ -23,6 +23,7 @@ use serialport::{SerialPort, TTYPort};
 
 use crate::twin::boot::{BootClock, ResetReason, boot_log};
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
+use crate::twin::network::LabNetwork;
 use crate::twin::rom::{LAB_MAC, LoaderExit, RomLoader};
 use crate::twin::slip::{self, SlipDecoder};
 
@@ -49,11 +50,20 @@ pub struct TwinConfig {
     pub clock_seed: u64,
     /// Keep the flash in this file (created erased, loaded when present, written through).
     pub flash_file: Option<PathBuf>,
+    /// DNS and SNTP as the firmware's update client sees them.
+    pub network: LabNetwork,
 }
 
 impl Default for TwinConfig {
     fn default() -> Self {
-        Self { flash_size: DEFAULT_SIZE, download: true, mac: LAB_MAC, clock_seed: 0, flash_file: None }
+        Self {
+            flash_size: DEFAULT_SIZE,
+            download: true,
+            mac: LAB_MAC,
+            clock_seed: 0,
+            flash_file: None,
+            network: LabNetwork::default(),
+        }
     }
 }
 

@@ -11,6 +11,8 @@ pub mod control;
 pub mod device;
 pub mod flash;
 pub mod flash_file;
+pub mod network;
+pub mod profile;
 pub mod rom;
 pub mod slip;
 
