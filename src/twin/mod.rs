@@ -15,6 +15,7 @@ pub mod network;
 pub mod profile;
 pub mod rom;
 pub mod slip;
+mod uart;
 
 /// The chip every twin is: an ESP32-D0WD-V3, revision v3.0 (its eFuses say so to flashers,
 /// its bootloader and app say so on the console).

@@ -4,8 +4,8 @@
 use memchr::memmem;
 
 use super::bootloader::LoadedApp;
-use super::uart::{Dialect, Level, Uart};
 use crate::firmware::build::PROFILE_MARKER;
+use crate::twin::uart::{Dialect, Level, Uart};
 
 /// What the app's ESP-IDF version is taken to be when nothing in the image says: images
 /// without an app descriptor predate v3.3.

@@ -5,15 +5,16 @@
 use esp_idf_part::PartitionTable;
 use memchr::memmem;
 
-use super::uart::{Dialect, Level, Uart};
 use crate::image::otadata::{OtaState, Otadata, entry_crc};
 use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, otadata_partition, read_table};
 use crate::image::{AppImage, ImageError, SegmentKind};
 use crate::twin::CHIP_REVISION;
+use crate::twin::uart::{Dialect, Level, Uart};
 
 mod load;
 
 pub(super) use load::LoadedApp;
+pub(in crate::twin) use load::verify_app;
 
 /// Compile time of a bootloader that does not carry one (v3.x and v4.x keep `__TIME__` only
 /// inside their code); the rig's own builds use this time.

@@ -9,9 +9,9 @@
 mod app;
 mod bootloader;
 mod rom;
-mod uart;
 
-use uart::Uart;
+use crate::twin::uart::Uart;
+pub(in crate::twin) use bootloader::verify_app;
 
 /// Why the chip reset, as the ROM prints it (`rst:0x1 (POWERON_RESET)`), from ESP-IDF's
 /// `components/esp_rom/include/esp32/rom/rtc.h`.

@@ -2,9 +2,9 @@
 //! per segment of the 2nd-stage bootloader at 0x1000, and its entry address.
 
 use super::ResetReason;
-use super::uart::Uart;
 use crate::image::partition::ESP32_BOOTLOADER_OFFSET;
 use crate::image::{AppImage, IMAGE_MAGIC, parse_app};
+use crate::twin::uart::Uart;
 
 /// The ROM's build date line, the same on every ESP32.
 const BANNER: &str = "ets Jun  8 2016 00:22:57";

@@ -4,10 +4,10 @@
 
 use esp_idf_part::PartitionTable;
 
-use super::super::uart::{Dialect, Level, Uart};
 use super::structural_error;
 use crate::image::{AppImage, Chip, ImageError, ImagePart, parse_app};
 use crate::twin::CHIP_REVISION;
+use crate::twin::uart::{Dialect, Level, Uart};
 
 /// An app partition: where it is and how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub(in crate::twin::boot) fn load_boot_image(
     let forwards = start + 1..i64::from(slots.app_count());
     for index in backwards.chain(forwards) {
         let Some(slot) = slots.at(index) else { continue };
-        if let Some(loaded) = try_load(flash, slot, d, uart) {
+        if let Some(loaded) = try_load(flash, slot, d, uart, EspImageMode::Load) {
             if blank_otadata && index >= 0 && d.at_least(4, 0) {
                 uart.log(Level::Info, "boot", &format!("Set actual ota_seq={} in otadata[0]", index + 1));
             }
@@ -90,7 +90,7 @@ pub(in crate::twin::boot) fn load_boot_image(
         };
         uart.log(Level::Error, "boot", &line);
     }
-    if let Some(loaded) = slots.test.and_then(|slot| try_load(flash, slot, d, uart)) {
+    if let Some(loaded) = slots.test.and_then(|slot| try_load(flash, slot, d, uart, EspImageMode::Load)) {
         uart.log(Level::Warn, "boot", "Falling back to test app as only bootable partition");
         return Some(loaded);
     }
@@ -98,8 +98,29 @@ pub(in crate::twin::boot) fn load_boot_image(
     None
 }
 
+/// How `esp_image_load` reads an image: the bootloader loads it (RAM segments print `load`),
+/// an app verifies one it wrote (`esp_ota_end`, `esp_ota_set_boot_partition`: RAM segments
+/// print an empty word, and no "Loaded app" line follows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::twin) enum EspImageMode {
+    Load,
+    Verify,
+}
+
+/// `esp_image_verify` of the image at `offset` in a partition of `size` bytes, as an app of
+/// dialect `d` runs it: the segment lines and the error that ends a failure.
+pub(in crate::twin) fn verify_app(
+    flash: &[u8],
+    offset: u32,
+    size: u32,
+    d: Dialect,
+    uart: &mut Uart<'_>,
+) -> Option<AppImage> {
+    try_load(flash, Slot { offset, size }, d, uart, EspImageMode::Verify).map(|loaded| loaded.image)
+}
+
 /// `try_load_partition`: the image at `slot` read in load mode, with what `esp_image` prints.
-fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>) -> Option<LoadedApp> {
+fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>, mode: EspImageMode) -> Option<LoadedApp> {
     let region = flash.get(slot.offset as usize..).unwrap_or_default();
     let parsed = parse_app(region);
     let failed = |uart: &mut Uart<'_>, line: String| {
@@ -122,7 +143,7 @@ fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>) -> Option
                 _ => 0,
             };
             for (index, (data_offset, load_addr, length)) in walk(region, printed).into_iter().enumerate() {
-                segment_line(index, slot.offset + data_offset as u32, load_addr, length, d, uart);
+                segment_line(index, slot.offset + data_offset as u32, load_addr, length, d, mode, uart);
             }
             let line = match &err {
                 ImageError::Truncated { part: ImagePart::Header, .. } | ImageError::BadMagic { .. } => {
@@ -142,7 +163,7 @@ fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>) -> Option
             );
             return failed(uart, line);
         }
-        segment_line(segment.index, paddr, segment.load_addr, segment.length, d, uart);
+        segment_line(segment.index, paddr, segment.load_addr, segment.length, d, mode, uart);
     }
     let checksum = image.checksum;
     if !checksum.ok() {
@@ -155,7 +176,9 @@ fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>) -> Option
     if image.hash.is_some_and(|hash| !hash.ok()) {
         return failed(uart, "Image hash failed - image is corrupt".to_owned());
     }
-    uart.log(Level::Info, "boot", &format!("Loaded app from partition at offset {:#x}", slot.offset));
+    if mode == EspImageMode::Load {
+        uart.log(Level::Info, "boot", &format!("Loaded app from partition at offset {:#x}", slot.offset));
+    }
     Some(LoadedApp { partition_offset: slot.offset, image })
 }
 
@@ -202,11 +225,13 @@ fn is_mapped(addr: u32) -> bool {
 
 /// `segment N: paddr=… vaddr=… size=… (…) load|map|` in the dialect; then the time it takes
 /// to hash or copy the data.
-fn segment_line(index: usize, paddr: u32, vaddr: u32, len: u32, d: Dialect, uart: &mut Uart<'_>) {
+fn segment_line(index: usize, paddr: u32, vaddr: u32, len: u32, d: Dialect, mode: EspImageMode, uart: &mut Uart<'_>) {
     let word = if is_mapped(vaddr) {
         "map"
-    } else if vaddr < 0x1000_0000 {
-        "" // padding: neither mapped nor loaded, and ESP-IDF still prints the line
+    } else if vaddr < 0x1000_0000 || mode == EspImageMode::Verify {
+        // Padding is neither mapped nor loaded, and an app verifying an image loads nothing;
+        // ESP-IDF still prints the line, ending in a space.
+        ""
     } else {
         "load"
     };

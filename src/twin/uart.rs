@@ -2,11 +2,11 @@
 //! (`L (ms) tag: msg`) in the dialect of the ESP-IDF version that prints them, every `\n` sent
 //! as `\r\n`.
 
-use super::BootClock;
+use super::boot::BootClock;
 
 /// An ESP-IDF version as far as its output differs: major and minor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Dialect {
+pub(crate) struct Dialect {
     pub major: u8,
     pub minor: u8,
 }
@@ -39,7 +39,7 @@ impl Dialect {
 
 /// ESP-IDF log levels the boot prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Level {
+pub(crate) enum Level {
     Error,
     Warn,
     Info,
@@ -67,7 +67,7 @@ impl Level {
 const MICROS_PER_BYTE: u64 = 87;
 
 /// The bytes sent so far, and the clock that stamps them.
-pub(super) struct Uart<'c> {
+pub(crate) struct Uart<'c> {
     pub bytes: Vec<u8>,
     clock: &'c mut BootClock,
     colours: bool,
@@ -115,8 +115,19 @@ impl<'c> Uart<'c> {
         }
     }
 
+    /// The bytes written since the last take (what goes on the line next).
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+
+    /// The clock that stamps the lines (the OTA client lets time pass while it waits).
+    pub fn clock(&mut self) -> &mut BootClock {
+        self.clock
+    }
+
     fn send(&mut self, line: &str) {
-        self.bytes.extend_from_slice(line.as_bytes());
+        // newlib sends every `\n` as `\r\n`, also those inside a message.
+        self.bytes.extend_from_slice(line.replace('\n', "\r\n").as_bytes());
         self.bytes.extend_from_slice(b"\r\n");
         self.clock.advance_us((line.len() as u64 + 2) * MICROS_PER_BYTE);
     }
