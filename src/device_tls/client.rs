@@ -3,19 +3,47 @@
 //! the name check), with the firmware's roots or certificate bundle and the shared verify
 //! callback of [`super::DevicePolicy`].
 
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
 use mbedtls::alloc::List as MbedtlsList;
+use mbedtls::error::codes;
 use mbedtls::rng::{CtrDrbg, OsEntropy};
 use mbedtls::ssl::config::{AuthMode, Endpoint, Preset, Transport, Version};
+use mbedtls::ssl::io::Io;
 use mbedtls::ssl::{Config, Context};
 use mbedtls::x509::Certificate;
 
 use super::{Anchors, ChainVerdict, DevicePolicy, DeviceTlsError, Recorder};
 
-/// An established session: read and write the application data through it.
-pub type Session = Context<TcpStream>;
+/// An established session: read and write the application data through it ([`Io`]).
+pub type Session = Context<EspSocket>;
+
+/// A TCP socket under mbedTLS with the error mapping of ESP-IDF's port
+/// (`components/mbedtls/port/net_sockets.c`): a reset or broken pipe is
+/// `MBEDTLS_ERR_NET_CONN_RESET` (-0x50), an interrupted call is retried, and a receive timeout
+/// on the blocking socket (`SO_RCVTIMEO`) is `MBEDTLS_ERR_NET_RECV_FAILED` (-0x4C), like any
+/// other failure. A peer that closes yields 0, which mbedTLS reports as EOF.
+pub struct EspSocket(pub TcpStream);
+
+impl Io for EspSocket {
+    fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => codes::NetConnReset.into(),
+            ErrorKind::Interrupted => codes::SslWantRead.into(),
+            _ => codes::NetRecvFailed.into(),
+        })
+    }
+
+    fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
+        self.0.write(buf).map_err(|e| match e.kind() {
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => codes::NetConnReset.into(),
+            ErrorKind::Interrupted => codes::SslWantWrite.into(),
+            _ => codes::NetSendFailed.into(),
+        })
+    }
+}
 
 /// Why a handshake did not complete.
 #[derive(Debug)]
@@ -46,7 +74,7 @@ pub fn handshake(
     }
     config.set_verify_callback(policy.verify_callback(Arc::clone(&record)));
     let mut context = Context::new(Arc::new(config));
-    let result = context.establish(stream, Some(hostname));
+    let result = context.establish(EspSocket(stream), Some(hostname));
     let flags = match context.verify_result() {
         Ok(()) => 0,
         Err(flags) => flags.bits(),

@@ -21,9 +21,12 @@ use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, TTYPort};
 
-use crate::twin::boot::{BootClock, ResetReason, boot_log};
+use crate::image::parse_app;
+use crate::twin::boot::{BootClock, Booted, ResetReason, boot_log};
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::network::LabNetwork;
+use crate::twin::ota;
+use crate::twin::profile::FirmwareProfile;
 use crate::twin::rom::{LAB_MAC, LoaderExit, RomLoader};
 use crate::twin::slip::{self, SlipDecoder};
 
@@ -106,6 +109,9 @@ pub struct TwinDevice {
     mode: Mode,
     mac: [u8; 6],
     clock: BootClock,
+    network: LabNetwork,
+    /// An app just started from this partition offset; it runs on the thread's next turn.
+    app_started: Option<u32>,
     decoder: SlipDecoder,
     master: TTYPort,
     /// Held so the line stays up while no one has the slave open (the master would read EIO).
@@ -139,6 +145,8 @@ impl TwinDevice {
             mode: Mode::Off,
             mac: config.mac,
             clock: BootClock::new(config.clock_seed),
+            network: config.network.clone(),
+            app_started: None,
             decoder: SlipDecoder::default(),
             master,
             _slave: slave,
@@ -169,6 +177,10 @@ impl TwinDevice {
                 Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => {}
             }
+            if let Some(partition_offset) = self.app_started.take() {
+                self.run_app(partition_offset);
+                continue;
+            }
             match self.master.read(&mut buf) {
                 Ok(n) => self.receive(&buf[..n]),
                 Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
@@ -183,6 +195,7 @@ impl TwinDevice {
     /// The EN pin pulsed: into the serial loader, or booting from flash.
     fn reset(&mut self, download: bool, reason: ResetReason) {
         self.decoder = SlipDecoder::default();
+        self.app_started = None;
         if download {
             self.mode = Mode::Download(Box::new(RomLoader::new(self.mac)));
             self.send(DOWNLOAD_BANNER.as_bytes());
@@ -194,14 +207,41 @@ impl TwinDevice {
     /// Power removed: what is programmed stays, a transfer under way is lost, nothing is said.
     fn power_cut(&mut self) {
         self.decoder = SlipDecoder::default();
+        self.app_started = None;
         self.mode = Mode::Off;
     }
 
-    /// Boots from flash: the boot log goes out, then the app runs (and ignores its UART).
+    /// Boots from flash: the boot log goes out and the app starts; what it does next runs on
+    /// the device thread's next turn ([`TwinDevice::run_app`]), after the reset is acknowledged.
     fn boot(&mut self, reason: ResetReason) {
         let outcome = boot_log(lock(&self.flash).as_bytes(), reason, &mut self.clock);
         self.mode = Mode::Running;
         self.send(&outcome.bytes);
+        if let Booted::App { partition_offset, .. } = outcome.result {
+            self.app_started = Some(partition_offset);
+        }
+    }
+
+    /// The app loaded from `partition_offset` runs: a firmware with an update URL runs its
+    /// update client (and the chip boots again when that restarts it); otherwise, and after a
+    /// failed update, it idles and ignores its UART.
+    fn run_app(&mut self, partition_offset: u32) {
+        let profile = {
+            let flash = lock(&self.flash);
+            let image = &flash.as_bytes()[partition_offset as usize..];
+            let length = parse_app(image).map_or(image.len(), |app| app.length.min(image.len()));
+            FirmwareProfile::read(&image[..length])
+        };
+        if profile.is_update || profile.ota_url.is_none() {
+            return;
+        }
+        let device =
+            ota::Device { flash: &self.flash, network: &self.network, profile: &profile, running: partition_offset };
+        let master = &mut self.master;
+        let mut emit = |bytes: &[u8]| send_on(master, bytes);
+        if ota::run_update(&device, &mut self.clock, &mut emit) == ota::UpdateEnd::Restart {
+            self.boot(ResetReason::SoftwareCpu);
+        }
     }
 
     fn receive(&mut self, bytes: &[u8]) {
@@ -230,11 +270,18 @@ impl TwinDevice {
         }
     }
 
-    /// Writes to the line, waiting at most [`WRITE_PATIENCE`] for a reader to make room.
-    fn send(&mut self, mut bytes: &[u8]) {
+    /// Writes to the line (see [`send_on`]).
+    fn send(&mut self, bytes: &[u8]) {
+        send_on(&mut self.master, bytes);
+    }
+}
+
+/// Writes to the line, waiting at most [`WRITE_PATIENCE`] for a reader to make room.
+fn send_on(master: &mut TTYPort, mut bytes: &[u8]) {
+    {
         let deadline = Instant::now() + WRITE_PATIENCE;
         while !bytes.is_empty() {
-            match self.master.write(bytes) {
+            match master.write(bytes) {
                 Ok(n) => bytes = &bytes[n..],
                 Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
                 Err(e) => {
@@ -247,7 +294,7 @@ impl TwinDevice {
                 return;
             }
         }
-        let _ = self.master.flush();
+        let _ = master.flush();
     }
 }
 

@@ -12,6 +12,7 @@ pub mod device;
 pub mod flash;
 pub mod flash_file;
 pub mod network;
+mod ota;
 pub mod profile;
 pub mod rom;
 pub mod slip;

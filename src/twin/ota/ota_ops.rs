@@ -1,0 +1,130 @@
+//! `esp_ota_ops` on the twin's flash: which partition is the next update slot, writing an
+//! image into it (erased whole up front, or sector by sector as it arrives), and the otadata
+//! write of `esp_ota_set_boot_partition`.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::image::otadata::Otadata;
+use crate::image::partition::{AppSlot, TABLE_OFFSET, app_slots, otadata_partition, read_table};
+use crate::twin::flash::VirtualFlash;
+
+/// `ESP_ERR_INVALID_SIZE`: a write or erase past the partition's end.
+pub(super) const ERR_INVALID_SIZE: u32 = 0x104;
+/// `ESP_ERR_OTA_VALIDATE_FAILED`.
+pub(super) const ERR_OTA_VALIDATE_FAILED: u32 = 0x1503;
+/// `ESP_ERR_INVALID_ARG`: `esp_ota_end` after nothing was written.
+pub(super) const ERR_INVALID_ARG: u32 = 0x102;
+
+const SECTOR: u32 = 0x1000;
+
+/// The partition layout the running app sees.
+pub(super) struct Layout {
+    pub slots: Vec<AppSlot>,
+    otadata: Option<(u32, u32)>,
+}
+
+impl Layout {
+    pub fn read(flash: &VirtualFlash) -> Option<Layout> {
+        let table = read_table(flash.read(TABLE_OFFSET as u32, 0xC00).ok()?).ok()?;
+        Some(Layout { slots: app_slots(&table), otadata: otadata_partition(&table) })
+    }
+
+    /// `esp_ota_get_next_update_partition(NULL)`: the OTA slot after the running one (from
+    /// factory: ota_0).
+    pub fn next_update(&self, running: u32) -> Option<&AppSlot> {
+        let ota: Vec<&AppSlot> = self.slots.iter().filter(|s| s.ota.is_some()).collect();
+        let current = ota.iter().position(|s| s.offset == running);
+        match current {
+            Some(i) => ota.get((i + 1) % ota.len()).copied(),
+            None => ota.first().copied(),
+        }
+    }
+
+    fn app_count(&self) -> u32 {
+        self.slots.iter().filter(|s| s.ota.is_some()).count() as u32
+    }
+}
+
+/// Why `esp_ota_write` refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum WriteError {
+    /// The first byte is not 0xE9.
+    Magic(u8),
+    /// Past the partition's end (`ESP_ERR_INVALID_SIZE`).
+    Size,
+}
+
+/// An update being written (`esp_ota_handle_t`).
+pub(super) struct OtaWrite {
+    pub slot: AppSlot,
+    pub written: u32,
+    /// Bytes from the partition start that are erased (sequential-write mode).
+    erased_to: u32,
+}
+
+impl OtaWrite {
+    /// `esp_ota_begin`: `erase_all` (OTA_SIZE_UNKNOWN) erases the whole partition now;
+    /// otherwise (OTA_WITH_SEQUENTIAL_WRITES) each sector is erased when the data reaches it.
+    pub fn begin(flash: &Mutex<VirtualFlash>, slot: &AppSlot, erase_all: bool) -> OtaWrite {
+        let mut erased_to = 0;
+        if erase_all {
+            let _ = lock(flash).erase_covering(slot.offset, slot.size);
+            erased_to = slot.size;
+        }
+        OtaWrite { slot: slot.clone(), written: 0, erased_to }
+    }
+
+    /// `esp_ota_write`.
+    pub fn write(&mut self, flash: &Mutex<VirtualFlash>, data: &[u8]) -> Result<(), WriteError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.written == 0 && data[0] != 0xE9 {
+            return Err(WriteError::Magic(data[0]));
+        }
+        let end = self.written as u64 + data.len() as u64;
+        let mut flash = lock(flash);
+        while u64::from(self.erased_to) < end {
+            if self.erased_to >= self.slot.size {
+                return Err(WriteError::Size);
+            }
+            let _ = flash.erase_sector(self.slot.offset + self.erased_to);
+            self.erased_to += SECTOR;
+        }
+        if end > u64::from(self.slot.size) {
+            return Err(WriteError::Size);
+        }
+        flash.program(self.slot.offset + self.written, data).map_err(|_| WriteError::Size)?;
+        self.written += data.len() as u32;
+        Ok(())
+    }
+}
+
+/// `esp_ota_set_boot_partition`'s otadata write: the sector after the active entry gets the
+/// next sequence number for `slot` (state NEW with rollback, else UNDEFINED); only that sector
+/// is erased and programmed.
+pub(super) fn set_boot_slot(flash: &Mutex<VirtualFlash>, layout: &Layout, slot: &AppSlot, rollback: bool) -> bool {
+    let (Some((offset, size)), Some(index)) = (layout.otadata, slot.ota) else {
+        return false;
+    };
+    let mut flash = lock(flash);
+    let Ok(current) = flash.read(offset, size as usize).map(<[u8]>::to_vec) else {
+        return false;
+    };
+    let mut otadata = Otadata::decode(&current);
+    otadata.set_boot_slot(u32::from(index), layout.app_count(), rollback);
+    let new = otadata.encode();
+    for sector in 0..2u32 {
+        let at = (sector * SECTOR) as usize;
+        let (old, new) = (&current[at..at + SECTOR as usize], &new[at..at + SECTOR as usize]);
+        if old != new {
+            let _ = flash.erase_sector(offset + sector * SECTOR);
+            let _ = flash.program(offset + sector * SECTOR, &new[..32]);
+        }
+    }
+    true
+}
+
+fn lock(flash: &Mutex<VirtualFlash>) -> MutexGuard<'_, VirtualFlash> {
+    flash.lock().unwrap_or_else(PoisonError::into_inner)
+}
