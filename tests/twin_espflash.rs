@@ -23,7 +23,7 @@ use serialport::SerialPort;
 
 mod common;
 
-use common::serial::{count, find, read_until};
+use common::serial::{count, find, read_until, redact_timestamp};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const LOADED: &[u8] = b"Loaded app from partition at offset 0x10000";
@@ -50,6 +50,15 @@ fn padded(mut bytes: Vec<u8>) -> Vec<u8> {
 /// True once the app's last start-up line is complete.
 fn app_started(seen: &[u8]) -> bool {
     STARTED.iter().any(|line| find(seen, line).is_some_and(|at| find(&seen[at..], b"\r\n").is_some()))
+}
+
+/// Where the app's last start-up line ends (after its CRLF).
+fn started_end(seen: &[u8]) -> usize {
+    STARTED
+        .iter()
+        .filter_map(|line| find(seen, line).and_then(|at| find(&seen[at..], b"\r\n").map(|end| at + end + 2)))
+        .min()
+        .unwrap_or(seen.len())
 }
 
 /// Flashes `firmware`'s bootloader, the two-OTA table and its app onto a fresh twin with
@@ -87,6 +96,8 @@ fn flash_and_boot(firmware: &BuiltFirmware) -> (TwinHandle, Port, Vec<u8>) {
     port.set_timeout(Duration::from_millis(20)).unwrap();
     let mut after_flash = Vec::new();
     read_until(&mut port, &mut after_flash, app_started);
+    // What the app does next (its update client) is not part of the boot.
+    after_flash.truncate(started_end(&after_flash));
     (twin, port, after_flash)
 }
 
@@ -98,19 +109,6 @@ fn reviewable(log: &[u8]) -> String {
     assert!(text.ends_with("\r\n"));
     assert!(!text.replace("\r\n", "").contains('\n'), "every line ends in CRLF");
     text.split("\r\n").map(redact_timestamp).collect::<Vec<_>>().join("\n").replace('\x1b', "␛")
-}
-
-/// `E (1234) tag: ...` → `E (…) tag: ...`, after an optional colour code.
-fn redact_timestamp(line: &str) -> String {
-    let body_at = if line.starts_with('\x1b') { line.find('m').map_or(0, |m| m + 1) } else { 0 };
-    let (colour, body) = line.split_at(body_at);
-    let stamped = body.len() > 3 && matches!(&body[..3], "E (" | "W (" | "I (" | "D (" | "V (");
-    match body.get(3..).and_then(|rest| rest.split_once(')')) {
-        Some((digits, rest)) if stamped && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("{colour}{} (…){rest}", &body[..1])
-        }
-        _ => line.to_owned(),
-    }
 }
 
 #[test]

@@ -90,6 +90,9 @@ pub(super) fn outcome_of(kind: &EventKind, flags: &[FlagText], bundle_involved: 
             Family::Image => Outcome::of(C::ImageInvalid),
             _ => Outcome::of(C::Unknown),
         },
+        // "Error: esp_ota_end failed! err=0x…. Image is invalid" with no esp_image line before
+        // it: nothing (or nothing valid) was written.
+        E::OtaEndFailed => Outcome::of(C::ImageInvalid),
         _ => match family(kind) {
             Some(Family::Image) => Outcome::of(C::ImageInvalid),
             Some(Family::Crash) => Outcome::of(C::Crashed),

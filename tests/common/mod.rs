@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod ota_cell;
 pub mod serial;
 
 use std::path::PathBuf;

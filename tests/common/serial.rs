@@ -31,3 +31,16 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).filter(|w| *w == needle).count()
 }
+
+/// `E (1234) tag: ...` → `E (…) tag: ...`, after an optional colour code.
+pub fn redact_timestamp(line: &str) -> String {
+    let body_at = if line.starts_with('\x1b') { line.find('m').map_or(0, |m| m + 1) } else { 0 };
+    let (colour, body) = line.split_at(body_at);
+    let stamped = body.len() > 3 && matches!(&body[..3], "E (" | "W (" | "I (" | "D (" | "V (");
+    match body.get(3..).and_then(|rest| rest.split_once(')')) {
+        Some((digits, rest)) if stamped && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{colour}{} (…){rest}", &body[..1])
+        }
+        _ => line.to_owned(),
+    }
+}

@@ -336,7 +336,7 @@ impl Client<'_, '_, '_> {
                 }
                 Chunk::Failed(code) => {
                     self.error("esp-tls", &format!("read error :{code}:"));
-                    self.error("TRANS_SSL", "esp_tls_conn_read error, errno=Success");
+                    self.error("TRANS_SSL", &format!("esp_tls_conn_read error, errno={}", errno_of(code).1));
                     self.info(OTA, "Connection closed,all data received");
                     break;
                 }
@@ -406,11 +406,12 @@ impl Client<'_, '_, '_> {
                 }
                 Chunk::Failed(code) => {
                     self.error(g.tls_tag(), &format!("read error :{}:", g.mbedtls_code(code)));
-                    self.error(g.transport_tag(), "esp_tls_conn_read error, errno=Success");
+                    let (errno, text) = errno_of(code);
+                    self.error(g.transport_tag(), &format!("esp_tls_conn_read error, errno={text}"));
                     if g != Generation::V4 {
                         self.error("HTTP_CLIENT", "transport_read: error - -1 | ESP_FAIL");
                     }
-                    self.error(OTA, "data read -1, errno 0");
+                    self.error(OTA, &format!("data read -1, errno {errno}"));
                     return Err(());
                 }
             }
@@ -472,6 +473,17 @@ fn verify_info(flags: u32) -> String {
         cut -= 1;
     }
     full[..cut].to_owned()
+}
+
+/// The socket's `errno` after mbedTLS failed to read with `code` (newlib's numbers and
+/// `strerror` texts): a reset leaves ECONNRESET, a receive timeout EAGAIN, anything else
+/// nothing.
+fn errno_of(code: i32) -> (i32, &'static str) {
+    match code {
+        -0x50 => (104, "Connection reset by peer"),
+        -0x4C => (11, "No more processes"),
+        _ => (0, "Success"),
+    }
 }
 
 /// One step of reading the body.

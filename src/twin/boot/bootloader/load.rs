@@ -130,7 +130,7 @@ fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>, mode: Esp
     if let Err(err @ ImageError::BadMagic { .. }) = &parsed {
         return failed(uart, structural_error(err, slot.offset, d));
     }
-    if region.first_chunk::<24>().is_some_and(|header| chip_refused(header, d, uart)) {
+    if region.first_chunk::<24>().is_some_and(|header| chip_refused(header, d, mode, uart)) {
         return None;
     }
     let image = match parsed {
@@ -183,9 +183,9 @@ fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>, mode: Esp
 }
 
 /// The chip checks after the magic byte (`bootloader_common_check_chip_validity`, tag
-/// `boot_comm`): v4.x prints the revision line, v4.x+ refuses another chip, v5.x a revision
-/// out of range. Whether the image is refused.
-fn chip_refused(header: &[u8; 24], d: Dialect, uart: &mut Uart<'_>) -> bool {
+/// `boot_comm`): v4.x prints the revision line (in the bootloader only), v4.x+ refuses another
+/// chip, v5.x a revision out of range. Whether the image is refused.
+fn chip_refused(header: &[u8; 24], d: Dialect, mode: EspImageMode, uart: &mut Uart<'_>) -> bool {
     if !d.at_least(4, 0) {
         return false;
     }
@@ -198,7 +198,7 @@ fn chip_refused(header: &[u8; 24], d: Dialect, uart: &mut Uart<'_>) -> bool {
     let (major, minor) = CHIP_REVISION;
     if !d.at_least(5, 0) {
         let min = header[14];
-        if u16::from(min) != major {
+        if u16::from(min) != major && mode == EspImageMode::Load {
             let line = format!("chip revision: {major}, min. application chip revision: {min}");
             uart.log(Level::Info, "boot_comm", &line);
         }
