@@ -8,7 +8,7 @@ use otarig::replay::replay_bytes;
 
 mod common;
 
-use common::ota_cell::{Dns, Source, run_cell};
+use common::ota_cell::{Dns, Source, run_cell, run_cell_at};
 use common::serial::count;
 
 fn cell(firmware: &str, scenario: &str) -> Vec<u8> {
@@ -53,4 +53,29 @@ fn with_date_checks_the_rescue_chain_is_expired() {
     let text = text(&transcript);
     assert!(text.contains("esp-tls: verification info:   ! The certificate validity has expired\r\n"), "{text}");
     assert!(text.contains("simple_ota_example: Firmware Upgrades Failed"), "{text}");
+}
+
+#[test]
+fn twins_with_different_clocks_run_side_by_side() {
+    // The leaf of expired-leaf is valid from 2026-08-20 to 2026-11-18. Two date-checking
+    // devices at once: one told 2026-11-25 by SNTP, one told 2026-10-01.
+    let late = std::thread::spawn(|| {
+        run_cell_at("isrg-x1-idf4.4-timecheck", Source::Named("expired-leaf"), Dns::Server, Some(1_795_564_800))
+    });
+    let early = std::thread::spawn(|| {
+        run_cell_at("isrg-x1-idf4.4-timecheck", Source::Named("expired-leaf"), Dns::Server, Some(1_790_812_800))
+    });
+    let (late, early) = (late.join().unwrap(), early.join().unwrap());
+    assert_eq!(replay_bytes(&late.transcript).verdict.outcome.outcome, OutcomeClass::TlsVerify);
+    assert_eq!(replay_bytes(&early.transcript).verdict.outcome.outcome, OutcomeClass::Updated);
+    // The late device refused with mbedTLS's alert for an expired certificate.
+    let alerts: Vec<String> = late
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            otarig::server::ServerEvent::HandshakeFailed { alert_from_client, .. } => alert_from_client.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(alerts, ["CertificateExpired"]);
 }

@@ -85,8 +85,13 @@ pub fn decided(seen: &[u8]) -> bool {
     find(seen, b"rst:0xc (SW_CPU_RESET)").is_some_and(|at| STARTED.iter().any(|line| line_done(seen, at, line)))
 }
 
-/// Runs `firmware` against the scenario on a fresh twin.
+/// Runs `firmware` against the scenario on a fresh twin; SNTP answers the scenario's date.
 pub fn run_cell(firmware: &str, source: Source<'_>, dns: Dns) -> CellRun {
+    run_cell_at(firmware, source, dns, None)
+}
+
+/// [`run_cell`] with SNTP answering `sntp_time` (Unix seconds) instead of the scenario's date.
+pub fn run_cell_at(firmware: &str, source: Source<'_>, dns: Dns, sntp_time: Option<i64>) -> CellRun {
     let lab = lab();
     let scenario = load_scenario(&source);
     let manifest = lab.fleet.get(firmware).unwrap();
@@ -119,7 +124,7 @@ pub fn run_cell(firmware: &str, source: Source<'_>, dns: Dns) -> CellRun {
             hosts.insert("ota.example.com".to_owned(), SocketAddr::from(closed));
         }
     }
-    let network = LabNetwork { hosts, sntp_time: Some(scenario.date.unix_timestamp()) };
+    let network = LabNetwork { hosts, sntp_time: Some(sntp_time.unwrap_or(scenario.date.unix_timestamp())) };
     let twin =
         TwinDevice::spawn(TwinConfig { flash_file: Some(flash_path), network, ..TwinConfig::default() }).unwrap();
     let mut port =
