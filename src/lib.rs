@@ -10,7 +10,10 @@ pub mod firmware;
 pub mod image;
 pub mod outcome;
 pub mod pki;
+pub mod predict;
 pub mod replay;
+#[cfg(unix)]
+pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod toml_source;

@@ -5,7 +5,9 @@ mod fleet;
 mod inspect;
 mod logging;
 mod pki;
+mod predict;
 mod replay;
+mod run;
 mod scenario;
 mod serve;
 mod transplant;
@@ -19,8 +21,12 @@ use clap::{Parser, Subcommand};
 pub mod exit {
     /// The work was done (for `replay`: the log was classified, whatever the outcome).
     pub const OK: u8 = 0;
+    /// `run`: a cell's observed outcome is not the expected one.
+    pub const FAIL: u8 = 1;
     /// Usage error or unreadable input.
     pub const USAGE: u8 = 2;
+    /// `run`: the rig could not run a cell (flashing, console, server), and no cell failed.
+    pub const INFRA: u8 = 3;
 }
 
 #[derive(Debug, Parser)]
@@ -62,6 +68,9 @@ enum Command {
     /// The lab certificate authorities: list, generate, export.
     #[command(after_help = pki::AFTER_HELP)]
     Pki(pki::PkiArgs),
+    /// How each firmware would judge a certificate chain, offline; when it stops accepting it.
+    #[command(after_help = predict::AFTER_HELP)]
+    Predict(predict::PredictArgs),
     /// Scenario files: check them, show the chain they serve.
     #[command(after_help = scenario::AFTER_HELP)]
     Scenario(scenario::ScenarioArgs),
@@ -74,6 +83,9 @@ enum Command {
     /// The ESP32 twin as a serial device on a pseudo-terminal: flash it, watch it boot.
     #[command(after_help = twin::AFTER_HELP)]
     Twin(twin::TwinArgs),
+    /// Run firmware x scenario cells on twins: flash, serve, watch, judge; results as JSON lines.
+    #[command(after_help = run::AFTER_HELP)]
+    Run(run::RunArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -82,12 +94,14 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Replay(args) => replay::run(&args),
         Command::Pki(args) => pki::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Fleet(args) => fleet::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Transplant(args) => transplant::run(&args),
         Command::Twin(args) => twin::run(&args),
+        Command::Run(args) => run::run(&args),
     };
     ExitCode::from(code)
 }

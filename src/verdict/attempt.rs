@@ -82,6 +82,9 @@ pub(super) struct Attempt {
     stage: Stage,
     failure: Option<Failure>,
     follow_on_seen: bool,
+    /// The application printed its closing line for the update (`Firmware upgrade failed`,
+    /// Arduino's `HTTP_UPDATE_FAILED`): it will not go on by itself.
+    closed: bool,
     /// What happened after the new image was loaded (updated, rolled back, crashed).
     after_update: Option<Outcome>,
     interrupted: bool,
@@ -106,6 +109,7 @@ impl Attempt {
             stage: Stage::Checking,
             failure: None,
             follow_on_seen: false,
+            closed: false,
             after_update: None,
             interrupted: false,
             flags: Vec::new(),
@@ -123,6 +127,18 @@ impl Attempt {
     /// The attempt has ended one way or another; later progress starts a new one.
     pub(super) fn is_concluded(&self) -> bool {
         self.failure.is_some() || self.after_update.is_some() || self.interrupted
+    }
+
+    /// The attempt has come to the end a live run waits for: the new image started (or the
+    /// old one again, or it crashed), the device crashed, or the application printed its
+    /// closing failure line. Until then later lines may still change the outcome.
+    pub(super) fn is_decided(&self) -> bool {
+        match self.after_update {
+            Some(outcome) if outcome.outcome == OutcomeClass::Updated => self.stage == Stage::Running,
+            Some(outcome) if outcome.outcome == OutcomeClass::RolledBack => self.stage == Stage::OldLoaded,
+            Some(_) => true,
+            None => self.closed || self.failure.as_ref().is_some_and(|f| f.family == Family::Crash),
+        }
     }
 
     /// Whether an update-progress event (`UpdateCheck`, `OtaStarted`, `OtaWriting`) belongs
@@ -241,6 +257,9 @@ impl Attempt {
     pub(super) fn follow_on(&mut self, event: &Event) {
         self.touch(event);
         self.follow_on_seen = true;
+        if matches!(event.kind, EventKind::UpdateFailed | EventKind::ArduinoUpdateError { .. }) {
+            self.closed = true;
+        }
         match &self.failure {
             Some(failure) if failure.weak => {
                 if self.evidence.len() < 3 {

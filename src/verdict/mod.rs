@@ -121,6 +121,14 @@ impl Judge {
         }
     }
 
+    /// The current attempt's outcome once it has come to an end that a live run can stop at:
+    /// the new image has started (or the bootloader went back to the old one), the device
+    /// crashed, or the application printed its closing failure line (`Firmware upgrade
+    /// failed`). A log read to its end does not need this; a UART that never ends does.
+    pub fn decided(&self) -> Option<Outcome> {
+        self.current.as_ref().filter(|a| a.is_decided()).map(Attempt::outcome)
+    }
+
     /// Ends the log and gives the verdict.
     pub fn finish(mut self) -> Verdict {
         if let Some(attempt) = self.current.take() {
@@ -169,4 +177,48 @@ pub fn judge(events: &[Event]) -> Verdict {
         judge.observe(event);
     }
     judge.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Console;
+
+    /// The line at which the judge first says the log's attempt is decided, and the outcome
+    /// the log ends in.
+    fn decided_at(log: &str) -> (Option<u64>, OutcomeClass) {
+        let path = format!("{}/tests/data/synthetic/{log}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap();
+        let mut console = Console::new();
+        let mut judge = Judge::new();
+        let mut at = None;
+        console.feed(&bytes, |event| {
+            judge.observe(&event);
+            if at.is_none() && judge.decided().is_some() {
+                at = Some(event.line);
+            }
+        });
+        (at, judge.finish().outcome.outcome)
+    }
+
+    #[test]
+    fn an_update_is_decided_once_the_new_image_starts() {
+        // The second boot's `Pro cpu start user code`, from the written slot.
+        assert_eq!(decided_at("idf-v3.2/updated.log"), (Some(115), OutcomeClass::Updated));
+        assert_eq!(decided_at("idf-v5.2/updated.log"), (Some(126), OutcomeClass::Updated));
+        // Arduino's bootloader is silent: the ROM's jump to it is the last sign.
+        assert_eq!(decided_at("arduino-2.x/updated.log").0, Some(30));
+    }
+
+    #[test]
+    fn a_failure_is_decided_at_the_applications_closing_line() {
+        assert_eq!(decided_at("idf-v3.2/tls-verify-untrusted.log"), (Some(62), OutcomeClass::TlsVerify));
+        assert_eq!(decided_at("arduino-2.x/http-status-500.log"), (Some(22), OutcomeClass::HttpStatus));
+        assert_eq!(decided_at("idf-v3.2/crashed-panic.log").0, Some(58));
+    }
+
+    #[test]
+    fn an_interrupted_update_is_not_decided() {
+        assert_eq!(decided_at("idf-v3.2/incomplete-power-cut.log").0, None);
+    }
 }

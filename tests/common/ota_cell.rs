@@ -4,7 +4,6 @@
 //! events collected once every connection has closed.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -121,7 +120,7 @@ pub fn run_cell_at(firmware: &str, source: Source<'_>, dns: Dns, sntp_time: Opti
         Dns::Missing => {}
         Dns::ClosedPort => {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-            hosts.insert("ota.example.com".to_owned(), SocketAddr::from(closed));
+            hosts.insert("ota.example.com".to_owned(), closed);
         }
     }
     let network = LabNetwork { hosts, sntp_time: Some(sntp_time.unwrap_or(scenario.date.unix_timestamp())) };

@@ -1,0 +1,138 @@
+//! Which cells a run has: firmware × scenario, from the fleet's manifests and the scenario
+//! files, every id checked before anything runs.
+
+use std::path::{Path, PathBuf};
+
+use crate::firmware::{Fleet, ManifestError};
+use crate::pki::{LabPki, PkiError};
+use crate::scenario::{self, Scenario, ScenarioError};
+
+/// Where the lab's files are.
+#[derive(Clone, Debug)]
+pub struct LabDirs {
+    /// `scenarios/`: the scenario files, and the lab PKI in its `pki/` folder.
+    pub scenarios: PathBuf,
+    /// `firmware-images/`: the fleet's manifests.
+    pub fleet: PathBuf,
+}
+
+/// What to run; an empty list means all (all fleet members, all scenarios).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub firmware: Vec<String>,
+    /// Scenario ids (file names without `.toml`) or paths to `.toml` files.
+    pub scenarios: Vec<String>,
+}
+
+/// One cell of the matrix: a firmware (by manifest id) against a scenario (by index in the
+/// plan's scenarios).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub firmware: String,
+    pub scenario: usize,
+}
+
+/// A checked run: the lab it needs and its cells, firmware-major.
+#[derive(Debug)]
+pub struct Plan {
+    pub pki: LabPki,
+    pub fleet: Fleet,
+    pub scenarios: Vec<Scenario>,
+    pub cells: Vec<Cell>,
+}
+
+/// A run that cannot start: bad lab files or ids that name nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Fleet(#[from] ManifestError),
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("cannot list {dir}: {source}")]
+    List { dir: PathBuf, source: std::io::Error },
+    #[error("no firmware `{id}` in the fleet (known: {})", known.join(", "))]
+    UnknownFirmware { id: String, known: Vec<String> },
+    #[error("no scenario `{id}` (known: {})", known.join(", "))]
+    UnknownScenario { id: String, known: Vec<String> },
+    #[error("scenario `{scenario}` offers no image (`image = \"...\"` under [server])")]
+    NoImage { scenario: String },
+    #[error("scenario `{scenario}` offers image `{image}`, which no manifest in the fleet names")]
+    UnknownImage { scenario: String, image: String },
+    #[error("nothing to run: no firmware or no scenario")]
+    Empty,
+}
+
+impl Plan {
+    /// Loads the lab (PKI, fleet, the selected scenarios) and lists the cells.
+    pub fn new(dirs: &LabDirs, selection: &Selection) -> Result<Self, PlanError> {
+        let pki = LabPki::open(&dirs.scenarios.join("pki"))?;
+        let fleet = Fleet::load(&dirs.fleet, &pki)?;
+
+        let firmware: Vec<String> = if selection.firmware.is_empty() {
+            fleet.members().map(|m| m.id.clone()).collect()
+        } else {
+            for id in &selection.firmware {
+                if fleet.get(id).is_none() {
+                    let known = fleet.members().map(|m| m.id.clone()).collect();
+                    return Err(PlanError::UnknownFirmware { id: id.clone(), known });
+                }
+            }
+            dedup(&selection.firmware)
+        };
+
+        let files = scenario::files_in(&dirs.scenarios)
+            .map_err(|source| PlanError::List { dir: dirs.scenarios.clone(), source })?;
+        let paths = if selection.scenarios.is_empty() {
+            files
+        } else {
+            let mut paths = Vec::new();
+            for id in dedup(&selection.scenarios) {
+                paths.push(scenario_path(&dirs.scenarios, &id, &files)?);
+            }
+            paths
+        };
+        let mut scenarios = Vec::new();
+        for path in &paths {
+            let scenario = Scenario::load(path, &pki)?;
+            match &scenario.image {
+                None => return Err(PlanError::NoImage { scenario: scenario.id }),
+                Some(image) if fleet.get(image).is_none() => {
+                    return Err(PlanError::UnknownImage { scenario: scenario.id.clone(), image: image.clone() });
+                }
+                Some(_) => scenarios.push(scenario),
+            }
+        }
+
+        let cells: Vec<Cell> = firmware
+            .iter()
+            .flat_map(|id| (0..scenarios.len()).map(|scenario| Cell { firmware: id.clone(), scenario }))
+            .collect();
+        if cells.is_empty() {
+            return Err(PlanError::Empty);
+        }
+        Ok(Self { pki, fleet, scenarios, cells })
+    }
+}
+
+/// The file of scenario `id` (an id in `dir`, or a path to a `.toml`).
+fn scenario_path(dir: &Path, id: &str, files: &[PathBuf]) -> Result<PathBuf, PlanError> {
+    let path = if id.ends_with(".toml") { PathBuf::from(id) } else { dir.join(format!("{id}.toml")) };
+    if path.is_file() {
+        return Ok(path);
+    }
+    let known = files.iter().filter_map(|f| f.file_stem()).map(|s| s.to_string_lossy().into_owned()).collect();
+    Err(PlanError::UnknownScenario { id: id.to_owned(), known })
+}
+
+/// The ids in their first order, each once.
+fn dedup(ids: &[String]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for id in ids {
+        if !seen.contains(id) {
+            seen.push(id.clone());
+        }
+    }
+    seen
+}
