@@ -8,8 +8,8 @@ use otarig::replay::replay_bytes;
 
 mod common;
 
-use common::ota_cell::{Dns, Source, run_cell, run_cell_at};
-use common::serial::count;
+use common::ota_cell::{Dns, STARTED, Source, run_cell, run_cell_at, run_cell_then};
+use common::serial::{count, find, read_until};
 
 fn cell(firmware: &str, scenario: &str) -> Vec<u8> {
     run_cell(firmware, Source::Named(scenario), Dns::Server).transcript
@@ -78,4 +78,55 @@ fn twins_with_different_clocks_run_side_by_side() {
         })
         .collect();
     assert_eq!(alerts, ["CertificateExpired"]);
+}
+
+#[test]
+fn an_update_that_never_confirms_itself_is_rolled_back_at_the_next_reset() {
+    let scenario = "title = \"t\"\ndate = \"2026-11-25\"\n[leaf]\nissuer = \"r11\"\n\
+                    [server]\nchain = [\"leaf\", \"r11\"]\nimage = \"v2.0.1-unconfirmed\"\n";
+    let reset_at = std::cell::Cell::new(0);
+    let run = run_cell_then("bundle-idf5.2", Source::Inline(scenario), Dns::Server, None, |twin, port, seen| {
+        // The new app started on trial and never confirmed; the board is reset.
+        reset_at.set(seen.len());
+        twin.reset(false);
+        read_until(port, seen, |seen| {
+            let after = reset_at.get();
+            find(&seen[after..], b"rst:0x1 (POWERON_RESET)").is_some_and(|at| {
+                let from = after + at;
+                STARTED.iter().any(|line| {
+                    find(&seen[from..], line).is_some_and(|end| find(&seen[from + end..], b"\r\n").is_some())
+                })
+            })
+        });
+    });
+    let transcript = run.transcript;
+    let after_reset = &transcript[reset_at.get()..];
+    // The bootloader gave up the unconfirmed entry and went back to the factory app.
+    let factory = find(after_reset, b"Defaulting to factory image").expect("back to factory");
+    assert!(find(&after_reset[factory..], b"Loaded app from partition at offset 0x10000").is_some());
+    let start_up_end = after_reset
+        .windows(b"Calling app_main()".len())
+        .position(|w| w == b"Calling app_main()")
+        .map(|at| reset_at.get() + at + find(&after_reset[at..], b"\r\n").unwrap() + 2)
+        .unwrap();
+    let outcome = replay_bytes(&transcript[..start_up_end]).verdict.outcome;
+    assert_eq!(outcome.outcome, OutcomeClass::RolledBack, "{}", String::from_utf8_lossy(&transcript));
+}
+
+#[test]
+fn an_update_that_confirms_itself_stays_after_a_reset() {
+    let reset_at = std::cell::Cell::new(0);
+    let run = run_cell_then("bundle-idf5.2", Source::Named("le-short-chain"), Dns::Server, None, |twin, port, seen| {
+        reset_at.set(seen.len());
+        twin.reset(false);
+        read_until(port, seen, |seen| {
+            find(&seen[reset_at.get()..], b"Loaded app from partition at offset").is_some_and(|at| {
+                let from = reset_at.get() + at;
+                find(&seen[from..], b"Calling app_main()").is_some()
+            })
+        });
+    });
+    let after_reset = &run.transcript[reset_at.get()..];
+    assert!(find(after_reset, b"Loaded app from partition at offset 0x110000").is_some());
+    assert!(find(after_reset, b"Defaulting to factory image").is_none());
 }

@@ -14,7 +14,8 @@
 //! The profile record (documented here because the twin reads it): the ASCII marker
 //! `otarig-profile-v1\n`, then `key=value` lines (`id`, `version`, `idf`, `chip`, `ota_url`,
 //! `time_check`, `clock` (`unset`, `sntp` or Unix seconds), `rollback`, `trust`, and
-//! `update=true` for the release offered as the update), then a NUL. Real images have none; the twin then
+//! `update=true` for the release offered as the update, `confirms=false` for an app that never
+//! confirms itself after an update), then a NUL. Real images have none; the twin then
 //! infers the profile from the image and the manifest.
 
 use sha2::Digest;
@@ -26,6 +27,10 @@ use crate::pki::{LabPki, PkiError};
 
 /// The marker that starts the profile record.
 pub const PROFILE_MARKER: &[u8] = b"otarig-profile-v1\n";
+/// In the DRAM segment of a bootloader built with `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`: the
+/// twin's bootloader then runs the rollback state machine. Real bootloaders carry no marker
+/// (the twin treats them as built without rollback).
+pub const ROLLBACK_MARKER: &[u8] = b"otarig-bootloader: app rollback\0";
 
 const DROM: u32 = 0x3F40_0020;
 const DRAM: u32 = 0x3FFB_0000;
@@ -145,6 +150,9 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
         // The release offered as the update: the twin does not look for a newer one.
         text.push_str("update=true\n");
     }
+    if !firmware.confirms {
+        text.push_str("confirms=false\n");
+    }
     text.into_bytes()
 }
 
@@ -166,6 +174,10 @@ fn build_bootloader(firmware: &FirmwareManifest) -> Vec<u8> {
         dram.extend_from_slice(&[0; 16]);
     }
     dram.extend_from_slice(format!("ESP-IDF {idf} 2nd stage bootloader\0").as_bytes());
+    if firmware.rollback {
+        // CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE, for the twin's bootloader (see `ROLLBACK_MARKER`).
+        dram.extend_from_slice(ROLLBACK_MARKER);
+    }
     let seed = firmware.idf.major as u64 * 100 + firmware.idf.minor as u64;
     let segments = vec![
         SegmentSpec { load_addr: 0x3FFF_0030, data: dram },

@@ -110,6 +110,10 @@ pub struct FirmwareManifest {
     pub clock: Clock,
     /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`.
     pub rollback: bool,
+    /// Whether the app, started for the first time after an update, confirms itself
+    /// (`esp_ota_mark_app_valid_cancel_rollback`); with rollback, one that does not is rolled
+    /// back at its next reset. Default: it does.
+    pub confirms: bool,
     /// The release offered as the update, not a member of the fleet.
     pub update: bool,
     /// A real build, relative to the manifest's folder.

@@ -23,6 +23,8 @@ struct RawManifest {
     time_check: bool,
     clock: Option<Spanned<String>>,
     rollback: Option<Spanned<bool>>,
+    #[serde(default = "yes")]
+    confirms: bool,
     #[serde(default)]
     update: bool,
     image: Option<String>,
@@ -42,6 +44,10 @@ struct RawTransplant {
 
 fn esp32() -> Chip {
     Chip::Esp32
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +163,7 @@ pub(super) fn load_manifest(
         time_check: raw.time_check,
         clock,
         rollback: raw.rollback.is_some_and(|r| r.into_inner()),
+        confirms: raw.confirms,
         update: raw.update,
         image: raw.image.map(Into::into),
         bootloader: raw.bootloader.map(Into::into),

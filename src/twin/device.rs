@@ -215,6 +215,9 @@ impl TwinDevice {
     /// the device thread's next turn ([`TwinDevice::run_app`]), after the reset is acknowledged.
     fn boot(&mut self, reason: ResetReason) {
         let outcome = boot_log(lock(&self.flash).as_bytes(), reason, &mut self.clock);
+        if let Some((offset, otadata)) = &outcome.otadata_write {
+            ota::write_otadata(&mut lock(&self.flash), *offset, otadata);
+        }
         self.mode = Mode::Running;
         self.send(&outcome.bytes);
         if let Booted::App { partition_offset, .. } = outcome.result {
@@ -232,6 +235,9 @@ impl TwinDevice {
             let length = parse_app(image).map_or(image.len(), |app| app.length.min(image.len()));
             FirmwareProfile::read(&image[..length])
         };
+        if profile.confirms && profile.rollback {
+            ota::confirm_running_app(&self.flash, partition_offset);
+        }
         if profile.is_update || profile.ota_url.is_none() {
             return;
         }

@@ -41,6 +41,8 @@ pub struct FirmwareProfile {
     pub rollback: bool,
     /// The release offered as the update: it does not look for a newer one.
     pub is_update: bool,
+    /// Whether the app confirms itself when started on trial after an update.
+    pub confirms: bool,
     /// What the TLS client trusts; `None` when the image embeds nothing.
     pub anchors: Option<Anchors>,
 }
@@ -80,6 +82,7 @@ impl FirmwareProfile {
             clock,
             rollback: get("rollback") == Some("true"),
             is_update: get("update") == Some("true"),
+            confirms: get("confirms") != Some("false"),
             anchors: anchors(image, prefers_bundle),
         }
     }
@@ -135,6 +138,7 @@ impl Default for FirmwareProfile {
             clock: ClockSource::Unset,
             rollback: false,
             is_update: false,
+            confirms: true,
             anchors: None,
         }
     }

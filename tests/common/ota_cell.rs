@@ -15,7 +15,7 @@ use otarig::pki::LabPki;
 use otarig::scenario::Scenario;
 use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
 use otarig::toml_source::TomlSource;
-use otarig::twin::device::{TwinConfig, TwinDevice};
+use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::LabNetwork;
 
 use super::TempDir;
@@ -91,6 +91,18 @@ pub fn run_cell(firmware: &str, source: Source<'_>, dns: Dns) -> CellRun {
 
 /// [`run_cell`] with SNTP answering `sntp_time` (Unix seconds) instead of the scenario's date.
 pub fn run_cell_at(firmware: &str, source: Source<'_>, dns: Dns, sntp_time: Option<i64>) -> CellRun {
+    run_cell_then(firmware, source, dns, sntp_time, |_, _, _| {})
+}
+
+/// [`run_cell_at`], then `then` with the twin, its port and the transcript so far (to reset
+/// the twin and read on, say) before the server's events are collected.
+pub fn run_cell_then(
+    firmware: &str,
+    source: Source<'_>,
+    dns: Dns,
+    sntp_time: Option<i64>,
+    then: impl FnOnce(&TwinHandle, &mut Box<dyn serialport::SerialPort>, &mut Vec<u8>),
+) -> CellRun {
     let lab = lab();
     let scenario = load_scenario(&source);
     let manifest = lab.fleet.get(firmware).unwrap();
@@ -131,6 +143,7 @@ pub fn run_cell_at(firmware: &str, source: Source<'_>, dns: Dns, sntp_time: Opti
     twin.reset(false);
     let mut transcript = Vec::new();
     read_until(&mut port, &mut transcript, decided);
+    then(&twin, &mut port, &mut transcript);
 
     // Every connection the device opened has closed by now or closes in a moment.
     let mut events = Vec::new();

@@ -5,6 +5,7 @@
 use esp_idf_part::PartitionTable;
 use memchr::memmem;
 
+use crate::firmware::build::ROLLBACK_MARKER;
 use crate::image::otadata::{OtaState, Otadata, entry_crc};
 use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, otadata_partition, read_table};
 use crate::image::{AppImage, ImageError, SegmentKind};
@@ -25,11 +26,14 @@ struct Identity {
     idf: String,
     compile_time: String,
     dialect: Dialect,
+    /// Built with `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE` (the rig's builds say so).
+    rollback: bool,
 }
 
 /// Reads the version from the bootloader's DRAM segment: `esp_bootloader_desc_t` (v5.x),
 /// else the text `ESP-IDF vX 2nd stage bootloader`.
 fn identify(image: &AppImage, region: &[u8]) -> Identity {
+    let rollback = image.segments.iter().any(|s| memmem::find(&region[s.data_range()], ROLLBACK_MARKER).is_some());
     let dram = image
         .segments
         .iter()
@@ -39,7 +43,7 @@ fn identify(image: &AppImage, region: &[u8]) -> Identity {
         if data.len() >= 80 && data[0] == 0x50 {
             let idf = c_string(&data[8..40]);
             if let Some(dialect) = Dialect::of(&idf) {
-                return Identity { compile_time: c_string(&data[40..64]), idf, dialect };
+                return Identity { compile_time: c_string(&data[40..64]), idf, dialect, rollback };
             }
         }
         if let Some(start) = memmem::find(data, b"ESP-IDF ") {
@@ -47,7 +51,7 @@ fn identify(image: &AppImage, region: &[u8]) -> Identity {
             if let Some(end) = memmem::find(rest, b" 2nd stage bootloader") {
                 let idf = String::from_utf8_lossy(&rest[..end]).into_owned();
                 if let Some(dialect) = Dialect::of(&idf) {
-                    return Identity { idf, compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect };
+                    return Identity { idf, compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect, rollback };
                 }
             }
         }
@@ -55,7 +59,7 @@ fn identify(image: &AppImage, region: &[u8]) -> Identity {
     // A real v3.x/v4.x bootloader keeps the banner as a format string and the version apart;
     // the twin does not guess it.
     let dialect = Dialect { major: 4, minor: 4 };
-    Identity { idf: "unknown".to_owned(), compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect }
+    Identity { idf: "unknown".to_owned(), compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect, rollback }
 }
 
 fn c_string(field: &[u8]) -> String {
@@ -63,8 +67,14 @@ fn c_string(field: &[u8]) -> String {
     String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
-/// Runs the bootloader: the app it loads, or `None` when it finds none.
-pub(super) fn run(flash: &[u8], bootloader: &AppImage, uart: &mut Uart<'_>) -> Option<LoadedApp> {
+/// Runs the bootloader: the app it loads, or `None` when it finds none. What it writes to
+/// otadata (the rollback states) goes to `otadata_write` as (offset, new partition content).
+pub(super) fn run(
+    flash: &[u8],
+    bootloader: &AppImage,
+    uart: &mut Uart<'_>,
+    otadata_write: &mut Option<(u32, Vec<u8>)>,
+) -> Option<LoadedApp> {
     let region = flash.get(ESP32_BOOTLOADER_OFFSET..).unwrap_or_default();
     let id = identify(bootloader, region);
     let d = id.dialect;
@@ -116,12 +126,35 @@ pub(super) fn run(flash: &[u8], bootloader: &AppImage, uart: &mut Uart<'_>) -> O
     };
     print_table(&table, d, uart);
     let slots = load::Slots::of(&table);
-    let otadata = otadata_partition(&table).map(|(offset, size)| {
+    let location = otadata_partition(&table);
+    let mut otadata = location.map(|(offset, size)| {
         let start = (offset as usize).min(flash.len());
         let end = (offset as usize).saturating_add(size as usize).min(flash.len());
         Otadata::decode(&flash[start..end])
     });
+    let before = otadata;
+    let rollback = id.rollback && d.at_least(4, 0);
+    if let Some(otadata) = otadata.as_mut().filter(|_| rollback) {
+        // An app that was started but never confirmed itself: its entry is given up.
+        for entry in &mut otadata.entries {
+            if entry.state == OtaState::PendingVerify {
+                entry.state = OtaState::Aborted;
+            }
+        }
+    }
     let (start, blank_otadata) = select(&slots, otadata.as_ref(), d, uart);
+    if let Some(otadata) = otadata.as_mut().filter(|_| rollback) {
+        // The chosen entry, when new, is now on trial until the app confirms it.
+        let chosen = otadata.entries.iter_mut().filter(|e| e.is_valid()).max_by_key(|e| e.seq);
+        if let Some(entry) = chosen.filter(|e| e.state == OtaState::New && start.is_some()) {
+            entry.state = OtaState::PendingVerify;
+        }
+    }
+    if let (Some((offset, _)), Some(after)) = (location, otadata)
+        && Some(after) != before
+    {
+        *otadata_write = Some((offset, after.encode()));
+    }
     let loaded = load::load_boot_image(flash, &slots, start, blank_otadata, d, uart)?;
     uart.log(Level::Info, "boot", "Disabling RNG early entropy source...");
     Some(loaded)

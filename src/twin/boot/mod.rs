@@ -104,6 +104,9 @@ pub struct BootOutcome {
     /// The UART bytes, `\r\n` line ends, ESP-IDF colour codes as the firmware sends them.
     pub bytes: Vec<u8>,
     pub result: Booted,
+    /// What the bootloader wrote to otadata (rollback states): the partition's offset and its
+    /// new content. The caller writes it to flash.
+    pub otadata_write: Option<(u32, Vec<u8>)>,
 }
 
 /// Where a boot ended.
@@ -128,9 +131,10 @@ pub enum Booted {
 pub fn boot_log(flash: &[u8], reset: ResetReason, clock: &mut BootClock) -> BootOutcome {
     clock.restart();
     let mut uart = Uart::new(clock);
+    let mut otadata_write = None;
     let result = match rom::run(flash, reset, &mut uart) {
         None => Booted::NoBootloader,
-        Some(bootloader) => match bootloader::run(flash, &bootloader, &mut uart) {
+        Some(bootloader) => match bootloader::run(flash, &bootloader, &mut uart, &mut otadata_write) {
             None => Booted::NoBootableApp,
             Some(loaded) => {
                 let app_idf = app::run(flash, &loaded, &mut uart);
@@ -138,5 +142,5 @@ pub fn boot_log(flash: &[u8], reset: ResetReason, clock: &mut BootClock) -> Boot
             }
         },
     };
-    BootOutcome { bytes: uart.bytes, result }
+    BootOutcome { bytes: uart.bytes, result, otadata_write }
 }

@@ -15,6 +15,7 @@ mod ota_ops;
 use std::sync::Mutex;
 
 pub(crate) use flow::{UpdateEnd, run_update};
+pub(crate) use ota_ops::{confirm_running_app, write_otadata};
 
 use crate::firmware::IdfVersion;
 use crate::twin::flash::VirtualFlash;

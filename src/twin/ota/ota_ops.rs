@@ -4,7 +4,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::image::otadata::Otadata;
+use crate::image::otadata::{OtaState, Otadata};
 use crate::image::partition::{AppSlot, TABLE_OFFSET, app_slots, otadata_partition, read_table};
 use crate::twin::flash::VirtualFlash;
 
@@ -113,16 +113,44 @@ pub(super) fn set_boot_slot(flash: &Mutex<VirtualFlash>, layout: &Layout, slot: 
     };
     let mut otadata = Otadata::decode(&current);
     otadata.set_boot_slot(u32::from(index), layout.app_count(), rollback);
-    let new = otadata.encode();
+    write_otadata(&mut flash, offset, &otadata.encode());
+    true
+}
+
+/// Writes otadata as ESP-IDF does: only a sector whose entry changed is erased and its 32
+/// bytes programmed.
+pub(crate) fn write_otadata(flash: &mut VirtualFlash, offset: u32, new: &[u8]) {
     for sector in 0..2u32 {
         let at = (sector * SECTOR) as usize;
-        let (old, new) = (&current[at..at + SECTOR as usize], &new[at..at + SECTOR as usize]);
-        if old != new {
+        let Some(entry) = new.get(at..at + 32) else { continue };
+        let unchanged = flash.read(offset + sector * SECTOR, 32).is_ok_and(|old| old == entry);
+        if !unchanged {
             let _ = flash.erase_sector(offset + sector * SECTOR);
-            let _ = flash.program(offset + sector * SECTOR, &new[..32]);
+            let _ = flash.program(offset + sector * SECTOR, entry);
         }
     }
-    true
+}
+
+/// `esp_ota_mark_app_valid_cancel_rollback()` by the app running from `running`: its otadata
+/// entry, if on trial (PENDING_VERIFY), becomes VALID (ESP-IDF logs it at debug level only).
+pub(crate) fn confirm_running_app(flash: &Mutex<VirtualFlash>, running: u32) {
+    let mut flash = lock(flash);
+    let Some(layout) = Layout::read(&flash) else { return };
+    let (Some((offset, size)), Some(slot)) = (layout.otadata, layout.slots.iter().find(|s| s.offset == running)) else {
+        return;
+    };
+    let (Some(index), count) = (slot.ota, layout.app_count()) else { return };
+    let Ok(current) = flash.read(offset, size as usize).map(<[u8]>::to_vec) else { return };
+    let mut otadata = Otadata::decode(&current);
+    let active = otadata.entries.iter_mut().filter(|e| e.is_valid()).max_by_key(|e| e.seq);
+    if let Some(entry) = active
+        && count > 0
+        && (entry.seq - 1) % count == u32::from(index)
+        && entry.state == OtaState::PendingVerify
+    {
+        entry.state = OtaState::Valid;
+        write_otadata(&mut flash, offset, &otadata.encode());
+    }
 }
 
 fn lock(flash: &Mutex<VirtualFlash>) -> MutexGuard<'_, VirtualFlash> {
