@@ -159,7 +159,7 @@ fn fault_values_are_checked_where_written() {
     let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n");
     let (kind, line, _) = error_of(&format!("{base}fault = {{ kind = \"alert\", alert = \"teapot\" }}\n"));
     assert!(matches!(kind, SpecErrorKind::Shape { .. }));
-    assert_eq!(line, 7);
+    assert_eq!(line, 8, "the power_cut line");
     assert!(check(&format!("{base}fault = {{ kind = \"redirect\", status = 200, location = \"/x\" }}\n")).is_err());
     assert!(check(&format!("{base}fault = {{ kind = \"status\", status = 999 }}\n")).is_err());
     assert!(check(&format!("{base}fault = {{ kind = \"alert\", alert = \"unknown-ca\" }}\n")).is_ok());
@@ -182,4 +182,16 @@ fn extra_hosts_have_their_own_chain_path_and_fault() {
 
     let unknown = text.replace("chain = [\"cdn_leaf\", \"r11\"]", "chain = [\"cdn_leaf\", \"r13\"]");
     assert!(matches!(error_of(&unknown).0, SpecErrorKind::UnknownCertificate { .. }));
+}
+
+#[test]
+fn device_power_cuts_parse_and_unknown_ones_are_located() {
+    let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n");
+    let bytes = check(&format!("{base}[device]\npower_cut = {{ after-bytes = 300000 }}\n")).unwrap();
+    assert_eq!(bytes.power_cut, Some(otarig::twin::PowerCut::AfterBytes(300_000)));
+    let otadata = check(&format!("{base}[device]\npower_cut = \"otadata-write\"\n")).unwrap();
+    assert_eq!(otadata.power_cut, Some(otarig::twin::PowerCut::OtadataWrite));
+    assert_eq!(check(&base).unwrap().power_cut, None);
+    let (_, line, _) = error_of(&format!("{base}[device]\npower_cut = \"lightning\"\n"));
+    assert_eq!(line, 8, "the power_cut line");
 }

@@ -85,7 +85,7 @@ fn an_update_that_never_confirms_itself_is_rolled_back_at_the_next_reset() {
     let scenario = "title = \"t\"\ndate = \"2026-11-25\"\n[leaf]\nissuer = \"r11\"\n\
                     [server]\nchain = [\"leaf\", \"r11\"]\nimage = \"v2.0.1-unconfirmed\"\n";
     let reset_at = std::cell::Cell::new(0);
-    let run = run_cell_then("bundle-idf5.2", Source::Inline(scenario), Dns::Server, None, |twin, port, seen| {
+    let run = run_cell_then("bundle-idf5.2", Source::Inline(scenario), Dns::Server, None, None, |twin, port, seen| {
         // The new app started on trial and never confirmed; the board is reset.
         reset_at.set(seen.len());
         twin.reset(false);
@@ -116,16 +116,17 @@ fn an_update_that_never_confirms_itself_is_rolled_back_at_the_next_reset() {
 #[test]
 fn an_update_that_confirms_itself_stays_after_a_reset() {
     let reset_at = std::cell::Cell::new(0);
-    let run = run_cell_then("bundle-idf5.2", Source::Named("le-short-chain"), Dns::Server, None, |twin, port, seen| {
-        reset_at.set(seen.len());
-        twin.reset(false);
-        read_until(port, seen, |seen| {
-            find(&seen[reset_at.get()..], b"Loaded app from partition at offset").is_some_and(|at| {
-                let from = reset_at.get() + at;
-                find(&seen[from..], b"Calling app_main()").is_some()
-            })
+    let run =
+        run_cell_then("bundle-idf5.2", Source::Named("le-short-chain"), Dns::Server, None, None, |twin, port, seen| {
+            reset_at.set(seen.len());
+            twin.reset(false);
+            read_until(port, seen, |seen| {
+                find(&seen[reset_at.get()..], b"Loaded app from partition at offset").is_some_and(|at| {
+                    let from = reset_at.get() + at;
+                    find(&seen[from..], b"Calling app_main()").is_some()
+                })
+            });
         });
-    });
     let after_reset = &run.transcript[reset_at.get()..];
     assert!(find(after_reset, b"Loaded app from partition at offset 0x110000").is_some());
     assert!(find(after_reset, b"Defaulting to factory image").is_none());

@@ -15,13 +15,14 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, TTYPort};
 
 use crate::image::parse_app;
+pub use crate::twin::PowerCut;
 use crate::twin::boot::{BootClock, Booted, ResetReason, boot_log};
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::network::LabNetwork;
@@ -55,6 +56,8 @@ pub struct TwinConfig {
     pub flash_file: Option<PathBuf>,
     /// DNS and SNTP as the firmware's update client sees them.
     pub network: LabNetwork,
+    /// A power cut armed for the first update the firmware runs (a device-side fault).
+    pub power_cut: Option<PowerCut>,
 }
 
 impl Default for TwinConfig {
@@ -66,6 +69,7 @@ impl Default for TwinConfig {
             clock_seed: 0,
             flash_file: None,
             network: LabNetwork::default(),
+            power_cut: None,
         }
     }
 }
@@ -112,6 +116,10 @@ pub struct TwinDevice {
     network: LabNetwork,
     /// An app just started from this partition offset; it runs on the thread's next turn.
     app_started: Option<u32>,
+    /// The armed power cut, taken by the next update.
+    power_cut: Option<PowerCut>,
+    /// Set when an armed power cut fired.
+    power_lost: Arc<PowerLoss>,
     decoder: SlipDecoder,
     master: TTYPort,
     /// Held so the line stays up while no one has the slave open (the master would read EIO).
@@ -125,6 +133,14 @@ pub struct TwinHandle {
     flash: Arc<Mutex<VirtualFlash>>,
     commands: Sender<Request>,
     thread: Option<JoinHandle<()>>,
+    power_lost: Arc<PowerLoss>,
+}
+
+/// Whether an armed power cut has fired, with a way to wait for it.
+#[derive(Debug, Default)]
+struct PowerLoss {
+    fired: Mutex<bool>,
+    changed: Condvar,
 }
 
 impl TwinDevice {
@@ -140,6 +156,7 @@ impl TwinDevice {
         };
         let flash = Arc::new(Mutex::new(flash));
         let (sender, commands) = mpsc::channel();
+        let power_lost = Arc::new(PowerLoss::default());
         let mut device = TwinDevice {
             flash: Arc::clone(&flash),
             mode: Mode::Off,
@@ -147,6 +164,8 @@ impl TwinDevice {
             clock: BootClock::new(config.clock_seed),
             network: config.network.clone(),
             app_started: None,
+            power_cut: config.power_cut,
+            power_lost: Arc::clone(&power_lost),
             decoder: SlipDecoder::default(),
             master,
             _slave: slave,
@@ -159,7 +178,7 @@ impl TwinDevice {
             .name("twin-device".into())
             .spawn(move || device.run())
             .map_err(TwinError::Thread)?;
-        Ok(TwinHandle { port_path, flash, commands: sender, thread: Some(thread) })
+        Ok(TwinHandle { port_path, flash, commands: sender, thread: Some(thread), power_lost })
     }
 
     fn run(&mut self) {
@@ -241,12 +260,23 @@ impl TwinDevice {
         if profile.is_update || profile.ota_url.is_none() {
             return;
         }
-        let device =
-            ota::Device { flash: &self.flash, network: &self.network, profile: &profile, running: partition_offset };
+        let device = ota::Device {
+            flash: &self.flash,
+            network: &self.network,
+            profile: &profile,
+            running: partition_offset,
+            power_cut: self.power_cut.take(),
+        };
         let master = &mut self.master;
         let mut emit = |bytes: &[u8]| send_on(master, bytes);
-        if ota::run_update(&device, &mut self.clock, &mut emit) == ota::UpdateEnd::Restart {
-            self.boot(ResetReason::SoftwareCpu);
+        match ota::run_update(&device, &mut self.clock, &mut emit) {
+            ota::UpdateEnd::Restart => self.boot(ResetReason::SoftwareCpu),
+            ota::UpdateEnd::Idle => {}
+            ota::UpdateEnd::PowerLost => {
+                self.power_cut();
+                *self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                self.power_lost.changed.notify_all();
+            }
         }
     }
 
@@ -328,6 +358,18 @@ impl TwinHandle {
     /// [`reset`]: TwinHandle::reset
     pub fn power_cut(&self) {
         self.request(Command::PowerCut);
+    }
+
+    /// Waits until the armed power cut ([`TwinConfig::power_cut`]) has fired, at most
+    /// `timeout`; whether it did. The twin is then off until [`reset`](TwinHandle::reset).
+    pub fn wait_for_power_cut(&self, timeout: Duration) -> bool {
+        let fired = self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner);
+        let (fired, _) = self
+            .power_lost
+            .changed
+            .wait_timeout_while(fired, timeout, |fired| !*fired)
+            .unwrap_or_else(PoisonError::into_inner);
+        *fired
     }
 
     /// Sends a command and waits until the device thread has carried it out (or has ended).

@@ -15,7 +15,7 @@ use otarig::pki::LabPki;
 use otarig::scenario::Scenario;
 use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
 use otarig::toml_source::TomlSource;
-use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
+use otarig::twin::device::{PowerCut, TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::LabNetwork;
 
 use super::TempDir;
@@ -91,16 +91,18 @@ pub fn run_cell(firmware: &str, source: Source<'_>, dns: Dns) -> CellRun {
 
 /// [`run_cell`] with SNTP answering `sntp_time` (Unix seconds) instead of the scenario's date.
 pub fn run_cell_at(firmware: &str, source: Source<'_>, dns: Dns, sntp_time: Option<i64>) -> CellRun {
-    run_cell_then(firmware, source, dns, sntp_time, |_, _, _| {})
+    run_cell_then(firmware, source, dns, sntp_time, None, |_, _, _| {})
 }
 
 /// [`run_cell_at`], then `then` with the twin, its port and the transcript so far (to reset
-/// the twin and read on, say) before the server's events are collected.
+/// the twin and read on, say) before the server's events are collected. With `power_cut`,
+/// the twin loses power where armed and is powered on again (a reset) once it has.
 pub fn run_cell_then(
     firmware: &str,
     source: Source<'_>,
     dns: Dns,
     sntp_time: Option<i64>,
+    power_cut: Option<PowerCut>,
     then: impl FnOnce(&TwinHandle, &mut Box<dyn serialport::SerialPort>, &mut Vec<u8>),
 ) -> CellRun {
     let lab = lab();
@@ -136,12 +138,32 @@ pub fn run_cell_then(
         }
     }
     let network = LabNetwork { hosts, sntp_time: Some(sntp_time.unwrap_or(scenario.date.unix_timestamp())) };
-    let twin =
-        TwinDevice::spawn(TwinConfig { flash_file: Some(flash_path), network, ..TwinConfig::default() }).unwrap();
+    let config = TwinConfig { flash_file: Some(flash_path), network, power_cut, ..TwinConfig::default() };
+    let twin = TwinDevice::spawn(config).unwrap();
     let mut port =
         serialport::new(twin.port_path().to_string_lossy(), 115_200).timeout(Duration::from_millis(20)).open().unwrap();
     twin.reset(false);
     let mut transcript = Vec::new();
+    if power_cut.is_some() {
+        // Keep reading (the twin writes as a UART does, waiting for a reader) until the cut.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 4096];
+        while !twin.wait_for_power_cut(Duration::from_millis(5)) {
+            assert!(
+                Instant::now() < deadline,
+                "the armed power cut never fired:\n{}",
+                String::from_utf8_lossy(&transcript)
+            );
+            while let Ok(n) = std::io::Read::read(&mut port, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                transcript.extend_from_slice(&buf[..n]);
+            }
+        }
+        // Power on again: everything printed before the cut is already on the line.
+        twin.reset(false);
+    }
     read_until(&mut port, &mut transcript, decided);
     then(&twin, &mut port, &mut transcript);
 

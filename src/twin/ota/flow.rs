@@ -34,6 +34,8 @@ pub(crate) enum UpdateEnd {
     Restart,
     /// The update failed (or there was none to do): the app idles.
     Idle,
+    /// The power was cut where the device was told to lose it ([`super::PowerCut`]).
+    PowerLost,
 }
 
 /// Runs the example app's update on `device`, printing through `emit` as it goes.
@@ -45,8 +47,16 @@ pub(crate) fn run_update(device: &Device<'_>, clock: &mut BootClock, emit: &mut 
     client.example()
 }
 
-/// Lines printed, failures are `Err(())`: by then the failure's lines are out.
-type Step<T> = Result<T, ()>;
+/// Why the update stopped early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// It failed; by then the failure's lines are out.
+    Failed,
+    /// The power went: nothing more is printed.
+    PowerLost,
+}
+
+type Step<T> = Result<T, Stop>;
 
 struct Client<'d, 'c, 'e> {
     device: &'d Device<'d>,
@@ -104,10 +114,11 @@ impl Client<'_, '_, '_> {
                 self.wait_ms(50);
                 UpdateEnd::Restart
             }
-            Err(()) => {
+            Err(Stop::Failed) => {
                 self.error(EXAMPLE, self.generation.upgrade_failed());
                 UpdateEnd::Idle
             }
+            Err(Stop::PowerLost) => UpdateEnd::PowerLost,
         }
     }
 
@@ -119,11 +130,11 @@ impl Client<'_, '_, '_> {
                 _ => "No option for server verification is enabled in esp_http_client config.",
             };
             self.error(OTA, line);
-            return Err(());
+            return Err(Stop::Failed);
         }
         let Some(mut url) = Url::parse(url_text) else {
             self.error(OTA, "Transport is not over HTTPS");
-            return Err(());
+            return Err(Stop::Failed);
         };
         let mut redirects = 0;
         loop {
@@ -137,7 +148,7 @@ impl Client<'_, '_, '_> {
                 Ok(head) => head,
                 Err(_) => {
                     self.error(OTA, "Failed to establish HTTP connection");
-                    return Err(());
+                    return Err(Stop::Failed);
                 }
             };
             match head.status {
@@ -149,7 +160,7 @@ impl Client<'_, '_, '_> {
                         _ => {
                             self.error(OTA, "URL redirection Failed");
                             self.error(OTA, "Failed to establish HTTP connection");
-                            return Err(());
+                            return Err(Stop::Failed);
                         }
                     }
                 }
@@ -164,7 +175,7 @@ impl Client<'_, '_, '_> {
     fn refused(&mut self, line: &str) -> Step<()> {
         self.error(OTA, line);
         self.error(OTA, "Failed to establish HTTP connection");
-        Err(())
+        Err(Stop::Failed)
     }
 
     /// `esp_http_client_open`: resolve, connect, handshake; on failure the lines of every
@@ -282,7 +293,7 @@ impl Client<'_, '_, '_> {
         if g != Generation::V3 {
             self.error(OTA, "Failed to establish HTTP connection");
         }
-        Err(())
+        Err(Stop::Failed)
     }
 
     /// The partition the update goes to, announced as the generation does.
@@ -292,7 +303,7 @@ impl Client<'_, '_, '_> {
         let slot = layout.as_ref().and_then(|layout| layout.next_update(self.device.running)).cloned();
         let (Some(layout), Some(slot)) = (layout, slot) else {
             self.error(OTA, "Passive OTA partition not found");
-            return Err(());
+            return Err(Stop::Failed);
         };
         let line = if self.generation == Generation::V5_4 {
             format!("Writing to <{}> partition at offset {:#x}", slot.name, slot.offset)
@@ -311,7 +322,7 @@ impl Client<'_, '_, '_> {
     /// verify at the end, then switch.
     fn download_v3(&mut self, mut session: Session, head: Option<Head>) -> Step<()> {
         let (layout, slot) = self.update_partition()?;
-        let mut writer = OtaWrite::begin(self.device.flash, &slot, true);
+        let mut writer = OtaWrite::begin(self.device.flash, &slot, true, self.device.power_cut);
         self.wait_ms(u64::from(slot.size) / 4096 * 25);
         self.info(OTA, "esp_ota_begin succeeded");
         self.info(OTA, "Please Wait. This may take time");
@@ -322,6 +333,9 @@ impl Client<'_, '_, '_> {
                 Chunk::Data(data) => {
                     self.uart.wait_us(data.len() as u64 * MICROS_PER_BYTE);
                     if let Err(error) = writer.write(self.device.flash, &data) {
+                        if error == WriteError::PowerLost {
+                            return Err(Stop::PowerLost);
+                        }
                         if let WriteError::Magic(byte) = error {
                             let line = format!("OTA image has invalid magic byte (expected 0xE9, saw 0x{byte:02x}");
                             self.error("esp_ota_ops", &line);
@@ -351,12 +365,12 @@ impl Client<'_, '_, '_> {
         if write_failed {
             // Sic: v3.2 prints the result of opening the connection (0), not the write's.
             self.error(OTA, "Error: esp_ota_write failed! err=0x0");
-            return Err(());
+            return Err(Stop::Failed);
         }
         if let Some(error) = end_error {
             // Sic: decimal digits behind "0x".
             self.error(OTA, &format!("Error: esp_ota_end failed! err=0x{error}. Image is invalid"));
-            return Err(());
+            return Err(Stop::Failed);
         }
         self.set_boot_partition(&layout, &slot)?;
         self.info(OTA, "esp_ota_set_boot_partition succeeded");
@@ -368,7 +382,7 @@ impl Client<'_, '_, '_> {
     fn download(&mut self, mut session: Session, head: Head) -> Step<()> {
         let g = self.generation;
         let (layout, slot) = self.update_partition()?;
-        let mut writer = OtaWrite::begin(self.device.flash, &slot, false);
+        let mut writer = OtaWrite::begin(self.device.flash, &slot, false, self.device.power_cut);
         let header_size = if g == Generation::V4 { 289 } else { 1024 };
         let mut body = Body::new(Some(&head));
         let mut header = Vec::new();
@@ -382,14 +396,14 @@ impl Client<'_, '_, '_> {
                 }
                 Chunk::End | Chunk::Failed(_) => {
                     self.error(OTA, "Complete headers were not received");
-                    return Err(());
+                    return Err(Stop::Failed);
                 }
             }
         }
         let chip_id = u16::from_le_bytes([header.get(12).copied().unwrap_or(0), header.get(13).copied().unwrap_or(0)]);
         if chip_id != 0 {
             self.error(OTA, &format!("Mismatch chip id, expected 0, found {chip_id}"));
-            return Err(());
+            return Err(Stop::Failed);
         }
         self.write(&mut writer, &header)?;
         while !ended {
@@ -402,7 +416,7 @@ impl Client<'_, '_, '_> {
                         _ => "Connection closed before complete data was received!",
                     };
                     self.error(OTA, line);
-                    return Err(());
+                    return Err(Stop::Failed);
                 }
                 Chunk::Failed(code) => {
                     self.error(g.tls_tag(), &format!("read error :{}:", g.mbedtls_code(code)));
@@ -412,13 +426,13 @@ impl Client<'_, '_, '_> {
                         self.error("HTTP_CLIENT", "transport_read: error - -1 | ESP_FAIL");
                     }
                     self.error(OTA, &format!("data read -1, errno {errno}"));
-                    return Err(());
+                    return Err(Stop::Failed);
                 }
             }
         }
         drop(session);
         if writer.written == 0 || self.verify(&slot).is_none() {
-            return Err(());
+            return Err(Stop::Failed);
         }
         self.set_boot_partition(&layout, &slot)
     }
@@ -432,12 +446,13 @@ impl Client<'_, '_, '_> {
                 let line = format!("OTA image has invalid magic byte (expected 0xE9, saw 0x{byte:02x})");
                 self.error("esp_ota_ops", &line);
                 self.error(OTA, &format!("Error: esp_ota_write failed! err={ERR_OTA_VALIDATE_FAILED:#x}"));
-                Err(())
+                Err(Stop::Failed)
             }
             Err(WriteError::Size) => {
                 self.error(OTA, &format!("Error: esp_ota_write failed! err={ERR_INVALID_SIZE:#x}"));
-                Err(())
+                Err(Stop::Failed)
             }
+            Err(WriteError::PowerLost) => Err(Stop::PowerLost),
         }
     }
 
@@ -453,12 +468,16 @@ impl Client<'_, '_, '_> {
 
     /// `esp_ota_set_boot_partition`: verify again, then write otadata.
     fn set_boot_partition(&mut self, layout: &Layout, slot: &AppSlot) -> Step<()> {
-        self.verify(slot).ok_or(())?;
+        self.verify(slot).ok_or(Stop::Failed)?;
         let rollback = self.device.profile.rollback && self.generation != Generation::V3;
+        if self.device.power_cut == Some(super::PowerCut::OtadataWrite) {
+            ota_ops::erase_next_otadata_sector(self.device.flash, layout);
+            return Err(Stop::PowerLost);
+        }
         if !ota_ops::set_boot_slot(self.device.flash, layout, slot, rollback) {
             let line = format!("esp_ota_set_boot_partition failed! err={:#x}", 0x1502);
             self.error(OTA, &line);
-            return Err(());
+            return Err(Stop::Failed);
         }
         Ok(())
     }

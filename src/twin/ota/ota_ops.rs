@@ -52,6 +52,8 @@ pub(super) enum WriteError {
     Magic(u8),
     /// Past the partition's end (`ESP_ERR_INVALID_SIZE`).
     Size,
+    /// The power was cut at the armed byte count (what came before it is written).
+    PowerLost,
 }
 
 /// An update being written (`esp_ota_handle_t`).
@@ -60,22 +62,42 @@ pub(super) struct OtaWrite {
     pub written: u32,
     /// Bytes from the partition start that are erased (sequential-write mode).
     erased_to: u32,
+    /// Cut the power once this many bytes are written.
+    cut_after: Option<u64>,
 }
 
 impl OtaWrite {
     /// `esp_ota_begin`: `erase_all` (OTA_SIZE_UNKNOWN) erases the whole partition now;
     /// otherwise (OTA_WITH_SEQUENTIAL_WRITES) each sector is erased when the data reaches it.
-    pub fn begin(flash: &Mutex<VirtualFlash>, slot: &AppSlot, erase_all: bool) -> OtaWrite {
+    pub fn begin(
+        flash: &Mutex<VirtualFlash>,
+        slot: &AppSlot,
+        erase_all: bool,
+        cut: Option<super::PowerCut>,
+    ) -> OtaWrite {
         let mut erased_to = 0;
         if erase_all {
             let _ = lock(flash).erase_covering(slot.offset, slot.size);
             erased_to = slot.size;
         }
-        OtaWrite { slot: slot.clone(), written: 0, erased_to }
+        let cut_after = match cut {
+            Some(super::PowerCut::AfterBytes(bytes)) => Some(bytes),
+            _ => None,
+        };
+        OtaWrite { slot: slot.clone(), written: 0, erased_to, cut_after }
     }
 
     /// `esp_ota_write`.
     pub fn write(&mut self, flash: &Mutex<VirtualFlash>, data: &[u8]) -> Result<(), WriteError> {
+        if let Some(cut) = self.cut_after
+            && u64::from(self.written) + data.len() as u64 >= cut
+        {
+            // What arrived before the cut is written; then nothing more.
+            let keep = cut.saturating_sub(u64::from(self.written)) as usize;
+            self.cut_after = None;
+            let _ = self.write(flash, &data[..keep.min(data.len())]);
+            return Err(WriteError::PowerLost);
+        }
         if data.is_empty() {
             return Ok(());
         }
@@ -115,6 +137,19 @@ pub(super) fn set_boot_slot(flash: &Mutex<VirtualFlash>, layout: &Layout, slot: 
     otadata.set_boot_slot(u32::from(index), layout.app_count(), rollback);
     write_otadata(&mut flash, offset, &otadata.encode());
     true
+}
+
+/// The power goes while `esp_ota_set_boot_partition` rewrites otadata: the sector it writes
+/// is erased, its new entry never programmed.
+pub(super) fn erase_next_otadata_sector(flash: &Mutex<VirtualFlash>, layout: &Layout) {
+    let Some((offset, size)) = layout.otadata else { return };
+    let mut flash = lock(flash);
+    let Ok(current) = flash.read(offset, size as usize).map(<[u8]>::to_vec) else { return };
+    let otadata = Otadata::decode(&current);
+    // set_boot_slot writes the sector after the active entry's (sector 0 when none is valid).
+    let active = otadata.entries.iter().enumerate().filter(|(_, e)| e.is_valid()).max_by_key(|(_, e)| e.seq);
+    let target = active.map_or(0, |(index, _)| (index + 1) % 2) as u32;
+    let _ = flash.erase_sector(offset + target * SECTOR);
 }
 
 /// Writes otadata as ESP-IDF does: only a sector whose entry changed is erased and its 32
