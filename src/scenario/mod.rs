@@ -33,6 +33,11 @@ pub struct Scenario {
     pub id: String,
     pub path: PathBuf,
     pub title: String,
+    /// Labels for choosing scenarios (`otarig run --tag`): lowercase letters, digits and `-`.
+    pub tags: Vec<String>,
+    /// A power cut the device suffers during the update (`[device] power_cut`); the cell then
+    /// powers it on again and the boot must land on a working image.
+    pub power_cut: Option<crate::twin::PowerCut>,
     /// The real-world date the scenario stands at.
     pub date: OffsetDateTime,
     /// Certificates the scenario makes itself (its leaf first), issued by lab authorities or
@@ -179,6 +184,18 @@ impl Scenario {
             fault.get_ref().check().map_err(|message| err(fault.span().start, SpecErrorKind::Shape { message }))?;
         }
 
+        let mut tags: Vec<String> = Vec::new();
+        for tag in &raw.tags {
+            let name = tag.get_ref();
+            let well_formed =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !well_formed || tags.contains(name) {
+                let message = format!("tag `{name}`: tags are distinct, of lowercase letters, digits and `-`");
+                return Err(err(tag.span().start, SpecErrorKind::Shape { message }));
+            }
+            tags.push(name.clone());
+        }
+
         let mut expect = BTreeMap::new();
         for (firmware, expectation) in raw.expect {
             let at = expectation.span().start;
@@ -191,6 +208,8 @@ impl Scenario {
             id,
             path: source.path().to_owned(),
             title: raw.title,
+            tags,
+            power_cut: raw.device.and_then(|device| device.power_cut),
             date,
             certs,
             chain,

@@ -14,12 +14,17 @@ use crate::pki::spec::{RawCert, RawCerts};
 pub(super) struct RawScenario {
     pub title: String,
     pub date: Spanned<String>,
+    /// Labels for choosing scenarios (`otarig run --tag`), e.g. `["chain", "fault"]`.
+    #[serde(default)]
+    pub tags: Vec<Spanned<String>>,
     pub leaf: Option<Spanned<RawCert>>,
     #[serde(default)]
     pub certs: RawCerts,
     pub server: RawServer,
     #[serde(skip)]
     pub server_span: usize,
+    /// What happens to the device during the update (a power cut).
+    pub device: Option<RawDevice>,
     #[serde(default)]
     pub expect: BTreeMap<String, Spanned<RawExpectation>>,
 }
@@ -34,6 +39,14 @@ pub(super) struct RawServer {
     /// Other host names the server answers for (by SNI), e.g. a redirect's target.
     #[serde(default)]
     pub hosts: BTreeMap<String, Spanned<RawHost>>,
+}
+
+/// `[device]`: device-side faults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDevice {
+    /// `{ after-bytes = N }` or `"otadata-write"`.
+    pub power_cut: Option<crate::twin::PowerCut>,
 }
 
 #[derive(Debug, Deserialize)]
