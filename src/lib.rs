@@ -3,15 +3,20 @@
 //! The library holds everything but the command line: reading what an ESP32 prints
 //! ([`console`]), judging it ([`verdict`]), and replaying captured logs ([`replay`]).
 
+#[cfg(unix)]
+pub mod board;
 pub mod codes;
 pub mod console;
 pub mod device_tls;
 pub mod firmware;
 pub mod image;
+#[cfg(unix)]
+pub mod lab;
 pub mod outcome;
 pub mod pki;
 pub mod predict;
 pub mod replay;
+pub mod report;
 #[cfg(unix)]
 pub mod run;
 pub mod scenario;

@@ -27,6 +27,7 @@ fn selection(firmware: &[&str], scenarios: &[&str]) -> Selection {
     Selection {
         firmware: firmware.iter().map(|s| s.to_string()).collect(),
         scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
+        ..Selection::default()
     }
 }
 
@@ -87,12 +88,13 @@ fn one_cell_through_the_library() {
     let out = TempDir::new("run-lib");
     let plan = Plan::new(&dirs(), &selection(&["dst-x3-idf3.2"], &["gts-chain"])).unwrap();
     assert_eq!(plan.cells.len(), 1);
-    let options = RunOptions { out: out.0.clone(), limits: WatchLimits::new(Duration::from_secs(3)), twins: 1 };
+    let options = RunOptions { limits: WatchLimits::new(Duration::from_secs(3)), twins: 1, ..RunOptions::new(&out.0) };
     let events = Mutex::new(Vec::new());
     let summary = run::run(&plan, &options, |event| {
         let name = match event {
             RunEvent::CellStarted { board, .. } => format!("started on {board}"),
             RunEvent::CellFinished { result, .. } => format!("finished: {}", result.verdict.as_str()),
+            other => format!("{other:?}"),
         };
         events.lock().unwrap().push(name);
     })
@@ -162,6 +164,8 @@ fn cells_through_the_binary_with_exit_codes_that_follow_the_verdicts() {
     assert_ne!(lines[0]["scenario"], lines[1]["scenario"]);
     assert_eq!(output.status.code(), Some(exit_code_for(&verdicts)), "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("[")).count(), 2, "a progress line per cell:\n{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains('\x1b') && !stderr.contains('\r'), "no progress bar off a terminal:\n{stderr}");
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! The command line: the only place that prints, explains and chooses exit codes.
 
+mod boards;
 mod explain;
 mod fleet;
 mod inspect;
+mod lab;
 mod logging;
 mod pki;
 mod predict;
 mod replay;
+mod report;
 mod run;
 mod scenario;
 mod serve;
@@ -27,6 +30,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// `run`: the rig could not run a cell (flashing, console, server), and no cell failed.
     pub const INFRA: u8 = 3;
+    /// `run`: stopped by Ctrl-C (SIGINT), as a shell reports a command killed by it (128 + 2).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, Parser)]
@@ -59,6 +64,12 @@ enum Command {
     /// Classify a captured UART log: outcome, reason, the lines that decided, what it means.
     #[command(after_help = replay::AFTER_HELP)]
     Replay(replay::ReplayArgs),
+    /// The serial ports on this host, each with the [[board]] table for otarig.toml.
+    #[command(after_help = boards::AFTER_HELP)]
+    Boards(boards::BoardsArgs),
+    /// The lab config (otarig.toml): check it and this host before a run.
+    #[command(after_help = lab::AFTER_HELP)]
+    Lab(lab::LabArgs),
     /// The fleet's firmware manifests: list them, build images for the twin.
     #[command(after_help = fleet::AFTER_HELP)]
     Fleet(fleet::FleetArgs),
@@ -86,6 +97,9 @@ enum Command {
     /// Run firmware x scenario cells on twins: flash, serve, watch, judge; results as JSON lines.
     #[command(after_help = run::AFTER_HELP)]
     Run(run::RunArgs),
+    /// Reports of runs: the matrix, junit.xml and report.html again; shards merged; two runs diffed.
+    #[command(after_help = report::AFTER_HELP)]
+    Report(report::ReportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +107,8 @@ pub fn main() -> ExitCode {
     logging::init(cli.verbose, cli.quiet);
     let code = match cli.command {
         Command::Replay(args) => replay::run(&args),
+        Command::Boards(args) => boards::run(&args),
+        Command::Lab(args) => lab::run(&args),
         Command::Pki(args) => pki::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Inspect(args) => inspect::run(&args),
@@ -102,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Transplant(args) => transplant::run(&args),
         Command::Twin(args) => twin::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Report(args) => report::run(&args),
     };
     ExitCode::from(code)
 }

@@ -2,58 +2,163 @@
 //! `DIR/results.jsonl` as the cell ends (the contract in [`results`]), each console kept in
 //! `DIR/transcripts/`.
 //!
-//! - [`plan`]: the lab's files and the cells, every id checked first;
-//! - [`cell`]: one cell on one device, from images to the observed outcome;
+//! - [`plan`]: the lab's files and the cells (tags, shard), every id checked first;
+//! - [`shard`]: one of N stable parts of a plan;
+//! - [`resume`]: what an earlier run in the same directory finished;
+//! - [`pool`]: stations working through the cells side by side, retries of rig failures;
+//! - [`station`]: one place cells run, one at a time, and its device (a twin kept between cells
+//!   of one firmware);
+//! - [`lock`]: board locks every otarig process on a host respects;
+//! - [`cell`]: one attempt at a cell, from images to the observed outcome;
+//! - [`cache`]: images and chains made once per run;
 //! - [`serve`]: the cell's update server and the lab network pointing at it;
 //! - [`flash`]: espflash writing the images over the device's serial port;
 //! - [`watch`]: the console until the update is decided or the time is up;
 //! - [`results`]: expected vs observed, and the results file.
 //!
-//! Devices are in-process twins for now, `--twins N` of them side by side, each cell on a fresh
-//! one with its own server. The runner reports progress as [`RunEvent`]s and never prints.
+//! Devices are in-process twins for now, `--twins N` of them side by side. The runner reports
+//! progress as [`RunEvent`]s and never prints; a [`Stop`] ends it early, cleanly.
 
+pub mod cache;
 pub mod cell;
 pub mod flash;
+pub mod lock;
 pub mod plan;
+mod pool;
 pub mod results;
+pub mod resume;
 pub mod serve;
+pub mod shard;
+pub mod station;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-pub use cell::{CellContext, CellError, run_cell};
+pub use cell::{AttemptEnd, CellContext, CellError, run_cell};
+pub use lock::{BoardLock, LockDir, LockError};
 pub use plan::{Cell, LabDirs, Plan, PlanError, Selection};
 pub use results::{CellResult, CellVerdict, Observed, ResultsFile, compare};
+pub use shard::{Shard, ShardError};
 pub use watch::WatchLimits;
 
+/// A check made before each attempt at a cell on a station; an `Err` is a failure of the rig
+/// for that attempt (an `error` result, tried again while retries remain). For a lab's own
+/// readiness checks, and for tests that need the rig to fail.
+pub type Preflight = dyn Fn(&PreflightCheck<'_>) -> Result<(), String> + Send + Sync;
+
+/// What a [`Preflight`] is asked about.
+#[derive(Clone, Copy, Debug)]
+pub struct PreflightCheck<'a> {
+    pub firmware: &'a str,
+    pub scenario: &'a str,
+    pub board: &'a str,
+    /// From 1.
+    pub attempt: usize,
+}
+
+/// A request to stop a run, shared with whoever may make it (a Ctrl-C handler).
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// No new cell starts; cells under way are abandoned (no result written).
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// How a run goes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// The run's directory: `results.jsonl` and `transcripts/` go there.
     pub out: PathBuf,
     pub limits: WatchLimits,
     /// Cells run side by side, each on its own twin (at least 1).
     pub twins: usize,
+    /// How many more times a cell the rig could not run (`error`) is tried, each on a fresh
+    /// device, before its `error` is the result.
+    pub retries: usize,
+    /// Keep the finished cells of `out/results.jsonl` and run only the others (see [`resume`]);
+    /// otherwise the file starts empty.
+    pub resume: bool,
+    /// Keep a twin between cells of the same firmware and lab network (only otadata is
+    /// rewritten); otherwise every cell gets a fresh twin, flashed whole.
+    pub reuse_twins: bool,
+    /// Lock each station's board in this directory while a cell uses it. Twins belong to the
+    /// process that runs them, so runs on twins need none.
+    pub locks: Option<LockDir>,
+    pub stop: Stop,
+    pub preflight: Option<Arc<Preflight>>,
+}
+
+impl RunOptions {
+    /// Defaults: 30 s to decide, a twin per CPU, one retry, kept twins, no resume, no locks.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Self {
+            out: out.into(),
+            limits: WatchLimits::new(Duration::from_secs(30)),
+            twins: default_twins(),
+            retries: 1,
+            resume: false,
+            reuse_twins: true,
+            locks: None,
+            stop: Stop::default(),
+            preflight: None,
+        }
+    }
+}
+
+/// One twin per CPU.
+pub fn default_twins() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Progress of a run, in the order things happen (cells side by side interleave).
 #[derive(Debug)]
 pub enum RunEvent<'a> {
-    /// A cell starts on `board`; `index` counts from 0 in plan order.
-    CellStarted { index: usize, total: usize, firmware: &'a str, scenario: &'a str, board: &'a str },
-    /// A cell ended; its line is in the results file.
-    CellFinished { index: usize, total: usize, result: &'a CellResult },
+    /// An attempt at a cell starts on `board`; `index` is the cell's place in the plan's cells,
+    /// `total` the number of cells this run runs, `attempt` counts from 1.
+    CellStarted { index: usize, total: usize, firmware: &'a str, scenario: &'a str, board: &'a str, attempt: usize },
+    /// Attempt `attempt` failed in the rig; the cell is tried again on a fresh device.
+    CellRetrying {
+        index: usize,
+        total: usize,
+        firmware: &'a str,
+        scenario: &'a str,
+        board: &'a str,
+        attempt: usize,
+        error: &'a str,
+    },
+    /// A cell ended (the `done`-th of this run); its line is in the results file.
+    CellFinished { index: usize, done: usize, total: usize, result: &'a CellResult },
+    /// Another holder has `board`; the station waits for it.
+    BoardBusy { board: &'a str, error: &'a LockError },
 }
 
-/// How many cells ended how.
+/// How many cells ended how: those of this run and, when resuming, those finished before.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
     pub pass: usize,
     pub fail: usize,
     pub error: usize,
     pub observed: usize,
+    /// Of the counts above, cells finished by an earlier run (`resume`).
+    pub carried: usize,
+    /// Cells under way when the run was stopped: no result.
+    pub abandoned: usize,
+    /// Cells that never started because the run was stopped.
+    pub not_run: usize,
+    /// Cells that ran on a twin kept from the cell before.
+    pub reused: usize,
+    /// The run was stopped before every cell ended.
+    pub stopped: bool,
     /// `DIR/results.jsonl`.
     pub results: PathBuf,
 }
@@ -68,6 +173,7 @@ impl RunSummary {
         }
     }
 
+    /// Cells with a result.
     pub fn total(&self) -> usize {
         self.pass + self.fail + self.error + self.observed
     }
@@ -82,54 +188,61 @@ pub enum RunError {
     Runtime(std::io::Error),
 }
 
-/// Runs every cell of `plan`, writing each result as it ends; returns the counts.
+/// Runs the cells of `plan` (those an earlier run did not finish, when resuming), writing each
+/// result as it ends; returns the counts.
 pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + Sync) -> Result<RunSummary, RunError> {
     let output = |path: &Path| {
         let path = path.to_owned();
         move |source| RunError::Output { path, source }
     };
     std::fs::create_dir_all(&options.out).map_err(output(&options.out))?;
-    let results = ResultsFile::create(&options.out).map_err(output(&options.out.join(results::RESULTS_FILE)))?;
+    let results_path = options.out.join(results::RESULTS_FILE);
+    let mut summary = RunSummary::default();
+    let mut todo = Vec::new();
+    let results = if options.resume {
+        let in_plan = |firmware: &str, scenario: &str| {
+            plan.cells.iter().any(|c| c.firmware == firmware && plan.scenarios[c.scenario].id == scenario)
+        };
+        let (results, earlier) = resume::resume(&options.out, in_plan).map_err(output(&results_path))?;
+        for (index, cell) in plan.cells.iter().enumerate() {
+            match earlier.verdict(&cell.firmware, &plan.scenarios[cell.scenario].id) {
+                Some(verdict) => {
+                    summary.count(verdict);
+                    summary.carried += 1;
+                }
+                None => todo.push(index),
+            }
+        }
+        results
+    } else {
+        todo.extend(0..plan.cells.len());
+        ResultsFile::create(&options.out).map_err(output(&results_path))?
+    };
+    summary.results = results.path().to_owned();
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("otarig-server")
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    let context = CellContext { plan, runtime: runtime.handle(), out: &options.out, limits: options.limits };
-    let summary = RunSummary { results: results.path().to_owned(), ..RunSummary::default() };
-    let shared = Mutex::new((results, summary, None::<RunError>));
-    let next = AtomicUsize::new(0);
-    let total = plan.cells.len();
-    let workers = options.twins.clamp(1, total.max(1));
+    let cache = cache::RunCache::default();
+    let context = CellContext {
+        plan,
+        runtime: runtime.handle(),
+        out: &options.out,
+        limits: options.limits,
+        cache: &cache,
+        stop: &options.stop,
+        preflight: options.preflight.as_deref(),
+    };
+    let sink = Mutex::new(pool::Sink { results, summary, failure: None, done: 0 });
+    pool::run_cells(&todo, &context, options, &sink, &on_event);
 
-    std::thread::scope(|scope| {
-        for worker in 1..=workers {
-            let (context, shared, next, on_event) = (&context, &shared, &next, &on_event);
-            scope.spawn(move || {
-                let board = format!("twin-{worker}");
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(cell) = plan.cells.get(index) else { break };
-                    let scenario = &plan.scenarios[cell.scenario].id;
-                    on_event(RunEvent::CellStarted { index, total, firmware: &cell.firmware, scenario, board: &board });
-                    let result = run_cell(cell, &board, context);
-                    let mut guard = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let (results, summary, failure) = &mut *guard;
-                    summary.count(result.verdict);
-                    if let Err(source) = results.append(&result)
-                        && failure.is_none()
-                    {
-                        *failure = Some(RunError::Output { path: results.path().to_owned(), source });
-                    }
-                    on_event(RunEvent::CellFinished { index, total, result: &result });
-                }
-            });
-        }
-    });
-
-    let (_, summary, failure) = shared.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    match failure {
+    let sink = sink.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut summary = sink.summary;
+    summary.stopped = summary.abandoned + summary.not_run > 0;
+    match sink.failure {
         Some(err) => Err(err),
         None => Ok(summary),
     }

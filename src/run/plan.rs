@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::firmware::{Fleet, ManifestError};
 use crate::pki::{LabPki, PkiError};
+use crate::run::shard::Shard;
 use crate::scenario::{self, Scenario, ScenarioError};
 
 /// Where the lab's files are.
@@ -22,6 +23,10 @@ pub struct Selection {
     pub firmware: Vec<String>,
     /// Scenario ids (file names without `.toml`) or paths to `.toml` files.
     pub scenarios: Vec<String>,
+    /// Only scenarios carrying at least one of these tags (none: no filter).
+    pub tags: Vec<String>,
+    /// Only this part of the cells (see [`Shard`]).
+    pub shard: Option<Shard>,
 }
 
 /// One cell of the matrix: a firmware (by manifest id) against a scenario (by index in the
@@ -38,7 +43,10 @@ pub struct Plan {
     pub pki: LabPki,
     pub fleet: Fleet,
     pub scenarios: Vec<Scenario>,
+    /// The cells to run: the shard's part when a shard was chosen (possibly none).
     pub cells: Vec<Cell>,
+    /// How many cells the selection has before sharding.
+    pub unsharded: usize,
 }
 
 /// A run that cannot start: bad lab files or ids that name nothing.
@@ -60,6 +68,8 @@ pub enum PlanError {
     NoImage { scenario: String },
     #[error("scenario `{scenario}` offers image `{image}`, which no manifest in the fleet names")]
     UnknownImage { scenario: String, image: String },
+    #[error("no scenario is tagged `{tag}` (tags: {})", known.join(", "))]
+    UnknownTag { tag: String, known: Vec<String> },
     #[error("nothing to run: no firmware or no scenario")]
     Empty,
 }
@@ -104,16 +114,41 @@ impl Plan {
                 Some(_) => scenarios.push(scenario),
             }
         }
+        let scenarios = by_tags(scenarios, &selection.tags)?;
 
-        let cells: Vec<Cell> = firmware
+        let mut cells: Vec<Cell> = firmware
             .iter()
             .flat_map(|id| (0..scenarios.len()).map(|scenario| Cell { firmware: id.clone(), scenario }))
             .collect();
         if cells.is_empty() {
             return Err(PlanError::Empty);
         }
-        Ok(Self { pki, fleet, scenarios, cells })
+        let unsharded = cells.len();
+        if let Some(shard) = selection.shard {
+            let keys: Vec<(&str, &str)> =
+                cells.iter().map(|c| (c.firmware.as_str(), scenarios[c.scenario].id.as_str())).collect();
+            let part = shard.select(&keys);
+            cells = part.into_iter().map(|at| cells[at].clone()).collect();
+        }
+        Ok(Self { pki, fleet, scenarios, cells, unsharded })
     }
+}
+
+/// The scenarios carrying at least one of `tags` (all of them when `tags` is empty); a tag no
+/// scenario carries is refused.
+fn by_tags(scenarios: Vec<Scenario>, tags: &[String]) -> Result<Vec<Scenario>, PlanError> {
+    if tags.is_empty() {
+        return Ok(scenarios);
+    }
+    for tag in tags {
+        if !scenarios.iter().any(|s| s.tags.contains(tag)) {
+            let mut known: Vec<String> = scenarios.iter().flat_map(|s| s.tags.iter().cloned()).collect();
+            known.sort();
+            known.dedup();
+            return Err(PlanError::UnknownTag { tag: tag.clone(), known });
+        }
+    }
+    Ok(scenarios.into_iter().filter(|s| s.tags.iter().any(|t| tags.contains(t))).collect())
 }
 
 /// The file of scenario `id` (an id in `dir`, or a path to a `.toml`).

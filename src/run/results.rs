@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
 use crate::scenario::Expectation;
@@ -17,7 +17,7 @@ pub const RESULTS_FILE: &str = "results.jsonl";
 pub const TRANSCRIPTS_DIR: &str = "transcripts";
 
 /// How a cell ended, compared with what its scenario expected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CellVerdict {
     /// The observed outcome is the expected one.
@@ -102,6 +102,13 @@ impl ResultsFile {
     pub fn create(dir: &Path) -> io::Result<Self> {
         let path = dir.join(RESULTS_FILE);
         let file = File::create(&path)?;
+        Ok(Self { path, file })
+    }
+
+    /// Opens `dir/results.jsonl` to add lines after those already there (created if missing).
+    pub fn append_to(dir: &Path) -> io::Result<Self> {
+        let path = dir.join(RESULTS_FILE);
+        let file = File::options().append(true).create(true).open(&path)?;
         Ok(Self { path, file })
     }
 

@@ -1,16 +1,19 @@
-//! A cell's update server: the scenario's chains, image and fault on a free loopback port, and
-//! the lab network that sends the firmware's update hosts there.
+//! A cell's update server: the scenario's chains, image and fault on a loopback port, and the
+//! lab network that sends the firmware's update hosts there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
+use crate::firmware::FirmwareManifest;
 use crate::pki::{LabPki, PkiError};
-use crate::scenario::Scenario;
-use crate::server::{ServeConfig, ServerError, ServerEvent, UpdateServer};
+use crate::scenario::{Scenario, ServedChain};
+use crate::server::{HostConfig, ServeConfig, ServerError, ServerEvent, UpdateServer};
+use crate::twin::PowerCut;
 use crate::twin::network::LabNetwork;
 
 /// A server that could not start.
@@ -22,50 +25,101 @@ pub enum ServeError {
     Server(#[from] ServerError),
 }
 
-/// A running update server; stops when dropped.
+/// A scenario's served chains (its own certificates minted once), for every cell of a run.
+#[derive(Clone, Debug)]
+pub struct ScenarioChains {
+    default: ServedChain,
+    hosts: Vec<(String, ServedChain)>,
+}
+
+impl ScenarioChains {
+    pub fn mint(scenario: &Scenario, pki: &LabPki) -> Result<Self, ServeError> {
+        let (default, hosts) = ServedChain::build_all(scenario, pki)?;
+        Ok(Self { default, hosts })
+    }
+
+    /// The server's configuration for one cell: `image` at `path` (the firmware's OTA URL's
+    /// path) on the main host, the scenario's other hosts with their own paths and faults.
+    pub fn config(&self, scenario: &Scenario, image: Arc<[u8]>, path: &str) -> ServeConfig {
+        let hosts = scenario
+            .hosts
+            .iter()
+            .zip(&self.hosts)
+            .map(|(route, (name, chain))| HostConfig {
+                name: name.clone(),
+                chain: chain.clone(),
+                path: route.path.clone().unwrap_or_else(|| path.to_owned()),
+                fault: route.fault.clone(),
+            })
+            .collect();
+        ServeConfig {
+            chain: self.default.clone(),
+            tls: scenario.tls,
+            image,
+            path: path.to_owned(),
+            fault: scenario.fault.clone(),
+            hosts,
+        }
+    }
+}
+
+/// What a device is given for a cell, apart from the server's port: the firmware it is flashed
+/// with, the host names its lab network sends to the update server (the OTA URL's host and the
+/// scenario's other hosts), what SNTP answers (the scenario's date) and the power cut armed for
+/// its update. Cells with equal setups and no power cut can run one after the other on the same
+/// twin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setup {
+    pub firmware: String,
+    pub hosts: BTreeSet<String>,
+    pub sntp_time: i64,
+    pub power_cut: Option<PowerCut>,
+}
+
+impl Setup {
+    pub fn for_cell(firmware: &FirmwareManifest, scenario: &Scenario) -> Self {
+        let hosts = url_host(&firmware.ota_url)
+            .into_iter()
+            .chain(scenario.hosts.iter().map(|h| h.name.to_ascii_lowercase()))
+            .collect();
+        Self {
+            firmware: firmware.id.clone(),
+            hosts,
+            sntp_time: scenario.date.unix_timestamp(),
+            power_cut: scenario.power_cut,
+        }
+    }
+
+    /// The lab network with every host at `server`.
+    pub fn network(&self, server: SocketAddr) -> LabNetwork {
+        let hosts: BTreeMap<String, SocketAddr> = self.hosts.iter().map(|h| (h.clone(), server)).collect();
+        LabNetwork { hosts, sntp_time: Some(self.sntp_time) }
+    }
+}
+
+/// A running update server; stops accepting when dropped, or when [`CellServer::close`]d.
 pub struct CellServer {
     addr: SocketAddr,
-    names: Vec<String>,
     stop: Option<oneshot::Sender<()>>,
+    accepting: Option<JoinHandle<()>>,
     events: mpsc::UnboundedReceiver<ServerEvent>,
 }
 
 impl CellServer {
-    /// Starts the scenario's server on `runtime`, offering `image` at `path` (the OTA URL's).
-    pub fn start(
-        runtime: &Handle,
-        scenario: &Scenario,
-        pki: &LabPki,
-        image: Arc<[u8]>,
-        path: &str,
-    ) -> Result<Self, ServeError> {
-        let config = ServeConfig::for_scenario(scenario, pki, image, path)?;
-        let names = config.hosts.iter().map(|h| h.name.to_ascii_lowercase()).collect();
-        let server = runtime.block_on(UpdateServer::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config))?;
+    /// Starts a server on loopback `port` (0: any free port) on `runtime`.
+    pub fn start(runtime: &Handle, config: ServeConfig, port: u16) -> Result<Self, ServeError> {
+        let server = runtime.block_on(UpdateServer::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), config))?;
         let addr = server.local_addr();
         let (sender, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
-        runtime.spawn(server.run(sender, async {
+        let accepting = runtime.spawn(server.run(sender, async {
             let _ = stopped.await;
         }));
-        Ok(Self { addr, names, stop: Some(stop), events })
+        Ok(Self { addr, stop: Some(stop), accepting: Some(accepting), events })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The lab network of a device that updates from `ota_url`: its host and every host the
-    /// scenario serves by SNI resolve to this server; SNTP answers with `sntp_time`.
-    pub fn network(&self, ota_url: &str, sntp_time: i64) -> LabNetwork {
-        let mut hosts = BTreeMap::new();
-        if let Some(host) = url_host(ota_url) {
-            hosts.insert(host, self.addr);
-        }
-        for name in &self.names {
-            hosts.insert(name.clone(), self.addr);
-        }
-        LabNetwork { hosts, sntp_time: Some(sntp_time) }
     }
 
     /// What happened on the server's connections so far.
@@ -75,6 +129,17 @@ impl CellServer {
             events.push(event);
         }
         events
+    }
+
+    /// Stops accepting and returns once the listening socket is closed, so the next cell's
+    /// server can listen on the same port.
+    pub fn close(mut self, runtime: &Handle) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(accepting) = self.accepting.take() {
+            let _ = runtime.block_on(accepting);
+        }
     }
 }
 

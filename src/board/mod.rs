@@ -1,0 +1,252 @@
+//! The hardware seam: one small trait, [`Board`], for whatever runs a cell's firmware, and its
+//! backends.
+//!
+//! - [`serial`]: a real board on a USB serial port: serialport for the console, espflash (as a
+//!   library) for flashing, reset by named DTR/RTS sequences, optional power switching by a
+//!   shell command;
+//! - [`twin`]: the in-process ESP32 twin, flashed by the very same espflash code over its
+//!   pseudo-terminal, reset and powered through its handle.
+//!
+//! Both flash through [`loader`]: the ROM serial loader without the flasher stub, regions whose
+//! MD5 already matches skipped, the rest written and verified. Finding a port ([`port`]) is
+//! separate from using it; reset sequences are data ([`reset`]); power control is a capability
+//! a board may lack ([`power`]).
+//!
+//! A probe backend (probe-rs, JTAG) fits the same trait: `flash` through a flash loader,
+//! `reset` through the debug sequences, `console` from the serial port or RTT. It is meant to
+//! live behind a cargo feature (`probe`) so that builds without it stay lean; it is not built.
+
+pub mod loader;
+pub mod port;
+pub mod power;
+pub mod reset;
+pub mod serial;
+pub mod twin;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::firmware::Chip;
+pub use reset::{ResetMode, ResetStrategy};
+
+/// Bytes to write at a flash offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub offset: u32,
+    pub bytes: Vec<u8>,
+}
+
+impl Region {
+    /// A region padded to whole words with 0xFF, as espflash pads a single binary; the ROM's
+    /// MD5 is then taken over exactly what was written.
+    pub fn padded(offset: u32, mut bytes: Vec<u8>) -> Self {
+        bytes.resize(bytes.len().next_multiple_of(4), 0xFF);
+        Self { offset, bytes }
+    }
+
+    /// The first offset past the region.
+    pub fn end(&self) -> u64 {
+        u64::from(self.offset) + self.bytes.len() as u64
+    }
+}
+
+/// What flashing is doing, in order, for progress bars and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashEvent {
+    /// The ROM loader answered; the chip it reported.
+    Connected { chip: Chip },
+    /// The region's MD5 in flash equals the region's: nothing to write.
+    Unchanged { offset: u32, len: usize },
+    /// Writing starts: `blocks` blocks of the ROM loader's size.
+    Writing { offset: u32, len: usize, blocks: usize },
+    /// `done` of the region's blocks are written.
+    Block { offset: u32, done: usize, blocks: usize },
+    /// The region's MD5 is being checked after writing.
+    Verifying { offset: u32 },
+    /// The region is written and verified.
+    Written { offset: u32, len: usize },
+    /// Every region is in place; the chip is on its way to boot from flash.
+    Booting,
+}
+
+/// Receives [`FlashEvent`]s; any `FnMut(FlashEvent)` is one.
+pub trait FlashProgress {
+    fn event(&mut self, event: FlashEvent);
+}
+
+impl<F: FnMut(FlashEvent)> FlashProgress for F {
+    fn event(&mut self, event: FlashEvent) {
+        self(event)
+    }
+}
+
+/// Progress nobody watches.
+pub struct NoProgress;
+
+impl FlashProgress for NoProgress {
+    fn event(&mut self, _: FlashEvent) {}
+}
+
+/// What one region's flashing did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RegionReport {
+    pub offset: u32,
+    pub len: usize,
+    /// False when the flash already held these bytes (MD5 equal) and nothing was written.
+    pub written: bool,
+}
+
+/// What a flashing did, region by region.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FlashReport {
+    pub regions: Vec<RegionReport>,
+    /// From the first byte sent to the chip booting.
+    pub elapsed: Duration,
+}
+
+impl FlashReport {
+    pub fn bytes_written(&self) -> usize {
+        self.regions.iter().filter(|r| r.written).map(|r| r.len).sum()
+    }
+
+    pub fn bytes_skipped(&self) -> usize {
+        self.regions.iter().filter(|r| !r.written).map(|r| r.len).sum()
+    }
+
+    /// Nothing needed writing.
+    pub fn all_skipped(&self) -> bool {
+        self.regions.iter().all(|r| !r.written)
+    }
+}
+
+/// Which backend a board is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoardKind {
+    Serial,
+    Twin,
+}
+
+/// A USB device's identifiers, as the system lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UsbIdentity {
+    pub vid: u16,
+    pub pid: u16,
+    pub serial_number: Option<String>,
+    pub manufacturer: Option<String>,
+    pub product: Option<String>,
+}
+
+/// Who a board is, for reports and logs.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BoardIdentity {
+    /// The lab config's id: `esp32-a`, `twin-1`.
+    pub id: String,
+    pub chip: Chip,
+    pub kind: BoardKind,
+    /// The serial port, once resolved.
+    pub port: Option<PathBuf>,
+    /// The USB device behind the port, when it is one.
+    pub usb: Option<UsbIdentity>,
+    pub reset: ResetStrategy,
+}
+
+/// Why a board could not do what it was asked; the rig's failure, never the firmware's.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("{id}: {source}")]
+    Port { id: String, source: port::PortError },
+    #[error("{id}: cannot open {port}: {source}")]
+    Open { id: String, port: PathBuf, source: serialport::Error },
+    #[error("{id}: the ROM loader did not answer on {port}: {source}")]
+    Connect { id: String, port: PathBuf, source: Box<espflash::Error> },
+    #[error("{id}: the chip is {found}, the lab config says {expected}")]
+    ChipMismatch { id: String, expected: &'static str, found: String },
+    #[error("{id}: region at {offset:#x} ends at {end:#x}, past the {size:#x}-byte flash")]
+    OutOfFlash { id: String, offset: u32, end: u64, size: u32 },
+    #[error("{id}: flashing at {offset:#x} failed: {source}")]
+    Flash { id: String, offset: u32, source: Box<espflash::Error> },
+    #[error("{id}: starting the app from the ROM loader failed: {source}")]
+    Boot { id: String, source: Box<espflash::Error> },
+    #[error("{id}: {mode:?} reset by {strategy:?} lines on {port}: {source}")]
+    Reset { id: String, mode: ResetMode, strategy: ResetStrategy, port: PathBuf, source: std::io::Error },
+    #[error("{id}: cannot reset: its reset strategy is `none` (no DTR/RTS wiring)")]
+    CannotReset { id: String },
+    #[error("{id}: power {action}: {source}")]
+    Power { id: String, action: power::PowerAction, source: power::PowerError },
+    #[error("{id}: console on {port}: {source}")]
+    Console { id: String, port: PathBuf, source: serialport::Error },
+    #[error("{id}: {source}")]
+    Twin { id: String, source: crate::twin::device::TwinError },
+}
+
+/// One device at the hardware seam: a board on a serial port, a twin, later a debug probe.
+///
+/// A cell uses it as: [`flash`](Board::flash) (the chip then boots what was written, its boot
+/// log on the console), [`console`](Board::console) to read it, [`reset`](Board::reset) or
+/// [`power_cycle`](Board::power_cycle) for faults and retries. The line stays open between
+/// calls, so nothing the chip prints after a flash or a reset is lost; drop the console reader
+/// before the next `flash`.
+pub trait Board: Send {
+    /// Who the board is.
+    fn identity(&self) -> &BoardIdentity;
+
+    /// The lab config's id.
+    fn id(&self) -> &str {
+        &self.identity().id
+    }
+
+    /// The chip on the board (cells go only to boards whose chip is the firmware's).
+    fn chip(&self) -> Chip {
+        self.identity().chip
+    }
+
+    /// Writes `regions` through the ROM loader, skipping those whose MD5 already matches; the
+    /// chip then boots from flash (reset into the app when nothing needed writing), and what it
+    /// prints waits on the console.
+    fn flash(&mut self, regions: &[Region], progress: &mut dyn FlashProgress) -> Result<FlashReport, BoardError>;
+
+    /// Resets the chip into the app (boot from flash) or into the ROM's serial loader. What
+    /// the console held before is dropped; what the chip prints after the reset is kept.
+    fn reset(&mut self, mode: ResetMode) -> Result<(), BoardError>;
+
+    /// Removes and restores power, then the chip boots from flash. `Ok(false)`: the board has
+    /// no power control (nothing was done).
+    fn power_cycle(&mut self) -> Result<bool, BoardError>;
+
+    /// A reader of the chip's UART from now on. Reads return `TimedOut` after
+    /// [`CONSOLE_POLL`] of silence, so callers can keep their own time limits.
+    fn console(&mut self) -> Result<Box<dyn Read + Send>, BoardError>;
+}
+
+/// How long a console read waits for bytes before returning `TimedOut`.
+pub const CONSOLE_POLL: Duration = Duration::from_millis(20);
+
+/// The chip's name as the lab config and the manifests spell it.
+pub fn chip_name(chip: Chip) -> &'static str {
+    match chip {
+        Chip::Esp32 => "esp32",
+        Chip::Esp32c3 => "esp32c3",
+        Chip::Esp32s3 => "esp32s3",
+    }
+}
+
+/// espflash's name for a chip the rig knows.
+pub fn espflash_chip(chip: Chip) -> espflash::target::Chip {
+    match chip {
+        Chip::Esp32 => espflash::target::Chip::Esp32,
+        Chip::Esp32c3 => espflash::target::Chip::Esp32c3,
+        Chip::Esp32s3 => espflash::target::Chip::Esp32s3,
+    }
+}
+
+/// The chip the rig knows for one espflash detected, if any.
+pub fn chip_from_espflash(chip: espflash::target::Chip) -> Option<Chip> {
+    match chip {
+        espflash::target::Chip::Esp32 => Some(Chip::Esp32),
+        espflash::target::Chip::Esp32c3 => Some(Chip::Esp32c3),
+        espflash::target::Chip::Esp32s3 => Some(Chip::Esp32s3),
+        _ => None,
+    }
+}

@@ -1,0 +1,123 @@
+//! `otarig lab check`: is this lab host ready for a run? One line per check.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use otarig::firmware::Fleet;
+use otarig::lab::check::{CheckLine, CheckStatus, OtaHost, check_lab};
+use otarig::lab::{self, DeviceSpec, LabConfig};
+use otarig::pki::LabPki;
+
+use super::exit;
+
+pub const AFTER_HELP: &str = "\
+The lab config is otarig.toml (--config PATH; default ./otarig.toml). `lab check` verifies,
+before a nightly run: the config reads; every board's port resolves and its ROM loader answers
+(the board is reset into download mode and synced with espflash, then reset into its app) with
+the configured chip; twins start and answer; the OTA host of every firmware resolves to this
+host through [dns.overrides]; the update server's listen address (and SNTP's) can be bound.
+
+Exit status: 0 every check OK (WARN lines allowed), 1 a check failed, 2 the lab config is
+missing or in error (file:line:column).
+
+Examples:
+  otarig lab check
+  otarig lab check --config lab/otarig.toml --fleet firmware-images";
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Check the lab config and this host: boards answer, names resolve, addresses bind.
+    #[command(after_help = AFTER_HELP)]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The lab config (default: ./otarig.toml).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The fleet's manifests, whose OTA hosts must resolve to this host.
+    #[arg(long, default_value = "firmware-images", value_name = "DIR")]
+    fleet: PathBuf,
+    /// The scenarios directory (its pki/ folder holds the lab authorities the fleet uses).
+    #[arg(long, default_value = "scenarios", value_name = "DIR")]
+    scenarios: PathBuf,
+}
+
+pub fn run(args: &LabArgs) -> u8 {
+    match &args.command {
+        LabCommand::Check(args) => check(args),
+    }
+}
+
+fn check(args: &CheckArgs) -> u8 {
+    let Some(path) = lab::config_path(args.config.as_deref()) else {
+        eprintln!("error: no lab config: give --config PATH or write ./otarig.toml (otarig.example.toml is a start)");
+        return exit::USAGE;
+    };
+    let lab = match lab::load(&path) {
+        Ok(lab) => lab,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::USAGE;
+        }
+    };
+    let mut counts = [0usize; 3];
+    let mut print = |line: CheckLine| {
+        let tag = match line.status {
+            CheckStatus::Ok => "OK  ",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
+        };
+        counts[line.status as usize] += 1;
+        println!("{tag}  {}: {}", line.subject, line.detail);
+    };
+    print(CheckLine { subject: "config".into(), status: CheckStatus::Ok, detail: describe(&path, &lab) });
+    let hosts = fleet_hosts(&args.fleet, &args.scenarios, &lab, &mut print);
+    check_lab(&lab, &hosts, &mut print);
+    let [ok, warn, fail] = counts;
+    println!("{} checks: {ok} ok, {warn} warn, {fail} fail", ok + warn + fail);
+    if fail > 0 { exit::FAIL } else { exit::OK }
+}
+
+/// `otarig.toml: 2 boards, 1 twin`.
+fn describe(path: &Path, lab: &LabConfig) -> String {
+    let boards = lab.boards().count();
+    let twins = lab.devices.iter().filter(|d| matches!(d, DeviceSpec::Twin(_))).count();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!("{}: {}, {}", path.display(), plural(boards, "board"), plural(twins, "twin"))
+}
+
+/// The OTA hosts of the fleet; a fleet that cannot be read is a failed check (boards only
+/// need it: twins get their network from the rig).
+fn fleet_hosts(dir: &Path, scenarios: &Path, lab: &LabConfig, print: &mut dyn FnMut(CheckLine)) -> Vec<OtaHost> {
+    if lab.boards().next().is_none() {
+        return Vec::new();
+    }
+    let fail = |detail: String| CheckLine { subject: "fleet".into(), status: CheckStatus::Fail, detail };
+    let pki = match LabPki::open(&scenarios.join("pki")) {
+        Ok(pki) => pki,
+        Err(err) => {
+            print(fail(format!("the lab PKI: {err}")));
+            return Vec::new();
+        }
+    };
+    match Fleet::load(dir, &pki) {
+        Ok(fleet) if fleet.manifests.is_empty() => {
+            let detail = format!("no firmware manifests in {}: OTA hosts not checked", dir.display());
+            print(CheckLine { subject: "fleet".into(), status: CheckStatus::Warn, detail });
+            Vec::new()
+        }
+        Ok(fleet) => fleet.manifests.iter().filter_map(|m| OtaHost::from_url(&m.id, &m.ota_url)).collect(),
+        Err(err) => {
+            print(fail(err.to_string()));
+            Vec::new()
+        }
+    }
+}

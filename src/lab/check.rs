@@ -1,0 +1,240 @@
+//! Checking a lab host before a nightly run: every board's port resolves and its ROM loader
+//! answers with the configured chip, twins start and answer, the fleet's OTA host names resolve
+//! to this host per the DNS overrides, the update server's (and SNTP's) address can be bound.
+//! One [`CheckLine`] per check, in order, through a callback; nothing is printed here.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+
+use super::{DeviceSpec, LabConfig};
+use crate::board::serial::{ResetSource, SerialBoard};
+use crate::board::twin::TwinBoard;
+use crate::board::{Board, BoardError, Chip, UsbIdentity, chip_name};
+use crate::twin::device::TwinConfig;
+
+/// How a check went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStatus {
+    Ok,
+    /// Works, with a caveat the line names; does not fail the check.
+    Warn,
+    Fail,
+}
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CheckLine {
+    /// What was checked: `board esp32-a`, `dns ota.example.com`, `server`.
+    pub subject: String,
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+/// A firmware's update host, as its OTA URL names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtaHost {
+    pub firmware: String,
+    pub host: String,
+    /// The URL's port (443 for `https://` without one).
+    pub port: u16,
+}
+
+impl OtaHost {
+    /// From a firmware id and its OTA URL; `None` when the URL names no host.
+    pub fn from_url(firmware: &str, url: &str) -> Option<Self> {
+        let host = crate::predict::ota_host(url)?;
+        Some(Self { firmware: firmware.to_owned(), host, port: url_port(url) })
+    }
+}
+
+/// The port of an `http(s)://` URL: explicit, else the scheme's.
+fn url_port(url: &str) -> u16 {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = match host_port.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => host_port.split_once(':').map(|(_, p)| p),
+    };
+    port.and_then(|p| p.parse().ok()).unwrap_or(if scheme.eq_ignore_ascii_case("http") { 80 } else { 443 })
+}
+
+/// Runs every check of `lab` against this host, `hosts` being the fleet's update hosts.
+pub fn check_lab(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(CheckLine)) {
+    for device in &lab.devices {
+        match device {
+            DeviceSpec::Board(spec) => check_board(SerialBoard::new(spec.clone()), report),
+            DeviceSpec::Twin(spec) => check_twin(&spec.id, spec.flash_size, report),
+        }
+    }
+    check_dns(lab, hosts, report);
+    check_binds(lab, report);
+}
+
+fn line(subject: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> CheckLine {
+    CheckLine { subject: subject.into(), status, detail: detail.into() }
+}
+
+fn check_board(mut board: SerialBoard, report: &mut dyn FnMut(CheckLine)) {
+    let subject = format!("board {}", board.spec().id);
+    let (found, source) = match board.resolve() {
+        Ok(found) => found,
+        Err(err) => return report(line(subject, CheckStatus::Fail, without_id(&err, &board.spec().id))),
+    };
+    let usb = found.usb.as_ref().map(describe_usb).map(|u| format!(" ({u})")).unwrap_or_default();
+    let why = match source {
+        ResetSource::Configured => "as configured".to_owned(),
+        ResetSource::KnownDevice(name) => name.to_owned(),
+        ResetSource::UnknownDevice => "unknown USB device: the classic circuit assumed".to_owned(),
+        ResetSource::NotUsb => "not a USB port: the classic circuit assumed".to_owned(),
+    };
+    let reset = board.identity().reset.name();
+    report(line(&subject, CheckStatus::Ok, format!("port {}{usb}, reset {reset} ({why})", found.path.display())));
+    if let Some(power) = &board.spec().power {
+        let detail = format!("power off `{}`, on `{}` (not run by the check)", power.off.as_str(), power.on.as_str());
+        report(line(&subject, CheckStatus::Ok, detail));
+    }
+    report(match board.connect_loader() {
+        Ok(chip) => line(&subject, CheckStatus::Ok, loader_answered(chip)),
+        Err(err) => line(&subject, CheckStatus::Fail, without_id(&err, &board.spec().id)),
+    });
+}
+
+/// A board's error without the board's id in front (the line's subject names it).
+fn without_id(err: &BoardError, id: &str) -> String {
+    let text = err.to_string();
+    text.strip_prefix(id).and_then(|rest| rest.strip_prefix(": ")).map_or(text.clone(), str::to_owned)
+}
+
+fn loader_answered(chip: Chip) -> String {
+    format!("the ROM loader answered: {}", chip_name(chip))
+}
+
+fn describe_usb(usb: &UsbIdentity) -> String {
+    let mut parts = vec![format!("{:04x}:{:04x}", usb.vid, usb.pid)];
+    parts.extend(usb.serial_number.as_ref().map(|s| format!("serial {s}")));
+    parts.extend([&usb.manufacturer, &usb.product].into_iter().flatten().cloned());
+    parts.join(", ")
+}
+
+fn check_twin(id: &str, flash_size: u32, report: &mut dyn FnMut(CheckLine)) {
+    let subject = format!("twin {id}");
+    let config = TwinConfig { flash_size, ..TwinConfig::default() };
+    report(match TwinBoard::spawn(id, config).and_then(|mut twin| twin.connect_loader()) {
+        Ok(chip) => line(subject, CheckStatus::Ok, loader_answered(chip)),
+        Err(err) => line(subject, CheckStatus::Fail, without_id(&err, id)),
+    });
+}
+
+/// Whether boards on the lab network can reach `ip` on this host.
+fn rig_address(ip: IpAddr) -> Result<(), String> {
+    if ip.is_unspecified() {
+        return Err(format!("{ip} is no address a board can connect to"));
+    }
+    if ip.is_loopback() {
+        return Err(format!("{ip} is loopback: boards cannot reach it"));
+    }
+    UdpSocket::bind(SocketAddr::new(ip, 0)).map(drop).map_err(|_| format!("{ip} is not an address of this host"))
+}
+
+fn check_dns(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(CheckLine)) {
+    if lab.boards().next().is_none() {
+        let detail = "twins only: each twin gets its cell's network from the rig";
+        return report(line("dns", CheckStatus::Ok, detail));
+    }
+    let mut seen: Vec<(&str, u16)> = Vec::new();
+    for host in hosts {
+        if seen.contains(&(&host.host, host.port)) {
+            continue;
+        }
+        seen.push((&host.host, host.port));
+        let subject = format!("dns {}", host.host);
+        let ip = match host.host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => match lab.dns.overrides.get(&host.host) {
+                Some(ip) => *ip,
+                None => {
+                    let detail = format!(
+                        "no [dns.overrides] entry: boards would reach the real server (firmware {})",
+                        host.firmware
+                    );
+                    report(line(subject, CheckStatus::Fail, detail));
+                    continue;
+                }
+            },
+        };
+        if let Err(why) = rig_address(ip) {
+            report(line(subject, CheckStatus::Fail, why));
+            continue;
+        }
+        let Some(server) = lab.server else { continue };
+        let listen = server.listen;
+        if !listen.ip().is_unspecified() && listen.ip() != ip {
+            let detail = format!("resolves to {ip}, but the server listens on {listen} only");
+            report(line(subject, CheckStatus::Fail, detail));
+        } else if listen.port() != host.port {
+            let detail = format!(
+                "{ip} (this host); boards connect to port {}, the server listens on {}: redirect one to the other",
+                host.port,
+                listen.port()
+            );
+            report(line(subject, CheckStatus::Warn, detail));
+        } else {
+            report(line(subject, CheckStatus::Ok, format!("{ip} (this host)")));
+        }
+    }
+    if let Some(listen) = lab.dns.listen {
+        let detail = format!(
+            "[dns] listen = {listen}: the built-in responder is not built yet; the access point's DNS must \
+             answer the overrides"
+        );
+        report(line("dns responder", CheckStatus::Warn, detail));
+    }
+}
+
+fn check_binds(lab: &LabConfig, report: &mut dyn FnMut(CheckLine)) {
+    if let Some(server) = lab.server {
+        report(match TcpListener::bind(server.listen) {
+            Ok(_) => line("server", CheckStatus::Ok, format!("{} can be bound", server.listen)),
+            Err(err) => line("server", CheckStatus::Fail, format!("cannot bind {}: {err}", server.listen)),
+        });
+    }
+    if let Some(sntp) = lab.sntp {
+        report(match UdpSocket::bind(sntp.listen) {
+            Ok(_) => line(
+                "sntp",
+                CheckStatus::Warn,
+                format!(
+                    "{} can be bound; the rig's SNTP responder is not built yet (date-checking firmware on \
+                     boards keeps the time the lab's SNTP server gives)",
+                    sntp.listen
+                ),
+            ),
+            Err(err) => line("sntp", CheckStatus::Fail, format!("cannot bind {}: {err}", sntp.listen)),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_ports() {
+        assert_eq!(url_port("https://ota.example.com/fw.bin"), 443);
+        assert_eq!(url_port("https://ota.example.com:8443/fw.bin"), 8443);
+        assert_eq!(url_port("http://ota.example.com/fw.bin"), 80);
+        assert_eq!(url_port("https://[2001:db8::1]:9443/x"), 9443);
+        assert_eq!(url_port("https://[2001:db8::1]/x"), 443);
+        let host = OtaHost::from_url("fw", "https://OTA.example.com/fw.bin").unwrap();
+        assert_eq!((host.host.as_str(), host.port), ("ota.example.com", 443));
+    }
+
+    #[test]
+    fn rig_addresses() {
+        assert!(rig_address("127.0.0.1".parse().unwrap()).unwrap_err().contains("loopback"));
+        assert!(rig_address("0.0.0.0".parse().unwrap()).is_err());
+        // TEST-NET-3 (RFC 5737) is never assigned to a host.
+        assert!(rig_address("203.0.113.77".parse().unwrap()).unwrap_err().contains("not an address"));
+    }
+}

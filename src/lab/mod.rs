@@ -1,0 +1,281 @@
+//! The lab config, `otarig.toml`: the boards and twins a lab host drives, where the update
+//! server listens for boards, how the boards' DNS and SNTP point at the rig, per-step time
+//! limits, retries of the rig's own failures, and extra regions flashed with every firmware
+//! (an NVS image with the lab's Wi-Fi credentials).
+//!
+//! Read once into [`LabConfig`] ([`load`]); every error names `file:line:column`. A cell goes
+//! only to a device whose chip is the firmware's ([`assign`]); [`check`] verifies a lab host
+//! before a nightly run.
+
+pub mod check;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::board::serial::{SerialBoard, SerialSpec};
+use crate::board::twin::TwinBoard;
+use crate::board::{Board, BoardError, Chip, Region, chip_name};
+use crate::toml_source::{Location, TomlSource};
+use crate::twin::device::TwinConfig;
+use crate::twin::network::LabNetwork;
+
+/// The file looked for when no `--config` is given.
+pub const DEFAULT_PATH: &str = "otarig.toml";
+
+/// The `[prepare]` key whose regions go to every board.
+pub const EVERY_BOARD: &str = "*";
+
+/// A checked lab config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabConfig {
+    pub path: PathBuf,
+    /// Boards first, in file order, then twins.
+    pub devices: Vec<DeviceSpec>,
+    /// Required when there are boards.
+    pub server: Option<ServerConfig>,
+    pub dns: DnsConfig,
+    pub sntp: Option<SntpConfig>,
+    pub timeouts: Timeouts,
+    /// How many times a cell that ended in an `error` (the rig's failure) is run again.
+    pub retries: u32,
+    /// Extra regions by board id ([`EVERY_BOARD`] for all), read from their files.
+    pub prepare: BTreeMap<String, Vec<Region>>,
+}
+
+/// A device a cell can run on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Board(SerialSpec),
+    Twin(TwinSpec),
+}
+
+/// An in-process twin (an ESP32).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwinSpec {
+    pub id: String,
+    pub flash_size: u32,
+}
+
+/// The update server as boards reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where the server listens for boards (`0.0.0.0:8443`). Boards connect to the OTA URL's
+    /// port (443): listen there, or redirect that port to this one.
+    pub listen: SocketAddr,
+}
+
+/// How the boards' DNS answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// Where a built-in DNS responder would listen (not built yet: the access point's DNS
+    /// answers with `overrides`).
+    pub listen: Option<SocketAddr>,
+    /// Host name (lowercase) → the rig's address, as the boards' DNS must answer.
+    pub overrides: BTreeMap<String, IpAddr>,
+}
+
+/// The lab's SNTP service for date-checking firmware (design: answered by the rig with the
+/// scenario's date).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SntpConfig {
+    pub listen: SocketAddr,
+}
+
+/// Time limits per step of a cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting to the ROM loader and writing every region.
+    pub flash: Duration,
+    /// From the chip leaving the loader to the app's start-up lines.
+    pub boot: Duration,
+    /// From the app's start to a decided update.
+    pub update: Duration,
+    /// The whole cell.
+    pub total: Duration,
+    /// A power command, and the port coming back after power returns.
+    pub power: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let secs = Duration::from_secs;
+        Self { flash: secs(120), boot: secs(30), update: secs(180), total: secs(600), power: secs(15) }
+    }
+}
+
+/// A lab config that cannot be used: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {kind}")]
+pub struct LabError {
+    pub location: Location,
+    pub kind: LabErrorKind,
+}
+
+/// The kinds of [`LabError`]; tests match these, never the text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LabErrorKind {
+    /// Syntax, an unknown key, a value of the wrong type.
+    #[error("{message}")]
+    Shape { message: String },
+    #[error("`{text}` is not a usable id (letters, digits, `-`, `_`, `.`)")]
+    Id { text: String },
+    #[error("`{id}` is defined twice")]
+    Duplicate { id: String },
+    #[error("board `{id}` names no port: give `port`, `usb_serial` or `vid_pid`")]
+    NoPort { id: String },
+    #[error("board `{id}`: `port` names the port alone; leave out `usb_serial` and `vid_pid`")]
+    PortConflict { id: String },
+    #[error("`{text}` is not a VID:PID (`303a:1001`)")]
+    VidPid { text: String },
+    #[error("`{text}` is not a flash size (`4MB`)")]
+    FlashSize { text: String },
+    #[error("baud rate {baud} is out of range (9600 to 5000000)")]
+    Baud { baud: u64 },
+    #[error("board `{id}`: power: {message}")]
+    Power { id: String, message: String },
+    #[error("`{text}` is not an address: {expected}")]
+    Address { text: String, expected: &'static str },
+    #[error("`{text}` is not a host name")]
+    HostName { text: String },
+    #[error("`{field}` must be at least 1 second")]
+    Timeout { field: &'static str },
+    #[error("`twins = N` and `[[twin]]` tables both name twins: use one")]
+    TwinsTwice,
+    #[error("no device: add a `[[board]]`, a `[[twin]]` or `twins = N`")]
+    NoDevices,
+    #[error("boards need `[server] listen`: where the update server listens for them")]
+    NoServer,
+    #[error("`[prepare]` names `{id}`, which is no board or twin (nor `*`)")]
+    UnknownDevice { id: String },
+    #[error("region offset {offset:#x} is not at a 4 KiB sector boundary")]
+    Alignment { offset: u64 },
+    #[error("cannot read {path}: {message}")]
+    PrepareFile { path: PathBuf, message: String },
+}
+
+impl From<crate::toml_source::ShapeError> for LabError {
+    fn from(err: crate::toml_source::ShapeError) -> Self {
+        LabError { location: err.location, kind: LabErrorKind::Shape { message: err.message } }
+    }
+}
+
+/// A lab config that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LabLoadError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] LabError),
+}
+
+/// The config to use: `explicit`, else `./otarig.toml` when it exists.
+pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(path) => Some(path.to_owned()),
+        None => Path::new(DEFAULT_PATH).is_file().then(|| PathBuf::from(DEFAULT_PATH)),
+    }
+}
+
+/// Reads and checks the lab config at `path` (files it names are relative to its folder).
+pub fn load(path: &Path) -> Result<LabConfig, LabLoadError> {
+    let source = TomlSource::read(path).map_err(|source| LabLoadError::Read { path: path.to_owned(), source })?;
+    Ok(parse(&source)?)
+}
+
+/// Checks a lab config's text (files it names are relative to its path's folder).
+pub fn parse(source: &TomlSource) -> Result<LabConfig, LabError> {
+    raw::check(source)
+}
+
+impl DeviceSpec {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Board(board) => &board.id,
+            Self::Twin(twin) => &twin.id,
+        }
+    }
+
+    pub fn chip(&self) -> Chip {
+        match self {
+            Self::Board(board) => board.chip,
+            Self::Twin(_) => Chip::Esp32,
+        }
+    }
+
+    /// The device, ready for a cell. A twin starts now with `network` (the cell's server and
+    /// date); a board's network is the lab's own (its access point's DNS), so it ignores it.
+    pub fn open(&self, network: &LabNetwork) -> Result<Box<dyn Board>, BoardError> {
+        Ok(match self {
+            Self::Board(spec) => Box::new(SerialBoard::new(spec.clone())),
+            Self::Twin(spec) => {
+                let config =
+                    TwinConfig { flash_size: spec.flash_size, network: network.clone(), ..TwinConfig::default() };
+                Box::new(TwinBoard::spawn(&spec.id, config)?)
+            }
+        })
+    }
+}
+
+impl LabConfig {
+    /// A lab of `n` twins and nothing else (what `otarig run` uses without a lab config).
+    pub fn twins_only(n: usize) -> Self {
+        let devices = (1..=n)
+            .map(|i| DeviceSpec::Twin(TwinSpec { id: format!("twin-{i}"), flash_size: raw::TWIN_FLASH }))
+            .collect();
+        Self {
+            path: PathBuf::new(),
+            devices,
+            server: None,
+            dns: DnsConfig::default(),
+            sntp: None,
+            timeouts: Timeouts::default(),
+            retries: 0,
+            prepare: BTreeMap::new(),
+        }
+    }
+
+    pub fn device(&self, id: &str) -> Option<&DeviceSpec> {
+        self.devices.iter().find(|d| d.id() == id)
+    }
+
+    /// The real boards.
+    pub fn boards(&self) -> impl Iterator<Item = &SerialSpec> {
+        self.devices.iter().filter_map(|d| match d {
+            DeviceSpec::Board(board) => Some(board),
+            DeviceSpec::Twin(_) => None,
+        })
+    }
+
+    /// The regions flashed with every firmware on `id`: those for every board, then its own.
+    pub fn prepare_regions(&self, id: &str) -> Vec<Region> {
+        [EVERY_BOARD, id].iter().filter_map(|key| self.prepare.get(*key)).flatten().cloned().collect()
+    }
+}
+
+/// No device in the lab has the firmware's chip.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no {} device in the lab (it has: {})", chip_name(*.chip), .available.iter().map(|c| chip_name(*c)).collect::<Vec<_>>().join(", "))]
+pub struct NoDevice {
+    pub chip: Chip,
+    /// The chips the lab has, each once, in config order.
+    pub available: Vec<Chip>,
+}
+
+/// The devices a cell of firmware for `chip` may run on, in config order (boards before
+/// twins); a cell waits for the first of them that is free.
+pub fn assign(lab: &LabConfig, chip: Chip) -> Result<Vec<&DeviceSpec>, NoDevice> {
+    let candidates: Vec<&DeviceSpec> = lab.devices.iter().filter(|d| d.chip() == chip).collect();
+    if candidates.is_empty() {
+        let mut available = Vec::new();
+        for device in &lab.devices {
+            if !available.contains(&device.chip()) {
+                available.push(device.chip());
+            }
+        }
+        return Err(NoDevice { chip, available });
+    }
+    Ok(candidates)
+}

@@ -1,0 +1,43 @@
+//! What a cell's detail can show beyond its result line: the update server's events and the
+//! chain it served, with the device's clock to judge validity windows against.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::results::CellKey;
+
+/// One certificate the server sent, as the chain picture draws it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCert {
+    pub subject: String,
+    pub issuer: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+}
+
+/// A cell's server events and served chain. Empty when the results carry none; the HTML
+/// report shows a section only for what is there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellDetails {
+    /// The update server's events for the cell, one line each, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_events: Vec<String>,
+    /// The certificates served, in the order sent (leaf first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<ChainCert>,
+    /// The device's clock during the handshake, Unix seconds (the scenario's date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_clock: Option<i64>,
+}
+
+impl CellDetails {
+    pub fn is_empty(&self) -> bool {
+        self.server_events.is_empty() && self.chain.is_empty() && self.device_clock.is_none()
+    }
+}
+
+/// Details supplied by the caller, by cell; they take the place of what a result line carries.
+pub type DetailsByCell = HashMap<CellKey, CellDetails>;

@@ -1,0 +1,68 @@
+//! Reports of an `otarig run`: what a run directory's `results.jsonl` and transcripts say, for
+//! people and for CI systems.
+//!
+//! - [`results`]: the one reader of `results.jsonl` ([`read_results`]), errors at `file:line:column`;
+//! - [`matrix`]: firmware × scenario as terminal text ([`render_matrix`]);
+//! - [`junit`]: `DIR/junit.xml` ([`write_junit`]);
+//! - [`html`]: `DIR/report.html`, one self-contained file ([`write_html`]);
+//! - [`merge`]: shards into one run directory ([`merge_runs`]);
+//! - [`diff`]: two runs cell by cell ([`diff_runs`]).
+//!
+//! At the end of a run, [`write_reports`] reads the results back and writes both files:
+//!
+//! ```no_run
+//! # use otarig::report::{self, DetailsByCell};
+//! # let out = std::path::Path::new("target/otarig/runs/x");
+//! let written = report::write_reports(out, &DetailsByCell::new())?;
+//! print!("{}", report::render_matrix(&written.cells, false));
+//! # Ok::<(), report::ReportError>(())
+//! ```
+
+pub mod details;
+pub mod diff;
+pub mod grid;
+pub mod html;
+pub mod junit;
+pub mod matrix;
+pub mod merge;
+pub mod results;
+pub mod transcript;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use details::{CellDetails, ChainCert, DetailsByCell};
+pub use diff::{CellChange, ChangeKind, RunDiff, diff_runs};
+pub use html::{HTML_FILE, render_html, write_html};
+pub use junit::{JUNIT_FILE, junit_report, write_junit};
+pub use matrix::render_matrix;
+pub use merge::{MergeError, Merged, merge_runs};
+pub use results::{CellKey, CellRecord, Counts, RESULTS_FILE, ResultsError, Verdict, read_results};
+
+/// The files [`write_reports`] wrote, and the cells they show.
+#[derive(Debug)]
+pub struct WrittenReports {
+    /// One result per cell (the last line of a cell wins), in the order cells first appeared.
+    pub cells: Vec<CellRecord>,
+    pub junit: PathBuf,
+    pub html: PathBuf,
+}
+
+/// A run directory whose reports could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Reads `dir/results.jsonl` and writes `dir/junit.xml` and `dir/report.html` from it.
+/// `details` adds server events and served chains by cell (empty: what the results carry).
+pub fn write_reports(dir: &Path, details: &DetailsByCell) -> Result<WrittenReports, ReportError> {
+    let cells = results::dedupe(read_results(dir)?);
+    let junit = write_junit(&cells, dir).map_err(|source| ReportError::Write { path: dir.join(JUNIT_FILE), source })?;
+    let html =
+        write_html(&cells, dir, details).map_err(|source| ReportError::Write { path: dir.join(HTML_FILE), source })?;
+    Ok(WrittenReports { cells, junit, html })
+}

@@ -1,0 +1,338 @@
+//! The lab config: the shipped example reads; every mistake is refused at its `file:line:column`
+//! with its kind; cells go only to devices with the firmware's chip; `otarig lab check` and
+//! `otarig boards` through the binary, with a twin's pseudo-terminal standing in for a board.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use otarig::board::port::PortSelector;
+use otarig::board::power::PowerAction;
+use otarig::board::{Chip, ResetStrategy};
+use otarig::lab::{self, DeviceSpec, LabConfig, LabErrorKind, NoDevice};
+use otarig::toml_source::TomlSource;
+use otarig::twin::device::{TwinConfig, TwinDevice};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const BIN: &str = env!("CARGO_BIN_EXE_otarig");
+
+fn parse(text: &str) -> LabConfig {
+    lab::parse(&TomlSource::new("lab/otarig.toml", text)).unwrap()
+}
+
+/// The error's kind, line and column.
+fn error(text: &str) -> (LabErrorKind, usize, usize) {
+    let err = lab::parse(&TomlSource::new("lab/otarig.toml", text)).unwrap_err();
+    assert_eq!(err.location.file, Path::new("lab/otarig.toml"));
+    assert!(err.to_string().starts_with(&format!("lab/otarig.toml:{}:{}: ", err.location.line, err.location.column)));
+    (err.kind, err.location.line, err.location.column)
+}
+
+fn shape_at(text: &str, line: usize) {
+    let (kind, at, _) = error(text);
+    assert!(matches!(kind, LabErrorKind::Shape { .. }), "{kind:?}");
+    assert_eq!(at, line, "{kind:?}");
+}
+
+/// A scratch folder of this test process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("otarig-lab-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const SERVER: &str = "[server]\nlisten = \"0.0.0.0:8443\"\n";
+
+#[test]
+fn the_shipped_example_reads() {
+    let lab = lab::load(&Path::new(ROOT).join("otarig.example.toml")).unwrap();
+    let ids: Vec<&str> = lab.devices.iter().map(|d| d.id()).collect();
+    assert_eq!(ids, ["esp32-a", "esp32c3-a", "twin-1"]);
+    let boards: Vec<_> = lab.boards().collect();
+    assert_eq!(boards[0].selector, PortSelector::UsbSerial { serial: "0001".into(), vid_pid: None });
+    assert_eq!(
+        (boards[0].reset, boards[0].baud, boards[0].flash_size),
+        (Some(ResetStrategy::Classic), Some(460_800), Some(4 << 20))
+    );
+    let power = boards[0].power.as_ref().unwrap();
+    assert_eq!(power.template(PowerAction::Off).as_str(), "uhubctl -l 1-1 -p 2 -a {action}");
+    assert_eq!(power.off_time, Duration::from_secs(2));
+    assert_eq!((boards[1].selector.clone(), boards[1].reset), (PortSelector::VidPid(0x303a, 0x1001), None));
+    assert_eq!(lab.server.unwrap().listen.to_string(), "0.0.0.0:8443");
+    assert_eq!(lab.dns.overrides["ota.example.com"].to_string(), "192.168.4.1");
+    assert_eq!((lab.timeouts.update, lab.retries), (Duration::from_secs(180), 1));
+}
+
+#[test]
+fn a_full_config_reads() {
+    let lab = parse(
+        "retries = 2\n\
+         [[board]]\nid = \"bench\"\nchip = \"esp32s3\"\nusb_serial = \"24:0A:C4:00:00:01\"\nvid_pid = \"303A:1001\"\n\
+         reset = \"usb-jtag\"\npower = { off = \"relay 3 off\", on = \"relay 3 on\" }\n\
+         [[twin]]\nid = \"t\"\nflash_size = \"8MB\"\n\
+         [server]\nlisten = \"192.168.4.1:443\"\n\
+         [dns]\nlisten = \"0.0.0.0:53\"\noverrides = { \"OTA.example.com\" = \"192.168.4.1\" }\n\
+         [sntp]\nlisten = \"0.0.0.0:123\"\n\
+         [timeouts]\nflash = 60\n",
+    );
+    let bench = lab.boards().next().unwrap();
+    assert_eq!(
+        bench.selector,
+        PortSelector::UsbSerial { serial: "24:0A:C4:00:00:01".into(), vid_pid: Some((0x303a, 0x1001)) }
+    );
+    assert_eq!((bench.chip, bench.reset), (Chip::Esp32s3, Some(ResetStrategy::UsbJtag)));
+    assert_eq!(bench.power.as_ref().unwrap().on.as_str(), "relay 3 on");
+    assert!(matches!(&lab.devices[1], DeviceSpec::Twin(t) if t.flash_size == 8 << 20));
+    assert_eq!(lab.dns.overrides.keys().collect::<Vec<_>>(), ["ota.example.com"]);
+    assert_eq!(lab.dns.listen.unwrap().port(), 53);
+    assert_eq!(lab.sntp.unwrap().listen.port(), 123);
+    assert_eq!((lab.timeouts.flash, lab.timeouts.boot), (Duration::from_secs(60), Duration::from_secs(30)));
+    assert_eq!(lab.retries, 2);
+}
+
+#[test]
+fn shape_mistakes_are_located() {
+    shape_at("twins = 1\ncolour = \"blue\"\n", 2);
+    shape_at("[[board]]\nid = \"a\"\nchip = \"esp8266\"\nport = \"/dev/x\"\n", 3);
+    shape_at("[[board]]\nid = \"a\"\nchip = \"esp32\"\nport = \"/dev/x\"\nreset = \"dtr\"\n", 5);
+    shape_at("[[board]]\nid = \"a\"\nchip = \"esp32\"\nport = \"/dev/x\"\nbaudrate = 9600\n", 5);
+    shape_at("twins = 1\n[timeouts]\nflash = \"2m\"\n", 3);
+    shape_at("twins = 1\n[dns]\noverride = {}\n", 3);
+    shape_at("[[twin]]\nid = \"t\"\nchip = \"esp32\"\n", 3);
+    shape_at("twins = 1\n[server\n", 2);
+}
+
+#[test]
+fn every_mistake_has_its_kind_and_place() {
+    let board = |rest: &str| format!("{SERVER}[[board]]\nid = \"a\"\nchip = \"esp32\"\n{rest}");
+    let cases: Vec<(String, LabErrorKind, usize)> = vec![
+        (board("port = \"/dev/x\"\n").replace("\"a\"", "\"a b\""), LabErrorKind::Id { text: "a b".into() }, 4),
+        (
+            format!("{}[[board]]\nid = \"a\"\nchip = \"esp32\"\nport = \"/dev/y\"\n", board("port = \"/dev/x\"\n")),
+            LabErrorKind::Duplicate { id: "a".into() },
+            8,
+        ),
+        (
+            format!("twins = 2\n{}", board("port = \"/dev/x\"\n")).replace("\"a\"", "\"twin-2\""),
+            LabErrorKind::Duplicate { id: "twin-2".into() },
+            1,
+        ),
+        (board(""), LabErrorKind::NoPort { id: "a".into() }, 3),
+        (board("port = \"/dev/x\"\nusb_serial = \"1\"\n"), LabErrorKind::PortConflict { id: "a".into() }, 3),
+        (board("vid_pid = \"303a-1001\"\n"), LabErrorKind::VidPid { text: "303a-1001".into() }, 6),
+        (board("port = \"/dev/x\"\nflash_size = \"3MB\"\n"), LabErrorKind::FlashSize { text: "3MB".into() }, 7),
+        (board("port = \"/dev/x\"\nbaud = 300\n"), LabErrorKind::Baud { baud: 300 }, 7),
+        (
+            "twins = 1\n[dns.overrides]\n\"ota_x.example.com\" = \"10.0.0.1\"\n".into(),
+            LabErrorKind::HostName { text: "ota_x.example.com".into() },
+            3,
+        ),
+        ("twins = 1\n[timeouts]\nupdate = 0\n".into(), LabErrorKind::Timeout { field: "update" }, 3),
+        ("twins = 1\n[[twin]]\nid = \"t\"\n".into(), LabErrorKind::TwinsTwice, 1),
+        ("retries = 1\n".into(), LabErrorKind::NoDevices, 1),
+        ("[[board]]\nid = \"a\"\nchip = \"esp32\"\nport = \"/dev/x\"\n".into(), LabErrorKind::NoServer, 1),
+        ("twins = 1\n[prepare]\nbench = []\n".into(), LabErrorKind::UnknownDevice { id: "bench".into() }, 3),
+        (
+            "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9100, file = \"nvs.bin\" }]\n".into(),
+            LabErrorKind::Alignment { offset: 0x9100 },
+            3,
+        ),
+    ];
+    for (text, kind, line) in cases {
+        let (got, at, _) = error(&text);
+        assert_eq!((got, at), (kind, line), "in:\n{text}");
+    }
+}
+
+#[test]
+fn addresses_are_checked_where_they_are_written() {
+    let cases = [
+        ("twins = 1\n[server]\nlisten = \"localhost:8443\"\n", "localhost:8443", (3, 10), "IP:PORT"),
+        ("twins = 1\n[sntp]\nlisten = \"123\"\n", "123", (3, 10), "IP:PORT"),
+        ("twins = 1\n[dns]\nlisten = \"0.0.0.0\"\n", "0.0.0.0", (3, 10), "IP:PORT"),
+        ("twins = 1\n[dns.overrides]\n\"ota.example.com\" = \"rig\"\n", "rig", (3, 21), "IP address"),
+    ];
+    for (text, bad, place, form) in cases {
+        let (kind, line, column) = error(text);
+        assert!(
+            matches!(kind, LabErrorKind::Address { ref text, expected } if text == bad && expected.contains(form)),
+            "{kind:?}"
+        );
+        assert_eq!((line, column), place, "{text}");
+    }
+}
+
+#[test]
+fn power_mistakes_are_refused() {
+    let power = |value: &str| {
+        error(&format!("{SERVER}[[board]]\nid = \"a\"\nchip = \"esp32\"\nport = \"/dev/x\"\npower = {value}\n"))
+    };
+    for value in [
+        "{ command = \"uhubctl -a off\" }",
+        "{ command = \"uhubctl -a {acton}\" }",
+        "{ off = \"relay off\" }",
+        "{ command = \"x {action}\", on = \"y\" }",
+        "{ off = \"\", on = \"y\" }",
+    ] {
+        let (kind, line, _) = power(value);
+        assert!(matches!(kind, LabErrorKind::Power { ref id, .. } if id == "a"), "{value}: {kind:?}");
+        assert_eq!(line, 7, "{value}");
+    }
+}
+
+#[test]
+fn prepare_files_are_read_relative_to_the_config() {
+    let dir = scratch("prepare");
+    std::fs::write(dir.join("nvs.bin"), b"wifi!").unwrap();
+    let text = "twins = 2\n[prepare]\n\"*\" = [{ offset = 0x9000, file = \"nvs.bin\" }]\n\
+                twin-2 = [{ offset = 0x3f0000, file = \"nvs.bin\" }]\n";
+    let lab = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap();
+    let regions = lab.prepare_regions("twin-2");
+    assert_eq!(regions.iter().map(|r| r.offset).collect::<Vec<_>>(), [0x9000, 0x3f0000]);
+    assert_eq!(regions[0].bytes, b"wifi!\xff\xff\xff", "padded to whole words");
+    assert_eq!(lab.prepare_regions("twin-1").len(), 1);
+
+    let missing = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, file = \"gone.bin\" }]\n";
+    let err = lab::parse(&TomlSource::new(dir.join("otarig.toml"), missing)).unwrap_err();
+    assert!(matches!(err.kind, LabErrorKind::PrepareFile { ref path, .. } if path.ends_with("gone.bin")), "{err:?}");
+    assert_eq!((err.location.line, err.location.column), (3, 34));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cells_go_to_devices_with_the_firmware_s_chip() {
+    let lab = parse(&format!(
+        "twins = 2\n{SERVER}\
+         [[board]]\nid = \"c3\"\nchip = \"esp32c3\"\nvid_pid = \"303a:1001\"\n\
+         [[board]]\nid = \"wroom\"\nchip = \"esp32\"\nusb_serial = \"A1\"\n"
+    ));
+    let ids = |chip| lab::assign(&lab, chip).unwrap().iter().map(|d| d.id().to_owned()).collect::<Vec<_>>();
+    assert_eq!(ids(Chip::Esp32), ["wroom", "twin-1", "twin-2"]);
+    assert_eq!(ids(Chip::Esp32c3), ["c3"]);
+    let none = lab::assign(&lab, Chip::Esp32s3).unwrap_err();
+    assert_eq!(none, NoDevice { chip: Chip::Esp32s3, available: vec![Chip::Esp32c3, Chip::Esp32] });
+    assert_eq!(none.to_string(), "no esp32s3 device in the lab (it has: esp32c3, esp32)");
+
+    let twins = LabConfig::twins_only(3);
+    assert_eq!(lab::assign(&twins, Chip::Esp32).unwrap().len(), 3);
+    assert!(lab::assign(&twins, Chip::Esp32c3).is_err());
+}
+
+fn otarig(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN).args(args).current_dir(cwd).output().unwrap()
+}
+
+fn lab_check(config: &Path) -> (u8, String, String) {
+    let fleet = Path::new(ROOT).join("firmware-images");
+    let scenarios = Path::new(ROOT).join("scenarios");
+    let args = ["lab", "check", "--config", config.to_str().unwrap(), "--fleet", fleet.to_str().unwrap()];
+    let out = otarig(&[&args[..], &["--scenarios", scenarios.to_str().unwrap()]].concat(), config.parent().unwrap());
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap() as u8, text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn lab_check_passes_a_lab_of_twins() {
+    let dir = scratch("twins");
+    let config = dir.join("otarig.toml");
+    std::fs::write(&config, "twins = 2\n").unwrap();
+    let (code, stdout, stderr) = lab_check(&config);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("OK    config: ") && lines[0].ends_with("otarig.toml: 0 boards, 2 twins"), "{stdout}");
+    assert_eq!(lines[1], "OK    twin twin-1: the ROM loader answered: esp32");
+    assert_eq!(lines[2], "OK    twin twin-2: the ROM loader answered: esp32");
+    assert!(lines[3].starts_with("OK    dns: twins only"), "{stdout}");
+    assert_eq!(lines[4], "4 checks: 4 ok, 0 warn, 0 fail");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lab_check_syncs_a_board_and_fails_what_is_not_ready() {
+    let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = scratch("board");
+    let config = dir.join("otarig.toml");
+    let text = format!(
+        "[server]\nlisten = \"{}\"\n[dns.overrides]\n\"ota.example.com\" = \"127.0.0.1\"\n\
+         [[board]]\nid = \"bench\"\nchip = \"esp32\"\nport = \"{}\"\nreset = \"none\"\n\
+         [[board]]\nid = \"c3\"\nchip = \"esp32c3\"\nusb_serial = \"otarig-test-no-such-serial\"\n",
+        busy.local_addr().unwrap(),
+        twin.port_path().display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout, stderr) = lab_check(&config);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let pty = twin.port_path().display().to_string();
+    let expected_lines = [
+        format!("OK    board bench: port {pty}, reset none (as configured)"),
+        "OK    board bench: the ROM loader answered: esp32".to_owned(),
+        "FAIL  board c3: no serial port matches USB serial number `otarig-test-no-such-serial` (`otarig boards` lists them)".to_owned(),
+        "FAIL  dns ota.example.com: 127.0.0.1 is loopback: boards cannot reach it".to_owned(),
+    ];
+    for expected in &expected_lines {
+        assert!(stdout.lines().any(|l| l == expected), "missing `{expected}` in:\n{stdout}");
+    }
+    let server = stdout.lines().find(|l| l.starts_with("FAIL  server: cannot bind ")).unwrap_or_default();
+    assert!(!server.is_empty(), "{stdout}");
+    assert!(stdout.ends_with("6 checks: 3 ok, 0 warn, 3 fail\n"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lab_check_names_a_board_with_another_chip() {
+    let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
+    let dir = scratch("chip");
+    let config = dir.join("otarig.toml");
+    let text = format!(
+        "[server]\nlisten = \"0.0.0.0:0\"\n[[board]]\nid = \"s3\"\nchip = \"esp32s3\"\nport = \"{}\"\nreset = \"none\"\n",
+        twin.port_path().display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout, _) = lab_check(&config);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.lines().any(|l| l == "FAIL  board s3: the chip is esp32, the lab config says esp32s3"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lab_check_refuses_a_config_in_error_or_none() {
+    let dir = scratch("error");
+    let config = dir.join("otarig.toml");
+    std::fs::write(&config, "twins = 1\n[timeouts]\nflash = 0\n").unwrap();
+    let (code, stdout, stderr) = lab_check(&config);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("otarig.toml:3:9: `flash` must be at least 1 second"), "{stderr}");
+    assert!(stdout.is_empty());
+
+    // Without --config: ./otarig.toml, here missing.
+    std::fs::remove_file(&config).unwrap();
+    let out = otarig(&["lab", "check"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no lab config"));
+    // ... and found when present.
+    std::fs::write(&config, "twins = 1\n").unwrap();
+    assert_eq!(otarig(&["lab", "check"], &dir).status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn boards_lists_ports_or_says_there_are_none() {
+    let dir = scratch("boards");
+    let out = otarig(&["boards"], &dir);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("no serial ports found\n") || stdout.contains("[[board]]"), "{stdout}");
+    let json = otarig(&["boards", "--all", "--format", "json"], &dir);
+    assert_eq!(json.status.code(), Some(0));
+    let ports: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(ports.is_array());
+
+    std::fs::write(dir.join("otarig.toml"), "twins = 1\nbogus = 1\n").unwrap();
+    let out = otarig(&["boards"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("otarig.toml:2:1"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
