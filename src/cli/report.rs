@@ -76,7 +76,7 @@ pub fn run(args: &ReportArgs) -> u8 {
 }
 
 /// Colours when standard output is a terminal and `NO_COLOR` is unset or empty.
-fn colour() -> bool {
+pub(super) fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 

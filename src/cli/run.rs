@@ -133,6 +133,15 @@ pub fn run(args: &RunArgs) -> u8 {
         }
     };
     bar.finish_and_clear();
+    // The matrix and the JUnit and HTML reports, from what results.jsonl holds now.
+    match otarig::report::write_reports(&out, &otarig::report::DetailsByCell::new()) {
+        Ok(written) => {
+            print!("\n{}", otarig::report::render_matrix(&written.cells, super::report::colour()));
+            println!("JUnit: {}", written.junit.display());
+            println!("report: {}", written.html.display());
+        }
+        Err(err) => eprintln!("warning: no reports: {err}"),
+    }
     println!("{}", summary_line(&summary));
     if summary.stopped {
         eprintln!(

@@ -255,7 +255,7 @@ impl From<&crate::run::CellResult> for CellRecord {
             transcript: result.transcript.clone(),
             error: result.error.clone(),
             duration_ms: result.duration_ms,
-            details: CellDetails::default(),
+            details: result.details.clone(),
             other: Map::new(),
         }
     }

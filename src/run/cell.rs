@@ -21,6 +21,7 @@ use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, two_ota_tab
 use crate::outcome::OutcomeClass;
 use crate::run::cache::RunCache;
 use crate::run::flash::{FlashError, Region};
+use crate::report::CellDetails;
 use crate::run::plan::{Cell, Plan};
 use crate::run::results::{self, CellResult, CellVerdict, Observed};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup, url_path};
@@ -99,6 +100,10 @@ pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &Ce
         None => Ok(()),
     }
     .and_then(|()| observe(cell, station, &transcript, context));
+    let (outcome, details) = match outcome {
+        Ok((observed, details)) => (Ok(observed), details),
+        Err(err) => (Err(err), CellDetails::default()),
+    };
     if context.stop.is_requested() && outcome.is_err() {
         station.discard();
         let _ = std::fs::remove_file(context.out.join(&transcript));
@@ -125,16 +130,17 @@ pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &Ce
         transcript,
         error,
         duration_ms: started.elapsed().as_millis() as u64,
+        details,
     })
 }
 
-/// The steps of a cell, up to the observed outcome.
+/// The steps of a cell, up to the observed outcome; with it what the report shows beside it.
 fn observe(
     cell: &Cell,
     station: &mut Station,
     transcript: &str,
     context: &CellContext<'_>,
-) -> Result<Observed, CellError> {
+) -> Result<(Observed, CellDetails), CellError> {
     let plan = context.plan;
     let scenario = &plan.scenarios[cell.scenario];
     let transcript_path = context.out.join(transcript);
@@ -179,9 +185,7 @@ fn observe(
                 && !matches!(watched.verdict.outcome.outcome, OutcomeClass::Crashed | OutcomeClass::Timeout)
         },
     );
-    for event in server.events() {
-        tracing::debug!("{} x {}: server: {event:?}", cell.firmware, scenario.id);
-    }
+    let server_events: Vec<String> = server.events().iter().map(ToString::to_string).collect();
     server.close(context.runtime);
     let (watched, readied) = watched?;
     tracing::debug!(
@@ -192,7 +196,13 @@ fn observe(
         watched.lines,
         watched.bytes,
     );
-    Ok(watched.observed(&context.limits)?)
+    let details = CellDetails {
+        server_events,
+        chain: chains.drawn(),
+        // What SNTP told the device: the scenario's date.
+        device_clock: Some(scenario.date.unix_timestamp()),
+    };
+    Ok((watched.observed(&context.limits)?, details))
 }
 
 /// A console that stops reading once the run is to stop.

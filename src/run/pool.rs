@@ -170,6 +170,7 @@ fn unlocked(
         transcript: crate::run::results::transcript_path(&cell.firmware, scenario),
         error: Some(format!("board lock: {err}")),
         duration_ms: 0,
+        details: Default::default(),
     }
 }
 

@@ -72,6 +72,10 @@ pub struct CellResult {
     pub error: Option<String>,
     /// Wall time of the whole cell: images, server, flashing, console.
     pub duration_ms: u64,
+    /// What the report shows beside the transcript: the server's events, the chain it served
+    /// and the device's clock (additions to the contract; absent when empty).
+    #[serde(flatten)]
+    pub details: crate::report::CellDetails,
 }
 
 /// Compares an expectation with an observed outcome: the class must match, and the reason too
@@ -164,6 +168,7 @@ mod tests {
             transcript: transcript_path("dst-x3-idf3.2", "gts-chain"),
             error: None,
             duration_ms: 12,
+            details: Default::default(),
         };
         let json = serde_json::to_value(&result).unwrap();
         assert_eq!(

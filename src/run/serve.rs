@@ -38,6 +38,25 @@ impl ScenarioChains {
         Ok(Self { default, hosts })
     }
 
+    /// The main host's chain as the report draws it: each certificate's names and validity.
+    pub fn drawn(&self) -> Vec<crate::report::ChainCert> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        self.default
+            .ders()
+            .iter()
+            .filter_map(|der| {
+                let (_, cert) = X509Certificate::from_der(der).ok()?;
+                let validity = cert.validity();
+                Some(crate::report::ChainCert {
+                    subject: cert.subject().to_string(),
+                    issuer: cert.issuer().to_string(),
+                    not_before: validity.not_before.timestamp(),
+                    not_after: validity.not_after.timestamp(),
+                })
+            })
+            .collect()
+    }
+
     /// The server's configuration for one cell: `image` at `path` (the firmware's OTA URL's
     /// path) on the main host, the scenario's other hosts with their own paths and faults.
     pub fn config(&self, scenario: &Scenario, image: Arc<[u8]>, path: &str) -> ServeConfig {

@@ -77,3 +77,31 @@ impl ServerEvent {
         }
     }
 }
+
+impl std::fmt::Display for ServerEvent {
+    /// One line for people: `#3 handshake failed: ...; alert from client: UnknownCA`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{} ", self.connection())?;
+        match self {
+            Self::Accepted { peer, .. } => write!(f, "accepted from {peer}"),
+            Self::ClientHello { sni, cipher_suites, .. } => {
+                write!(f, "client hello, SNI {}, {} cipher suites", sni.as_deref().unwrap_or("-"), cipher_suites.len())
+            }
+            Self::HandshakeDone { version, cipher_suite, .. } => write!(f, "handshake done: {version} {cipher_suite}"),
+            Self::HandshakeFailed { error, alert_from_client, .. } => {
+                write!(f, "handshake failed: {error}; alert from client: {}", alert_from_client.as_deref().unwrap_or("-"))
+            }
+            Self::FaultBeforeTls { fault, .. } => write!(f, "fault before TLS: {fault}"),
+            Self::Request { method, path, .. } => write!(f, "request {method} {path}"),
+            Self::Responded { status, body_bytes, fault, .. } => {
+                write!(f, "responded {status}, {body_bytes} body bytes")?;
+                match fault {
+                    Some(fault) => write!(f, ", fault {fault}"),
+                    None => Ok(()),
+                }
+            }
+            Self::BadRequest { reason, .. } => write!(f, "bad request: {reason}"),
+            Self::Closed { millis, bytes_sent, .. } => write!(f, "closed after {millis} ms, {bytes_sent} bytes sent"),
+        }
+    }
+}
