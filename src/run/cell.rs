@@ -19,9 +19,9 @@ use crate::firmware::build::build;
 use crate::firmware::prepare::{PrepareError, prepare};
 use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, two_ota_table};
 use crate::outcome::OutcomeClass;
+use crate::report::CellDetails;
 use crate::run::cache::RunCache;
 use crate::run::flash::{FlashError, Region};
-use crate::report::CellDetails;
 use crate::run::plan::{Cell, Plan};
 use crate::run::results::{self, CellResult, CellVerdict, Observed};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup, url_path};
@@ -79,7 +79,7 @@ pub struct CellContext<'a> {
 #[derive(Debug)]
 pub enum AttemptEnd {
     /// A result: the device judged (`pass`, `fail`, `observed`), or the rig failed (`error`).
-    Result(CellResult),
+    Result(Box<CellResult>),
     /// The run was stopped while the cell was under way: no result, its transcript removed.
     Abandoned,
 }
@@ -120,7 +120,7 @@ pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &Ce
             (None, CellVerdict::Error, Some(err.to_string()))
         }
     };
-    AttemptEnd::Result(CellResult {
+    AttemptEnd::Result(Box::new(CellResult {
         firmware: cell.firmware.clone(),
         scenario: scenario.id.clone(),
         board: station.board().to_owned(),
@@ -131,7 +131,7 @@ pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &Ce
         error,
         duration_ms: started.elapsed().as_millis() as u64,
         details,
-    })
+    }))
 }
 
 /// The steps of a cell, up to the observed outcome; with it what the report shows beside it.

@@ -104,7 +104,7 @@ pub(super) fn run_cells(
 
 /// How a cell ended on a station.
 enum CellEnd {
-    Result(CellResult),
+    Result(Box<CellResult>),
     Abandoned,
     /// Stopped while waiting for the board.
     NotStarted,
@@ -128,7 +128,7 @@ fn run_with_retries(
             match station.lock(locks, busy, || context.stop.is_requested()) {
                 Ok(held) => Some(held),
                 Err(LockError::GaveUp { .. }) => return CellEnd::NotStarted,
-                Err(err) => return CellEnd::Result(unlocked(cell, scenario, station.board(), &err, context)),
+                Err(err) => return CellEnd::Result(Box::new(unlocked(cell, scenario, station.board(), &err, context))),
             }
         }
     };

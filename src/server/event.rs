@@ -89,7 +89,11 @@ impl std::fmt::Display for ServerEvent {
             }
             Self::HandshakeDone { version, cipher_suite, .. } => write!(f, "handshake done: {version} {cipher_suite}"),
             Self::HandshakeFailed { error, alert_from_client, .. } => {
-                write!(f, "handshake failed: {error}; alert from client: {}", alert_from_client.as_deref().unwrap_or("-"))
+                write!(
+                    f,
+                    "handshake failed: {error}; alert from client: {}",
+                    alert_from_client.as_deref().unwrap_or("-")
+                )
             }
             Self::FaultBeforeTls { fault, .. } => write!(f, "fault before TLS: {fault}"),
             Self::Request { method, path, .. } => write!(f, "request {method} {path}"),
