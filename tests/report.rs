@@ -3,7 +3,7 @@
 //! terminal), the HTML escaping, merging shards, diffing runs, and results files that are
 //! missing or malformed, through the library and `otarig report`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use otarig::report::{
@@ -13,23 +13,9 @@ use otarig::report::{
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 use serde_json::{Value, json};
 
-/// A directory under the system's temp dir, removed when dropped.
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("otarig-report-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
 
 /// One result line as `otarig run` writes it, and the transcript it names.
 struct Cell {
@@ -131,7 +117,7 @@ fn path(p: &Path) -> &str {
 
 #[test]
 fn junit_counts_cells_and_carries_clean_transcripts() {
-    let tmp = TempDir::new("junit");
+    let tmp = TempDir::new("report-junit");
     sample_run(&tmp.0);
     let cells = read_results(&tmp.0).unwrap();
     let path = report::write_junit(&cells, &tmp.0).unwrap();
@@ -172,7 +158,7 @@ fn junit_counts_cells_and_carries_clean_transcripts() {
 
 #[test]
 fn the_matrix_marks_what_was_judged() {
-    let tmp = TempDir::new("matrix");
+    let tmp = TempDir::new("report-matrix");
     sample_run(&tmp.0);
     let cells = read_results(&tmp.0).unwrap();
     let plain = render_matrix(&cells, false);
@@ -194,7 +180,7 @@ fn the_matrix_marks_what_was_judged() {
 
 #[test]
 fn a_wide_matrix_numbers_its_scenarios() {
-    let tmp = TempDir::new("wide");
+    let tmp = TempDir::new("report-wide");
     let scenarios = [
         "a-rather-long-scenario-id-number-one",
         "a-rather-long-scenario-id-number-two",
@@ -212,7 +198,7 @@ fn a_wide_matrix_numbers_its_scenarios() {
 
 #[test]
 fn html_escapes_everything_from_the_run_and_draws_the_chain_when_given() {
-    let tmp = TempDir::new("html");
+    let tmp = TempDir::new("report-html");
     write_run(&tmp.0, &[cell("fw<i>", "s\"x", "observed", updated())]);
     let evil = "<script>window.__pwned = 1</script>\r\n</pre><img src=x onerror=alert(1)>\r\n";
     std::fs::write(tmp.0.join("transcripts/fw<i>__s\"x.log"), evil).unwrap();
@@ -246,7 +232,7 @@ fn html_escapes_everything_from_the_run_and_draws_the_chain_when_given() {
 
 #[test]
 fn show_writes_both_reports_and_exits_as_run_does() {
-    let tmp = TempDir::new("show");
+    let tmp = TempDir::new("report-show");
     sample_run(&tmp.0);
     let out = otarig(&["report", "show", path(&tmp.0)]);
     assert_eq!(out.status.code(), Some(1), "a fail cell: {}", String::from_utf8_lossy(&out.stderr));
@@ -263,7 +249,7 @@ fn show_writes_both_reports_and_exits_as_run_does() {
 
 #[test]
 fn colours_only_on_a_terminal_without_no_color() {
-    let tmp = TempDir::new("colour");
+    let tmp = TempDir::new("report-colour");
     sample_run(&tmp.0);
     let on_terminal = |no_color: Option<&str>| -> String {
         let mut command = Command::new(env!("CARGO_BIN_EXE_otarig"));
@@ -309,7 +295,7 @@ fn run_on_pty(mut command: Command) -> String {
 
 #[test]
 fn merge_keeps_the_last_result_of_each_cell_and_copies_transcripts() {
-    let tmp = TempDir::new("merge");
+    let tmp = TempDir::new("report-merge");
     let (one, two, out) = (tmp.0.join("shard-1"), tmp.0.join("shard-2"), tmp.0.join("merged"));
     write_run(&one, &[cell("a", "s", "fail", updated()), cell("a", "t", "observed", updated())]);
     write_run(&two, &[cell("a", "s", "pass", untrusted()), cell("b", "s", "observed", expired())]);
@@ -335,7 +321,7 @@ fn merge_keeps_the_last_result_of_each_cell_and_copies_transcripts() {
 
 #[test]
 fn malformed_or_missing_results_are_named_with_their_line() {
-    let tmp = TempDir::new("malformed");
+    let tmp = TempDir::new("report-malformed");
     sample_run(&tmp.0);
     let file = tmp.0.join("results.jsonl");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -373,7 +359,7 @@ fn malformed_or_missing_results_are_named_with_their_line() {
 
 #[test]
 fn diff_names_each_kind_of_change_and_fails_only_when_worse() {
-    let tmp = TempDir::new("diff");
+    let tmp = TempDir::new("report-diff");
     let (old, new) = (tmp.0.join("old"), tmp.0.join("new"));
     write_run(
         &old,

@@ -16,26 +16,12 @@ use otarig::report::{self, DetailsByCell};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
+mod common;
+
+use common::TempDir;
+
 /// Every wait (browser start, page load, an answer) ends within this.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A directory under the system's temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("otarig-report-html-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const EVIL_LOG: &str = "I (10) app: starting\r\n\
     \x1b[0;31mE (20) app: <script>window.__pwned = 1</script>\x1b[0m\r\n\
@@ -94,7 +80,7 @@ struct Browser {
 
 impl Browser {
     fn start() -> Self {
-        let profile = TempDir::new("profile");
+        let profile = TempDir::new("report-html-profile");
         let mut child = Command::new(chromium())
             .args([
                 "--headless",
@@ -254,7 +240,7 @@ const VISIBLE_DETAIL: &str = "new Promise(resolve => { const check = () => { \
 
 #[test]
 fn a_click_opens_the_transcript_as_text_and_nothing_it_holds_runs() {
-    let tmp = TempDir::new("run");
+    let tmp = TempDir::new("report-html-run");
     write_run(&tmp.0);
     let cells = report::read_results(&tmp.0).unwrap();
     let page = report::write_html(&cells, &tmp.0, &DetailsByCell::new()).unwrap();
