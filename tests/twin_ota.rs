@@ -8,7 +8,7 @@ use otarig::replay::replay_bytes;
 
 mod common;
 
-use common::ota_cell::{Dns, STARTED, Source, run_cell, run_cell_at, run_cell_then};
+use common::ota_cell::{Dns, STARTED, Source, lab, run_cell, run_cell_at, run_cell_then, run_flash_then};
 use common::serial::{count, find, read_until};
 
 fn cell(firmware: &str, scenario: &str) -> Vec<u8> {
@@ -130,4 +130,22 @@ fn an_update_that_confirms_itself_stays_after_a_reset() {
     let after_reset = &run.transcript[reset_at.get()..];
     assert!(find(after_reset, b"Loaded app from partition at offset 0x110000").is_some());
     assert!(find(after_reset, b"Defaulting to factory image").is_none());
+}
+
+#[test]
+fn an_unconfirmed_running_app_may_not_begin_an_update() {
+    // bundle-idf5.2 built as an app that never confirms itself, started on trial from ota_0.
+    let lab = lab();
+    let mut manifest = lab.fleet.get("bundle-idf5.2").unwrap().clone();
+    manifest.confirms = false;
+    let built = otarig::firmware::build::build(&manifest, &lab.fleet, &lab.pki).unwrap();
+    let start = otarig::firmware::start::StartState::from_names("ota_0", Some("new")).unwrap();
+    let flash = otarig::firmware::start::start_flash(&start, &built, 4 << 20).unwrap();
+    let run =
+        run_flash_then("bundle-idf5.2", flash, Source::Named("le-short-chain"), Dns::Server, None, None, |_, _, _| {});
+    let text = String::from_utf8_lossy(&run.transcript);
+    assert!(text.contains("Loaded app from partition at offset 0x110000"), "{text}");
+    assert!(text.contains("esp_ota_ops: Running app has not confirmed state (ESP_OTA_IMG_PENDING_VERIFY)"), "{text}");
+    assert!(text.contains("esp_https_ota: esp_ota_begin failed (ESP_ERR_OTA_ROLLBACK_INVALID_STATE)"), "{text}");
+    assert!(text.contains("simple_ota_example: Firmware upgrade failed"), "{text}");
 }

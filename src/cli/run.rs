@@ -1,11 +1,13 @@
-//! `otarig run`: the firmware × scenario matrix on twins, results as JSON lines; progress on
-//! standard error, one line per cell on standard output, Ctrl-C stops cleanly.
+//! `otarig run`: the firmware × scenario matrix on the lab's boards and twins, results as JSON
+//! lines; progress on standard error, one line per cell on standard output, Ctrl-C stops
+//! cleanly; `--calibrate` runs each cell on a board and on a twin and shows where they differ.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use otarig::lab::{self, DeviceSpec, LabConfig};
 use otarig::run::{
     self, CellResult, CellVerdict, LabDirs, Plan, PlanError, RunEvent, RunOptions, RunSummary, Selection, Shard, Stop,
     WatchLimits,
@@ -16,13 +18,21 @@ use super::exit;
 
 pub const AFTER_HELP: &str = "\
 Each cell builds the firmware's images, starts the scenario's update server (its chain, the
-update image, its fault) with the firmware's update host pointing at it, flashes a twin through
+update image, its fault) with the firmware's update host pointing at it, flashes a device through
 espflash, and reads its console until the update is decided. DIR/results.jsonl gets one JSON
 object per cell as it ends; DIR/transcripts/ keeps each console as read.
 
-Cells run side by side, one per twin; a twin is kept for the next cell of the same firmware,
-which then only has otadata rewritten. A cell the rig could not run (error) is tried again on
-a fresh twin, --retries times. --shard I/N takes the I-th of N contiguous parts of the cells
+Devices: the lab config's boards and twins (--config, default ./otarig.toml when present), else
+--twins twins. A cell goes to a device with the firmware's chip; one no device has is an error.
+Boards are locked for the run; their update server listens on the config's [server] listen, so
+board cells take turns at it; their time limits are the config's [timeouts] (boot + update).
+With a config, --twins N replaces the config's twins (0: boards only) and --retries its retries.
+
+Cells run side by side, one per device; a twin is kept for the next cell of the same firmware,
+and a board skips the regions it already holds (MD5): both then only have otadata rewritten. A
+cell the rig could not run (error) is tried again on a fresh device, --retries times.
+--calibrate runs each cell on a board and on a twin (DIR/twin/), writes DIR/calibration.jsonl
+and lists the cells where they disagree (exit 1 if any). --shard I/N takes the I-th of N contiguous parts of the cells
 sorted by firmware id then scenario id: the same on every machine. --resume DIR keeps the cells
 DIR/results.jsonl has a pass, fail or observed line for, and runs the others (error cells run
 again). Ctrl-C stops: finished cells stay in results.jsonl, cells under way are dropped.
@@ -36,6 +46,8 @@ Examples:
   otarig run --firmware dst-x3-idf3.2 --scenario gts-chain --out /tmp/run
   otarig run --tag founding --twins 2 --strict
   otarig run --shard 2/4 --out results/2               the 2nd of 4 CI jobs
+  otarig run --config /etc/otarig/otarig.toml --twins 0    the lab's boards only
+  otarig run --config otarig.toml --tag founding --calibrate
   otarig run --resume target/otarig/runs/20261125T163012Z
   jq -c '{firmware, scenario, verdict, observed: .observed.outcome}' DIR/results.jsonl";
 
@@ -60,15 +72,25 @@ pub struct RunArgs {
     /// results are added to DIR/results.jsonl (error cells run again).
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
-    /// Seconds from the end of flashing to a decided update; after that the cell is `timeout`.
+    /// Seconds from the end of flashing to a decided update on a twin; after that the cell is
+    /// `timeout` (boards: the lab config's [timeouts]).
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
-    /// Cells run side by side, each on its own twin (default: one per CPU).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// The lab config: its boards and twins run the cells (default: ./otarig.toml when present).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Cells run side by side, each on its own twin (default: one per CPU). With a lab config:
+    /// this many twins instead of the config's (0: its boards only).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=64))]
     twins: Option<u64>,
-    /// Times a cell the rig could not run (error) is tried again, on a fresh twin.
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=10))]
-    retries: u64,
+    /// Times a cell the rig could not run (error) is tried again, on a fresh device (default:
+    /// the lab config's retries, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=10))]
+    retries: Option<u64>,
+    /// Run each cell on a board of the lab config and on a twin, and list where they disagree
+    /// (DIR/calibration.jsonl; the twins' run in DIR/twin/).
+    #[arg(long)]
+    calibrate: bool,
     /// Exit with 1 when a cell had nothing expected (`observed`), as for a failure.
     #[arg(long)]
     strict: bool,
@@ -108,27 +130,50 @@ pub fn run(args: &RunArgs) -> u8 {
         eprintln!("error: nothing to resume: {} is not a directory", dir.display());
         return exit::USAGE;
     }
+    let lab = match lab_devices(args) {
+        Ok(lab) => lab,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    if args.calibrate && lab.as_ref().is_none_or(|lab| lab.boards().next().is_none()) {
+        eprintln!("error: --calibrate compares boards with twins, and the lab config names no [[board]]");
+        eprintln!("hint: give --config PATH with a [[board]] (`otarig boards` prints one for each port)");
+        return exit::USAGE;
+    }
     let out = args.resume.clone().or_else(|| args.out.clone()).unwrap_or_else(default_out);
     let mut options = RunOptions::new(&out);
     options.limits = WatchLimits::new(Duration::from_secs(args.timeout));
     options.twins = args.twins.map_or_else(run::default_twins, |n| n as usize);
-    options.retries = args.retries as usize;
+    options.retries = match (args.retries, &lab) {
+        (Some(n), _) => n as usize,
+        (None, Some(lab)) => lab.retries as usize,
+        (None, None) => 1,
+    };
+    options.lab = lab;
     options.resume = args.resume.is_some();
     options.reuse_twins = !args.fresh_twins;
     println!("{}", header(&plan, &options, args.shard));
 
-    let bar = progress_bar(plan.cells.len() as u64);
+    let sides = if args.calibrate { 2 } else { 1 };
+    let bar = progress_bar(sides * plan.cells.len() as u64);
     if let Err(err) = stop_on_ctrl_c(&options.stop, &bar) {
         eprintln!("warning: Ctrl-C will not stop the run cleanly: {err}");
     }
-    let summary = match run::run(&plan, &options, |event| show_event(&bar, event)) {
-        Ok(summary) => summary,
+    let ran = if args.calibrate {
+        run::calibrate(&plan, &options, |event| show_event(&bar, event)).map(|c| (c.boards.clone(), Some(c)))
+    } else {
+        run::run(&plan, &options, |event| show_event(&bar, event)).map(|summary| (summary, None)).map_err(Into::into)
+    };
+    let (summary, calibration) = match ran {
+        Ok(ran) => ran,
         Err(err) => {
             bar.finish_and_clear();
             eprintln!("error: {err}");
             return match err {
-                run::RunError::Output { .. } => exit::USAGE,
-                run::RunError::Runtime(_) => exit::INFRA,
+                run::CalibrateError::Run(run::RunError::Runtime(_)) => exit::INFRA,
+                _ => exit::USAGE,
             };
         }
     };
@@ -143,7 +188,14 @@ pub fn run(args: &RunArgs) -> u8 {
         Err(err) => eprintln!("warning: no reports: {err}"),
     }
     println!("{}", summary_line(&summary));
-    if summary.stopped {
+    let mut disagree = false;
+    if let Some(calibration) = &calibration {
+        println!("twins: {}", summary_line(&calibration.twins));
+        disagree = calibration.disagreements().next().is_some();
+        print!("{}", calibration_report(calibration));
+    }
+    let stopped = summary.stopped || calibration.as_ref().is_some_and(|c| c.twins.stopped);
+    if stopped {
         eprintln!(
             "interrupted: {} cell{} abandoned, {} not started; the finished ones are in {}",
             summary.abandoned,
@@ -154,7 +206,60 @@ pub fn run(args: &RunArgs) -> u8 {
         eprintln!("hint: go on with `{}`", resume_command(&out));
         return exit::INTERRUPTED;
     }
-    exit_code(&summary, args.strict)
+    match &calibration {
+        Some(_) if disagree => exit::FAIL,
+        Some(calibration) => {
+            let twins = &calibration.twins;
+            let both = RunSummary {
+                fail: summary.fail + twins.fail,
+                error: summary.error + twins.error,
+                observed: summary.observed + twins.observed,
+                ..RunSummary::default()
+            };
+            exit_code(&both, args.strict)
+        }
+        None => exit_code(&summary, args.strict),
+    }
+}
+
+/// The lab's devices: the lab config's (with `--twins N` in place of its twins), or `None`
+/// for `--twins` twins.
+fn lab_devices(args: &RunArgs) -> Result<Option<LabConfig>, String> {
+    let Some(path) = lab::config_path(args.config.as_deref()) else {
+        if args.twins == Some(0) {
+            return Err("--twins 0 leaves no device to run on (without a lab config, cells run on twins)".into());
+        }
+        return Ok(None);
+    };
+    let mut lab = lab::load(&path).map_err(|err| err.to_string())?;
+    if let Some(n) = args.twins {
+        let boards = lab.devices.into_iter().filter(|d| matches!(d, DeviceSpec::Board(_)));
+        lab.devices = boards.chain(LabConfig::twins_only(n as usize).devices).collect();
+        let mut ids: Vec<&str> = lab.devices.iter().map(DeviceSpec::id).collect();
+        ids.sort_unstable();
+        if let Some(twice) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(format!("--twins {n}: `{}` names a board of {} too", twice[0], path.display()));
+        }
+    }
+    if lab.devices.is_empty() {
+        return Err(format!("no device: {} names no board, and --twins 0 leaves out its twins", path.display()));
+    }
+    Ok(Some(lab))
+}
+
+/// The calibration's end: the cells where board and twin disagree, and where the file is.
+fn calibration_report(calibration: &run::Calibration) -> String {
+    let disagree = calibration.disagreements().count();
+    let compared = calibration.lines.iter().filter(|l| l.board_observed.is_some() && l.twin_observed.is_some());
+    let compared = compared.count();
+    let mut text = format!(
+        "calibration: {compared} of {} cells compared, {disagree} disagree{}; {}\n",
+        calibration.lines.len(),
+        if disagree == 0 { "" } else { ":" },
+        calibration.path.display()
+    );
+    text.push_str(&run::calibrate::disagreement_table(&calibration.lines));
+    text
 }
 
 /// 1 for a failure (or, `strict`, a cell with nothing expected), else 3 for a rig error, else 0.
@@ -176,9 +281,21 @@ fn header(plan: &Plan, options: &RunOptions, shard: Option<Shard>) -> String {
         Some(shard) => format!("{} cells (shard {shard} of {}: {matrix})", plan.cells.len(), plan.unsharded),
         None => format!("{} cells ({matrix})", plan.cells.len()),
     };
-    let twins = options.twins.min(plan.cells.len().max(1));
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let devices = match &options.lab {
+        None => plural(options.twins.min(plan.cells.len().max(1)), "twin"),
+        Some(lab) => {
+            let boards = lab.boards().count();
+            let twins = lab.devices.len() - boards;
+            match (boards, twins) {
+                (0, twins) => plural(twins, "twin"),
+                (boards, 0) => plural(boards, "board"),
+                (boards, twins) => format!("{} and {}", plural(boards, "board"), plural(twins, "twin")),
+            }
+        }
+    };
     let verb = if options.resume { "resuming" } else { "results in" };
-    format!("{what} on {twins} twin{}; {verb} {}", if twins == 1 { "" } else { "s" }, options.out.display())
+    format!("{what} on {devices}; {verb} {}", options.out.display())
 }
 
 fn summary_line(summary: &RunSummary) -> String {
@@ -225,6 +342,10 @@ fn show_event(bar: &ProgressBar, event: RunEvent<'_>) {
         }
         RunEvent::BoardBusy { board, error } => {
             bar.suspend(|| eprintln!("waiting for {board}: {error}"));
+        }
+        RunEvent::BoardFlashed { firmware, scenario, board, report } => {
+            let (written, skipped) = (report.bytes_written(), report.bytes_skipped());
+            bar.set_message(format!("{firmware} x {scenario} on {board}: {written} bytes written, {skipped} held"));
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod prepare;
 mod raw;
+pub mod start;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

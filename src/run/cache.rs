@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::run::flash::Region;
+use crate::run::cell::CellFlash;
 use crate::run::serve::ScenarioChains;
 
 /// A key's value once made; locked while it is being made.
@@ -46,7 +46,7 @@ impl<K: Eq + Hash + Clone, V> Memo<K, V> {
 /// The run's shared inputs, keyed by firmware id, release id and scenario index.
 #[derive(Default)]
 pub struct RunCache {
-    pub regions: Memo<String, Vec<Region>>,
+    pub regions: Memo<String, CellFlash>,
     pub update_apps: Memo<String, Arc<[u8]>>,
     pub chains: Memo<usize, ScenarioChains>,
 }

@@ -3,21 +3,23 @@
 //! flashed through espflash, then the console until the update is decided; the result compared
 //! with the scenario's expectation.
 //!
-//! The images, the server, the watch and the result are the same for a board; only the
-//! [`Station`] knows its device is a twin.
+//! The images, the watch and the result are the same for a board and a twin; only the
+//! [`Station`] knows which it has. A board's server listens on the lab config's fixed address,
+//! so board cells take turns at it (see [`CellContext::board_server`]).
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use tokio::runtime::Handle;
 
 use crate::firmware::FirmwareManifest;
-use crate::firmware::build::build;
+use crate::firmware::build::{BuiltFirmware, build};
 use crate::firmware::prepare::{PrepareError, prepare};
-use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, two_ota_table};
+use crate::firmware::start::{StartState, start_regions};
+use crate::image::partition::two_ota_table;
 use crate::outcome::OutcomeClass;
 use crate::report::CellDetails;
 use crate::run::cache::RunCache;
@@ -25,13 +27,10 @@ use crate::run::flash::{FlashError, Region};
 use crate::run::plan::{Cell, Plan};
 use crate::run::results::{self, CellResult, CellVerdict, Observed};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup, url_path};
-use crate::run::station::Station;
+use crate::run::station::{Readied, ServerAt, Station};
 use crate::run::watch::{Silence, WatchEnd, WatchError, WatchLimits, watch};
-use crate::run::{Preflight, PreflightCheck, Stop};
+use crate::run::{Preflight, PreflightCheck, RunEvent, Stop};
 use crate::twin::device::TwinError;
-
-/// Where the factory app goes in the two-OTA layout.
-const FACTORY_OFFSET: u32 = 0x10000;
 
 /// Why a cell could not be run: the rig's failures, never the firmware's.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +45,12 @@ pub enum CellError {
     Serve(#[from] ServeError),
     #[error("twin: {0}")]
     Twin(#[from] TwinError),
+    #[error("board {0}")]
+    Board(#[from] crate::board::BoardError),
+    #[error("board `{board}`: no update server address (the lab config's `[server] listen`)")]
+    NoServer { board: String },
+    #[error("board `{board}`: the scenario's power cut needs a twin")]
+    PowerCut { board: String },
     #[error("flashing: {0}")]
     Flash(#[from] FlashError),
     #[error("console: {0}")]
@@ -67,7 +72,15 @@ pub struct CellContext<'a> {
     pub runtime: &'a Handle,
     /// The run's directory (transcripts go in its `transcripts/`).
     pub out: &'a Path,
+    /// The time limits of cells on twins.
     pub limits: WatchLimits,
+    /// The time limits of cells on boards (the lab config's `[timeouts]`).
+    pub board_limits: WatchLimits,
+    /// Held by a board cell while its server listens on the lab's fixed address: board cells
+    /// run one at a time, since they share that address.
+    pub board_server: &'a Mutex<()>,
+    /// Progress, as the run reports it.
+    pub on_event: &'a (dyn Fn(RunEvent<'_>) + Sync),
     /// Images and chains made once per run.
     pub cache: &'a RunCache,
     /// Set when the run is to stop: the cell under way is abandoned.
@@ -152,32 +165,49 @@ fn observe(
 
     let manifest = |id: &str| plan.fleet.get(id).ok_or_else(|| CellError::NoManifest { id: id.to_owned() });
     let firmware = manifest(&cell.firmware)?;
-    let regions = context.cache.regions.get_or_make(&firmware.id, || flash_regions(firmware, plan))?;
+    let key = format!("{} from {}", firmware.id, scenario.start);
+    let regions = context.cache.regions.get_or_make(&key, || flash_regions(firmware, plan, &scenario.start))?;
     let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
     let update_app = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
     let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
     let config = chains.config(scenario, Arc::clone(&*update_app), &url_path(&firmware.ota_url));
 
-    // The kept twin's network points at the port of the cell before: listen there again.
     let setup = Setup::for_cell(firmware, scenario);
-    let port = station.port_for(&setup).unwrap_or(0);
-    let mut server = match CellServer::start(context.runtime, config.clone(), port) {
-        Ok(server) => server,
-        Err(err) if port != 0 => {
-            tracing::debug!("{}: port {port} taken ({err}), a fresh twin", station.board());
-            station.discard();
-            CellServer::start(context.runtime, config, 0)?
+    let (mut server, _turn) = match station.server_at(&setup)? {
+        ServerAt::Fixed(addr) => {
+            let turn = context.board_server.lock().unwrap_or_else(PoisonError::into_inner);
+            if context.stop.is_requested() {
+                return Err(CellError::Console(io::Error::other("the run was stopped")));
+            }
+            (CellServer::start_at(context.runtime, config, addr)?, Some(turn))
         }
-        Err(err) => return Err(err.into()),
+        // The kept twin's network points at the port of the cell before: listen there again.
+        ServerAt::Loopback(port) => match CellServer::start(context.runtime, config.clone(), port) {
+            Ok(server) => (server, None),
+            Err(err) if port != 0 => {
+                tracing::debug!("{}: port {port} taken ({err}), a fresh twin", station.board());
+                station.discard();
+                (CellServer::start(context.runtime, config, 0)?, None)
+            }
+            Err(err) => return Err(err.into()),
+        },
     };
     tracing::debug!("{} x {}: server at {}, hosts {:?}", cell.firmware, scenario.id, server.addr(), setup.hosts);
 
-    let limits = context.limits;
+    let limits = if station.is_board() { context.board_limits } else { context.limits };
     let stop = context.stop;
+    let board = station.board().to_owned();
+    let readied = |how: &Readied| {
+        if let Readied::Board(report) = how {
+            let (firmware, scenario) = (cell.firmware.as_str(), scenario.id.as_str());
+            (context.on_event)(RunEvent::BoardFlashed { firmware, scenario, board: &board, report });
+        }
+    };
     let watched = station.run(
         &setup,
         server.addr(),
         &regions,
+        readied,
         |console| Ok(watch(&mut Stoppable { inner: console, stop }, &mut transcript_file, &limits)?),
         // A device that ended its update attempt sits idle; one that timed out or crashed may not.
         |watched| {
@@ -202,7 +232,7 @@ fn observe(
         // What SNTP told the device: the scenario's date.
         device_clock: Some(scenario.date.unix_timestamp()),
     };
-    Ok((watched.observed(&context.limits)?, details))
+    Ok((watched.observed(&limits)?, details))
 }
 
 /// A console that stops reading once the run is to stop.
@@ -239,14 +269,31 @@ fn images(firmware: &FirmwareManifest, plan: &Plan) -> Result<(Vec<u8>, Vec<u8>)
     Ok((prepared.app, bootloader))
 }
 
-/// Bootloader, the two-OTA partition table and the app as the factory image.
-fn flash_regions(firmware: &FirmwareManifest, plan: &Plan) -> Result<Vec<Region>, CellError> {
+/// The firmware under the two-OTA table in the scenario's start state (`firmware::start`).
+fn flash_regions(firmware: &FirmwareManifest, plan: &Plan, start: &StartState) -> Result<CellFlash, CellError> {
     let (app, bootloader) = images(firmware, plan)?;
-    let table =
-        two_ota_table().to_bin().map_err(|e| CellError::Table { id: firmware.id.clone(), message: e.to_string() })?;
-    Ok(vec![
-        Region::padded(ESP32_BOOTLOADER_OFFSET as u32, bootloader),
-        Region::padded(TABLE_OFFSET as u32, table),
-        Region::padded(FACTORY_OFFSET, app),
-    ])
+    let regions = start_regions(start, &BuiltFirmware { app, bootloader }, &two_ota_table())
+        .map_err(|e| CellError::Table { id: firmware.id.clone(), message: e.to_string() })?;
+    let padded =
+        |regions: Vec<(u32, Vec<u8>)>| regions.into_iter().map(|(at, bytes)| Region::padded(at, bytes)).collect();
+    Ok(CellFlash { firmware: padded(regions.firmware), start: padded(regions.start) })
+}
+
+/// What a cell writes to its device.
+#[derive(Clone, Debug)]
+pub struct CellFlash {
+    /// The firmware as first flashed: bootloader, partition table, the app as the factory image;
+    /// a device that holds them already (a kept twin, a board whose MD5s match) keeps them.
+    pub firmware: Vec<Region>,
+    /// Written for every cell: otadata for the start state, and the app in its OTA slot.
+    pub start: Vec<Region>,
+}
+
+impl CellFlash {
+    /// Everything, by offset: what a fresh device gets.
+    pub fn all(&self) -> Vec<Region> {
+        let mut all: Vec<Region> = self.firmware.iter().chain(&self.start).cloned().collect();
+        all.sort_by_key(|r| r.offset);
+        all
+    }
 }

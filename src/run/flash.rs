@@ -11,20 +11,8 @@ use espflash::target::{Chip, DefaultProgressCallback};
 /// The ROM loader's baud rate (a pseudo-terminal ignores it).
 const BAUD: u32 = 115_200;
 
-/// Bytes to write at a flash offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Region {
-    pub offset: u32,
-    pub bytes: Vec<u8>,
-}
-
-impl Region {
-    /// A region padded to whole words with 0xFF, as espflash pads a single binary.
-    pub fn padded(offset: u32, mut bytes: Vec<u8>) -> Self {
-        bytes.resize(bytes.len().next_multiple_of(4), 0xFF);
-        Self { offset, bytes }
-    }
-}
+/// Bytes to write at a flash offset: the same regions a board is flashed with.
+pub use crate::board::Region;
 
 /// Flashing that did not happen.
 #[derive(Debug, thiserror::Error)]

@@ -5,21 +5,25 @@
 //! - [`plan`]: the lab's files and the cells (tags, shard), every id checked first;
 //! - [`shard`]: one of N stable parts of a plan;
 //! - [`resume`]: what an earlier run in the same directory finished;
-//! - [`pool`]: stations working through the cells side by side, retries of rig failures;
-//! - [`station`]: one place cells run, one at a time, and its device (a twin kept between cells
-//!   of one firmware);
+//! - [`pool`]: stations working through the cells side by side, one per device of the lab, each
+//!   cell on a device with the firmware's chip; retries of rig failures;
+//! - [`station`]: one place cells run, one at a time, and its device (a board of the lab config,
+//!   or a twin kept between cells of one firmware);
 //! - [`lock`]: board locks every otarig process on a host respects;
 //! - [`cell`]: one attempt at a cell, from images to the observed outcome;
 //! - [`cache`]: images and chains made once per run;
 //! - [`serve`]: the cell's update server and the lab network pointing at it;
 //! - [`flash`]: espflash writing the images over the device's serial port;
 //! - [`watch`]: the console until the update is decided or the time is up;
-//! - [`results`]: expected vs observed, and the results file.
+//! - [`results`]: expected vs observed, and the results file;
+//! - [`calibrate`]: every cell on a board and on a twin, and where they disagree.
 //!
-//! Devices are in-process twins for now, `--twins N` of them side by side. The runner reports
-//! progress as [`RunEvent`]s and never prints; a [`Stop`] ends it early, cleanly.
+//! Devices are the lab config's boards and twins ([`RunOptions::lab`]), or `twins` in-process
+//! twins side by side. The runner reports progress as [`RunEvent`]s and never prints; a [`Stop`]
+//! ends it early, cleanly.
 
 pub mod cache;
+pub mod calibrate;
 pub mod cell;
 pub mod flash;
 pub mod lock;
@@ -32,17 +36,21 @@ pub mod shard;
 pub mod station;
 pub mod watch;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use calibrate::{CalibrateError, Calibration, CalibrationLine, calibrate};
 pub use cell::{AttemptEnd, CellContext, CellError, run_cell};
 pub use lock::{BoardLock, LockDir, LockError};
 pub use plan::{Cell, LabDirs, Plan, PlanError, Selection};
 pub use results::{CellResult, CellVerdict, Observed, ResultsFile, compare};
 pub use shard::{Shard, ShardError};
 pub use watch::WatchLimits;
+
+use crate::lab::{LabConfig, Timeouts};
 
 /// A check made before each attempt at a cell on a station; an `Err` is a failure of the rig
 /// for that attempt (an `error` result, tried again while retries remain). For a lab's own
@@ -79,9 +87,14 @@ impl Stop {
 pub struct RunOptions {
     /// The run's directory: `results.jsonl` and `transcripts/` go there.
     pub out: PathBuf,
+    /// The time limits of cells on twins (boards take theirs from the lab config's
+    /// `[timeouts]`).
     pub limits: WatchLimits,
-    /// Cells run side by side, each on its own twin (at least 1).
+    /// Without a lab config: cells run side by side, each on its own twin (at least 1).
     pub twins: usize,
+    /// The lab's devices, boards and twins side by side, one station each; `None`: `twins`
+    /// twins. Its `retries` are not read here (see [`RunOptions::retries`]).
+    pub lab: Option<LabConfig>,
     /// How many more times a cell the rig could not run (`error`) is tried, each on a fresh
     /// device, before its `error` is the result.
     pub retries: usize,
@@ -91,8 +104,9 @@ pub struct RunOptions {
     /// Keep a twin between cells of the same firmware and lab network (only otadata is
     /// rewritten); otherwise every cell gets a fresh twin, flashed whole.
     pub reuse_twins: bool,
-    /// Lock each station's board in this directory while a cell uses it. Twins belong to the
-    /// process that runs them, so runs on twins need none.
+    /// Lock each station's device in this directory from its first cell to the end of the run.
+    /// Boards are always locked (in the host's directory, [`LockDir::for_host`], when this is
+    /// `None`); twins belong to the process that runs them and need none.
     pub locks: Option<LockDir>,
     pub stop: Stop,
     pub preflight: Option<Arc<Preflight>>,
@@ -105,6 +119,7 @@ impl RunOptions {
             out: out.into(),
             limits: WatchLimits::new(Duration::from_secs(30)),
             twins: default_twins(),
+            lab: None,
             retries: 1,
             resume: false,
             reuse_twins: true,
@@ -113,6 +128,12 @@ impl RunOptions {
             preflight: None,
         }
     }
+}
+
+/// The watch limits of a cell on a board: from leaving the loader to the app's start-up, then
+/// to a decided update, within the whole cell's limit.
+pub fn board_limits(timeouts: &Timeouts) -> WatchLimits {
+    WatchLimits::new((timeouts.boot + timeouts.update).min(timeouts.total))
 }
 
 /// One twin per CPU.
@@ -140,6 +161,9 @@ pub enum RunEvent<'a> {
     CellFinished { index: usize, done: usize, total: usize, result: &'a CellResult },
     /// Another holder has `board`; the station waits for it.
     BoardBusy { board: &'a str, error: &'a LockError },
+    /// A board was flashed for a cell: each region written, or skipped because its MD5 already
+    /// matched. Its console is read next.
+    BoardFlashed { firmware: &'a str, scenario: &'a str, board: &'a str, report: &'a crate::board::FlashReport },
 }
 
 /// How many cells ended how: those of this run and, when resuming, those finished before.
@@ -227,17 +251,25 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         .build()
         .map_err(RunError::Runtime)?;
     let cache = cache::RunCache::default();
+    let lab = match &options.lab {
+        Some(lab) => Cow::Borrowed(lab),
+        None => Cow::Owned(LabConfig::twins_only(options.twins.clamp(1, todo.len().max(1)))),
+    };
+    let board_server = Mutex::new(());
     let context = CellContext {
         plan,
         runtime: runtime.handle(),
         out: &options.out,
         limits: options.limits,
+        board_limits: board_limits(&lab.timeouts),
+        board_server: &board_server,
+        on_event: &on_event,
         cache: &cache,
         stop: &options.stop,
         preflight: options.preflight.as_deref(),
     };
     let sink = Mutex::new(pool::Sink { results, summary, failure: None, done: 0 });
-    pool::run_cells(&todo, &context, options, &sink, &on_event);
+    pool::run_cells(&todo, &context, options, &lab, &sink, &on_event);
 
     let sink = sink.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut summary = sink.summary;

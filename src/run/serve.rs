@@ -1,5 +1,6 @@
-//! A cell's update server: the scenario's chains, image and fault on a loopback port, and the
-//! lab network that sends the firmware's update hosts there.
+//! A cell's update server: the scenario's chains, image and fault on a loopback port (twins) or
+//! on the lab config's `[server] listen` address (boards), and the lab network that sends a
+//! twin's update hosts there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -127,7 +128,13 @@ pub struct CellServer {
 impl CellServer {
     /// Starts a server on loopback `port` (0: any free port) on `runtime`.
     pub fn start(runtime: &Handle, config: ServeConfig, port: u16) -> Result<Self, ServeError> {
-        let server = runtime.block_on(UpdateServer::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), config))?;
+        Self::start_at(runtime, config, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    }
+
+    /// Starts a server listening on `addr` on `runtime`: the lab config's `[server] listen`,
+    /// where the boards' DNS sends them.
+    pub fn start_at(runtime: &Handle, config: ServeConfig, addr: SocketAddr) -> Result<Self, ServeError> {
+        let server = runtime.block_on(UpdateServer::bind(addr, config))?;
         let addr = server.local_addr();
         let (sender, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -17,6 +17,7 @@ use toml::Spanned;
 pub use chain::ServedChain;
 pub use fault::Fault;
 
+use crate::firmware::start::StartState;
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::spec::{self, CertSpec, Defaults};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
@@ -35,6 +36,9 @@ pub struct Scenario {
     pub title: String,
     /// Labels for choosing scenarios (`otarig run --tag`): lowercase letters, digits and `-`.
     pub tags: Vec<String>,
+    /// The state the device starts the cell in (`[device] start`): the app slot it runs from
+    /// and its otadata entry; by default the factory app with otadata erased.
+    pub start: StartState,
     /// A power cut the device suffers during the update (`[device] power_cut`); the cell then
     /// powers it on again and the boot must land on a working image.
     pub power_cut: Option<crate::twin::PowerCut>,
@@ -196,6 +200,14 @@ impl Scenario {
             tags.push(name.clone());
         }
 
+        let start = match raw.device.as_ref().and_then(|device| device.start.as_ref()) {
+            Some(start) => start
+                .get_ref()
+                .check(start.span().start)
+                .map_err(|(at, message)| err(at, SpecErrorKind::Shape { message }))?,
+            None => StartState::Factory,
+        };
+
         let mut expect = BTreeMap::new();
         for (firmware, expectation) in raw.expect {
             let at = expectation.span().start;
@@ -209,6 +221,7 @@ impl Scenario {
             path: source.path().to_owned(),
             title: raw.title,
             tags,
+            start,
             power_cut: raw.device.and_then(|device| device.power_cut),
             date,
             certs,

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Expectation, Fault};
+use crate::firmware::start::StartState;
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::spec::{RawCert, RawCerts};
 
@@ -41,12 +42,48 @@ pub(super) struct RawServer {
     pub hosts: BTreeMap<String, Spanned<RawHost>>,
 }
 
-/// `[device]`: device-side faults.
+/// `[device]`: the state the device starts in, and device-side faults.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDevice {
+    /// `{ slot = "ota_0", state = "valid" }`.
+    pub start: Option<Spanned<RawStart>>,
     /// `{ after-bytes = N }` or `"otadata-write"`.
     pub power_cut: Option<crate::twin::PowerCut>,
+}
+
+/// `start = { slot = ..., state = ... }` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStart {
+    pub slot: Option<Spanned<String>>,
+    pub state: Option<Spanned<String>>,
+}
+
+impl RawStart {
+    /// The start state, or where the value at fault starts and what is wrong with it.
+    pub fn check(&self, at: usize) -> Result<StartState, (usize, String)> {
+        let slot = self.slot.as_ref().map_or("factory", |s| s.get_ref().as_str());
+        if !StartState::SLOT_NAMES.contains(&slot) {
+            let at = self.slot.as_ref().map_or(at, |s| s.span().start);
+            let known = StartState::SLOT_NAMES.map(|name| format!("\"{name}\"")).join(", ");
+            return Err((at, format!("start slot \"{slot}\": use {known}")));
+        }
+        let state = self.state.as_ref().map(|s| (s.get_ref().as_str(), s.span().start));
+        if let Some((name, at)) = state {
+            if slot == "factory" {
+                return Err((
+                    at,
+                    format!("start state \"{name}\": the factory app has no otadata entry (name an OTA slot)"),
+                ));
+            }
+            if !StartState::STATE_NAMES.iter().any(|(known, _)| *known == name) {
+                let known = StartState::STATE_NAMES.map(|(name, _)| format!("\"{name}\"")).join(", ");
+                return Err((at, format!("start state \"{name}\": use {known}")));
+            }
+        }
+        StartState::from_names(slot, state.map(|(name, _)| name)).ok_or_else(|| (at, "unknown start state".to_owned()))
+    }
 }
 
 #[derive(Debug, Deserialize)]

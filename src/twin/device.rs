@@ -230,8 +230,10 @@ impl TwinDevice {
         self.mode = Mode::Off;
     }
 
-    /// Boots from flash: the boot log goes out and the app starts; what it does next runs on
-    /// the device thread's next turn ([`TwinDevice::run_app`]), after the reset is acknowledged.
+    /// Boots from flash: the boot log goes out and the app starts (an app on trial after an
+    /// update confirms itself in its start-up, unless it never does); what it does next runs
+    /// on the device thread's next turn ([`TwinDevice::run_app`]), after the reset is
+    /// acknowledged.
     fn boot(&mut self, reason: ResetReason) {
         let outcome = boot_log(lock(&self.flash).as_bytes(), reason, &mut self.clock);
         if let Some((offset, otadata)) = &outcome.otadata_write {
@@ -240,23 +242,27 @@ impl TwinDevice {
         self.mode = Mode::Running;
         self.send(&outcome.bytes);
         if let Booted::App { partition_offset, .. } = outcome.result {
+            let profile = self.profile_at(partition_offset);
+            if profile.confirms && profile.rollback {
+                ota::confirm_running_app(&self.flash, partition_offset);
+            }
             self.app_started = Some(partition_offset);
         }
+    }
+
+    /// The profile of the app image in the partition at `partition_offset`.
+    fn profile_at(&self, partition_offset: u32) -> FirmwareProfile {
+        let flash = lock(&self.flash);
+        let image = &flash.as_bytes()[partition_offset as usize..];
+        let length = parse_app(image).map_or(image.len(), |app| app.length.min(image.len()));
+        FirmwareProfile::read(&image[..length])
     }
 
     /// The app loaded from `partition_offset` runs: a firmware with an update URL runs its
     /// update client (and the chip boots again when that restarts it); otherwise, and after a
     /// failed update, it idles and ignores its UART.
     fn run_app(&mut self, partition_offset: u32) {
-        let profile = {
-            let flash = lock(&self.flash);
-            let image = &flash.as_bytes()[partition_offset as usize..];
-            let length = parse_app(image).map_or(image.len(), |app| app.length.min(image.len()));
-            FirmwareProfile::read(&image[..length])
-        };
-        if profile.confirms && profile.rollback {
-            ota::confirm_running_app(&self.flash, partition_offset);
-        }
+        let profile = self.profile_at(partition_offset);
         if profile.is_update || profile.ota_url.is_none() {
             return;
         }

@@ -106,9 +106,23 @@ pub fn run_cell_then(
     then: impl FnOnce(&TwinHandle, &mut Box<dyn serialport::SerialPort>, &mut Vec<u8>),
 ) -> CellRun {
     let lab = lab();
+    let built = build(lab.fleet.get(firmware).unwrap(), &lab.fleet, &lab.pki).unwrap();
+    let flash = merged_flash(4 << 20, &built.bootloader, None, &[(0x10000, &built.app)]);
+    run_flash_then(firmware, flash, source, dns, sntp_time, power_cut, then)
+}
+
+/// [`run_cell_then`] with the whole flash given (a start state other than the factory app).
+pub fn run_flash_then(
+    firmware: &str,
+    flash: Vec<u8>,
+    source: Source<'_>,
+    dns: Dns,
+    sntp_time: Option<i64>,
+    power_cut: Option<PowerCut>,
+    then: impl FnOnce(&TwinHandle, &mut Box<dyn serialport::SerialPort>, &mut Vec<u8>),
+) -> CellRun {
+    let lab = lab();
     let scenario = load_scenario(&source);
-    let manifest = lab.fleet.get(firmware).unwrap();
-    let built = build(manifest, &lab.fleet, &lab.pki).unwrap();
     let update_id = scenario.image.clone().unwrap();
     let update = build(lab.fleet.get(&update_id).unwrap(), &lab.fleet, &lab.pki).unwrap();
 
@@ -122,7 +136,7 @@ pub fn run_cell_then(
     let tag = format!("cell-{firmware}-{}-{:x}", scenario.id, address.port());
     let tmp = TempDir::new(&tag);
     let flash_path = tmp.0.join("board.flash");
-    std::fs::write(&flash_path, merged_flash(4 << 20, &built.bootloader, None, &[(0x10000, &built.app)])).unwrap();
+    std::fs::write(&flash_path, flash).unwrap();
     let mut hosts = BTreeMap::new();
     match dns {
         Dns::Server => {

@@ -382,6 +382,12 @@ impl Client<'_, '_, '_> {
     fn download(&mut self, mut session: Session, head: Head) -> Step<()> {
         let g = self.generation;
         let (layout, slot) = self.update_partition()?;
+        if self.device.profile.rollback && ota_ops::running_app_on_trial(self.device.flash, self.device.running) {
+            // esp_ota_begin with rollback enabled refuses while the running app is unconfirmed.
+            self.error("esp_ota_ops", "Running app has not confirmed state (ESP_OTA_IMG_PENDING_VERIFY)");
+            self.error(OTA, "esp_ota_begin failed (ESP_ERR_OTA_ROLLBACK_INVALID_STATE)");
+            return Err(Stop::Failed);
+        }
         let mut writer = OtaWrite::begin(self.device.flash, &slot, false, self.device.power_cut);
         let header_size = if g == Generation::V4 { 289 } else { 1024 };
         let mut body = Body::new(Some(&head));

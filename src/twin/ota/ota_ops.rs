@@ -166,6 +166,22 @@ pub(crate) fn write_otadata(flash: &mut VirtualFlash, offset: u32, new: &[u8]) {
     }
 }
 
+/// Whether the app running from `running` is on trial (its otadata entry PENDING_VERIFY).
+pub(super) fn running_app_on_trial(flash: &Mutex<VirtualFlash>, running: u32) -> bool {
+    let flash = lock(flash);
+    let Some(layout) = Layout::read(&flash) else { return false };
+    let (Some((offset, size)), Some(slot)) = (layout.otadata, layout.slots.iter().find(|s| s.offset == running)) else {
+        return false;
+    };
+    let (Some(index), count) = (slot.ota, layout.app_count()) else { return false };
+    let Ok(current) = flash.read(offset, size as usize) else { return false };
+    let otadata = Otadata::decode(current);
+    let active = otadata.entries.iter().filter(|e| e.is_valid()).max_by_key(|e| e.seq);
+    active.is_some_and(|entry| {
+        count > 0 && (entry.seq - 1) % count == u32::from(index) && entry.state == OtaState::PendingVerify
+    })
+}
+
 /// `esp_ota_mark_app_valid_cancel_rollback()` by the app running from `running`: its otadata
 /// entry, if on trial (PENDING_VERIFY), becomes VALID (ESP-IDF logs it at debug level only).
 pub(crate) fn confirm_running_app(flash: &Mutex<VirtualFlash>, running: u32) {

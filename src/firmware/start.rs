@@ -1,0 +1,211 @@
+//! The state a device is in when a cell starts (a scenario's `[device] start`): the app
+//! partition it runs from and, for an OTA slot, the rollback state of the otadata entry that
+//! selects it. Turned into the flash regions that leave a device that way: the firmware as
+//! first flashed (bootloader, partition table, the app as the factory image), and per cell the
+//! otadata partition and the app in the start slot, as an earlier update would have left them.
+
+use std::fmt;
+
+use esp_idf_part::PartitionTable;
+
+use super::build::BuiltFirmware;
+use crate::image::build::merged_flash;
+use crate::image::otadata::{OtaState, Otadata};
+use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, app_slots, otadata_partition, two_ota_table};
+
+/// Where a device runs from when a cell starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartState {
+    /// The factory app, otadata erased: a freshly flashed device (the default).
+    #[default]
+    Factory,
+    /// OTA slot `index` (`ota_0`, `ota_1`), selected by an otadata entry in `state`.
+    Ota { index: u8, state: OtaState },
+}
+
+impl StartState {
+    /// The slot names a scenario may write.
+    pub const SLOT_NAMES: [&'static str; 3] = ["factory", "ota_0", "ota_1"];
+    /// The entry states a scenario may write, with the `esp_ota_img_states_t` each stands for.
+    pub const STATE_NAMES: [(&'static str, OtaState); 4] = [
+        ("valid", OtaState::Valid),
+        ("new", OtaState::New),
+        ("pending-verify", OtaState::PendingVerify),
+        ("undefined", OtaState::Undefined),
+    ];
+
+    /// `slot = "..."` (and `state = "..."` for an OTA slot, default `valid`) → a start state;
+    /// `None` for a name not in [`Self::SLOT_NAMES`] or [`Self::STATE_NAMES`].
+    pub fn from_names(slot: &str, state: Option<&str>) -> Option<Self> {
+        let index = match slot {
+            "factory" => return state.is_none().then_some(Self::Factory),
+            "ota_0" => 0,
+            "ota_1" => 1,
+            _ => return None,
+        };
+        let state = match state {
+            None => OtaState::Valid,
+            Some(name) => Self::STATE_NAMES.iter().find(|(known, _)| *known == name)?.1,
+        };
+        Some(Self::Ota { index, state })
+    }
+
+    /// The partition's name: `factory`, `ota_0`, `ota_1`.
+    pub fn slot_name(&self) -> String {
+        match self {
+            Self::Factory => "factory".to_owned(),
+            Self::Ota { index, .. } => format!("ota_{index}"),
+        }
+    }
+
+    /// The otadata that selects the start slot among `app_count` OTA slots, as
+    /// `esp_ota_set_boot_partition` writes it on an erased partition (the entry in sector 0,
+    /// `seq` = index + 1), with the start's state; `None` (erased) for the factory app.
+    pub fn otadata(&self, app_count: u32) -> Option<Otadata> {
+        let Self::Ota { index, state } = *self else { return None };
+        let mut otadata = Otadata::decode(&[]);
+        otadata.set_boot_slot(u32::from(index), app_count, false);
+        for entry in otadata.entries.iter_mut().filter(|e| e.is_valid()) {
+            entry.state = state;
+        }
+        Some(otadata)
+    }
+}
+
+impl fmt::Display for StartState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Factory => f.write_str("factory"),
+            Self::Ota { state, .. } => {
+                let name = Self::STATE_NAMES.iter().find(|(_, s)| s == state).map_or("other", |(name, _)| name);
+                write!(f, "{} ({name})", self.slot_name())
+            }
+        }
+    }
+}
+
+/// The flash regions (offset, bytes) that leave a device in a start state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartRegions {
+    /// The firmware as first flashed: bootloader, partition table, the app as the factory
+    /// image. A device that already holds them (a kept twin, a board whose MD5s match) need
+    /// not be written again.
+    pub firmware: Vec<(u32, Vec<u8>)>,
+    /// Written for every cell: the otadata partition (erased for the factory app) and, for an
+    /// OTA slot, the app in that slot (an update of an earlier cell may have replaced it).
+    pub start: Vec<(u32, Vec<u8>)>,
+}
+
+impl StartRegions {
+    /// Everything, by offset: what a fresh device is flashed with.
+    pub fn all(&self) -> Vec<(u32, Vec<u8>)> {
+        let mut all: Vec<(u32, Vec<u8>)> = self.firmware.iter().chain(&self.start).cloned().collect();
+        all.sort_by_key(|(offset, _)| *offset);
+        all
+    }
+}
+
+/// A start state the partition table cannot hold.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the partition table has no `{name}` app partition")]
+    NoSlot { name: String },
+    #[error("the partition table has no otadata partition")]
+    NoOtadata,
+    #[error("the app ({len} bytes) does not fit `{name}` ({size} bytes)")]
+    TooLarge { name: String, len: usize, size: u32 },
+    #[error("the partition table cannot be written: {message}")]
+    Table { message: String },
+}
+
+/// The regions that leave a device in `start` with the firmware's `images` under `table`:
+/// bootloader at 0x1000, the table at 0x8000, the app in the factory slot (the device was
+/// first flashed with it) and, for an OTA start, in that slot too, with otadata selecting it
+/// in the start's state; for the factory start, otadata erased.
+///
+/// The runner calls this where it lays out a cell's flash (in place of its fixed layout of
+/// bootloader, table, factory app plus an erased otadata): a fresh device is flashed with
+/// [`StartRegions::all`], a device that still holds the firmware (a kept twin, a board) with
+/// [`StartRegions::start`] in place of the erased otadata alone.
+pub fn start_regions(
+    start: &StartState,
+    images: &BuiltFirmware,
+    table: &PartitionTable,
+) -> Result<StartRegions, StartError> {
+    let slots = app_slots(table);
+    let slot_of = |name: &str| {
+        let slot = slots.iter().find(|s| s.name == name).ok_or_else(|| StartError::NoSlot { name: name.to_owned() })?;
+        if images.app.len() > slot.size as usize {
+            return Err(StartError::TooLarge { name: name.to_owned(), len: images.app.len(), size: slot.size });
+        }
+        Ok(slot.offset)
+    };
+    let factory = slot_of("factory")?;
+    let (otadata_offset, otadata_size) = otadata_partition(table).ok_or(StartError::NoOtadata)?;
+    let bin = table.to_bin().map_err(|e| StartError::Table { message: e.to_string() })?;
+
+    let firmware = vec![
+        (ESP32_BOOTLOADER_OFFSET as u32, images.bootloader.clone()),
+        (TABLE_OFFSET as u32, bin),
+        (factory, images.app.clone()),
+    ];
+    let app_count = slots.iter().filter(|s| s.ota.is_some()).count() as u32;
+    let mut otadata = match start.otadata(app_count) {
+        Some(otadata) => otadata.encode(),
+        None => Vec::new(),
+    };
+    otadata.resize(otadata_size as usize, 0xFF);
+    let mut regions = vec![(otadata_offset, otadata)];
+    if let StartState::Ota { .. } = start {
+        regions.push((slot_of(&start.slot_name())?, images.app.clone()));
+    }
+    Ok(StartRegions { firmware, start: regions })
+}
+
+/// A whole ESP32 flash of `size` bytes in `start` under the two-OTA table (what
+/// [`start_regions`] writes, as one image: a merged flash file for a twin).
+pub fn start_flash(start: &StartState, images: &BuiltFirmware, size: usize) -> Result<Vec<u8>, StartError> {
+    let slots = app_slots(&two_ota_table());
+    // The same checks as the regions: every slot named exists and holds the app.
+    start_regions(start, images, &two_ota_table())?;
+    let offset_of = |name: &str| slots.iter().find(|s| s.name == name).map(|s| s.offset as usize);
+    let mut apps: Vec<(usize, &[u8])> =
+        offset_of("factory").map(|at| (at, images.app.as_slice())).into_iter().collect();
+    if let StartState::Ota { .. } = start {
+        apps.extend(offset_of(&start.slot_name()).map(|at| (at, images.app.as_slice())));
+    }
+    let ota_count = slots.iter().filter(|s| s.ota.is_some()).count() as u32;
+    Ok(merged_flash(size, &images.bootloader, start.otadata(ota_count).as_ref(), &apps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_states_and_unknown_names_do_not() {
+        assert_eq!(StartState::from_names("factory", None), Some(StartState::Factory));
+        assert_eq!(StartState::from_names("ota_0", None), Some(StartState::Ota { index: 0, state: OtaState::Valid }));
+        assert_eq!(
+            StartState::from_names("ota_1", Some("pending-verify")),
+            Some(StartState::Ota { index: 1, state: OtaState::PendingVerify })
+        );
+        assert_eq!(StartState::from_names("factory", Some("valid")), None, "the factory app has no entry");
+        assert_eq!(StartState::from_names("ota_2", None), None);
+        assert_eq!(StartState::from_names("ota_0", Some("aborted")), None);
+        assert_eq!(StartState::Ota { index: 1, state: OtaState::New }.to_string(), "ota_1 (new)");
+    }
+
+    #[test]
+    fn otadata_selects_the_start_slot_in_sector_0() {
+        assert_eq!(StartState::Factory.otadata(2), None);
+        for index in [0u8, 1] {
+            let otadata = StartState::Ota { index, state: OtaState::New }.otadata(2).unwrap();
+            assert_eq!(otadata.selected_slot(2), Some(u32::from(index)));
+            assert_eq!(otadata.entries[0].seq, u32::from(index) + 1);
+            assert_eq!(otadata.entries[0].state, OtaState::New);
+            assert_eq!(otadata.entries[1].seq, u32::MAX, "the other sector stays erased");
+        }
+    }
+}
