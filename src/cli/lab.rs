@@ -15,7 +15,8 @@ The lab config is otarig.toml (--config PATH; default ./otarig.toml). `lab check
 before a nightly run: the config reads; every board's port resolves and its ROM loader answers
 (the board is reset into download mode and synced with espflash, then reset into its app) with
 the configured chip; twins start and answer; the OTA host of every firmware resolves to this
-host through [dns.overrides]; the update server's listen address (and SNTP's) can be bound.
+host through [dns.overrides]; the update server's listen address can be bound; with [dns] listen
+and [sntp] listen, otarig's DNS and SNTP responders start there and answer.
 
 Exit status: 0 every check OK (WARN lines allowed), 1 a check failed, 2 the lab config is
 missing or in error (file:line:column).

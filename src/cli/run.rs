@@ -173,6 +173,13 @@ pub fn run(args: &RunArgs) -> u8 {
             eprintln!("error: {err}");
             return match err {
                 run::CalibrateError::Run(run::RunError::Runtime(_)) => exit::INFRA,
+                run::CalibrateError::Run(run::RunError::Services(_)) => {
+                    eprintln!(
+                        "hint: another DNS or SNTP server may hold the address (dnsmasq, systemd-resolved, \
+                         chrony), or ports below 1024 need root or CAP_NET_BIND_SERVICE"
+                    );
+                    exit::INFRA
+                }
                 _ => exit::USAGE,
             };
         }

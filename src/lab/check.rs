@@ -1,10 +1,14 @@
 //! Checking a lab host before a nightly run: every board's port resolves and its ROM loader
 //! answers with the configured chip, twins start and answer, the fleet's OTA host names resolve
-//! to this host per the DNS overrides, the update server's (and SNTP's) address can be bound.
+//! to this host per the DNS overrides, the update server's address can be bound, the rig's DNS
+//! and SNTP responders (when configured) start and answer.
 //! One [`CheckLine`] per check, in order, through a callback; nothing is printed here.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
 
+use super::dns::{DnsAnswer, DnsResponder, query_a};
+use super::sntp::{SntpResponder, now_unix, query_time};
 use super::{DeviceSpec, LabConfig};
 use crate::board::serial::{ResetSource, SerialBoard};
 use crate::board::twin::TwinBoard;
@@ -68,6 +72,9 @@ pub fn check_lab(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(Chec
         }
     }
     check_dns(lab, hosts, report);
+    if let Some(listen) = lab.dns.listen {
+        check_dns_responder(lab, listen, hosts, report);
+    }
     check_binds(lab, report);
 }
 
@@ -183,12 +190,40 @@ fn check_dns(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(CheckLin
             report(line(subject, CheckStatus::Ok, format!("{ip} (this host)")));
         }
     }
-    if let Some(listen) = lab.dns.listen {
-        let detail = format!(
-            "[dns] listen = {listen}: the built-in responder is not built yet; the access point's DNS must \
-             answer the overrides"
-        );
-        report(line("dns responder", CheckStatus::Warn, detail));
+}
+
+/// How long the check waits for its own responders' answers.
+const ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// Starts the DNS responder on `listen` and asks it for every OTA host name.
+fn check_dns_responder(lab: &LabConfig, listen: SocketAddr, hosts: &[OtaHost], report: &mut dyn FnMut(CheckLine)) {
+    let subject = "dns responder";
+    let responder = match DnsResponder::start(listen, &lab.dns.overrides) {
+        Ok(responder) => responder,
+        Err(err) => return report(line(subject, CheckStatus::Fail, format!("cannot bind {listen}: {err}"))),
+    };
+    // The fleet's OTA host names (none without boards: then the overridden names).
+    let mut names: Vec<&str> = hosts.iter().map(|h| h.host.as_str()).filter(|h| h.parse::<IpAddr>().is_err()).collect();
+    if names.is_empty() {
+        names.extend(lab.dns.overrides.keys().map(String::as_str));
+    }
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return report(line(subject, CheckStatus::Ok, format!("listens on {listen}; no host name to ask for")));
+    }
+    for name in names {
+        let expected = lab.dns.overrides.get(name).copied();
+        report(match (query_a(responder.local_addr(), name, ANSWER_WAIT), expected) {
+            (Ok(DnsAnswer::Addresses(got)), Some(ip)) if got == [ip] => {
+                line(subject, CheckStatus::Ok, format!("{listen} answers {name}: {ip}"))
+            }
+            (Ok(DnsAnswer::Error(code)), None) => {
+                line(subject, CheckStatus::Warn, format!("{listen} answers {name}: {code} (no [dns.overrides] entry)"))
+            }
+            (Ok(answer), _) => line(subject, CheckStatus::Fail, format!("{listen} answers {name}: {answer:?}")),
+            (Err(err), _) => line(subject, CheckStatus::Fail, format!("{listen} did not answer {name}: {err}")),
+        });
     }
 }
 
@@ -200,18 +235,24 @@ fn check_binds(lab: &LabConfig, report: &mut dyn FnMut(CheckLine)) {
         });
     }
     if let Some(sntp) = lab.sntp {
-        report(match UdpSocket::bind(sntp.listen) {
-            Ok(_) => line(
-                "sntp",
-                CheckStatus::Warn,
-                format!(
-                    "{} can be bound; the rig's SNTP responder is not built yet (date-checking firmware on \
-                     boards keeps the time the lab's SNTP server gives)",
-                    sntp.listen
-                ),
-            ),
-            Err(err) => line("sntp", CheckStatus::Fail, format!("cannot bind {}: {err}", sntp.listen)),
-        });
+        report(check_sntp(sntp.listen));
+    }
+}
+
+/// Starts the SNTP responder on `listen` with this host's time and asks it for the time.
+fn check_sntp(listen: SocketAddr) -> CheckLine {
+    let responder = match SntpResponder::start(listen, now_unix()) {
+        Ok(responder) => responder,
+        Err(err) => return line("sntp", CheckStatus::Fail, format!("cannot bind {listen}: {err}")),
+    };
+    match query_time(responder.local_addr(), ANSWER_WAIT) {
+        Ok(got) if got == responder.time() => line(
+            "sntp",
+            CheckStatus::Ok,
+            format!("{listen} answers with the lab date (each board cell's scenario date)"),
+        ),
+        Ok(got) => line("sntp", CheckStatus::Fail, format!("{listen} answered {got}, not {}", responder.time())),
+        Err(err) => line("sntp", CheckStatus::Fail, format!("{listen} did not answer: {err}")),
     }
 }
 

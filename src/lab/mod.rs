@@ -5,10 +5,14 @@
 //!
 //! Read once into [`LabConfig`] ([`load`]); every error names `file:line:column`. A cell goes
 //! only to a device whose chip is the firmware's ([`assign`]); [`check`] verifies a lab host
-//! before a nightly run.
+//! before a nightly run; [`dns`] and [`sntp`] answer the boards' name and time
+//! queries.
 
 pub mod check;
+pub mod dns;
 mod raw;
+pub mod sntp;
+mod udp;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -70,15 +74,15 @@ pub struct ServerConfig {
 /// How the boards' DNS answers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DnsConfig {
-    /// Where a built-in DNS responder would listen (not built yet: the access point's DNS
-    /// answers with `overrides`).
+    /// Where the rig's DNS responder ([`dns::DnsResponder`]) answers with `overrides`; `None`:
+    /// the access point's DNS answers them.
     pub listen: Option<SocketAddr>,
     /// Host name (lowercase) → the rig's address, as the boards' DNS must answer.
     pub overrides: BTreeMap<String, IpAddr>,
 }
 
-/// The lab's SNTP service for date-checking firmware (design: answered by the rig with the
-/// scenario's date).
+/// The lab's SNTP service for date-checking firmware: the rig's responder
+/// ([`sntp::SntpResponder`]), answering with the scenario's date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SntpConfig {
     pub listen: SocketAddr,

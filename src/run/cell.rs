@@ -27,6 +27,7 @@ use crate::run::flash::{FlashError, Region};
 use crate::run::plan::{Cell, Plan};
 use crate::run::results::{self, CellResult, CellVerdict, Observed};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup, url_path};
+use crate::run::services::LabServices;
 use crate::run::station::{Readied, ServerAt, Station};
 use crate::run::watch::{Silence, WatchEnd, WatchError, WatchLimits, watch};
 use crate::run::{Preflight, PreflightCheck, RunEvent, Stop};
@@ -79,6 +80,9 @@ pub struct CellContext<'a> {
     /// Held by a board cell while its server listens on the lab's fixed address: board cells
     /// run one at a time, since they share that address.
     pub board_server: &'a Mutex<()>,
+    /// The lab's DNS and SNTP responders; a board cell sets the SNTP date while it holds
+    /// [`CellContext::board_server`].
+    pub services: &'a LabServices,
     /// Progress, as the run reports it.
     pub on_event: &'a (dyn Fn(RunEvent<'_>) + Sync),
     /// Images and chains made once per run.
@@ -179,6 +183,8 @@ fn observe(
             if context.stop.is_requested() {
                 return Err(CellError::Console(io::Error::other("the run was stopped")));
             }
+            // The board asks the lab's SNTP for the time once it boots: the scenario's date.
+            context.services.set_date(scenario.date.unix_timestamp());
             (CellServer::start_at(context.runtime, config, addr)?, Some(turn))
         }
         // The kept twin's network points at the port of the cell before: listen there again.

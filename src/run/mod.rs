@@ -13,6 +13,7 @@
 //! - [`cell`]: one attempt at a cell, from images to the observed outcome;
 //! - [`cache`]: images and chains made once per run;
 //! - [`serve`]: the cell's update server and the lab network pointing at it;
+//! - [`services`]: the lab's DNS and SNTP responders for boards, for the whole run;
 //! - [`flash`]: espflash writing the images over the device's serial port;
 //! - [`watch`]: the console until the update is decided or the time is up;
 //! - [`results`]: expected vs observed, and the results file;
@@ -32,6 +33,7 @@ mod pool;
 pub mod results;
 pub mod resume;
 pub mod serve;
+pub mod services;
 pub mod shard;
 pub mod station;
 pub mod watch;
@@ -210,6 +212,8 @@ pub enum RunError {
     Output { path: PathBuf, source: std::io::Error },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Services(#[from] services::ServiceError),
 }
 
 /// Runs the cells of `plan` (those an earlier run did not finish, when resuming), writing each
@@ -256,6 +260,7 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         None => Cow::Owned(LabConfig::twins_only(options.twins.clamp(1, todo.len().max(1)))),
     };
     let board_server = Mutex::new(());
+    let services = services::LabServices::start(&lab)?;
     let context = CellContext {
         plan,
         runtime: runtime.handle(),
@@ -263,6 +268,7 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         limits: options.limits,
         board_limits: board_limits(&lab.timeouts),
         board_server: &board_server,
+        services: &services,
         on_event: &on_event,
         cache: &cache,
         stop: &options.stop,

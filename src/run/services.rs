@@ -1,0 +1,78 @@
+//! The lab network's services the rig answers itself for a whole run: the DNS responder on
+//! `[dns] listen` (the OTA host names → this host) and the SNTP responder on `[sntp] listen`,
+//! whose date each board cell sets to its scenario's while it holds the lab's fixed server
+//! address (board cells take turns there, so one date at a time). Twins do not use them: each
+//! twin gets its cell's names and date through its own lab network.
+
+use std::io;
+use std::net::SocketAddr;
+
+use crate::lab::LabConfig;
+use crate::lab::dns::DnsResponder;
+use crate::lab::sntp::{SntpResponder, now_unix};
+
+/// The responders a lab config asks for, running until dropped.
+#[derive(Default)]
+pub struct LabServices {
+    dns: Option<DnsResponder>,
+    sntp: Option<SntpResponder>,
+}
+
+/// A responder that could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{service} responder on {addr}: {source}")]
+pub struct ServiceError {
+    pub service: &'static str,
+    pub addr: SocketAddr,
+    pub source: io::Error,
+}
+
+impl LabServices {
+    /// Starts what `lab` configures (`[dns] listen`, `[sntp] listen`) when it has boards; none
+    /// otherwise (twins need none: a calibration's twin side runs beside its board side). SNTP
+    /// answers with this host's time until a board cell sets its date.
+    pub fn start(lab: &LabConfig) -> Result<Self, ServiceError> {
+        if lab.boards().next().is_none() {
+            return Ok(Self::default());
+        }
+        let dns = lab
+            .dns
+            .listen
+            .map(|addr| {
+                DnsResponder::start(addr, &lab.dns.overrides).map_err(|source| ServiceError {
+                    service: "dns",
+                    addr,
+                    source,
+                })
+            })
+            .transpose()?;
+        let sntp = lab
+            .sntp
+            .map(|sntp| {
+                SntpResponder::start(sntp.listen, now_unix()).map_err(|source| ServiceError {
+                    service: "sntp",
+                    addr: sntp.listen,
+                    source,
+                })
+            })
+            .transpose()?;
+        Ok(Self { dns, sntp })
+    }
+
+    /// Sets the date the SNTP responder answers with (a board cell's scenario date).
+    pub fn set_date(&self, unix_seconds: i64) {
+        if let Some(sntp) = &self.sntp {
+            sntp.set_time(unix_seconds);
+        }
+    }
+
+    /// Where the DNS responder listens, when it runs.
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns.as_ref().map(DnsResponder::local_addr)
+    }
+
+    /// Where the SNTP responder listens, when it runs.
+    pub fn sntp_addr(&self) -> Option<SocketAddr> {
+        self.sntp.as_ref().map(SntpResponder::local_addr)
+    }
+}
