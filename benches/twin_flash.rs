@@ -31,7 +31,7 @@ fn median(times: &mut [Duration]) -> Duration {
 }
 
 fn connect(port: Port) -> Flasher {
-    let port_info = serialport::UsbPortInfo { vid: 0, pid: 0, serial_number: None, manufacturer: None, product: None };
+    let port_info = otarig::board::port::espflash_port_info(None);
     let connection =
         Connection::new(port, port_info, ResetAfterOperation::NoReset, ResetBeforeOperation::NoReset, 115_200);
     Flasher::connect(connection, false, true, false, None, None).expect("espflash connects")

@@ -171,6 +171,7 @@ fn serial_spec(id: &str, port: &Path, chip: Chip) -> SerialSpec {
         flash_size: Some(4 << 20),
         power: None,
         power_timeout: Duration::from_secs(5),
+        probe: None,
     }
 }
 

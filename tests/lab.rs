@@ -146,6 +146,37 @@ fn every_mistake_has_its_kind_and_place() {
     }
 }
 
+/// A board with `probe = ...`: flashed and reset over JTAG, its port the console.
+fn probe_board(probe: &str) -> String {
+    format!("{SERVER}[[board]]\nid = \"jtag\"\nchip = \"esp32c3\"\nvid_pid = \"303a:1001\"\nprobe = \"{probe}\"\n")
+}
+
+#[cfg(not(feature = "probe"))]
+#[test]
+fn a_probe_board_is_refused_where_written_without_the_feature() {
+    let (kind, line, column) = error(&probe_board("303a:1001"));
+    assert_eq!((kind, line, column), (LabErrorKind::ProbeFeature, 7, 9));
+}
+
+#[cfg(feature = "probe")]
+#[test]
+fn the_probe_key_makes_a_probe_board() {
+    use otarig::board::BoardKind;
+    use otarig::twin::network::LabNetwork;
+
+    let lab = parse(&probe_board("303a:1001:F4:12:FA:00:11:22"));
+    let spec = lab.boards().next().unwrap();
+    assert_eq!(spec.probe.as_deref(), Some("303a:1001:F4:12:FA:00:11:22"));
+    assert_eq!(spec.selector, PortSelector::VidPid(0x303a, 0x1001), "the console's port");
+    // Nothing is opened until the board is used.
+    let board = lab.devices[0].open(&LabNetwork::default()).unwrap();
+    assert_eq!((board.id(), board.chip(), board.identity().kind), ("jtag", Chip::Esp32c3, BoardKind::Probe));
+
+    let (kind, line, _) = error(&probe_board("esp-prog"));
+    assert!(matches!(kind, LabErrorKind::ProbeSelector { .. }), "{kind:?}");
+    assert_eq!(line, 7);
+}
+
 #[test]
 fn addresses_are_checked_where_they_are_written() {
     let cases = [

@@ -73,7 +73,7 @@ fn flash_and_boot(firmware: &BuiltFirmware) -> (TwinHandle, Port, Vec<u8>) {
 
     let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
     let port = serialport::new(twin.port_path().to_string_lossy(), 115_200).open_native().unwrap();
-    let port_info = serialport::UsbPortInfo { vid: 0, pid: 0, serial_number: None, manufacturer: None, product: None };
+    let port_info = otarig::board::port::espflash_port_info(None);
     let connection =
         Connection::new(port, port_info, ResetAfterOperation::NoReset, ResetBeforeOperation::NoReset, 115_200);
     // No stub (the twin runs no RAM code), MD5 verification on, no skipping.
@@ -158,7 +158,7 @@ fn resets_boot_again_or_return_to_the_serial_loader() {
     read_until(&mut port, &mut in_loader, |seen| find(seen, b"waiting for download\r\n").is_some());
     assert!(find(&in_loader, b"boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))").is_some());
     assert_eq!(count(&in_loader, LOADED), 0, "no boot log in download mode");
-    let port_info = serialport::UsbPortInfo { vid: 0, pid: 0, serial_number: None, manufacturer: None, product: None };
+    let port_info = otarig::board::port::espflash_port_info(None);
     let connection =
         Connection::new(port, port_info, ResetAfterOperation::NoReset, ResetBeforeOperation::NoReset, 115_200);
     let mut flasher = Flasher::connect(connection, false, true, false, None, None).unwrap();

@@ -12,13 +12,15 @@
 //! separate from using it; reset sequences are data ([`reset`]); power control is a capability
 //! a board may lack ([`power`]).
 //!
-//! A probe backend (probe-rs, JTAG) fits the same trait: `flash` through a flash loader,
-//! `reset` through the debug sequences, `console` from the serial port or RTT. It is meant to
-//! live behind a cargo feature (`probe`) so that builds without it stay lean; it is not built.
+//! With the cargo feature `probe`, a third backend, [`probe`]: a board on a JTAG debug probe
+//! (probe-rs), flashed through the target's flash loader and reset through its debug sequences,
+//! its console on its serial port. Builds without the feature stay lean.
 
 pub mod loader;
 pub mod port;
 pub mod power;
+#[cfg(feature = "probe")]
+pub mod probe;
 pub mod reset;
 pub mod serial;
 pub mod twin;
@@ -126,6 +128,8 @@ impl FlashReport {
 pub enum BoardKind {
     Serial,
     Twin,
+    /// A board on a JTAG debug probe (built with the `probe` feature).
+    Probe,
 }
 
 /// A USB device's identifiers, as the system lists them.
@@ -177,11 +181,17 @@ pub enum BoardError {
     Power { id: String, action: power::PowerAction, source: power::PowerError },
     #[error("{id}: console on {port}: {source}")]
     Console { id: String, port: PathBuf, source: serialport::Error },
+    #[error("{id}: debug probe {probe}: {step}: {source}")]
+    Probe { id: String, probe: String, step: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("{id}: a board on a debug probe has no reset into the ROM loader")]
+    NoDownloadOverJtag { id: String },
+    #[error("{id}: the board is on a debug probe, and this otarig was built without the `probe` feature")]
+    ProbeFeature { id: String },
     #[error("{id}: {source}")]
     Twin { id: String, source: crate::twin::device::TwinError },
 }
 
-/// One device at the hardware seam: a board on a serial port, a twin, later a debug probe.
+/// One device at the hardware seam: a board on a serial port or a debug probe, a twin.
 ///
 /// A cell uses it as: [`flash`](Board::flash) (the chip then boots what was written, its boot
 /// log on the console), [`console`](Board::console) to read it, [`reset`](Board::reset) or

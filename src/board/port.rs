@@ -75,8 +75,9 @@ pub fn usb_identity(info: &SerialPortInfo) -> Option<UsbIdentity> {
 /// What espflash wants to know of the port (the PID picks its USB-JTAG handling); zeros for a
 /// port that is not USB.
 ///
-/// (serialport's `usbportinfo-interface` feature, which probe-rs turns on, adds a field here
-/// and in the tests' literals: `interface: None`.)
+/// The one place outside tests that builds a `UsbPortInfo`: serialport's
+/// `usbportinfo-interface` feature, which probe-rs turns on (the `probe` feature), adds a
+/// field to it.
 pub fn espflash_port_info(usb: Option<&UsbIdentity>) -> UsbPortInfo {
     let usb = usb.cloned().unwrap_or_default();
     UsbPortInfo {
@@ -85,6 +86,8 @@ pub fn espflash_port_info(usb: Option<&UsbIdentity>) -> UsbPortInfo {
         serial_number: usb.serial_number,
         manufacturer: usb.manufacturer,
         product: usb.product,
+        #[cfg(feature = "probe")]
+        interface: None,
     }
 }
 
@@ -154,6 +157,8 @@ mod tests {
                 serial_number: serial.map(Into::into),
                 manufacturer: Some("Silicon Labs".into()),
                 product: None,
+                #[cfg(feature = "probe")]
+                interface: None,
             }),
         }
     }

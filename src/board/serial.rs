@@ -36,6 +36,9 @@ pub struct SerialSpec {
     /// How long a power command may run, and how long the port may take to come back after
     /// power returns.
     pub power_timeout: Duration,
+    /// The debug probe that flashes and resets the board (`VID:PID[:SERIAL]`, checked when the
+    /// lab config is read); the port is then its console only. `None`: the port does it all.
+    pub probe: Option<String>,
 }
 
 /// Why a board resets the way it does.
@@ -266,6 +269,7 @@ mod tests {
             flash_size: None,
             power: None,
             power_timeout: Duration::from_secs(1),
+            probe: None,
         };
         let mut board = SerialBoard::new(spec);
         assert!(matches!(board.reset(ResetMode::App), Err(BoardError::CannotReset { .. })));

@@ -1,5 +1,5 @@
 //! `otarig boards`: the serial ports on this host, each with the `[[board]]` table to paste
-//! into the lab config.
+//! into the lab config, and (built with the `probe` feature) the debug probes.
 
 use std::path::PathBuf;
 
@@ -18,7 +18,8 @@ Lists USB serial ports (path, VID:PID, USB serial number, manufacturer and produ
 reset strategy each gets and a [[board]] table for otarig.toml: by USB serial number when the
 port has a unique one (ttyUSB names move between boots), else by VID:PID, else by path. Ports
 that a board in the lab config already names are marked. Exit status 0, also when no port is
-found; 2 when the lab config is in error.
+found; 2 when the lab config is in error. Built with the `probe` feature, it also lists debug
+probes (identifier, VID:PID, serial number) with the `probe = \"...\"` line for a board's table.
 
 Examples:
   otarig boards
@@ -78,9 +79,34 @@ pub fn run(args: &BoardsArgs) -> u8 {
         shown.iter().enumerate().map(|(i, info)| describe(info, i + 1, &ports, lab.as_ref())).collect();
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&listed)).unwrap_or_default()),
-        Format::Text => print!("{}", to_text(&listed, if args.all { &[] } else { &other })),
+        Format::Text => {
+            print!("{}", to_text(&listed, if args.all { &[] } else { &other }));
+            print!("{}", probes_text());
+        }
     }
     exit::OK
+}
+
+/// The debug probes on this host, each with the line that names it in a `[[board]]` table.
+#[cfg(feature = "probe")]
+fn probes_text() -> String {
+    let probes = otarig::board::probe::list_probes();
+    if probes.is_empty() {
+        return "no debug probes found\n".to_owned();
+    }
+    let mut out = String::new();
+    for probe in probes {
+        let serial = probe.serial_number.as_deref().unwrap_or("(none)");
+        out.push_str(&format!("probe {}  {:04x}:{:04x}  serial {serial}\n", probe.identifier, probe.vid, probe.pid));
+        out.push_str("  in a [[board]] table (its console named by port, usb_serial or vid_pid):\n");
+        out.push_str(&format!("    probe = \"{}\"\n", probe.selector()));
+    }
+    out
+}
+
+#[cfg(not(feature = "probe"))]
+fn probes_text() -> String {
+    "(debug probes are listed only by an otarig built with --features probe)\n".to_owned()
 }
 
 fn describe(info: &SerialPortInfo, n: usize, ports: &[SerialPortInfo], lab: Option<&LabConfig>) -> Listed {

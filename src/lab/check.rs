@@ -96,10 +96,18 @@ fn check_board(mut board: SerialBoard, report: &mut dyn FnMut(CheckLine)) {
         ResetSource::NotUsb => "not a USB port: the classic circuit assumed".to_owned(),
     };
     let reset = board.identity().reset.name();
-    report(line(&subject, CheckStatus::Ok, format!("port {}{usb}, reset {reset} ({why})", found.path.display())));
+    let port = match board.spec().probe {
+        Some(_) => format!("console on port {}{usb}", found.path.display()),
+        None => format!("port {}{usb}, reset {reset} ({why})", found.path.display()),
+    };
+    report(line(&subject, CheckStatus::Ok, port));
     if let Some(power) = &board.spec().power {
         let detail = format!("power off `{}`, on `{}` (not run by the check)", power.off.as_str(), power.on.as_str());
         report(line(&subject, CheckStatus::Ok, detail));
+    }
+    if let Some(probe) = &board.spec().probe {
+        let detail = format!("flashed and reset by debug probe {probe} (the ROM loader is not checked)");
+        return report(line(&subject, CheckStatus::Ok, detail));
     }
     report(match board.connect_loader() {
         Ok(chip) => line(&subject, CheckStatus::Ok, loader_answered(chip)),

@@ -134,6 +134,10 @@ pub enum LabErrorKind {
     PortConflict { id: String },
     #[error("`{text}` is not a VID:PID (`303a:1001`)")]
     VidPid { text: String },
+    #[error("`{text}` is not a debug probe selector (`303a:1001` or `303a:1001:SERIAL`): {message}")]
+    ProbeSelector { text: String, message: String },
+    #[error("this otarig was built without the `probe` feature: rebuild with --features probe")]
+    ProbeFeature,
     #[error("`{text}` is not a flash size (`4MB`)")]
     FlashSize { text: String },
     #[error("baud rate {baud} is out of range (9600 to 5000000)")]
@@ -213,6 +217,7 @@ impl DeviceSpec {
     /// date); a board's network is the lab's own (its access point's DNS), so it ignores it.
     pub fn open(&self, network: &LabNetwork) -> Result<Box<dyn Board>, BoardError> {
         Ok(match self {
+            Self::Board(spec) if spec.probe.is_some() => open_probe(spec)?,
             Self::Board(spec) => Box::new(SerialBoard::new(spec.clone())),
             Self::Twin(spec) => {
                 let config =
@@ -221,6 +226,18 @@ impl DeviceSpec {
             }
         })
     }
+}
+
+/// A board on a debug probe.
+#[cfg(feature = "probe")]
+fn open_probe(spec: &SerialSpec) -> Result<Box<dyn Board>, BoardError> {
+    Ok(Box::new(crate::board::probe::ProbeBoard::new(spec.clone())?))
+}
+
+/// A board on a debug probe, in a build that cannot drive one.
+#[cfg(not(feature = "probe"))]
+fn open_probe(spec: &SerialSpec) -> Result<Box<dyn Board>, BoardError> {
+    Err(BoardError::ProbeFeature { id: spec.id.clone() })
 }
 
 impl LabConfig {

@@ -55,6 +55,7 @@ struct RawBoard {
     flash_size: Option<Spanned<String>>,
     baud: Option<Spanned<u64>>,
     power: Option<Spanned<RawPower>>,
+    probe: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +212,7 @@ fn board_spec(
         None => None,
     };
     let power = raw.power.as_ref().map(|power| power_control(at, &id, power)).transpose()?;
+    let probe = raw.probe.as_ref().map(|text| probe_selector(at, text)).transpose()?;
     Ok(SerialSpec {
         chip: raw.chip,
         selector,
@@ -219,8 +221,26 @@ fn board_spec(
         flash_size: raw.flash_size.as_ref().map(|s| flash_size(at, s)).transpose()?,
         power,
         power_timeout,
+        probe,
         id,
     })
+}
+
+/// A `probe = "VID:PID[:SERIAL]"` key: the selector as written, once probe-rs reads it.
+#[cfg(feature = "probe")]
+fn probe_selector(at: &At<'_>, text: &Spanned<String>) -> Result<String, LabError> {
+    match crate::board::probe::parse_selector(text.get_ref()) {
+        Ok(_) => Ok(text.get_ref().clone()),
+        Err(message) => {
+            Err(at.err(text.span().start, LabErrorKind::ProbeSelector { text: text.get_ref().clone(), message }))
+        }
+    }
+}
+
+/// A `probe` key in a build that cannot drive a probe: refused where it is written.
+#[cfg(not(feature = "probe"))]
+fn probe_selector(at: &At<'_>, text: &Spanned<String>) -> Result<String, LabError> {
+    Err(at.err(text.span().start, LabErrorKind::ProbeFeature))
 }
 
 fn power_control(at: &At<'_>, id: &str, power: &Spanned<RawPower>) -> Result<PowerControl, LabError> {

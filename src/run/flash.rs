@@ -36,7 +36,7 @@ pub fn flash(port: &Path, regions: &[Region]) -> Result<Port, FlashError> {
     let serial = serialport::new(port.to_string_lossy(), BAUD)
         .open_native()
         .map_err(|source| FlashError::Open { port: port.to_owned(), source })?;
-    let port_info = serialport::UsbPortInfo { vid: 0, pid: 0, serial_number: None, manufacturer: None, product: None };
+    let port_info = crate::board::port::espflash_port_info(None);
     let connection =
         Connection::new(serial, port_info, ResetAfterOperation::NoReset, ResetBeforeOperation::NoReset, BAUD);
     // No stub (the ROM loader runs no RAM code), MD5 verification on, nothing skipped.
