@@ -3,26 +3,22 @@
 //! entries, rollback firmware gives up an entry still on trial; and a device that runs from
 //! ota_0 takes the update to ota_1.
 
-use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use otarig::firmware::Fleet;
 use otarig::firmware::build::{BuiltFirmware, build};
 use otarig::firmware::start::{StartError, StartState, start_flash, start_regions};
 use otarig::image::otadata::{OTADATA_SIZE, OtaState, Otadata};
 use otarig::image::partition::two_ota_table;
 use otarig::outcome::OutcomeClass;
-use otarig::pki::{LabPki, SpecErrorKind};
+use otarig::pki::SpecErrorKind;
 use otarig::replay::replay_bytes;
 use otarig::scenario::{Scenario, ScenarioError};
-use otarig::server::{ServeConfig, UpdateServer};
 use otarig::toml_source::TomlSource;
 use otarig::twin::boot::{BootClock, Booted, ResetReason, boot_log};
-use otarig::twin::device::{TwinConfig, TwinDevice};
-use otarig::twin::network::LabNetwork;
+
+mod common;
+
+use common::ota_cell::{Dns, Source, lab, load_scenario, run_flash_then};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FLASH_SIZE: usize = 4 << 20;
@@ -30,20 +26,6 @@ const FACTORY: u32 = 0x10000;
 const OTA_0: u32 = 0x110000;
 const OTA_1: u32 = 0x210000;
 const OTADATA: u32 = 0xd000;
-
-struct Lab {
-    pki: LabPki,
-    fleet: Fleet,
-}
-
-fn lab() -> &'static Lab {
-    static LAB: OnceLock<Lab> = OnceLock::new();
-    LAB.get_or_init(|| {
-        let pki = LabPki::open(&Path::new(ROOT).join("scenarios/pki")).expect("the committed lab PKI");
-        let fleet = Fleet::load(&Path::new(ROOT).join("firmware-images"), &pki).expect("the fleet");
-        Lab { pki, fleet }
-    })
-}
 
 fn images(firmware: &str) -> BuiltFirmware {
     let lab = lab();
@@ -269,77 +251,16 @@ fn with_rollback_a_new_app_goes_on_trial_and_one_on_trial_is_given_up() {
 
 // --- end to end on an in-process twin ---
 
-/// A directory under the system's temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("otarig-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// A complete line with `needle` after `from`.
-fn line_done(seen: &[u8], from: usize, needle: &[u8]) -> bool {
-    find(&seen[from..], needle).is_some_and(|at| find(&seen[from + at..], b"\r\n").is_some())
-}
-
-/// The example gave up, or after the update's restart the new app has started.
-fn decided(seen: &[u8]) -> bool {
-    let started: [&[u8]; 2] = [b"Calling app_main()", b"Starting scheduler on APP CPU."];
-    let failed: [&[u8]; 2] = [b"Firmware Upgrades Failed", b"Firmware upgrade failed"];
-    failed.iter().any(|line| line_done(seen, 0, line))
-        || find(seen, b"rst:0xc (SW_CPU_RESET)").is_some_and(|at| started.iter().any(|line| line_done(seen, at, line)))
-}
-
 /// Runs `firmware` against the shipped scenario `id` on a twin flashed in the scenario's start
 /// state: the transcript, and the flash at the end.
 fn run_from_start(firmware: &str, id: &str) -> (Vec<u8>, Vec<u8>) {
-    let lab = lab();
-    let scenario = Scenario::load(&Path::new(ROOT).join(format!("scenarios/{id}.toml")), &lab.pki).unwrap();
-    let update = images(scenario.image.as_deref().unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let config = ServeConfig::for_scenario(&scenario, &lab.pki, Arc::from(update.app), "/firmware.bin").unwrap();
-    let server = runtime.block_on(UpdateServer::bind("127.0.0.1:0".parse().unwrap(), config)).unwrap();
-    let address = server.local_addr();
-    let (events, _received) = tokio::sync::mpsc::unbounded_channel();
-    runtime.spawn(server.run(events, std::future::pending()));
-
-    let tmp = TempDir::new(&format!("start-{firmware}-{id}-{:x}", address.port()));
-    let flash_path = tmp.0.join("board.flash");
-    std::fs::write(&flash_path, start_flash(&scenario.start, &images(firmware), FLASH_SIZE).unwrap()).unwrap();
-    let hosts = BTreeMap::from([("ota.example.com".to_owned(), address)]);
-    let network = LabNetwork { hosts, sntp_time: Some(scenario.date.unix_timestamp()) };
-    let twin =
-        TwinDevice::spawn(TwinConfig { flash_file: Some(flash_path), network, ..TwinConfig::default() }).unwrap();
-    let mut port =
-        serialport::new(twin.port_path().to_string_lossy(), 115_200).timeout(Duration::from_millis(20)).open().unwrap();
-    twin.reset(false);
-
-    let mut transcript = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 4096];
-    while !decided(&transcript) {
-        assert!(Instant::now() < deadline, "timed out; read so far:\n{}", String::from_utf8_lossy(&transcript));
-        match port.read(&mut buf) {
-            Ok(n) => transcript.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {}
-            Err(e) => panic!("reading the twin's port: {e}"),
-        }
-    }
-    (transcript, twin.flash())
+    let scenario = load_scenario(&Source::Named(id));
+    let flash = start_flash(&scenario.start, &images(firmware), FLASH_SIZE).unwrap();
+    let mut end = Vec::new();
+    let run = run_flash_then(firmware, flash, Source::Named(id), Dns::Server, None, None, |twin, _, _| {
+        end = twin.flash();
+    });
+    (run.transcript, end)
 }
 
 /// The offset of the app each `Loaded app from partition at offset 0x…` line names, in order.

@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use probe_rs::flashing::DownloadOptions;
 use probe_rs::probe::DebugProbeSelector;
@@ -19,8 +19,7 @@ use probe_rs::{Permissions, Session};
 use serialport::{ClearBuffer, SerialPort, TTYPort};
 
 use super::port::{find_port, list_ports};
-use super::power::{PowerAction, PowerControl, PowerValues};
-use super::serial::SerialSpec;
+use super::serial::{SerialSpec, await_port, switch_power};
 use super::{
     Board, BoardError, BoardIdentity, BoardKind, CONSOLE_POLL, FlashEvent, FlashProgress, FlashReport, Region,
     RegionReport, ResetMode, ResetStrategy, chip_name, loader,
@@ -169,16 +168,6 @@ impl ProbeBoard {
         });
         result.map_err(|e| err(e.into()))
     }
-
-    fn power(&self, control: &PowerControl, action: PowerAction) -> Result<(), BoardError> {
-        let usb_serial = self.identity.usb.as_ref().and_then(|usb| usb.serial_number.as_deref());
-        let values = PowerValues { action, id: &self.spec.id, port: self.identity.port.as_deref(), usb_serial };
-        control.run(&values, self.spec.power_timeout).map_err(|source| BoardError::Power {
-            id: self.spec.id.clone(),
-            action,
-            source,
-        })
-    }
 }
 
 impl Board for ProbeBoard {
@@ -228,17 +217,8 @@ impl Board for ProbeBoard {
         // The probe and the console go away with the power when their USB devices are switched.
         self.session = None;
         self.console = None;
-        self.power(&control, PowerAction::Off)?;
-        std::thread::sleep(control.off_time);
-        self.power(&control, PowerAction::On)?;
-        let deadline = Instant::now() + self.spec.power_timeout;
-        loop {
-            match self.line() {
-                Ok(_) => break,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-                Err(err) => return Err(err),
-            }
-        }
+        switch_power(&self.spec, &self.identity, &control)?;
+        await_port(self.spec.power_timeout, || self.line().map(drop))?;
         // The boot that began at power-on was printed while the port was closed: boot again.
         self.reset_into_app()?;
         Ok(true)
@@ -279,7 +259,7 @@ mod tests {
             baud: None,
             flash_size: Some(0x1000),
             power: None,
-            power_timeout: Duration::from_secs(1),
+            power_timeout: std::time::Duration::from_secs(1),
             probe: Some("303a:1001".into()),
         };
         let mut board = ProbeBoard::new(spec).unwrap();

@@ -145,16 +145,39 @@ impl SerialBoard {
         let path = self.identity.port.clone().unwrap_or_default();
         LoaderSession::connect(&self.spec.id, &path, serial, options)
     }
+}
 
-    /// Runs the power command for `action`.
-    fn power(&self, control: &PowerControl, action: PowerAction) -> Result<(), BoardError> {
-        let usb_serial = self.identity.usb.as_ref().and_then(|usb| usb.serial_number.as_deref());
-        let values = PowerValues { action, id: &self.spec.id, port: self.identity.port.as_deref(), usb_serial };
-        control.run(&values, self.spec.power_timeout).map_err(|source| BoardError::Power {
-            id: self.spec.id.clone(),
+/// Switches a board off for the power command's off time and on again (its `power` commands,
+/// filled in with the board's identity).
+pub(super) fn switch_power(
+    spec: &SerialSpec,
+    identity: &BoardIdentity,
+    control: &PowerControl,
+) -> Result<(), BoardError> {
+    let usb_serial = identity.usb.as_ref().and_then(|usb| usb.serial_number.as_deref());
+    let run = |action| {
+        let values = PowerValues { action, id: &spec.id, port: identity.port.as_deref(), usb_serial };
+        control.run(&values, spec.power_timeout).map_err(|source| BoardError::Power {
+            id: spec.id.clone(),
             action,
             source,
         })
+    };
+    run(PowerAction::Off)?;
+    std::thread::sleep(control.off_time);
+    run(PowerAction::On)
+}
+
+/// Tries `open` until it succeeds or `limit` has passed (a port coming back after power-on, as
+/// its USB device enumerates again); the last failure when it never does.
+pub(super) fn await_port<T>(limit: Duration, mut open: impl FnMut() -> Result<T, BoardError>) -> Result<T, BoardError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match open() {
+            Ok(value) => return Ok(value),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(err) => return Err(err),
+        }
     }
 }
 
@@ -197,18 +220,8 @@ impl Board for SerialBoard {
         };
         // The port goes away with the power when the board's USB device is switched.
         self.port = None;
-        self.power(&control, PowerAction::Off)?;
-        std::thread::sleep(control.off_time);
-        self.power(&control, PowerAction::On)?;
-        // Wait for the port to come back (the USB device enumerates again), then open it.
-        let deadline = Instant::now() + self.spec.power_timeout;
-        loop {
-            match self.line() {
-                Ok(_) => break,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-                Err(err) => return Err(err),
-            }
-        }
+        switch_power(&self.spec, &self.identity, &control)?;
+        await_port(self.spec.power_timeout, || self.line().map(drop))?;
         // The boot that began at power-on was printed while the port was closed: boot again,
         // where the board has reset wiring, so the console holds a whole boot log.
         if self.identity.reset != ResetStrategy::None {
