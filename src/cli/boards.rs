@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use otarig::board::UsbIdentity;
 use otarig::board::port::{PortSelector, find_port, list_ports, usb_identity};
 use otarig::board::serial::{ResetSource, choose_reset};
@@ -11,7 +11,7 @@ use otarig::lab::{self, LabConfig};
 use serde_json::json;
 use serialport::SerialPortInfo;
 
-use super::exit;
+use super::{OutputFormat, exit};
 
 pub const AFTER_HELP: &str = "\
 Lists USB serial ports (path, VID:PID, USB serial number, manufacturer and product) with the
@@ -34,14 +34,8 @@ pub struct BoardsArgs {
     /// Also list ports that are not USB devices (legacy ttyS* UARTs).
     #[arg(long)]
     all: bool,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
 }
 
 /// One listed port and what to write for it.
@@ -78,8 +72,8 @@ pub fn run(args: &BoardsArgs) -> u8 {
     let listed: Vec<Listed> =
         shown.iter().enumerate().map(|(i, info)| describe(info, i + 1, &ports, lab.as_ref())).collect();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&listed)).unwrap_or_default()),
-        Format::Text => {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&to_json(&listed)).unwrap_or_default()),
+        OutputFormat::Text => {
             print!("{}", to_text(&listed, if args.all { &[] } else { &other }));
             print!("{}", probes_text());
         }

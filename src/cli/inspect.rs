@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use otarig::image::inspect::{Finding, FoundApp, Inspection, Layout, inspect};
 use otarig::image::{AppImage, CertInfo, KeyKind, SegmentKind, TrustKind};
 use otarig::pki::LabPki;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::exit;
+use super::{OutputFormat, exit};
 
 pub const AFTER_HELP: &str = "\
 Reads an app image (idf.py build, espflash save-image) or a merged flash image (bootloader at
@@ -28,17 +28,11 @@ pub struct InspectArgs {
     /// Judge certificate validity on this date (YYYY-MM-DD; default: today).
     #[arg(long, value_name = "DATE")]
     at: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
     /// The lab PKI, to recognise lab roots in transplanted or lab-built images.
     #[arg(long, default_value = "scenarios/pki", value_name = "DIR")]
     pki: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 pub fn run(args: &InspectArgs) -> u8 {
@@ -72,8 +66,8 @@ pub fn run(args: &InspectArgs) -> u8 {
         && inspection.bootloader.as_ref().is_none_or(|b| b.is_err())
         && inspection.trust.is_empty();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&inspection)).unwrap_or_default()),
-        Format::Text => print!("{}", to_text(&args.image.display().to_string(), &inspection, at)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&to_json(&inspection)).unwrap_or_default()),
+        OutputFormat::Text => print!("{}", to_text(&args.image.display().to_string(), &inspection, at)),
     }
     if nothing {
         if let Some(Err(err)) = inspection.apps.first().map(|a| &a.image) {

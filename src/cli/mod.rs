@@ -21,6 +21,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Exit codes (documented in the README).
+/// `--format` of the commands whose two outputs need no more words: text for people, JSON
+/// for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
 pub mod exit {
     /// The work was done (for `replay`: the log was classified, whatever the outcome).
     pub const OK: u8 = 0;

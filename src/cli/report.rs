@@ -4,13 +4,13 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use otarig::report::{
     self, CellRecord, Counts, DetailsByCell, MergeError, ReportError, ResultsError, diff_runs, merge_runs,
     read_results, render_matrix,
 };
 
-use super::exit;
+use super::{OutputFormat, exit};
 
 pub const AFTER_HELP: &str = "\
 A run directory is what `otarig run --out DIR` leaves: DIR/results.jsonl (one JSON object per
@@ -56,15 +56,9 @@ enum ReportCommand {
         old: PathBuf,
         /// The later run directory.
         new: PathBuf,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 pub fn run(args: &ReportArgs) -> u8 {
@@ -128,7 +122,7 @@ fn merge(dirs: &[PathBuf], out: &Path) -> u8 {
     verdict_code(&merged.cells)
 }
 
-fn diff(old: &Path, new: &Path, format: Format) -> u8 {
+fn diff(old: &Path, new: &Path, format: OutputFormat) -> u8 {
     let read = |dir: &Path| read_results(dir).map_err(|err| results_error(&err));
     let (old_cells, new_cells) = match (read(old), read(new)) {
         (Ok(old), Ok(new)) => (old, new),
@@ -136,8 +130,8 @@ fn diff(old: &Path, new: &Path, format: Format) -> u8 {
     };
     let diff = diff_runs(&old_cells, &new_cells);
     match format {
-        Format::Text => print!("{}", diff.to_text()),
-        Format::Json => {
+        OutputFormat::Text => print!("{}", diff.to_text()),
+        OutputFormat::Json => {
             let json = serde_json::json!({
                 "old": old.display().to_string(),
                 "new": new.display().to_string(),
