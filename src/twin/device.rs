@@ -114,8 +114,9 @@ pub struct TwinDevice {
     mac: [u8; 6],
     clock: BootClock,
     network: LabNetwork,
-    /// An app just started from this partition offset; it runs on the thread's next turn.
-    app_started: Option<u32>,
+    /// An app just started from this partition offset, as its image says it behaves; it runs
+    /// on the thread's next turn.
+    app_started: Option<(u32, FirmwareProfile)>,
     /// The armed power cut, taken by the next update.
     power_cut: Option<PowerCut>,
     /// Set when an armed power cut fired.
@@ -196,8 +197,8 @@ impl TwinDevice {
                 Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => {}
             }
-            if let Some(partition_offset) = self.app_started.take() {
-                self.run_app(partition_offset);
+            if let Some((partition_offset, profile)) = self.app_started.take() {
+                self.run_app(partition_offset, &profile);
                 continue;
             }
             match self.master.read(&mut buf) {
@@ -246,7 +247,7 @@ impl TwinDevice {
             if profile.confirms && profile.rollback {
                 ota::confirm_running_app(&self.flash, partition_offset);
             }
-            self.app_started = Some(partition_offset);
+            self.app_started = Some((partition_offset, profile));
         }
     }
 
@@ -261,15 +262,14 @@ impl TwinDevice {
     /// The app loaded from `partition_offset` runs: a firmware with an update URL runs its
     /// update client (and the chip boots again when that restarts it); otherwise, and after a
     /// failed update, it idles and ignores its UART.
-    fn run_app(&mut self, partition_offset: u32) {
-        let profile = self.profile_at(partition_offset);
+    fn run_app(&mut self, partition_offset: u32, profile: &FirmwareProfile) {
         if profile.is_update || profile.ota_url.is_none() {
             return;
         }
         let device = ota::Device {
             flash: &self.flash,
             network: &self.network,
-            profile: &profile,
+            profile,
             running: partition_offset,
             power_cut: self.power_cut.take(),
         };

@@ -464,9 +464,11 @@ impl Client<'_, '_, '_> {
 
     /// `esp_image_verify` of the written partition, with its lines.
     fn verify(&mut self, slot: &AppSlot) -> Option<()> {
-        let flash = self.device.flash.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_bytes().to_vec();
         let d = Dialect { major: self.device.profile.idf.major, minor: self.device.profile.idf.minor };
-        let verified = verify_app(&flash, slot.offset, slot.size, d, &mut self.uart).map(|_| ());
+        let verified = {
+            let flash = self.device.flash.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            verify_app(flash.as_bytes(), slot.offset, slot.size, d, &mut self.uart).map(|_| ())
+        };
         let bytes = self.uart.take();
         (self.emit)(&bytes);
         verified

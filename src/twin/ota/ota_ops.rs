@@ -166,40 +166,34 @@ pub(crate) fn write_otadata(flash: &mut VirtualFlash, offset: u32, new: &[u8]) {
     }
 }
 
+/// The running app's otadata entry: the partition's offset, its decoded content, and which
+/// of its two entries selects the app running from `running` (none for the factory app, or
+/// when the active entry selects another slot).
+fn running_entry(flash: &VirtualFlash, running: u32) -> Option<(u32, Otadata, usize)> {
+    let layout = Layout::read(flash)?;
+    let (offset, size) = layout.otadata?;
+    let index = layout.slots.iter().find(|s| s.offset == running)?.ota?;
+    let count = layout.app_count();
+    let otadata = Otadata::decode(flash.read(offset, size as usize).ok()?);
+    let (active, entry) =
+        otadata.entries.iter().enumerate().filter(|(_, e)| e.is_valid()).max_by_key(|(_, e)| e.seq)?;
+    (count > 0 && (entry.seq - 1) % count == u32::from(index)).then_some((offset, otadata, active))
+}
+
 /// Whether the app running from `running` is on trial (its otadata entry PENDING_VERIFY).
 pub(super) fn running_app_on_trial(flash: &Mutex<VirtualFlash>, running: u32) -> bool {
-    let flash = lock(flash);
-    let Some(layout) = Layout::read(&flash) else { return false };
-    let (Some((offset, size)), Some(slot)) = (layout.otadata, layout.slots.iter().find(|s| s.offset == running)) else {
-        return false;
-    };
-    let (Some(index), count) = (slot.ota, layout.app_count()) else { return false };
-    let Ok(current) = flash.read(offset, size as usize) else { return false };
-    let otadata = Otadata::decode(current);
-    let active = otadata.entries.iter().filter(|e| e.is_valid()).max_by_key(|e| e.seq);
-    active.is_some_and(|entry| {
-        count > 0 && (entry.seq - 1) % count == u32::from(index) && entry.state == OtaState::PendingVerify
-    })
+    running_entry(&lock(flash), running)
+        .is_some_and(|(_, otadata, active)| otadata.entries[active].state == OtaState::PendingVerify)
 }
 
 /// `esp_ota_mark_app_valid_cancel_rollback()` by the app running from `running`: its otadata
 /// entry, if on trial (PENDING_VERIFY), becomes VALID (ESP-IDF logs it at debug level only).
 pub(crate) fn confirm_running_app(flash: &Mutex<VirtualFlash>, running: u32) {
     let mut flash = lock(flash);
-    let Some(layout) = Layout::read(&flash) else { return };
-    let (Some((offset, size)), Some(slot)) = (layout.otadata, layout.slots.iter().find(|s| s.offset == running)) else {
-        return;
-    };
-    let (Some(index), count) = (slot.ota, layout.app_count()) else { return };
-    let Ok(current) = flash.read(offset, size as usize).map(<[u8]>::to_vec) else { return };
-    let mut otadata = Otadata::decode(&current);
-    let active = otadata.entries.iter_mut().filter(|e| e.is_valid()).max_by_key(|e| e.seq);
-    if let Some(entry) = active
-        && count > 0
-        && (entry.seq - 1) % count == u32::from(index)
-        && entry.state == OtaState::PendingVerify
+    if let Some((offset, mut otadata, active)) = running_entry(&flash, running)
+        && otadata.entries[active].state == OtaState::PendingVerify
     {
-        entry.state = OtaState::Valid;
+        otadata.entries[active].state = OtaState::Valid;
         write_otadata(&mut flash, offset, &otadata.encode());
     }
 }
