@@ -139,6 +139,16 @@ fn every_mistake_has_its_kind_and_place() {
             LabErrorKind::Alignment { offset: 0x9100 },
             3,
         ),
+        (
+            "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, file = \"a.bin\", nvs = \"a.csv\" }]\n".into(),
+            LabErrorKind::RegionSource,
+            3,
+        ),
+        (
+            "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, file = \"a.bin\", size = 0x4000 }]\n".into(),
+            LabErrorKind::RegionSource,
+            3,
+        ),
     ];
     for (text, kind, line) in cases {
         let (got, at, _) = error(&text);
@@ -229,6 +239,73 @@ fn prepare_files_are_read_relative_to_the_config() {
     let err = lab::parse(&TomlSource::new(dir.join("otarig.toml"), missing)).unwrap_err();
     assert!(matches!(err.kind, LabErrorKind::PrepareFile { ref path, .. } if path.ends_with("gone.bin")), "{err:?}");
     assert_eq!((err.location.line, err.location.column), (3, 34));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// ESP-IDF's NVS partition generator (PyPI, pinned by `ci/setup-host`); `OTARIG_NVS_GEN_PYTHON`
+/// names another Python that has it.
+fn nvs_partition_gen(csv: &Path, out: &Path, size: &str) {
+    let python = std::env::var_os("OTARIG_NVS_GEN_PYTHON")
+        .map_or_else(|| Path::new(ROOT).join("target/esptool-venv/bin/python"), PathBuf::from);
+    assert!(python.is_file(), "no Python at {}: run ci/setup-host, which installs the generator", python.display());
+    let output = Command::new(&python)
+        .args(["-m", "esp_idf_nvs_partition_gen", "generate"])
+        .arg(csv)
+        .arg(out)
+        .arg(size)
+        .current_dir(csv.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn an_nvs_csv_becomes_the_partition_esp_idf_s_generator_writes() {
+    let dir = scratch("nvs");
+    // Every kind of row a lab writes: credentials as strings, numbers of each width, a blob
+    // given in hex, a CA certificate from a file (a blob over several entries), a string over
+    // several entries, and a second namespace.
+    let certificate: Vec<u8> = (0..1800u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.join("lab-ca.der"), &certificate).unwrap();
+    let csv = "key,type,encoding,value\n\
+               wifi,namespace,,\n\
+               ssid,data,string,otarig-lab\n\
+               password,data,string,correct horse battery staple\n\
+               channel,data,u8,6\n\
+               retries,data,i8,-3\n\
+               port,data,u16,8443\n\
+               offset,data,i32,-120000\n\
+               serial,data,u64,81985529216486895\n\
+               bssid,data,hex2bin,a4cf12b0c1d2\n\
+               ota,namespace,,\n\
+               url,data,string,https://ota.example.com/firmware/with/a/rather/long/path/to/the/image.bin\n\
+               ca,file,binary,lab-ca.der\n";
+    std::fs::write(dir.join("wifi.csv"), csv).unwrap();
+    let text = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, nvs = \"wifi.csv\", size = 0x6000 }]\n";
+    let lab = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap();
+    let regions = lab.prepare_regions("twin-1");
+    assert_eq!((regions.len(), regions[0].offset, regions[0].bytes.len()), (1, 0x9000, 0x6000));
+
+    nvs_partition_gen(&dir.join("wifi.csv"), &dir.join("reference.bin"), "0x6000");
+    let reference = std::fs::read(dir.join("reference.bin")).unwrap();
+    if let Some(at) = regions[0].bytes.iter().zip(&reference).position(|(a, b)| a != b) {
+        panic!("the partition differs from ESP-IDF's at offset {at:#x}");
+    }
+    assert_eq!(regions[0].bytes, reference);
+
+    // Without `size`, the two-OTA table's 16 KiB partition.
+    let text = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, nvs = \"wifi.csv\" }]\n";
+    let lab = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap();
+    assert_eq!(lab.prepare_regions("twin-1")[0].bytes.len(), 0x4000);
+
+    // A row before any namespace, a missing CSV, a size no partition has: at the `nvs` key.
+    std::fs::write(dir.join("bad.csv"), "key,type,encoding,value\nssid,data,string,x\n").unwrap();
+    for (file, size) in [("bad.csv", ""), ("gone.csv", ""), ("wifi.csv", ", size = 0x2800")] {
+        let text = format!("twins = 1\n[prepare]\n\"*\" = [{{ offset = 0x9000, nvs = \"{file}\"{size} }}]\n");
+        let err = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap_err();
+        assert!(matches!(err.kind, LabErrorKind::Nvs { ref path, .. } if path.ends_with(file)), "{err:?}");
+        assert_eq!((err.location.line, err.location.column), (3, 33), "{err}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,7 +1,7 @@
 //! The lab config, `otarig.toml`: the boards and twins a lab host drives, where the update
 //! server listens for boards, how the boards' DNS and SNTP point at the rig, per-step time
 //! limits, retries of the rig's own failures, and extra regions flashed with every firmware
-//! (an NVS image with the lab's Wi-Fi credentials).
+//! (an NVS partition with the lab's Wi-Fi credentials, supplied or made from a CSV by [`nvs`]).
 //!
 //! Read once into [`LabConfig`] ([`load`]); every error names `file:line:column`. A cell goes
 //! only to a device whose chip is the firmware's ([`assign`]); [`check`] verifies a lab host
@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod dns;
+pub mod nvs;
 mod raw;
 pub mod sntp;
 mod udp;
@@ -162,6 +163,10 @@ pub enum LabErrorKind {
     Alignment { offset: u64 },
     #[error("cannot read {path}: {message}")]
     PrepareFile { path: PathBuf, message: String },
+    #[error("a region is either `file = PATH` or `nvs = CSV` (with an optional `size`)")]
+    RegionSource,
+    #[error("cannot make an NVS partition of {path}: {message}")]
+    Nvs { path: PathBuf, message: String },
 }
 
 impl From<crate::toml_source::ShapeError> for LabError {

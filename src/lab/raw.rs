@@ -108,7 +108,9 @@ struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 struct RawRegion {
     offset: Spanned<u64>,
-    file: Spanned<String>,
+    file: Option<Spanned<String>>,
+    nvs: Option<Spanned<String>>,
+    size: Option<Spanned<u64>>,
 }
 
 /// Errors at byte offsets of one file.
@@ -348,11 +350,26 @@ fn prepare(
             if offset % SECTOR != 0 || offset > u64::from(u32::MAX) {
                 return Err(at.err(region.offset.span().start, LabErrorKind::Alignment { offset }));
             }
-            let path = folder.join(region.file.get_ref());
-            let bytes = std::fs::read(&path).map_err(|e| {
-                let kind = LabErrorKind::PrepareFile { path: path.clone(), message: e.to_string() };
-                at.err(region.file.span().start, kind)
-            })?;
+            let bytes = match (&region.file, &region.nvs, &region.size) {
+                (Some(file), None, None) => {
+                    let path = folder.join(file.get_ref());
+                    std::fs::read(&path).map_err(|e| {
+                        let kind = LabErrorKind::PrepareFile { path: path.clone(), message: e.to_string() };
+                        at.err(file.span().start, kind)
+                    })?
+                }
+                (None, Some(csv), size) => {
+                    let size = match size {
+                        Some(size) => u32::try_from(*size.get_ref()).unwrap_or(u32::MAX),
+                        None => super::nvs::DEFAULT_SIZE,
+                    };
+                    super::nvs::generate(&folder.join(csv.get_ref()), size).map_err(|e| {
+                        let kind = LabErrorKind::Nvs { path: e.path, message: e.message };
+                        at.err(csv.span().start, kind)
+                    })?
+                }
+                _ => return Err(at.err(region.offset.span().start, LabErrorKind::RegionSource)),
+            };
             read.push(Region::padded(offset as u32, bytes));
         }
         prepare.insert(id.clone(), read);

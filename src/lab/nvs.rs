@@ -1,0 +1,102 @@
+//! NVS partitions the rig writes itself: a lab's `[prepare]` region given as a CSV file in
+//! ESP-IDF's `nvs_partition_gen` format (`key,type,encoding,value`, a namespace row before its
+//! keys) becomes the partition's bytes, so a lab host needs no ESP-IDF to put its Wi-Fi
+//! credentials on every board. The generator is esp-nvs-partition-tool, whose output for the
+//! same CSV is byte for byte that of ESP-IDF's generator (format version 2, multi-page blobs).
+//! `file` rows name their files relative to the CSV's folder.
+
+use std::path::{Path, PathBuf};
+
+use esp_nvs_partition_tool::{EntryContent, NvsPartition};
+
+/// The size of the `nvs` partition in ESP-IDF's built-in two-OTA partition table.
+pub const DEFAULT_SIZE: u32 = 0x4000;
+
+/// The smallest NVS partition: ESP-IDF keeps one page free for garbage collection, so a
+/// partition needs at least one page besides it (and `nvs_flash_init` asks for three).
+pub const MIN_SIZE: u32 = 0x3000;
+
+/// A CSV that gives no partition.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct NvsError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// The NVS partition of `size` bytes (a multiple of 4 KiB, at least [`MIN_SIZE`]) holding the
+/// entries of the CSV file at `csv`.
+pub fn generate(csv: &Path, size: u32) -> Result<Vec<u8>, NvsError> {
+    let fail = |message: String| NvsError { path: csv.to_owned(), message };
+    if size % 0x1000 != 0 || size < MIN_SIZE {
+        return Err(fail(format!(
+            "size {size:#x} is no NVS partition size: a multiple of 0x1000, at least {MIN_SIZE:#x}"
+        )));
+    }
+    let text = std::fs::read_to_string(csv).map_err(|e| fail(e.to_string()))?;
+    let mut partition = NvsPartition::try_from_str(text).map_err(|e| fail(e.to_string()))?;
+    let folder = csv.parent().unwrap_or(Path::new(""));
+    for entry in &mut partition.entries {
+        if let EntryContent::File { file_path, .. } = &mut entry.content
+            && file_path.is_relative()
+        {
+            *file_path = folder.join(&*file_path);
+        }
+    }
+    partition.generate_partition(size as usize).map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esp_nvs_partition_tool::DataValue;
+
+    fn scratch(name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("otarig-nvs-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, bytes) in files {
+            std::fs::write(dir.join(file), bytes).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_csv_becomes_a_partition_that_reads_back() {
+        let dir = scratch(
+            "ok",
+            &[
+                (
+                    "wifi.csv",
+                    b"key,type,encoding,value\nlab,namespace,,\nssid,data,string,otarig-lab\ncert,file,binary,ca.der\n",
+                ),
+                ("ca.der", &[0x30, 0x82, 0x01, 0x0a]),
+            ],
+        );
+        let bytes = generate(&dir.join("wifi.csv"), DEFAULT_SIZE).unwrap();
+        assert_eq!(bytes.len(), DEFAULT_SIZE as usize);
+        let read = NvsPartition::try_from_bytes(bytes).unwrap();
+        let value = |key: &str| match &read.find(key).unwrap().content {
+            EntryContent::Data(value) => value.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(value("ssid"), DataValue::String("otarig-lab".into()));
+        // The file row's path is the CSV's neighbour, not the working directory's.
+        assert_eq!(value("cert"), DataValue::Binary(vec![0x30, 0x82, 0x01, 0x0a]));
+        assert_eq!(read.find("ssid").unwrap().namespace, "lab");
+    }
+
+    #[test]
+    fn bad_sizes_and_rows_say_which_file() {
+        let dir = scratch("bad", &[("bad.csv", b"key,type,encoding,value\nssid,data,string,no-namespace\n")]);
+        let csv = dir.join("bad.csv");
+        for size in [0x2000, 0x4800] {
+            let err = generate(&csv, size).unwrap_err();
+            assert!(err.message.contains("no NVS partition size"), "{err}");
+        }
+        let err = generate(&csv, DEFAULT_SIZE).unwrap_err();
+        assert_eq!(err.path, csv);
+        assert!(err.to_string().starts_with(&csv.display().to_string()), "{err}");
+        let missing = generate(&dir.join("absent.csv"), DEFAULT_SIZE).unwrap_err();
+        assert!(missing.message.contains("No such file"), "{missing}");
+    }
+}
