@@ -28,7 +28,7 @@ pub struct NvsError {
 /// entries of the CSV file at `csv`.
 pub fn generate(csv: &Path, size: u32) -> Result<Vec<u8>, NvsError> {
     let fail = |message: String| NvsError { path: csv.to_owned(), message };
-    if size % 0x1000 != 0 || size < MIN_SIZE {
+    if !size.is_multiple_of(0x1000) || size < MIN_SIZE {
         return Err(fail(format!(
             "size {size:#x} is no NVS partition size: a multiple of 0x1000, at least {MIN_SIZE:#x}"
         )));
