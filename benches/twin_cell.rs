@@ -21,7 +21,7 @@ use otarig::pki::LabPki;
 use otarig::scenario::Scenario;
 use otarig::server::{ServeConfig, UpdateServer};
 use otarig::twin::device::{TwinConfig, TwinDevice};
-use otarig::twin::network::LabNetwork;
+use otarig::twin::network::{LabNetwork, TimeService};
 
 const NEW_APP: &[u8] = b"Loaded app from partition at offset 0x110000";
 const STARTED: [&[u8]; 2] = [b"Calling app_main()", b"Starting scheduler on APP CPU."];
@@ -63,7 +63,7 @@ fn main() {
             std::fs::write(&path, &flash).expect("flash file");
             let network = LabNetwork {
                 hosts: BTreeMap::from([("ota.example.com".to_owned(), address)]),
-                sntp_time: Some(scenario.date.unix_timestamp()),
+                time: TimeService::Answers(scenario.date.unix_timestamp()),
             };
             let twin = TwinDevice::spawn(TwinConfig { flash_file: Some(path), network, ..TwinConfig::default() })
                 .expect("twin");

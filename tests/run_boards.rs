@@ -6,7 +6,7 @@
 //! cell of the same firmware that only has its otadata reset (MD5), cells no device can take,
 //! a config in error, and calibration against twins.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use otarig::run::{
     self, CellVerdict, LabDirs, LockDir, Plan, PreflightCheck, RunEvent, RunOptions, Selection, WatchLimits,
 };
 use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
-use otarig::twin::network::LabNetwork;
+use otarig::twin::network::{LabNetwork, TimeService};
 use serde_json::Value;
 
 mod common;
@@ -51,7 +51,7 @@ fn bench_twin(plan: &Plan, server: SocketAddr) -> Arc<TwinHandle> {
     let firmware = plan.fleet.get(FIRMWARE).unwrap();
     let host = run::serve::url_host(&firmware.ota_url).unwrap();
     let date = plan.scenarios[0].date.unix_timestamp();
-    let network = LabNetwork { hosts: [(host, server)].into(), sntp_time: Some(date) };
+    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Answers(date) };
     Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap())
 }
 
@@ -143,6 +143,58 @@ fn cells_run_on_a_board_and_the_second_only_resets_otadata() {
 
     // The board was locked for the run, and is free again.
     assert!(LockDir::new(out.join("locks")).try_take("bench").is_ok());
+}
+
+/// The last day DST Root CA X3 was valid, and the day after, as two scenarios for the firmware
+/// that checks dates: the same long chain, an update the first day, expired the second.
+const EXPIRY_EVE: &str = "title = \"The eve of DST Root CA X3's expiry\"\ndate = \"2021-09-29\"\n\
+    [leaf]\nissuer = \"r3\"\n[server]\nchain = [\"leaf\", \"r3\", \"isrg_root_x1_by_dst\"]\nimage = \"v2.0.0\"\n\
+    [expect]\n\"dst-x3-idf3.2-timecheck\" = \"updated\"\n";
+
+#[test]
+fn a_board_s_sntp_answers_each_cell_with_its_scenario_s_date() {
+    let tmp = TempDir::new("run-boards-sntp");
+    let scenarios = tmp.0.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
+    std::fs::write(scenarios.join("dst-expiry-eve.toml"), EXPIRY_EVE).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("scenarios/le-long-chain-2021.toml"),
+        scenarios.join("dst-expiry-day-after.toml"),
+    )
+    .unwrap();
+    let firmware = "dst-x3-idf3.2-timecheck";
+    let dirs = LabDirs { scenarios, fleet: Path::new(ROOT).join("firmware-images") };
+    let plan = Plan::new(&dirs, &Selection { firmware: vec![firmware.into()], ..Selection::default() }).unwrap();
+    assert_eq!(plan.cells.len(), 2);
+
+    // The board asks the lab's SNTP responder, which the run starts on `[sntp] listen`: its
+    // only way to learn a date.
+    let server = free_addr();
+    let sntp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let host = run::serve::url_host(&plan.fleet.get(firmware).unwrap().ota_url).unwrap();
+    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Server(sntp) };
+    let twin = Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap());
+    let config = write_config(&tmp.0, &twin.port_path(), server, &format!("[sntp]\nlisten = \"{sntp}\"\n"));
+    let out = tmp.0.join("run");
+    let summary = run::run(&plan, &options(&out, lab::load(&config).unwrap(), &twin), |_| {}).unwrap();
+
+    // Both cells on the one board, one after the other: the eve's date let the chain through,
+    // the next day's (the responder set again between the cells) found the root expired.
+    let results = lines(&out.join("results.jsonl"));
+    let observed: Vec<(&str, &str, &str)> = results
+        .iter()
+        .map(|l| {
+            let reason = l["observed"]["reason"].as_str().unwrap_or("-");
+            (l["scenario"].as_str().unwrap(), l["observed"]["outcome"].as_str().unwrap(), reason)
+        })
+        .collect();
+    assert_eq!(
+        observed,
+        [("dst-expiry-day-after", "tls-verify", "expired"), ("dst-expiry-eve", "updated", "-")],
+        "{summary:?}"
+    );
+    assert_eq!((summary.pass, summary.total()), (2, 2), "{summary:?}");
 }
 
 #[test]

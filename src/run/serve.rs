@@ -15,7 +15,7 @@ use crate::pki::{LabPki, PkiError};
 use crate::scenario::{Scenario, ServedChain};
 use crate::server::{HostConfig, ServeConfig, ServerError, ServerEvent, UpdateServer};
 use crate::twin::PowerCut;
-use crate::twin::network::LabNetwork;
+use crate::twin::network::{LabNetwork, TimeService};
 
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +113,7 @@ impl Setup {
     /// The lab network with every host at `server`.
     pub fn network(&self, server: SocketAddr) -> LabNetwork {
         let hosts: BTreeMap<String, SocketAddr> = self.hosts.iter().map(|h| (h.clone(), server)).collect();
-        LabNetwork { hosts, sntp_time: Some(self.sntp_time) }
+        LabNetwork { hosts, time: TimeService::Answers(self.sntp_time) }
     }
 }
 

@@ -1,8 +1,12 @@
 //! The lab network as the firmware inside a twin sees it: a DNS map that sends the firmware's
-//! OTA host name to the rig's update server, and the time an SNTP server answers.
+//! OTA host name to the rig's update server, and where its SNTP requests get their answer.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long the firmware's SNTP request waits for a server's answer.
+const SNTP_WAIT: Duration = Duration::from_secs(2);
 
 /// Name resolution and time service for one twin.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -10,14 +14,37 @@ pub struct LabNetwork {
     /// Host name → address. The port replaces the URL's (443 for `https://`): the rig's server
     /// listens on a free port of 127.0.0.1. A name not in the map does not resolve.
     pub hosts: BTreeMap<String, SocketAddr>,
-    /// What the lab's SNTP server answers (Unix seconds; the scenario's date); `None`: no
-    /// SNTP server answers, and firmware that waits for the time keeps its unset clock.
-    pub sntp_time: Option<i64>,
+    /// Who answers the firmware's SNTP requests.
+    pub time: TimeService,
+}
+
+/// Where a twin's SNTP requests get their answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeService {
+    /// No SNTP server answers: firmware that waits for the time keeps its unset clock.
+    #[default]
+    Silent,
+    /// The rig answers in process with this Unix time (the cell's scenario date).
+    Answers(i64),
+    /// An SNTP server on the network answers, asked over UDP whenever the firmware asks: the
+    /// lab's own responder (`[sntp] listen`) when a twin stands in for a board.
+    Server(SocketAddr),
 }
 
 impl LabNetwork {
     /// Where `host` resolves.
     pub fn resolve(&self, host: &str) -> Option<SocketAddr> {
         self.hosts.get(&host.to_ascii_lowercase()).copied()
+    }
+
+    /// The time an SNTP request gets now (Unix seconds), `None` when no server answers.
+    pub fn sntp_time(&self) -> Option<i64> {
+        match self.time {
+            TimeService::Silent => None,
+            TimeService::Answers(unix_seconds) => Some(unix_seconds),
+            TimeService::Server(server) => crate::lab::sntp::query_time(server, SNTP_WAIT)
+                .inspect_err(|err| tracing::debug!("no SNTP answer from {server}: {err}"))
+                .ok(),
+        }
     }
 }

@@ -16,7 +16,7 @@ use otarig::scenario::Scenario;
 use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
 use otarig::toml_source::TomlSource;
 use otarig::twin::device::{PowerCut, TwinConfig, TwinDevice, TwinHandle};
-use otarig::twin::network::LabNetwork;
+use otarig::twin::network::{LabNetwork, TimeService};
 
 use super::TempDir;
 use super::serial::{find, read_until, redact_timestamp};
@@ -151,7 +151,7 @@ pub fn run_flash_then(
             hosts.insert("ota.example.com".to_owned(), closed);
         }
     }
-    let network = LabNetwork { hosts, sntp_time: Some(sntp_time.unwrap_or(scenario.date.unix_timestamp())) };
+    let network = LabNetwork { hosts, time: TimeService::Answers(sntp_time.unwrap_or(scenario.date.unix_timestamp())) };
     let config = TwinConfig { flash_file: Some(flash_path), network, power_cut, ..TwinConfig::default() };
     let twin = TwinDevice::spawn(config).unwrap();
     let mut port =

@@ -241,7 +241,7 @@ impl Client<'_, '_, '_> {
         let uptime = i64::from(self.uart.clock().now_ms() / 1000);
         let now = match profile.clock {
             ClockSource::Unset => uptime,
-            ClockSource::Sntp => self.device.network.sntp_time.unwrap_or(uptime),
+            ClockSource::Sntp => self.device.network.sntp_time().unwrap_or(uptime),
             ClockSource::Fixed(at) => at,
         };
         DevicePolicy {
