@@ -64,6 +64,7 @@ fn main() {
             let network = LabNetwork {
                 hosts: BTreeMap::from([("ota.example.com".to_owned(), address)]),
                 time: TimeService::Answers(scenario.date.unix_timestamp()),
+                address: None,
             };
             let twin = TwinDevice::spawn(TwinConfig { flash_file: Some(path), network, ..TwinConfig::default() })
                 .expect("twin");

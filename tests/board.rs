@@ -172,6 +172,7 @@ fn serial_spec(id: &str, port: &Path, chip: Chip) -> SerialSpec {
         power: None,
         power_timeout: Duration::from_secs(5),
         probe: None,
+        address: None,
     }
 }
 

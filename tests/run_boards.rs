@@ -51,7 +51,7 @@ fn bench_twin(plan: &Plan, server: SocketAddr) -> Arc<TwinHandle> {
     let firmware = plan.fleet.get(FIRMWARE).unwrap();
     let host = run::serve::url_host(&firmware.ota_url).unwrap();
     let date = plan.scenarios[0].date.unix_timestamp();
-    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Answers(date) };
+    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Answers(date), address: None };
     Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap())
 }
 
@@ -173,7 +173,7 @@ fn a_board_s_sntp_answers_each_cell_with_its_scenario_s_date() {
     let server = free_addr();
     let sntp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let host = run::serve::url_host(&plan.fleet.get(firmware).unwrap().ota_url).unwrap();
-    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Server(sntp) };
+    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Server(sntp), address: None };
     let twin = Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap());
     let config = write_config(&tmp.0, &twin.port_path(), server, &format!("[sntp]\nlisten = \"{sntp}\"\n"));
     let out = tmp.0.join("run");

@@ -261,6 +261,7 @@ mod tests {
             power: None,
             power_timeout: std::time::Duration::from_secs(1),
             probe: Some("303a:1001".into()),
+            address: None,
         };
         let mut board = ProbeBoard::new(spec).unwrap();
         assert_eq!(board.identity().kind, BoardKind::Probe);

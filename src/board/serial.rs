@@ -39,6 +39,10 @@ pub struct SerialSpec {
     /// The debug probe that flashes and resets the board (`VID:PID[:SERIAL]`, checked when the
     /// lab config is read); the port is then its console only. `None`: the port does it all.
     pub probe: Option<String>,
+    /// The board's address on the lab network (a DHCP reservation for its MAC): the rig tells
+    /// its connections and SNTP requests from other boards' by it, so it runs beside them.
+    /// `None`: it takes turns with the other boards without one.
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// Why a board resets the way it does.
@@ -283,6 +287,7 @@ mod tests {
             power: None,
             power_timeout: Duration::from_secs(1),
             probe: None,
+            address: None,
         };
         let mut board = SerialBoard::new(spec);
         assert!(matches!(board.reset(ResetMode::App), Err(BoardError::CannotReset { .. })));

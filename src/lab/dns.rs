@@ -32,7 +32,7 @@ impl DnsResponder {
     pub fn start(addr: SocketAddr, overrides: &BTreeMap<String, IpAddr>) -> Result<Self, io::Error> {
         let overrides: BTreeMap<String, IpAddr> =
             overrides.iter().map(|(name, ip)| (name.trim_end_matches('.').to_ascii_lowercase(), *ip)).collect();
-        let service = UdpService::start("dns", addr, move |query| answer(query, &overrides))?;
+        let service = UdpService::start("dns", addr, move |query, _| answer(query, &overrides))?;
         Ok(Self { service })
     }
 
@@ -99,7 +99,7 @@ pub fn query_a(server: SocketAddr, name: &str, timeout: Duration) -> io::Result<
     query.set_flags(PacketFlag::RECURSION_DESIRED);
     query.questions.push(Question::new(qname, TYPE::A.into(), CLASS::IN.into(), false));
     let bytes = query.build_bytes_vec().map_err(|e| invalid(format!("{e:?}")))?;
-    let reply = ask(server, &bytes, timeout)?;
+    let reply = ask(None, server, &bytes, timeout)?;
     let reply = Packet::parse(&reply).map_err(|e| invalid(format!("not a DNS reply: {e:?}")))?;
     if reply.id() != id || !reply.has_flags(PacketFlag::RESPONSE) {
         return Err(invalid("an answer to another query".to_owned()));

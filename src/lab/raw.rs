@@ -56,6 +56,7 @@ struct RawBoard {
     baud: Option<Spanned<u64>>,
     power: Option<Spanned<RawPower>>,
     probe: Option<Spanned<String>>,
+    address: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,9 +142,17 @@ pub(super) fn check(source: &TomlSource) -> Result<LabConfig, LabError> {
     };
     let timeouts = timeouts(&at, &raw.timeouts)?;
 
+    let mut addresses = Vec::new();
     for board in &raw.board {
         let id = claim(&board.get_ref().id)?;
-        devices.push(DeviceSpec::Board(board_spec(&at, id, board, timeouts.power)?));
+        let spec = board_spec(&at, id, board, timeouts.power)?;
+        if let (Some(address), Some(text)) = (spec.address, &board.get_ref().address) {
+            if addresses.contains(&address) {
+                return Err(at.err(text.span().start, LabErrorKind::Duplicate { id: text.get_ref().clone() }));
+            }
+            addresses.push(address);
+        }
+        devices.push(DeviceSpec::Board(spec));
     }
     if let (Some(twins), false) = (&raw.twins, raw.twin.is_empty()) {
         return Err(at.err(twins.span().start, LabErrorKind::TwinsTwice));
@@ -224,6 +233,7 @@ fn board_spec(
         power,
         power_timeout,
         probe,
+        address: raw.address.as_ref().map(|text| ip_addr(at, text)).transpose()?,
         id,
     })
 }
@@ -282,6 +292,13 @@ fn flash_size(at: &At<'_>, text: &Spanned<String>) -> Result<u32, LabError> {
 fn socket_addr(at: &At<'_>, text: &Spanned<String>) -> Result<SocketAddr, LabError> {
     text.get_ref().parse().map_err(|_| {
         let kind = LabErrorKind::Address { text: text.get_ref().clone(), expected: "IP:PORT, as `0.0.0.0:8443`" };
+        at.err(text.span().start, kind)
+    })
+}
+
+fn ip_addr(at: &At<'_>, text: &Spanned<String>) -> Result<IpAddr, LabError> {
+    text.get_ref().parse().map_err(|_| {
+        let kind = LabErrorKind::Address { text: text.get_ref().clone(), expected: "an IP address, as `192.168.4.21`" };
         at.err(text.span().start, kind)
     })
 }

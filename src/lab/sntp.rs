@@ -1,17 +1,18 @@
 //! The rig's own SNTP responder for the lab network (`[sntp] listen`): RFC 4330 server mode,
-//! answering every client with the *lab date*, a Unix time the runner sets before each board
+//! answering each client with its *lab date*, a Unix time the runner sets before each board
 //! cell (the scenario's date), so firmware that checks certificate dates sees the scenario's
-//! day. The clock stands still at that date: every answer gives it, as the twin's lab network
-//! does.
+//! day. A board with a known address gets its own cell's date, so boards run side by side;
+//! others get the shared date. The clock stands still at that date: every answer gives it, as
+//! the twin's lab network does.
 //!
 //! An answer is 48 bytes: LI 0, the client's version echoed, mode 4 (server), stratum 1,
 //! reference id `LOCL`, the client's transmit timestamp as originate, the lab date as reference,
 //! receive and transmit timestamps. Datagrams that are no client request get no answer.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::udp::{UdpService, ask};
@@ -30,27 +31,42 @@ const MODE_SERVER: u8 = 4;
 /// A running responder; dropping it stops it.
 pub struct SntpResponder {
     service: UdpService,
-    date: Arc<AtomicI64>,
+    dates: Dates,
 }
+
+/// Client address → its lab date; `None`: every other client's.
+type Dates = Arc<Mutex<HashMap<Option<IpAddr>, i64>>>;
 
 impl SntpResponder {
     /// Binds `addr` (UDP) and answers with `unix_seconds` until [`SntpResponder::set_time`]
     /// says otherwise, on a thread of its own.
     pub fn start(addr: SocketAddr, unix_seconds: i64) -> Result<Self, io::Error> {
-        let date = Arc::new(AtomicI64::new(unix_seconds));
-        let answered = Arc::clone(&date);
-        let service = UdpService::start("sntp", addr, move |request| answer(request, answered.load(Ordering::SeqCst)))?;
-        Ok(Self { service, date })
+        let dates: Dates = Arc::new(Mutex::new(HashMap::from([(None, unix_seconds)])));
+        let answered = Arc::clone(&dates);
+        let service = UdpService::start("sntp", addr, move |request, peer| {
+            let date = {
+                let dates = answered.lock().unwrap_or_else(PoisonError::into_inner);
+                dates.get(&Some(peer.ip().to_canonical())).or_else(|| dates.get(&None)).copied()
+            };
+            answer(request, date.unwrap_or_else(now_unix))
+        })?;
+        Ok(Self { service, dates })
     }
 
-    /// The lab date every later answer gives (Unix seconds).
+    /// The lab date every later answer gives (Unix seconds) to clients without one of their own.
     pub fn set_time(&self, unix_seconds: i64) {
-        self.date.store(unix_seconds, Ordering::SeqCst);
+        self.set_time_for(None, unix_seconds);
     }
 
-    /// The lab date answers give now.
+    /// The lab date later answers to `client` give (`None`: to clients without one of their own).
+    pub fn set_time_for(&self, client: Option<IpAddr>, unix_seconds: i64) {
+        let client = client.map(|ip| ip.to_canonical());
+        self.dates.lock().unwrap_or_else(PoisonError::into_inner).insert(client, unix_seconds);
+    }
+
+    /// The lab date answers give now to clients without one of their own.
     pub fn time(&self) -> i64 {
-        self.date.load(Ordering::SeqCst)
+        self.dates.lock().unwrap_or_else(PoisonError::into_inner).get(&None).copied().unwrap_or_else(now_unix)
     }
 
     /// Where it listens (the bound port when `addr` named port 0).
@@ -101,12 +117,17 @@ fn answer(request: &[u8], unix_seconds: i64) -> Option<Vec<u8>> {
 /// Asks `server` for the time as an SNTP v4 client does, waiting up to `timeout`; the
 /// answer's transmit time in Unix seconds.
 pub fn query_time(server: SocketAddr, timeout: Duration) -> io::Result<i64> {
+    query_time_from(None, server, timeout)
+}
+
+/// [`query_time`] from this host's address `from` (`None`: any).
+pub fn query_time_from(from: Option<IpAddr>, server: SocketAddr, timeout: Duration) -> io::Result<i64> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
     let mut request = [0u8; PACKET_LEN];
     request[0] = (4 << 3) | MODE_CLIENT;
     let stamp = timestamp(now_unix());
     request[40..48].copy_from_slice(&stamp);
-    let reply = ask(server, &request, timeout)?;
+    let reply = ask(from, server, &request, timeout)?;
     if reply.len() < PACKET_LEN || reply[0] & 0b111 != MODE_SERVER {
         return Err(invalid("no SNTP server answer"));
     }

@@ -2,7 +2,7 @@
 //! stopped (and its thread joined) when dropped. The lab's DNS and SNTP responders run on it.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -19,11 +19,12 @@ pub(crate) struct UdpService {
 }
 
 impl UdpService {
-    /// Binds `addr` and answers each datagram with what `answer` returns (nothing: no reply).
+    /// Binds `addr` and answers each datagram with what `answer` returns for it and its sender
+    /// (nothing: no reply).
     pub(crate) fn start(
         name: &str,
         addr: SocketAddr,
-        mut answer: impl FnMut(&[u8]) -> Option<Vec<u8>> + Send + 'static,
+        mut answer: impl FnMut(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + 'static,
     ) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         socket.set_read_timeout(Some(STOP_POLL))?;
@@ -39,7 +40,7 @@ impl UdpService {
                     // An ICMP error from an earlier reply, a datagram cut short: the next one.
                     Err(_) => continue,
                 };
-                if let Some(reply) = answer(&buf[..len])
+                if let Some(reply) = answer(&buf[..len], peer)
                     && let Err(err) = socket.send_to(&reply, peer)
                 {
                     tracing::debug!("{local}: cannot answer {peer}: {err}");
@@ -72,11 +73,12 @@ pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Sends `request` to `server` from a fresh socket and waits up to `timeout` for the answer.
-pub(crate) fn ask(server: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+/// Sends `request` to `server` from a fresh socket on `from` (`None`: any address) and waits up
+/// to `timeout` for the answer.
+pub(crate) fn ask(from: Option<IpAddr>, server: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
     let server = reachable(server);
-    let local: SocketAddr =
-        if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let any: IpAddr = if server.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let local = SocketAddr::new(from.unwrap_or(any), 0);
     let socket = UdpSocket::bind(local)?;
     socket.connect(server)?;
     socket.set_read_timeout(Some(timeout))?;

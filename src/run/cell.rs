@@ -178,14 +178,17 @@ fn observe(
 
     let setup = Setup::for_cell(firmware, scenario);
     let (mut server, _turn) = match station.server_at(&setup)? {
-        ServerAt::Fixed(addr) => {
-            let turn = context.board_server.lock().unwrap_or_else(PoisonError::into_inner);
+        ServerAt::Lab(address) => {
+            // Boards without an address share the catch-all route and SNTP date: one at a time.
+            let turn = address.is_none().then(|| context.board_server.lock().unwrap_or_else(PoisonError::into_inner));
             if context.stop.is_requested() {
                 return Err(CellError::Console(io::Error::other("the run was stopped")));
             }
+            let listener =
+                context.services.server().ok_or_else(|| CellError::NoServer { board: station.board().to_owned() })?;
             // The board asks the lab's SNTP for the time once it boots: the scenario's date.
-            context.services.set_date(scenario.date.unix_timestamp());
-            (CellServer::start_at(context.runtime, config, addr)?, Some(turn))
+            context.services.set_date(address, scenario.date.unix_timestamp());
+            (CellServer::routed(listener, address, config)?, turn)
         }
         // The kept twin's network points at the port of the cell before: listen there again.
         ServerAt::Loopback(port) => match CellServer::start(context.runtime, config.clone(), port) {

@@ -260,7 +260,7 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         None => Cow::Owned(LabConfig::twins_only(options.twins.clamp(1, todo.len().max(1)))),
     };
     let board_server = Mutex::new(());
-    let services = services::LabServices::start(&lab)?;
+    let services = services::LabServices::start(&lab, runtime.handle())?;
     let context = CellContext {
         plan,
         runtime: runtime.handle(),

@@ -1,9 +1,9 @@
 //! A cell's update server: the scenario's chains, image and fault on a loopback port (twins) or
-//! on the lab config's `[server] listen` address (boards), and the lab network that sends a
-//! twin's update hosts there.
+//! routed to from the lab's shared listener on `[server] listen` (boards), and the lab network
+//! that sends a twin's update hosts there.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
@@ -13,7 +13,9 @@ use tokio::task::JoinHandle;
 use crate::firmware::FirmwareManifest;
 use crate::pki::{LabPki, PkiError};
 use crate::scenario::{Scenario, ServedChain};
-use crate::server::{HostConfig, ServeConfig, ServerError, ServerEvent, UpdateServer};
+use crate::server::{
+    HostConfig, RouteGuard, ServeConfig, ServerError, ServerEvent, SharedListener, Site, UpdateServer,
+};
 use crate::twin::PowerCut;
 use crate::twin::network::{LabNetwork, TimeService};
 
@@ -113,7 +115,7 @@ impl Setup {
     /// The lab network with every host at `server`.
     pub fn network(&self, server: SocketAddr) -> LabNetwork {
         let hosts: BTreeMap<String, SocketAddr> = self.hosts.iter().map(|h| (h.clone(), server)).collect();
-        LabNetwork { hosts, time: TimeService::Answers(self.sntp_time) }
+        LabNetwork { hosts, time: TimeService::Answers(self.sntp_time), address: None }
     }
 }
 
@@ -122,26 +124,31 @@ pub struct CellServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     accepting: Option<JoinHandle<()>>,
+    /// A server on the lab's shared listener: its route there.
+    route: Option<RouteGuard>,
     events: mpsc::UnboundedReceiver<ServerEvent>,
 }
 
 impl CellServer {
     /// Starts a server on loopback `port` (0: any free port) on `runtime`.
     pub fn start(runtime: &Handle, config: ServeConfig, port: u16) -> Result<Self, ServeError> {
-        Self::start_at(runtime, config, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-    }
-
-    /// Starts a server listening on `addr` on `runtime`: the lab config's `[server] listen`,
-    /// where the boards' DNS sends them.
-    pub fn start_at(runtime: &Handle, config: ServeConfig, addr: SocketAddr) -> Result<Self, ServeError> {
-        let server = runtime.block_on(UpdateServer::bind(addr, config))?;
+        let server = runtime.block_on(UpdateServer::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), config))?;
         let addr = server.local_addr();
         let (sender, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let accepting = runtime.spawn(server.run(sender, async {
             let _ = stopped.await;
         }));
-        Ok(Self { addr, stop: Some(stop), accepting: Some(accepting), events })
+        Ok(Self { addr, stop: Some(stop), accepting: Some(accepting), route: None, events })
+    }
+
+    /// Serves `config` to the connections the lab's `listener` gets from `from` (a board's
+    /// address; `None`: from any address no other cell's route names).
+    pub fn routed(listener: &SharedListener, from: Option<IpAddr>, config: ServeConfig) -> Result<Self, ServeError> {
+        let site = Site::new(config)?;
+        let (sender, events) = mpsc::unbounded_channel();
+        let route = listener.route(from, site, sender);
+        Ok(Self { addr: listener.local_addr(), stop: None, accepting: None, route: Some(route), events })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -158,8 +165,9 @@ impl CellServer {
     }
 
     /// Stops accepting and returns once the listening socket is closed, so the next cell's
-    /// server can listen on the same port.
+    /// server can listen on the same port (or its route on the shared listener is gone).
     pub fn close(mut self, runtime: &Handle) {
+        self.route = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

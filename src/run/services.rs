@@ -1,19 +1,25 @@
-//! The lab network's services the rig answers itself for a whole run: the DNS responder on
-//! `[dns] listen` (the OTA host names → this host) and the SNTP responder on `[sntp] listen`,
-//! whose date each board cell sets to its scenario's while it holds the lab's fixed server
-//! address (board cells take turns there, so one date at a time). Twins do not use them: each
-//! twin gets its cell's names and date through its own lab network.
+//! The lab network's services the rig answers itself for a whole run, once it has boards: the
+//! update server's shared listener on `[server] listen` (each board's connections routed to
+//! its cell's server), the DNS responder on `[dns] listen` (the OTA host names → this host)
+//! and the SNTP responder on `[sntp] listen`, whose date each board cell sets to its
+//! scenario's. A board with an `address` gets its own route and date, so such boards run side
+//! by side; boards without one share the catch-all route and date, and take turns. Twins do not
+//! use them: each twin gets its cell's names, server and date through its own lab network.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::runtime::Handle;
 
 use crate::lab::LabConfig;
 use crate::lab::dns::DnsResponder;
 use crate::lab::sntp::{SntpResponder, now_unix};
+use crate::server::SharedListener;
 
 /// The responders a lab config asks for, running until dropped.
 #[derive(Default)]
 pub struct LabServices {
+    server: Option<SharedListener>,
     dns: Option<DnsResponder>,
     sntp: Option<SntpResponder>,
 }
@@ -28,13 +34,24 @@ pub struct ServiceError {
 }
 
 impl LabServices {
-    /// Starts what `lab` configures (`[dns] listen`, `[sntp] listen`) when it has boards; none
-    /// otherwise (twins need none: a calibration's twin side runs beside its board side). SNTP
-    /// answers with this host's time until a board cell sets its date.
-    pub fn start(lab: &LabConfig) -> Result<Self, ServiceError> {
+    /// Starts what `lab` configures (`[server] listen` on `runtime`, `[dns] listen`,
+    /// `[sntp] listen`) when it has boards; none otherwise (twins need none: a calibration's
+    /// twin side runs beside its board side). SNTP answers with this host's time until a board
+    /// cell sets its date.
+    pub fn start(lab: &LabConfig, runtime: &Handle) -> Result<Self, ServiceError> {
         if lab.boards().next().is_none() {
             return Ok(Self::default());
         }
+        let server = lab
+            .server
+            .map(|server| {
+                SharedListener::start(runtime, server.listen).map_err(|source| ServiceError {
+                    service: "update server",
+                    addr: server.listen,
+                    source,
+                })
+            })
+            .transpose()?;
         let dns = lab
             .dns
             .listen
@@ -56,14 +73,20 @@ impl LabServices {
                 })
             })
             .transpose()?;
-        Ok(Self { dns, sntp })
+        Ok(Self { server, dns, sntp })
     }
 
-    /// Sets the date the SNTP responder answers with (a board cell's scenario date).
-    pub fn set_date(&self, unix_seconds: i64) {
+    /// Sets the date the SNTP responder answers `board` with (a board cell's scenario date;
+    /// `None`: boards without an address).
+    pub fn set_date(&self, board: Option<IpAddr>, unix_seconds: i64) {
         if let Some(sntp) = &self.sntp {
-            sntp.set_time(unix_seconds);
+            sntp.set_time_for(board, unix_seconds);
         }
+    }
+
+    /// The update server's shared listener, when the lab has boards and `[server] listen`.
+    pub fn server(&self) -> Option<&SharedListener> {
+        self.server.as_ref()
     }
 
     /// Where the DNS responder listens, when it runs.

@@ -18,7 +18,7 @@
 //! This is the only part of the runner that knows what its devices are.
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -54,8 +54,9 @@ pub enum Readied {
 pub enum ServerAt {
     /// On loopback, at this port (0: any free one); the twin's lab network points there.
     Loopback(u16),
-    /// At the lab config's `[server] listen`, where the boards' DNS sends them.
-    Fixed(SocketAddr),
+    /// On the lab's shared listener (`[server] listen`, where the boards' DNS sends them), routed
+    /// to from the board's address (`None`: from any, taking turns with other such boards).
+    Lab(Option<IpAddr>),
 }
 
 /// A twin kept between cells, with what it was set up with.
@@ -137,12 +138,13 @@ impl Station {
         }
     }
 
-    /// Where the server of a cell set up as `setup` listens: a board's fixed address, or on
+    /// Where the server of a cell set up as `setup` listens: the lab's shared listener, or on
     /// loopback at the port the kept twin's network points at when it was set up so (the twin
     /// is then used again), else any port.
     pub fn server_at(&self, setup: &Setup) -> Result<ServerAt, CellError> {
         match &self.place {
-            Place::Board { server: Some(addr), .. } => Ok(ServerAt::Fixed(*addr)),
+            Place::Board { server: Some(_), spec: DeviceSpec::Board(board), .. } => Ok(ServerAt::Lab(board.address)),
+            Place::Board { server: Some(_), .. } => Ok(ServerAt::Lab(None)),
             Place::Board { server: None, .. } => Err(CellError::NoServer { board: self.board.clone() }),
             Place::Twin { kept, .. } => {
                 Ok(ServerAt::Loopback(kept.as_ref().filter(|k| k.setup == *setup).map_or(0, |k| k.server.port())))

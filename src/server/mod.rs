@@ -1,10 +1,12 @@
 //! The HTTPS update server: serves exactly the chain a scenario names, in its order, the image
 //! it offers at the OTA URL's path (and nothing else), and the fault it names; reports what
-//! happened on each connection as [`ServerEvent`]s.
+//! happened on each connection as [`ServerEvent`]s. A [`Site`] is one scenario's server; an
+//! [`UpdateServer`] listens for one site, a [`SharedListener`] for the sites of many boards.
 
 mod event;
 mod http;
 mod legacy_key;
+mod shared;
 mod tls;
 
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 pub use event::ServerEvent;
 pub use http::{MAX_REQUEST_BYTES, REQUEST_TIMEOUT};
+pub use shared::{RouteGuard, SharedListener};
 
 use crate::scenario::{Fault, ServedChain, TlsVersions};
 
@@ -89,10 +92,12 @@ pub enum ServerError {
 /// A bound update server.
 pub struct UpdateServer {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    site: Arc<Site>,
 }
 
-struct Shared {
+/// One scenario's server, ready to serve connections accepted anywhere: its TLS configuration
+/// (the chains), what it serves, and its connection numbering.
+pub struct Site {
     tls: Arc<rustls::ServerConfig>,
     config: ServeConfig,
     next_id: AtomicU64,
@@ -104,7 +109,41 @@ struct Route<'a> {
     fault: Option<&'a Fault>,
 }
 
-impl Shared {
+impl Site {
+    /// Checks `config` (its alerts exist) and builds its TLS configuration.
+    pub fn new(config: ServeConfig) -> Result<Arc<Self>, ServerError> {
+        let faults = std::iter::once(&config.fault).chain(config.hosts.iter().map(|h| &h.fault));
+        for fault in faults.flatten() {
+            if let Fault::Alert { alert } = fault
+                && Fault::alert_code(alert).is_none()
+            {
+                return Err(ServerError::UnknownAlert { name: alert.clone() });
+            }
+        }
+        let host_chains: Vec<(String, ServedChain)> =
+            config.hosts.iter().map(|h| (h.name.clone(), h.chain.clone())).collect();
+        let tls = tls::server_config(&config.chain, &host_chains, config.tls)?;
+        Ok(Arc::new(Self { tls, config, next_id: AtomicU64::new(1) }))
+    }
+
+    /// Serves `stream` from `peer` on a task of its own, reporting to `events`.
+    pub fn spawn_connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        events: UnboundedSender<ServerEvent>,
+    ) {
+        let site = Arc::clone(self);
+        let id = site.next_id.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let _ = events.send(ServerEvent::Accepted { id, peer });
+            let bytes_sent = serve_connection(id, stream, &site, &events).await;
+            let millis = started.elapsed().as_millis() as u64;
+            let _ = events.send(ServerEvent::Closed { id, millis, bytes_sent });
+        });
+    }
+
     fn route(&self, sni: Option<&str>) -> Route<'_> {
         let host = sni.and_then(|sni| self.config.hosts.iter().find(|h| h.name.eq_ignore_ascii_case(sni)));
         match host {
@@ -117,19 +156,9 @@ impl Shared {
 impl UpdateServer {
     /// Binds `addr` (port 0 for any free port).
     pub async fn bind(addr: SocketAddr, config: ServeConfig) -> Result<Self, ServerError> {
-        let faults = std::iter::once(&config.fault).chain(config.hosts.iter().map(|h| &h.fault));
-        for fault in faults.flatten() {
-            if let Fault::Alert { alert } = fault
-                && Fault::alert_code(alert).is_none()
-            {
-                return Err(ServerError::UnknownAlert { name: alert.clone() });
-            }
-        }
-        let host_chains: Vec<(String, ServedChain)> =
-            config.hosts.iter().map(|h| (h.name.clone(), h.chain.clone())).collect();
-        let tls = tls::server_config(&config.chain, &host_chains, config.tls)?;
+        let site = Site::new(config)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
-        Ok(Self { listener, shared: Arc::new(Shared { tls, config, next_id: AtomicU64::new(1) }) })
+        Ok(Self { listener, site })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -144,16 +173,7 @@ impl UpdateServer {
                 _ = &mut shutdown => break,
                 accepted = self.listener.accept() => {
                     let Ok((stream, peer)) = accepted else { continue };
-                    let shared = self.shared.clone();
-                    let events = events.clone();
-                    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(async move {
-                        let started = Instant::now();
-                        let _ = events.send(ServerEvent::Accepted { id, peer });
-                        let bytes_sent = serve_connection(id, stream, &shared, &events).await;
-                        let millis = started.elapsed().as_millis() as u64;
-                        let _ = events.send(ServerEvent::Closed { id, millis, bytes_sent });
-                    });
+                    self.site.spawn_connection(stream, peer, events.clone());
                 }
             }
         }
@@ -161,9 +181,9 @@ impl UpdateServer {
 }
 
 /// One connection, start to end. Returns the body bytes sent.
-async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &UnboundedSender<ServerEvent>) -> u64 {
+async fn serve_connection(id: u64, stream: TcpStream, site: &Site, events: &UnboundedSender<ServerEvent>) -> u64 {
     let _ = stream.set_nodelay(true);
-    if matches!(shared.config.fault, Some(Fault::Plaintext)) {
+    if matches!(site.config.fault, Some(Fault::Plaintext)) {
         return plaintext(id, stream, events).await;
     }
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
@@ -180,7 +200,7 @@ async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &
         }
     };
     let hello = start.client_hello();
-    let route = shared.route(hello.server_name());
+    let route = site.route(hello.server_name());
     let _ = events.send(ServerEvent::ClientHello {
         id,
         sni: hello.server_name().map(str::to_owned),
@@ -198,7 +218,7 @@ async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &
         let _ = events.send(ServerEvent::FaultBeforeTls { id, fault: format!("fatal alert {code}") });
         return 0;
     }
-    let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(shared.tls.clone())).await {
+    let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(site.tls.clone())).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(err)) => {
             let alert_from_client =
@@ -230,8 +250,8 @@ async fn serve_connection(id: u64, stream: TcpStream, shared: &Shared, events: &
     };
     let _ = events.send(ServerEvent::Request { id, method: request.method.clone(), path: request.path.clone() });
     // The host the client named picks the path and fault; the main host otherwise.
-    let Route { path, fault } = shared.route(tls.get_ref().1.server_name());
-    let written = match http::respond(&mut tls, &request, path, &shared.config.image, fault).await {
+    let Route { path, fault } = site.route(tls.get_ref().1.server_name());
+    let written = match http::respond(&mut tls, &request, path, &site.config.image, fault).await {
         Ok(written) => written,
         Err(_) => return 0, // the client went away; Closed follows
     };

@@ -2,7 +2,8 @@
 //! OTA host name to the rig's update server, and where its SNTP requests get their answer.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// How long the firmware's SNTP request waits for a server's answer.
@@ -16,6 +17,9 @@ pub struct LabNetwork {
     pub hosts: BTreeMap<String, SocketAddr>,
     /// Who answers the firmware's SNTP requests.
     pub time: TimeService,
+    /// The device's own address on the network, its connections and SNTP requests leaving
+    /// from it (a board's DHCP reservation, which the rig tells boards apart by); `None`: any.
+    pub address: Option<IpAddr>,
 }
 
 /// Where a twin's SNTP requests get their answer.
@@ -37,12 +41,21 @@ impl LabNetwork {
         self.hosts.get(&host.to_ascii_lowercase()).copied()
     }
 
+    /// A TCP connection to `server` from the device's address, given up after `timeout`.
+    pub fn connect(&self, server: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        let Some(address) = self.address else { return TcpStream::connect_timeout(&server, timeout) };
+        let socket = socket2::Socket::new(socket2::Domain::for_address(server), socket2::Type::STREAM, None)?;
+        socket.bind(&SocketAddr::new(address, 0).into())?;
+        socket.connect_timeout(&server.into(), timeout)?;
+        Ok(socket.into())
+    }
+
     /// The time an SNTP request gets now (Unix seconds), `None` when no server answers.
     pub fn sntp_time(&self) -> Option<i64> {
         match self.time {
             TimeService::Silent => None,
             TimeService::Answers(unix_seconds) => Some(unix_seconds),
-            TimeService::Server(server) => crate::lab::sntp::query_time(server, SNTP_WAIT)
+            TimeService::Server(server) => crate::lab::sntp::query_time_from(self.address, server, SNTP_WAIT)
                 .inspect_err(|err| tracing::debug!("no SNTP answer from {server}: {err}"))
                 .ok(),
         }

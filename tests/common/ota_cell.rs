@@ -151,7 +151,11 @@ pub fn run_flash_then(
             hosts.insert("ota.example.com".to_owned(), closed);
         }
     }
-    let network = LabNetwork { hosts, time: TimeService::Answers(sntp_time.unwrap_or(scenario.date.unix_timestamp())) };
+    let network = LabNetwork {
+        hosts,
+        time: TimeService::Answers(sntp_time.unwrap_or(scenario.date.unix_timestamp())),
+        address: None,
+    };
     let config = TwinConfig { flash_file: Some(flash_path), network, power_cut, ..TwinConfig::default() };
     let twin = TwinDevice::spawn(config).unwrap();
     let mut port =

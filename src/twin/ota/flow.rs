@@ -1,7 +1,6 @@
 //! The example app and `esp_https_ota`, step by step, per generation.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use mbedtls::error::codes;
@@ -191,7 +190,7 @@ impl Client<'_, '_, '_> {
             self.error("esp-tls", &line);
             return self.connection_failed();
         };
-        let stream = match TcpStream::connect_timeout(&address, SOCKET_TIMEOUT) {
+        let stream = match self.device.network.connect(address, SOCKET_TIMEOUT) {
             Ok(stream) => stream,
             Err(e) => {
                 // lwIP reports a refused connection (RST to the SYN) as ECONNRESET.
