@@ -67,7 +67,7 @@ fn url_port(url: &str) -> u16 {
 pub fn check_lab(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(CheckLine)) {
     for device in &lab.devices {
         match device {
-            DeviceSpec::Board(spec) => check_board(SerialBoard::new(spec.clone()), report),
+            DeviceSpec::Board(spec) => check_board(SerialBoard::new((**spec).clone()), report),
             DeviceSpec::Twin(spec) => check_twin(&spec.id, spec.flash_size, report),
         }
     }

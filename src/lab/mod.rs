@@ -53,7 +53,7 @@ pub struct LabConfig {
 /// A device a cell can run on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceSpec {
-    Board(SerialSpec),
+    Board(Box<SerialSpec>),
     Twin(TwinSpec),
 }
 
@@ -223,7 +223,7 @@ impl DeviceSpec {
     pub fn open(&self, network: &LabNetwork) -> Result<Box<dyn Board>, BoardError> {
         Ok(match self {
             Self::Board(spec) if spec.probe.is_some() => open_probe(spec)?,
-            Self::Board(spec) => Box::new(SerialBoard::new(spec.clone())),
+            Self::Board(spec) => Box::new(SerialBoard::new((**spec).clone())),
             Self::Twin(spec) => {
                 let config =
                     TwinConfig { flash_size: spec.flash_size, network: network.clone(), ..TwinConfig::default() };
@@ -270,7 +270,7 @@ impl LabConfig {
     /// The real boards.
     pub fn boards(&self) -> impl Iterator<Item = &SerialSpec> {
         self.devices.iter().filter_map(|d| match d {
-            DeviceSpec::Board(board) => Some(board),
+            DeviceSpec::Board(board) => Some(&**board),
             DeviceSpec::Twin(_) => None,
         })
     }

@@ -152,7 +152,7 @@ pub(super) fn check(source: &TomlSource) -> Result<LabConfig, LabError> {
             }
             addresses.push(address);
         }
-        devices.push(DeviceSpec::Board(spec));
+        devices.push(DeviceSpec::Board(Box::new(spec)));
     }
     if let (Some(twins), false) = (&raw.twins, raw.twin.is_empty()) {
         return Err(at.err(twins.span().start, LabErrorKind::TwinsTwice));
