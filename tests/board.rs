@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use otarig::board::loader::LoaderAnswer;
 use otarig::board::serial::{SerialBoard, SerialSpec};
 use otarig::board::twin::TwinBoard;
 use otarig::board::{
@@ -145,7 +146,8 @@ fn twin_resets_into_the_app_and_into_the_loader() {
     // Into the ROM loader: its banner, then espflash connects.
     board.reset(ResetMode::Download).unwrap();
     read_until(&mut *board.console().unwrap(), b"waiting for download");
-    assert_eq!(board.connect_loader().unwrap(), Chip::Esp32);
+    let answer = LoaderAnswer { chip: Chip::Esp32, mac: Some("24:0a:c4:07:7a:01".into()) };
+    assert_eq!(board.connect_loader().unwrap(), answer, "the chip and the MAC in its eFuses");
 
     // A power cycle: supported, and the chip boots from flash again.
     assert!(board.power_cycle().unwrap());
@@ -202,7 +204,8 @@ fn serial_backend_flashes_a_twin_by_its_path() {
     assert!(!board.power_cycle().unwrap(), "no power control configured");
 
     twin.reset(true);
-    assert_eq!(board.connect_loader().unwrap(), Chip::Esp32);
+    let answer = LoaderAnswer { chip: Chip::Esp32, mac: Some("24:0a:c4:07:7a:01".into()) };
+    assert_eq!(board.connect_loader().unwrap(), answer, "the chip and the MAC in its eFuses");
 }
 
 #[test]

@@ -125,6 +125,19 @@ fn every_mistake_has_its_kind_and_place() {
         (board("port = \"/dev/x\"\nflash_size = \"3MB\"\n"), LabErrorKind::FlashSize { text: "3MB".into() }, 7),
         (board("port = \"/dev/x\"\nbaud = 300\n"), LabErrorKind::Baud { baud: 300 }, 7),
         (
+            board("port = \"/dev/x\"\naddress = \"192.168.4\"\n"),
+            LabErrorKind::Address { text: "192.168.4".into(), expected: "an IP address, as `192.168.4.21`" },
+            7,
+        ),
+        (
+            format!(
+                "{}[[board]]\nid = \"b\"\nchip = \"esp32\"\nport = \"/dev/y\"\naddress = \"192.168.4.21\"\n",
+                board("port = \"/dev/x\"\naddress = \"192.168.4.21\"\n")
+            ),
+            LabErrorKind::Duplicate { id: "192.168.4.21".into() },
+            12,
+        ),
+        (
             "twins = 1\n[dns.overrides]\n\"ota_x.example.com\" = \"10.0.0.1\"\n".into(),
             LabErrorKind::HostName { text: "ota_x.example.com".into() },
             3,
@@ -350,8 +363,8 @@ fn lab_check_passes_a_lab_of_twins() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("OK    config: ") && lines[0].ends_with("otarig.toml: 0 boards, 2 twins"), "{stdout}");
-    assert_eq!(lines[1], "OK    twin twin-1: the ROM loader answered: esp32");
-    assert_eq!(lines[2], "OK    twin twin-2: the ROM loader answered: esp32");
+    assert_eq!(lines[1], "OK    twin twin-1: the ROM loader answered: esp32, MAC 24:0a:c4:07:7a:01");
+    assert_eq!(lines[2], "OK    twin twin-2: the ROM loader answered: esp32, MAC 24:0a:c4:07:7a:01");
     assert!(lines[3].starts_with("OK    dns: twins only"), "{stdout}");
     assert_eq!(lines[4], "4 checks: 4 ok, 0 warn, 0 fail");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -365,7 +378,7 @@ fn lab_check_syncs_a_board_and_fails_what_is_not_ready() {
     let config = dir.join("otarig.toml");
     let text = format!(
         "[server]\nlisten = \"{}\"\n[dns.overrides]\n\"ota.example.com\" = \"127.0.0.1\"\n\
-         [[board]]\nid = \"bench\"\nchip = \"esp32\"\nport = \"{}\"\nreset = \"none\"\n\
+         [[board]]\nid = \"bench\"\nchip = \"esp32\"\nport = \"{}\"\nreset = \"none\"\naddress = \"192.168.4.21\"\n\
          [[board]]\nid = \"c3\"\nchip = \"esp32c3\"\nusb_serial = \"otarig-test-no-such-serial\"\n",
         busy.local_addr().unwrap(),
         twin.port_path().display()
@@ -376,7 +389,9 @@ fn lab_check_syncs_a_board_and_fails_what_is_not_ready() {
     let pty = twin.port_path().display().to_string();
     let expected_lines = [
         format!("OK    board bench: port {pty}, reset none (as configured)"),
-        "OK    board bench: the ROM loader answered: esp32".to_owned(),
+        // The MAC the lab's DHCP reservation names, and the address the reservation must give.
+        "OK    board bench: the ROM loader answered: esp32, MAC 24:0a:c4:07:7a:01".to_owned(),
+        "OK    board bench: cells routed by its address 192.168.4.21: the access point's DHCP must give it that address (reserved for its MAC)".to_owned(),
         "FAIL  board c3: no serial port matches USB serial number `otarig-test-no-such-serial` (`otarig boards` lists them)".to_owned(),
         "FAIL  dns ota.example.com: 127.0.0.1 is loopback: boards cannot reach it".to_owned(),
     ];
@@ -385,7 +400,7 @@ fn lab_check_syncs_a_board_and_fails_what_is_not_ready() {
     }
     let server = stdout.lines().find(|l| l.starts_with("FAIL  server: cannot bind ")).unwrap_or_default();
     assert!(!server.is_empty(), "{stdout}");
-    assert!(stdout.ends_with("6 checks: 3 ok, 0 warn, 3 fail\n"), "{stdout}");
+    assert!(stdout.ends_with("7 checks: 4 ok, 0 warn, 3 fail\n"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

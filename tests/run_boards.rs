@@ -6,7 +6,7 @@
 //! cell of the same firmware that only has its otadata reset (MD5), cells no device can take,
 //! a config in error, and calibration against twins.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -151,10 +151,11 @@ const EXPIRY_EVE: &str = "title = \"The eve of DST Root CA X3's expiry\"\ndate =
     [leaf]\nissuer = \"r3\"\n[server]\nchain = [\"leaf\", \"r3\", \"isrg_root_x1_by_dst\"]\nimage = \"v2.0.0\"\n\
     [expect]\n\"dst-x3-idf3.2-timecheck\" = \"updated\"\n";
 
-#[test]
-fn a_board_s_sntp_answers_each_cell_with_its_scenario_s_date() {
-    let tmp = TempDir::new("run-boards-sntp");
-    let scenarios = tmp.0.join("scenarios");
+/// The firmware that checks dates, and a plan of it on the eve and the day after.
+const TIMECHECK: &str = "dst-x3-idf3.2-timecheck";
+
+fn expiry_plan(dir: &Path) -> Plan {
+    let scenarios = dir.join("scenarios");
     std::fs::create_dir_all(&scenarios).unwrap();
     std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
     std::fs::write(scenarios.join("dst-expiry-eve.toml"), EXPIRY_EVE).unwrap();
@@ -163,18 +164,41 @@ fn a_board_s_sntp_answers_each_cell_with_its_scenario_s_date() {
         scenarios.join("dst-expiry-day-after.toml"),
     )
     .unwrap();
-    let firmware = "dst-x3-idf3.2-timecheck";
     let dirs = LabDirs { scenarios, fleet: Path::new(ROOT).join("firmware-images") };
-    let plan = Plan::new(&dirs, &Selection { firmware: vec![firmware.into()], ..Selection::default() }).unwrap();
+    let plan = Plan::new(&dirs, &Selection { firmware: vec![TIMECHECK.into()], ..Selection::default() }).unwrap();
     assert_eq!(plan.cells.len(), 2);
+    plan
+}
 
+/// A twin standing in for a board on the lab network: in download mode, the firmware's update
+/// host at the lab's `server`, the time from the lab's SNTP responder at `sntp`, from `address`.
+fn lab_twin(plan: &Plan, server: SocketAddr, sntp: SocketAddr, address: Option<IpAddr>) -> Arc<TwinHandle> {
+    let host = run::serve::url_host(&plan.fleet.get(TIMECHECK).unwrap().ota_url).unwrap();
+    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Server(sntp), address };
+    Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap())
+}
+
+/// (scenario, board, outcome, reason) of each result line, by scenario.
+fn observed(results: &[Value]) -> Vec<(&str, &str, &str, &str)> {
+    results
+        .iter()
+        .map(|l| {
+            let reason = l["observed"]["reason"].as_str().unwrap_or("-");
+            let (scenario, board) = (l["scenario"].as_str().unwrap(), l["board"].as_str().unwrap());
+            (scenario, board, l["observed"]["outcome"].as_str().unwrap(), reason)
+        })
+        .collect()
+}
+
+#[test]
+fn a_board_s_sntp_answers_each_cell_with_its_scenario_s_date() {
+    let tmp = TempDir::new("run-boards-sntp");
+    let plan = expiry_plan(&tmp.0);
     // The board asks the lab's SNTP responder, which the run starts on `[sntp] listen`: its
     // only way to learn a date.
     let server = free_addr();
     let sntp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let host = run::serve::url_host(&plan.fleet.get(firmware).unwrap().ota_url).unwrap();
-    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Server(sntp), address: None };
-    let twin = Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap());
+    let twin = lab_twin(&plan, server, sntp, None);
     let config = write_config(&tmp.0, &twin.port_path(), server, &format!("[sntp]\nlisten = \"{sntp}\"\n"));
     let out = tmp.0.join("run");
     let summary = run::run(&plan, &options(&out, lab::load(&config).unwrap(), &twin), |_| {}).unwrap();
@@ -182,18 +206,83 @@ fn a_board_s_sntp_answers_each_cell_with_its_scenario_s_date() {
     // Both cells on the one board, one after the other: the eve's date let the chain through,
     // the next day's (the responder set again between the cells) found the root expired.
     let results = lines(&out.join("results.jsonl"));
-    let observed: Vec<(&str, &str, &str)> = results
-        .iter()
-        .map(|l| {
-            let reason = l["observed"]["reason"].as_str().unwrap_or("-");
-            (l["scenario"].as_str().unwrap(), l["observed"]["outcome"].as_str().unwrap(), reason)
-        })
-        .collect();
     assert_eq!(
-        observed,
+        observed(&results),
+        [("dst-expiry-day-after", "bench", "tls-verify", "expired"), ("dst-expiry-eve", "bench", "updated", "-")],
+        "{summary:?}"
+    );
+    assert_eq!((summary.pass, summary.total()), (2, 2), "{summary:?}");
+}
+
+#[test]
+fn boards_with_addresses_run_side_by_side_each_served_its_own_cell() {
+    let tmp = TempDir::new("run-boards-parallel");
+    let plan = expiry_plan(&tmp.0);
+    let server = free_addr();
+    let sntp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // Two boards on the lab network at their own addresses (all of 127/8 is this host's).
+    let addresses: [IpAddr; 2] = [[127, 0, 0, 2].into(), [127, 0, 0, 3].into()];
+    let twins: Vec<Arc<TwinHandle>> = addresses.iter().map(|&ip| lab_twin(&plan, server, sntp, Some(ip))).collect();
+    let mut text = format!(
+        "retries = 0\n[server]\nlisten = \"{server}\"\n[sntp]\nlisten = \"{sntp}\"\n[timeouts]\nboot = 5\nupdate = 10\n"
+    );
+    for (i, twin) in twins.iter().enumerate() {
+        text += &format!(
+            "[[board]]\nid = \"bench-{i}\"\nchip = \"esp32\"\nport = \"{}\"\nreset = \"none\"\naddress = \"{}\"\n",
+            twin.port_path().display(),
+            addresses[i]
+        );
+    }
+    let config = tmp.0.join("otarig.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = tmp.0.join("run");
+    let mut options = options(&out, lab::load(&config).unwrap(), &twins[0]);
+    let resets = twins.clone();
+    options.preflight = Some(Arc::new(move |check: &PreflightCheck<'_>| {
+        let board: usize = check.board.strip_prefix("bench-").unwrap().parse().unwrap();
+        resets[board].reset(true);
+        Ok(())
+    }));
+
+    // Each board, once flashed (its cell's server routed and SNTP date set), waits for the
+    // other to be flashed too: boards that took turns would never meet there.
+    let flashed = (Mutex::new(0usize), std::sync::Condvar::new());
+    let met = Mutex::new(Vec::new());
+    let summary = run::run(&plan, &options, |event| {
+        if let RunEvent::BoardFlashed { board, .. } = event {
+            let (count, arrived) = &flashed;
+            let mut count = count.lock().unwrap();
+            *count += 1;
+            arrived.notify_all();
+            let (count, waited) = arrived.wait_timeout_while(count, Duration::from_secs(20), |n| *n < 2).unwrap();
+            met.lock().unwrap().push((board.to_owned(), !waited.timed_out() && *count == 2));
+        }
+    })
+    .unwrap();
+    let mut met = met.into_inner().unwrap();
+    met.sort();
+    assert_eq!(met, [("bench-0".to_owned(), true), ("bench-1".to_owned(), true)], "the boards ran side by side");
+
+    // Each cell on its own board got its own scenario's date and server, though they ran at
+    // the same time; every connection its server saw came from its board.
+    let results = lines(&out.join("results.jsonl"));
+    let seen = observed(&results);
+    assert_eq!(
+        seen.iter().map(|&(scenario, _, outcome, reason)| (scenario, outcome, reason)).collect::<Vec<_>>(),
         [("dst-expiry-day-after", "tls-verify", "expired"), ("dst-expiry-eve", "updated", "-")],
         "{summary:?}"
     );
+    assert_ne!(seen[0].1, seen[1].1, "one cell per board");
+    for line in &results {
+        let board: usize = line["board"].as_str().unwrap().strip_prefix("bench-").unwrap().parse().unwrap();
+        let events = line["server_events"].as_array().unwrap();
+        let accepted: Vec<&str> =
+            events.iter().filter_map(Value::as_str).filter(|e| e.contains("accepted from")).collect();
+        assert!(!accepted.is_empty(), "{line}");
+        for event in accepted {
+            assert!(event.contains(&format!("accepted from {}:", addresses[board])), "{event} in {line}");
+        }
+    }
     assert_eq!((summary.pass, summary.total()), (2, 2), "{summary:?}");
 }
 

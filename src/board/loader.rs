@@ -46,6 +46,14 @@ pub struct LoaderSession {
     chip: Chip,
 }
 
+/// What a chip's ROM loader told about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoaderAnswer {
+    pub chip: Chip,
+    /// `aa:bb:cc:dd:ee:ff`.
+    pub mac: Option<String>,
+}
+
 /// How to reach the loader.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectOptions<'a> {
@@ -88,6 +96,13 @@ impl LoaderSession {
     /// The chip the loader reported.
     pub fn chip(&self) -> Chip {
         self.chip
+    }
+
+    /// What the loader says of the chip: its kind, and its Wi-Fi MAC address from eFuse (what a
+    /// lab's DHCP reservation names), `None` when the loader would not tell.
+    pub fn answer(&mut self) -> LoaderAnswer {
+        let mac = self.flasher.chip().mac_address(self.flasher.connection());
+        LoaderAnswer { chip: self.chip, mac: mac.inspect_err(|e| tracing::debug!("{}: no MAC: {e}", self.id)).ok() }
     }
 
     /// Writes the regions whose MD5 in flash differs, verifying each; reports every region.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serialport::SerialPort;
 
-use super::loader::{self, ConnectOptions, LoaderSession};
+use super::loader::{self, ConnectOptions, LoaderAnswer, LoaderSession};
 use super::port::{FoundPort, PortSelector, find_port, list_ports};
 use super::power::{PowerAction, PowerControl, PowerValues};
 use super::reset::{ResetMode, ResetStrategy, play};
@@ -127,16 +127,16 @@ impl SerialBoard {
     /// Resets into the ROM loader (as the strategy says) and connects with espflash: the chip's
     /// answer, checked against the lab config. The board is then reset into the app where it
     /// has reset wiring, and left in the loader where it has none.
-    pub fn connect_loader(&mut self) -> Result<Chip, BoardError> {
+    pub fn connect_loader(&mut self) -> Result<LoaderAnswer, BoardError> {
         let serial = self.take_port()?;
-        let session = self.connect(serial)?;
-        let chip = session.chip();
+        let mut session = self.connect(serial)?;
+        let answer = session.answer();
         let port = session.into_port()?;
         self.port = Some(port);
         if self.identity.reset != ResetStrategy::None {
             self.reset(ResetMode::App)?;
         }
-        Ok(chip)
+        Ok(answer)
     }
 
     fn connect(&self, serial: espflash::connection::Port) -> Result<LoaderSession, BoardError> {

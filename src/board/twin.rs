@@ -7,7 +7,7 @@ use std::io::Read;
 
 use serialport::{ClearBuffer, SerialPort};
 
-use super::loader::{self, ConnectOptions, LoaderSession};
+use super::loader::{self, ConnectOptions, LoaderAnswer, LoaderSession};
 use super::{
     Board, BoardError, BoardIdentity, BoardKind, CONSOLE_POLL, Chip, FlashEvent, FlashProgress, FlashReport, Region,
     ResetMode, ResetStrategy,
@@ -48,12 +48,12 @@ impl TwinBoard {
     /// Connects to the ROM loader with espflash, without a reset (as a board whose strategy is
     /// `none`): the twin must be in it, as it starts or after [`Board::reset`] into download
     /// mode. The chip the twin reports; the twin stays in the loader.
-    pub fn connect_loader(&mut self) -> Result<Chip, BoardError> {
+    pub fn connect_loader(&mut self) -> Result<LoaderAnswer, BoardError> {
         let serial = self.take_port()?;
-        let session = LoaderSession::connect(&self.identity.id, &self.handle.port_path(), serial, Self::options())?;
-        let chip = session.chip();
+        let mut session = LoaderSession::connect(&self.identity.id, &self.handle.port_path(), serial, Self::options())?;
+        let answer = session.answer();
         self.port = Some(session.into_port()?);
-        Ok(chip)
+        Ok(answer)
     }
 
     /// No reset before SYNC (no DTR/RTS on a pseudo-terminal), the ROM's baud rate.

@@ -10,9 +10,10 @@ use std::time::Duration;
 use super::dns::{DnsAnswer, DnsResponder, query_a};
 use super::sntp::{SntpResponder, now_unix, query_time};
 use super::{DeviceSpec, LabConfig};
+use crate::board::loader::LoaderAnswer;
 use crate::board::serial::{ResetSource, SerialBoard};
 use crate::board::twin::TwinBoard;
-use crate::board::{Board, BoardError, Chip, UsbIdentity, chip_name};
+use crate::board::{Board, BoardError, UsbIdentity, chip_name};
 use crate::twin::device::TwinConfig;
 
 /// How a check went.
@@ -110,9 +111,15 @@ fn check_board(mut board: SerialBoard, report: &mut dyn FnMut(CheckLine)) {
         return report(line(&subject, CheckStatus::Ok, detail));
     }
     report(match board.connect_loader() {
-        Ok(chip) => line(&subject, CheckStatus::Ok, loader_answered(chip)),
+        Ok(answer) => line(&subject, CheckStatus::Ok, loader_answered(&answer)),
         Err(err) => line(&subject, CheckStatus::Fail, without_id(&err, &board.spec().id)),
     });
+    if let Some(address) = board.spec().address {
+        let detail = format!(
+            "cells routed by its address {address}: the access point's DHCP must give it that address (reserved for its MAC)"
+        );
+        report(line(&subject, CheckStatus::Ok, detail));
+    }
 }
 
 /// A board's error without the board's id in front (the line's subject names it).
@@ -121,8 +128,9 @@ fn without_id(err: &BoardError, id: &str) -> String {
     text.strip_prefix(id).and_then(|rest| rest.strip_prefix(": ")).map_or(text.clone(), str::to_owned)
 }
 
-fn loader_answered(chip: Chip) -> String {
-    format!("the ROM loader answered: {}", chip_name(chip))
+fn loader_answered(answer: &LoaderAnswer) -> String {
+    let mac = answer.mac.as_ref().map(|mac| format!(", MAC {mac}")).unwrap_or_default();
+    format!("the ROM loader answered: {}{mac}", chip_name(answer.chip))
 }
 
 fn describe_usb(usb: &UsbIdentity) -> String {
@@ -136,7 +144,7 @@ fn check_twin(id: &str, flash_size: u32, report: &mut dyn FnMut(CheckLine)) {
     let subject = format!("twin {id}");
     let config = TwinConfig { flash_size, ..TwinConfig::default() };
     report(match TwinBoard::spawn(id, config).and_then(|mut twin| twin.connect_loader()) {
-        Ok(chip) => line(subject, CheckStatus::Ok, loader_answered(chip)),
+        Ok(answer) => line(subject, CheckStatus::Ok, loader_answered(&answer)),
         Err(err) => line(subject, CheckStatus::Fail, without_id(&err, id)),
     });
 }
