@@ -1,10 +1,11 @@
 //! `otarig run` on the lab config's boards. No real board is attached here, so the board is a
 //! twin reached through the serial backend by its pseudo-terminal (`reset = "none"`, the way a
 //! bench board without reset wiring is driven): the twin's lab network sends the firmware's update
-//! host to the config's fixed `[server] listen`, and the test puts it into download mode before
-//! each cell, as a person at the bench would. Checked: result lines from the board, a second
-//! cell of the same firmware that only has its otadata reset (MD5), cells no device can take,
-//! a config in error, and calibration against twins.
+//! host to the config's `[server] listen`, and the test puts it into download mode before each
+//! cell, as a person at the bench would. Checked: result lines from the board, a second cell of
+//! the same firmware that only has its otadata reset (MD5), each cell's date from the lab's
+//! SNTP responder, two boards with addresses side by side each served only its own cell, cells
+//! no device can take, a config in error, and calibration against twins.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

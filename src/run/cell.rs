@@ -4,8 +4,9 @@
 //! with the scenario's expectation.
 //!
 //! The images, the watch and the result are the same for a board and a twin; only the
-//! [`Station`] knows which it has. A board's server listens on the lab config's fixed address,
-//! so board cells take turns at it (see [`CellContext::board_server`]).
+//! [`Station`] knows which it has. A board's server is a route on the lab's shared listener
+//! from the board's address; boards without one share the catch-all route, so their cells take
+//! turns (see [`CellContext::board_server`]).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -77,8 +78,8 @@ pub struct CellContext<'a> {
     pub limits: WatchLimits,
     /// The time limits of cells on boards (the lab config's `[timeouts]`).
     pub board_limits: WatchLimits,
-    /// Held by a board cell while its server listens on the lab's fixed address: board cells
-    /// run one at a time, since they share that address.
+    /// Held by a cell of a board without an address while its server has the lab listener's
+    /// catch-all route: such cells run one at a time, since they share that route.
     pub board_server: &'a Mutex<()>,
     /// The lab's DNS and SNTP responders; a board cell sets the SNTP date while it holds
     /// [`CellContext::board_server`].

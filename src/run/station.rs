@@ -13,7 +13,8 @@
 //! firmware's regions, the erased otadata and the board's `[prepare]` regions, and the backend
 //! skips those whose MD5 already matches, so a board that holds the firmware only has its
 //! otadata reset. The board's line stays open between cells; after a failure of the rig it is
-//! opened afresh (its port resolved again). Its update server is the lab's fixed address.
+//! opened afresh (its port resolved again). Its update server is a route on the lab's shared
+//! listener, from the board's address when the config gives one.
 //!
 //! This is the only part of the runner that knows what its devices are.
 
