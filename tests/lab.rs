@@ -405,18 +405,29 @@ fn lab_check_syncs_a_board_and_fails_what_is_not_ready() {
 }
 
 #[test]
-fn lab_check_names_a_board_with_another_chip() {
+fn lab_check_names_a_board_with_another_chip_and_boards_that_take_turns() {
     let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
     let dir = scratch("chip");
     let config = dir.join("otarig.toml");
-    let text = format!(
-        "[server]\nlisten = \"0.0.0.0:0\"\n[[board]]\nid = \"s3\"\nchip = \"esp32s3\"\nport = \"{}\"\nreset = \"none\"\n",
-        twin.port_path().display()
-    );
-    std::fs::write(&config, text).unwrap();
+    let board = |id: &str, port: &str, rest: &str| {
+        format!("[[board]]\nid = \"{id}\"\nchip = \"esp32s3\"\nport = \"{port}\"\nreset = \"none\"\n{rest}")
+    };
+    let pty = twin.port_path().display().to_string();
+    let text = ["[server]\nlisten = \"0.0.0.0:0\"\n".to_owned(), board("s3", &pty, ""), board("s3-b", "/dev/null", "")]
+        .concat();
+    std::fs::write(&config, &text).unwrap();
     let (code, stdout, _) = lab_check(&config);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.lines().any(|l| l == "FAIL  board s3: the chip is esp32, the lab config says esp32s3"), "{stdout}");
+    let turns = "WARN  boards: s3, s3-b have no `address`: their cells run one at a time \
+                 (give each its DHCP-reserved address to run them side by side)";
+    assert!(stdout.lines().any(|l| l == turns), "{stdout}");
+
+    // With an address for one of them, no two take turns.
+    let text = text.replace("port = \"/dev/null\"\n", "port = \"/dev/null\"\naddress = \"192.168.4.22\"\n");
+    std::fs::write(&config, text).unwrap();
+    let (_, stdout, _) = lab_check(&config);
+    assert!(!stdout.contains("WARN  boards:"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -72,11 +72,25 @@ pub fn check_lab(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(Chec
             DeviceSpec::Twin(spec) => check_twin(&spec.id, spec.flash_size, report),
         }
     }
+    check_turns(lab, report);
     check_dns(lab, hosts, report);
     if let Some(listen) = lab.dns.listen {
         check_dns_responder(lab, listen, hosts, report);
     }
     check_binds(lab, report);
+}
+
+/// Boards without an `address` share one route to the update server: a warning when that
+/// makes two or more of them take turns.
+fn check_turns(lab: &LabConfig, report: &mut dyn FnMut(CheckLine)) {
+    let unaddressed: Vec<&str> = lab.boards().filter(|b| b.address.is_none()).map(|b| b.id.as_str()).collect();
+    if unaddressed.len() > 1 {
+        let detail = format!(
+            "{} have no `address`: their cells run one at a time (give each its DHCP-reserved address to run them side by side)",
+            unaddressed.join(", ")
+        );
+        report(line("boards", CheckStatus::Warn, detail));
+    }
 }
 
 fn line(subject: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> CheckLine {
