@@ -173,6 +173,7 @@ fn serial_spec(id: &str, port: &Path, chip: Chip) -> SerialSpec {
         flash_size: Some(4 << 20),
         power: None,
         power_timeout: Duration::from_secs(5),
+        flash_timeout: Duration::from_secs(120),
         probe: None,
         address: None,
     }
@@ -206,6 +207,27 @@ fn serial_backend_flashes_a_twin_by_its_path() {
     twin.reset(true);
     let answer = LoaderAnswer { chip: Chip::Esp32, mac: Some("24:0a:c4:07:7a:01".into()) };
     assert_eq!(board.connect_loader().unwrap(), answer, "the chip and the MAC in its eFuses");
+}
+
+#[test]
+fn serial_backend_gives_up_at_the_flash_limit() {
+    let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
+    // 3 MB take the twin's line a quarter of a second or more; the limit is 20 ms.
+    let limit = Duration::from_millis(20);
+    let spec = SerialSpec { flash_timeout: limit, ..serial_spec("slow", &twin.port_path(), Chip::Esp32) };
+    let mut board = SerialBoard::new(spec);
+    let big = [Region::padded(0x10000, vec![0x5a; 3 << 20])];
+    let err = board.flash(&big, &mut NoProgress).unwrap_err();
+    assert!(matches!(err, BoardError::FlashTimeout { limit: l, .. } if l == limit), "{err:?}");
+    assert!(err.to_string().ends_with("longer than the lab's flash limit of 0.02 s"), "{err}");
+    assert_ne!(&twin.flash()[0x10000 + (3 << 20) - 4..0x10000 + (3 << 20)], &[0x5a; 4], "cut off before the end");
+
+    // The port was let go: the board, opened afresh with room to finish, is flashed whole.
+    twin.reset(true);
+    let spec = SerialSpec { flash_timeout: Duration::from_secs(120), ..board.spec().clone() };
+    let (report, _) = flash_recorded(&mut SerialBoard::new(spec), &big);
+    assert!(report.regions[0].written);
+    assert!(twin.flash()[0x10000..0x10000 + (3 << 20)].iter().all(|b| *b == 0x5a));
 }
 
 #[test]

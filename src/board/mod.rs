@@ -16,6 +16,7 @@
 //! (probe-rs), flashed through the target's flash loader and reset through its debug sequences,
 //! its console on its serial port. Builds without the feature stay lean.
 
+pub mod deadline;
 pub mod loader;
 pub mod port;
 pub mod power;
@@ -169,6 +170,8 @@ pub enum BoardError {
     ChipMismatch { id: String, expected: &'static str, found: String },
     #[error("{id}: region at {offset:#x} ends at {end:#x}, past the {size:#x}-byte flash")]
     OutOfFlash { id: String, offset: u32, end: u64, size: u32 },
+    #[error("{id}: connecting and flashing took longer than the lab's flash limit of {} s", limit.as_secs_f64())]
+    FlashTimeout { id: String, limit: std::time::Duration },
     #[error("{id}: flashing at {offset:#x} failed: {source}")]
     Flash { id: String, offset: u32, source: Box<espflash::Error> },
     #[error("{id}: starting the app from the ROM loader failed: {source}")]

@@ -260,6 +260,7 @@ mod tests {
             flash_size: Some(0x1000),
             power: None,
             power_timeout: std::time::Duration::from_secs(1),
+            flash_timeout: std::time::Duration::from_secs(120),
             probe: Some("303a:1001".into()),
             address: None,
         };

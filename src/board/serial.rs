@@ -1,16 +1,19 @@
 //! A real board on a serial port: found by USB serial number, VID:PID or path ([`super::port`]),
 //! flashed by espflash through the ROM loader ([`super::loader`]), reset by the named DTR/RTS
 //! sequence of its strategy ([`super::reset`]), power-cycled by its lab's command
-//! ([`super::power`]) when it has one.
+//! ([`super::power`]) when it has one. Connecting and flashing together stay within the lab's
+//! flash limit ([`super::deadline`]).
 //!
 //! The port is resolved again whenever it is (re)opened, because USB serial ports change names
 //! after a replug or a power cycle.
 
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use serialport::SerialPort;
 
+use super::deadline::PortDeadline;
 use super::loader::{self, ConnectOptions, LoaderAnswer, LoaderSession};
 use super::port::{FoundPort, PortSelector, find_port, list_ports};
 use super::power::{PowerAction, PowerControl, PowerValues};
@@ -36,6 +39,8 @@ pub struct SerialSpec {
     /// How long a power command may run, and how long the port may take to come back after
     /// power returns.
     pub power_timeout: Duration,
+    /// How long connecting to the ROM loader and writing the regions may take in all.
+    pub flash_timeout: Duration,
     /// The debug probe that flashes and resets the board (`VID:PID[:SERIAL]`, checked when the
     /// lab config is read); the port is then its console only. `None`: the port does it all.
     pub probe: Option<String>,
@@ -193,8 +198,20 @@ impl Board for SerialBoard {
     fn flash(&mut self, regions: &[Region], progress: &mut dyn FlashProgress) -> Result<FlashReport, BoardError> {
         loader::check_fits(&self.spec.id, regions, self.spec.flash_size)?;
         let serial = self.take_port()?;
-        let mut session = self.connect(serial)?;
-        let report = session.write(regions, progress)?;
+        let id = self.spec.id.clone();
+        let limit = self.spec.flash_timeout;
+        let deadline = PortDeadline::arm(serial.as_raw_fd(), limit).map_err(|source| BoardError::Console {
+            id: id.clone(),
+            port: self.identity.port.clone().unwrap_or_default(),
+            source: source.into(),
+        })?;
+        let written =
+            self.connect(serial).and_then(|mut session| session.write(regions, progress).map(|r| (session, r)));
+        if deadline.disarm() {
+            // The port reads nothing any more: the next cell opens the board afresh.
+            return Err(BoardError::FlashTimeout { id, limit });
+        }
+        let (mut session, report) = written?;
         let lines = self.identity.reset != ResetStrategy::None;
         if !lines && report.all_skipped() {
             // Still in the loader and no wiring to reset it: start the app from there.
@@ -286,6 +303,7 @@ mod tests {
             flash_size: None,
             power: None,
             power_timeout: Duration::from_secs(1),
+            flash_timeout: Duration::from_secs(120),
             probe: None,
             address: None,
         };

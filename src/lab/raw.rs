@@ -145,7 +145,7 @@ pub(super) fn check(source: &TomlSource) -> Result<LabConfig, LabError> {
     let mut addresses = Vec::new();
     for board in &raw.board {
         let id = claim(&board.get_ref().id)?;
-        let spec = board_spec(&at, id, board, timeouts.power)?;
+        let spec = board_spec(&at, id, board, timeouts.power, timeouts.flash)?;
         if let (Some(address), Some(text)) = (spec.address, &board.get_ref().address) {
             if addresses.contains(&address) {
                 return Err(at.err(text.span().start, LabErrorKind::Duplicate { id: text.get_ref().clone() }));
@@ -198,6 +198,7 @@ fn board_spec(
     id: String,
     board: &Spanned<RawBoard>,
     power_timeout: Duration,
+    flash_timeout: Duration,
 ) -> Result<SerialSpec, LabError> {
     let table = board.span().start;
     let raw = board.get_ref();
@@ -232,6 +233,7 @@ fn board_spec(
         flash_size: raw.flash_size.as_ref().map(|s| flash_size(at, s)).transpose()?,
         power,
         power_timeout,
+        flash_timeout,
         probe,
         address: raw.address.as_ref().map(|text| ip_addr(at, text)).transpose()?,
         id,
