@@ -248,6 +248,14 @@ fn prepare_files_are_read_relative_to_the_config() {
     assert_eq!(regions[0].bytes, b"wifi!\xff\xff\xff", "padded to whole words");
     assert_eq!(lab.prepare_regions("twin-1").len(), 1);
 
+    // Over the factory app, or the bootloader: refused where written.
+    for (offset, what) in [("0x10000", "partition `factory`"), ("0x1000", "the bootloader and partition table")] {
+        let text = format!("twins = 1\n[prepare]\n\"*\" = [{{ offset = {offset}, file = \"nvs.bin\" }}]\n");
+        let err = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap_err();
+        assert!(matches!(err.kind, LabErrorKind::PrepareOverlap { what: ref w, .. } if w == what), "{err:?}");
+        assert_eq!((err.location.line, err.location.column), (3, 19));
+    }
+
     let missing = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, file = \"gone.bin\" }]\n";
     let err = lab::parse(&TomlSource::new(dir.join("otarig.toml"), missing)).unwrap_err();
     assert!(matches!(err.kind, LabErrorKind::PrepareFile { ref path, .. } if path.ends_with("gone.bin")), "{err:?}");
@@ -294,10 +302,11 @@ fn an_nvs_csv_becomes_the_partition_esp_idf_s_generator_writes() {
                url,data,string,https://ota.example.com/firmware/with/a/rather/long/path/to/the/image.bin\n\
                ca,file,binary,lab-ca.der\n";
     std::fs::write(dir.join("wifi.csv"), csv).unwrap();
-    let text = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, nvs = \"wifi.csv\", size = 0x6000 }]\n";
+    // A partition of its own past the app slots (the table's `nvs` holds 16 KiB).
+    let text = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x310000, nvs = \"wifi.csv\", size = 0x6000 }]\n";
     let lab = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap();
     let regions = lab.prepare_regions("twin-1");
-    assert_eq!((regions.len(), regions[0].offset, regions[0].bytes.len()), (1, 0x9000, 0x6000));
+    assert_eq!((regions.len(), regions[0].offset, regions[0].bytes.len()), (1, 0x310000, 0x6000));
 
     nvs_partition_gen(&dir.join("wifi.csv"), &dir.join("reference.bin"), "0x6000");
     let reference = std::fs::read(dir.join("reference.bin")).unwrap();
@@ -310,6 +319,12 @@ fn an_nvs_csv_becomes_the_partition_esp_idf_s_generator_writes() {
     let text = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, nvs = \"wifi.csv\" }]\n";
     let lab = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap();
     assert_eq!(lab.prepare_regions("twin-1")[0].bytes.len(), 0x4000);
+
+    // 24 KiB at the table's `nvs` run into otadata, which every cell writes.
+    let text = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, nvs = \"wifi.csv\", size = 0x6000 }]\n";
+    let err = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap_err();
+    let overlap = LabErrorKind::PrepareOverlap { offset: 0x9000, end: 0xf000, what: "partition `otadata`".into() };
+    assert_eq!((err.kind, err.location.line, err.location.column), (overlap, 3, 19));
 
     // A row before any namespace, a missing CSV, a size no partition has: at the `nvs` key.
     std::fs::write(dir.join("bad.csv"), "key,type,encoding,value\nssid,data,string,x\n").unwrap();

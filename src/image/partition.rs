@@ -72,6 +72,23 @@ pub fn app_slots(table: &PartitionTable) -> Vec<AppSlot> {
         .collect()
 }
 
+/// The flash a rig writes for every cell with `table`, by name, as `(name, start, end)`: the
+/// bootloader and the table itself (up to the table's sector end), otadata and the app
+/// partitions. Other data partitions (nvs, phy_init) are the lab's to fill.
+pub fn cell_owned(table: &PartitionTable) -> Vec<(String, u32, u32)> {
+    let table_end = (TABLE_OFFSET + 0x1000) as u32;
+    let mut owned = vec![("the bootloader and partition table".to_owned(), 0, table_end)];
+    let otadata = SubType::Data(DataType::Ota);
+    owned.extend(
+        table
+            .partitions()
+            .iter()
+            .filter(|p| p.ty() == Type::App || p.subtype() == otadata)
+            .map(|p| (format!("partition `{}`", p.name()), p.offset(), p.offset() + p.size())),
+    );
+    owned
+}
+
 /// Offset and size of the otadata partition, if the table has one.
 pub fn otadata_partition(table: &PartitionTable) -> Option<(u32, u32)> {
     table.find_by_subtype(Type::Data, SubType::Data(DataType::Ota)).map(|p| (p.offset(), p.size()))

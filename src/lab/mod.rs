@@ -163,6 +163,8 @@ pub enum LabErrorKind {
     Alignment { offset: u64 },
     #[error("cannot read {path}: {message}")]
     PrepareFile { path: PathBuf, message: String },
+    #[error("region {offset:#x}..{end:#x} overlaps {what}, which every cell writes (ESP-IDF's two-OTA table)")]
+    PrepareOverlap { offset: u64, end: u64, what: String },
     #[error("a region is either `file = PATH` or `nvs = CSV` (with an optional `size`)")]
     RegionSource,
     #[error("cannot make an NVS partition of {path}: {message}")]

@@ -389,6 +389,14 @@ fn prepare(
                 }
                 _ => return Err(at.err(region.offset.span().start, LabErrorKind::RegionSource)),
             };
+            let end = offset + bytes.len() as u64;
+            let owned = crate::image::partition::cell_owned(&crate::image::partition::two_ota_table());
+            if let Some((what, _, _)) =
+                owned.iter().find(|(_, start, stop)| offset < u64::from(*stop) && end > u64::from(*start))
+            {
+                let kind = LabErrorKind::PrepareOverlap { offset, end, what: what.clone() };
+                return Err(at.err(region.offset.span().start, kind));
+            }
             read.push(Region::padded(offset as u32, bytes));
         }
         prepare.insert(id.clone(), read);
