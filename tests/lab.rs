@@ -338,6 +338,40 @@ fn an_nvs_csv_becomes_the_partition_esp_idf_s_generator_writes() {
 }
 
 #[test]
+fn lab_nvs_shows_and_writes_the_partition_of_a_csv_and_reads_a_dump() {
+    let dir = scratch("nvs-cli");
+    std::fs::write(
+        dir.join("wifi.csv"),
+        "key,type,encoding,value\nwifi,namespace,,\nssid,data,string,otarig-lab\nretries,data,u8,3\n",
+    )
+    .unwrap();
+    let expected = "key,type,encoding,value\nwifi,namespace,,\nssid,data,string,otarig-lab\nretries,data,u8,3\n";
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    let out = otarig(&["lab", "nvs", "wifi.csv", "--out", "nvs.bin"], &dir);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), expected.to_owned()), "{}", text(&out.stderr));
+    nvs_partition_gen(&dir.join("wifi.csv"), &dir.join("reference.bin"), "0x4000");
+    assert_eq!(std::fs::read(dir.join("nvs.bin")).unwrap(), std::fs::read(dir.join("reference.bin")).unwrap());
+
+    // ESP-IDF's own partition (a dump, as a board would give it) reads the same.
+    let out = otarig(&["lab", "nvs", "reference.bin"], &dir);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), expected.to_owned()), "{}", text(&out.stderr));
+
+    for (args, says) in [
+        (&["lab", "nvs", "reference.bin", "--out", "x.bin"][..], "is a partition already"),
+        (&["lab", "nvs", "wifi.csv", "--size", "0x2000"][..], "no NVS partition size"),
+        (&["lab", "nvs", "gone.csv"][..], "cannot read"),
+    ] {
+        let out = otarig(args, &dir);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
+    assert!(!dir.join("x.bin").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn cells_go_to_devices_with_the_firmware_s_chip() {
     let lab = parse(&format!(
         "twins = 2\n{SERVER}\

@@ -1,11 +1,12 @@
-//! `otarig lab check`: is this lab host ready for a run? One line per check.
+//! `otarig lab check`: is this lab host ready for a run? One line per check. `otarig lab nvs`:
+//! the NVS partition a `[prepare]` CSV becomes, or what a partition dump holds.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use otarig::firmware::Fleet;
 use otarig::lab::check::{CheckLine, CheckStatus, OtaHost, check_lab};
-use otarig::lab::{self, DeviceSpec, LabConfig};
+use otarig::lab::{self, DeviceSpec, LabConfig, nvs};
 use otarig::pki::LabPki;
 
 use super::exit;
@@ -36,6 +37,45 @@ enum LabCommand {
     /// Check the lab config and this host: boards answer, names resolve, addresses bind.
     #[command(after_help = AFTER_HELP)]
     Check(CheckArgs),
+    /// Show the NVS partition a CSV becomes (as `[prepare]` writes it), or what a dump holds.
+    #[command(after_help = NVS_AFTER_HELP)]
+    Nvs(NvsArgs),
+}
+
+pub const NVS_AFTER_HELP: &str = "\
+FILE is a CSV in ESP-IDF's nvs_partition_gen format (key,type,encoding,value; a namespace row
+before its keys; `file` rows relative to the CSV), or an NVS partition's bytes (a dump read
+from a board, say). Standard output gets the partition's entries as such a CSV, blobs in
+base64: for a CSV, read back from the partition otarig writes for it, byte for byte what
+ESP-IDF's generator writes. --out writes that partition.
+
+Exit status: 0 done, 2 the file cannot be read or is no CSV or partition (the reason on
+standard error).
+
+Examples:
+  otarig lab nvs lab/wifi.csv                      the entries a board will hold
+  otarig lab nvs lab/wifi.csv --size 0x6000 --out nvs.bin
+  esptool read-flash 0x9000 0x4000 dump.bin && otarig lab nvs dump.bin";
+
+#[derive(Debug, Args)]
+struct NvsArgs {
+    /// A CSV in nvs_partition_gen format, or an NVS partition's bytes.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The partition's size for a CSV: a multiple of 0x1000, at least 0x3000.
+    #[arg(long, default_value = "0x4000", value_parser = parse_size, value_name = "BYTES")]
+    size: u32,
+    /// Write the partition made from the CSV here.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+fn parse_size(text: &str) -> Result<u32, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| format!("{text:?} is not a size in bytes (0x4000 or 16384)"))
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +94,36 @@ struct CheckArgs {
 pub fn run(args: &LabArgs) -> u8 {
     match &args.command {
         LabCommand::Check(args) => check(args),
+        LabCommand::Nvs(args) => nvs(args),
+    }
+}
+
+fn nvs(args: &NvsArgs) -> u8 {
+    let shown =
+        std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display())).and_then(|bytes| {
+            let partition = if nvs::is_partition(&bytes) {
+                if args.out.is_some() {
+                    return Err(format!("{} is a partition already: --out takes a CSV", args.file.display()));
+                }
+                bytes
+            } else {
+                nvs::generate(&args.file, args.size).map_err(|e| e.to_string())?
+            };
+            let csv = nvs::entries_csv(&args.file, &partition).map_err(|e| e.to_string())?;
+            if let Some(out) = &args.out {
+                std::fs::write(out, &partition).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            }
+            Ok(csv)
+        });
+    match shown {
+        Ok(csv) => {
+            print!("{csv}");
+            exit::OK
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
     }
 }
 

@@ -46,6 +46,21 @@ pub fn generate(csv: &Path, size: u32) -> Result<Vec<u8>, NvsError> {
     partition.generate_partition(size as usize).map_err(|e| fail(e.to_string()))
 }
 
+/// The entries of an NVS partition's bytes (`path` names them in errors) as a CSV in the same
+/// format, blobs in base64: what a board holds, from a dump or a generated partition.
+pub fn entries_csv(path: &Path, bytes: &[u8]) -> Result<String, NvsError> {
+    let fail = |message: String| NvsError { path: path.to_owned(), message };
+    let partition = NvsPartition::try_from_bytes(bytes.to_vec()).map_err(|e| fail(e.to_string()))?;
+    partition.to_csv().map_err(|e| fail(e.to_string()))
+}
+
+/// Whether `bytes` look like an NVS partition rather than CSV text: a partition starts with a
+/// page state (0xFE active, 0xFC full, ...; 0xFF unused), CSV with text.
+pub fn is_partition(bytes: &[u8]) -> bool {
+    const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+    bytes.first().is_some_and(|&b| b >= 0x80) && !bytes.starts_with(UTF8_BOM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,7 +89,7 @@ mod tests {
         );
         let bytes = generate(&dir.join("wifi.csv"), DEFAULT_SIZE).unwrap();
         assert_eq!(bytes.len(), DEFAULT_SIZE as usize);
-        let read = NvsPartition::try_from_bytes(bytes).unwrap();
+        let read = NvsPartition::try_from_bytes(bytes.clone()).unwrap();
         let value = |key: &str| match &read.find(key).unwrap().content {
             EntryContent::Data(value) => value.clone(),
             other => panic!("{other:?}"),
@@ -83,6 +98,14 @@ mod tests {
         // The file row's path is the CSV's neighbour, not the working directory's.
         assert_eq!(value("cert"), DataValue::Binary(vec![0x30, 0x82, 0x01, 0x0a]));
         assert_eq!(read.find("ssid").unwrap().namespace, "lab");
+
+        // Read back as CSV: the rows as written, the file's bytes as base64.
+        let csv = entries_csv(Path::new("nvs.bin"), &bytes).unwrap();
+        assert_eq!(
+            csv,
+            "key,type,encoding,value\nlab,namespace,,\nssid,data,string,otarig-lab\ncert,data,base64,MIIBCg==\n"
+        );
+        assert!(is_partition(&bytes) && !is_partition(b"key,type,encoding,value\n"));
     }
 
     #[test]
