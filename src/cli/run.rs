@@ -24,8 +24,9 @@ object per cell as it ends; DIR/transcripts/ keeps each console as read.
 
 Devices: the lab config's boards and twins (--config, default ./otarig.toml when present), else
 --twins twins. A cell goes to a device with the firmware's chip; one no device has is an error.
-Boards are locked for the run; their update server listens on the config's [server] listen, so
-board cells take turns at it; their time limits are the config's [timeouts] (boot + update).
+Boards are locked for the run. Their update server listens on the config's [server] listen and
+tells boards apart by their `address` (their DHCP reservation): boards with one run side by
+side, those without take turns. Their time limits are the config's [timeouts] (boot + update).
 With a config, --twins N replaces the config's twins (0: boards only) and --retries its retries.
 
 Cells run side by side, one per device; a twin is kept for the next cell of the same firmware,
