@@ -45,7 +45,8 @@ impl LabServices {
         let server = lab
             .server
             .map(|server| {
-                SharedListener::start(runtime, server.listen).map_err(|source| ServiceError {
+                let boards = lab.boards().filter_map(|board| board.address);
+                SharedListener::start(runtime, server.listen, boards).map_err(|source| ServiceError {
                     service: "update server",
                     addr: server.listen,
                     source,
