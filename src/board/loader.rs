@@ -93,11 +93,6 @@ impl LoaderSession {
         Ok(Self { flasher, id: id.to_owned(), port: path.to_owned(), chip })
     }
 
-    /// The chip the loader reported.
-    pub fn chip(&self) -> Chip {
-        self.chip
-    }
-
     /// What the loader says of the chip: its kind, and its Wi-Fi MAC address from eFuse (what a
     /// lab's DHCP reservation names), `None` when the loader would not tell.
     pub fn answer(&mut self) -> LoaderAnswer {

@@ -220,6 +220,14 @@ impl DeviceSpec {
         }
     }
 
+    /// A board's address on the lab network, when the config gives one (twins have none).
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            Self::Board(board) => board.address,
+            Self::Twin(_) => None,
+        }
+    }
+
     /// The device, ready for a cell. A twin starts now with `network` (the cell's server and
     /// date); a board's network is the lab's own (its access point's DNS), so it ignores it.
     pub fn open(&self, network: &LabNetwork) -> Result<Box<dyn Board>, BoardError> {

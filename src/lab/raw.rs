@@ -358,6 +358,8 @@ fn prepare(
 ) -> Result<BTreeMap<String, Vec<Region>>, LabError> {
     let folder = at.0.path().parent().unwrap_or(Path::new("")).to_owned();
     let mut prepare = BTreeMap::new();
+    // What every cell writes, which no region may touch.
+    let owned = crate::image::partition::cell_owned(&crate::image::partition::two_ota_table());
     for (id, regions) in raw {
         if id != EVERY_BOARD && !ids.contains(id) {
             return Err(at.err(regions.span().start, LabErrorKind::UnknownDevice { id: id.clone() }));
@@ -390,7 +392,6 @@ fn prepare(
                 _ => return Err(at.err(region.offset.span().start, LabErrorKind::RegionSource)),
             };
             let end = offset + bytes.len() as u64;
-            let owned = crate::image::partition::cell_owned(&crate::image::partition::two_ota_table());
             if let Some((what, _, _)) =
                 owned.iter().find(|(_, start, stop)| offset < u64::from(*stop) && end > u64::from(*start))
             {

@@ -70,7 +70,7 @@ struct KeptTwin {
 /// What the station runs cells on.
 enum Place {
     Twin { reuse: bool, flash_size: u32, kept: Option<KeptTwin> },
-    Board { spec: DeviceSpec, prepare: Vec<Region>, server: Option<SocketAddr>, open: Option<Box<dyn Board>> },
+    Board { spec: DeviceSpec, prepare: Vec<Region>, open: Option<Box<dyn Board>> },
 }
 
 /// One place cells run, one at a time.
@@ -93,16 +93,13 @@ impl Station {
     }
 
     /// The station of one of `lab`'s devices: a twin as [`Station::new`] makes, or a board with
-    /// its `[prepare]` regions and the lab's server address.
+    /// its `[prepare]` regions.
     pub fn for_device(device: &DeviceSpec, lab: &LabConfig, reuse: bool) -> Self {
         let place = match device {
             DeviceSpec::Twin(twin) => Place::Twin { reuse, flash_size: twin.flash_size, kept: None },
-            DeviceSpec::Board(_) => Place::Board {
-                spec: device.clone(),
-                prepare: lab.prepare_regions(device.id()),
-                server: lab.server.map(|s| s.listen),
-                open: None,
-            },
+            DeviceSpec::Board(_) => {
+                Place::Board { spec: device.clone(), prepare: lab.prepare_regions(device.id()), open: None }
+            }
         };
         Self { board: device.id().to_owned(), chip: device.chip(), place, reused: 0, lock: None }
     }
@@ -144,9 +141,7 @@ impl Station {
     /// is then used again), else any port.
     pub fn server_at(&self, setup: &Setup) -> Result<ServerAt, CellError> {
         match &self.place {
-            Place::Board { server: Some(_), spec: DeviceSpec::Board(board), .. } => Ok(ServerAt::Lab(board.address)),
-            Place::Board { server: Some(_), .. } => Ok(ServerAt::Lab(None)),
-            Place::Board { server: None, .. } => Err(CellError::NoServer { board: self.board.clone() }),
+            Place::Board { spec, .. } => Ok(ServerAt::Lab(spec.address())),
             Place::Twin { kept, .. } => {
                 Ok(ServerAt::Loopback(kept.as_ref().filter(|k| k.setup == *setup).map_or(0, |k| k.server.port())))
             }
