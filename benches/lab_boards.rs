@@ -15,18 +15,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otarig::lab;
 use otarig::run::serve::Setup;
-use otarig::run::{
-    self, CellVerdict, LabDirs, LockDir, Plan, PreflightCheck, RunEvent, RunOptions, Selection, WatchLimits,
-};
-use otarig::scenario::Fault;
+use otarig::run::{self, LockDir, Plan, PreflightCheck, RunEvent, RunOptions, Selection, WatchLimits};
 use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::{LabNetwork, TimeService};
+
+mod common;
 
 const FIRMWARE: [&str; 2] = ["dst-x3-idf3.2", "isrg-x1-idf4.4"];
 
@@ -63,16 +61,7 @@ fn main() {
 
 /// The cells: two firmware × every scenario whose faults take no set time (a quick run: 2 cells).
 fn plan(all: bool) -> Plan {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dirs = LabDirs { scenarios: root.join("scenarios"), fleet: root.join("firmware-images") };
-    let lab = Plan::new(&dirs, &Selection::default()).expect("the shipped lab");
-    let timed = |fault: &Option<Fault>| matches!(fault, Some(Fault::Stall { .. } | Fault::Throttle { .. }));
-    let scenarios: Vec<String> = lab
-        .scenarios
-        .iter()
-        .filter(|s| s.power_cut.is_none() && !timed(&s.fault) && !s.hosts.iter().any(|h| timed(&h.fault)))
-        .map(|s| s.path.display().to_string())
-        .collect();
+    let scenarios = common::untimed_scenarios(|s| s.power_cut.is_none());
     let selection = if all {
         Selection { firmware: FIRMWARE.map(String::from).to_vec(), scenarios, ..Selection::default() }
     } else {
@@ -82,7 +71,7 @@ fn plan(all: bool) -> Plan {
             ..Selection::default()
         }
     };
-    Plan::new(&dirs, &selection).expect("the plan")
+    Plan::new(&common::shipped_dirs(), &selection).expect("the plan")
 }
 
 /// What one lab's run measured.
@@ -172,18 +161,8 @@ fn run_lab(plan: &Plan, boards: usize, addressed: bool) -> Figures {
             flashes.push(((firmware.to_owned(), board.to_owned()), first, report.elapsed, report.bytes_written()));
         }
         RunEvent::CellFinished { result, .. } => {
-            assert!(
-                !matches!(result.verdict, CellVerdict::Error | CellVerdict::Fail),
-                "{} x {}: {:?} {:?}",
-                result.firmware,
-                result.scenario,
-                result.verdict,
-                result.error
-            );
-            let observed = result.observed.as_ref().expect("observed");
-            let reason = observed.outcome.reason.map_or("-".to_owned(), |r| format!("{r:?}"));
             let key = format!("{} {}", result.firmware, result.scenario);
-            outcomes.lock().unwrap().insert(key, format!("{:?} {reason}", observed.outcome.outcome));
+            outcomes.lock().unwrap().insert(key, common::checked_outcome(result));
         }
         _ => {}
     })

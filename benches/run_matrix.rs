@@ -14,13 +14,14 @@
 //! reason for every cell. Without `--bench` (`cargo test --benches`) it runs 2 cells on one twin.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use otarig::run::{self, CellVerdict, LabDirs, Plan, RunEvent, RunOptions, Selection, WatchLimits};
-use otarig::scenario::Fault;
+use otarig::outcome::OutcomeClass;
+use otarig::run::{self, Plan, RunEvent, RunOptions, Selection, WatchLimits};
+
+mod common;
 
 /// Set in a child: the configuration to run (`TWINS,REUSE,CELLS`).
 const CHILD: &str = "OTARIG_RUN_MATRIX_CHILD";
@@ -115,25 +116,14 @@ fn child(config: &str) {
     let parts: Vec<&str> = config.split(',').collect();
     let twins: usize = parts[0].parse().expect("twins");
     let reuse = parts[1] == "true";
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dirs = LabDirs { scenarios: root.join("scenarios"), fleet: root.join("firmware-images") };
-
-    // Every scenario whose faults take no set time.
-    let all = Plan::new(&dirs, &Selection::default()).expect("the shipped lab");
-    let timed = |fault: &Option<Fault>| matches!(fault, Some(Fault::Stall { .. } | Fault::Throttle { .. }));
-    let scenarios: Vec<String> = all
-        .scenarios
-        .iter()
-        .filter(|s| !timed(&s.fault) && !s.hosts.iter().any(|h| timed(&h.fault)))
-        .map(|s| s.path.display().to_string())
-        .collect();
+    let dirs = common::shipped_dirs();
+    let scenarios = common::untimed_scenarios(|_| true);
     let mut selection = Selection { scenarios, ..Selection::default() };
     if parts[2] != "all" {
         selection.firmware = vec!["isrg-x1-idf4.4".into()];
         selection.scenarios = vec!["gts-chain".into(), "le-short-chain".into()];
     }
     let plan = Plan::new(&dirs, &selection).expect("the plan");
-    drop(all);
 
     let out = std::env::temp_dir().join(format!("otarig-run-matrix-{}", std::process::id()));
     let options = RunOptions {
@@ -148,18 +138,9 @@ fn child(config: &str) {
     let started = Instant::now();
     let summary = run::run(&plan, &options, |event| {
         if let RunEvent::CellFinished { result, .. } = event {
-            assert!(
-                !matches!(result.verdict, CellVerdict::Error | CellVerdict::Fail),
-                "{} x {}: {:?} {:?}",
-                result.firmware,
-                result.scenario,
-                result.verdict,
-                result.error
-            );
-            let observed = result.observed.as_ref().expect("observed");
-            let updated = observed.outcome.outcome == otarig::outcome::OutcomeClass::Updated;
-            let reason = observed.outcome.reason.map_or("-".to_owned(), |r| format!("{r:?}"));
-            println!("outcome {} {} {:?} {reason}", result.firmware, result.scenario, observed.outcome.outcome);
+            let outcome = common::checked_outcome(result);
+            let updated = result.observed.as_ref().is_some_and(|o| o.outcome.outcome == OutcomeClass::Updated);
+            println!("outcome {} {} {outcome}", result.firmware, result.scenario);
             durations.lock().unwrap().push((result.duration_ms, updated));
         }
     })
