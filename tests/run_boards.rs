@@ -49,10 +49,20 @@ fn free_addr() -> SocketAddr {
 /// The twin on the bench: in download mode, its network the lab's (the firmware's update host
 /// at the fixed server address, SNTP with the scenarios' date).
 fn bench_twin(plan: &Plan, server: SocketAddr) -> Arc<TwinHandle> {
-    let firmware = plan.fleet.get(FIRMWARE).unwrap();
-    let host = run::serve::url_host(&firmware.ota_url).unwrap();
-    let date = plan.scenarios[0].date.unix_timestamp();
-    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Answers(date), address: None };
+    board_twin(plan, FIRMWARE, server, TimeService::Answers(plan.scenarios[0].date.unix_timestamp()), None)
+}
+
+/// A twin standing in for a board on the lab network: in download mode, `firmware`'s update
+/// host at the lab's `server`, the time from `time`, its connections from `address`.
+fn board_twin(
+    plan: &Plan,
+    firmware: &str,
+    server: SocketAddr,
+    time: TimeService,
+    address: Option<IpAddr>,
+) -> Arc<TwinHandle> {
+    let host = run::serve::url_host(&plan.fleet.get(firmware).unwrap().ota_url).unwrap();
+    let network = LabNetwork { hosts: [(host, server)].into(), time, address };
     Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap())
 }
 
@@ -171,14 +181,6 @@ fn expiry_plan(dir: &Path) -> Plan {
     plan
 }
 
-/// A twin standing in for a board on the lab network: in download mode, the firmware's update
-/// host at the lab's `server`, the time from the lab's SNTP responder at `sntp`, from `address`.
-fn lab_twin(plan: &Plan, server: SocketAddr, sntp: SocketAddr, address: Option<IpAddr>) -> Arc<TwinHandle> {
-    let host = run::serve::url_host(&plan.fleet.get(TIMECHECK).unwrap().ota_url).unwrap();
-    let network = LabNetwork { hosts: [(host, server)].into(), time: TimeService::Server(sntp), address };
-    Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap())
-}
-
 /// (scenario, board, outcome, reason) of each result line, by scenario.
 fn observed(results: &[Value]) -> Vec<(&str, &str, &str, &str)> {
     results
@@ -199,7 +201,7 @@ fn a_board_s_sntp_answers_each_cell_with_its_scenario_s_date() {
     // only way to learn a date.
     let server = free_addr();
     let sntp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let twin = lab_twin(&plan, server, sntp, None);
+    let twin = board_twin(&plan, TIMECHECK, server, TimeService::Server(sntp), None);
     let config = write_config(&tmp.0, &twin.port_path(), server, &format!("[sntp]\nlisten = \"{sntp}\"\n"));
     let out = tmp.0.join("run");
     let summary = run::run(&plan, &options(&out, lab::load(&config).unwrap(), &twin), |_| {}).unwrap();
@@ -223,7 +225,8 @@ fn boards_with_addresses_run_side_by_side_each_served_its_own_cell() {
     let sntp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     // Two boards on the lab network at their own addresses (all of 127/8 is this host's).
     let addresses: [IpAddr; 2] = [[127, 0, 0, 2].into(), [127, 0, 0, 3].into()];
-    let twins: Vec<Arc<TwinHandle>> = addresses.iter().map(|&ip| lab_twin(&plan, server, sntp, Some(ip))).collect();
+    let twins: Vec<Arc<TwinHandle>> =
+        addresses.iter().map(|&ip| board_twin(&plan, TIMECHECK, server, TimeService::Server(sntp), Some(ip))).collect();
     let mut text = format!(
         "retries = 0\n[server]\nlisten = \"{server}\"\n[sntp]\nlisten = \"{sntp}\"\n[timeouts]\nboot = 5\nupdate = 10\n"
     );
