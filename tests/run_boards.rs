@@ -47,7 +47,7 @@ fn free_addr() -> SocketAddr {
 }
 
 /// The twin on the bench: in download mode, its network the lab's (the firmware's update host
-/// at the fixed server address, SNTP with the scenarios' date).
+/// at the lab's server address, SNTP with the first scenario's date).
 fn bench_twin(plan: &Plan, server: SocketAddr) -> Arc<TwinHandle> {
     board_twin(plan, FIRMWARE, server, TimeService::Answers(plan.scenarios[0].date.unix_timestamp()), None)
 }

@@ -42,7 +42,7 @@ pub(crate) fn run_update(device: &Device<'_>, clock: &mut BootClock, emit: &mut 
     let profile = device.profile;
     let mut uart = Uart::new(clock);
     uart.speak(Dialect { major: profile.idf.major, minor: profile.idf.minor });
-    let mut client = Client { device, generation: Generation::of(profile.idf), uart, emit };
+    let mut client = Client { device, generation: Generation::of(profile.idf), uart, emit, sntp_time: None };
     client.example()
 }
 
@@ -62,6 +62,9 @@ struct Client<'d, 'c, 'e> {
     generation: Generation,
     uart: Uart<'c>,
     emit: &'e mut dyn FnMut(&[u8]),
+    /// What SNTP answered, asked once per boot when the time is first needed (`Some(None)`:
+    /// no answer).
+    sntp_time: Option<Option<i64>>,
 }
 
 impl Client<'_, '_, '_> {
@@ -240,7 +243,9 @@ impl Client<'_, '_, '_> {
         let uptime = i64::from(self.uart.clock().now_ms() / 1000);
         let now = match profile.clock {
             ClockSource::Unset => uptime,
-            ClockSource::Sntp => self.device.network.sntp_time().unwrap_or(uptime),
+            ClockSource::Sntp => {
+                self.sntp_time.get_or_insert_with(|| self.device.network.sntp_time()).unwrap_or(uptime)
+            }
             ClockSource::Fixed(at) => at,
         };
         DevicePolicy {
