@@ -17,6 +17,7 @@ pub mod pki;
 pub mod predict;
 pub mod replay;
 pub mod report;
+pub mod results;
 #[cfg(unix)]
 pub mod run;
 pub mod scenario;

@@ -6,10 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use otarig::report::{
-    self, CellDetails, ChainCert, ChangeKind, DetailsByCell, ResultsError, Verdict, diff_runs, read_results,
-    render_matrix,
-};
+use otarig::report::{self, ChangeKind, DetailsByCell, diff_runs, render_matrix};
+use otarig::results::{CellDetails, ChainCert, ResultsError, Verdict, read_results};
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 use serde_json::{Value, json};
 

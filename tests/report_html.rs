@@ -242,7 +242,7 @@ const VISIBLE_DETAIL: &str = "new Promise(resolve => { const check = () => { \
 fn a_click_opens_the_transcript_as_text_and_nothing_it_holds_runs() {
     let tmp = TempDir::new("report-html-run");
     write_run(&tmp.0);
-    let cells = report::read_results(&tmp.0).unwrap();
+    let cells = otarig::results::read_results(&tmp.0).unwrap();
     let page = report::write_html(&cells, &tmp.0, &DetailsByCell::new()).unwrap();
     let url = format!("file://{}", page.canonicalize().unwrap().display());
     assert!(url.bytes().all(|b| b.is_ascii_graphic()), "a plain file URL: {url}");

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use otarig::run::{self, CellVerdict, LabDirs, Plan, PlanError, RunEvent, RunOptions, Selection, WatchLimits, compare};
+use otarig::results::{Verdict, compare};
+use otarig::run::{self, LabDirs, Plan, PlanError, RunEvent, RunOptions, Selection, WatchLimits};
 use serde_json::Value;
 
 mod common;
@@ -68,9 +69,9 @@ fn check_line(dir: &Path, line: &Value, firmware: &str, scenario: &str, expected
         assert!(lines[number - 1].contains(quoted), "line {number} of the transcript is `{quoted}`");
     }
     // The verdict is the comparison of the two.
-    let expected: Option<otarig::scenario::Expectation> = match &line["expected"] {
+    let expected: Option<otarig::outcome::Outcome> = match &line["expected"] {
         Value::Null => None,
-        value => Some(otarig::scenario::Expectation {
+        value => Some(otarig::outcome::Outcome {
             outcome: serde_json::from_value(value["outcome"].clone()).unwrap(),
             reason: serde_json::from_value(value["reason"].clone()).unwrap(),
         }),
@@ -195,7 +196,7 @@ fn ids_that_name_nothing_are_usage_errors_before_anything_runs() {
 
 #[test]
 fn verdict_names_are_the_contract() {
-    let names = [CellVerdict::Pass, CellVerdict::Fail, CellVerdict::Error, CellVerdict::Observed]
+    let names = [Verdict::Pass, Verdict::Fail, Verdict::Error, Verdict::Observed]
         .map(|v| serde_json::to_value(v).unwrap());
     assert_eq!(names, ["pass", "fail", "error", "observed"].map(Value::from));
 }

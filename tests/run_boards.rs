@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use otarig::lab::{self, LabConfig};
 use otarig::run::{
-    self, CellVerdict, LabDirs, LockDir, Plan, PreflightCheck, RunEvent, RunOptions, Selection, WatchLimits,
+    self, LabDirs, LockDir, Plan, PreflightCheck, RunEvent, RunOptions, Selection, WatchLimits,
 };
 use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::{LabNetwork, TimeService};
@@ -304,7 +304,7 @@ fn a_cell_no_device_can_take_is_an_error_that_says_why() {
     let summary = run::run(&plan(&["gts-chain"]), &options, |_| {}).unwrap();
     assert_eq!((summary.error, summary.total()), (1, 1));
     let results = lines(&out.join("results.jsonl"));
-    assert_eq!(results[0]["verdict"], CellVerdict::Error.as_str());
+    assert_eq!(results[0]["verdict"], otarig::results::Verdict::Error.as_str());
     assert_eq!(results[0]["error"], "no esp32 device in the lab (it has: esp32c3)");
     assert!(results[0]["observed"].is_null());
 }

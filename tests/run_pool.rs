@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otarig::run::{
-    self, BoardLock, CellVerdict, LabDirs, LockDir, LockError, Plan, RunEvent, RunOptions, Selection, WatchLimits,
+    self, BoardLock, LabDirs, LockDir, LockError, Plan, RunEvent, RunOptions, Selection, WatchLimits,
 };
 use serde_json::Value;
 
@@ -285,5 +285,5 @@ fn ctrl_c_keeps_the_finished_results_exits_130_and_the_run_resumes() {
     let after = results_by_scenario(&out.0);
     assert_eq!(after.len(), cells, "{stdout}");
     assert_eq!(std::fs::read_to_string(out.0.join("results.jsonl")).unwrap().lines().count(), cells);
-    assert!(after.values().all(|v| v["verdict"] != serde_json::to_value(CellVerdict::Error).unwrap()), "{stdout}");
+    assert!(after.values().all(|v| v["verdict"] != serde_json::to_value(otarig::results::Verdict::Error).unwrap()), "{stdout}");
 }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use otarig::run::{CellResult, CellVerdict, LabDirs, Plan, Selection};
+use otarig::results::{CellRecord, Verdict};
+use otarig::run::{LabDirs, Plan, Selection};
 use otarig::scenario::{Fault, Scenario};
 
 /// The shipped scenarios and fleet.
@@ -26,9 +27,9 @@ pub fn untimed_scenarios(keep: impl Fn(&Scenario) -> bool) -> Vec<String> {
 
 /// A finished cell's `outcome reason` (`-` for none), once it is known neither the rig's
 /// error nor a failed expectation: a benchmark of a broken run measures nothing.
-pub fn checked_outcome(result: &CellResult) -> String {
+pub fn checked_outcome(result: &CellRecord) -> String {
     assert!(
-        !matches!(result.verdict, CellVerdict::Error | CellVerdict::Fail),
+        !matches!(result.verdict, Verdict::Error | Verdict::Fail),
         "{} x {}: {:?} {:?}",
         result.firmware,
         result.scenario,

@@ -5,10 +5,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use otarig::report::{
-    self, CellRecord, Counts, DetailsByCell, MergeError, ReportError, ResultsError, diff_runs, merge_runs,
-    read_results, render_matrix,
-};
+use otarig::report::{self, DetailsByCell, MergeError, ReportError, diff_runs, merge_runs, render_matrix};
+use otarig::results::{self, CellRecord, Counts, ResultsError, read_results};
 
 use super::{OutputFormat, exit};
 
@@ -116,7 +114,7 @@ fn merge(dirs: &[PathBuf], out: &Path) -> u8 {
         dirs.len(),
         if dirs.len() == 1 { "" } else { "s" },
         merged.cells.len(),
-        out.join(report::RESULTS_FILE).display()
+        out.join(results::RESULTS_FILE).display()
     );
     println!("reports: {}, {}", written.junit.display(), written.html.display());
     verdict_code(&merged.cells)

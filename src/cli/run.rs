@@ -9,9 +9,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use otarig::lab::{self, DeviceSpec, LabConfig};
 use otarig::run::{
-    self, CellResult, CellVerdict, LabDirs, Plan, PlanError, RunEvent, RunOptions, RunSummary, Selection, Shard, Stop,
+    self, LabDirs, Plan, PlanError, RunEvent, RunOptions, RunSummary, Selection, Shard, Stop,
     WatchLimits,
 };
+use otarig::results::{CellRecord, Verdict};
 use time::OffsetDateTime;
 
 use super::exit;
@@ -407,12 +408,12 @@ fn resume_command(out: &Path) -> String {
 }
 
 /// `PASS  dst-x3-idf3.2 x gts-chain on twin-1: tls-verify / untrusted (0.4 s)`.
-fn cell_line(result: &CellResult) -> String {
+fn cell_line(result: &CellRecord) -> String {
     let tag = match result.verdict {
-        CellVerdict::Pass => "PASS ",
-        CellVerdict::Fail => "FAIL ",
-        CellVerdict::Error => "ERROR",
-        CellVerdict::Observed => "SEEN ",
+        Verdict::Pass => "PASS ",
+        Verdict::Fail => "FAIL ",
+        Verdict::Error => "ERROR",
+        Verdict::Observed => "SEEN ",
     };
     let what = match (&result.observed, &result.error) {
         (Some(observed), _) => observed.outcome.to_string(),
@@ -420,7 +421,7 @@ fn cell_line(result: &CellResult) -> String {
         (None, None) => String::new(),
     };
     let expected = match (&result.expected, result.verdict) {
-        (Some(expected), CellVerdict::Fail) => {
+        (Some(expected), Verdict::Fail) => {
             let outcome = otarig::outcome::Outcome { outcome: expected.outcome, reason: expected.reason };
             format!(", expected {outcome}")
         }

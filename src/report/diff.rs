@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::results::{CellKey, CellRecord, Verdict, short};
+use crate::results::{CellKey, CellRecord, Verdict, short};
 use crate::outcome::{OutcomeClass, VerifyReason};
 
 /// A cell's state in one run.
@@ -21,7 +21,7 @@ pub struct CellState {
 impl CellState {
     fn of(cell: &CellRecord) -> Self {
         let observed = cell.observed.as_ref();
-        Self { verdict: cell.verdict, outcome: observed.map(|o| o.outcome), reason: observed.and_then(|o| o.reason) }
+        Self { verdict: cell.verdict, outcome: observed.map(|o| o.outcome.outcome), reason: observed.and_then(|o| o.outcome.reason) }
     }
 
     /// `pass tls-verify/untrusted`, `error`.

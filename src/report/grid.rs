@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::results::CellRecord;
+use crate::results::CellRecord;
 
 /// Rows, columns and where each cell's result is.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::results::{CellRecord, Counts, Verdict, short};
+use crate::results::{CellRecord, Counts, Verdict, short};
 use super::transcript::read_transcript;
 
 /// The JUnit file's name inside a run's directory.

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::grid::Grid;
-use super::results::{CellRecord, Counts, Verdict, short};
+use crate::results::{CellRecord, Counts, Verdict, short};
 use crate::outcome::OutcomeClass;
 
 /// Tables wider than this get numbered scenario headers, named in a legend above the table.
@@ -60,7 +60,7 @@ pub fn render_matrix(cells: &[CellRecord], colour: bool) -> String {
             match cell {
                 Some((verdict, text)) => {
                     let record = grid.cell(firmware, scenario);
-                    let class = record.and_then(|r| r.observed.as_ref()).map(|o| o.outcome);
+                    let class = record.and_then(|r| r.observed.as_ref()).map(|o| o.outcome.outcome);
                     let pad = w.saturating_sub(2 + width(text));
                     paint(&mut line, colour, verdict_style(*verdict), mark(*verdict));
                     line.push(' ');

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::results::{CellRecord, RESULTS_FILE, ResultsError, dedupe, read_results};
+use crate::results::{CellRecord, RESULTS_FILE, ResultsError, dedupe, read_results};
 use super::transcript::is_inside;
 
 /// What a merge wrote.

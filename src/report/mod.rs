@@ -1,7 +1,6 @@
 //! Reports of an `otarig run`: what a run directory's `results.jsonl` and transcripts say, for
 //! people and for CI systems.
 //!
-//! - [`results`]: the one reader of `results.jsonl` ([`read_results`]), errors at `file:line:column`;
 //! - [`matrix`]: firmware × scenario as terminal text ([`render_matrix`]);
 //! - [`junit`]: `DIR/junit.xml` ([`write_junit`]);
 //! - [`html`]: `DIR/report.html`, one self-contained file ([`write_html`]);
@@ -18,26 +17,27 @@
 //! # Ok::<(), report::ReportError>(())
 //! ```
 
-pub mod details;
 pub mod diff;
 pub mod grid;
 pub mod html;
 pub mod junit;
 pub mod matrix;
 pub mod merge;
-pub mod results;
 pub mod transcript;
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use details::{CellDetails, ChainCert, DetailsByCell};
 pub use diff::{CellChange, ChangeKind, RunDiff, diff_runs};
 pub use html::{HTML_FILE, render_html, write_html};
 pub use junit::{JUNIT_FILE, junit_report, write_junit};
 pub use matrix::render_matrix;
 pub use merge::{MergeError, Merged, merge_runs};
-pub use results::{CellKey, CellRecord, Counts, RESULTS_FILE, ResultsError, Verdict, read_results};
+use crate::results::{CellDetails, CellKey, CellRecord, ResultsError, read_results};
+
+/// Details supplied by the caller, by cell; they take the place of what a result line carries.
+pub type DetailsByCell = HashMap<CellKey, CellDetails>;
 
 /// The files [`write_reports`] wrote, and the cells they show.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ pub enum ReportError {
 /// Reads `dir/results.jsonl` and writes `dir/junit.xml` and `dir/report.html` from it.
 /// `details` adds server events and served chains by cell (empty: what the results carry).
 pub fn write_reports(dir: &Path, details: &DetailsByCell) -> Result<WrittenReports, ReportError> {
-    let cells = results::dedupe(read_results(dir)?);
+    let cells = crate::results::dedupe(read_results(dir)?);
     let junit = write_junit(&cells, dir).map_err(|source| ReportError::Write { path: dir.join(JUNIT_FILE), source })?;
     let html =
         write_html(&cells, dir, details).map_err(|source| ReportError::Write { path: dir.join(HTML_FILE), source })?;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::lab::{DeviceSpec, LabConfig};
 use crate::outcome::Outcome;
-use crate::report::results::{CellKey, CellRecord, ResultsError, dedupe, read_results};
+use crate::results::{CellKey, CellRecord, ResultsError, dedupe, read_results};
 use crate::run::{Plan, RunError, RunEvent, RunOptions, RunSummary, run};
 
 /// The comparison's file in the run's directory.
@@ -130,7 +130,7 @@ pub fn calibrate(
     };
     let on_boards = by_cell(read_results(&options.out)?);
     let on_twins = by_cell(read_results(&twin_out)?);
-    let observed = |record: Option<&CellRecord>| record.and_then(|r| r.observed.as_ref()).map(|o| o.outcome());
+    let observed = |record: Option<&CellRecord>| record.and_then(|r| r.observed.as_ref()).map(|o| o.outcome);
     let lines: Vec<CalibrationLine> = plan
         .cells
         .iter()

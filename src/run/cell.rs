@@ -22,11 +22,10 @@ use crate::firmware::prepare::{PrepareError, prepare};
 use crate::firmware::start::{StartState, start_regions};
 use crate::image::partition::two_ota_table;
 use crate::outcome::OutcomeClass;
-use crate::report::CellDetails;
 use crate::run::cache::RunCache;
 use crate::run::flash::{FlashError, Region};
 use crate::run::plan::{Cell, Plan};
-use crate::run::results::{self, CellResult, CellVerdict, Observed};
+use crate::results::{self, CellDetails, CellRecord, Observed, Verdict};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup, url_path};
 use crate::run::services::LabServices;
 use crate::run::station::{Readied, ServerAt, Station};
@@ -97,7 +96,7 @@ pub struct CellContext<'a> {
 #[derive(Debug)]
 pub enum AttemptEnd {
     /// A result: the device judged (`pass`, `fail`, `observed`), or the rig failed (`error`).
-    Result(Box<CellResult>),
+    Result(Box<CellRecord>),
     /// The run was stopped while the cell was under way: no result, its transcript removed.
     Abandoned,
 }
@@ -107,7 +106,7 @@ pub enum AttemptEnd {
 pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &CellContext<'_>) -> AttemptEnd {
     let started = Instant::now();
     let scenario = &context.plan.scenarios[cell.scenario];
-    let expected = scenario.expect.get(&cell.firmware).copied();
+    let expected = scenario.expect.get(&cell.firmware).map(|e| e.outcome());
     let transcript = results::transcript_path(&cell.firmware, &scenario.id);
     let outcome = match context.preflight {
         Some(preflight) => {
@@ -135,10 +134,10 @@ pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &Ce
         Err(err) => {
             station.discard();
             tracing::info!("{} x {} on {} (attempt {attempt}): {err}", cell.firmware, scenario.id, station.board());
-            (None, CellVerdict::Error, Some(err.to_string()))
+            (None, Verdict::Error, Some(err.to_string()))
         }
     };
-    AttemptEnd::Result(Box::new(CellResult {
+    AttemptEnd::Result(Box::new(CellRecord {
         firmware: cell.firmware.clone(),
         scenario: scenario.id.clone(),
         board: station.board().to_owned(),
@@ -149,6 +148,7 @@ pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &Ce
         error,
         duration_ms: started.elapsed().as_millis() as u64,
         details,
+        other: Default::default(),
     }))
 }
 

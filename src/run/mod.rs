@@ -1,10 +1,9 @@
 //! The matrix runner: every firmware × scenario cell on a device, each result written to
-//! `DIR/results.jsonl` as the cell ends (the contract in [`results`]), each console kept in
+//! `DIR/results.jsonl` as the cell ends (the contract in [`crate::results`]), each console kept in
 //! `DIR/transcripts/`.
 //!
 //! - [`plan`]: the lab's files and the cells (tags, shard), every id checked first;
 //! - [`shard`]: one of N stable parts of a plan;
-//! - [`resume`]: what an earlier run in the same directory finished;
 //! - [`pool`]: stations working through the cells side by side, one per device of the lab, each
 //!   cell on a device with the firmware's chip; retries of rig failures;
 //! - [`station`]: one place cells run, one at a time, and its device (a board of the lab config,
@@ -16,7 +15,6 @@
 //! - [`services`]: the lab's DNS and SNTP responders for boards, for the whole run;
 //! - [`flash`]: espflash writing the images over the device's serial port;
 //! - [`watch`]: the console until the update is decided or the time is up;
-//! - [`results`]: expected vs observed, and the results file;
 //! - [`calibrate`]: every cell on a board and on a twin, and where they disagree.
 //!
 //! Devices are the lab config's boards and twins ([`RunOptions::lab`]), or `twins` in-process
@@ -30,8 +28,6 @@ pub mod flash;
 pub mod lock;
 pub mod plan;
 mod pool;
-pub mod results;
-pub mod resume;
 pub mod serve;
 pub mod services;
 pub mod shard;
@@ -48,11 +44,11 @@ pub use calibrate::{CalibrateError, Calibration, CalibrationLine, calibrate};
 pub use cell::{AttemptEnd, CellContext, CellError, run_cell};
 pub use lock::{BoardLock, LockDir, LockError};
 pub use plan::{Cell, LabDirs, Plan, PlanError, Selection};
-pub use results::{CellResult, CellVerdict, Observed, ResultsFile, compare};
 pub use shard::{Shard, ShardError};
 pub use watch::WatchLimits;
 
 use crate::lab::{LabConfig, Timeouts};
+use crate::results::{CellRecord, Verdict};
 
 /// A check made before each attempt at a cell on a station; an `Err` is a failure of the rig
 /// for that attempt (an `error` result, tried again while retries remain). For a lab's own
@@ -160,7 +156,7 @@ pub enum RunEvent<'a> {
         error: &'a str,
     },
     /// A cell ended (the `done`-th of this run); its line is in the results file.
-    CellFinished { index: usize, done: usize, total: usize, result: &'a CellResult },
+    CellFinished { index: usize, done: usize, total: usize, result: &'a CellRecord },
     /// Another holder has `board`; the station waits for it.
     BoardBusy { board: &'a str, error: &'a LockError },
     /// A board was flashed for a cell: each region written, or skipped because its MD5 already
@@ -190,12 +186,12 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    fn count(&mut self, verdict: CellVerdict) {
+    fn count(&mut self, verdict: Verdict) {
         match verdict {
-            CellVerdict::Pass => self.pass += 1,
-            CellVerdict::Fail => self.fail += 1,
-            CellVerdict::Error => self.error += 1,
-            CellVerdict::Observed => self.observed += 1,
+            Verdict::Pass => self.pass += 1,
+            Verdict::Fail => self.fail += 1,
+            Verdict::Error => self.error += 1,
+            Verdict::Observed => self.observed += 1,
         }
     }
 
@@ -224,14 +220,14 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         move |source| RunError::Output { path, source }
     };
     std::fs::create_dir_all(&options.out).map_err(output(&options.out))?;
-    let results_path = options.out.join(results::RESULTS_FILE);
+    let results_path = options.out.join(crate::results::RESULTS_FILE);
     let mut summary = RunSummary::default();
     let mut todo = Vec::new();
     let results = if options.resume {
         let in_plan = |firmware: &str, scenario: &str| {
             plan.cells.iter().any(|c| c.firmware == firmware && plan.scenarios[c.scenario].id == scenario)
         };
-        let (results, earlier) = resume::resume(&options.out, in_plan).map_err(output(&results_path))?;
+        let (results, earlier) = crate::results::resume::resume(&options.out, in_plan).map_err(output(&results_path))?;
         for (index, cell) in plan.cells.iter().enumerate() {
             match earlier.verdict(&cell.firmware, &plan.scenarios[cell.scenario].id) {
                 Some(verdict) => {
@@ -244,7 +240,7 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         results
     } else {
         todo.extend(0..plan.cells.len());
-        ResultsFile::create(&options.out).map_err(output(&results_path))?
+        crate::results::ResultsFile::create(&options.out).map_err(output(&results_path))?
     };
     summary.results = results.path().to_owned();
 

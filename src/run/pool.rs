@@ -18,14 +18,14 @@ use crate::board::{Chip, chip_name};
 use crate::lab::{DeviceSpec, LabConfig, assign};
 use crate::run::cell::{AttemptEnd, CellContext, run_cell};
 use crate::run::lock::{LockDir, LockError};
-use crate::run::results::{CellResult, CellVerdict};
+use crate::results::{CellRecord, Verdict, transcript_path};
 use crate::run::serve::Setup;
 use crate::run::station::Station;
 use crate::run::{RunError, RunEvent, RunOptions, RunSummary};
 
 /// Where finished cells go: the results file and the counts.
 pub(super) struct Sink {
-    pub results: crate::run::ResultsFile,
+    pub results: crate::results::ResultsFile,
     pub summary: RunSummary,
     pub failure: Option<RunError>,
     /// Cells finished in this run.
@@ -33,7 +33,7 @@ pub(super) struct Sink {
 }
 
 impl Sink {
-    fn record(&mut self, result: &CellResult) -> usize {
+    fn record(&mut self, result: &CellRecord) -> usize {
         self.summary.count(result.verdict);
         if let Err(source) = self.results.append(result)
             && self.failure.is_none()
@@ -191,7 +191,7 @@ fn held(
 
 /// How a cell ended on a station.
 enum CellEnd {
-    Result(Box<CellResult>),
+    Result(Box<CellRecord>),
     Abandoned,
     /// Stopped while waiting for the board.
     NotStarted,
@@ -215,7 +215,7 @@ fn run_with_retries(
         match run_cell(cell, station, attempt, context) {
             AttemptEnd::Abandoned => return CellEnd::Abandoned,
             AttemptEnd::Result(result)
-                if result.verdict == CellVerdict::Error
+                if result.verdict == Verdict::Error
                     && attempt <= options.retries
                     && !context.stop.is_requested() =>
             {
@@ -236,18 +236,19 @@ fn error_result(
     board: &str,
     message: String,
     context: &CellContext<'_>,
-) -> CellResult {
-    CellResult {
+) -> CellRecord {
+    CellRecord {
         firmware: cell.firmware.clone(),
         scenario: scenario.to_owned(),
         board: board.to_owned(),
-        expected: context.plan.scenarios[cell.scenario].expect.get(&cell.firmware).copied(),
+        expected: context.plan.scenarios[cell.scenario].expect.get(&cell.firmware).map(|e| e.outcome()),
         observed: None,
-        verdict: CellVerdict::Error,
-        transcript: crate::run::results::transcript_path(&cell.firmware, scenario),
+        verdict: Verdict::Error,
+        transcript: transcript_path(&cell.firmware, scenario),
         error: Some(message),
         duration_ms: 0,
         details: Default::default(),
+        other: Default::default(),
     }
 }
 

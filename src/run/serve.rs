@@ -42,7 +42,7 @@ impl ScenarioChains {
     }
 
     /// The main host's chain as the report draws it: each certificate's names and validity.
-    pub fn drawn(&self) -> Vec<crate::report::ChainCert> {
+    pub fn drawn(&self) -> Vec<crate::results::ChainCert> {
         use x509_parser::prelude::{FromDer, X509Certificate};
         self.default
             .ders()
@@ -50,7 +50,7 @@ impl ScenarioChains {
             .filter_map(|der| {
                 let (_, cert) = X509Certificate::from_der(der).ok()?;
                 let validity = cert.validity();
-                Some(crate::report::ChainCert {
+                Some(crate::results::ChainCert {
                     subject: cert.subject().to_string(),
                     issuer: cert.issuer().to_string(),
                     not_before: validity.not_before.timestamp(),

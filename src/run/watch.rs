@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::console::{Console, Event, EventKind};
 use crate::outcome::{Outcome, OutcomeClass};
-use crate::run::results::Observed;
+use crate::results::Observed;
 use crate::verdict::{Judge, Verdict};
 
 /// Time limits of a watch.

@@ -83,6 +83,13 @@ pub struct Expectation {
     pub reason: Option<VerifyReason>,
 }
 
+impl Expectation {
+    /// The expected class with its reason, as results compare and record it.
+    pub fn outcome(&self) -> crate::outcome::Outcome {
+        crate::outcome::Outcome { outcome: self.outcome, reason: self.reason }
+    }
+}
+
 /// Where a served certificate comes from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CertOrigin<'a> {

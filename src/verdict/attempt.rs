@@ -15,7 +15,7 @@ const MAX_EVIDENCE: usize = 12;
 const MAX_CODES: usize = 8;
 
 /// A line that decided (or supports) an outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     /// Line number, counted from 1.
     pub line: u64,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use time::OffsetDateTime;
 
 use super::escape::Escaped;
-use crate::report::details::ChainCert;
+use crate::results::ChainCert;
 
 const WIDTH: f64 = 760.0;
 const MARGIN: f64 = 12.0;

@@ -19,10 +19,10 @@ use sha2::{Digest, Sha256};
 
 use self::escape::Escaped;
 pub use self::escape::escape;
-use super::details::{CellDetails, DetailsByCell};
+use super::DetailsByCell;
 use super::grid::Grid;
 use super::matrix::mark;
-use super::results::{CellRecord, Counts, Verdict, short};
+use crate::results::{CellDetails, CellRecord, Counts, Verdict, short};
 use super::transcript::{MAX_TRANSCRIPT_BYTES, read_transcript};
 
 /// The HTML report's name inside a run's directory.
@@ -118,7 +118,7 @@ fn summary(out: &mut String, cells: &[CellRecord], grid: &Grid<'_>) {
 
 /// The CSS class name of a cell's outcome: its class id, or `error`.
 fn class_of(cell: &CellRecord) -> String {
-    cell.observed.as_ref().map_or_else(|| "error".to_owned(), |o| o.outcome.as_str().to_owned())
+    cell.observed.as_ref().map_or_else(|| "error".to_owned(), |o| o.outcome.outcome.as_str().to_owned())
 }
 
 fn table(out: &mut String, grid: &Grid<'_>) {

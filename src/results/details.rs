@@ -1,11 +1,8 @@
 //! What a cell's detail can show beyond its result line: the update server's events and the
 //! chain it served, with the device's clock to judge validity windows against.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
-use super::results::CellKey;
 
 /// One certificate the server sent, as the chain picture draws it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +35,3 @@ impl CellDetails {
         self.server_events.is_empty() && self.chain.is_empty() && self.device_clock.is_none()
     }
 }
-
-/// Details supplied by the caller, by cell; they take the place of what a result line carries.
-pub type DetailsByCell = HashMap<CellKey, CellDetails>;

@@ -13,13 +13,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::run::results::{CellVerdict, RESULTS_FILE, ResultsFile};
+use super::{RESULTS_FILE, ResultsFile, Verdict};
 
 /// What an earlier run left.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Earlier {
     /// Finished cells, `(firmware, scenario)` → verdict.
-    pub finished: HashMap<(String, String), CellVerdict>,
+    pub finished: HashMap<(String, String), Verdict>,
     /// `error` lines removed, their cells to run again.
     pub errors_removed: usize,
     /// Lines that did not parse, removed.
@@ -27,7 +27,7 @@ pub struct Earlier {
 }
 
 impl Earlier {
-    pub fn verdict(&self, firmware: &str, scenario: &str) -> Option<CellVerdict> {
+    pub fn verdict(&self, firmware: &str, scenario: &str) -> Option<Verdict> {
         self.finished.get(&(firmware.to_owned(), scenario.to_owned())).copied()
     }
 }
@@ -37,7 +37,7 @@ impl Earlier {
 struct Recorded {
     firmware: String,
     scenario: String,
-    verdict: CellVerdict,
+    verdict: Verdict,
 }
 
 /// Reads `dir/results.jsonl` (missing: nothing finished), removes the lines of cells to run
@@ -65,11 +65,11 @@ pub fn resume(dir: &Path, rerun: impl Fn(&str, &str) -> bool) -> io::Result<(Res
                 continue;
             }
         };
-        if recorded.verdict == CellVerdict::Error && rerun(&recorded.firmware, &recorded.scenario) {
+        if recorded.verdict == Verdict::Error && rerun(&recorded.firmware, &recorded.scenario) {
             earlier.errors_removed += 1;
             continue;
         }
-        if recorded.verdict != CellVerdict::Error {
+        if recorded.verdict != Verdict::Error {
             earlier.finished.insert((recorded.firmware, recorded.scenario), recorded.verdict);
         }
         kept.extend_from_slice(line);
@@ -111,9 +111,9 @@ mod tests {
 
         // `c` is not in the selection: its error line stays.
         let (_, earlier) = resume(&dir, |firmware, _| firmware != "c").unwrap();
-        assert_eq!(earlier.verdict("a", "x"), Some(CellVerdict::Pass));
-        assert_eq!(earlier.verdict("b", "x"), Some(CellVerdict::Fail));
-        assert_eq!(earlier.verdict("b", "y"), Some(CellVerdict::Observed));
+        assert_eq!(earlier.verdict("a", "x"), Some(Verdict::Pass));
+        assert_eq!(earlier.verdict("b", "x"), Some(Verdict::Fail));
+        assert_eq!(earlier.verdict("b", "y"), Some(Verdict::Observed));
         assert_eq!((earlier.verdict("a", "y"), earlier.verdict("c", "x")), (None, None));
         assert_eq!((earlier.finished.len(), earlier.errors_removed, earlier.unreadable), (3, 1, 1));
         let after = std::fs::read_to_string(dir.join(RESULTS_FILE)).unwrap();
