@@ -9,6 +9,7 @@ pub mod codes;
 pub mod console;
 pub mod device_tls;
 pub mod firmware;
+pub mod idf;
 pub mod image;
 #[cfg(unix)]
 pub mod lab;

@@ -233,11 +233,11 @@ fn serial_backend_gives_up_at_the_flash_limit() {
 #[test]
 fn serial_backend_refuses_another_chip() {
     let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
-    let mut board = SerialBoard::new(serial_spec("c3-bench", &twin.port_path(), Chip::Esp32c3));
+    let mut board = SerialBoard::new(serial_spec("c3-bench", &twin.port_path(), Chip::Esp32C3));
     let err = board.flash(&regions(), &mut NoProgress).unwrap_err();
     match err {
         BoardError::ChipMismatch { expected, found, .. } => {
-            assert_eq!((expected, found.as_str()), ("esp32c3", "esp32"))
+            assert_eq!((expected, found.as_str()), (Chip::Esp32C3, "esp32"))
         }
         other => panic!("{other:?}"),
     }

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use otarig::device_tls::{Anchors, ChainVerdict, DevicePolicy, judge_chain};
-use otarig::firmware::{Fleet, IdfVersion};
+use otarig::firmware::Fleet;
+use otarig::idf::IdfVersion;
 use otarig::image::{BundleEntry, BundleFormat};
 use otarig::outcome::{OutcomeClass, VerifyReason};
 use otarig::pki::LabPki;

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use otarig::device_tls::{Anchors, DevicePolicy, judge_chain};
-use otarig::firmware::IdfVersion;
+use otarig::idf::IdfVersion;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/mbedtls-x509");
 /// 2026-11-25T00:00:00Z.

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use otarig::firmware::{Clock, Fleet, IdfVersion, ManifestError, Trust};
+use otarig::firmware::{Clock, Fleet, ManifestError, Trust};
+use otarig::idf::IdfVersion;
 use otarig::pki::{LabPki, SpecErrorKind};
 
 mod common;

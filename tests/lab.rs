@@ -82,7 +82,7 @@ fn a_full_config_reads() {
         bench.selector,
         PortSelector::UsbSerial { serial: "24:0A:C4:00:00:01".into(), vid_pid: Some((0x303a, 0x1001)) }
     );
-    assert_eq!((bench.chip, bench.reset), (Chip::Esp32s3, Some(ResetStrategy::UsbJtag)));
+    assert_eq!((bench.chip, bench.reset), (Chip::Esp32S3, Some(ResetStrategy::UsbJtag)));
     assert_eq!(bench.power.as_ref().unwrap().on.as_str(), "relay 3 on");
     assert!(matches!(&lab.devices[1], DeviceSpec::Twin(t) if t.flash_size == 8 << 20));
     assert_eq!(lab.dns.overrides.keys().collect::<Vec<_>>(), ["ota.example.com"]);
@@ -193,7 +193,7 @@ fn the_probe_key_makes_a_probe_board() {
     assert_eq!(spec.selector, PortSelector::VidPid(0x303a, 0x1001), "the console's port");
     // Nothing is opened until the board is used.
     let board = lab.devices[0].open(&LabNetwork::default()).unwrap();
-    assert_eq!((board.id(), board.chip(), board.identity().kind), ("jtag", Chip::Esp32c3, BoardKind::Probe));
+    assert_eq!((board.id(), board.chip(), board.identity().kind), ("jtag", Chip::Esp32C3, BoardKind::Probe));
 
     let (kind, line, _) = error(&probe_board("esp-prog"));
     assert!(matches!(kind, LabErrorKind::ProbeSelector { .. }), "{kind:?}");
@@ -380,14 +380,14 @@ fn cells_go_to_devices_with_the_firmware_s_chip() {
     ));
     let ids = |chip| lab::assign(&lab, chip).unwrap().iter().map(|d| d.id().to_owned()).collect::<Vec<_>>();
     assert_eq!(ids(Chip::Esp32), ["wroom", "twin-1", "twin-2"]);
-    assert_eq!(ids(Chip::Esp32c3), ["c3"]);
-    let none = lab::assign(&lab, Chip::Esp32s3).unwrap_err();
-    assert_eq!(none, NoDevice { chip: Chip::Esp32s3, available: vec![Chip::Esp32c3, Chip::Esp32] });
+    assert_eq!(ids(Chip::Esp32C3), ["c3"]);
+    let none = lab::assign(&lab, Chip::Esp32S3).unwrap_err();
+    assert_eq!(none, NoDevice { chip: Chip::Esp32S3, available: vec![Chip::Esp32C3, Chip::Esp32] });
     assert_eq!(none.to_string(), "no esp32s3 device in the lab (it has: esp32c3, esp32)");
 
     let twins = LabConfig::twins_only(3);
     assert_eq!(lab::assign(&twins, Chip::Esp32).unwrap().len(), 3);
-    assert!(lab::assign(&twins, Chip::Esp32c3).is_err());
+    assert!(lab::assign(&twins, Chip::Esp32C3).is_err());
 }
 
 fn otarig(args: &[&str], cwd: &Path) -> Output {

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use otarig::pki::{LabPki, SpecErrorKind};
-use otarig::scenario::{Scenario, ScenarioError, files_in};
+use otarig::scenario::{Scenario, ScenarioError};
+use otarig::toml_source::files_in;
 use otarig::toml_source::TomlSource;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -188,9 +189,9 @@ fn extra_hosts_have_their_own_chain_path_and_fault() {
 fn device_power_cuts_parse_and_unknown_ones_are_located() {
     let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n");
     let bytes = check(&format!("{base}[device]\npower_cut = {{ after-bytes = 300000 }}\n")).unwrap();
-    assert_eq!(bytes.power_cut, Some(otarig::twin::PowerCut::AfterBytes(300_000)));
+    assert_eq!(bytes.power_cut, Some(otarig::firmware::start::PowerCut::AfterBytes(300_000)));
     let otadata = check(&format!("{base}[device]\npower_cut = \"otadata-write\"\n")).unwrap();
-    assert_eq!(otadata.power_cut, Some(otarig::twin::PowerCut::OtadataWrite));
+    assert_eq!(otadata.power_cut, Some(otarig::firmware::start::PowerCut::OtadataWrite));
     assert_eq!(check(&base).unwrap().power_cut, None);
     let (_, line, _) = error_of(&format!("{base}[device]\npower_cut = \"lightning\"\n"));
     assert_eq!(line, 8, "the power_cut line");

@@ -75,7 +75,7 @@ fn start_states_parse_with_their_defaults() {
     let both = check(&format!("{base}[device]\nstart = {{ slot = \"ota_0\" }}\npower_cut = \"otadata-write\"\n"));
     let both = both.unwrap();
     assert_eq!(both.start, StartState::Ota { index: 0, state: OtaState::Valid });
-    assert_eq!(both.power_cut, Some(otarig::twin::PowerCut::OtadataWrite));
+    assert_eq!(both.power_cut, Some(otarig::firmware::start::PowerCut::OtadataWrite));
 }
 
 #[test]

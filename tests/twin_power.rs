@@ -8,7 +8,7 @@ use common::ota_cell::{Dns, Source, run_cell_then};
 use common::serial::{count, find};
 use otarig::outcome::OutcomeClass;
 use otarig::replay::replay_bytes;
-use otarig::twin::device::PowerCut;
+use otarig::firmware::start::PowerCut;
 
 #[test]
 fn a_power_cut_mid_download_boots_the_old_image_which_updates_again() {

@@ -22,7 +22,6 @@ use serialport::SerialPort;
 use super::port::espflash_port_info;
 use super::{
     BoardError, Chip, FlashEvent, FlashProgress, FlashReport, Region, RegionReport, UsbIdentity, chip_from_espflash,
-    chip_name,
 };
 
 /// The ROM loader's baud rate, and the console's (ESP-IDF's default).
@@ -86,7 +85,7 @@ impl LoaderSession {
         let chip = chip_from_espflash(found).filter(|chip| *chip == options.expect).ok_or_else(|| {
             BoardError::ChipMismatch {
                 id: id.to_owned(),
-                expected: chip_name(options.expect),
+                expected: options.expect,
                 found: found.to_string(),
             }
         })?;

@@ -30,7 +30,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::firmware::Chip;
+pub use crate::image::Chip;
 pub use reset::{ResetMode, ResetStrategy};
 
 /// Bytes to write at a flash offset.
@@ -167,7 +167,7 @@ pub enum BoardError {
     #[error("{id}: the ROM loader did not answer on {port}: {source}")]
     Connect { id: String, port: PathBuf, source: Box<espflash::Error> },
     #[error("{id}: the chip is {found}, the lab config says {expected}")]
-    ChipMismatch { id: String, expected: &'static str, found: String },
+    ChipMismatch { id: String, expected: Chip, found: String },
     #[error("{id}: region at {offset:#x} ends at {end:#x}, past the {size:#x}-byte flash")]
     OutOfFlash { id: String, offset: u32, end: u64, size: u32 },
     #[error("{id}: connecting and flashing took longer than the lab's flash limit of {} s", limit.as_secs_f64())]
@@ -236,30 +236,23 @@ pub trait Board: Send {
 /// How long a console read waits for bytes before returning `TimedOut`.
 pub const CONSOLE_POLL: Duration = Duration::from_millis(20);
 
-/// The chip's name as the lab config and the manifests spell it.
-pub fn chip_name(chip: Chip) -> &'static str {
-    match chip {
-        Chip::Esp32 => "esp32",
-        Chip::Esp32c3 => "esp32c3",
-        Chip::Esp32s3 => "esp32s3",
-    }
+/// espflash's name for a chip, when espflash knows it.
+pub fn espflash_chip(chip: Chip) -> Option<espflash::target::Chip> {
+    use espflash::target::Chip as E;
+    Some(match chip {
+        Chip::Esp32 => E::Esp32,
+        Chip::Esp32S2 => E::Esp32s2,
+        Chip::Esp32C3 => E::Esp32c3,
+        Chip::Esp32S3 => E::Esp32s3,
+        Chip::Esp32C2 => E::Esp32c2,
+        Chip::Esp32C6 => E::Esp32c6,
+        Chip::Esp32H2 => E::Esp32h2,
+        Chip::Esp32P4 => E::Esp32p4,
+        Chip::Unknown(_) => return None,
+    })
 }
 
-/// espflash's name for a chip the rig knows.
-pub fn espflash_chip(chip: Chip) -> espflash::target::Chip {
-    match chip {
-        Chip::Esp32 => espflash::target::Chip::Esp32,
-        Chip::Esp32c3 => espflash::target::Chip::Esp32c3,
-        Chip::Esp32s3 => espflash::target::Chip::Esp32s3,
-    }
-}
-
-/// The chip the rig knows for one espflash detected, if any.
+/// The chip one espflash detected, when the rig knows it.
 pub fn chip_from_espflash(chip: espflash::target::Chip) -> Option<Chip> {
-    match chip {
-        espflash::target::Chip::Esp32 => Some(Chip::Esp32),
-        espflash::target::Chip::Esp32c3 => Some(Chip::Esp32c3),
-        espflash::target::Chip::Esp32s3 => Some(Chip::Esp32s3),
-        _ => None,
-    }
+    Chip::KNOWN.into_iter().find(|known| espflash_chip(*known) == Some(chip))
 }

@@ -22,7 +22,7 @@ use super::port::{find_port, list_ports};
 use super::serial::{SerialSpec, await_port, switch_power};
 use super::{
     Board, BoardError, BoardIdentity, BoardKind, CONSOLE_POLL, FlashEvent, FlashProgress, FlashReport, Region,
-    RegionReport, ResetMode, ResetStrategy, chip_name, loader,
+    RegionReport, ResetMode, ResetStrategy, loader,
 };
 
 /// The console's baud rate: the ROM's and ESP-IDF's default.
@@ -119,7 +119,7 @@ impl ProbeBoard {
         if self.session.is_none() {
             register_espressif();
             let probe = Lister::new().open(self.selector.clone()).map_err(|e| self.probe_err("open")(e.into()))?;
-            let target = chip_name(self.spec.chip);
+            let target = self.spec.chip.config_name().unwrap_or("unknown");
             let session =
                 probe.attach(target, Permissions::default()).map_err(|e| self.probe_err("attach")(e.into()))?;
             self.session = Some(session);
@@ -253,7 +253,7 @@ mod tests {
     fn download_mode_is_refused_before_the_probe_is_opened() {
         let spec = SerialSpec {
             id: "jtag".into(),
-            chip: Chip::Esp32c3,
+            chip: Chip::Esp32C3,
             selector: PortSelector::Path("/nonexistent/tty".into()),
             reset: None,
             baud: None,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use otarig::device_tls::{Anchors, ChainVerdict, DeviceTlsError, X509_FATAL_ERROR};
-use otarig::firmware::{Fleet, IdfVersion};
+use otarig::firmware::Fleet;
+use otarig::idf::IdfVersion;
 use otarig::image::CertInfo;
 use otarig::pki::LabPki;
 use otarig::predict::{Cliff, CliffKind, Device, Forecast, Prediction, pem_certificates, predict};

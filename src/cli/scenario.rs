@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use otarig::pki::{LabPki, PkiError, SpecErrorKind};
-use otarig::scenario::{self, Scenario, ScenarioError};
+use otarig::scenario::{Scenario, ScenarioError};
 use time::OffsetDateTime;
 
 use super::exit;
@@ -69,7 +69,7 @@ pub fn run(args: &ScenarioArgs) -> u8 {
 
 fn check(dir: &Path, paths: &[PathBuf], pki: &LabPki) -> u8 {
     let paths = if paths.is_empty() {
-        match scenario::files_in(dir) {
+        match otarig::toml_source::files_in(dir) {
             Ok(paths) => paths,
             Err(err) => {
                 eprintln!("error: cannot list {}: {err}", dir.display());

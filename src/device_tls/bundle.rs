@@ -15,7 +15,7 @@ use mbedtls::{Error, error::codes};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::LogLine;
-use crate::firmware::IdfVersion;
+use crate::idf::IdfVersion;
 use crate::image::BundleEntry;
 
 const TAG: &str = "esp-x509-crt-bundle";

@@ -30,7 +30,7 @@ use mbedtls::alloc::{Box as MbedtlsBox, List as MbedtlsList};
 use mbedtls::x509::{Certificate, VerifyError};
 use serde::Serialize;
 
-use crate::firmware::IdfVersion;
+use crate::idf::IdfVersion;
 use crate::image::{BundleEntry, BundleFormat};
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::verify_flags::VerifyFlag;

@@ -179,6 +179,18 @@ pub fn start_flash(start: &StartState, images: &BuiltFirmware, size: usize) -> R
     Ok(merged_flash(size, &images.bootloader, start.otadata(ota_count).as_ref(), &apps))
 }
 
+/// A power cut during the update (a scenario's `[device] power_cut`): the rig arms it on a twin,
+/// then gives power back, and the device must boot a working image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PowerCut {
+    /// Once this many bytes of the new image are written to the update partition.
+    AfterBytes(u64),
+    /// While `esp_ota_set_boot_partition` rewrites otadata (its sector erased, not yet
+    /// programmed).
+    OtadataWrite,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use super::desc::{AppDesc, parse_app_desc};
 use super::error::{ImageError, ImagePart};
 
 mod header;
-pub use header::{Chip, FlashFreq, FlashSize, ImageHeader, SegmentKind, SpiMode};
+pub use header::{FlashFreq, FlashSize, ImageHeader, SegmentKind, SpiMode};
 
 /// `ESP_IMAGE_HEADER_MAGIC`.
 pub const IMAGE_MAGIC: u8 = 0xE9;

@@ -1,11 +1,13 @@
 mod app;
 mod bundle;
+mod chip;
 mod desc;
 mod error;
 mod strings;
 mod trust;
 pub use app::*;
 pub use bundle::*;
+pub use chip::Chip;
 pub use desc::*;
 pub use error::*;
 pub use strings::*;

@@ -13,7 +13,7 @@ use super::{DeviceSpec, LabConfig};
 use crate::board::loader::LoaderAnswer;
 use crate::board::serial::{ResetSource, SerialBoard};
 use crate::board::twin::TwinBoard;
-use crate::board::{Board, BoardError, UsbIdentity, chip_name};
+use crate::board::{Board, BoardError, UsbIdentity};
 use crate::twin::device::TwinConfig;
 
 /// How a check went.
@@ -144,7 +144,7 @@ fn without_id(err: &BoardError, id: &str) -> String {
 
 fn loader_answered(answer: &LoaderAnswer) -> String {
     let mac = answer.mac.as_ref().map(|mac| format!(", MAC {mac}")).unwrap_or_default();
-    format!("the ROM loader answered: {}{mac}", chip_name(answer.chip))
+    format!("the ROM loader answered: {}{mac}", answer.chip)
 }
 
 fn describe_usb(usb: &UsbIdentity) -> String {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::board::serial::{SerialBoard, SerialSpec};
 use crate::board::twin::TwinBoard;
-use crate::board::{Board, BoardError, Chip, Region, chip_name};
+use crate::board::{Board, BoardError, Chip, Region};
 use crate::toml_source::{Location, TomlSource};
 use crate::twin::device::TwinConfig;
 use crate::twin::network::LabNetwork;
@@ -293,7 +293,7 @@ impl LabConfig {
 
 /// No device in the lab has the firmware's chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("no {} device in the lab (it has: {})", chip_name(*.chip), .available.iter().map(|c| chip_name(*c)).collect::<Vec<_>>().join(", "))]
+#[error("no {} device in the lab (it has: {})", .chip, .available.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
 pub struct NoDevice {
     pub chip: Chip,
     /// The chips the lab has, each once, in config order.

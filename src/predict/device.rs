@@ -5,7 +5,8 @@
 
 use crate::device_tls::{Anchors, DevicePolicy};
 use crate::firmware::prepare::{PrepareError, prepare};
-use crate::firmware::{FirmwareManifest, Fleet, IdfVersion};
+use crate::firmware::{FirmwareManifest, Fleet};
+use crate::idf::IdfVersion;
 use crate::image::ImageError;
 use crate::image::inspect::{FoundApp, Layout, inspect};
 use crate::pki::LabPki;

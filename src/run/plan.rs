@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::firmware::{Fleet, ManifestError};
 use crate::pki::{LabPki, PkiError};
 use crate::run::shard::Shard;
-use crate::scenario::{self, Scenario, ScenarioError};
+use crate::scenario::{Scenario, ScenarioError};
 
 /// Where the lab's files are.
 #[derive(Clone, Debug)]
@@ -92,7 +92,7 @@ impl Plan {
             dedup(&selection.firmware)
         };
 
-        let files = scenario::files_in(&dirs.scenarios)
+        let files = crate::toml_source::files_in(&dirs.scenarios)
             .map_err(|source| PlanError::List { dir: dirs.scenarios.clone(), source })?;
         let paths = if selection.scenarios.is_empty() {
             files

@@ -14,7 +14,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use crate::board::{Chip, chip_name};
+use crate::board::Chip;
 use crate::lab::{DeviceSpec, LabConfig, assign};
 use crate::run::cell::{AttemptEnd, CellContext, run_cell};
 use crate::run::lock::{LockDir, LockError};
@@ -169,7 +169,7 @@ fn no_device(lab: &LabConfig, needs: Needs) -> String {
     match assign(lab, chip) {
         Err(err) => err.to_string(),
         // Only boards have the chip, and the scenario cuts power.
-        Ok(_) => format!("the scenario's power cut needs a twin, and the lab's {} devices are boards", chip_name(chip)),
+        Ok(_) => format!("the scenario's power cut needs a twin, and the lab's {} devices are boards", chip),
     }
 }
 

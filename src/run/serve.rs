@@ -16,7 +16,7 @@ use crate::scenario::{Scenario, ServedChain};
 use crate::server::{
     HostConfig, RouteGuard, ServeConfig, ServerError, ServerEvent, SharedListener, Site, UpdateServer,
 };
-use crate::twin::PowerCut;
+use crate::firmware::start::PowerCut;
 use crate::twin::network::{LabNetwork, TimeService};
 
 /// A server that could not start.

@@ -41,7 +41,7 @@ pub struct Scenario {
     pub start: StartState,
     /// A power cut the device suffers during the update (`[device] power_cut`); the cell then
     /// powers it on again and the boot must land on a working image.
-    pub power_cut: Option<crate::twin::PowerCut>,
+    pub power_cut: Option<crate::firmware::start::PowerCut>,
     /// The real-world date the scenario stands at.
     pub date: OffsetDateTime,
     /// Certificates the scenario makes itself (its leaf first), issued by lab authorities or
@@ -268,14 +268,4 @@ impl ScenarioError {
             Self::Read { .. } => None,
         }
     }
-}
-
-/// The scenario files in a directory (`*.toml`, not the `pki/` folder), sorted.
-pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    Ok(files)
 }

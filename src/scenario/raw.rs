@@ -49,7 +49,7 @@ pub(super) struct RawDevice {
     /// `{ slot = "ota_0", state = "valid" }`.
     pub start: Option<Spanned<RawStart>>,
     /// `{ after-bytes = N }` or `"otadata-write"`.
-    pub power_cut: Option<crate::twin::PowerCut>,
+    pub power_cut: Option<crate::firmware::start::PowerCut>,
 }
 
 /// `start = { slot = ..., state = ... }` as written.

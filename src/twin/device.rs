@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serialport::{SerialPort, TTYPort};
 
 use crate::image::parse_app;
-pub use crate::twin::PowerCut;
+use crate::firmware::start::PowerCut;
 use crate::twin::boot::{BootClock, Booted, ResetReason, boot_log};
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::network::LabNetwork;

@@ -13,7 +13,6 @@ pub mod flash;
 pub mod flash_file;
 pub mod network;
 mod ota;
-pub use ota::PowerCut;
 pub mod profile;
 pub mod rom;
 pub mod slip;

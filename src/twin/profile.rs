@@ -7,7 +7,7 @@
 use memchr::memmem;
 
 use crate::device_tls::Anchors;
-use crate::firmware::IdfVersion;
+use crate::idf::IdfVersion;
 use crate::firmware::build::PROFILE_MARKER;
 use crate::image::{CertBundle, TrustKind, find_trust, find_urls, parse_app_desc};
 

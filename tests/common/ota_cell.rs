@@ -15,7 +15,8 @@ use otarig::pki::LabPki;
 use otarig::scenario::Scenario;
 use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
 use otarig::toml_source::TomlSource;
-use otarig::twin::device::{PowerCut, TwinConfig, TwinDevice, TwinHandle};
+use otarig::firmware::start::PowerCut;
+use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::{LabNetwork, TimeService};
 
 use super::TempDir;

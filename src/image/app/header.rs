@@ -1,75 +1,13 @@
 //! The image header (`esp_image_header_t`) and what it says about the chip: its id, its flash
 //! settings, and which load addresses it maps from flash.
 
-use std::fmt;
-
 use super::IMAGE_HEADER_LEN;
+use crate::image::Chip;
 
 /// Below this a load address is reserved: padding, never loaded (ESP-IDF `should_load`).
 const RESERVED_BELOW: u32 = 0x1000_0000;
 
-/// The chip an image was built for, from the extended header's `chip_id`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Chip {
-    Esp32,
-    Esp32S2,
-    Esp32C3,
-    Esp32S3,
-    Esp32C2,
-    Esp32C6,
-    Esp32H2,
-    Esp32P4,
-    /// An id this rig does not know; the segments are then not classified.
-    Unknown(u16),
-}
-
 impl Chip {
-    /// The chip for an `esp_chip_id_t` value. ESP-IDF v3.2 images have reserved zero bytes
-    /// there, which reads as ESP32, the only chip v3.2 builds for.
-    pub fn from_id(id: u16) -> Chip {
-        match id {
-            0x0000 => Chip::Esp32,
-            0x0002 => Chip::Esp32S2,
-            0x0005 => Chip::Esp32C3,
-            0x0009 => Chip::Esp32S3,
-            0x000C => Chip::Esp32C2,
-            0x000D => Chip::Esp32C6,
-            0x0010 => Chip::Esp32H2,
-            0x0012 => Chip::Esp32P4,
-            other => Chip::Unknown(other),
-        }
-    }
-
-    /// The `esp_chip_id_t` value.
-    pub fn id(self) -> u16 {
-        match self {
-            Chip::Esp32 => 0x0000,
-            Chip::Esp32S2 => 0x0002,
-            Chip::Esp32C3 => 0x0005,
-            Chip::Esp32S3 => 0x0009,
-            Chip::Esp32C2 => 0x000C,
-            Chip::Esp32C6 => 0x000D,
-            Chip::Esp32H2 => 0x0010,
-            Chip::Esp32P4 => 0x0012,
-            Chip::Unknown(id) => id,
-        }
-    }
-
-    /// The name Espressif prints (`ESP32-C3`), `None` for an unknown id.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self {
-            Chip::Esp32 => "ESP32",
-            Chip::Esp32S2 => "ESP32-S2",
-            Chip::Esp32C3 => "ESP32-C3",
-            Chip::Esp32S3 => "ESP32-S3",
-            Chip::Esp32C2 => "ESP32-C2",
-            Chip::Esp32C6 => "ESP32-C6",
-            Chip::Esp32H2 => "ESP32-H2",
-            Chip::Esp32P4 => "ESP32-P4",
-            Chip::Unknown(_) => return None,
-        })
-    }
-
     /// The address windows the flash cache maps (IROM, DROM): ESP-IDF's `SOC_IROM_*` and
     /// `SOC_DROM_*` for ESP32 and ESP32-S2, esptool's `*_MAP_*` windows for the others.
     fn flash_windows(self) -> &'static [(u32, u32)] {
@@ -82,15 +20,6 @@ impl Chip {
             Chip::Esp32C6 | Chip::Esp32H2 => &[(0x4200_0000, 0x4300_0000)],
             Chip::Esp32P4 => &[(0x4000_0000, 0x4C00_0000)],
             Chip::Unknown(_) => &[],
-        }
-    }
-}
-
-impl fmt::Display for Chip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "unknown chip {:#06x}", self.id()),
         }
     }
 }

@@ -1,3 +1,4 @@
+use crate::image::Chip;
 use super::*;
 use crate::image::APP_DESC_MAGIC;
 

@@ -17,7 +17,8 @@ use std::sync::Mutex;
 pub(crate) use flow::{UpdateEnd, run_update};
 pub(crate) use ota_ops::{confirm_running_app, write_otadata};
 
-use crate::firmware::IdfVersion;
+use crate::firmware::start::PowerCut;
+use crate::idf::IdfVersion;
 use crate::twin::flash::VirtualFlash;
 use crate::twin::network::LabNetwork;
 use crate::twin::profile::FirmwareProfile;
@@ -31,17 +32,6 @@ pub(crate) struct Device<'a> {
     pub running: u32,
     /// Where the power goes, if the rig armed a cut.
     pub power_cut: Option<PowerCut>,
-}
-
-/// A power cut the rig arms for the next update (a device-side fault of a scenario).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PowerCut {
-    /// Once this many bytes of the new image are written to the update partition.
-    AfterBytes(u64),
-    /// While `esp_ota_set_boot_partition` rewrites otadata (its sector erased, not yet
-    /// programmed).
-    OtadataWrite,
 }
 
 /// The ESP-IDF generations whose update code differs.
