@@ -13,6 +13,7 @@ pub mod idf;
 pub mod image;
 #[cfg(unix)]
 pub mod lab;
+pub mod labnet;
 pub mod outcome;
 pub mod pki;
 pub mod predict;

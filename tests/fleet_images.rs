@@ -59,7 +59,7 @@ fn every_manifest_builds_a_valid_image_with_what_it_trusts() {
             }
             Trust::Embedded => {}
         }
-        assert!(find_urls(&built.app).iter().any(|(_, url)| *url == firmware.ota_url), "{}", firmware.id);
+        assert!(find_urls(&built.app).iter().any(|(_, url)| *url == firmware.ota_url.as_str()), "{}", firmware.id);
         let marker = memchr::memmem::find(&built.app, PROFILE_MARKER).expect("profile record");
         let record = &built.app[marker..marker + 400.min(built.app.len() - marker)];
         let text = String::from_utf8_lossy(&record[..memchr::memchr(0, record).unwrap_or(record.len())]).into_owned();

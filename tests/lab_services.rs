@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use otarig::lab::dns::DnsResponder;
-use otarig::lab::sntp::SntpResponder;
+use otarig::labnet::dns::DnsResponder;
+use otarig::labnet::sntp::SntpResponder;
 use simple_dns::rdata::RData;
 use simple_dns::{CLASS, Name, Packet, PacketFlag, Question, RCODE, TYPE};
 

@@ -19,7 +19,7 @@ use otarig::outcome::{OutcomeClass, VerifyReason};
 use otarig::pki::LabPki;
 use otarig::predict::{CliffKind, Device, Forecast, UNSET_CLOCK, predict, predict_one};
 use otarig::scenario::{Scenario, ServedChain};
-use otarig::twin::profile::ClockSource;
+use otarig::firmware::profile::ClockSource;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -61,7 +61,7 @@ fn board_twin(
     time: TimeService,
     address: Option<IpAddr>,
 ) -> Arc<TwinHandle> {
-    let host = run::serve::url_host(&plan.fleet.get(firmware).unwrap().ota_url).unwrap();
+    let host = plan.fleet.get(firmware).unwrap().ota_url.host.clone();
     let network = LabNetwork { hosts: [(host, server)].into(), time, address };
     Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap())
 }

@@ -14,7 +14,8 @@ use otarig::pki::SpecErrorKind;
 use otarig::replay::replay_bytes;
 use otarig::scenario::{Scenario, ScenarioError};
 use otarig::toml_source::TomlSource;
-use otarig::twin::boot::{BootClock, Booted, ResetReason, boot_log};
+use otarig::twin::boot::{Booted, ResetReason, boot_log};
+use otarig::twin::clock::BootClock;
 
 mod common;
 

@@ -11,7 +11,8 @@ use otarig::image::otadata::{OTADATA_SIZE, Otadata};
 use otarig::image::parse_app;
 use otarig::image::partition::{TABLE_MAX_LEN, two_ota_table};
 use otarig::pki::LabPki;
-use otarig::twin::boot::{BootClock, BootOutcome, Booted, ResetReason, boot_log};
+use otarig::twin::boot::{BootOutcome, Booted, ResetReason, boot_log};
+use otarig::twin::clock::BootClock;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FLASH_SIZE: usize = 0x40_0000;

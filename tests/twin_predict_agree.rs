@@ -12,7 +12,7 @@ use otarig::outcome::{OutcomeClass, VerifyReason};
 use otarig::predict::{Device, predict_one};
 use otarig::replay::replay_bytes;
 use otarig::scenario::ServedChain;
-use otarig::twin::profile::FirmwareProfile;
+use otarig::firmware::profile::FirmwareProfile;
 
 const SCENARIOS: [&str; 8] = [
     "dst-cross-sign-rescue",

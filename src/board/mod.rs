@@ -166,7 +166,7 @@ pub enum BoardError {
     Open { id: String, port: PathBuf, source: serialport::Error },
     #[error("{id}: the ROM loader did not answer on {port}: {source}")]
     Connect { id: String, port: PathBuf, source: Box<espflash::Error> },
-    #[error("{id}: the chip is {found}, the lab config says {expected}")]
+    #[error("{id}: the chip is {found}, the lab config says {}", .expected.config_label())]
     ChipMismatch { id: String, expected: Chip, found: String },
     #[error("{id}: region at {offset:#x} ends at {end:#x}, past the {size:#x}-byte flash")]
     OutOfFlash { id: String, offset: u32, end: u64, size: u32 },

@@ -11,7 +11,7 @@ use otarig::idf::IdfVersion;
 use otarig::image::CertInfo;
 use otarig::pki::LabPki;
 use otarig::predict::{Cliff, CliffKind, Device, Forecast, Prediction, pem_certificates, predict};
-use otarig::twin::profile::ClockSource;
+use otarig::firmware::profile::ClockSource;
 use otarig::verify_flags::VerifyFlag;
 use serde_json::{Value, json};
 use time::OffsetDateTime;

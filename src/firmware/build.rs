@@ -78,7 +78,7 @@ fn build_app(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Result
         }
         Trust::Embedded => {}
     }
-    rodata.extend_from_slice(firmware.ota_url.as_bytes());
+    rodata.extend_from_slice(firmware.ota_url.as_str().as_bytes());
     rodata.push(0);
     rodata.extend_from_slice(&profile(firmware));
     rodata.push(0);
@@ -138,7 +138,7 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
         ("version", firmware.version.clone()),
         ("idf", firmware.idf.to_string()),
         ("chip", format!("{:?}", firmware.chip).to_lowercase()),
-        ("ota_url", firmware.ota_url.clone()),
+        ("ota_url", firmware.ota_url.to_string()),
         ("time_check", firmware.time_check.to_string()),
         ("clock", clock),
         ("rollback", firmware.rollback.to_string()),

@@ -5,8 +5,10 @@
 
 pub mod build;
 pub mod prepare;
+pub mod profile;
 mod raw;
 pub mod start;
+pub mod url;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::idf::IdfVersion;
 use crate::image::Chip;
+pub use url::OtaUrl;
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::{Location, TomlSource};
 
@@ -51,7 +54,7 @@ pub struct FirmwareManifest {
     pub version: String,
     pub idf: IdfVersion,
     pub chip: Chip,
-    pub ota_url: String,
+    pub ota_url: OtaUrl,
     pub trust: Trust,
     /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`: certificate dates are checked.
     pub time_check: bool,

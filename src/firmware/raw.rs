@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::url::{OtaUrl, Scheme};
 use super::{BundleList, Chip, Clock, FirmwareManifest, IdfVersion, ManifestError, Trust, spec_error, timestamp};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::TomlSource;
@@ -90,9 +91,11 @@ pub(super) fn load_manifest(
         spec_error(at(raw.idf.span()), format!("`{}` is not an ESP-IDF version (v4.4.8)", raw.idf.get_ref()))
     })?;
     let url = raw.ota_url.get_ref();
-    if !url.starts_with("https://") {
-        return Err(spec_error(at(raw.ota_url.span()), format!("`{url}` is not an https:// URL")));
-    }
+    let ota_url = match OtaUrl::parse(url) {
+        Ok(parsed) if parsed.scheme == Scheme::Https => parsed,
+        Ok(_) => return Err(spec_error(at(raw.ota_url.span()), format!("`{url}` is not an https:// URL"))),
+        Err(err) => return Err(spec_error(at(raw.ota_url.span()), format!("`{url}`: {err}"))),
+    };
     let trust = match raw.trust.get_ref() {
         RawTrust::Named(name) if name == "embedded" => Trust::Embedded,
         RawTrust::Named(other) => {
@@ -158,7 +161,7 @@ pub(super) fn load_manifest(
         version: raw.version,
         idf,
         chip: raw.chip,
-        ota_url: url.clone(),
+        ota_url,
         trust,
         time_check: raw.time_check,
         clock,

@@ -83,6 +83,15 @@ impl Chip {
         })
     }
 
+    /// The config name, or `chip 0x00NN` for an unknown id: for messages about lab configs and
+    /// manifests, which spell chips that way.
+    pub fn config_label(self) -> String {
+        match self.config_name() {
+            Some(name) => name.to_owned(),
+            None => format!("chip {:#06x}", self.id()),
+        }
+    }
+
     /// Every chip with a name, in `esp_chip_id_t` order.
     pub const KNOWN: [Chip; 8] = [
         Chip::Esp32,

@@ -7,8 +7,9 @@
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
-use super::dns::{DnsAnswer, DnsResponder, query_a};
-use super::sntp::{SntpResponder, now_unix, query_time};
+use crate::firmware::OtaUrl;
+use crate::labnet::dns::{DnsAnswer, DnsResponder, query_a};
+use crate::labnet::sntp::{SntpResponder, now_unix, query_time};
 use super::{DeviceSpec, LabConfig};
 use crate::board::loader::LoaderAnswer;
 use crate::board::serial::{ResetSource, SerialBoard};
@@ -45,23 +46,10 @@ pub struct OtaHost {
 }
 
 impl OtaHost {
-    /// From a firmware id and its OTA URL; `None` when the URL names no host.
-    pub fn from_url(firmware: &str, url: &str) -> Option<Self> {
-        let host = crate::predict::ota_host(url)?;
-        Some(Self { firmware: firmware.to_owned(), host, port: url_port(url) })
+    /// From a firmware id and its OTA URL.
+    pub fn from_url(firmware: &str, url: &OtaUrl) -> Self {
+        Self { firmware: firmware.to_owned(), host: url.host.clone(), port: url.port }
     }
-}
-
-/// The port of an `http(s)://` URL: explicit, else the scheme's.
-fn url_port(url: &str) -> u16 {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let port = match host_port.rsplit_once(']') {
-        Some((_, after)) => after.strip_prefix(':'),
-        None => host_port.split_once(':').map(|(_, p)| p),
-    };
-    port.and_then(|p| p.parse().ok()).unwrap_or(if scheme.eq_ignore_ascii_case("http") { 80 } else { 443 })
 }
 
 /// Runs every check of `lab` against this host, `hosts` being the fleet's update hosts.
@@ -144,7 +132,7 @@ fn without_id(err: &BoardError, id: &str) -> String {
 
 fn loader_answered(answer: &LoaderAnswer) -> String {
     let mac = answer.mac.as_ref().map(|mac| format!(", MAC {mac}")).unwrap_or_default();
-    format!("the ROM loader answered: {}{mac}", answer.chip)
+    format!("the ROM loader answered: {}{mac}", answer.chip.config_label())
 }
 
 fn describe_usb(usb: &UsbIdentity) -> String {
@@ -289,17 +277,6 @@ fn check_sntp(listen: SocketAddr) -> CheckLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_ports() {
-        assert_eq!(url_port("https://ota.example.com/fw.bin"), 443);
-        assert_eq!(url_port("https://ota.example.com:8443/fw.bin"), 8443);
-        assert_eq!(url_port("http://ota.example.com/fw.bin"), 80);
-        assert_eq!(url_port("https://[2001:db8::1]:9443/x"), 9443);
-        assert_eq!(url_port("https://[2001:db8::1]/x"), 443);
-        let host = OtaHost::from_url("fw", "https://OTA.example.com/fw.bin").unwrap();
-        assert_eq!((host.host.as_str(), host.port), ("ota.example.com", 443));
-    }
 
     #[test]
     fn rig_addresses() {

@@ -5,15 +5,11 @@
 //!
 //! Read once into [`LabConfig`] ([`load`]); every error names `file:line:column`. A cell goes
 //! only to a device whose chip is the firmware's ([`assign`]); [`check`] verifies a lab host
-//! before a nightly run; [`dns`] and [`sntp`] answer the boards' name and time
-//! queries.
+//! before a nightly run; the lab network's DNS and SNTP responders are [`crate::labnet`]'s.
 
 pub mod check;
-pub mod dns;
 pub mod nvs;
 mod raw;
-pub mod sntp;
-mod udp;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -75,7 +71,7 @@ pub struct ServerConfig {
 /// How the boards' DNS answers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DnsConfig {
-    /// Where the rig's DNS responder ([`dns::DnsResponder`]) answers with `overrides`; `None`:
+    /// Where the rig's DNS responder ([`crate::labnet::dns::DnsResponder`]) answers with `overrides`; `None`:
     /// the access point's DNS answers them.
     pub listen: Option<SocketAddr>,
     /// Host name (lowercase) → the rig's address, as the boards' DNS must answer.
@@ -83,7 +79,7 @@ pub struct DnsConfig {
 }
 
 /// The lab's SNTP service for date-checking firmware: the rig's responder
-/// ([`sntp::SntpResponder`]), answering with the scenario's date.
+/// ([`crate::labnet::sntp::SntpResponder`]), answering with the scenario's date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SntpConfig {
     pub listen: SocketAddr,
@@ -293,7 +289,7 @@ impl LabConfig {
 
 /// No device in the lab has the firmware's chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("no {} device in the lab (it has: {})", .chip, .available.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+#[error("no {} device in the lab (it has: {})", .chip.config_label(), .available.iter().map(|c| c.config_label()).collect::<Vec<_>>().join(", "))]
 pub struct NoDevice {
     pub chip: Chip,
     /// The chips the lab has, each once, in config order.

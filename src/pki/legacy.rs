@@ -29,7 +29,7 @@ use x509_cert::spki::{DynSignatureAlgorithmIdentifier, SubjectPublicKeyInfoOwned
 use x509_cert::time::{Time, Validity};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
-use super::mint::{Minted, random_serial};
+use super::minted::{Minted, random_serial};
 use super::spec::{CertSpec, ExtendedKeyUsage, KeyType, KeyUsage, Role, SignatureHash};
 
 /// Whether a certificate signed by a `signer` key with `hash` must be made here: an RSA

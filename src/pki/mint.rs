@@ -10,15 +10,9 @@ use rcgen::{
 
 use super::error::PkiError;
 use super::legacy;
+pub use super::minted::Minted;
+use super::minted::random_serial;
 use super::spec::{CertSpec, ExtendedKeyUsage, KeyType, KeyUsage, Role, SignatureHash};
-
-/// A certificate made from a spec.
-#[derive(Clone, Debug)]
-pub struct Minted {
-    pub name: String,
-    pub der: Vec<u8>,
-    pub pem: String,
-}
 
 /// A fresh key of the spec's type, as PKCS#8 PEM (what the lab PKI stores and [`mint`] takes).
 pub fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
@@ -209,15 +203,6 @@ fn distinguished_name(subject: &[(String, String)], utf8: bool) -> Result<Distin
         dn.push(kind, value);
     }
     Ok(dn)
-}
-
-/// 16 random bytes, top bit clear (a positive INTEGER), never all zero.
-pub(super) fn random_serial() -> Result<Vec<u8>, String> {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut serial = vec![0u8; 16];
-    aws_lc_rs::rand::SystemRandom::new().fill(&mut serial).map_err(|_| "no randomness".to_owned())?;
-    serial[0] = (serial[0] & 0x7f) | 0x01;
-    Ok(serial)
 }
 
 fn key_usage(usage: KeyUsage) -> KeyUsagePurpose {

@@ -9,6 +9,7 @@ mod error;
 mod fit;
 mod legacy;
 mod mint;
+mod minted;
 pub mod spec;
 
 use std::collections::{BTreeMap, BTreeSet};

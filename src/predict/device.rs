@@ -10,7 +10,7 @@ use crate::idf::IdfVersion;
 use crate::image::ImageError;
 use crate::image::inspect::{FoundApp, Layout, inspect};
 use crate::pki::LabPki;
-use crate::twin::profile::{ClockSource, FirmwareProfile};
+use crate::firmware::profile::{ClockSource, FirmwareProfile};
 
 /// What a firmware whose clock was never set reads when it checks dates: 1970-01-01 plus the
 /// seconds since boot, taken as 10 s (an update starts a few seconds after boot; any value
@@ -59,8 +59,8 @@ impl Device {
             anchors: profile.anchors.clone().unwrap_or(Anchors::Roots(Vec::new())),
             time_check: profile.time_check,
             clock: profile.clock,
-            ota_url: profile.ota_url.clone(),
-            hostname: profile.ota_url.as_deref().and_then(ota_host),
+            ota_url: profile.ota_url.as_ref().map(ToString::to_string),
+            hostname: profile.ota_url.as_ref().map(|url| url.host.clone()),
         }
     }
 
@@ -133,18 +133,6 @@ pub fn date_check_at(time_check: bool, clock: ClockSource, today: i64) -> Option
     })
 }
 
-/// The host of a URL (`https://ota.example.com:8443/fw.bin` → `ota.example.com`), lowercase.
-pub fn ota_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let host = match host_port.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
-}
-
 /// The app the bootloader would start: the OTA slot otadata selects, else the factory app,
 /// else the first valid one.
 fn running_app(apps: &[FoundApp], selected: Option<u32>) -> Option<&FoundApp> {
@@ -160,17 +148,6 @@ fn running_app(apps: &[FoundApp], selected: Option<u32>) -> Option<&FoundApp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_of_an_ota_url() {
-        let check = |url: &str, expect: Option<&str>| assert_eq!(ota_host(url).as_deref(), expect, "{url}");
-        check("https://ota.example.com/firmware.bin", Some("ota.example.com"));
-        check("https://OTA.Example.com:8443/fw.bin?x=1", Some("ota.example.com"));
-        check("https://user:pw@host.example/fw", Some("host.example"));
-        check("https://[::1]:443/fw", Some("::1"));
-        check("ota.example.com", Some("ota.example.com"));
-        check("https:///fw.bin", None);
-    }
 
     #[test]
     fn the_clock_a_date_check_reads() {

@@ -26,7 +26,7 @@ use crate::run::cache::RunCache;
 use crate::run::flash::{FlashError, Region};
 use crate::run::plan::{Cell, Plan};
 use crate::results::{self, CellDetails, CellRecord, Observed, Verdict};
-use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup, url_path};
+use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup};
 use crate::run::services::LabServices;
 use crate::run::station::{Readied, ServerAt, Station};
 use crate::run::watch::{Silence, WatchEnd, WatchError, WatchLimits, watch};
@@ -175,7 +175,7 @@ fn observe(
     let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
     let update_app = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
     let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
-    let config = chains.config(scenario, Arc::clone(&*update_app), &url_path(&firmware.ota_url));
+    let config = chains.config(scenario, Arc::clone(&*update_app), &firmware.ota_url.path);
 
     let setup = Setup::for_cell(firmware, scenario);
     let (mut server, _turn) = match station.server_at(&setup)? {

@@ -100,8 +100,7 @@ pub struct Setup {
 
 impl Setup {
     pub fn for_cell(firmware: &FirmwareManifest, scenario: &Scenario) -> Self {
-        let hosts = url_host(&firmware.ota_url)
-            .into_iter()
+        let hosts = std::iter::once(firmware.ota_url.host.clone())
             .chain(scenario.hosts.iter().map(|h| h.name.to_ascii_lowercase()))
             .collect();
         Self {
@@ -182,43 +181,5 @@ impl Drop for CellServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-    }
-}
-
-/// The host of an `http(s)://` URL, lowercase, without port or credentials.
-pub fn url_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split_once(']')?.0,
-        None => host.split(':').next()?,
-    };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
-}
-
-/// The path of a URL (with its query), `/` when it has none.
-pub fn url_path(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    match rest.find('/') {
-        Some(at) => rest[at..].split('#').next().unwrap_or("/").to_owned(),
-        None => "/".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_give_host_and_path() {
-        let check = |url: &str, host: Option<&str>, path: &str| {
-            assert_eq!((url_host(url).as_deref(), url_path(url).as_str()), (host, path), "{url}");
-        };
-        check("https://ota.example.com/firmware.bin", Some("ota.example.com"), "/firmware.bin");
-        check("https://OTA.Example.com:8443/fw/v2.bin?x=1", Some("ota.example.com"), "/fw/v2.bin?x=1");
-        check("https://user:pw@ota.example.com", Some("ota.example.com"), "/");
-        check("https://[2001:db8::1]:443/a", Some("2001:db8::1"), "/a");
-        check("https:///nohost", None, "/nohost");
     }
 }

@@ -12,8 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 use tokio::runtime::Handle;
 
 use crate::lab::LabConfig;
-use crate::lab::dns::DnsResponder;
-use crate::lab::sntp::{SntpResponder, now_unix};
+use crate::labnet::dns::DnsResponder;
+use crate::labnet::sntp::{SntpResponder, now_unix};
 use crate::server::SharedListener;
 
 /// The responders a lab config asks for, running until dropped.

@@ -23,11 +23,12 @@ use serialport::{SerialPort, TTYPort};
 
 use crate::image::parse_app;
 use crate::firmware::start::PowerCut;
-use crate::twin::boot::{BootClock, Booted, ResetReason, boot_log};
+use crate::twin::boot::{Booted, ResetReason, boot_log};
+use crate::twin::clock::BootClock;
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::network::LabNetwork;
 use crate::twin::ota;
-use crate::twin::profile::FirmwareProfile;
+use crate::firmware::profile::FirmwareProfile;
 use crate::twin::rom::{LAB_MAC, LoaderExit, RomLoader};
 use crate::twin::slip::{self, SlipDecoder};
 

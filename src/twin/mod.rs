@@ -5,6 +5,7 @@
 //! serial device; [`control`] is the standalone twin's reset and power channel.
 
 pub mod boot;
+pub mod clock;
 #[cfg(unix)]
 pub mod control;
 #[cfg(unix)]
@@ -13,7 +14,6 @@ pub mod flash;
 pub mod flash_file;
 pub mod network;
 mod ota;
-pub mod profile;
 pub mod rom;
 pub mod slip;
 mod uart;

@@ -55,7 +55,7 @@ impl LabNetwork {
         match self.time {
             TimeService::Silent => None,
             TimeService::Answers(unix_seconds) => Some(unix_seconds),
-            TimeService::Server(server) => crate::lab::sntp::query_time_from(self.address, server, SNTP_WAIT)
+            TimeService::Server(server) => crate::labnet::sntp::query_time_from(self.address, server, SNTP_WAIT)
                 .inspect_err(|err| tracing::debug!("no SNTP answer from {server}: {err}"))
                 .ok(),
         }

@@ -2,7 +2,7 @@
 //! (`L (ms) tag: msg`) in the dialect of the ESP-IDF version that prints them, every `\n` sent
 //! as `\r\n`.
 
-use super::boot::BootClock;
+use super::clock::BootClock;
 
 /// An ESP-IDF version as far as its output differs: major and minor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -6,14 +6,16 @@ use std::time::Duration;
 use mbedtls::error::codes;
 use mbedtls::ssl::io::Io;
 
-use super::http::{self, Head, Url};
+use super::http::{self, Head};
 use super::ota_ops::{ERR_INVALID_ARG, ERR_INVALID_SIZE, ERR_OTA_VALIDATE_FAILED, Layout, OtaWrite, WriteError};
 use super::{Device, Generation, ota_ops};
 use crate::device_tls::client::{Session, handshake};
+use crate::firmware::url::{OtaUrl, Scheme};
 use crate::device_tls::{DevicePolicy, LogLine};
 use crate::image::partition::AppSlot;
-use crate::twin::boot::{BootClock, verify_app};
-use crate::twin::profile::ClockSource;
+use crate::twin::boot::verify_app;
+use crate::twin::clock::BootClock;
+use crate::firmware::profile::ClockSource;
 use crate::twin::uart::{Dialect, Level, Uart};
 use crate::verify_flags::VerifyFlag;
 
@@ -125,7 +127,7 @@ impl Client<'_, '_, '_> {
     }
 
     /// `esp_https_ota(config)`.
-    fn https_ota(&mut self, url_text: &str) -> Step<()> {
+    fn https_ota(&mut self, url: &OtaUrl) -> Step<()> {
         if self.device.profile.anchors.is_none() {
             let line = match self.generation {
                 Generation::V3 => "Server certificate not found in esp_http_client config",
@@ -134,10 +136,11 @@ impl Client<'_, '_, '_> {
             self.error(OTA, line);
             return Err(Stop::Failed);
         }
-        let Some(mut url) = Url::parse(url_text) else {
+        if url.scheme != Scheme::Https {
             self.error(OTA, "Transport is not over HTTPS");
             return Err(Stop::Failed);
-        };
+        }
+        let mut url = url.clone();
         let mut redirects = 0;
         loop {
             let mut session = self.open(&url)?;
@@ -155,7 +158,7 @@ impl Client<'_, '_, '_> {
             };
             match head.status {
                 301 | 302 | 303 | 307 | 308 => {
-                    let next = head.location.as_deref().and_then(Url::parse);
+                    let next = head.location.as_deref().and_then(|l| OtaUrl::parse(l).ok()).filter(|u| u.scheme == Scheme::Https);
                     redirects += 1;
                     match next {
                         Some(next) if redirects <= MAX_REDIRECTS => url = next,
@@ -182,7 +185,7 @@ impl Client<'_, '_, '_> {
 
     /// `esp_http_client_open`: resolve, connect, handshake; on failure the lines of every
     /// layer that gives up.
-    fn open(&mut self, url: &Url) -> Step<Session> {
+    fn open(&mut self, url: &OtaUrl) -> Step<Session> {
         let g = self.generation;
         self.wait_ms(20);
         let Some(address) = self.device.network.resolve(&url.host) else {

@@ -3,30 +3,7 @@
 
 use std::io::{Read, Write};
 
-/// An `https://host[:port]/path` URL, as `esp_http_client` splits it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Url {
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
-
-impl Url {
-    /// `None` for anything but `https://` (the update client refuses plain HTTP by default).
-    pub fn parse(text: &str) -> Option<Url> {
-        let rest = text.strip_prefix("https://")?;
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) => (host, port.parse().ok()?),
-            None => (authority, 443),
-        };
-        if host.is_empty() {
-            return None;
-        }
-        let path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
-        Some(Url { host: host.to_ascii_lowercase(), port, path })
-    }
-}
+use crate::firmware::OtaUrl;
 
 /// What the response head said.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +27,7 @@ pub(super) enum HeadError {
 }
 
 /// The request `esp_http_client` sends for `esp_https_ota`.
-pub(super) fn request(url: &Url) -> Vec<u8> {
+pub(super) fn request(url: &OtaUrl) -> Vec<u8> {
     format!(
         "GET {} HTTP/1.1\r\nUser-Agent: ESP32 HTTP Client/1.0\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
         url.path, url.host
@@ -59,7 +36,7 @@ pub(super) fn request(url: &Url) -> Vec<u8> {
 }
 
 /// Sends the request and reads the response head.
-pub(super) fn get(stream: &mut (impl Read + Write), url: &Url) -> Result<Head, HeadError> {
+pub(super) fn get(stream: &mut (impl Read + Write), url: &OtaUrl) -> Result<Head, HeadError> {
     stream.write_all(&request(url)).map_err(|_| HeadError::Read)?;
     stream.flush().map_err(|_| HeadError::Read)?;
     let mut buf = Vec::new();
@@ -99,16 +76,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_split_like_the_http_client() {
-        let url = Url::parse("https://OTA.example.com/firmware.bin").unwrap();
-        assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("ota.example.com", 443, "/firmware.bin"));
-        assert_eq!(Url::parse("https://cdn.example.net:8443").unwrap().path, "/");
-        assert_eq!(Url::parse("https://cdn.example.net:8443").unwrap().port, 8443);
-        assert_eq!(Url::parse("http://ota.example.com/x"), None);
-        assert_eq!(Url::parse("https:///x"), None);
-    }
-
-    #[test]
     fn a_head_and_the_start_of_the_body() {
         use std::io;
         let mut wire = std::io::Cursor::new(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\xe9abcd".to_vec());
@@ -128,7 +95,7 @@ mod tests {
             }
         }
         let mut duplex = Duplex(&mut wire, Vec::new());
-        let head = get(&mut duplex, &Url::parse("https://a.example/f.bin").unwrap()).unwrap();
+        let head = get(&mut duplex, &OtaUrl::parse("https://a.example/f.bin").unwrap()).unwrap();
         assert_eq!((head.status, head.content_length), (200, Some(5)));
         assert_eq!(head.body_start, b"\xe9abcd");
         assert!(String::from_utf8(duplex.1).unwrap().starts_with("GET /f.bin HTTP/1.1\r\n"));

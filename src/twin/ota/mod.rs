@@ -21,7 +21,7 @@ use crate::firmware::start::PowerCut;
 use crate::idf::IdfVersion;
 use crate::twin::flash::VirtualFlash;
 use crate::twin::network::LabNetwork;
-use crate::twin::profile::FirmwareProfile;
+use crate::firmware::profile::FirmwareProfile;
 
 /// What the update client needs from the device.
 pub(crate) struct Device<'a> {

@@ -8,6 +8,7 @@ use memchr::memmem;
 
 use crate::device_tls::Anchors;
 use crate::idf::IdfVersion;
+use crate::firmware::OtaUrl;
 use crate::firmware::build::PROFILE_MARKER;
 use crate::image::{CertBundle, TrustKind, find_trust, find_urls, parse_app_desc};
 
@@ -33,7 +34,7 @@ pub struct FirmwareProfile {
     pub version: String,
     pub idf: IdfVersion,
     /// Where `esp_https_ota` fetches the update; `None`: the app does not update.
-    pub ota_url: Option<String>,
+    pub ota_url: Option<OtaUrl>,
     /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`.
     pub time_check: bool,
     pub clock: ClockSource,
@@ -60,9 +61,10 @@ impl FirmwareProfile {
             minor: 2,
             patch: 0,
         });
-        let ota_url = get("ota_url")
-            .map(str::to_owned)
-            .or_else(|| find_urls(image).into_iter().map(|(_, url)| url).find(|url| url.starts_with("https://")));
+        let ota_url = get("ota_url").map(str::to_owned).or_else(|| {
+            find_urls(image).into_iter().map(|(_, url)| url).find(|url| url.starts_with("https://"))
+        });
+        let ota_url = ota_url.and_then(|url| OtaUrl::parse(&url).ok());
         let clock = match get("clock") {
             Some("sntp") => ClockSource::Sntp,
             Some(seconds) => seconds.parse().map_or(ClockSource::Unset, ClockSource::Fixed),

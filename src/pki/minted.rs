@@ -1,0 +1,19 @@
+//! What both ways of making a certificate (rcgen in [`super::mint`], the RustCrypto builder
+//! in [`super::legacy`]) produce, and the serial numbers they give.
+
+/// A certificate made from a spec.
+#[derive(Clone, Debug)]
+pub struct Minted {
+    pub name: String,
+    pub der: Vec<u8>,
+    pub pem: String,
+}
+
+/// 16 random bytes, top bit clear (a positive INTEGER), never all zero.
+pub(super) fn random_serial() -> Result<Vec<u8>, String> {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut serial = vec![0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new().fill(&mut serial).map_err(|_| "no randomness".to_owned())?;
+    serial[0] = (serial[0] & 0x7f) | 0x01;
+    Ok(serial)
+}
