@@ -5,7 +5,7 @@
 //! the device's (a rejected chain is an alert on the server), and the classifier must read
 //! each transcript as the outcome the path stands for.
 
-mod common;
+use crate::common;
 
 use common::ota_cell::{Dns, Source, describe_events, run_cell, update_part};
 use otarig::outcome::OutcomeClass;

@@ -12,7 +12,7 @@ use otarig::results::{Verdict, compare};
 use otarig::run::{self, LabDirs, Plan, PlanError, RunEvent, RunOptions, Selection, WatchLimits};
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

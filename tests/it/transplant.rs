@@ -20,7 +20,7 @@ use rcgen::{
 };
 use sha2::{Digest, Sha256};
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

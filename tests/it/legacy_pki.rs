@@ -20,7 +20,7 @@ use x509_parser::oid_registry::{OID_PKCS1_SHA1WITHRSA, OID_PKCS1_SHA256WITHRSA};
 use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
 
-mod common;
+use crate::common;
 
 use common::{Recorder, TempDir};
 

@@ -6,7 +6,7 @@ use otarig::firmware::{Clock, Fleet, ManifestError, Trust};
 use otarig::idf::IdfVersion;
 use otarig::pki::{LabPki, SpecErrorKind};
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

@@ -2,7 +2,7 @@
 //! sets; forecasts (a date-checking device's own cliff, the server's cliff for a device without
 //! date checks); the command's JSON contract, usage errors and help.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

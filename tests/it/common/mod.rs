@@ -2,7 +2,7 @@
 //! certificate verifier that records the chain it is shown instead of judging it, and reading
 //! a twin's serial port ([`serial`]).
 
-#![allow(dead_code)] // each test file uses a part
+#![allow(dead_code)] // each test module uses a part
 
 pub mod ota_cell;
 pub mod serial;

@@ -16,7 +16,7 @@ use otarig::report::{self, DetailsByCell};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

@@ -10,7 +10,7 @@ use otarig::image::build::merged_flash;
 use otarig::pki::LabPki;
 use otarig::twin::device::{TwinConfig, TwinDevice};
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 use common::serial::{count, read_until};

@@ -3,7 +3,7 @@
 //! prediction says — accepted, or refused with the same mbedTLS code — and where the device's
 //! log names a reason, it is the predicted one.
 
-mod common;
+use crate::common;
 
 use common::ota_cell::{Dns, Source, lab, load_scenario, run_cell};
 use common::serial::find;

@@ -6,7 +6,7 @@
 use otarig::outcome::{OutcomeClass, VerifyReason};
 use otarig::replay::replay_bytes;
 
-mod common;
+use crate::common;
 
 use common::ota_cell::{Dns, STARTED, Source, lab, run_cell, run_cell_at, run_cell_then, run_flash_then};
 use common::serial::{count, find, read_until};

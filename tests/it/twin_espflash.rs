@@ -21,7 +21,7 @@ use otarig::replay::replay_bytes;
 use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use serialport::SerialPort;
 
-mod common;
+use crate::common;
 
 use common::serial::{count, find, read_until, redact_timestamp};
 

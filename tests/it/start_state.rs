@@ -17,7 +17,7 @@ use otarig::toml_source::TomlSource;
 use otarig::twin::boot::{Booted, ResetReason, boot_log};
 use otarig::twin::clock::BootClock;
 
-mod common;
+use crate::common;
 
 use common::ota_cell::{Dns, Source, lab, load_scenario, run_flash_then};
 

@@ -2,7 +2,7 @@
 //! while otadata is being rewritten. When the power comes back the device boots an image that
 //! works (the old one: its otadata never switched) and updates again.
 
-mod common;
+use crate::common;
 
 use common::ota_cell::{Dns, Source, run_cell_then};
 use common::serial::{count, find};

@@ -8,7 +8,7 @@ use otarig::image::build::{ImageSpec, SegmentSpec, merged_flash, write_image};
 use otarig::image::otadata::{OTADATA_SIZE, Otadata};
 use otarig::pki::LabPki;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

@@ -14,7 +14,7 @@ use otarig::firmware::build::build;
 use otarig::image::partition::two_ota_table;
 use otarig::pki::LabPki;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 use common::serial::{find, read_until};

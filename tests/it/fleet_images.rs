@@ -9,7 +9,7 @@ use otarig::firmware::{Fleet, Trust};
 use otarig::image::{TrustKind, find_trust, find_urls, parse_app};
 use otarig::pki::LabPki;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

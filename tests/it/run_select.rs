@@ -11,7 +11,7 @@ use std::time::Duration;
 use otarig::run::{self, LabDirs, Plan, PlanError, RunEvent, RunOptions, Selection, Shard, WatchLimits};
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

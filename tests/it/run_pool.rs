@@ -16,7 +16,7 @@ use otarig::run::{
 };
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

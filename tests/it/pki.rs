@@ -9,7 +9,7 @@ use std::process::Command;
 use otarig::pki::{LabPki, Regenerate};
 use x509_parser::prelude::*;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

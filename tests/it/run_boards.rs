@@ -21,7 +21,7 @@ use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::{LabNetwork, TimeService};
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

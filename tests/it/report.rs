@@ -11,7 +11,7 @@ use otarig::results::{CellDetails, ChainCert, ResultsError, Verdict, read_result
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 
 use common::TempDir;
 

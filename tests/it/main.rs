@@ -1,0 +1,40 @@
+//! The integration tests, one binary: the library's public API and the `otarig` binary, driven
+//! as users drive them (real clients: espflash, esptool, OpenSSL, rustls, headless Chromium).
+//! One binary links mbedTLS and aws-lc once, and its tests run side by side.
+
+mod common;
+
+mod board;
+mod cli;
+mod device_tls;
+mod device_tls_dates;
+mod field_logs;
+mod firmware;
+mod fleet_images;
+mod inspect;
+mod lab;
+mod lab_services;
+mod legacy_pki;
+mod pki;
+mod predict;
+mod report;
+mod report_html;
+mod robustness;
+mod run;
+mod run_boards;
+mod run_pool;
+mod run_select;
+mod scenario_like;
+mod scenarios;
+mod server;
+mod start_state;
+mod synthetic;
+mod transplant;
+mod twin_boot;
+mod twin_espflash;
+mod twin_esptool;
+mod twin_flash_file;
+mod twin_ota;
+mod twin_ota_paths;
+mod twin_power;
+mod twin_predict_agree;
