@@ -83,11 +83,7 @@ impl LoaderSession {
         })?;
         let found = flasher.chip();
         let chip = chip_from_espflash(found).filter(|chip| *chip == options.expect).ok_or_else(|| {
-            BoardError::ChipMismatch {
-                id: id.to_owned(),
-                expected: options.expect,
-                found: found.to_string(),
-            }
+            BoardError::ChipMismatch { id: id.to_owned(), expected: options.expect, found: found.to_string() }
         })?;
         Ok(Self { flasher, id: id.to_owned(), port: path.to_owned(), chip })
     }

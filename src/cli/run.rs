@@ -8,11 +8,10 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use otarig::lab::{self, DeviceSpec, LabConfig};
-use otarig::run::{
-    self, LabDirs, Plan, PlanError, RunEvent, RunOptions, RunSummary, Selection, Shard, Stop,
-    WatchLimits,
-};
 use otarig::results::{CellRecord, Verdict};
+use otarig::run::{
+    self, LabDirs, Plan, PlanError, RunEvent, RunOptions, RunSummary, Selection, Shard, Stop, WatchLimits,
+};
 use time::OffsetDateTime;
 
 use super::exit;

@@ -17,9 +17,9 @@ use time::OffsetDateTime;
 
 use crate::idf::IdfVersion;
 use crate::image::Chip;
-pub use url::OtaUrl;
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::{Location, TomlSource};
+pub use url::OtaUrl;
 
 /// What the firmware trusts.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

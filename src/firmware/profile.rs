@@ -7,9 +7,9 @@
 use memchr::memmem;
 
 use crate::device_tls::Anchors;
-use crate::idf::IdfVersion;
 use crate::firmware::OtaUrl;
 use crate::firmware::build::PROFILE_MARKER;
+use crate::idf::IdfVersion;
 use crate::image::{CertBundle, TrustKind, find_trust, find_urls, parse_app_desc};
 
 /// ESP-IDF version assumed for an image that names none (no descriptor: before v3.3).
@@ -61,9 +61,9 @@ impl FirmwareProfile {
             minor: 2,
             patch: 0,
         });
-        let ota_url = get("ota_url").map(str::to_owned).or_else(|| {
-            find_urls(image).into_iter().map(|(_, url)| url).find(|url| url.starts_with("https://"))
-        });
+        let ota_url = get("ota_url")
+            .map(str::to_owned)
+            .or_else(|| find_urls(image).into_iter().map(|(_, url)| url).find(|url| url.starts_with("https://")));
         let ota_url = ota_url.and_then(|url| OtaUrl::parse(&url).ok());
         let clock = match get("clock") {
             Some("sntp") => ClockSource::Sntp,

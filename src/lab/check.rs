@@ -7,14 +7,14 @@
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
-use crate::firmware::OtaUrl;
-use crate::labnet::dns::{DnsAnswer, DnsResponder, query_a};
-use crate::labnet::sntp::{SntpResponder, now_unix, query_time};
 use super::{DeviceSpec, LabConfig};
 use crate::board::loader::LoaderAnswer;
 use crate::board::serial::{ResetSource, SerialBoard};
 use crate::board::twin::TwinBoard;
 use crate::board::{Board, BoardError, UsbIdentity};
+use crate::firmware::OtaUrl;
+use crate::labnet::dns::{DnsAnswer, DnsResponder, query_a};
+use crate::labnet::sntp::{SntpResponder, now_unix, query_time};
 use crate::twin::device::TwinConfig;
 
 /// How a check went.

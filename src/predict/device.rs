@@ -5,12 +5,12 @@
 
 use crate::device_tls::{Anchors, DevicePolicy};
 use crate::firmware::prepare::{PrepareError, prepare};
+use crate::firmware::profile::{ClockSource, FirmwareProfile};
 use crate::firmware::{FirmwareManifest, Fleet};
 use crate::idf::IdfVersion;
 use crate::image::ImageError;
 use crate::image::inspect::{FoundApp, Layout, inspect};
 use crate::pki::LabPki;
-use crate::firmware::profile::{ClockSource, FirmwareProfile};
 
 /// What a firmware whose clock was never set reads when it checks dates: 1970-01-01 plus the
 /// seconds since boot, taken as 10 s (an update starts a few seconds after boot; any value

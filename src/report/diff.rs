@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::results::{CellKey, CellRecord, Verdict, short};
 use crate::outcome::{OutcomeClass, VerifyReason};
+use crate::results::{CellKey, CellRecord, Verdict, short};
 
 /// A cell's state in one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -21,7 +21,11 @@ pub struct CellState {
 impl CellState {
     fn of(cell: &CellRecord) -> Self {
         let observed = cell.observed.as_ref();
-        Self { verdict: cell.verdict, outcome: observed.map(|o| o.outcome.outcome), reason: observed.and_then(|o| o.outcome.reason) }
+        Self {
+            verdict: cell.verdict,
+            outcome: observed.map(|o| o.outcome.outcome),
+            reason: observed.and_then(|o| o.outcome.reason),
+        }
     }
 
     /// `pass tls-verify/untrusted`, `error`.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::results::{CellRecord, Counts, Verdict, short};
 use super::transcript::read_transcript;
+use crate::results::{CellRecord, Counts, Verdict, short};
 
 /// The JUnit file's name inside a run's directory.
 pub const JUNIT_FILE: &str = "junit.xml";

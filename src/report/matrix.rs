@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::grid::Grid;
-use crate::results::{CellRecord, Counts, Verdict, short};
 use crate::outcome::OutcomeClass;
+use crate::results::{CellRecord, Counts, Verdict, short};
 
 /// Tables wider than this get numbered scenario headers, named in a legend above the table.
 pub const MAX_WIDTH: usize = 160;

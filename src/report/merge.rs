@@ -5,8 +5,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::results::{CellRecord, RESULTS_FILE, ResultsError, dedupe, read_results};
 use super::transcript::is_inside;
+use crate::results::{CellRecord, RESULTS_FILE, ResultsError, dedupe, read_results};
 
 /// What a merge wrote.
 #[derive(Debug)]

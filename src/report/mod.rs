@@ -29,12 +29,12 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::results::{CellDetails, CellKey, CellRecord, ResultsError, read_results};
 pub use diff::{CellChange, ChangeKind, RunDiff, diff_runs};
 pub use html::{HTML_FILE, render_html, write_html};
 pub use junit::{JUNIT_FILE, junit_report, write_junit};
 pub use matrix::render_matrix;
 pub use merge::{MergeError, Merged, merge_runs};
-use crate::results::{CellDetails, CellKey, CellRecord, ResultsError, read_results};
 
 /// Details supplied by the caller, by cell; they take the place of what a result line carries.
 pub type DetailsByCell = HashMap<CellKey, CellDetails>;

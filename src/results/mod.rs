@@ -131,7 +131,6 @@ impl CellKey {
     }
 }
 
-
 /// Compares an expectation with an observed outcome: the class must match, and the reason too
 /// when the expectation names one.
 pub fn compare(expected: Option<&Outcome>, observed: &Outcome) -> Verdict {
@@ -191,4 +190,3 @@ impl std::fmt::Display for Counts {
         )
     }
 }
-

@@ -59,7 +59,6 @@ pub fn dedupe(cells: impl IntoIterator<Item = CellRecord>) -> Vec<CellRecord> {
     kept
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

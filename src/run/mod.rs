@@ -227,7 +227,8 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         let in_plan = |firmware: &str, scenario: &str| {
             plan.cells.iter().any(|c| c.firmware == firmware && plan.scenarios[c.scenario].id == scenario)
         };
-        let (results, earlier) = crate::results::resume::resume(&options.out, in_plan).map_err(output(&results_path))?;
+        let (results, earlier) =
+            crate::results::resume::resume(&options.out, in_plan).map_err(output(&results_path))?;
         for (index, cell) in plan.cells.iter().enumerate() {
             match earlier.verdict(&cell.firmware, &plan.scenarios[cell.scenario].id) {
                 Some(verdict) => {

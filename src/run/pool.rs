@@ -16,9 +16,9 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::board::Chip;
 use crate::lab::{DeviceSpec, LabConfig, assign};
+use crate::results::{CellRecord, Verdict, transcript_path};
 use crate::run::cell::{AttemptEnd, CellContext, run_cell};
 use crate::run::lock::{LockDir, LockError};
-use crate::results::{CellRecord, Verdict, transcript_path};
 use crate::run::serve::Setup;
 use crate::run::station::Station;
 use crate::run::{RunError, RunEvent, RunOptions, RunSummary};
@@ -215,9 +215,7 @@ fn run_with_retries(
         match run_cell(cell, station, attempt, context) {
             AttemptEnd::Abandoned => return CellEnd::Abandoned,
             AttemptEnd::Result(result)
-                if result.verdict == Verdict::Error
-                    && attempt <= options.retries
-                    && !context.stop.is_requested() =>
+                if result.verdict == Verdict::Error && attempt <= options.retries && !context.stop.is_requested() =>
             {
                 let error = result.error.as_deref().unwrap_or_default();
                 on_event(RunEvent::CellRetrying { index, total, firmware, scenario, board: &board, attempt, error });

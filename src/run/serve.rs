@@ -11,12 +11,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::firmware::FirmwareManifest;
+use crate::firmware::start::PowerCut;
 use crate::pki::{LabPki, PkiError};
 use crate::scenario::{Scenario, ServedChain};
 use crate::server::{
     HostConfig, RouteGuard, ServeConfig, ServerError, ServerEvent, SharedListener, Site, UpdateServer,
 };
-use crate::firmware::start::PowerCut;
 use crate::twin::network::{LabNetwork, TimeService};
 
 /// A server that could not start.

@@ -21,14 +21,14 @@ use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, TTYPort};
 
-use crate::image::parse_app;
+use crate::firmware::profile::FirmwareProfile;
 use crate::firmware::start::PowerCut;
+use crate::image::parse_app;
 use crate::twin::boot::{Booted, ResetReason, boot_log};
 use crate::twin::clock::BootClock;
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::network::LabNetwork;
 use crate::twin::ota;
-use crate::firmware::profile::FirmwareProfile;
 use crate::twin::rom::{LAB_MAC, LoaderExit, RomLoader};
 use crate::twin::slip::{self, SlipDecoder};
 

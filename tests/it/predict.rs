@@ -12,6 +12,7 @@ use common::TempDir;
 use otarig::device_tls::Anchors;
 use otarig::firmware::Fleet;
 use otarig::firmware::build::build;
+use otarig::firmware::profile::ClockSource;
 use otarig::image::CertInfo;
 use otarig::image::build::merged_flash;
 use otarig::image::otadata::{OTADATA_SIZE, Otadata};
@@ -19,7 +20,6 @@ use otarig::outcome::{OutcomeClass, VerifyReason};
 use otarig::pki::LabPki;
 use otarig::predict::{CliffKind, Device, Forecast, UNSET_CLOCK, predict, predict_one};
 use otarig::scenario::{Scenario, ServedChain};
-use otarig::firmware::profile::ClockSource;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -196,7 +196,7 @@ fn ids_that_name_nothing_are_usage_errors_before_anything_runs() {
 
 #[test]
 fn verdict_names_are_the_contract() {
-    let names = [Verdict::Pass, Verdict::Fail, Verdict::Error, Verdict::Observed]
-        .map(|v| serde_json::to_value(v).unwrap());
+    let names =
+        [Verdict::Pass, Verdict::Fail, Verdict::Error, Verdict::Observed].map(|v| serde_json::to_value(v).unwrap());
     assert_eq!(names, ["pass", "fail", "error", "observed"].map(Value::from));
 }

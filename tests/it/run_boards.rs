@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use otarig::lab::{self, LabConfig};
-use otarig::run::{
-    self, LabDirs, LockDir, Plan, PreflightCheck, RunEvent, RunOptions, Selection, WatchLimits,
-};
+use otarig::run::{self, LabDirs, LockDir, Plan, PreflightCheck, RunEvent, RunOptions, Selection, WatchLimits};
 use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::{LabNetwork, TimeService};
 use serde_json::Value;

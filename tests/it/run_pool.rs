@@ -11,9 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use otarig::run::{
-    self, BoardLock, LabDirs, LockDir, LockError, Plan, RunEvent, RunOptions, Selection, WatchLimits,
-};
+use otarig::run::{self, BoardLock, LabDirs, LockDir, LockError, Plan, RunEvent, RunOptions, Selection, WatchLimits};
 use serde_json::Value;
 
 use crate::common;
@@ -285,5 +283,8 @@ fn ctrl_c_keeps_the_finished_results_exits_130_and_the_run_resumes() {
     let after = results_by_scenario(&out.0);
     assert_eq!(after.len(), cells, "{stdout}");
     assert_eq!(std::fs::read_to_string(out.0.join("results.jsonl")).unwrap().lines().count(), cells);
-    assert!(after.values().all(|v| v["verdict"] != serde_json::to_value(otarig::results::Verdict::Error).unwrap()), "{stdout}");
+    assert!(
+        after.values().all(|v| v["verdict"] != serde_json::to_value(otarig::results::Verdict::Error).unwrap()),
+        "{stdout}"
+    );
 }

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use otarig::pki::{LabPki, SpecErrorKind};
 use otarig::scenario::{Scenario, ScenarioError};
-use otarig::toml_source::files_in;
 use otarig::toml_source::TomlSource;
+use otarig::toml_source::files_in;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -6,9 +6,9 @@ use crate::common;
 
 use common::ota_cell::{Dns, Source, run_cell_then};
 use common::serial::{count, find};
+use otarig::firmware::start::PowerCut;
 use otarig::outcome::OutcomeClass;
 use otarig::replay::replay_bytes;
-use otarig::firmware::start::PowerCut;
 
 #[test]
 fn a_power_cut_mid_download_boots_the_old_image_which_updates_again() {

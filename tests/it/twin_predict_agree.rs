@@ -8,11 +8,11 @@ use crate::common;
 use common::ota_cell::{Dns, Source, lab, load_scenario, run_cell};
 use common::serial::find;
 use otarig::firmware::build::build;
+use otarig::firmware::profile::FirmwareProfile;
 use otarig::outcome::{OutcomeClass, VerifyReason};
 use otarig::predict::{Device, predict_one};
 use otarig::replay::replay_bytes;
 use otarig::scenario::ServedChain;
-use otarig::firmware::profile::FirmwareProfile;
 
 const SCENARIOS: [&str; 8] = [
     "dst-cross-sign-rescue",

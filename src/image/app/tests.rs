@@ -1,6 +1,6 @@
-use crate::image::Chip;
 use super::*;
 use crate::image::APP_DESC_MAGIC;
+use crate::image::Chip;
 
 const C3: u16 = 0x0005;
 

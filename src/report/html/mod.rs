@@ -22,8 +22,8 @@ pub use self::escape::escape;
 use super::DetailsByCell;
 use super::grid::Grid;
 use super::matrix::mark;
-use crate::results::{CellDetails, CellRecord, Counts, Verdict, short};
 use super::transcript::{MAX_TRANSCRIPT_BYTES, read_transcript};
+use crate::results::{CellDetails, CellRecord, Counts, Verdict, short};
 
 /// The HTML report's name inside a run's directory.
 pub const HTML_FILE: &str = "report.html";

@@ -10,12 +10,12 @@ use super::http::{self, Head};
 use super::ota_ops::{ERR_INVALID_ARG, ERR_INVALID_SIZE, ERR_OTA_VALIDATE_FAILED, Layout, OtaWrite, WriteError};
 use super::{Device, Generation, ota_ops};
 use crate::device_tls::client::{Session, handshake};
-use crate::firmware::url::{OtaUrl, Scheme};
 use crate::device_tls::{DevicePolicy, LogLine};
+use crate::firmware::profile::ClockSource;
+use crate::firmware::url::{OtaUrl, Scheme};
 use crate::image::partition::AppSlot;
 use crate::twin::boot::verify_app;
 use crate::twin::clock::BootClock;
-use crate::firmware::profile::ClockSource;
 use crate::twin::uart::{Dialect, Level, Uart};
 use crate::verify_flags::VerifyFlag;
 
@@ -158,7 +158,11 @@ impl Client<'_, '_, '_> {
             };
             match head.status {
                 301 | 302 | 303 | 307 | 308 => {
-                    let next = head.location.as_deref().and_then(|l| OtaUrl::parse(l).ok()).filter(|u| u.scheme == Scheme::Https);
+                    let next = head
+                        .location
+                        .as_deref()
+                        .and_then(|l| OtaUrl::parse(l).ok())
+                        .filter(|u| u.scheme == Scheme::Https);
                     redirects += 1;
                     match next {
                         Some(next) if redirects <= MAX_REDIRECTS => url = next,

@@ -17,11 +17,11 @@ use std::sync::Mutex;
 pub(crate) use flow::{UpdateEnd, run_update};
 pub(crate) use ota_ops::{confirm_running_app, write_otadata};
 
+use crate::firmware::profile::FirmwareProfile;
 use crate::firmware::start::PowerCut;
 use crate::idf::IdfVersion;
 use crate::twin::flash::VirtualFlash;
 use crate::twin::network::LabNetwork;
-use crate::firmware::profile::FirmwareProfile;
 
 /// What the update client needs from the device.
 pub(crate) struct Device<'a> {

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use otarig::firmware::Fleet;
 use otarig::firmware::build::build;
+use otarig::firmware::start::PowerCut;
 use otarig::image::build::merged_flash;
 use otarig::pki::LabPki;
 use otarig::scenario::Scenario;
 use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
 use otarig::toml_source::TomlSource;
-use otarig::firmware::start::PowerCut;
 use otarig::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use otarig::twin::network::{LabNetwork, TimeService};
 
