@@ -13,6 +13,9 @@
 //! and the three labs observe the same outcome and reason for every cell. Without `--bench`
 //! (`cargo test --benches`) it runs 2 cells on the two boards with addresses.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};

@@ -41,6 +41,9 @@
 //! Without `--bench` (`cargo test --benches`) it runs stages 1 to 3 once in this process and
 //! checks them, so test runs stay quick. Times are printed in milliseconds.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -208,7 +211,7 @@ fn run_once(root: &Path) -> (Run, Evidence) {
     samples.push(("certs".to_owned(), started.elapsed()));
 
     let started = Instant::now();
-    let owners: BTreeSet<&str> = pki.specs().values().map(|spec| spec.key_owner()).collect();
+    let owners: BTreeSet<&str> = pki.specs().values().map(pki::CertSpec::key_owner).collect();
     let keys: Vec<(String, String)> = owners
         .into_iter()
         .map(|owner| (owner.to_owned(), pki.key_pem(owner).unwrap_or_else(|e| panic!("{P} key {owner}: {e}"))))

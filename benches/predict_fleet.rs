@@ -10,6 +10,9 @@
 //! rejects as expired, the pinned intermediate is untrusted; every forecast present). Under
 //! `cargo test --benches` it does one quick checked pass.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -13,6 +13,9 @@
 //! checked: no `error` and no `fail`, and every configuration observes the same outcome and
 //! reason for every cell. Without `--bench` (`cargo test --benches`) it runs 2 cells on one twin.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Mutex;
@@ -98,7 +101,7 @@ fn parse(stdout: &str) -> Figures {
             Some(&"cells") => figures.cells = number(1) as usize,
             Some(&"seconds") => figures.seconds = number(1),
             Some(&"median_ms") => {
-                (figures.median_ms, figures.update_ms, figures.failure_ms) = (number(1), number(2), number(3))
+                (figures.median_ms, figures.update_ms, figures.failure_ms) = (number(1), number(2), number(3));
             }
             Some(&"reused") => figures.reused = number(1) as usize,
             Some(&"memory_kib") => (figures.rss_before_kib, figures.hwm_kib) = (number(1) as u64, number(2) as u64),

@@ -38,6 +38,9 @@
 //! Without `--bench` (`cargo test --benches`) it does one quick round (4 clients, 1 client,
 //! 1 client × 4, 5 handshakes) with all the checks.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -158,7 +161,7 @@ async fn bench(plan: Plan, full: bool) {
     println!(
         "{P} loopback 127.0.0.1, server and clients in one tokio runtime ({} workers = cores); \
          median of {} runs by wall time; MB = 10^6 bytes",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         plan.runs
     );
     println!(
@@ -178,7 +181,7 @@ async fn bench(plan: Plan, full: bool) {
     for runs in [&concurrent, &single, &single_same_work] {
         let median_run = median_by_wall(runs);
         let (low, high) =
-            runs.iter().map(|r| r.mb_per_s()).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            runs.iter().map(Downloads::mb_per_s).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
         println!(
             "{P} {:>7} | {:>9} | {:>8.1} | {:>7.3} | {:>8.1} | {:>15} | {:>8.1} | {:>21} | {:>11.1} | {:>5.0}",
             median_run.clients,
@@ -199,7 +202,7 @@ async fn bench(plan: Plan, full: bool) {
     }
     let median_loop = median_by_wall(&handshakes);
     let (low, high) =
-        handshakes.iter().map(|h| h.per_second()).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        handshakes.iter().map(Handshakes::per_second).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     println!(
         "{P} handshake only: {} sequential connect + full handshake + close_notify in {:.3} s: {:.0} handshakes/s \
          (range {low:.0}..{high:.0}), median {:.2} ms, p95 {:.2} ms each, CPU {:.0} %",
@@ -339,7 +342,7 @@ impl ServerCertVerifier for ExactChain {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented: Vec<&[u8]> = std::iter::once(end_entity).chain(intermediates).map(|c| c.as_ref()).collect();
+        let presented: Vec<&[u8]> = std::iter::once(end_entity).chain(intermediates).map(AsRef::as_ref).collect();
         let expected: Vec<&[u8]> = self.ders.iter().map(Vec::as_slice).collect();
         if presented != expected {
             return Err(rustls::Error::General(format!("{P} the server did not present the scenario's chain")));

@@ -8,6 +8,9 @@
 //! `cargo bench --bench twin_cell` (release): median of 7 cells for a v3.2 and a v5.2 firmware,
 //! each checked (the new app started from 0x110000). Without `--bench` one checked cell each.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;

@@ -11,6 +11,9 @@
 //! twin's flash and by espflash's MD5 verification; median of 20 resets. Without `--bench`
 //! (`cargo test --benches`) it does one checked pass of each.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -67,8 +67,8 @@ impl TomlSource {
 
 /// The TOML files directly in a directory (`*.toml`; folders such as `pki/` are not read),
 /// sorted by path so every machine reads them in the same order.
-pub fn files_in(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "toml"))
         .collect();

@@ -376,8 +376,8 @@ impl<W: Write> Board<W> {
                     format_args!("t={}.{}C rh={}.{}% p={}.{}hPa", t / 10, t % 10, rh / 10, rh % 10, p / 10, p % 10),
                 )
             }
-            30..=49 => self.idf('I', "lab_mqtt", format_args!("MQTT_EVENT_PUBLISHED, msg_id={}", x)),
-            50..=57 => self.idf('D', "MQTT_CLIENT", format_args!("mqtt_enqueue id: {}, type=3 successful", x)),
+            30..=49 => self.idf('I', "lab_mqtt", format_args!("MQTT_EVENT_PUBLISHED, msg_id={x}")),
+            50..=57 => self.idf('D', "MQTT_CLIENT", format_args!("mqtt_enqueue id: {x}, type=3 successful")),
             58..=67 => {
                 let (free, min, largest) = (90_000 + x, 60_000 + y % 30_000, 65_536 - z % 20_000);
                 self.idf('I', "lab_sensor", format_args!("heap free={free} min={min} largest={largest}"))

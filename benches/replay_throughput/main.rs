@@ -32,6 +32,9 @@
 //! Figures are for a warm page cache: the files were just written, and the best of three runs
 //! is kept. MB is 10^6 bytes; memory is in MiB.
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod generator;
 mod measure;
 mod report;

@@ -80,7 +80,7 @@ pub trait FlashProgress {
 
 impl<F: FnMut(FlashEvent)> FlashProgress for F {
     fn event(&mut self, event: FlashEvent) {
-        self(event)
+        self(event);
     }
 }
 
@@ -171,7 +171,7 @@ pub enum BoardError {
     #[error("{id}: region at {offset:#x} ends at {end:#x}, past the {size:#x}-byte flash")]
     OutOfFlash { id: String, offset: u32, end: u64, size: u32 },
     #[error("{id}: connecting and flashing took longer than the lab's flash limit of {} s", limit.as_secs_f64())]
-    FlashTimeout { id: String, limit: std::time::Duration },
+    FlashTimeout { id: String, limit: Duration },
     #[error("{id}: flashing at {offset:#x} failed: {source}")]
     Flash { id: String, offset: u32, source: Box<espflash::Error> },
     #[error("{id}: starting the app from the ROM loader failed: {source}")]

@@ -221,12 +221,12 @@ mod tests {
     impl ResetLines for Recorder {
         fn set_dtr(&mut self, asserted: bool) -> io::Result<()> {
             self.dtr = asserted;
-            self.trace.push(format!("dtr={} rts={}", self.dtr as u8, self.rts as u8));
+            self.trace.push(format!("dtr={} rts={}", u8::from(self.dtr), u8::from(self.rts)));
             Ok(())
         }
         fn set_rts(&mut self, asserted: bool) -> io::Result<()> {
             self.rts = asserted;
-            self.trace.push(format!("dtr={} rts={}", self.dtr as u8, self.rts as u8));
+            self.trace.push(format!("dtr={} rts={}", u8::from(self.dtr), u8::from(self.rts)));
             Ok(())
         }
         fn clear_input(&mut self) -> io::Result<()> {

@@ -63,7 +63,7 @@ pub fn run(args: &InspectArgs) -> u8 {
         .unwrap_or_default();
     let inspection = inspect(&bytes, at.unix_timestamp(), &lab);
     let nothing = inspection.apps.iter().all(|a| a.image.is_err())
-        && inspection.bootloader.as_ref().is_none_or(|b| b.is_err())
+        && inspection.bootloader.as_ref().is_none_or(Result::is_err)
         && inspection.trust.is_empty();
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&to_json(&inspection)).unwrap_or_default()),
@@ -83,7 +83,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn date(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix).map(|t| t.date().to_string()).unwrap_or_else(|_| unix.to_string())
+    OffsetDateTime::from_unix_timestamp(unix).map_or_else(|_| unix.to_string(), |t| t.date().to_string())
 }
 
 fn key(kind: &KeyKind) -> String {

@@ -224,7 +224,7 @@ fn when(unix: i64) -> String {
 }
 
 fn common_name(der: &[u8]) -> String {
-    let subject = CertInfo::from_der(der).map(|info| info.subject).unwrap_or_else(|| "?".into());
+    let subject = CertInfo::from_der(der).map_or_else(|| "?".into(), |info| info.subject);
     let cn = subject.split(", ").find_map(|part| part.strip_prefix("CN="));
     cn.map_or(subject.clone(), str::to_owned)
 }

@@ -138,7 +138,7 @@ fn create(dir: &Path, name: &str, like: &Path, title: Option<&str>, pki: &LabPki
         .map_err(|e| format!("{}: {e}", like.display()))?
         .into_iter()
         .filter(|block| block.tag() == "CERTIFICATE")
-        .map(|block| block.into_contents())
+        .map(pem::Pem::into_contents)
         .collect();
     let title = title.map_or_else(|| format!("Serve a look-alike of the chain in {}", like.display()), str::to_owned);
     let plan = otarig::scenario::like::plan(&ders, pki.specs(), &title, OffsetDateTime::now_utc())
@@ -152,7 +152,7 @@ fn create(dir: &Path, name: &str, like: &Path, title: Option<&str>, pki: &LabPki
         std::fs::write(&authorities, spec).map_err(|e| format!("{}: {e}", authorities.display()))?;
         let pki = LabPki::open(pki.dir()).map_err(|e| e.to_string())?;
         pki.generate(&otarig::pki::Regenerate::Missing, |spec| {
-            eprintln!("made {} ({})", spec.name, spec.subject_text())
+            eprintln!("made {} ({})", spec.name, spec.subject_text());
         })
         .map_err(|e| e.to_string())?;
     }
@@ -209,7 +209,7 @@ fn render_chain(out: &mut String, chain: &[String], scenario: &Scenario, pki: &L
             spec.not_after.date(),
             validity(spec.not_before, spec.not_after, scenario.date)
         );
-        let names: Vec<String> = spec.dns.iter().cloned().chain(spec.ip.iter().map(|ip| ip.to_string())).collect();
+        let names: Vec<String> = spec.dns.iter().cloned().chain(spec.ip.iter().map(ToString::to_string)).collect();
         if !names.is_empty() {
             let _ = writeln!(out, "{indent}    names: {}", names.join(", "));
         }

@@ -100,10 +100,10 @@ fn print_event(event: &ServerEvent) {
     match event {
         ServerEvent::Accepted { peer, .. } => println!("#{id} connection from {peer}"),
         ServerEvent::ClientHello { sni, cipher_suites, .. } => {
-            println!("#{id} ClientHello sni={} suites={}", sni.as_deref().unwrap_or("-"), cipher_suites.join(","))
+            println!("#{id} ClientHello sni={} suites={}", sni.as_deref().unwrap_or("-"), cipher_suites.join(","));
         }
         ServerEvent::HandshakeDone { version, cipher_suite, .. } => {
-            println!("#{id} handshake {version} {cipher_suite}")
+            println!("#{id} handshake {version} {cipher_suite}");
         }
         ServerEvent::HandshakeFailed { error, alert_from_client, .. } => match alert_from_client {
             Some(alert) => println!("#{id} handshake failed: the client sent {alert}"),
@@ -113,11 +113,11 @@ fn print_event(event: &ServerEvent) {
         ServerEvent::Request { method, path, .. } => println!("#{id} {method} {path}"),
         ServerEvent::Responded { status, body_bytes, fault, .. } => {
             let fault = fault.as_deref().map(|f| format!(" (fault {f})")).unwrap_or_default();
-            println!("#{id} {status}, {body_bytes} body bytes{fault}")
+            println!("#{id} {status}, {body_bytes} body bytes{fault}");
         }
         ServerEvent::BadRequest { reason, .. } => println!("#{id} bad request: {reason}"),
         ServerEvent::Closed { millis, bytes_sent, .. } => {
-            println!("#{id} closed after {millis} ms, {bytes_sent} bytes")
+            println!("#{id} closed after {millis} ms, {bytes_sent} bytes");
         }
     }
 }

@@ -88,10 +88,10 @@ impl DialectTracker {
                     match (tag, HexStyle::of(code.trim())) {
                         ("esp-tls", _) => self.hint("v3.x to v4.0", line, "handshake error tagged esp-tls"),
                         (_, HexStyle::Lower) => {
-                            self.hint("v4.1 to v4.3", line, "handshake error in unpadded lowercase hex")
+                            self.hint("v4.1 to v4.3", line, "handshake error in unpadded lowercase hex");
                         }
                         (_, HexStyle::Upper) => {
-                            self.hint("v4.4 or later", line, "handshake error in padded uppercase hex")
+                            self.hint("v4.4 or later", line, "handshake error in padded uppercase hex");
                         }
                         (_, HexStyle::Either) => {}
                     }
@@ -102,10 +102,10 @@ impl DialectTracker {
             "transport_base" => self.hint("v5.x", line, "transport tag transport_base"),
             "app_init" => self.hint("v5.4 or later", line, "start-up tag app_init"),
             "esp_https_ota" if message.starts_with("Writing to <") => {
-                self.hint("v5.4 or later", line, "partition written to by label")
+                self.hint("v5.4 or later", line, "partition written to by label");
             }
             "esp-x509-crt-bundle" if message == "No matching trusted root certificate found" => {
-                self.hint("v5.4 or later", line, "certificate bundle's no-match line")
+                self.hint("v5.4 or later", line, "certificate bundle's no-match line");
             }
             _ => {}
         }

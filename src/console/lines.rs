@@ -115,7 +115,7 @@ mod tests {
         let mut splitter = LineSplitter::new();
         let mut out = Vec::new();
         let mut push = |line: RawLine<'_>| {
-            out.push((line.number, String::from_utf8_lossy(line.bytes).into_owned(), line.truncated))
+            out.push((line.number, String::from_utf8_lossy(line.bytes).into_owned(), line.truncated));
         };
         for chunk in chunks {
             splitter.feed(chunk, &mut push);

@@ -111,7 +111,7 @@ fn check_signature(cert: &Certificate, entry: &BundleEntry, v5_4: bool) -> Resul
         if v5_4 {
             format!("{what} failed with error 0x{:x}", -ret)
         } else {
-            format!("{what} failed with error {:X}", ret)
+            format!("{what} failed with error {ret:X}")
         }
     };
     let mut key = Pk::from_public_key(&entry.public_key_der).map_err(|e| code("PK parse", e))?;

@@ -14,7 +14,7 @@
 //! - **The certificate bundle** (`esp_crt_bundle_attach`): no trusted list at all, and a verify
 //!   callback that acts only on "not trusted", looks the top certificate's issuer up in the
 //!   bundle by name and checks its signature with the stored key, printing the bundle's own
-//!   lines of that ESP-IDF version ([`bundle`]).
+//!   lines of that ESP-IDF version (`bundle`).
 //!
 //! [`judge_chain`] does this offline (for `otarig predict`); [`client`] does it inside a real
 //! handshake (for the twin). Both share the callback, so they cannot disagree about a chain.

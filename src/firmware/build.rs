@@ -178,7 +178,7 @@ fn build_bootloader(firmware: &FirmwareManifest) -> Vec<u8> {
         // CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE, for the twin's bootloader (see `ROLLBACK_MARKER`).
         dram.extend_from_slice(ROLLBACK_MARKER);
     }
-    let seed = firmware.idf.major as u64 * 100 + firmware.idf.minor as u64;
+    let seed = u64::from(firmware.idf.major) * 100 + u64::from(firmware.idf.minor);
     let segments = vec![
         SegmentSpec { load_addr: 0x3FFF_0030, data: dram },
         SegmentSpec { load_addr: 0x4007_8000, data: filler(seed, 13_600) },

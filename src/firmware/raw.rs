@@ -165,7 +165,7 @@ pub(super) fn load_manifest(
         trust,
         time_check: raw.time_check,
         clock,
-        rollback: raw.rollback.is_some_and(|r| r.into_inner()),
+        rollback: raw.rollback.is_some_and(Spanned::into_inner),
         confirms: raw.confirms,
         update: raw.update,
         image: raw.image.map(Into::into),

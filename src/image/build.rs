@@ -122,6 +122,6 @@ mod tests {
         assert_eq!(image.segments.len(), 2);
         assert_eq!(image.segments[1].length, 1004);
         assert_eq!(image.length, bytes.len());
-        assert!(image.hash.as_ref().is_some_and(|h| h.ok()));
+        assert!(image.hash.as_ref().is_some_and(super::super::app::HashCheck::ok));
     }
 }

@@ -80,7 +80,7 @@ pub struct IssuedBy<'a> {
 /// Signs the certificate `spec` describes. `subject_key_pem` (PKCS#8) holds the certified key;
 /// `issuer` is the issuing certificate and its key, or `None` for self-signed (then the subject
 /// key signs). rcgen makes it, unless the signer is RSA and signs with SHA-1 or is RSA-1024:
-/// then [`super::legacy`] does.
+/// then `legacy` does.
 pub fn mint(spec: &CertSpec, subject_key_pem: &str, issuer: Option<IssuedBy<'_>>) -> Result<Minted, PkiError> {
     let fail = |message: String| PkiError::Generate { name: spec.name.clone(), message };
     if signed_without_rcgen(spec, issuer) {

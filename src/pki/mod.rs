@@ -220,7 +220,7 @@ impl LabPki {
 
 /// The DER of the first CERTIFICATE block in `pem`.
 pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    ::pem::parse_many(pem).ok()?.into_iter().find(|p| p.tag() == "CERTIFICATE").map(|p| p.into_contents())
+    ::pem::parse_many(pem).ok()?.into_iter().find(|p| p.tag() == "CERTIFICATE").map(pem::Pem::into_contents)
 }
 
 /// Writes a private key readable by its owner only.

@@ -302,7 +302,7 @@ fn check_one<'a>(
             .map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?,
         (None, Some(twin)) => twin.subject.clone(),
         (None, None) if defaults.subject_from_names => {
-            let name = dns.first().cloned().or_else(|| ip.first().map(|ip| ip.to_string())).unwrap_or_default();
+            let name = dns.first().cloned().or_else(|| ip.first().map(ToString::to_string)).unwrap_or_default();
             vec![("CN".to_owned(), name)]
         }
         (None, None) => return Err(err(at, SpecErrorKind::Missing { field: "subject" })),

@@ -38,7 +38,7 @@ pub fn render_matrix(cells: &[CellRecord], colour: bool) -> String {
     let headers: Vec<String> = if numbered {
         (1..=grid.scenarios.len()).map(|n| format!("[{n}]")).collect()
     } else {
-        grid.scenarios.iter().map(|s| s.to_string()).collect()
+        grid.scenarios.iter().map(ToString::to_string).collect()
     };
     if numbered {
         for (header, scenario) in headers.iter().zip(&grid.scenarios) {

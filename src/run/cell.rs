@@ -106,7 +106,7 @@ pub enum AttemptEnd {
 pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &CellContext<'_>) -> AttemptEnd {
     let started = Instant::now();
     let scenario = &context.plan.scenarios[cell.scenario];
-    let expected = scenario.expect.get(&cell.firmware).map(|e| e.outcome());
+    let expected = scenario.expect.get(&cell.firmware).map(super::super::scenario::Expectation::outcome);
     let transcript = results::transcript_path(&cell.firmware, &scenario.id);
     let outcome = match context.preflight {
         Some(preflight) => {

@@ -4,7 +4,7 @@
 //!
 //! - [`plan`]: the lab's files and the cells (tags, shard), every id checked first;
 //! - [`shard`]: one of N stable parts of a plan;
-//! - [`pool`]: stations working through the cells side by side, one per device of the lab, each
+//! - `pool`: stations working through the cells side by side, one per device of the lab, each
 //!   cell on a device with the firmware's chip; retries of rig failures;
 //! - [`station`]: one place cells run, one at a time, and its device (a board of the lab config,
 //!   or a twin kept between cells of one firmware);
@@ -15,7 +15,7 @@
 //! - [`services`]: the lab's DNS and SNTP responders for boards, for the whole run;
 //! - [`flash`]: espflash writing the images over the device's serial port;
 //! - [`watch`]: the console until the update is decided or the time is up;
-//! - [`calibrate`]: every cell on a board and on a twin, and where they disagree.
+//! - [`calibrate`](mod@calibrate): every cell on a board and on a twin, and where they disagree.
 //!
 //! Devices are the lab config's boards and twins ([`RunOptions::lab`]), or `twins` in-process
 //! twins side by side. The runner reports progress as [`RunEvent`]s and never prints; a [`Stop`]
@@ -96,7 +96,7 @@ pub struct RunOptions {
     /// How many more times a cell the rig could not run (`error`) is tried, each on a fresh
     /// device, before its `error` is the result.
     pub retries: usize,
-    /// Keep the finished cells of `out/results.jsonl` and run only the others (see [`resume`]);
+    /// Keep the finished cells of `out/results.jsonl` and run only the others (see [`crate::results::resume`]);
     /// otherwise the file starts empty.
     pub resume: bool,
     /// Keep a twin between cells of the same firmware and lab network (only otadata is

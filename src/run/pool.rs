@@ -145,10 +145,10 @@ pub(super) fn run_cells(
                                 on_event(RunEvent::CellFinished { index, done, total, result: &result });
                             }
                             CellEnd::Abandoned => {
-                                sink.lock().unwrap_or_else(PoisonError::into_inner).summary.abandoned += 1
+                                sink.lock().unwrap_or_else(PoisonError::into_inner).summary.abandoned += 1;
                             }
                             CellEnd::NotStarted => {
-                                sink.lock().unwrap_or_else(PoisonError::into_inner).summary.not_run += 1
+                                sink.lock().unwrap_or_else(PoisonError::into_inner).summary.not_run += 1;
                             }
                         }
                     }
@@ -169,7 +169,7 @@ fn no_device(lab: &LabConfig, needs: Needs) -> String {
     match assign(lab, chip) {
         Err(err) => err.to_string(),
         // Only boards have the chip, and the scenario cuts power.
-        Ok(_) => format!("the scenario's power cut needs a twin, and the lab's {} devices are boards", chip),
+        Ok(_) => format!("the scenario's power cut needs a twin, and the lab's {chip} devices are boards"),
     }
 }
 
@@ -239,7 +239,10 @@ fn error_result(
         firmware: cell.firmware.clone(),
         scenario: scenario.to_owned(),
         board: board.to_owned(),
-        expected: context.plan.scenarios[cell.scenario].expect.get(&cell.firmware).map(|e| e.outcome()),
+        expected: context.plan.scenarios[cell.scenario]
+            .expect
+            .get(&cell.firmware)
+            .map(super::super::scenario::Expectation::outcome),
         observed: None,
         verdict: Verdict::Error,
         transcript: transcript_path(&cell.firmware, scenario),

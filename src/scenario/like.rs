@@ -277,14 +277,14 @@ fn observe(index: usize, der: &[u8]) -> Result<Observed, LikeError> {
         Ok(out)
     };
     let key = match cert.public_key().parsed() {
-        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => match rsa.key_size() {
+        Ok(public_key::PublicKey::RSA(rsa)) => match rsa.key_size() {
             1024 => KeyType::Rsa1024,
             2048 => KeyType::Rsa2048,
             3072 => KeyType::Rsa3072,
             4096 => KeyType::Rsa4096,
             bits => return Err(LikeError::Unsupported { index, what: format!("an RSA-{bits} key") }),
         },
-        Ok(x509_parser::public_key::PublicKey::EC(point)) => match point.key_size() {
+        Ok(public_key::PublicKey::EC(point)) => match point.key_size() {
             256 => KeyType::P256,
             384 => KeyType::P384,
             bits => return Err(LikeError::Unsupported { index, what: format!("a {bits}-bit EC key") }),
@@ -345,10 +345,7 @@ fn observe(index: usize, der: &[u8]) -> Result<Observed, LikeError> {
                 .collect()
         })
         .unwrap_or_default();
-    let subject_utf8 = cert
-        .subject()
-        .iter_attributes()
-        .any(|a| a.attr_value().tag() == x509_parser::der_parser::asn1_rs::Tag::Utf8String);
+    let subject_utf8 = cert.subject().iter_attributes().any(|a| a.attr_value().tag() == asn1_rs::Tag::Utf8String);
     Ok(Observed {
         subject: names(cert.subject())?,
         subject_utf8,

@@ -166,7 +166,7 @@ impl UpdateServer {
     }
 
     /// Serves until `shutdown` completes; each connection runs on its own task.
-    pub async fn run(self, events: UnboundedSender<ServerEvent>, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run(self, events: UnboundedSender<ServerEvent>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -251,9 +251,8 @@ async fn serve_connection(id: u64, stream: TcpStream, site: &Site, events: &Unbo
     let _ = events.send(ServerEvent::Request { id, method: request.method.clone(), path: request.path.clone() });
     // The host the client named picks the path and fault; the main host otherwise.
     let Route { path, fault } = site.route(tls.get_ref().1.server_name());
-    let written = match http::respond(&mut tls, &request, path, &site.config.image, fault).await {
-        Ok(written) => written,
-        Err(_) => return 0, // the client went away; Closed follows
+    let Ok(written) = http::respond(&mut tls, &request, path, &site.config.image, fault).await else {
+        return 0; // the client went away; Closed follows
     };
     let _ = events.send(ServerEvent::Responded {
         id,

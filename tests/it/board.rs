@@ -237,7 +237,7 @@ fn serial_backend_refuses_another_chip() {
     let err = board.flash(&regions(), &mut NoProgress).unwrap_err();
     match err {
         BoardError::ChipMismatch { expected, found, .. } => {
-            assert_eq!((expected, found.as_str()), (Chip::Esp32C3, "esp32"))
+            assert_eq!((expected, found.as_str()), (Chip::Esp32C3, "esp32"));
         }
         other => panic!("{other:?}"),
     }

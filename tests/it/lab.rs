@@ -48,7 +48,7 @@ const SERVER: &str = "[server]\nlisten = \"0.0.0.0:8443\"\n";
 #[test]
 fn the_shipped_example_reads() {
     let lab = lab::load(&Path::new(ROOT).join("otarig.example.toml")).unwrap();
-    let ids: Vec<&str> = lab.devices.iter().map(|d| d.id()).collect();
+    let ids: Vec<&str> = lab.devices.iter().map(DeviceSpec::id).collect();
     assert_eq!(ids, ["esp32-a", "esp32c3-a", "twin-1"]);
     let boards: Vec<_> = lab.boards().collect();
     assert_eq!(boards[0].selector, PortSelector::UsbSerial { serial: "0001".into(), vid_pid: None });

@@ -145,7 +145,7 @@ fn sha1_signatures_and_1024_bit_keys_are_made_and_verify() {
         assert_eq!(subject, expected, "{name}: subject");
         // PrintableString where the text allows, as rcgen writes it.
         for attribute in cert.subject().iter_attributes() {
-            assert_eq!(attribute.attr_value().tag(), x509_parser::der_parser::asn1_rs::Tag::PrintableString, "{name}");
+            assert_eq!(attribute.attr_value().tag(), asn1_rs::Tag::PrintableString, "{name}");
         }
         assert_eq!(cert.validity().not_before.timestamp(), spec.not_before.unix_timestamp(), "{name}");
         assert_eq!(cert.validity().not_after.timestamp(), spec.not_after.unix_timestamp(), "{name}");
@@ -262,7 +262,7 @@ async fn s_client(addr: SocketAddr, version: &str) -> (Vec<Vec<u8>>, String) {
         .await
         .expect("openssl (ci/setup-host installs it)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let shown = ::pem::parse_many(text.as_bytes()).unwrap().into_iter().map(|p| p.into_contents()).collect();
+    let shown = ::pem::parse_many(text.as_bytes()).unwrap().into_iter().map(::pem::Pem::into_contents).collect();
     (shown, text)
 }
 

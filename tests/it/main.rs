@@ -2,6 +2,9 @@
 //! as users drive them (real clients: espflash, esptool, OpenSSL, rustls, headless Chromium).
 //! One binary links mbedTLS and aws-lc once, and its tests run side by side.
 
+// Tests print what they saw when they fail.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 mod board;

@@ -26,8 +26,8 @@ fn dirs() -> LabDirs {
 
 fn selection(firmware: &[&str], scenarios: &[&str]) -> Selection {
     Selection {
-        firmware: firmware.iter().map(|s| s.to_string()).collect(),
-        scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
+        firmware: firmware.iter().map(ToString::to_string).collect(),
+        scenarios: scenarios.iter().map(ToString::to_string).collect(),
         ..Selection::default()
     }
 }

@@ -33,7 +33,7 @@ fn plan(scenarios: &[&str]) -> Plan {
     let dirs = LabDirs { scenarios: Path::new(ROOT).join("scenarios"), fleet: Path::new(ROOT).join("firmware-images") };
     let selection = Selection {
         firmware: vec![FIRMWARE.into()],
-        scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
+        scenarios: scenarios.iter().map(ToString::to_string).collect(),
         ..Selection::default()
     };
     Plan::new(&dirs, &selection).unwrap()

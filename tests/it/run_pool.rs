@@ -24,8 +24,8 @@ const LOADED: &str = "Loaded app from partition at offset 0x10000";
 fn plan(firmware: &[&str], scenarios: &[&str]) -> Plan {
     let dirs = LabDirs { scenarios: Path::new(ROOT).join("scenarios"), fleet: Path::new(ROOT).join("firmware-images") };
     let selection = Selection {
-        firmware: firmware.iter().map(|s| s.to_string()).collect(),
-        scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
+        firmware: firmware.iter().map(ToString::to_string).collect(),
+        scenarios: scenarios.iter().map(ToString::to_string).collect(),
         ..Selection::default()
     };
     Plan::new(&dirs, &selection).unwrap()
@@ -58,7 +58,7 @@ fn rig_failures_are_tried_again_and_never_count_as_the_firmwares_outcome() {
     let summary = run::run(&plan, &options, |event| match event {
         RunEvent::CellStarted { scenario, attempt, .. } => events.lock().unwrap().push(format!("{scenario} {attempt}")),
         RunEvent::CellRetrying { scenario, attempt, error, .. } => {
-            events.lock().unwrap().push(format!("{scenario} {attempt} failed: {error}"))
+            events.lock().unwrap().push(format!("{scenario} {attempt} failed: {error}"));
         }
         _ => {}
     })

@@ -22,7 +22,7 @@ fn dirs() -> LabDirs {
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(ToString::to_string).collect()
 }
 
 fn otarig(args: &[&str]) -> std::process::Output {

@@ -167,7 +167,7 @@ async fn openssl_s_client_sees_exactly_the_scenario_chain() {
         .expect("openssl (ci/setup-host installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
     let shown: Vec<Vec<u8>> =
-        pem::parse_many(text.as_bytes()).unwrap().into_iter().map(|p| p.into_contents()).collect();
+        pem::parse_many(text.as_bytes()).unwrap().into_iter().map(pem::Pem::into_contents).collect();
     assert_eq!(shown, server.chain.ders());
     assert!(text.contains("Protocol  : TLSv1.2"), "{text}");
 }

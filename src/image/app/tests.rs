@@ -185,7 +185,7 @@ fn every_single_byte_corruption_is_caught_or_refused() {
             let unhashed = at == 23 && value == 0;
             match parse_app(&corrupt) {
                 Ok(img) if img.is_valid() => {
-                    assert!(unchanged || unhashed || at >= length, "byte {at:#x} = {value:#04x}")
+                    assert!(unchanged || unhashed || at >= length, "byte {at:#x} = {value:#04x}");
                 }
                 Ok(_) | Err(_) => assert!(!unchanged && at < length),
             }

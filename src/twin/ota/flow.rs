@@ -149,12 +149,9 @@ impl Client<'_, '_, '_> {
                 // v3.2 ignores what fetching the headers returned, and the status.
                 return self.download_v3(session, head.ok());
             }
-            let head = match head {
-                Ok(head) => head,
-                Err(_) => {
-                    self.error(OTA, "Failed to establish HTTP connection");
-                    return Err(Stop::Failed);
-                }
+            let Ok(head) = head else {
+                self.error(OTA, "Failed to establish HTTP connection");
+                return Err(Stop::Failed);
             };
             match head.status {
                 301 | 302 | 303 | 307 | 308 => {

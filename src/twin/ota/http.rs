@@ -78,8 +78,8 @@ mod tests {
     #[test]
     fn a_head_and_the_start_of_the_body() {
         use std::io;
-        let mut wire = std::io::Cursor::new(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\xe9abcd".to_vec());
-        struct Duplex<'a>(&'a mut std::io::Cursor<Vec<u8>>, Vec<u8>);
+        let mut wire = io::Cursor::new(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\xe9abcd".to_vec());
+        struct Duplex<'a>(&'a mut io::Cursor<Vec<u8>>, Vec<u8>);
         impl Read for Duplex<'_> {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 self.0.read(buf)

@@ -104,7 +104,7 @@ impl OtaWrite {
         if self.written == 0 && data[0] != 0xE9 {
             return Err(WriteError::Magic(data[0]));
         }
-        let end = self.written as u64 + data.len() as u64;
+        let end = u64::from(self.written) + data.len() as u64;
         let mut flash = lock(flash);
         while u64::from(self.erased_to) < end {
             if self.erased_to >= self.slot.size {
