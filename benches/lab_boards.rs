@@ -157,7 +157,7 @@ fn run_lab(plan: &Plan, boards: usize, addressed: bool) -> Figures {
     let outcomes = Mutex::new(BTreeMap::new());
     let started = Instant::now();
     let summary = run::run(plan, &options, |event| match event {
-        RunEvent::BoardFlashed { firmware, board, report, .. } => {
+        RunEvent::Flashed { firmware, board, report, .. } => {
             let mut flashes = flashes.lock().unwrap();
             // A board's first cell of a firmware writes it; the next ones find it in place.
             let first = !flashes.iter().any(|(seen, _, _, _)| *seen == (firmware.to_owned(), board.to_owned()));

@@ -28,9 +28,12 @@ pub mod twin;
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::firmware::start::PowerCut;
 pub use crate::image::Chip;
+use crate::twin::network::LabNetwork;
 pub use reset::{ResetMode, ResetStrategy};
 
 /// Bytes to write at a flash offset.
@@ -231,6 +234,38 @@ pub trait Board: Send {
     /// A reader of the chip's UART from now on. Reads return `TimedOut` after
     /// [`CONSOLE_POLL`] of silence, so callers can keep their own time limits.
     fn console(&mut self) -> Result<Box<dyn Read + Send>, BoardError>;
+
+    /// Optional: power cuts at a chosen point of an update ([`PowerCuts`]); `None` when the
+    /// device cannot (a board's power command cuts at no particular byte).
+    fn power_cuts(&self) -> Option<Arc<dyn PowerCuts>> {
+        None
+    }
+
+    /// Optional: a network of its own that the rig sets per cell ([`OwnNetwork`]); `None` for a
+    /// device on the lab's network, whose DNS and SNTP the lab config points at the rig.
+    fn own_network(&mut self) -> Option<&mut dyn OwnNetwork> {
+        None
+    }
+}
+
+/// A device that can lose power at a chosen point of an update and be powered on again: the
+/// twin. Shared with a thread that watches for the cut while the console is read.
+pub trait PowerCuts: Send + Sync {
+    /// Arms `cut` for the next update the firmware runs (`None`: nothing armed).
+    fn arm(&self, cut: Option<PowerCut>);
+
+    /// Waits at most `timeout` for the armed cut to fire; whether it did (the chip is then off).
+    fn wait_fired(&self, timeout: Duration) -> bool;
+
+    /// Power back on: a power-on reset, booting from what the flash holds.
+    fn power_on(&self);
+}
+
+/// A device whose DNS and SNTP the rig gives it per cell (the twin, on loopback), so one
+/// device can serve cells whose servers listen on different ports and whose dates differ.
+pub trait OwnNetwork {
+    /// The network the firmware sees from now on.
+    fn set_network(&mut self, network: LabNetwork);
 }
 
 /// How long a console read waits for bytes before returning `TimedOut`.

@@ -4,15 +4,18 @@
 //! the chip has acted.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use serialport::{ClearBuffer, SerialPort};
 
 use super::loader::{self, ConnectOptions, LoaderAnswer, LoaderSession};
 use super::{
-    Board, BoardError, BoardIdentity, BoardKind, CONSOLE_POLL, Chip, FlashEvent, FlashProgress, FlashReport, Region,
-    ResetMode, ResetStrategy,
+    Board, BoardError, BoardIdentity, BoardKind, CONSOLE_POLL, Chip, FlashEvent, FlashProgress, FlashReport,
+    OwnNetwork, PowerCuts, Region, ResetMode, ResetStrategy,
 };
+use crate::firmware::start::PowerCut;
 use crate::twin::device::{TwinConfig, TwinDevice, TwinHandle};
+use crate::twin::network::LabNetwork;
 
 /// A twin behind the [`Board`] trait; the twin stops when this is dropped.
 pub struct TwinBoard {
@@ -20,8 +23,8 @@ pub struct TwinBoard {
     flash_size: u32,
     /// The line, kept open between calls (opened on first use).
     port: Option<espflash::connection::Port>,
-    // Declared last: the port closes before the twin stops.
-    handle: TwinHandle,
+    // Declared last: the port closes before the twin stops (once no watcher holds the handle).
+    handle: Arc<TwinHandle>,
 }
 
 impl TwinBoard {
@@ -37,7 +40,7 @@ impl TwinBoard {
             usb: None,
             reset: ResetStrategy::None,
         };
-        Ok(Self { identity, flash_size, port: None, handle })
+        Ok(Self { identity, flash_size, port: None, handle: Arc::new(handle) })
     }
 
     /// The twin's own handle: its flash, resets, power cuts and armed faults.
@@ -96,11 +99,12 @@ impl Board for TwinBoard {
         let serial = self.take_port()?;
         let mut session = LoaderSession::connect(&id, &self.handle.port_path(), serial, Self::options())?;
         let report = session.write(regions, progress)?;
-        self.port = Some(session.into_port()?);
         if report.all_skipped() {
-            // No FLASH_END was sent: the chip is still in the loader.
-            self.fresh(|twin| twin.reset(false))?;
+            // No FLASH_END was sent: the chip is still in the loader. Start the app from there,
+            // as a board without reset wiring does, so it boots as after a write.
+            session.run_user_code()?;
         }
+        self.port = Some(session.into_port()?);
         progress.event(FlashEvent::Booting);
         Ok(report)
     }
@@ -125,5 +129,34 @@ impl Board for TwinBoard {
         let mut reader = self.line()?.try_clone_native().map_err(err)?;
         reader.set_timeout(CONSOLE_POLL).map_err(err)?;
         Ok(Box::new(reader))
+    }
+
+    fn power_cuts(&self) -> Option<Arc<dyn PowerCuts>> {
+        Some(Arc::clone(&self.handle) as Arc<dyn PowerCuts>)
+    }
+
+    fn own_network(&mut self) -> Option<&mut dyn OwnNetwork> {
+        Some(self)
+    }
+}
+
+impl OwnNetwork for TwinBoard {
+    fn set_network(&mut self, network: LabNetwork) {
+        self.handle.set_network(network);
+    }
+}
+
+impl PowerCuts for TwinHandle {
+    fn arm(&self, cut: Option<PowerCut>) {
+        self.arm_power_cut(cut);
+    }
+
+    fn wait_fired(&self, timeout: std::time::Duration) -> bool {
+        self.wait_for_power_cut(timeout)
+    }
+
+    fn power_on(&self) {
+        // EN released with GPIO0 high: the chip boots from flash.
+        self.reset(false);
     }
 }

@@ -351,7 +351,7 @@ fn show_event(bar: &ProgressBar, event: RunEvent<'_>) {
         RunEvent::BoardBusy { board, error } => {
             bar.suspend(|| eprintln!("waiting for {board}: {error}"));
         }
-        RunEvent::BoardFlashed { firmware, scenario, board, report } => {
+        RunEvent::Flashed { firmware, scenario, board, report } => {
             let (written, skipped) = (report.bytes_written(), report.bytes_skipped());
             bar.set_message(format!("{firmware} x {scenario} on {board}: {written} bytes written, {skipped} held"));
         }

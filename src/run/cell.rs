@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use tokio::runtime::Handle;
 
+use crate::board::{FlashReport, Region};
 use crate::firmware::FirmwareManifest;
 use crate::firmware::build::{BuiltFirmware, build};
 use crate::firmware::prepare::{PrepareError, prepare};
@@ -24,11 +25,10 @@ use crate::image::partition::two_ota_table;
 use crate::outcome::OutcomeClass;
 use crate::results::{self, CellDetails, CellRecord, Observed, Verdict};
 use crate::run::cache::RunCache;
-use crate::run::flash::{FlashError, Region};
 use crate::run::plan::{Cell, Plan};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup};
 use crate::run::services::LabServices;
-use crate::run::station::{Readied, ServerAt, Station};
+use crate::run::station::{ServerAt, Station};
 use crate::run::watch::{Silence, WatchEnd, WatchError, WatchLimits, watch};
 use crate::run::{Preflight, PreflightCheck, RunEvent, Stop};
 use crate::twin::device::TwinError;
@@ -52,8 +52,6 @@ pub enum CellError {
     NoServer { board: String },
     #[error("board `{board}`: the scenario's power cut needs a twin")]
     PowerCut { board: String },
-    #[error("flashing: {0}")]
-    Flash(#[from] FlashError),
     #[error("console: {0}")]
     Console(io::Error),
     #[error("transcript {path}: {source}")]
@@ -178,7 +176,7 @@ fn observe(
     let config = chains.config(scenario, Arc::clone(&*update_app), &firmware.ota_url.path);
 
     let setup = Setup::for_cell(firmware, scenario);
-    let (mut server, _turn) = match station.server_at(&setup)? {
+    let (mut server, _turn) = match station.server_at() {
         ServerAt::Lab(address) => {
             // Boards without an address share the catch-all route and SNTP date: one at a time.
             let turn = address.is_none().then(|| context.board_server.lock().unwrap_or_else(PoisonError::into_inner));
@@ -191,33 +189,23 @@ fn observe(
             context.services.set_date(address, scenario.date.unix_timestamp());
             (CellServer::routed(listener, address, config)?, turn)
         }
-        // The kept twin's network points at the port of the cell before: listen there again.
-        ServerAt::Loopback(port) => match CellServer::start(context.runtime, config.clone(), port) {
-            Ok(server) => (server, None),
-            Err(err) if port != 0 => {
-                tracing::debug!("{}: port {port} taken ({err}), a fresh twin", station.board());
-                station.discard();
-                (CellServer::start(context.runtime, config, 0)?, None)
-            }
-            Err(err) => return Err(err.into()),
-        },
+        // The device's own network is pointed at this server before the cell.
+        ServerAt::Loopback => (CellServer::start(context.runtime, config, 0)?, None),
     };
     tracing::debug!("{} x {}: server at {}, hosts {:?}", cell.firmware, scenario.id, server.addr(), setup.hosts);
 
     let limits = if station.is_board() { context.board_limits } else { context.limits };
     let stop = context.stop;
     let board = station.board().to_owned();
-    let readied = |how: &Readied| {
-        if let Readied::Board(report) = how {
-            let (firmware, scenario) = (cell.firmware.as_str(), scenario.id.as_str());
-            (context.on_event)(RunEvent::BoardFlashed { firmware, scenario, board: &board, report });
-        }
+    let flashed = |report: &FlashReport| {
+        let (firmware, scenario) = (cell.firmware.as_str(), scenario.id.as_str());
+        (context.on_event)(RunEvent::Flashed { firmware, scenario, board: &board, report });
     };
     let watched = station.run(
         &setup,
         server.addr(),
         &regions,
-        readied,
+        flashed,
         |console| Ok(watch(&mut Stoppable { inner: console, stop }, &mut transcript_file, &limits)?),
         // A device that ended its update attempt sits idle; one that timed out or crashed may not.
         |watched| {
@@ -227,14 +215,15 @@ fn observe(
     );
     let server_events: Vec<String> = server.events().iter().map(ToString::to_string).collect();
     server.close(context.runtime);
-    let (watched, readied) = watched?;
+    let (watched, flashed) = watched?;
     tracing::debug!(
-        "{} x {}: {:?} after {} lines, {} bytes ({readied:?})",
+        "{} x {}: {:?} after {} lines, {} bytes ({} bytes flashed)",
         cell.firmware,
         scenario.id,
         watched.end,
         watched.lines,
         watched.bytes,
+        flashed.bytes_written(),
     );
     let details = CellDetails {
         server_events,

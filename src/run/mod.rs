@@ -13,7 +13,6 @@
 //! - [`cache`]: images and chains made once per run;
 //! - [`serve`]: the cell's update server and the lab network pointing at it;
 //! - [`services`]: the lab's DNS and SNTP responders for boards, for the whole run;
-//! - [`flash`]: espflash writing the images over the device's serial port;
 //! - [`watch`]: the console until the update is decided or the time is up;
 //! - [`calibrate`](mod@calibrate): every cell on a board and on a twin, and where they disagree.
 //!
@@ -24,7 +23,6 @@
 pub mod cache;
 pub mod calibrate;
 pub mod cell;
-pub mod flash;
 pub mod lock;
 pub mod plan;
 mod pool;
@@ -99,8 +97,9 @@ pub struct RunOptions {
     /// Keep the finished cells of `out/results.jsonl` and run only the others (see [`crate::results::resume`]);
     /// otherwise the file starts empty.
     pub resume: bool,
-    /// Keep a twin between cells of the same firmware and lab network (only otadata is
-    /// rewritten); otherwise every cell gets a fresh twin, flashed whole.
+    /// Keep a twin between cells that leave it in a known state (it is flashed again with
+    /// MD5-matching regions skipped, its network set per cell); otherwise every cell gets a
+    /// fresh twin, flashed whole.
     pub reuse_twins: bool,
     /// Lock each station's device in this directory from its first cell to the end of the run.
     /// Boards are always locked (in the host's directory, [`LockDir::for_host`], when this is
@@ -159,9 +158,9 @@ pub enum RunEvent<'a> {
     CellFinished { index: usize, done: usize, total: usize, result: &'a CellRecord },
     /// Another holder has `board`; the station waits for it.
     BoardBusy { board: &'a str, error: &'a LockError },
-    /// A board was flashed for a cell: each region written, or skipped because its MD5 already
+    /// A device was flashed for a cell: each region written, or skipped because its MD5 already
     /// matched. Its console is read next.
-    BoardFlashed { firmware: &'a str, scenario: &'a str, board: &'a str, report: &'a crate::board::FlashReport },
+    Flashed { firmware: &'a str, scenario: &'a str, board: &'a str, report: &'a crate::board::FlashReport },
 }
 
 /// How many cells ended how: those of this run and, when resuming, those finished before.

@@ -3,10 +3,9 @@
 //! not run (`error`) is tried again on the same station with a fresh device, up to the run's
 //! retries; each result goes to the results file as its cell ends.
 //!
-//! A station takes only cells its device can run: the firmware's chip, and no power cut on a
-//! board (see [`Station::can_take`]); a cell no device of the lab can run is an `error` at once.
-//! Among those, it prefers, in order: the first waiting cell with the same setup as the twin it
-//! keeps (so the twin is used again), the first of the same firmware, the first waiting cell.
+//! A station takes only cells its device can run (see [`Station::accepts`]); a cell no station
+//! accepts is an `error` at once. Among those, it prefers the first waiting cell of the firmware
+//! its device holds (only the start state is written then), else the first waiting cell.
 //! Results therefore do not come in plan order.
 //!
 //! Boards are locked for as long as their station works (from its first cell to the end), in
@@ -14,13 +13,11 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use crate::board::Chip;
-use crate::lab::{DeviceSpec, LabConfig, assign};
+use crate::lab::{LabConfig, assign};
 use crate::results::{CellRecord, Verdict, transcript_path};
 use crate::run::cell::{AttemptEnd, CellContext, run_cell};
 use crate::run::lock::{LockDir, LockError};
-use crate::run::serve::Setup;
-use crate::run::station::Station;
+use crate::run::station::{Needs, Station};
 use crate::run::{RunError, RunEvent, RunOptions, RunSummary};
 
 /// Where finished cells go: the results file and the counts.
@@ -45,14 +42,6 @@ impl Sink {
     }
 }
 
-/// What a cell asks of a device.
-#[derive(Clone, Copy, Debug)]
-struct Needs {
-    /// The firmware's chip (`None` when the fleet lacks it: the cell fails on any device).
-    chip: Option<Chip>,
-    power_cut: bool,
-}
-
 /// Runs the cells at `todo` (indices into the plan's cells) on a station per device of `lab`.
 pub(super) fn run_cells(
     todo: &[usize],
@@ -64,32 +53,21 @@ pub(super) fn run_cells(
 ) {
     let plan = context.plan;
     let total = todo.len();
-    let mut setups = Vec::with_capacity(total);
-    let mut needs = Vec::with_capacity(total);
-    for &index in todo {
-        let cell = &plan.cells[index];
-        let scenario = &plan.scenarios[cell.scenario];
-        let power_cut = scenario.power_cut.is_some();
-        match plan.fleet.get(&cell.firmware) {
-            Some(firmware) => {
-                setups.push(Setup::for_cell(firmware, scenario));
-                needs.push(Needs { chip: Some(firmware.chip), power_cut });
-            }
-            None => {
-                let firmware = cell.firmware.clone();
-                setups.push(Setup { firmware, hosts: Default::default(), sntp_time: 0, power_cut: None });
-                needs.push(Needs { chip: None, power_cut });
-            }
-        }
-    }
-    let fits = |device: &DeviceSpec, needs: Needs| {
-        needs.chip.is_none_or(|chip| chip == device.chip())
-            && !(needs.power_cut && matches!(device, DeviceSpec::Board(_)))
-    };
-    // Cells no device can take end here, as errors of the rig.
+    let needs: Vec<Needs> = todo
+        .iter()
+        .map(|&index| {
+            let cell = &plan.cells[index];
+            let power_cut = plan.scenarios[cell.scenario].power_cut.is_some();
+            Needs { chip: plan.fleet.get(&cell.firmware).map(|firmware| firmware.chip), power_cut }
+        })
+        .collect();
+    let firmwares: Vec<&str> = todo.iter().map(|&index| plan.cells[index].firmware.as_str()).collect();
+    let stations: Vec<Station> =
+        lab.devices.iter().map(|device| Station::for_device(device, lab, options.reuse_twins)).collect();
+    // Cells no station accepts end here, as errors of the rig.
     let mut waiting = Vec::with_capacity(total);
     for (position, &index) in todo.iter().enumerate() {
-        if lab.devices.iter().any(|device| fits(device, needs[position])) {
+        if stations.iter().any(|station| station.accepts(needs[position])) {
             waiting.push(position);
             continue;
         }
@@ -103,13 +81,11 @@ pub(super) fn run_cells(
     let waiting = Mutex::new(waiting);
 
     let reused: usize = std::thread::scope(|scope| {
-        let workers: Vec<_> = lab
-            .devices
-            .iter()
-            .map(|device| {
-                let (setups, needs, waiting) = (&setups, &needs, &waiting);
+        let workers: Vec<_> = stations
+            .into_iter()
+            .map(|mut station| {
+                let (firmwares, needs, waiting) = (&firmwares, &needs, &waiting);
                 scope.spawn(move || {
-                    let mut station = Station::for_device(device, lab, options.reuse_twins);
                     let locks = match (&options.locks, station.is_board()) {
                         (Some(locks), _) => Some(locks.clone()),
                         (None, true) => Some(LockDir::for_host()),
@@ -118,8 +94,8 @@ pub(super) fn run_cells(
                     while !context.stop.is_requested() {
                         let next = {
                             let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
-                            let takes = |at: usize| fits(device, needs[at]);
-                            pick(&waiting, setups, station.kept_setup(), takes).map(|at| waiting.remove(at))
+                            let takes = |at: usize| station.accepts(needs[at]);
+                            pick(&waiting, firmwares, station.kept_firmware(), takes).map(|at| waiting.remove(at))
                         };
                         let Some(position) = next else { break };
                         let index = todo[position];
@@ -169,7 +145,9 @@ fn no_device(lab: &LabConfig, needs: Needs) -> String {
     match assign(lab, chip) {
         Err(err) => err.to_string(),
         // Only boards have the chip, and the scenario cuts power.
-        Ok(_) => format!("the scenario's power cut needs a twin, and the lab's {chip} devices are boards"),
+        Ok(_) => {
+            format!("the scenario's power cut needs a twin, and the lab's {} devices are boards", chip.config_label())
+        }
     }
 }
 
@@ -253,49 +231,35 @@ fn error_result(
     }
 }
 
-/// The position in `waiting` of the cell a station keeping a twin set up as `kept` runs next:
-/// the first with the same setup, else the first of the same firmware, else the first; only
-/// cells the station `takes`.
-fn pick(waiting: &[usize], setups: &[Setup], kept: Option<&Setup>, takes: impl Fn(usize) -> bool) -> Option<usize> {
-    let first = |matches: &dyn Fn(&Setup) -> bool| waiting.iter().position(|&at| takes(at) && matches(&setups[at]));
-    let Some(kept) = kept else { return first(&|_| true) };
-    first(&|setup| setup == kept)
-        .or_else(|| first(&|setup| setup.firmware == kept.firmware))
-        .or_else(|| first(&|_| true))
+/// The position in `waiting` of the cell a station whose device holds firmware `kept` runs next:
+/// the first of that firmware, else the first; only cells the station `takes`.
+fn pick(waiting: &[usize], firmwares: &[&str], kept: Option<&str>, takes: impl Fn(usize) -> bool) -> Option<usize> {
+    let first = |matches: &dyn Fn(&str) -> bool| waiting.iter().position(|&at| takes(at) && matches(firmwares[at]));
+    kept.and_then(|kept| first(&|firmware| firmware == kept)).or_else(|| first(&|_| true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn setup(firmware: &str, date: i64) -> Setup {
-        Setup {
-            firmware: firmware.into(),
-            hosts: ["ota.example.com".to_owned()].into(),
-            sntp_time: date,
-            power_cut: None,
-        }
-    }
-
     #[test]
-    fn a_station_prefers_its_twins_setup_then_its_firmware() {
-        let setups = [setup("a", 1), setup("a", 2), setup("b", 2), setup("a", 2), setup("b", 1)];
+    fn a_station_prefers_the_firmware_its_device_holds() {
+        let firmwares = ["a", "a", "b", "a", "b"];
         let waiting = [0, 1, 2, 3, 4];
         let any = |_| true;
-        assert_eq!(pick(&waiting, &setups, None, any), Some(0));
-        assert_eq!(pick(&waiting, &setups, Some(&setup("a", 2)), any), Some(1));
-        assert_eq!(pick(&waiting, &setups, Some(&setup("b", 1)), any), Some(4));
-        assert_eq!(pick(&[2, 3, 4], &setups, Some(&setup("a", 1)), any), Some(1), "same firmware");
-        assert_eq!(pick(&[2, 4], &setups, Some(&setup("c", 1)), any), Some(0), "anything");
-        assert_eq!(pick(&[], &setups, Some(&setup("a", 1)), any), None);
+        assert_eq!(pick(&waiting, &firmwares, None, any), Some(0));
+        assert_eq!(pick(&waiting, &firmwares, Some("b"), any), Some(2));
+        assert_eq!(pick(&[2, 3, 4], &firmwares, Some("a"), any), Some(1), "same firmware");
+        assert_eq!(pick(&[2, 4], &firmwares, Some("c"), any), Some(0), "anything");
+        assert_eq!(pick(&[], &firmwares, Some("a"), any), None);
     }
 
     #[test]
     fn a_station_takes_only_the_cells_its_device_can_run() {
-        let setups = [setup("a", 1), setup("b", 1), setup("a", 2)];
+        let firmwares = ["a", "b", "a"];
         let only_b = |at: usize| at == 1;
-        assert_eq!(pick(&[0, 1, 2], &setups, None, only_b), Some(1));
-        assert_eq!(pick(&[0, 1, 2], &setups, Some(&setup("a", 1)), only_b), Some(1));
-        assert_eq!(pick(&[0, 2], &setups, Some(&setup("a", 1)), only_b), None, "nothing it can run");
+        assert_eq!(pick(&[0, 1, 2], &firmwares, None, only_b), Some(1));
+        assert_eq!(pick(&[0, 1, 2], &firmwares, Some("a"), only_b), Some(1));
+        assert_eq!(pick(&[0, 2], &firmwares, Some("a"), only_b), None, "nothing it can run");
     }
 }

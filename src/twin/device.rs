@@ -90,8 +90,14 @@ pub enum TwinError {
 /// What the handle asks of the device thread.
 #[derive(Debug)]
 enum Command {
-    Reset { download: bool },
+    Reset {
+        download: bool,
+    },
     PowerCut,
+    /// The lab network the firmware sees from now on.
+    Network(Box<LabNetwork>),
+    /// A power cut for the next update (or none), in place of what was armed.
+    Arm(Option<PowerCut>),
     Stop,
 }
 
@@ -191,6 +197,11 @@ impl TwinDevice {
                     match command {
                         Command::Reset { download } => self.reset(download, ResetReason::PowerOn),
                         Command::PowerCut => self.power_cut(),
+                        Command::Network(network) => self.network = *network,
+                        Command::Arm(cut) => {
+                            self.power_cut = cut;
+                            *self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner) = false;
+                        }
                         Command::Stop => return,
                     }
                     let _ = done.send(());
@@ -367,7 +378,19 @@ impl TwinHandle {
         self.request(Command::PowerCut);
     }
 
-    /// Waits until the armed power cut ([`TwinConfig::power_cut`]) has fired, at most
+    /// Gives the firmware `network` (DNS and SNTP) from now on: a twin kept between cells sees
+    /// each cell's server and date.
+    pub fn set_network(&self, network: LabNetwork) {
+        self.request(Command::Network(Box::new(network)));
+    }
+
+    /// Arms `cut` for the next update the firmware runs, in place of what was armed (`None`:
+    /// nothing); a cut that fired before is forgotten.
+    pub fn arm_power_cut(&self, cut: Option<PowerCut>) {
+        self.request(Command::Arm(cut));
+    }
+
+    /// Waits until the armed power cut ([`TwinConfig::power_cut`], [`TwinHandle::arm_power_cut`]) has fired, at most
     /// `timeout`; whether it did. The twin is then off until [`reset`](TwinHandle::reset).
     pub fn wait_for_power_cut(&self, timeout: Duration) -> bool {
         let fired = self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner);

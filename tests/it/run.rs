@@ -95,6 +95,11 @@ fn one_cell_through_the_library() {
         let name = match event {
             RunEvent::CellStarted { board, .. } => format!("started on {board}"),
             RunEvent::CellFinished { result, .. } => format!("finished: {}", result.verdict.as_str()),
+            // A fresh twin: everything written but otadata, which erased flash already holds.
+            RunEvent::Flashed { board, report, .. } => {
+                let written: Vec<bool> = report.regions.iter().map(|r| r.written).collect();
+                format!("flashed {board}: {written:?}")
+            }
             other => format!("{other:?}"),
         };
         events.lock().unwrap().push(name);
@@ -105,7 +110,8 @@ fn one_cell_through_the_library() {
     assert_eq!(lines.len(), 1);
     let expected = serde_json::json!({"outcome": "tls-verify", "reason": "untrusted"});
     let verdict = check_line(&out.0, &lines[0], "dst-x3-idf3.2", "gts-chain", expected);
-    assert_eq!(*events.lock().unwrap(), ["started on twin-1".to_owned(), format!("finished: {verdict}")]);
+    let flashed = "flashed twin-1: [true, true, false, true]".to_owned();
+    assert_eq!(*events.lock().unwrap(), ["started on twin-1".to_owned(), flashed, format!("finished: {verdict}")]);
     assert_eq!(summary.total(), 1);
     assert_eq!(summary.results, out.0.join("results.jsonl"));
     let counted = match verdict.as_str() {

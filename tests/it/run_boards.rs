@@ -119,7 +119,7 @@ fn cells_run_on_a_board_and_the_second_only_resets_otadata() {
     let flashed = Mutex::new(Vec::new());
     let started = Mutex::new(Vec::new());
     let summary = run::run(&plan, &options(&out, lab, &twin), |event| match event {
-        RunEvent::BoardFlashed { scenario, board, report, .. } => {
+        RunEvent::Flashed { scenario, board, report, .. } => {
             let written: Vec<(u32, bool)> = report.regions.iter().map(|r| (r.offset, r.written)).collect();
             flashed.lock().unwrap().push((scenario.to_owned(), board.to_owned(), written));
         }
@@ -251,7 +251,7 @@ fn boards_with_addresses_run_side_by_side_each_served_its_own_cell() {
     let flashed = (Mutex::new(0usize), std::sync::Condvar::new());
     let met = Mutex::new(Vec::new());
     let summary = run::run(&plan, &options, |event| {
-        if let RunEvent::BoardFlashed { board, .. } = event {
+        if let RunEvent::Flashed { board, .. } = event {
             let (count, arrived) = &flashed;
             let mut count = count.lock().unwrap();
             *count += 1;
