@@ -104,7 +104,8 @@ fn run_lab(plan: &Plan, boards: usize, addressed: bool) -> Figures {
         .iter()
         .flat_map(|cell| {
             let firmware = plan.fleet.get(&cell.firmware).expect("the firmware");
-            Setup::for_cell(firmware, &plan.scenarios[cell.scenario]).hosts
+            let url = firmware.ota_url.as_ref().expect("an OTA URL");
+            Setup::for_cell(firmware, url, &plan.scenarios[cell.scenario], Vec::new()).hosts
         })
         .collect();
     let address = |i: usize| -> IpAddr { [127, 0, 0, 2 + i as u8].into() };

@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::firmware::profile::KnownBuild;
 use crate::firmware::start::PowerCut;
 pub use crate::image::Chip;
 use crate::twin::network::LabNetwork;
@@ -241,9 +242,9 @@ pub trait Board: Send {
         None
     }
 
-    /// Optional: a network of its own that the rig sets per cell ([`OwnNetwork`]); `None` for a
-    /// device on the lab's network, whose DNS and SNTP the lab config points at the rig.
-    fn own_network(&mut self) -> Option<&mut dyn OwnNetwork> {
+    /// Optional: what an emulated device is given per cell ([`Emulation`]); `None` for a real
+    /// board, on the lab's network and running its own build.
+    fn emulation(&mut self) -> Option<&mut dyn Emulation> {
         None
     }
 }
@@ -261,11 +262,16 @@ pub trait PowerCuts: Send + Sync {
     fn power_on(&self);
 }
 
-/// A device whose DNS and SNTP the rig gives it per cell (the twin, on loopback), so one
-/// device can serve cells whose servers listen on different ports and whose dates differ.
-pub trait OwnNetwork {
+/// What the rig gives an emulated device (the twin) per cell: its DNS and SNTP, on loopback, so
+/// one device can serve cells whose servers listen on different ports and whose dates differ;
+/// and what the fleet states about the real builds it may boot, which their images cannot say.
+pub trait Emulation {
     /// The network the firmware sees from now on.
     fn set_network(&mut self, network: LabNetwork);
+
+    /// What is stated about real builds, by image; builds not listed are read from their images
+    /// alone.
+    fn set_builds(&mut self, builds: Vec<KnownBuild>);
 }
 
 /// How long a console read waits for bytes before returning `TimedOut`.

@@ -10,9 +10,10 @@ use serialport::{ClearBuffer, SerialPort};
 
 use super::loader::{self, ConnectOptions, LoaderAnswer, LoaderSession};
 use super::{
-    Board, BoardError, BoardIdentity, BoardKind, CONSOLE_POLL, Chip, FlashEvent, FlashProgress, FlashReport,
-    OwnNetwork, PowerCuts, Region, ResetMode, ResetStrategy,
+    Board, BoardError, BoardIdentity, BoardKind, CONSOLE_POLL, Chip, Emulation, FlashEvent, FlashProgress, FlashReport,
+    PowerCuts, Region, ResetMode, ResetStrategy,
 };
+use crate::firmware::profile::KnownBuild;
 use crate::firmware::start::PowerCut;
 use crate::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use crate::twin::network::LabNetwork;
@@ -135,14 +136,18 @@ impl Board for TwinBoard {
         Some(Arc::clone(&self.handle) as Arc<dyn PowerCuts>)
     }
 
-    fn own_network(&mut self) -> Option<&mut dyn OwnNetwork> {
+    fn emulation(&mut self) -> Option<&mut dyn Emulation> {
         Some(self)
     }
 }
 
-impl OwnNetwork for TwinBoard {
+impl Emulation for TwinBoard {
     fn set_network(&mut self, network: LabNetwork) {
         self.handle.set_network(network);
+    }
+
+    fn set_builds(&mut self, builds: Vec<KnownBuild>) {
+        self.handle.set_builds(builds);
     }
 }
 

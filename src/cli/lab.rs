@@ -185,7 +185,9 @@ fn fleet_hosts(dir: &Path, scenarios: &Path, lab: &LabConfig, print: &mut dyn Fn
             print(CheckLine { subject: "fleet".into(), status: CheckStatus::Warn, detail });
             Vec::new()
         }
-        Ok(fleet) => fleet.manifests.iter().map(|m| OtaHost::from_url(&m.id, &m.ota_url)).collect(),
+        Ok(fleet) => {
+            fleet.manifests.iter().filter_map(|m| Some(OtaHost::from_url(&m.id, m.ota_url.as_ref()?))).collect()
+        }
         Err(err) => {
             print(fail(err.to_string()));
             Vec::new()

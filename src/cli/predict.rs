@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use otarig::device_tls::{Anchors, ChainVerdict, DeviceTlsError, X509_FATAL_ERROR};
 use otarig::firmware::Fleet;
-use otarig::firmware::profile::ClockSource;
-use otarig::idf::IdfVersion;
+use otarig::firmware::profile::{ClockSource, Source, Sourced};
+use otarig::idf::{BuildVersion, Generation, mbedtls_of};
 use otarig::image::CertInfo;
 use otarig::pki::LabPki;
-use otarig::predict::{Cliff, CliffKind, Device, Forecast, Prediction, pem_certificates, predict};
+use otarig::predict::{Cliff, CliffKind, Device, Forecast, PredictError, Prediction, pem_certificates, predict};
 use otarig::verify_flags::VerifyFlag;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -53,7 +53,9 @@ pub struct PredictArgs {
     /// Check no host name.
     #[arg(long)]
     no_hostname: bool,
-    /// The ESP-IDF version (default: the firmware's; v4.4 with --trust).
+    /// The ESP-IDF version to judge as (as builds write it: v4.4.8, v5.2.1-533-g9f4f8e24f2;
+    /// default: the firmware's, v4.4 with --trust). Versions no emulated generation covers
+    /// are refused.
     #[arg(long, value_name = "VERSION")]
     idf: Option<String>,
     /// Check certificate dates against --at, as a build with MBEDTLS_HAVE_TIME_DATE and SNTP
@@ -101,13 +103,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), String> {
     if !args.trust.is_empty() && args.hostname.is_none() && !args.no_hostname {
         return Err("--trust needs --hostname HOST (the name the device connects to) or --no-hostname".into());
     }
-    let idf = args
-        .idf
-        .as_deref()
-        .map(|text| {
-            IdfVersion::parse(text).ok_or_else(|| format!("--idf: `{text}` is not an ESP-IDF version (v4.4.8)"))
-        })
-        .transpose()?;
+    let idf = args.idf.as_deref().map(idf_option).transpose()?;
     let today = match &args.at {
         None => OffsetDateTime::now_utc(),
         Some(text) => otarig::pki::spec::parse_time(text).map_err(|message| format!("--at: {message}"))?,
@@ -116,12 +112,29 @@ fn predict_command(args: &PredictArgs) -> Result<(), String> {
     let (chain_name, chain) = read_chain(&args.chain)?;
     let mut devices = if args.trust.is_empty() { firmware_devices(args)? } else { vec![trust_device(&args.trust)?] };
     for device in &mut devices {
-        apply_overrides(args, idf, device)?;
+        apply_overrides(args, idf.clone(), device)?;
     }
-    let predictions = predict(&devices, &chain, today, args.forecast).map_err(|e| match e.source {
-        DeviceTlsError::ChainCertificate { .. } | DeviceTlsError::EmptyChain => format!("{chain_name}: {}", e.source),
+    for device in &devices {
+        let name = device.firmware.as_deref().unwrap_or("trust set");
+        for guess in &device.guesses {
+            eprintln!("warning: {name}: {guess}");
+        }
+    }
+    let predictions = predict(&devices, &chain, today, args.forecast).map_err(|e| match e {
+        PredictError::Tls {
+            source: source @ (DeviceTlsError::ChainCertificate { .. } | DeviceTlsError::EmptyChain),
+            ..
+        } => {
+            format!("{chain_name}: {source}")
+        }
+        PredictError::UnknownIdf { .. } => {
+            format!("{e}; give --idf VERSION, or set `idf` in a manifest that names the build")
+        }
         _ => e.to_string(),
     })?;
+    if let Some(idf) = &idf {
+        eprintln!("{}", emulation_note(&idf.value));
+    }
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&to_json(&predictions)).unwrap_or_default() + "\n",
         Format::Text => to_text(&chain_name, &chain, today, &predictions, args.forecast),
@@ -185,24 +198,52 @@ fn firmware_devices(args: &PredictArgs) -> Result<Vec<Device>, String> {
     Ok(devices)
 }
 
-fn apply_overrides(args: &PredictArgs, idf: Option<IdfVersion>, device: &mut Device) -> Result<(), String> {
+/// `--idf`'s version, refused when no emulated generation covers it.
+fn idf_option(text: &str) -> Result<Sourced<BuildVersion>, String> {
+    let version = BuildVersion::parse(text).map_err(|e| format!("--idf: `{text}` is not an ESP-IDF version ({e})"))?;
+    Generation::of(version.release).map_err(|e| format!("--idf: {e}"))?;
+    Ok(Sourced::new(version, Source::Given))
+}
+
+/// What `--idf VERSION` is judged as: the generation the twin emulates and the mbedTLS the
+/// release ships.
+fn emulation_note(version: &BuildVersion) -> String {
+    let generation = Generation::of(version.release).map_or_else(|e| e.to_string(), |g| g.to_string());
+    let mbedtls = mbedtls_of(version.release).map_or("?".into(), |(a, b, c)| format!("{a}.{b}.{c}"));
+    format!("--idf {version}: emulated as ESP-IDF {generation}; the release ships mbedTLS {mbedtls}")
+}
+
+fn apply_overrides(args: &PredictArgs, idf: Option<Sourced<BuildVersion>>, device: &mut Device) -> Result<(), String> {
     if let Some(idf) = idf {
-        device.idf = idf;
+        device.idf = Some(idf);
+        device.sources.insert("idf", Source::Given);
     }
     if args.time_check {
         device.time_check = true;
         device.clock = ClockSource::Sntp;
+        device.sources.insert("time_check", Source::Given);
+        device.sources.insert("clock", Source::Given);
     }
     if args.no_time_check {
         device.time_check = false;
+        device.sources.insert("time_check", Source::Given);
     }
     if args.no_hostname {
         device.hostname = None;
     } else if let Some(host) = &args.hostname {
         device.hostname = Some(host.clone());
+        device.sources.insert("hostname", Source::Given);
     } else if device.hostname.is_none() {
         let name = device.firmware.as_deref().unwrap_or("trust set");
-        return Err(format!("{name}: the image names no OTA URL; give --hostname HOST or --no-hostname"));
+        let candidates = match device.url_candidates.as_slice() {
+            [] => String::new(),
+            urls => {
+                format!(" (https:// strings in it: {})", urls.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
+            }
+        };
+        return Err(format!(
+            "{name}: no OTA URL is known to take the host name from{candidates}; give --hostname HOST or --no-hostname, or set `ota_url` in a manifest"
+        ));
     }
     Ok(())
 }
@@ -255,6 +296,17 @@ fn verdict_text(prediction: &Prediction) -> String {
     match prediction.rejection() {
         None => "accepted".into(),
         Some((class, reason)) => format!("{class} / {reason}"),
+    }
+}
+
+/// The version and, when not stated or read from a descriptor, where it came from.
+fn idf_text(device: &Device) -> String {
+    match &device.idf {
+        None => "?".into(),
+        Some(idf) if matches!(idf.source, Source::Manifest | Source::Descriptor | Source::Record) => {
+            idf.value.to_string()
+        }
+        Some(idf) => format!("{} ({})", idf.value, idf.source.as_str()),
     }
 }
 
@@ -317,7 +369,7 @@ fn to_text(chain_name: &str, chain: &[Vec<u8>], today: i64, predictions: &[Predi
         };
         let mut row = vec![
             p.device.firmware.clone().unwrap_or_else(|| "(trust set)".into()),
-            p.device.idf.to_string(),
+            idf_text(&p.device),
             trust_text(&p.device.anchors),
             dates_text(p),
             verdict_text(p),
@@ -368,7 +420,8 @@ fn to_json(predictions: &[Prediction]) -> Value {
                 "depth": c.depth, "subject": c.subject, "issuer": c.issuer, "flags": flag_names(c.flags),
             })).collect::<Vec<_>>(),
             "log": p.verdict.log.iter().map(|l| format!("{} {}: {}", l.level, l.tag, l.text)).collect::<Vec<_>>(),
-            "idf": p.device.idf.to_string(),
+            "idf": p.device.idf.as_ref().map(|idf| idf.value.to_string()),
+            "sources": p.device.sources.iter().map(|(key, source)| (key.to_string(), json!(source.as_str()))).collect::<serde_json::Map<_, _>>(),
             "trust": trust,
             "hostname": p.device.hostname,
             "time_check": p.device.time_check,

@@ -13,14 +13,15 @@
 //!
 //! The profile record (documented here because the twin reads it): the ASCII marker
 //! `otarig-profile-v1\n`, then `key=value` lines (`id`, `version`, `idf`, `chip`, `ota_url`,
-//! `time_check`, `clock` (`unset`, `sntp` or Unix seconds), `rollback`, `trust`, and
+//! `time_check`, `clock` (`unset`, `sntp` or Unix seconds), `rollback`, `trust`, `client`, and
 //! `update=true` for the release offered as the update, `confirms=false` for an app that never
 //! confirms itself after an update), then a NUL. Real images have none; the twin then
 //! infers the profile from the image and the manifest.
 
 use sha2::Digest;
 
-use super::{Clock, FirmwareManifest, Fleet, Trust};
+use super::profile::ClockSource;
+use super::{FirmwareManifest, Fleet, Trust};
 use crate::image::build::{ImageSpec, SegmentSpec, write_image};
 use crate::image::{BundleEntry, BundleFormat, CertBundle};
 use crate::pki::{LabPki, PkiError};
@@ -51,7 +52,7 @@ pub fn build(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Result
 
 fn build_app(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Result<Vec<u8>, PkiError> {
     let mut rodata = Vec::new();
-    if firmware.idf.has_app_descriptor() {
+    if firmware.idf.release.has_app_descriptor() {
         rodata.extend_from_slice(&app_descriptor(firmware));
     }
     match &firmware.trust {
@@ -69,7 +70,7 @@ fn build_app(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Result
                     .map_err(|e| PkiError::Generate { name: name.clone(), message: e.to_string() })?;
                 entries.push(entry);
             }
-            let format = if (firmware.idf.major, firmware.idf.minor) >= (5, 4) {
+            let format = if (firmware.idf.release.major, firmware.idf.release.minor) >= (5, 4) {
                 BundleFormat::OffsetTableV54
             } else {
                 BundleFormat::BigEndianV44
@@ -78,7 +79,7 @@ fn build_app(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Result
         }
         Trust::Embedded => {}
     }
-    rodata.extend_from_slice(firmware.ota_url.as_str().as_bytes());
+    rodata.extend_from_slice(firmware.ota_url.as_ref().map_or("", |url| url.as_str()).as_bytes());
     rodata.push(0);
     rodata.extend_from_slice(&profile(firmware));
     rodata.push(0);
@@ -128,9 +129,9 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
         Trust::Embedded => "embedded".to_owned(),
     };
     let clock = match firmware.clock {
-        Clock::Unset => "unset".to_owned(),
-        Clock::Sntp => "sntp".to_owned(),
-        Clock::Fixed(at) => at.to_string(),
+        ClockSource::Unset => "unset".to_owned(),
+        ClockSource::Sntp => "sntp".to_owned(),
+        ClockSource::Fixed(at) => at.to_string(),
     };
     let mut text = String::from_utf8_lossy(PROFILE_MARKER).into_owned();
     for (key, value) in [
@@ -138,11 +139,12 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
         ("version", firmware.version.clone()),
         ("idf", firmware.idf.to_string()),
         ("chip", format!("{:?}", firmware.chip).to_lowercase()),
-        ("ota_url", firmware.ota_url.to_string()),
+        ("ota_url", firmware.ota_url.as_ref().map(ToString::to_string).unwrap_or_default()),
         ("time_check", firmware.time_check.to_string()),
         ("clock", clock),
         ("rollback", firmware.rollback.to_string()),
         ("trust", trust),
+        ("client", firmware.client.name().to_owned()),
     ] {
         text.push_str(&format!("{key}={value}\n"));
     }
@@ -161,7 +163,7 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
 fn build_bootloader(firmware: &FirmwareManifest) -> Vec<u8> {
     let idf = firmware.idf.to_string();
     let mut dram = Vec::new();
-    if firmware.idf.major >= 5 {
+    if firmware.idf.release.major >= 5 {
         // magic_byte 0x50, reserved[3], u32 version, idf_ver[32], date_time[24], reserved2[16]
         dram.extend_from_slice(&[0x50, 0, 0, 0]);
         dram.extend_from_slice(&1u32.to_le_bytes());
@@ -178,7 +180,7 @@ fn build_bootloader(firmware: &FirmwareManifest) -> Vec<u8> {
         // CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE, for the twin's bootloader (see `ROLLBACK_MARKER`).
         dram.extend_from_slice(ROLLBACK_MARKER);
     }
-    let seed = u64::from(firmware.idf.major) * 100 + u64::from(firmware.idf.minor);
+    let seed = u64::from(firmware.idf.release.major) * 100 + u64::from(firmware.idf.release.minor);
     let segments = vec![
         SegmentSpec { load_addr: 0x3FFF_0030, data: dram },
         SegmentSpec { load_addr: 0x4007_8000, data: filler(seed, 13_600) },

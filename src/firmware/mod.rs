@@ -7,6 +7,7 @@ pub mod build;
 pub mod prepare;
 pub mod profile;
 mod raw;
+pub mod sdkconfig;
 pub mod start;
 pub mod url;
 
@@ -15,10 +16,11 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::idf::IdfVersion;
+use crate::idf::BuildVersion;
 use crate::image::Chip;
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::{Location, TomlSource};
+use profile::{Client, ClockSource, LogLevel, Source, Sourced, Stated};
 pub use url::OtaUrl;
 
 /// What the firmware trusts.
@@ -33,49 +35,74 @@ pub enum Trust {
     Embedded,
 }
 
-/// Where the firmware's clock comes from (it matters only with date checks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Clock {
-    /// Never set: 1970.
-    Unset,
-    /// Set by SNTP before the update: the scenario's date.
-    Sntp,
-    /// Always this date (an RTC set at the factory, say).
-    Fixed(i64),
-}
-
-/// A checked firmware manifest.
+/// A checked firmware manifest, its facts resolved: what it states, and for a real build what
+/// the build itself says (see [`profile`]), each with its source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirmwareManifest {
     /// The file name without `.toml`: the firmware's id in scenarios and reports.
     pub id: String,
     pub path: PathBuf,
     pub version: String,
-    pub idf: IdfVersion,
+    /// The ESP-IDF version, as the manifest or the build states it.
+    pub idf: BuildVersion,
     pub chip: Chip,
-    pub ota_url: OtaUrl,
+    /// Where it fetches updates; `None`: neither the manifest nor the build says (see
+    /// [`FirmwareManifest::url_candidates`]).
+    pub ota_url: Option<OtaUrl>,
+    /// `https://` URLs in the build that were not taken as its OTA URL.
+    pub url_candidates: Vec<String>,
     pub trust: Trust,
     /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`: certificate dates are checked.
     pub time_check: bool,
-    pub clock: Clock,
+    pub clock: ClockSource,
     /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`.
     pub rollback: bool,
     /// Whether the app, started for the first time after an update, confirms itself
     /// (`esp_ota_mark_app_valid_cancel_rollback`); with rollback, one that does not is rolled
     /// back at its next reset. Default: it does.
     pub confirms: bool,
+    /// The program around the update library (its lines are printed only for ESP-IDF's
+    /// examples).
+    pub client: Client,
+    /// `CONFIG_LOG_DEFAULT_LEVEL`.
+    pub log_level: LogLevel,
     /// The release offered as the update, not a member of the fleet.
     pub update: bool,
     /// A real build, relative to the manifest's folder.
     pub image: Option<PathBuf>,
     pub bootloader: Option<PathBuf>,
+    /// The build's partition table (flashed in place of the rig's two-slot table).
+    pub partition_table: Option<PathBuf>,
+    /// The build's `sdkconfig`, read for what the image cannot say.
+    pub sdkconfig: Option<PathBuf>,
     /// The size of the built image in bytes (default: 0.6-0.95 MB from the id); a size beyond
     /// the 1 MB OTA slot makes the "partition too small" case.
     pub image_size: Option<usize>,
     /// Roots to swap for lab authorities in the real image before it is flashed.
     pub transplant: Vec<TransplantStep>,
     pub notes: Option<String>,
+    /// Where each value came from, by manifest key.
+    pub sources: BTreeMap<&'static str, Source>,
+    /// Values guessed from the build's strings, one sentence each (shown as warnings).
+    pub guesses: Vec<String>,
+}
+
+impl FirmwareManifest {
+    /// What the rig tells a twin about this build: every resolved value with its source, so
+    /// the twin runs a real build as the manifest describes it (its image cannot say it all).
+    pub fn stated(&self) -> Stated {
+        let source = |key: &str| self.sources.get(key).copied().unwrap_or(Source::Manifest);
+        Stated {
+            idf: Some(Sourced::new(self.idf.clone(), source("idf"))),
+            ota_url: self.ota_url.clone().map(|url| Sourced::new(url, source("ota_url"))),
+            time_check: Some(Sourced::new(self.time_check, source("time_check"))),
+            clock: Some(Sourced::new(self.clock, source("clock"))),
+            rollback: Some(Sourced::new(self.rollback, source("rollback"))),
+            confirms: Some(Sourced::new(self.confirms, source("confirms"))),
+            client: Some(Sourced::new(self.client, source("client"))),
+            log_level: Some(Sourced::new(self.log_level, source("log_level"))),
+        }
+    }
 }
 
 /// One root to replace in a real image: which (subject, CN or SHA-256) and by which lab
@@ -102,6 +129,8 @@ pub enum ManifestError {
     Spec(#[from] SpecError),
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not an ESP app image: {source}")]
+    Image { path: PathBuf, source: Box<crate::image::ImageError> },
 }
 
 /// The fleet: every manifest in a folder, and the bundle lists in its `bundles/`.

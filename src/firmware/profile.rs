@@ -1,22 +1,85 @@
-//! What the twin needs to behave like the firmware it booted, read from the app image itself:
-//! the profile record that `firmware-images` builds carry (`otarig-profile-v1`, see
-//! `firmware::build`), the trust material embedded in the image (PEM roots or a certificate
-//! bundle), the app descriptor and the OTA URL. A real image without a record gets what can be
-//! read from it and ESP-IDF's defaults (no date checks, clock unset, no rollback).
+//! What a firmware is, as the twin runs it and `predict` judges it: its ESP-IDF version, OTA URL,
+//! date checks and clock, rollback, the client program and log level, and what it trusts; each
+//! value with where it came from ([`Source`]).
+//!
+//! Read from the app image itself and from what is stated about it ([`Stated`]: the fleet
+//! manifest, the build's `sdkconfig`, a command-line option), the statement always winning: the
+//! profile record that images built by `firmware::build` carry (`otarig-profile-v1`), the app
+//! descriptor (`esp_app_desc_t`, at 0x20 of the image), the trust material embedded in the
+//! image, and, as a guess that is never silent, ESP-IDF version strings and a single plausible
+//! `https://` URL among the image's strings. What is none of these is ESP-IDF's default for the
+//! release, or unknown.
+
+use std::collections::BTreeMap;
 
 use memchr::memmem;
+use serde::Serialize;
 
 use crate::device_tls::Anchors;
 use crate::firmware::OtaUrl;
 use crate::firmware::build::PROFILE_MARKER;
-use crate::idf::IdfVersion;
-use crate::image::{CertBundle, TrustKind, find_trust, find_urls, parse_app_desc};
+use crate::idf::{BuildVersion, IdfVersion, find_versions};
+use crate::image::{APP_DESC_OFFSET, AppDesc, CertBundle, TrustKind, find_trust, find_urls, parse_app_desc};
 
-/// ESP-IDF version assumed for an image that names none (no descriptor: before v3.3).
-const DEFAULT_IDF: &str = "v3.2";
+/// Where a value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A command-line option (`predict --idf`, `--time-check`).
+    Given,
+    /// The fleet manifest.
+    Manifest,
+    /// The build's `sdkconfig`, which the manifest names.
+    Sdkconfig,
+    /// The profile record of an image built for the lab.
+    Record,
+    /// The app descriptor (`esp_app_desc_t`).
+    Descriptor,
+    /// The image itself: its header (the chip), the trust material embedded in it.
+    Image,
+    /// A string found in the image: a guess.
+    ImageStrings,
+    /// ESP-IDF's default for a build that says nothing else.
+    Default,
+}
+
+impl Source {
+    /// Whether the value is inferred rather than stated or read from a structure that says it.
+    pub fn is_guess(self) -> bool {
+        self == Source::ImageStrings
+    }
+
+    /// The kebab-case name (`image-strings`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Given => "given",
+            Source::Manifest => "manifest",
+            Source::Sdkconfig => "sdkconfig",
+            Source::Record => "record",
+            Source::Descriptor => "descriptor",
+            Source::Image => "image",
+            Source::ImageStrings => "image-strings",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Sourced<T> {
+    pub fn new(value: T, source: Source) -> Self {
+        Self { value, source }
+    }
+}
 
 /// Where the firmware's wall clock comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ClockSource {
     /// Never set: 1970-01-01 plus the time since boot.
     Unset,
@@ -26,81 +89,328 @@ pub enum ClockSource {
     Fixed(i64),
 }
 
+/// The program around ESP-IDF's update library: an ESP-IDF OTA example prints its own lines, any
+/// other app (an Arduino sketch, a product) only what the library layers print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Client {
+    /// `examples/system/ota/simple_ota_example`.
+    SimpleOta,
+    /// `examples/system/ota/advanced_https_ota`.
+    AdvancedHttpsOta,
+    /// `examples/system/ota/native_ota_example`.
+    NativeOta,
+    /// Another app: the library layers' lines only (esp-tls, the HTTP client, esp_https_ota,
+    /// esp_ota_ops, esp_image).
+    Library,
+}
+
+impl Client {
+    /// The names a manifest's `client` takes.
+    pub const NAMES: [&'static str; 4] = ["simple_ota", "advanced_https_ota", "native_ota", "library"];
+
+    /// From a manifest's `client`, or a descriptor's project name (`simple_ota`, ...).
+    pub fn from_name(name: &str) -> Option<Client> {
+        match name {
+            "simple_ota" => Some(Client::SimpleOta),
+            "advanced_https_ota" => Some(Client::AdvancedHttpsOta),
+            "native_ota" => Some(Client::NativeOta),
+            "library" => Some(Client::Library),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::SimpleOta => "simple_ota",
+            Client::AdvancedHttpsOta => "advanced_https_ota",
+            Client::NativeOta => "native_ota",
+            Client::Library => "library",
+        }
+    }
+}
+
+/// `CONFIG_LOG_DEFAULT_LEVEL`: the most verbose level the app prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    None,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Verbose,
+}
+
+impl LogLevel {
+    /// The names a manifest's `log_level` takes.
+    pub const NAMES: [&'static str; 6] = ["none", "error", "warn", "info", "debug", "verbose"];
+
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        Self::NAMES.iter().position(|n| *n == name).and_then(Self::from_number)
+    }
+
+    /// `CONFIG_LOG_DEFAULT_LEVEL`'s number (0 none … 5 verbose).
+    pub fn from_number(number: usize) -> Option<LogLevel> {
+        [LogLevel::None, LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug, LogLevel::Verbose]
+            .get(number)
+            .copied()
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// What is stated about a firmware, outside its image: each value with its source (the
+/// manifest, the `sdkconfig`, an option). Stated values win over what the image says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stated {
+    pub idf: Option<Sourced<BuildVersion>>,
+    pub ota_url: Option<Sourced<OtaUrl>>,
+    pub time_check: Option<Sourced<bool>>,
+    pub clock: Option<Sourced<ClockSource>>,
+    pub rollback: Option<Sourced<bool>>,
+    pub confirms: Option<Sourced<bool>>,
+    pub client: Option<Sourced<Client>>,
+    pub log_level: Option<Sourced<LogLevel>>,
+}
+
 /// The firmware as the twin runs it.
 #[derive(Clone, Debug)]
 pub struct FirmwareProfile {
     /// The manifest id, when the image carries a record.
     pub id: Option<String>,
+    /// The app's version (descriptor or record); empty when nothing says.
     pub version: String,
-    pub idf: IdfVersion,
-    /// Where `esp_https_ota` fetches the update; `None`: the app does not update.
-    pub ota_url: Option<OtaUrl>,
+    /// The descriptor's project name.
+    pub project: Option<String>,
+    /// The ESP-IDF version it was built with; `None` when nothing says.
+    pub idf: Option<Sourced<BuildVersion>>,
+    /// Where `esp_https_ota` fetches the update; `None`: unknown, or the app does not update.
+    pub ota_url: Option<Sourced<OtaUrl>>,
+    /// `https://` URLs among the image's strings that were not taken as the OTA URL (none was
+    /// stated and not exactly one looked like it).
+    pub url_candidates: Vec<String>,
     /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`.
-    pub time_check: bool,
-    pub clock: ClockSource,
+    pub time_check: Sourced<bool>,
+    pub clock: Sourced<ClockSource>,
     /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`.
-    pub rollback: bool,
+    pub rollback: Sourced<bool>,
+    /// Whether the app confirms itself when started on trial after an update.
+    pub confirms: Sourced<bool>,
+    pub client: Sourced<Client>,
+    pub log_level: Sourced<LogLevel>,
     /// The release offered as the update: it does not look for a newer one.
     pub is_update: bool,
-    /// Whether the app confirms itself when started on trial after an update.
-    pub confirms: bool,
     /// What the TLS client trusts; `None` when the image embeds nothing.
     pub anchors: Option<Anchors>,
 }
 
 impl FirmwareProfile {
-    /// Reads the profile of the app image `image` (its bytes from the partition start).
-    pub fn read(image: &[u8]) -> FirmwareProfile {
-        let record = record(image);
-        let get = |key: &str| record.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        let desc = parse_app_desc(image);
-        let idf_text =
-            desc.as_ref().map(|d| d.idf_ver.clone()).or_else(|| get("idf").map(str::to_owned)).unwrap_or_default();
-        let idf = IdfVersion::parse(&idf_text).or_else(|| IdfVersion::parse(DEFAULT_IDF)).unwrap_or(IdfVersion {
-            major: 3,
-            minor: 2,
-            patch: 0,
-        });
-        let ota_url = get("ota_url")
-            .map(str::to_owned)
-            .or_else(|| find_urls(image).into_iter().map(|(_, url)| url).find(|url| url.starts_with("https://")));
-        let ota_url = ota_url.and_then(|url| OtaUrl::parse(&url).ok());
-        let clock = match get("clock") {
-            Some("sntp") => ClockSource::Sntp,
-            Some(seconds) => seconds.parse().map_or(ClockSource::Unset, ClockSource::Fixed),
-            None => ClockSource::Unset,
+    /// Reads the profile of the app image `image` (its bytes from the partition start), with
+    /// `stated` winning over what the image says.
+    pub fn read(image: &[u8], stated: &Stated) -> FirmwareProfile {
+        let record = Record::find(image);
+        let desc = image.get(APP_DESC_OFFSET..).and_then(parse_app_desc);
+        let (ota_url, url_candidates) = match stated.ota_url.clone().or_else(|| record.ota_url()) {
+            Some(url) => (Some(url), Vec::new()),
+            None => url_from_strings(image),
         };
-        let prefers_bundle = get("trust").is_some_and(|t| t.starts_with("bundle:"));
+        let client = stated.client.or_else(|| record.client()).unwrap_or_else(|| client_of(desc.as_ref()));
         FirmwareProfile {
-            id: get("id").map(str::to_owned),
+            id: record.get("id").map(str::to_owned),
             version: desc
                 .as_ref()
                 .map(|d| d.version.clone())
-                .or_else(|| get("version").map(str::to_owned))
+                .or_else(|| record.get("version").map(str::to_owned))
                 .unwrap_or_default(),
-            idf,
+            project: desc.as_ref().map(|d| d.project_name.clone()),
+            idf: stated.idf.clone().or_else(|| record.idf()).or_else(|| idf_of(desc.as_ref(), image)),
             ota_url,
-            time_check: get("time_check") == Some("true"),
-            clock,
-            rollback: get("rollback") == Some("true"),
-            is_update: get("update") == Some("true"),
-            confirms: get("confirms") != Some("false"),
-            anchors: anchors(image, prefers_bundle),
+            url_candidates,
+            time_check: stated.time_check.or_else(|| record.flag("time_check")).unwrap_or(DEFAULT_OFF),
+            clock: stated.clock.or_else(|| record.clock()).unwrap_or(Sourced::new(ClockSource::Unset, Source::Default)),
+            rollback: stated.rollback.or_else(|| record.flag("rollback")).unwrap_or(DEFAULT_OFF),
+            confirms: stated.confirms.or_else(|| record.flag("confirms")).unwrap_or(DEFAULT_ON),
+            log_level: stated.log_level.unwrap_or_else(|| default_log_level(client.value, desc.as_ref())),
+            client,
+            is_update: record.get("update") == Some("true"),
+            anchors: anchors(image, record.get("trust").is_some_and(|t| t.starts_with("bundle:"))),
         }
+    }
+
+    /// The ESP-IDF release it was built with, when known.
+    pub fn release(&self) -> Option<IdfVersion> {
+        self.idf.as_ref().map(|idf| idf.value.release)
+    }
+
+    /// Where each value came from, by the manifest key that states it.
+    pub fn sources(&self) -> BTreeMap<&'static str, Source> {
+        let mut sources = BTreeMap::from([
+            ("time_check", self.time_check.source),
+            ("clock", self.clock.source),
+            ("rollback", self.rollback.source),
+            ("confirms", self.confirms.source),
+            ("client", self.client.source),
+            ("log_level", self.log_level.source),
+        ]);
+        if let Some(idf) = &self.idf {
+            sources.insert("idf", idf.source);
+        }
+        if let Some(url) = &self.ota_url {
+            sources.insert("ota_url", url.source);
+        }
+        if self.anchors.is_some() {
+            sources.insert("trust", Source::Image);
+        }
+        sources
+    }
+
+    /// What was guessed, one sentence each, for a warning: the values read from the image's
+    /// strings.
+    pub fn guesses(&self) -> Vec<String> {
+        let mut guesses = Vec::new();
+        if let Some(idf) = self.idf.as_ref().filter(|idf| idf.source.is_guess()) {
+            guesses.push(format!(
+                "ESP-IDF {} inferred from a version string in the image (no app descriptor); set `idf` to state it",
+                idf.value
+            ));
+        }
+        if let Some(url) = self.ota_url.as_ref().filter(|url| url.source.is_guess()) {
+            guesses.push(format!(
+                "OTA URL {} inferred from the image's strings (the only one that looks like an update); set `ota_url` to state it",
+                url.value
+            ));
+        }
+        guesses
     }
 }
 
+/// What the rig tells a twin about a real build it may boot (its image cannot say it all): the
+/// build, by the SHA-256 of its image, and what the fleet's manifest states about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownBuild {
+    pub sha256: [u8; 32],
+    pub stated: Stated,
+}
+
+impl KnownBuild {
+    pub fn of(image: &[u8], stated: Stated) -> Self {
+        Self { sha256: image_sha256(image), stated }
+    }
+}
+
+/// The SHA-256 of an app image: of its bytes up to its end as the image's header and segments
+/// say (a partition's trailing 0xFF not counted), or of all of them when they do not parse.
+pub fn image_sha256(image: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let length = crate::image::parse_app(image).map_or(image.len(), |app| app.length.min(image.len()));
+    sha2::Sha256::digest(&image[..length]).into()
+}
+
+const DEFAULT_OFF: Sourced<bool> = Sourced { value: false, source: Source::Default };
+const DEFAULT_ON: Sourced<bool> = Sourced { value: true, source: Source::Default };
+
 /// The `key=value` lines of the profile record, if the image has one.
-fn record(image: &[u8]) -> Vec<(String, String)> {
-    let Some(at) = memmem::find(image, PROFILE_MARKER) else {
-        return Vec::new();
+struct Record(Vec<(String, String)>);
+
+impl Record {
+    fn find(image: &[u8]) -> Record {
+        let Some(at) = memmem::find(image, PROFILE_MARKER) else {
+            return Record(Vec::new());
+        };
+        let rest = &image[at + PROFILE_MARKER.len()..];
+        let rest = &rest[..memchr::memchr(0, rest).unwrap_or(rest.len())];
+        let lines = String::from_utf8_lossy(rest)
+            .lines()
+            .filter_map(|line| line.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        Record(lines)
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, key: &str) -> Option<Sourced<bool>> {
+        self.get(key).map(|value| Sourced::new(value == "true", Source::Record))
+    }
+
+    fn idf(&self) -> Option<Sourced<BuildVersion>> {
+        let version = BuildVersion::parse(self.get("idf")?).ok()?;
+        Some(Sourced::new(version, Source::Record))
+    }
+
+    fn ota_url(&self) -> Option<Sourced<OtaUrl>> {
+        OtaUrl::parse(self.get("ota_url")?).ok().map(|url| Sourced::new(url, Source::Record))
+    }
+
+    fn clock(&self) -> Option<Sourced<ClockSource>> {
+        let clock = match self.get("clock")? {
+            "sntp" => ClockSource::Sntp,
+            "unset" => ClockSource::Unset,
+            seconds => ClockSource::Fixed(seconds.parse().ok()?),
+        };
+        Some(Sourced::new(clock, Source::Record))
+    }
+
+    fn client(&self) -> Option<Sourced<Client>> {
+        Client::from_name(self.get("client")?).map(|client| Sourced::new(client, Source::Record))
+    }
+}
+
+/// The ESP-IDF version: the descriptor's, else a version string among the image's bytes (a
+/// guess; the last one found, as `IDF_VER` sits after the app's own strings).
+fn idf_of(desc: Option<&AppDesc>, image: &[u8]) -> Option<Sourced<BuildVersion>> {
+    if let Some(version) = desc.and_then(|d| BuildVersion::parse(&d.idf_ver).ok()) {
+        return Some(Sourced::new(version, Source::Descriptor));
+    }
+    let found = find_versions(image);
+    let first = &found.first()?.1;
+    // Only when every string names the same release: anything else is not a guess worth making.
+    found.iter().all(|(_, v)| v.release == first.release).then(|| Sourced::new(first.clone(), Source::ImageStrings))
+}
+
+/// The client program from the descriptor's project name: an ESP-IDF OTA example by its own
+/// name, anything else the library alone.
+fn client_of(desc: Option<&AppDesc>) -> Sourced<Client> {
+    match desc.and_then(|d| Client::from_name(&d.project_name)).filter(|c| *c != Client::Library) {
+        Some(client) => Sourced::new(client, Source::Descriptor),
+        None => Sourced::new(Client::Library, Source::Default),
+    }
+}
+
+/// ESP-IDF's default log level, INFO; Arduino-ESP32's library builder sets ERROR.
+fn default_log_level(client: Client, desc: Option<&AppDesc>) -> Sourced<LogLevel> {
+    let arduino = desc.is_some_and(|d| d.project_name == "arduino-lib-builder");
+    let level = if arduino && client == Client::Library { LogLevel::Error } else { LogLevel::Info };
+    Sourced::new(level, Source::Default)
+}
+
+/// The OTA URL among the image's strings: a whole string that is an `https://` URL (not text
+/// around one, not a `printf` format), taken only when exactly one looks like it fetches an
+/// update; otherwise none, with every `https://` string as a candidate.
+fn url_from_strings(image: &[u8]) -> (Option<Sourced<OtaUrl>>, Vec<String>) {
+    let https: Vec<String> = find_urls(image)
+        .into_iter()
+        .map(|(_, text)| text)
+        .filter(|text| text.to_ascii_lowercase().contains("https://"))
+        .collect();
+    let whole: Vec<OtaUrl> = https
+        .iter()
+        .filter(|text| text.len() >= 8 && text[..8].eq_ignore_ascii_case("https://") && !text.contains('%'))
+        .filter_map(|text| OtaUrl::parse(text).ok())
+        .collect();
+    let looks_like_update = |url: &&OtaUrl| {
+        let path = url.path.to_ascii_lowercase();
+        path.ends_with(".bin") || ["ota", "firmware", "update"].iter().any(|word| path.contains(word))
     };
-    let rest = &image[at + PROFILE_MARKER.len()..];
-    let rest = &rest[..memchr::memchr(0, rest).unwrap_or(rest.len())];
-    String::from_utf8_lossy(rest)
-        .lines()
-        .filter_map(|line| line.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect()
+    let plausible: Vec<&OtaUrl> = whole.iter().filter(looks_like_update).collect();
+    match plausible.as_slice() {
+        [only] => (Some(Sourced::new((*only).clone(), Source::ImageStrings)), Vec::new()),
+        _ => (None, https),
+    }
 }
 
 /// The trust material in the image: its PEM (or DER) roots, or its certificate bundle.
@@ -129,19 +439,58 @@ fn anchors(image: &[u8], prefers_bundle: bool) -> Option<Anchors> {
     if prefers_bundle { bundle.or(pem) } else { pem.or(bundle) }
 }
 
-impl Default for FirmwareProfile {
-    fn default() -> Self {
-        FirmwareProfile {
-            id: None,
-            version: String::new(),
-            idf: IdfVersion { major: 3, minor: 2, patch: 0 },
-            ota_url: None,
-            time_check: false,
-            clock: ClockSource::Unset,
-            rollback: false,
-            is_update: false,
-            confirms: true,
-            anchors: None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(parts: &[&str]) -> Vec<u8> {
+        let mut bytes = vec![0u8; 64];
+        for part in parts {
+            bytes.extend_from_slice(part.as_bytes());
+            bytes.push(0);
         }
+        bytes
+    }
+
+    #[test]
+    fn an_ota_url_is_inferred_only_when_one_string_looks_like_an_update() {
+        let (url, candidates) =
+            url_from_strings(&strings(&["https://ota.example.com/fw/app.bin", "https://example.com/"]));
+        assert_eq!(url.map(|u| (u.value.host, u.source)), Some(("ota.example.com".into(), Source::ImageStrings)));
+        assert!(candidates.is_empty());
+        // Text around a URL (a web page), a format, two plausible ones: no guess, all listed.
+        let page = "<a href=\"https://github.com/tzapu/WiFiManager\">x</a>";
+        let (url, candidates) = url_from_strings(&strings(&[page, "https://%s/ota/%s.bin"]));
+        assert_eq!((url, candidates.len()), (None, 2));
+        let (url, _) = url_from_strings(&strings(&["https://a.example/1.bin", "https://b.example/2.bin"]));
+        assert_eq!(url, None);
+    }
+
+    #[test]
+    fn a_version_string_is_a_guess_and_only_when_strings_agree() {
+        let image = strings(&["v3.2.3-14-gd3e562907", "hello"]);
+        let idf = idf_of(None, &image).unwrap();
+        assert_eq!((idf.value.release, idf.source), (IdfVersion::new(3, 2, 3), Source::ImageStrings));
+        assert_eq!(idf_of(None, &strings(&["v4.4.1", "v5.0.2"])), None);
+        assert_eq!(idf_of(None, &strings(&["no version here"])), None);
+    }
+
+    #[test]
+    fn what_is_stated_wins_and_defaults_say_so() {
+        let image = strings(&["v3.2.3", "https://ota.example.com/fw.bin"]);
+        let stated = Stated {
+            idf: Some(Sourced::new(BuildVersion::parse("v3.2").unwrap(), Source::Manifest)),
+            time_check: Some(Sourced::new(true, Source::Sdkconfig)),
+            ..Stated::default()
+        };
+        let profile = FirmwareProfile::read(&image, &stated);
+        assert_eq!(profile.release(), Some(IdfVersion::new(3, 2, 0)));
+        let sources = profile.sources();
+        assert_eq!(sources["idf"], Source::Manifest);
+        assert_eq!(sources["time_check"], Source::Sdkconfig);
+        assert_eq!(sources["ota_url"], Source::ImageStrings);
+        assert_eq!((sources["rollback"], sources["client"]), (Source::Default, Source::Default));
+        assert_eq!(profile.guesses().len(), 1, "{:?}", profile.guesses());
+        assert_eq!(profile.log_level.value, LogLevel::Info);
     }
 }

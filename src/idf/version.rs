@@ -31,6 +31,11 @@ impl IdfVersion {
         BuildVersion::parse(text).ok().map(|build| build.release)
     }
 
+    /// Whether this is `major.minor` or later.
+    pub fn at_least(self, major: u8, minor: u8) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
     /// The minor release this version belongs to (`v4.4.8` → `v4.4`).
     pub const fn minor_release(self) -> Self {
         Self { major: self.major, minor: self.minor, patch: 0 }
@@ -214,7 +219,7 @@ pub fn find_versions(bytes: &[u8]) -> Vec<(usize, BuildVersion)> {
     for (at, &byte) in bytes.iter().enumerate() {
         if byte == 0 {
             let run = &bytes[start..at];
-            if (5..=32).contains(&run.len())
+            if (4..=32).contains(&run.len())
                 && run[0] == b'v'
                 && run[1].is_ascii_digit()
                 && let Ok(text) = std::str::from_utf8(run)

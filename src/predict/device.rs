@@ -3,11 +3,13 @@
 //! connects to. Read from a firmware's app image exactly as the twin reads it
 //! ([`FirmwareProfile::read`]), so twin and prediction start from the same facts.
 
+use std::collections::BTreeMap;
+
 use crate::device_tls::{Anchors, DevicePolicy};
 use crate::firmware::prepare::{PrepareError, prepare};
-use crate::firmware::profile::{ClockSource, FirmwareProfile};
+use crate::firmware::profile::{ClockSource, FirmwareProfile, Source, Sourced, Stated};
 use crate::firmware::{FirmwareManifest, Fleet};
-use crate::idf::IdfVersion;
+use crate::idf::{BuildVersion, IdfVersion};
 use crate::image::ImageError;
 use crate::image::inspect::{FoundApp, Layout, inspect};
 use crate::pki::LabPki;
@@ -17,7 +19,8 @@ use crate::pki::LabPki;
 /// before the first certificate's `notBefore` gives the same verdict).
 pub const UNSET_CLOCK: i64 = 10;
 
-/// The ESP-IDF version assumed for a trust set given without a firmware (`--trust`).
+/// The ESP-IDF version a trust set given without a firmware (`--trust`) is judged as: v4.4, the
+/// last release on mbedTLS 2.x with the classic bundle (shown as a default; `--idf` changes it).
 pub const TRUST_SET_IDF: IdfVersion = IdfVersion { major: 4, minor: 4, patch: 0 };
 
 /// A device's TLS client as far as judging a certificate chain goes.
@@ -25,7 +28,9 @@ pub const TRUST_SET_IDF: IdfVersion = IdfVersion { major: 4, minor: 4, patch: 0 
 pub struct Device {
     /// The firmware's id (a manifest id, or the image's file name); `None` for a bare trust set.
     pub firmware: Option<String>,
-    pub idf: IdfVersion,
+    /// The ESP-IDF version, as the build or manifest states it; `None`: nothing says (the
+    /// prediction asks for one).
+    pub idf: Option<Sourced<BuildVersion>>,
     /// What it trusts; an image without trust material trusts nothing (empty roots).
     pub anchors: Anchors,
     /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`: certificate dates are checked.
@@ -36,6 +41,12 @@ pub struct Device {
     pub ota_url: Option<String>,
     /// The name checked against the leaf (`None`: no name check).
     pub hostname: Option<String>,
+    /// Where each value came from, by manifest key.
+    pub sources: BTreeMap<&'static str, Source>,
+    /// Values guessed from the image's strings, one sentence each.
+    pub guesses: Vec<String>,
+    /// `https://` URLs in the image not taken as its OTA URL, when none was.
+    pub url_candidates: Vec<String>,
 }
 
 /// A firmware the prediction cannot be made for.
@@ -55,26 +66,33 @@ impl Device {
     pub fn from_profile(firmware: Option<String>, profile: &FirmwareProfile) -> Device {
         Device {
             firmware,
-            idf: profile.idf,
+            idf: profile.idf.clone(),
             anchors: profile.anchors.clone().unwrap_or(Anchors::Roots(Vec::new())),
-            time_check: profile.time_check,
-            clock: profile.clock,
-            ota_url: profile.ota_url.as_ref().map(ToString::to_string),
-            hostname: profile.ota_url.as_ref().map(|url| url.host.clone()),
+            time_check: profile.time_check.value,
+            clock: profile.clock.value,
+            ota_url: profile.ota_url.as_ref().map(|url| url.value.to_string()),
+            hostname: profile.ota_url.as_ref().map(|url| url.value.host.clone()),
+            sources: profile.sources(),
+            guesses: profile.guesses(),
+            url_candidates: profile.url_candidates.clone(),
         }
     }
 
     /// A bare trust set: these roots (DER) in an ESP-IDF v4.4 client without date checks and
     /// without a host name (set one).
     pub fn from_roots(roots: Vec<Vec<u8>>) -> Device {
+        let idf = BuildVersion::parse(&TRUST_SET_IDF.to_string()).ok().map(|v| Sourced::new(v, Source::Default));
         Device {
             firmware: None,
-            idf: TRUST_SET_IDF,
+            idf,
             anchors: Anchors::Roots(roots),
             time_check: false,
             clock: ClockSource::Sntp,
             ota_url: None,
             hostname: None,
+            sources: BTreeMap::from([("idf", Source::Default), ("time_check", Source::Default)]),
+            guesses: Vec::new(),
+            url_candidates: Vec::new(),
         }
     }
 
@@ -82,7 +100,8 @@ impl Device {
     /// for it, or its real build with the manifest's transplants).
     pub fn from_manifest(manifest: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Result<Device, DeviceError> {
         let prepared = prepare(manifest, fleet, pki)?;
-        Ok(Device::from_profile(Some(manifest.id.clone()), &FirmwareProfile::read(&prepared.app)))
+        let profile = FirmwareProfile::read(&prepared.app, &manifest.stated());
+        Ok(Device::from_profile(Some(manifest.id.clone()), &profile))
     }
 
     /// The device an image file describes: an app image, or a merged flash image whose running
@@ -101,7 +120,7 @@ impl Device {
                 &bytes[running.offset..(running.offset + size).min(bytes.len())]
             }
         };
-        Ok(Device::from_profile(Some(name.to_owned()), &FirmwareProfile::read(app)))
+        Ok(Device::from_profile(Some(name.to_owned()), &FirmwareProfile::read(app, &Stated::default())))
     }
 
     /// Whether a date changes this device's verdict: it checks dates against a clock that
@@ -116,9 +135,16 @@ impl Device {
         date_check_at(self.time_check, self.clock, today)
     }
 
-    /// The policy the device verifies with on `today`.
-    pub fn policy(&self, today: i64) -> DevicePolicy {
-        DevicePolicy { idf: self.idf, anchors: self.anchors.clone(), date_check_at: self.date_check_at(today) }
+    /// The ESP-IDF release it was built with, when known.
+    pub fn release(&self) -> Option<IdfVersion> {
+        self.idf.as_ref().map(|idf| idf.value.release)
+    }
+
+    /// The policy the device verifies with on `today`; `None` while its ESP-IDF version is
+    /// unknown.
+    pub fn policy(&self, today: i64) -> Option<DevicePolicy> {
+        let idf = self.release()?;
+        Some(DevicePolicy { idf, anchors: self.anchors.clone(), date_check_at: self.date_check_at(today) })
     }
 }
 

@@ -117,7 +117,9 @@ fn device_cliff(device: &Device, chain: &[Vec<u8>], today: i64, known: &[Dated])
     dates.sort_unstable();
     dates.dedup();
     for at in dates {
-        let verdict = judge_chain(chain, device.hostname.as_deref(), &device.policy(at))?;
+        // (The version is known: a prediction is made only then.)
+        let Some(policy) = device.policy(at) else { break };
+        let verdict = judge_chain(chain, device.hostname.as_deref(), &policy)?;
         if verdict.accepted() {
             continue;
         }

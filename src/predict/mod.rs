@@ -40,13 +40,16 @@ impl Prediction {
     }
 }
 
-/// A prediction that cannot be made: the chain or a device's trusted roots do not parse.
+/// A prediction that cannot be made for a device (`firmware`: its id, `None` for the bare
+/// trust set).
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", firmware.as_deref().unwrap_or("trust set"))]
-pub struct PredictError {
-    /// The device being judged (`None`: the bare trust set).
-    pub firmware: Option<String>,
-    pub source: DeviceTlsError,
+pub enum PredictError {
+    /// The chain or the device's trusted roots do not parse.
+    #[error("{}: {source}", firmware.as_deref().unwrap_or("trust set"))]
+    Tls { firmware: Option<String>, source: DeviceTlsError },
+    /// Nothing says which ESP-IDF version the firmware was built with.
+    #[error("{}: the ESP-IDF version is unknown (no app descriptor, no version string)", firmware.as_deref().unwrap_or("trust set"))]
+    UnknownIdf { firmware: Option<String> },
 }
 
 /// How `device` judges `chain` (DER, in the order the server sends it, leaf first) on `today`
@@ -56,10 +59,12 @@ pub fn predict_one(
     chain: &[Vec<u8>],
     today: i64,
     with_forecast: bool,
-) -> Result<Prediction, DeviceTlsError> {
-    let policy = device.policy(today);
-    let verdict = judge_chain(chain, device.hostname.as_deref(), &policy)?;
-    let forecast = if with_forecast { Some(forecast(device, chain, today, &verdict)?) } else { None };
+) -> Result<Prediction, PredictError> {
+    let firmware = || device.firmware.clone();
+    let policy = device.policy(today).ok_or_else(|| PredictError::UnknownIdf { firmware: firmware() })?;
+    let tls = |source| PredictError::Tls { firmware: firmware(), source };
+    let verdict = judge_chain(chain, device.hostname.as_deref(), &policy).map_err(tls)?;
+    let forecast = if with_forecast { Some(forecast(device, chain, today, &verdict).map_err(tls)?) } else { None };
     Ok(Prediction { device: device.clone(), today, date_check_at: policy.date_check_at, verdict, forecast })
 }
 
@@ -70,13 +75,7 @@ pub fn predict(
     today: i64,
     with_forecast: bool,
 ) -> Result<Vec<Prediction>, PredictError> {
-    devices
-        .iter()
-        .map(|device| {
-            predict_one(device, chain, today, with_forecast)
-                .map_err(|source| PredictError { firmware: device.firmware.clone(), source })
-        })
-        .collect()
+    devices.iter().map(|device| predict_one(device, chain, today, with_forecast)).collect()
 }
 
 /// Why a PEM file gives no certificates.

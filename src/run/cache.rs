@@ -47,7 +47,7 @@ impl<K: Eq + Hash + Clone, V> Memo<K, V> {
 #[derive(Default)]
 pub struct RunCache {
     pub regions: Memo<String, CellFlash>,
-    pub update_apps: Memo<String, Arc<[u8]>>,
+    pub update_apps: Memo<String, crate::run::cell::OfferedApp>,
     pub chains: Memo<usize, ScenarioChains>,
 }
 

@@ -20,6 +20,7 @@ use crate::board::{FlashReport, Region};
 use crate::firmware::FirmwareManifest;
 use crate::firmware::build::{BuiltFirmware, build};
 use crate::firmware::prepare::{PrepareError, prepare};
+use crate::firmware::profile::KnownBuild;
 use crate::firmware::start::{StartState, start_regions};
 use crate::image::partition::two_ota_table;
 use crate::outcome::OutcomeClass;
@@ -38,6 +39,8 @@ use crate::twin::device::TwinError;
 pub enum CellError {
     #[error("no manifest `{id}` in the fleet")]
     NoManifest { id: String },
+    #[error("firmware `{id}`: no OTA URL")]
+    NoOtaUrl { id: String },
     #[error("firmware `{id}`: {source}")]
     Images { id: String, source: Box<PrepareError> },
     #[error("firmware `{id}`: the partition table: {message}")]
@@ -171,11 +174,13 @@ fn observe(
     let key = format!("{} from {}", firmware.id, scenario.start);
     let regions = context.cache.regions.get_or_make(&key, || flash_regions(firmware, plan, &scenario.start))?;
     let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
-    let update_app = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
+    let offered = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
     let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
-    let config = chains.config(scenario, Arc::clone(&*update_app), &firmware.ota_url.path);
+    let url = firmware.ota_url.as_ref().ok_or_else(|| CellError::NoOtaUrl { id: firmware.id.clone() })?;
+    let config = chains.config(scenario, Arc::clone(&offered.bytes), &url.path);
 
-    let setup = Setup::for_cell(firmware, scenario);
+    let builds = regions.known.iter().chain(&offered.known).cloned().collect();
+    let setup = Setup::for_cell(firmware, url, scenario, builds);
     let (mut server, _turn) = match station.server_at() {
         ServerAt::Lab(address) => {
             // Boards without an address share the catch-all route and SNTP date: one at a time.
@@ -250,10 +255,24 @@ impl<R: Read> Read for Stoppable<'_, R> {
 }
 
 /// The app a release offers as the update.
-fn update_app(release: &FirmwareManifest, plan: &Plan) -> Result<Arc<[u8]>, CellError> {
+fn update_app(release: &FirmwareManifest, plan: &Plan) -> Result<OfferedApp, CellError> {
     let prepared = prepare(release, &plan.fleet, &plan.pki)
         .map_err(|source| CellError::Images { id: release.id.clone(), source: Box::new(source) })?;
-    Ok(Arc::from(prepared.app))
+    let known = known_build(release, &prepared.app);
+    Ok(OfferedApp { bytes: Arc::from(prepared.app), known })
+}
+
+/// The app a release offers as the update, and what the fleet states about it when it is a
+/// real build.
+pub struct OfferedApp {
+    pub bytes: Arc<[u8]>,
+    pub known: Option<KnownBuild>,
+}
+
+/// What a twin is told about a real build (`None` for the rig's own builds, which carry
+/// their profile record).
+fn known_build(firmware: &FirmwareManifest, app: &[u8]) -> Option<KnownBuild> {
+    firmware.image.is_some().then(|| KnownBuild::of(app, firmware.stated()))
 }
 
 /// The firmware's app and bootloader: its real build (with transplants), or built for it.
@@ -271,11 +290,12 @@ fn images(firmware: &FirmwareManifest, plan: &Plan) -> Result<(Vec<u8>, Vec<u8>)
 /// The firmware under the two-OTA table in the scenario's start state (`firmware::start`).
 fn flash_regions(firmware: &FirmwareManifest, plan: &Plan, start: &StartState) -> Result<CellFlash, CellError> {
     let (app, bootloader) = images(firmware, plan)?;
+    let known = known_build(firmware, &app);
     let regions = start_regions(start, &BuiltFirmware { app, bootloader }, &two_ota_table())
         .map_err(|e| CellError::Table { id: firmware.id.clone(), message: e.to_string() })?;
     let padded =
         |regions: Vec<(u32, Vec<u8>)>| regions.into_iter().map(|(at, bytes)| Region::padded(at, bytes)).collect();
-    Ok(CellFlash { firmware: padded(regions.firmware), start: padded(regions.start) })
+    Ok(CellFlash { firmware: padded(regions.firmware), start: padded(regions.start), known })
 }
 
 /// What a cell writes to its device.
@@ -286,6 +306,8 @@ pub struct CellFlash {
     pub firmware: Vec<Region>,
     /// Written for every cell: otadata for the start state, and the app in its OTA slot.
     pub start: Vec<Region>,
+    /// What the fleet states about the firmware when it is a real build.
+    pub known: Option<KnownBuild>,
 }
 
 impl CellFlash {

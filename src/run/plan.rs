@@ -72,6 +72,20 @@ pub enum PlanError {
     UnknownTag { tag: String, known: Vec<String> },
     #[error("nothing to run: no firmware or no scenario")]
     Empty,
+    #[error("firmware `{firmware}`: no OTA URL: its manifest states none and its build has none that is clearly its update URL{}; set `ota_url` in the manifest", candidates_text(.candidates))]
+    NoOtaUrl { firmware: String, candidates: Vec<String> },
+    #[error("firmware `{firmware}`: {source}")]
+    Unsupported { firmware: String, source: crate::idf::Unsupported },
+}
+
+/// `, and these https:// strings are not it: a, b` when there are candidates.
+fn candidates_text(candidates: &[String]) -> String {
+    if candidates.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<&str> = candidates.iter().take(5).map(String::as_str).collect();
+    let more = if candidates.len() > 5 { format!(" and {} more", candidates.len() - 5) } else { String::new() };
+    format!(" (https:// strings in the build: {}{more})", shown.join(", "))
 }
 
 impl Plan {
@@ -115,6 +129,11 @@ impl Plan {
             }
         }
         let scenarios = by_tags(scenarios, &selection.tags)?;
+        for id in &firmware {
+            if let Some(manifest) = fleet.get(id) {
+                runnable(manifest)?;
+            }
+        }
 
         let mut cells: Vec<Cell> = firmware
             .iter()
@@ -170,4 +189,15 @@ fn dedup(ids: &[String]) -> Vec<String> {
         }
     }
     seen
+}
+/// Whether the twin can run a member of the fleet: its ESP-IDF release has a generation, and
+/// it knows where to fetch its update.
+fn runnable(manifest: &crate::firmware::FirmwareManifest) -> Result<(), PlanError> {
+    crate::idf::Generation::of(manifest.idf.release)
+        .map_err(|source| PlanError::Unsupported { firmware: manifest.id.clone(), source })?;
+    if manifest.ota_url.is_none() {
+        let candidates = manifest.url_candidates.clone();
+        return Err(PlanError::NoOtaUrl { firmware: manifest.id.clone(), candidates });
+    }
+    Ok(())
 }

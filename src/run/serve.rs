@@ -10,8 +10,9 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::firmware::FirmwareManifest;
+use crate::firmware::profile::KnownBuild;
 use crate::firmware::start::PowerCut;
+use crate::firmware::{FirmwareManifest, OtaUrl};
 use crate::pki::{LabPki, PkiError};
 use crate::scenario::{Scenario, ServedChain};
 use crate::server::{
@@ -96,11 +97,14 @@ pub struct Setup {
     pub hosts: BTreeSet<String>,
     pub sntp_time: i64,
     pub power_cut: Option<PowerCut>,
+    /// What the fleet states about the real builds the device may boot in the cell (the
+    /// firmware and the update offered), which their images cannot say.
+    pub builds: Vec<KnownBuild>,
 }
 
 impl Setup {
-    pub fn for_cell(firmware: &FirmwareManifest, scenario: &Scenario) -> Self {
-        let hosts = std::iter::once(firmware.ota_url.host.clone())
+    pub fn for_cell(firmware: &FirmwareManifest, url: &OtaUrl, scenario: &Scenario, builds: Vec<KnownBuild>) -> Self {
+        let hosts = std::iter::once(url.host.clone())
             .chain(scenario.hosts.iter().map(|h| h.name.to_ascii_lowercase()))
             .collect();
         Self {
@@ -108,6 +112,7 @@ impl Setup {
             hosts,
             sntp_time: scenario.date.unix_timestamp(),
             power_cut: scenario.power_cut,
+            builds,
         }
     }
 

@@ -5,9 +5,10 @@
 //! the start state's (and a board's `[prepare]` regions), and the backend skips those whose MD5
 //! already matches, so a device that holds the firmware only has its otadata (and the start
 //! slot) written. The device stays open between cells. What only some devices can do is asked
-//! for through the trait's optional capabilities: a network of the rig's own ([`OwnNetwork`]:
-//! the twin's DNS points at the cell's server on loopback and its SNTP answers with the
-//! scenario's date), and power cuts at a chosen point of an update ([`PowerCuts`]: once one
+//! for through the trait's optional capabilities: what an emulated device is given
+//! ([`Emulation`](crate::board::Emulation): the twin's DNS points at the cell's server on
+//! loopback, its SNTP answers with the scenario's date, and what the fleet states about real
+//! builds reaches it), and power cuts at a chosen point of an update ([`PowerCuts`]: once one
 //! fires, power comes back, as a lab's switch would, while the console is read on).
 //!
 //! A board is kept open between cells and opened afresh after a failure of the rig (its port
@@ -174,8 +175,9 @@ impl Station {
         if setup.power_cut.is_some() && cuts.is_none() {
             return Err(CellError::PowerCut { board });
         }
-        if let Some(own) = device.own_network() {
-            own.set_network(setup.network(server));
+        if let Some(emulation) = device.emulation() {
+            emulation.set_network(setup.network(server));
+            emulation.set_builds(setup.builds.clone());
         }
         if let Some(cuts) = &cuts {
             cuts.arm(setup.power_cut);

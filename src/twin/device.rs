@@ -21,9 +21,8 @@ use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, TTYPort};
 
-use crate::firmware::profile::FirmwareProfile;
+use crate::firmware::profile::{FirmwareProfile, KnownBuild};
 use crate::firmware::start::PowerCut;
-use crate::image::parse_app;
 use crate::twin::boot::{Booted, ResetReason, boot_log};
 use crate::twin::clock::BootClock;
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
@@ -59,6 +58,8 @@ pub struct TwinConfig {
     pub network: LabNetwork,
     /// A power cut armed for the first update the firmware runs (a device-side fault).
     pub power_cut: Option<PowerCut>,
+    /// What is stated about real builds it may boot (their images cannot say it all).
+    pub builds: Vec<KnownBuild>,
 }
 
 impl Default for TwinConfig {
@@ -71,6 +72,7 @@ impl Default for TwinConfig {
             flash_file: None,
             network: LabNetwork::default(),
             power_cut: None,
+            builds: Vec::new(),
         }
     }
 }
@@ -98,6 +100,8 @@ enum Command {
     Network(Box<LabNetwork>),
     /// A power cut for the next update (or none), in place of what was armed.
     Arm(Option<PowerCut>),
+    /// What is stated about real builds the twin may boot.
+    Builds(Vec<KnownBuild>),
     Stop,
 }
 
@@ -121,6 +125,7 @@ pub struct TwinDevice {
     mac: [u8; 6],
     clock: BootClock,
     network: LabNetwork,
+    builds: Vec<KnownBuild>,
     /// An app just started from this partition offset, as its image says it behaves; it runs
     /// on the thread's next turn.
     app_started: Option<(u32, FirmwareProfile)>,
@@ -171,6 +176,7 @@ impl TwinDevice {
             mac: config.mac,
             clock: BootClock::new(config.clock_seed),
             network: config.network.clone(),
+            builds: config.builds.clone(),
             app_started: None,
             power_cut: config.power_cut,
             power_lost: Arc::clone(&power_lost),
@@ -198,6 +204,7 @@ impl TwinDevice {
                         Command::Reset { download } => self.reset(download, ResetReason::PowerOn),
                         Command::PowerCut => self.power_cut(),
                         Command::Network(network) => self.network = *network,
+                        Command::Builds(builds) => self.builds = builds,
                         Command::Arm(cut) => {
                             self.power_cut = cut;
                             *self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner) = false;
@@ -248,27 +255,18 @@ impl TwinDevice {
     /// on the device thread's next turn ([`TwinDevice::run_app`]), after the reset is
     /// acknowledged.
     fn boot(&mut self, reason: ResetReason) {
-        let outcome = boot_log(lock(&self.flash).as_bytes(), reason, &mut self.clock);
+        let outcome = boot_log(lock(&self.flash).as_bytes(), reason, &mut self.clock, &self.builds);
         if let Some((offset, otadata)) = &outcome.otadata_write {
             ota::write_otadata(&mut lock(&self.flash), *offset, otadata);
         }
         self.mode = Mode::Running;
         self.send(&outcome.bytes);
-        if let Booted::App { partition_offset, .. } = outcome.result {
-            let profile = self.profile_at(partition_offset);
-            if profile.confirms && profile.rollback {
+        if let Booted::App { partition_offset, profile } = outcome.result {
+            if profile.confirms.value && profile.rollback.value {
                 ota::confirm_running_app(&self.flash, partition_offset);
             }
-            self.app_started = Some((partition_offset, profile));
+            self.app_started = Some((partition_offset, *profile));
         }
-    }
-
-    /// The profile of the app image in the partition at `partition_offset`.
-    fn profile_at(&self, partition_offset: u32) -> FirmwareProfile {
-        let flash = lock(&self.flash);
-        let image = &flash.as_bytes()[partition_offset as usize..];
-        let length = parse_app(image).map_or(image.len(), |app| app.length.min(image.len()));
-        FirmwareProfile::read(&image[..length])
     }
 
     /// The app loaded from `partition_offset` runs: a firmware with an update URL runs its
@@ -382,6 +380,11 @@ impl TwinHandle {
     /// each cell's server and date.
     pub fn set_network(&self, network: LabNetwork) {
         self.request(Command::Network(Box::new(network)));
+    }
+
+    /// States what is known about real builds the twin may boot (see [`KnownBuild`]).
+    pub fn set_builds(&self, builds: Vec<KnownBuild>) {
+        self.request(Command::Builds(builds));
     }
 
     /// Arms `cut` for the next update the firmware runs, in place of what was armed (`None`:

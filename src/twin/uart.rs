@@ -3,38 +3,12 @@
 //! as `\r\n`.
 
 use super::clock::BootClock;
+use crate::firmware::profile::LogLevel;
+use crate::idf::IdfVersion;
 
-/// An ESP-IDF version as far as its output differs: major and minor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Dialect {
-    pub major: u8,
-    pub minor: u8,
-}
-
-impl Dialect {
-    /// The ESP-IDF versions the reference describes, one per family.
-    pub const V3_2: Dialect = Dialect { major: 3, minor: 2 };
-
-    /// `v4.4.8`, `v3.2-dirty`, `5.2` → a dialect; `None` when no `major.minor` leads the text.
-    pub fn of(idf: &str) -> Option<Dialect> {
-        let text = idf.strip_prefix('v').unwrap_or(idf);
-        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
-        let major_len = digits(text);
-        let rest = text[major_len..].strip_prefix('.')?;
-        let minor_len = digits(rest);
-        let major = text[..major_len].parse().ok()?;
-        let minor = rest[..minor_len].parse().ok()?;
-        Some(Dialect { major, minor })
-    }
-
-    pub fn at_least(self, major: u8, minor: u8) -> bool {
-        (self.major, self.minor) >= (major, minor)
-    }
-
-    /// `CONFIG_LOG_COLORS` default: on up to v5.3, off from v5.4.
-    pub fn colours(self) -> bool {
-        !self.at_least(5, 4)
-    }
+/// `CONFIG_LOG_COLORS`' default: on up to v5.3, off from v5.4.
+pub(crate) fn colours(version: IdfVersion) -> bool {
+    version < IdfVersion::new(5, 4, 0)
 }
 
 /// ESP-IDF log levels the boot prints.
@@ -46,6 +20,15 @@ pub(crate) enum Level {
 }
 
 impl Level {
+    /// The app's log level at which this level still prints.
+    fn needs(self) -> LogLevel {
+        match self {
+            Level::Error => LogLevel::Error,
+            Level::Warn => LogLevel::Warn,
+            Level::Info => LogLevel::Info,
+        }
+    }
+
     fn letter(self) -> char {
         match self {
             Level::Error => 'E',
@@ -71,16 +54,19 @@ pub(crate) struct Uart<'c> {
     pub bytes: Vec<u8>,
     clock: &'c mut BootClock,
     colours: bool,
+    /// The most verbose level printed (`CONFIG_LOG_DEFAULT_LEVEL`).
+    level: LogLevel,
 }
 
 impl<'c> Uart<'c> {
     pub fn new(clock: &'c mut BootClock) -> Self {
-        Self { bytes: Vec::new(), clock, colours: false }
+        Self { bytes: Vec::new(), clock, colours: false, level: LogLevel::Info }
     }
 
-    /// From now on ESP-IDF lines come from code of this dialect.
-    pub fn speak(&mut self, dialect: Dialect) {
-        self.colours = dialect.colours();
+    /// From now on ESP-IDF lines come from code of this release, printed up to `level`.
+    pub fn speak(&mut self, version: IdfVersion, level: LogLevel) {
+        self.colours = colours(version);
+        self.level = level;
     }
 
     /// Time passes without output (loading, hashing, starting a CPU).
@@ -107,6 +93,9 @@ impl<'c> Uart<'c> {
     }
 
     fn log_stamped(&mut self, level: Level, ms: u32, tag: &str, msg: &str) {
+        if level.needs() > self.level {
+            return;
+        }
         let text = format!("{} ({ms}) {tag}: {msg}", level.letter());
         if self.colours {
             self.send(&format!("{}{text}\x1b[0m", level.colour()));
@@ -138,25 +127,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_read_as_dialects() {
-        assert_eq!(Dialect::of("v4.4.8"), Some(Dialect { major: 4, minor: 4 }));
-        assert_eq!(Dialect::of("v3.2-dirty"), Some(Dialect::V3_2));
-        assert_eq!(Dialect::of("5.2"), Some(Dialect { major: 5, minor: 2 }));
-        assert_eq!(Dialect::of("unknown"), None);
-        assert_eq!(Dialect::of("v5"), None);
-        assert!(Dialect::of("v5.3.1").unwrap().colours());
-        assert!(!Dialect::of("v5.4").unwrap().colours());
+    fn colours_are_on_until_v5_4() {
+        assert!(colours(IdfVersion::new(5, 3, 1)));
+        assert!(!colours(IdfVersion::new(5, 4, 0)));
     }
 
     #[test]
-    fn lines_end_in_crlf_and_colour_follows_the_dialect() {
+    fn lines_end_in_crlf_colour_follows_the_release_and_the_level_filters() {
         let mut clock = BootClock::new(0);
         let mut uart = Uart::new(&mut clock);
         uart.rom("entry 0x40080764");
-        uart.speak(Dialect::V3_2);
+        uart.speak(IdfVersion::new(3, 2, 0), LogLevel::Info);
         uart.log(Level::Error, "boot", "x");
-        uart.speak(Dialect { major: 5, minor: 4 });
+        uart.speak(IdfVersion::new(5, 4, 0), LogLevel::Info);
         uart.log_app_cpu(Level::Info, "cpu_start", "App cpu up.");
+        uart.speak(IdfVersion::new(5, 4, 0), LogLevel::Error);
+        uart.log(Level::Info, "cpu_start", "not printed above the log level");
         let text = String::from_utf8(uart.bytes).unwrap();
         assert!(text.starts_with("entry 0x40080764\r\n\x1b[0;31mE ("), "{text:?}");
         assert!(text.ends_with(") boot: x\x1b[0m\r\nI (0) cpu_start: App cpu up.\r\n"), "{text:?}");

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use otarig::firmware::{Clock, Fleet, ManifestError, Trust};
+use otarig::firmware::profile::ClockSource as Clock;
+use otarig::firmware::{Fleet, ManifestError, Trust};
 use otarig::idf::IdfVersion;
 use otarig::pki::{LabPki, SpecErrorKind};
 
@@ -37,10 +38,10 @@ fn the_shipped_fleet_loads() {
     assert!(update.update);
 
     let founding = fleet.get("dst-x3-idf3.2").unwrap();
-    assert_eq!(founding.idf, IdfVersion { major: 3, minor: 2, patch: 0 });
+    assert_eq!(founding.idf.release, IdfVersion { major: 3, minor: 2, patch: 0 });
     assert_eq!(founding.trust, Trust::Pem(vec!["dst_root_x3".into()]));
     assert!(!founding.time_check && !founding.rollback);
-    assert!(!founding.idf.has_app_descriptor());
+    assert!(!founding.idf.release.has_app_descriptor());
     let timecheck = fleet.get("dst-x3-idf3.2-timecheck").unwrap();
     assert!(timecheck.time_check);
     assert_eq!(timecheck.clock, Clock::Sntp);

@@ -28,7 +28,7 @@ fn every_manifest_builds_a_valid_image_with_what_it_trusts() {
         let app = parse_app(&built.app).unwrap_or_else(|e| panic!("{}: {e}", firmware.id));
         assert!(app.is_valid(), "{}", firmware.id);
         assert_eq!(app.trailing, 0);
-        assert_eq!(app.app_desc.is_some(), firmware.idf.has_app_descriptor(), "{}", firmware.id);
+        assert_eq!(app.app_desc.is_some(), firmware.idf.release.has_app_descriptor(), "{}", firmware.id);
         if let Some(desc) = &app.app_desc {
             assert_eq!(desc.version, firmware.version);
             assert_eq!(desc.idf_ver, firmware.idf.to_string());
@@ -59,7 +59,13 @@ fn every_manifest_builds_a_valid_image_with_what_it_trusts() {
             }
             Trust::Embedded => {}
         }
-        assert!(find_urls(&built.app).iter().any(|(_, url)| *url == firmware.ota_url.as_str()), "{}", firmware.id);
+        assert!(
+            find_urls(&built.app)
+                .iter()
+                .any(|(_, url)| Some(url.as_str()) == firmware.ota_url.as_ref().map(otarig::firmware::OtaUrl::as_str)),
+            "{}",
+            firmware.id
+        );
         let marker = memchr::memmem::find(&built.app, PROFILE_MARKER).expect("profile record");
         let record = &built.app[marker..marker + 400.min(built.app.len() - marker)];
         let text = String::from_utf8_lossy(&record[..memchr::memchr(0, record).unwrap_or(record.len())]).into_owned();
@@ -71,7 +77,7 @@ fn every_manifest_builds_a_valid_image_with_what_it_trusts() {
         let banner = format!("ESP-IDF {} 2nd stage bootloader", firmware.idf);
         assert!(memchr::memmem::find(&built.bootloader, banner.as_bytes()).is_some(), "{}", firmware.id);
         let desc_magic = built.bootloader[bootloader.segments[0].data_offset];
-        assert_eq!(desc_magic == 0x50, firmware.idf.major >= 5, "{}", firmware.id);
+        assert_eq!(desc_magic == 0x50, firmware.idf.release.major >= 5, "{}", firmware.id);
     }
 }
 

@@ -12,7 +12,7 @@ use common::TempDir;
 use otarig::device_tls::Anchors;
 use otarig::firmware::Fleet;
 use otarig::firmware::build::build;
-use otarig::firmware::profile::ClockSource;
+use otarig::firmware::profile::{ClockSource, Source, Sourced};
 use otarig::image::CertInfo;
 use otarig::image::build::merged_flash;
 use otarig::image::otadata::{OTADATA_SIZE, Otadata};
@@ -114,7 +114,13 @@ fn images_are_read_as_the_twin_reads_them() {
     let app = build(manifest("dst-x3-idf3.2"), fleet(), pki()).unwrap();
     let from_image = Device::from_image("app.bin", &app.app).unwrap();
     assert_eq!(from_image.firmware.as_deref(), Some("app.bin"));
-    assert_eq!(Device { firmware: Some("dst-x3-idf3.2".into()), ..from_image }, device("dst-x3-idf3.2"));
+    // The same facts; the image's come from its profile record, the manifest's from the manifest.
+    assert_eq!(from_image.sources["idf"], Source::Record);
+    let facts = |device: Device| {
+        let idf = device.idf.clone().map(|idf| Sourced::new(idf.value, Source::Manifest));
+        Device { firmware: None, idf, sources: Default::default(), ..device }
+    };
+    assert_eq!(facts(from_image), facts(device("dst-x3-idf3.2")));
 
     // A merged flash whose otadata selects ota_0 runs the ISRG X1 build, not the factory app.
     let isrg = build(manifest("isrg-x1-idf3.2"), fleet(), pki()).unwrap();
@@ -194,7 +200,10 @@ fn without_date_checks_the_cliff_is_the_servers() {
 fn a_bare_trust_set() {
     let (rescue, at) = chain("dst-cross-sign-rescue");
     let mut trust = Device::from_roots(vec![pki().certificate("isrg_root_x1").unwrap().der]);
-    assert_eq!((trust.firmware.clone(), trust.idf.to_string(), trust.time_check), (None, "v4.4".into(), false));
+    assert_eq!(
+        (trust.firmware.clone(), trust.idf.as_ref().unwrap().value.to_string(), trust.time_check),
+        (None, "v4.4".into(), false)
+    );
     trust.hostname = Some("ota.example.com".into());
     assert_eq!(outcome(&trust, &rescue, at), None);
     trust.hostname = Some("other.example.com".into());

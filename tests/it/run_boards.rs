@@ -59,7 +59,7 @@ fn board_twin(
     time: TimeService,
     address: Option<IpAddr>,
 ) -> Arc<TwinHandle> {
-    let host = plan.fleet.get(firmware).unwrap().ota_url.host.clone();
+    let host = plan.fleet.get(firmware).unwrap().ota_url.as_ref().unwrap().host.clone();
     let network = LabNetwork { hosts: [(host, server)].into(), time, address };
     Arc::new(TwinDevice::spawn(TwinConfig { network, download: true, ..TwinConfig::default() }).unwrap())
 }

@@ -192,7 +192,7 @@ fn otadata_entries_carry_the_start_seq_and_state() {
 
 /// Where the twin's bootloader starts the app, and what it writes back to otadata.
 fn boot(flash: &[u8]) -> (u32, Option<Otadata>) {
-    let outcome = boot_log(flash, ResetReason::PowerOn, &mut BootClock::default());
+    let outcome = boot_log(flash, ResetReason::PowerOn, &mut BootClock::default(), &[]);
     let Booted::App { partition_offset, .. } = outcome.result else {
         panic!("no app started: {:?}\n{}", outcome.result, String::from_utf8_lossy(&outcome.bytes));
     };

@@ -8,7 +8,7 @@ use crate::common;
 use common::ota_cell::{Dns, Source, lab, load_scenario, run_cell};
 use common::serial::find;
 use otarig::firmware::build::build;
-use otarig::firmware::profile::FirmwareProfile;
+use otarig::firmware::profile::{FirmwareProfile, Stated};
 use otarig::outcome::{OutcomeClass, VerifyReason};
 use otarig::predict::{Device, predict_one};
 use otarig::replay::replay_bytes;
@@ -53,7 +53,8 @@ fn disagreement(firmware: &str, scenario_id: &str) -> Option<String> {
     let lab = lab();
     let scenario = load_scenario(&Source::Named(scenario_id));
     let built = build(lab.fleet.get(firmware).unwrap(), &lab.fleet, &lab.pki).unwrap();
-    let device = Device::from_profile(Some(firmware.to_owned()), &FirmwareProfile::read(&built.app));
+    let device =
+        Device::from_profile(Some(firmware.to_owned()), &FirmwareProfile::read(&built.app, &Stated::default()));
     let chain = ServedChain::build(&scenario, &lab.pki).unwrap().ders();
     let prediction = predict_one(&device, &chain, scenario.date.unix_timestamp(), false).unwrap();
 

@@ -6,11 +6,13 @@ use esp_idf_part::PartitionTable;
 use memchr::memmem;
 
 use crate::firmware::build::ROLLBACK_MARKER;
+use crate::firmware::profile::LogLevel;
+use crate::idf::IdfVersion;
 use crate::image::otadata::{OtaState, Otadata, entry_crc};
 use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, otadata_partition, read_table};
 use crate::image::{AppImage, ImageError, SegmentKind};
 use crate::twin::CHIP_REVISION;
-use crate::twin::uart::{Dialect, Level, Uart};
+use crate::twin::uart::{Level, Uart};
 
 mod load;
 
@@ -20,46 +22,60 @@ pub(in crate::twin) use load::verify_app;
 /// Compile time of a bootloader that does not carry one (v3.x and v4.x keep `__TIME__` only
 /// inside their code); the rig's own builds use this time.
 const UNKNOWN_COMPILE_TIME: &str = "12:00:00";
+/// Its date, for releases that print one (v5.1+).
+const UNKNOWN_COMPILE_DATE: &str = "Jan  1 2024";
 
 /// The bootloader's ESP-IDF version as it prints it, and its compile time.
 struct Identity {
     idf: String,
-    compile_time: String,
-    dialect: Dialect,
+    /// The release its lines follow.
+    version: IdfVersion,
+    /// `__DATE__ " " __TIME__` when the bootloader carries it (v5.2+ descriptor), else the
+    /// time the rig's builds use.
+    compile_date_time: Option<String>,
     /// Built with `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE` (the rig's builds say so).
     rollback: bool,
 }
 
-/// Reads the version from the bootloader's DRAM segment: `esp_bootloader_desc_t` (v5.x),
-/// else the text `ESP-IDF vX 2nd stage bootloader`.
+/// Reads the version from the bootloader: its `esp_bootloader_desc_t` (v5.2+, at the start of
+/// its DRAM segment), else the `IDF_VER` string its banner prints (any release), else the text
+/// `ESP-IDF vX 2nd stage bootloader` of the rig's own builds.
 fn identify(image: &AppImage, region: &[u8]) -> Identity {
     let rollback = image.segments.iter().any(|s| memmem::find(&region[s.data_range()], ROLLBACK_MARKER).is_some());
+    let identity = |idf: String, compile_date_time| {
+        let version = IdfVersion::parse(&idf)?;
+        Some(Identity { idf, version, compile_date_time, rollback })
+    };
     let dram = image
         .segments
         .iter()
         .filter(|s| s.kind == SegmentKind::Load && (0x3FF0_0000..0x4000_0000).contains(&s.load_addr))
         .map(|s| &region[s.data_range()]);
     for data in dram {
-        if data.len() >= 80 && data[0] == 0x50 {
-            let idf = c_string(&data[8..40]);
-            if let Some(dialect) = Dialect::of(&idf) {
-                return Identity { compile_time: c_string(&data[40..64]), idf, dialect, rollback };
-            }
+        if data.len() >= 80
+            && data[0] == 0x50
+            && let Some(id) = identity(c_string(&data[8..40]), Some(c_string(&data[40..64])))
+        {
+            return id;
         }
         if let Some(start) = memmem::find(data, b"ESP-IDF ") {
             let rest = &data[start + 8..];
-            if let Some(end) = memmem::find(rest, b" 2nd stage bootloader") {
-                let idf = String::from_utf8_lossy(&rest[..end]).into_owned();
-                if let Some(dialect) = Dialect::of(&idf) {
-                    return Identity { idf, compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect, rollback };
-                }
+            if let Some(end) = memmem::find(rest, b" 2nd stage bootloader")
+                && let Some(id) = identity(String::from_utf8_lossy(&rest[..end]).into_owned(), None)
+            {
+                return id;
             }
         }
     }
-    // A real v3.x/v4.x bootloader keeps the banner as a format string and the version apart;
-    // the twin does not guess it.
-    let dialect = Dialect { major: 4, minor: 4 };
-    Identity { idf: "unknown".to_owned(), compile_time: UNKNOWN_COMPILE_TIME.to_owned(), dialect, rollback }
+    let bytes = region.get(..image.length).unwrap_or(region);
+    if let Some((_, version)) = crate::idf::find_versions(bytes).into_iter().next()
+        && let Some(id) = identity(version.text, None)
+    {
+        return id;
+    }
+    // Nothing says: the twin prints v4.4's lines and says the version is unknown.
+    tracing::warn!("twin: the bootloader at 0x1000 names no ESP-IDF version; printing v4.4's lines");
+    Identity { idf: "unknown".to_owned(), version: IdfVersion::new(4, 4, 0), compile_date_time: None, rollback }
 }
 
 fn c_string(field: &[u8]) -> String {
@@ -77,48 +93,10 @@ pub(super) fn run(
 ) -> Option<LoadedApp> {
     let region = flash.get(ESP32_BOOTLOADER_OFFSET..).unwrap_or_default();
     let id = identify(bootloader, region);
-    let d = id.dialect;
-    uart.speak(d);
+    let d = id.version;
+    uart.speak(d, LogLevel::Info);
     uart.wait_us(27_000);
-    let spi = if d.at_least(4, 0) { "boot.esp32" } else { "boot" };
-    uart.log(Level::Info, "boot", &format!("ESP-IDF {} 2nd stage bootloader", id.idf));
-    uart.log(Level::Info, "boot", &format!("compile time {}", id.compile_time));
-    let (major, minor) = CHIP_REVISION;
-    if d.at_least(5, 0) {
-        uart.log(Level::Info, "boot", "Multicore bootloader");
-        uart.log(Level::Info, "boot", &format!("chip revision: v{major}.{minor}"));
-    } else if d.at_least(4, 0) {
-        uart.log(Level::Info, "boot", &format!("chip revision: {major}"));
-        let min = bootloader.header.min_chip_rev;
-        if u16::from(min) != major {
-            let line = format!("chip revision: {major}, min. bootloader chip revision: {min}");
-            uart.log(Level::Info, "boot_comm", &line);
-        }
-    } else {
-        uart.log(Level::Info, "boot", "Enabling RNG early entropy source...");
-    }
-    let header = &bootloader.header;
-    let speed = match header.spi_speed.0 {
-        1 => "26.7MHz",
-        2 => "20MHz",
-        0xF => "80MHz",
-        _ => "40MHz",
-    };
-    let mode = match header.spi_mode.0 {
-        0 => "QIO",
-        1 => "QOUT",
-        2 => "DIO",
-        3 => "DOUT",
-        4 => "FAST READ",
-        _ => "SLOW READ",
-    };
-    uart.log(Level::Info, spi, &format!("SPI Speed      : {speed}"));
-    uart.log(Level::Info, spi, &format!("SPI Mode       : {mode}"));
-    let size = if header.spi_size.0 <= 4 { header.spi_size.name().unwrap_or("4MB") } else { "4MB" };
-    uart.log(Level::Info, spi, &format!("SPI Flash Size : {size}"));
-    if d.at_least(4, 0) {
-        uart.log(Level::Info, "boot", "Enabling RNG early entropy source...");
-    }
+    start_up(&id, bootloader, uart);
 
     let Some(table) = partition_table(flash, uart) else {
         uart.log(Level::Error, "boot", "load partition table error!");
@@ -160,6 +138,99 @@ pub(super) fn run(
     Some(loaded)
 }
 
+/// From the banner to the RNG line, in the order and wording of the bootloader's release
+/// (`bootloader_init.c`, `bootloader_esp32.c`, `bootloader_common_loader.c` at its tag).
+fn start_up(id: &Identity, bootloader: &AppImage, uart: &mut Uart<'_>) {
+    let d = id.version;
+    let i = |uart: &mut Uart<'_>, tag: &str, line: &str| uart.log(Level::Info, tag, line);
+    let (major, minor) = CHIP_REVISION;
+    let min = bootloader.header.min_chip_rev;
+    // `bootloader_common_check_chip_validity`'s line, when the chip's revision is not the
+    // image's minimum (the ESP32 default minimum is 0; the twin is revision 3).
+    let min_revision = |uart: &mut Uart<'_>| {
+        if boot_comm_revision_line(d) && u16::from(min) != major {
+            i(uart, "boot_comm", &format!("chip revision: {major}, min. bootloader chip revision: {min}"));
+        }
+    };
+    if !d.at_least(4, 1) {
+        // v3.x and v4.0: `bootloader_main()`.
+        if capital_chip_revision(d) {
+            i(uart, "boot", &format!("Chip Revision: {major}"));
+            min_revision(uart);
+        }
+        banner(id, uart);
+        i(uart, "boot", "Enabling RNG early entropy source...");
+        spi_lines(bootloader, "boot", uart);
+        return;
+    }
+    banner(id, uart);
+    if d >= IdfVersion::new(5, 0, 3) || (d >= IdfVersion::new(4, 4, 6) && d < IdfVersion::new(5, 0, 0)) {
+        i(uart, "boot", "Multicore bootloader");
+    }
+    let revision_with_minor =
+        d >= IdfVersion::new(4, 4, 4) || (d >= IdfVersion::new(4, 3, 5) && d < IdfVersion::new(4, 4, 0));
+    if revision_with_minor {
+        i(uart, "boot", &format!("chip revision: v{major}.{minor}"));
+    } else {
+        i(uart, "boot", &format!("chip revision: {major}"));
+    }
+    min_revision(uart);
+    spi_lines(bootloader, "boot.esp32", uart);
+    i(uart, "boot", "Enabling RNG early entropy source...");
+}
+
+/// `ESP-IDF %s 2nd stage bootloader` and its compile time: `__TIME__` to v5.0,
+/// `__DATE__ " " __TIME__` from v5.1.
+fn banner(id: &Identity, uart: &mut Uart<'_>) {
+    uart.log(Level::Info, "boot", &format!("ESP-IDF {} 2nd stage bootloader", id.idf));
+    let compile = match &id.compile_date_time {
+        Some(date_time) => date_time.clone(),
+        None if id.version.at_least(5, 1) => format!("{UNKNOWN_COMPILE_DATE} {UNKNOWN_COMPILE_TIME}"),
+        None => UNKNOWN_COMPILE_TIME.to_owned(),
+    };
+    uart.log(Level::Info, "boot", &format!("compile time {compile}"));
+}
+
+/// `Chip Revision: %d` before the banner: v3.1.7, v3.2.4–v3.2.5, v3.3.1–v4.0.x.
+fn capital_chip_revision(d: IdfVersion) -> bool {
+    let v = IdfVersion::new;
+    d == v(3, 1, 7) || (v(3, 2, 4)..v(3, 3, 0)).contains(&d) || (v(3, 3, 1)..v(4, 1, 0)).contains(&d)
+}
+
+/// `boot_comm: chip revision: %d, min. %s chip revision: %d`: v3.1.7, v3.2.4–v3.2.5,
+/// v3.3.1–v4.3.4, v4.4.0–v4.4.4 and v5.0.0.
+pub(super) fn boot_comm_revision_line(d: IdfVersion) -> bool {
+    let v = IdfVersion::new;
+    d == v(3, 1, 7)
+        || (v(3, 2, 4)..v(3, 3, 0)).contains(&d)
+        || (v(3, 3, 1)..=v(4, 3, 4)).contains(&d)
+        || (v(4, 4, 0)..=v(4, 4, 4)).contains(&d)
+        || d == v(5, 0, 0)
+}
+
+/// The flash settings from the bootloader's own header.
+fn spi_lines(bootloader: &AppImage, tag: &str, uart: &mut Uart<'_>) {
+    let header = &bootloader.header;
+    let speed = match header.spi_speed.0 {
+        1 => "26.7MHz",
+        2 => "20MHz",
+        0xF => "80MHz",
+        _ => "40MHz",
+    };
+    let mode = match header.spi_mode.0 {
+        0 => "QIO",
+        1 => "QOUT",
+        2 => "DIO",
+        3 => "DOUT",
+        4 => "FAST READ",
+        _ => "SLOW READ",
+    };
+    uart.log(Level::Info, tag, &format!("SPI Speed      : {speed}"));
+    uart.log(Level::Info, tag, &format!("SPI Mode       : {mode}"));
+    let size = if header.spi_size.0 <= 4 { header.spi_size.name().unwrap_or("4MB") } else { "4MB" };
+    uart.log(Level::Info, tag, &format!("SPI Flash Size : {size}"));
+}
+
 /// The partition table, or the lines the bootloader prints when it cannot use it.
 fn partition_table(flash: &[u8], uart: &mut Uart<'_>) -> Option<PartitionTable> {
     let region = flash.get(TABLE_OFFSET..).unwrap_or_default();
@@ -179,7 +250,7 @@ fn partition_table(flash: &[u8], uart: &mut Uart<'_>) -> Option<PartitionTable> 
 }
 
 /// `Partition Table:` … `End of partition table`, with the bootloader's usage words.
-fn print_table(table: &PartitionTable, d: Dialect, uart: &mut Uart<'_>) {
+fn print_table(table: &PartitionTable, d: IdfVersion, uart: &mut Uart<'_>) {
     uart.log(Level::Info, "boot", "Partition Table:");
     uart.log(Level::Info, "boot", "## Label            Usage          Type ST Offset   Length");
     for (index, p) in table.partitions().iter().enumerate() {
@@ -207,7 +278,7 @@ fn print_table(table: &PartitionTable, d: Dialect, uart: &mut Uart<'_>) {
 
 /// `bootloader_utility_get_selected_boot_partition`: the index to start from (`None` for
 /// factory, `Some(n)` for `ota_n`) and whether otadata was blank (both entries unused).
-fn select(slots: &load::Slots, otadata: Option<&Otadata>, d: Dialect, uart: &mut Uart<'_>) -> (Option<u32>, bool) {
+fn select(slots: &load::Slots, otadata: Option<&Otadata>, d: IdfVersion, uart: &mut Uart<'_>) -> (Option<u32>, bool) {
     let Some(otadata) = otadata else { return (None, false) };
     let app_count = slots.app_count();
     // "Invalid" here ignores the CRC (`bootloader_common_ota_select_invalid`); v3.2 has no
@@ -243,7 +314,7 @@ fn select(slots: &load::Slots, otadata: Option<&Otadata>, d: Dialect, uart: &mut
 }
 
 /// The error line `esp_image` prints for a structural problem, in the dialect `d`.
-fn structural_error(err: &ImageError, at: u32, d: Dialect) -> String {
+fn structural_error(err: &ImageError, at: u32, d: IdfVersion) -> String {
     match err {
         ImageError::BadMagic { .. } if d.at_least(4, 0) => {
             format!("image at {at:#x} has invalid magic byte (nothing flashed here?)")
@@ -270,8 +341,8 @@ mod tests {
     #[test]
     fn structural_errors_speak_the_version() {
         let magic = ImageError::BadMagic { offset: 0, got: 0xFF };
-        let v3 = Dialect::V3_2;
-        let v4 = Dialect { major: 4, minor: 4 };
+        let v3 = IdfVersion::new(3, 2, 0);
+        let v4 = IdfVersion::new(4, 4, 0);
         assert_eq!(structural_error(&magic, 0x110000, v3), "image at 0x110000 has invalid magic byte");
         assert_eq!(
             structural_error(&magic, 0x110000, v4),

@@ -10,6 +10,7 @@ mod app;
 mod bootloader;
 mod rom;
 
+use crate::firmware::profile::{FirmwareProfile, KnownBuild};
 use crate::twin::clock::BootClock;
 use crate::twin::uart::Uart;
 pub(in crate::twin) use bootloader::verify_app;
@@ -61,7 +62,7 @@ impl ResetReason {
 }
 
 /// What a boot printed and where it ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct BootOutcome {
     /// The UART bytes, `\r\n` line ends, ESP-IDF colour codes as the firmware sends them.
     pub bytes: Vec<u8>,
@@ -72,15 +73,14 @@ pub struct BootOutcome {
 }
 
 /// Where a boot ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Booted {
     /// An app was loaded and started.
     App {
         /// Offset of the app partition the bootloader loaded.
         partition_offset: u32,
-        /// The ESP-IDF version the app was built with: its descriptor's `idf_ver`, else its
-        /// profile record's `idf`, else `v3.2` (images without a descriptor predate v3.3).
-        app_idf: String,
+        /// What the app is, as the twin runs it (its image, with what is stated about it).
+        profile: Box<FirmwareProfile>,
     },
     /// No 2nd-stage bootloader at 0x1000 (the ROM prints `Invalid header: 0x…`).
     NoBootloader,
@@ -89,8 +89,9 @@ pub enum Booted {
 }
 
 /// What an ESP32 prints from `reset` until its app has started, for this flash content
-/// (bootloader at 0x1000, partition table at 0x8000).
-pub fn boot_log(flash: &[u8], reset: ResetReason, clock: &mut BootClock) -> BootOutcome {
+/// (bootloader at 0x1000, partition table at 0x8000); `builds` states what real builds' images
+/// cannot say about themselves.
+pub fn boot_log(flash: &[u8], reset: ResetReason, clock: &mut BootClock, builds: &[KnownBuild]) -> BootOutcome {
     clock.restart();
     let mut uart = Uart::new(clock);
     let mut otadata_write = None;
@@ -99,8 +100,9 @@ pub fn boot_log(flash: &[u8], reset: ResetReason, clock: &mut BootClock) -> Boot
         Some(bootloader) => match bootloader::run(flash, &bootloader, &mut uart, &mut otadata_write) {
             None => Booted::NoBootableApp,
             Some(loaded) => {
-                let app_idf = app::run(flash, &loaded, &mut uart);
-                Booted::App { partition_offset: loaded.partition_offset, app_idf }
+                let profile = app::profile(flash, &loaded, builds);
+                app::run(&loaded, &profile, &mut uart);
+                Booted::App { partition_offset: loaded.partition_offset, profile: Box::new(profile) }
             }
         },
     };

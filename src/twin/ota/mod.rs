@@ -1,13 +1,16 @@
-//! The firmware's update client, run by the twin after the app has started: ESP-IDF's
-//! `simple_ota_example` calling `esp_https_ota` against the URL the image carries, on the
-//! lab network, with the certificate decision of the real mbedTLS ([`crate::device_tls`]), in
-//! the code paths and log lines of the app's ESP-IDF generation (v3.2, v4.4, v5.0–v5.3,
-//! v5.4+): name resolution, connection, handshake, HTTP status, the download streamed into the
-//! passive OTA partition, image verification, the otadata switch and the restart.
+//! The firmware's update client, run by the twin after the app has started: the app (one of
+//! ESP-IDF's OTA examples, or any other app, whose own lines the twin does not know) calling
+//! `esp_https_ota` against its OTA URL, on the lab network, with the certificate decision of
+//! the real mbedTLS ([`crate::device_tls`]), in the code path of the app's generation
+//! ([`crate::idf::Generation`]) and the log lines of its release: name resolution, connection,
+//! handshake, HTTP status, the download into the passive OTA partition, image verification,
+//! the otadata switch and the restart.
 //!
 //! Lines come from `esp_https_ota.c`, `esp_ota_ops.c`, `esp_tls*.c`, `transport_ssl.c`,
-//! `esp_http_client.c` and the example of that generation, at the default INFO level.
+//! `esp_http_client.c` and the examples at the release's tag, at the app's log level.
 
+mod connect;
+mod download;
 mod flow;
 mod http;
 mod ota_ops;
@@ -19,7 +22,7 @@ pub(crate) use ota_ops::{confirm_running_app, write_otadata};
 
 use crate::firmware::profile::FirmwareProfile;
 use crate::firmware::start::PowerCut;
-use crate::idf::IdfVersion;
+use crate::idf::{Generation, IdfVersion};
 use crate::twin::flash::VirtualFlash;
 use crate::twin::network::LabNetwork;
 
@@ -34,51 +37,50 @@ pub(crate) struct Device<'a> {
     pub power_cut: Option<PowerCut>,
 }
 
-/// The ESP-IDF generations whose update code differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Generation {
-    /// v3.x: one `esp_https_ota` function, esp-tls in one file, `TRANS_SSL`.
-    V3,
-    /// v4.x: begin/perform/finish, `esp-tls-mbedtls`, `TRANSPORT_BASE`.
-    V4,
-    /// v5.0–v5.3: `transport_base`, the v5 example.
-    V5,
-    /// v5.4+: partitions named by label, the rewritten bundle.
-    V5_4,
+/// The release whose update client runs: its version (patch-level details) and the generation
+/// whose code path it takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Release {
+    pub version: IdfVersion,
+    pub generation: Generation,
 }
 
-impl Generation {
-    fn of(idf: IdfVersion) -> Generation {
-        match (idf.major, idf.minor) {
-            (..=3, _) => Generation::V3,
-            (4, _) => Generation::V4,
-            (5, ..=3) => Generation::V5,
-            _ => Generation::V5_4,
-        }
+impl Release {
+    /// The release a profile's version stands for; `None` when its version is unknown or no
+    /// generation covers it (the twin then emulates no update client).
+    pub fn of(profile: &FirmwareProfile) -> Option<Release> {
+        let version = profile.release()?;
+        Generation::of(version).ok().map(|generation| Release { version, generation })
     }
 
-    /// The esp-tls tag of the mbedTLS port.
+    fn at_least(self, major: u8, minor: u8, patch: u8) -> bool {
+        self.version >= IdfVersion::new(major, minor, patch)
+    }
+
+    /// The esp-tls tag of the mbedTLS port: `esp-tls` until v4.0, `esp-tls-mbedtls` from v4.1.
     fn tls_tag(self) -> &'static str {
-        if self == Generation::V3 { "esp-tls" } else { "esp-tls-mbedtls" }
+        if self.at_least(4, 1, 0) { "esp-tls-mbedtls" } else { "esp-tls" }
     }
 
-    /// The SSL transport's tag.
+    /// The SSL transport's tag: `TRANS_SSL` to v4.3, `TRANSPORT_BASE` in v4.4, `transport_base`
+    /// from v5.0.
     fn transport_tag(self) -> &'static str {
-        match self {
-            Generation::V3 => "TRANS_SSL",
-            Generation::V4 => "TRANSPORT_BASE",
-            Generation::V5 | Generation::V5_4 => "transport_base",
+        match self.generation {
+            Generation::V4_4 => "TRANSPORT_BASE",
+            Generation::V5_0 | Generation::V5_2 | Generation::V5_4 => "transport_base",
+            _ => "TRANS_SSL",
         }
     }
 
-    /// An mbedTLS error as esp-tls prints it: v3.2 `-0x%x`, later `-0x%04X`.
+    /// An mbedTLS error as esp-tls prints it: `-0x%x` to v4.3, `-0x%04X` from v4.4.
     fn mbedtls_code(self, code: i32) -> String {
         let magnitude = code.unsigned_abs();
-        if self == Generation::V3 { format!("-0x{magnitude:x}") } else { format!("-0x{magnitude:04X}") }
+        if self.at_least(4, 4, 0) { format!("-0x{magnitude:04X}") } else { format!("-0x{magnitude:x}") }
     }
 
-    /// The example's failure line.
-    fn upgrade_failed(self) -> &'static str {
-        if self == Generation::V3 { "Firmware Upgrades Failed" } else { "Firmware upgrade failed" }
+    /// An `esp_err_t` in `err=0x...` lines: decimal digits behind `0x` to v4.2 (sic), hex from
+    /// v4.3.
+    fn err_code(self, code: u32) -> String {
+        if self.at_least(4, 3, 0) { format!("{code:#x}") } else { format!("0x{code}") }
     }
 }

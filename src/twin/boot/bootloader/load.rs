@@ -5,9 +5,10 @@
 use esp_idf_part::PartitionTable;
 
 use super::structural_error;
+use crate::idf::IdfVersion;
 use crate::image::{AppImage, Chip, ImageError, ImagePart, parse_app};
 use crate::twin::CHIP_REVISION;
-use crate::twin::uart::{Dialect, Level, Uart};
+use crate::twin::uart::{Level, Uart};
 
 /// An app partition: where it is and how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +71,7 @@ pub(in crate::twin::boot) fn load_boot_image(
     slots: &Slots,
     start: Option<u32>,
     blank_otadata: bool,
-    d: Dialect,
+    d: IdfVersion,
     uart: &mut Uart<'_>,
 ) -> Option<LoadedApp> {
     let start = start.map_or(-1, i64::from);
@@ -113,14 +114,14 @@ pub(in crate::twin) fn verify_app(
     flash: &[u8],
     offset: u32,
     size: u32,
-    d: Dialect,
+    d: IdfVersion,
     uart: &mut Uart<'_>,
 ) -> Option<AppImage> {
     try_load(flash, Slot { offset, size }, d, uart, EspImageMode::Verify).map(|loaded| loaded.image)
 }
 
 /// `try_load_partition`: the image at `slot` read in load mode, with what `esp_image` prints.
-fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>, mode: EspImageMode) -> Option<LoadedApp> {
+fn try_load(flash: &[u8], slot: Slot, d: IdfVersion, uart: &mut Uart<'_>, mode: EspImageMode) -> Option<LoadedApp> {
     let region = flash.get(slot.offset as usize..).unwrap_or_default();
     let parsed = parse_app(region);
     let failed = |uart: &mut Uart<'_>, line: String| {
@@ -183,9 +184,18 @@ fn try_load(flash: &[u8], slot: Slot, d: Dialect, uart: &mut Uart<'_>, mode: Esp
 }
 
 /// The chip checks after the magic byte (`bootloader_common_check_chip_validity`, tag
-/// `boot_comm`): v4.x prints the revision line (in the bootloader only), v4.x+ refuses another
-/// chip, v5.x a revision out of range. Whether the image is refused.
-fn chip_refused(header: &[u8; 24], d: Dialect, mode: EspImageMode, uart: &mut Uart<'_>) -> bool {
+/// `boot_comm`): the revision line where the release prints it (in the bootloader only), another
+/// chip refused from v4.0, a revision out of range from the releases that print
+/// `chip revision: v%d.%d`. Whether the image is refused.
+fn chip_refused(header: &[u8; 24], d: IdfVersion, mode: EspImageMode, uart: &mut Uart<'_>) -> bool {
+    let (major, minor) = CHIP_REVISION;
+    if super::boot_comm_revision_line(d) {
+        let min = header[14];
+        if u16::from(min) != major && mode == EspImageMode::Load {
+            let line = format!("chip revision: {major}, min. application chip revision: {min}");
+            uart.log(Level::Info, "boot_comm", &line);
+        }
+    }
     if !d.at_least(4, 0) {
         return false;
     }
@@ -195,13 +205,7 @@ fn chip_refused(header: &[u8; 24], d: Dialect, mode: EspImageMode, uart: &mut Ua
         uart.log(Level::Error, "boot_comm", &line);
         return true;
     }
-    let (major, minor) = CHIP_REVISION;
-    if !d.at_least(5, 0) {
-        let min = header[14];
-        if u16::from(min) != major && mode == EspImageMode::Load {
-            let line = format!("chip revision: {major}, min. application chip revision: {min}");
-            uart.log(Level::Info, "boot_comm", &line);
-        }
+    if super::boot_comm_revision_line(d) || !d.at_least(4, 3) {
         return false;
     }
     let chip = major * 100 + minor;
@@ -225,7 +229,15 @@ fn is_mapped(addr: u32) -> bool {
 
 /// `segment N: paddr=… vaddr=… size=… (…) load|map|` in the dialect; then the time it takes
 /// to hash or copy the data.
-fn segment_line(index: usize, paddr: u32, vaddr: u32, len: u32, d: Dialect, mode: EspImageMode, uart: &mut Uart<'_>) {
+fn segment_line(
+    index: usize,
+    paddr: u32,
+    vaddr: u32,
+    len: u32,
+    d: IdfVersion,
+    mode: EspImageMode,
+    uart: &mut Uart<'_>,
+) {
     let word = if is_mapped(vaddr) {
         "map"
     } else if vaddr < 0x1000_0000 || mode == EspImageMode::Verify {

@@ -1,0 +1,388 @@
+//! The download into the passive OTA partition, as each generation does it: v3.1–v3.2's one
+//! function (the partition erased first, whatever the body is written, verified at the end);
+//! from v3.3 begin/perform/finish (the whole partition erased to v4.2, sector by sector from
+//! v4.3; the image header read and its chip checked from v4.3.3 and v4.4.1); the image verified
+//! twice; otadata switched.
+
+use std::io::{self, Read, Write};
+
+use mbedtls::error::codes;
+use mbedtls::ssl::io::Io;
+
+use super::flow::{Client, ESP_FAIL, OTA, Step, Stop};
+use super::http::Head;
+use super::ota_ops::{self, ERR_INVALID_ARG, ERR_INVALID_SIZE, ERR_OTA_VALIDATE_FAILED, Layout, OtaWrite, WriteError};
+use crate::device_tls::client::Session;
+use crate::firmware::start::PowerCut;
+use crate::idf::IdfVersion;
+use crate::image::partition::AppSlot;
+use crate::twin::boot::verify_app;
+
+/// Download speed of an ESP32 on Wi-Fi writing to flash, for the timestamps: µs per byte.
+const MICROS_PER_BYTE: u64 = 10;
+/// `ESP_ERR_INVALID_VERSION`: the image is for another chip.
+const ERR_INVALID_VERSION: u32 = 0x10a;
+
+impl Client<'_, '_, '_> {
+    /// The partition the update goes to, announced as the release does.
+    fn update_partition(&mut self) -> Step<(Layout, AppSlot)> {
+        self.info(OTA, "Starting OTA...");
+        let layout = Layout::read(&self.device.flash.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let slot = layout.as_ref().and_then(|layout| layout.next_update(self.device.running)).cloned();
+        let (Some(layout), Some(slot)) = (layout, slot) else {
+            self.error(OTA, "Passive OTA partition not found");
+            return Err(Stop::Failed(ESP_FAIL));
+        };
+        let line = if self.release.version.at_least(5, 4) {
+            format!("Writing to <{}> partition at offset {:#x}", slot.name, slot.offset)
+        } else {
+            let subtype = 0x10 + u32::from(slot.ota.unwrap_or(0));
+            format!("Writing to partition subtype {subtype} at offset {:#x}", slot.offset)
+        };
+        self.info(OTA, &line);
+        Ok((layout, slot))
+    }
+
+    /// v3.1–v3.2: erase the partition, write whatever the body is (the status is never checked),
+    /// verify at the end, then switch.
+    pub(super) fn download_v3(&mut self, mut session: Session, head: Option<Head>) -> Step<()> {
+        let (layout, slot) = self.update_partition()?;
+        let mut writer = OtaWrite::begin(self.device.flash, &slot, true, self.device.power_cut);
+        self.wait_ms(u64::from(slot.size) / 4096 * 25);
+        self.info(OTA, "esp_ota_begin succeeded");
+        self.info(OTA, "Please Wait. This may take time");
+        let mut body = Body::new(head.as_ref());
+        let mut write_failed = false;
+        loop {
+            match body.next(&mut session) {
+                Chunk::Data(data) => {
+                    self.uart.wait_us(data.len() as u64 * MICROS_PER_BYTE);
+                    if let Err(error) = writer.write(self.device.flash, &data) {
+                        if error == WriteError::PowerLost {
+                            return Err(Stop::PowerLost);
+                        }
+                        if let WriteError::Magic(byte) = error {
+                            self.error("esp_ota_ops", &invalid_magic(self.release.version, byte));
+                        }
+                        write_failed = true;
+                        break;
+                    }
+                }
+                Chunk::End => {
+                    self.info(OTA, "Connection closed,all data received");
+                    break;
+                }
+                Chunk::Failed(code) => {
+                    // esp_http_client_read returns what it has; the end of data follows.
+                    self.error("esp-tls", &format!("read error :{code}:"));
+                    self.error("TRANS_SSL", &format!("esp_tls_conn_read error, errno={}", errno_of(code).1));
+                    self.info(OTA, "Connection closed,all data received");
+                    break;
+                }
+            }
+        }
+        drop(session);
+        let end_error = if writer.written == 0 {
+            Some(ERR_INVALID_ARG)
+        } else {
+            self.verify(&slot).is_none().then_some(ERR_OTA_VALIDATE_FAILED)
+        };
+        if write_failed {
+            // Sic: v3.1–v3.3.0 print the result of opening the connection (0), not the write's.
+            self.error(OTA, "Error: esp_ota_write failed! err=0x0");
+            return Err(Stop::Failed(ERR_OTA_VALIDATE_FAILED));
+        }
+        if let Some(error) = end_error {
+            let line = format!("Error: esp_ota_end failed! err={}. Image is invalid", self.release.err_code(error));
+            self.error(OTA, &line);
+            return Err(Stop::Failed(error));
+        }
+        self.set_boot_partition(&layout, &slot)?;
+        self.info(OTA, "esp_ota_set_boot_partition succeeded");
+        Ok(())
+    }
+
+    /// v3.3 and later (`esp_https_ota_begin`/`perform`/`finish`): the header read first where
+    /// the release does (the chip checked), the data written as it comes, verified, switched.
+    pub(super) fn download(&mut self, mut session: Session, head: Head) -> Step<()> {
+        let v = self.release.version;
+        let (layout, slot) = self.update_partition()?;
+        if self.device.profile.rollback.value && ota_ops::running_app_on_trial(self.device.flash, self.device.running) {
+            // esp_ota_begin with rollback enabled refuses while the running app is unconfirmed.
+            self.error("esp_ota_ops", "Running app has not confirmed state (ESP_OTA_IMG_PENDING_VERIFY)");
+            self.error(OTA, "esp_ota_begin failed (ESP_ERR_OTA_ROLLBACK_INVALID_STATE)");
+            return Err(Stop::Failed(0x1506));
+        }
+        // To v4.2 `esp_ota_begin(OTA_SIZE_UNKNOWN)` erases the whole partition first.
+        let erase_all = !v.at_least(4, 3);
+        let mut writer = OtaWrite::begin(self.device.flash, &slot, erase_all, self.device.power_cut);
+        if erase_all {
+            self.wait_ms(u64::from(slot.size) / 4096 * 25);
+        }
+        let mut body = Body::new(Some(&head));
+        let mut ended = false;
+        if reads_header(v) {
+            let header_size = if v.at_least(5, 0) { 1024 } else { 289 };
+            let mut header = Vec::new();
+            while header.len() < header_size {
+                match body.next(&mut session) {
+                    Chunk::Data(data) => header.extend_from_slice(&data),
+                    Chunk::End if body.complete() => {
+                        ended = true;
+                        break;
+                    }
+                    Chunk::End | Chunk::Failed(_) => {
+                        self.error(OTA, "Complete headers were not received");
+                        return Err(Stop::Failed(ESP_FAIL));
+                    }
+                }
+            }
+            let chip_id =
+                u16::from_le_bytes([header.get(12).copied().unwrap_or(0), header.get(13).copied().unwrap_or(0)]);
+            if chip_id != 0 {
+                self.error(OTA, &format!("Mismatch chip id, expected 0, found {chip_id}"));
+                return Err(Stop::Failed(ERR_INVALID_VERSION));
+            }
+            self.write(&mut writer, &header)?;
+        }
+        while !ended {
+            match body.next(&mut session) {
+                Chunk::Data(data) => self.write(&mut writer, &data)?,
+                Chunk::End if body.complete() => ended = true,
+                Chunk::End => {
+                    let line = if v.at_least(5, 0) {
+                        "Connection closed before complete data was received!"
+                    } else {
+                        "Connection closed, errno = 128"
+                    };
+                    self.error(OTA, line);
+                    return Err(Stop::Failed(ESP_FAIL));
+                }
+                Chunk::Failed(code) => return self.read_failed(code),
+            }
+        }
+        self.closed();
+        drop(session);
+        if writer.written == 0 || self.verify(&slot).is_none() {
+            return Err(Stop::Failed(ERR_OTA_VALIDATE_FAILED));
+        }
+        self.set_boot_partition(&layout, &slot)
+    }
+
+    /// The end of the body as `perform` reports it: at INFO from v3.3.2 to v4.3 (`Connection
+    /// closed, all data received` in v3.3.0, v3.3.1 and v4.0.0), at DEBUG from v4.4.
+    fn closed(&mut self) {
+        let v = self.release.version;
+        let early = [IdfVersion::new(3, 3, 0), IdfVersion::new(3, 3, 1), IdfVersion::new(4, 0, 0)];
+        if early.contains(&v) {
+            self.info(OTA, "Connection closed, all data received");
+        } else if !v.at_least(4, 4) {
+            self.info(OTA, "Connection closed");
+        }
+    }
+
+    /// mbedTLS failed to read the body with `code`: esp-tls, the transport, the HTTP client
+    /// and `esp_https_ota` each say so, as the release does.
+    fn read_failed(&mut self, code: i32) -> Step<()> {
+        let release = self.release;
+        let v = release.version;
+        let shown = if v.at_least(4, 4) { release.mbedtls_code(code) } else { code.to_string() };
+        let tail = if v.at_least(5, 4) { "" } else { ":" };
+        self.error(release.tls_tag(), &format!("read error :{shown}{tail}"));
+        let (errno, text) = errno_of(code);
+        self.error(release.transport_tag(), &format!("esp_tls_conn_read error, errno={text}"));
+        if v >= IdfVersion::new(4, 0, 1) {
+            self.warn("HTTP_CLIENT", &format!("esp_transport_read returned:{code} and errno:{errno} "));
+        }
+        if v.at_least(5, 0) {
+            self.error("HTTP_CLIENT", "transport_read: error - -1 | ESP_FAIL");
+        }
+        self.error(OTA, &format!("data read -1, errno {errno}"));
+        Err(Stop::Failed(ESP_FAIL))
+    }
+
+    /// `_ota_write`: the data into the partition, or the line of the write's failure.
+    fn write(&mut self, writer: &mut OtaWrite, data: &[u8]) -> Step<()> {
+        self.uart.wait_us(data.len() as u64 * MICROS_PER_BYTE);
+        let code = match writer.write(self.device.flash, data) {
+            Ok(()) => return Ok(()),
+            Err(WriteError::PowerLost) => return Err(Stop::PowerLost),
+            Err(WriteError::Magic(byte)) => {
+                self.error("esp_ota_ops", &invalid_magic(self.release.version, byte));
+                ERR_OTA_VALIDATE_FAILED
+            }
+            Err(WriteError::Size) => ERR_INVALID_SIZE,
+        };
+        self.error(OTA, &format!("Error: esp_ota_write failed! err={}", self.release.err_code(code)));
+        Err(Stop::Failed(code))
+    }
+
+    /// `esp_image_verify` of the written partition, with its lines.
+    fn verify(&mut self, slot: &AppSlot) -> Option<()> {
+        let verified = {
+            let flash = self.device.flash.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            verify_app(flash.as_bytes(), slot.offset, slot.size, self.release.version, &mut self.uart).map(|_| ())
+        };
+        let bytes = self.uart.take();
+        (self.emit)(&bytes);
+        verified
+    }
+
+    /// `esp_ota_set_boot_partition`: verify again, then write otadata.
+    fn set_boot_partition(&mut self, layout: &Layout, slot: &AppSlot) -> Step<()> {
+        self.verify(slot).ok_or(Stop::Failed(ERR_OTA_VALIDATE_FAILED))?;
+        let rollback = self.device.profile.rollback.value && self.release.version.at_least(3, 3);
+        if self.device.power_cut == Some(PowerCut::OtadataWrite) {
+            ota_ops::erase_next_otadata_sector(self.device.flash, layout);
+            return Err(Stop::PowerLost);
+        }
+        if !ota_ops::set_boot_slot(self.device.flash, layout, slot, rollback) {
+            let line = format!("esp_ota_set_boot_partition failed! err={}", self.release.err_code(0x1502));
+            self.error(OTA, &line);
+            return Err(Stop::Failed(0x1502));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `esp_https_ota_perform` reads the image header first: v4.3.3–v4.3.7 and v4.4.1 on
+/// (v4.4.0 lost it).
+fn reads_header(v: IdfVersion) -> bool {
+    let ver = IdfVersion::new;
+    (ver(4, 3, 3)..ver(4, 4, 0)).contains(&v) || v >= ver(4, 4, 1)
+}
+
+/// `esp_ota_write`'s magic-byte refusal; the closing parenthesis is missing in v3.1–v3.1.6,
+/// v3.2.0–v3.2.3 and v3.3.0.
+fn invalid_magic(v: IdfVersion, byte: u8) -> String {
+    let ver = IdfVersion::new;
+    let unclosed = v < ver(3, 1, 7) || (ver(3, 2, 0)..ver(3, 2, 4)).contains(&v) || v == ver(3, 3, 0);
+    let close = if unclosed { "" } else { ")" };
+    format!("OTA image has invalid magic byte (expected 0xE9, saw 0x{byte:02x}{close}")
+}
+
+/// The socket's `errno` after mbedTLS failed to read with `code` (newlib's numbers and
+/// `strerror` texts): the peer's FIN without close_notify leaves ENOTCONN, a reset
+/// ECONNRESET, a receive timeout EAGAIN.
+fn errno_of(code: i32) -> (i32, &'static str) {
+    match code {
+        -0x7280 => (128, "Socket is not connected"),
+        -0x50 => (104, "Connection reset by peer"),
+        -0x4C => (11, "No more processes"),
+        _ => (0, "Success"),
+    }
+}
+
+/// One step of reading the body.
+enum Chunk {
+    Data(Vec<u8>),
+    /// The server closed (close_notify) or the announced length was reached.
+    End,
+    /// mbedTLS failed to read (its code, e.g. -0x7280 for a FIN without close_notify).
+    Failed(i32),
+}
+
+/// The response body as `esp_http_client_read` delivers it: the bytes that came with the head,
+/// then the stream, up to the announced length.
+pub(super) struct Body {
+    pending: Vec<u8>,
+    remaining: Option<u64>,
+}
+
+impl Body {
+    pub fn new(head: Option<&Head>) -> Body {
+        match head {
+            Some(head) => {
+                let mut pending = head.body_start.clone();
+                if let Some(len) = head.content_length {
+                    pending.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+                }
+                let remaining = head.content_length.map(|len| len.saturating_sub(pending.len() as u64));
+                Body { pending, remaining }
+            }
+            None => Body { pending: Vec::new(), remaining: Some(0) },
+        }
+    }
+
+    /// Whether everything announced arrived (no length announced: the close ends it).
+    fn complete(&self) -> bool {
+        self.pending.is_empty() && self.remaining.is_none_or(|r| r == 0)
+    }
+
+    fn next(&mut self, session: &mut Session) -> Chunk {
+        if !self.pending.is_empty() {
+            return Chunk::Data(std::mem::take(&mut self.pending));
+        }
+        if self.remaining == Some(0) {
+            return Chunk::End;
+        }
+        let mut buf = vec![0u8; 4096];
+        let want = self.remaining.map_or(buf.len(), |r| r.min(buf.len() as u64) as usize);
+        match Io::recv(session, &mut buf[..want]) {
+            Ok(0) => Chunk::End,
+            Ok(n) => {
+                if let Some(remaining) = &mut self.remaining {
+                    *remaining = remaining.saturating_sub(n as u64);
+                }
+                buf.truncate(n);
+                Chunk::Data(buf)
+            }
+            Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => Chunk::End,
+            Err(e) => Chunk::Failed(e.to_int()),
+        }
+    }
+}
+
+/// The session as a byte stream for the HTTP head (errors become `io::Error`s).
+pub(super) struct Tls<'s> {
+    session: &'s mut Session,
+}
+
+impl<'s> Tls<'s> {
+    pub fn new(session: &'s mut Session) -> Self {
+        Tls { session }
+    }
+}
+
+impl Read for Tls<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match Io::recv(self.session, buf) {
+            Ok(n) => Ok(n),
+            Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => Ok(0),
+            Err(e) => Err(io::Error::other(format!("mbedTLS {}", e.to_int()))),
+        }
+    }
+}
+
+impl Write for Tls<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Io::send(self.session, buf).map_err(|e| io::Error::other(format!("mbedTLS {}", e.to_int())))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_is_read_where_the_release_reads_it() {
+        let v = IdfVersion::new;
+        assert!(!reads_header(v(4, 3, 2)));
+        assert!(reads_header(v(4, 3, 3)));
+        assert!(!reads_header(v(4, 4, 0)));
+        assert!(reads_header(v(4, 4, 1)));
+        assert!(reads_header(v(5, 2, 5)));
+    }
+
+    #[test]
+    fn the_magic_byte_line_lost_its_parenthesis_in_some_releases() {
+        let v = IdfVersion::new;
+        assert!(invalid_magic(v(3, 2, 0), 0x3c).ends_with("saw 0x3c"));
+        assert!(invalid_magic(v(3, 2, 4), 0x3c).ends_with("saw 0x3c)"));
+        assert!(invalid_magic(v(4, 4, 8), 0x3c).ends_with("saw 0x3c)"));
+    }
+}
