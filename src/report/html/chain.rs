@@ -197,6 +197,8 @@ mod tests {
         let out = chain_section(&[cert], Some(1_700_000_000)).into_string();
         assert!(out.contains("CN=&lt;b&gt;") && !out.contains("<b>"));
         assert!(out.contains("device clock 2023-11-14"));
+        // SVG's `<line/>` is not void in HTML: each is closed, or it would hold what follows.
+        assert_eq!(out.matches("<line ").count(), out.matches("</line>").count());
     }
 
     #[test]

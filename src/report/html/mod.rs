@@ -91,3 +91,63 @@ fn class_of(cell: &CellRecord) -> String {
     cell.observed.as_ref().map_or_else(|| "error".to_owned(), |o| o.outcome.outcome.as_str().to_owned())
 }
 
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::results::{CellDetails, ChainCert};
+
+    /// Markup, quotes, an ampersand, a terminal escape and a bell.
+    const HOSTILE: &str = "<script>alert('x')</script>\"&\u{1b}[0m\u{7}";
+    /// [`HOSTILE`] as the page must show it.
+    const SHOWN: &str = "&lt;script&gt;alert('x')&lt;/script&gt;&quot;&amp;\u{241b}[0m\u{2407}";
+
+    #[test]
+    fn a_hostile_string_is_escaped_in_every_place_it_appears() {
+        let cell: CellRecord = serde_json::from_value(json!({
+            "firmware": format!("fw{HOSTILE}"), "scenario": format!("sc{HOSTILE}"),
+            "board": format!("board{HOSTILE}"), "error": format!("err{HOSTILE}"),
+            "expected": {"outcome": "updated", "reason": null},
+            "observed": {"outcome": "tls-verify", "reason": "untrusted",
+                         "evidence": [{"line": 1, "text": format!("ev{HOSTILE}")}]},
+            "verdict": "fail", "transcript": format!("../log{HOSTILE}"), "duration_ms": 1,
+        }))
+        .unwrap();
+        let details = CellDetails {
+            server_events: vec![format!("event{HOSTILE}")],
+            chain: vec![ChainCert {
+                subject: format!("subject{HOSTILE}"),
+                issuer: format!("issuer{HOSTILE}"),
+                not_before: 1_600_000_000,
+                not_after: 1_650_000_000,
+            }],
+            device_clock: Some(1_700_000_000),
+        };
+        let by_cell = DetailsByCell::from([(cell.key(), details)]);
+        // A file name cannot hold the `/` of `</script>`.
+        let dir = Path::new("/nonexistent/run<b>\"&\u{1b}[0m\u{7}");
+        let page = render_html(&[cell], dir, &by_cell);
+
+        let title = "otarig run run&lt;b&gt;&quot;&amp;\u{241b}[0m\u{2407}";
+        assert_eq!(page.matches(title).count(), 2, "title, heading: {page}");
+        let places = [
+            ("fw", 3), // row header, cell title, detail heading
+            ("sc", 3), // column header, cell title, detail heading
+            ("board", 1),
+            ("err", 1),
+            ("ev", 1),
+            ("event", 1),
+            ("subject", 2), // chain picture, chain table
+            ("issuer", 1),
+            ("../log", 2), // transcript name, the note why it is not read
+        ];
+        for (before, count) in places {
+            assert_eq!(page.matches(&format!("{before}{SHOWN}")).count(), count, "{before}: {page}");
+        }
+        let total: usize = places.iter().map(|(_, count)| count).sum();
+        assert_eq!(page.matches("alert('x')").count(), total, "nowhere else, in no other form");
+        assert_eq!(page.matches("<script").count(), 1, "only the page's own script");
+        assert!(!page.contains(['\u{1b}', '\u{7}']), "no control byte reaches the page");
+    }
+}

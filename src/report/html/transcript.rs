@@ -44,3 +44,30 @@ pub fn transcript(id: &str, cell: &CellRecord, transcript: &Transcript) -> Marku
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn lines_are_text_in_their_own_blocks_and_deciding_ones_are_marked() {
+        let cell: CellRecord = serde_json::from_value(json!({
+            "firmware": "fw", "scenario": "s", "board": "twin-1", "expected": null,
+            "observed": {"outcome": "crashed", "reason": null, "evidence": [{"line": 2, "text": "x"}]},
+            "verdict": "observed", "transcript": "transcripts/fw__s.log", "duration_ms": 1,
+        }))
+        .unwrap();
+        let lines = Transcript {
+            lines: vec!["a </pre><script>x()</script>".into(), "b \u{0}".into()],
+            cut_bytes: 10,
+            missing: None,
+        };
+        let html = transcript("c3", &cell, &lines).into_string();
+        assert!(html.contains(
+            "<pre class=\"transcript\"><span class=\"l\">a &lt;/pre&gt;&lt;script&gt;x()&lt;/script&gt;\n</span>\
+             <span class=\"l ev\" id=\"c3-L2\">b \u{2400}\n</span></pre>"
+        ));
+        assert!(html.contains("Only the first 256 KiB are shown; 10 more bytes are in the file."));
+    }
+}
