@@ -1,11 +1,10 @@
 //! The served chain as a picture: one bar per certificate for its validity window, on a time
 //! axis with the device's clock drawn across, and the same facts as a table.
 
-use std::fmt::Write;
-
+use maud::{Markup, html};
 use time::OffsetDateTime;
 
-use super::escape::Escaped;
+use super::visible::visible;
 use crate::results::ChainCert;
 
 const WIDTH: f64 = 760.0;
@@ -59,88 +58,118 @@ pub fn date(unix: i64) -> String {
 }
 
 /// The SVG and the table for `chain` (leaf first), judged at `clock` when known.
-pub fn chain_section(out: &mut String, chain: &[ChainCert], clock: Option<i64>) {
+pub fn chain_section(chain: &[ChainCert], clock: Option<i64>) -> Markup {
     if chain.is_empty() {
-        return;
+        return html! {};
     }
-    let mut lo = chain.iter().map(|c| c.not_before.min(c.not_after)).min().unwrap_or(0);
-    let mut hi = chain.iter().map(|c| c.not_after.max(c.not_before)).max().unwrap_or(0);
-    if let Some(now) = clock {
-        lo = lo.min(now);
-        hi = hi.max(now);
+    html! {
+        (picture(chain, clock))
+        (cert_table(chain, clock))
     }
-    let span = ((hi - lo) as f64).max(86_400.0);
-    let (lo, span) = (lo as f64 - span * 0.03, span * 1.06);
-    let x = |t: i64| MARGIN + (t as f64 - lo) / span * (WIDTH - 2.0 * MARGIN);
+}
+
+/// Where a time falls across the picture: the certificates' windows and the clock, with a
+/// little room on both sides.
+struct Scale {
+    lo: f64,
+    span: f64,
+}
+
+impl Scale {
+    fn new(chain: &[ChainCert], clock: Option<i64>) -> Self {
+        let mut lo = chain.iter().map(|c| c.not_before.min(c.not_after)).min().unwrap_or(0);
+        let mut hi = chain.iter().map(|c| c.not_after.max(c.not_before)).max().unwrap_or(0);
+        if let Some(now) = clock {
+            lo = lo.min(now);
+            hi = hi.max(now);
+        }
+        let span = ((hi - lo) as f64).max(86_400.0);
+        Self { lo: lo as f64 - span * 0.03, span: span * 1.06 }
+    }
+
+    fn x(&self, t: i64) -> f64 {
+        MARGIN + (t as f64 - self.lo) / self.span * (WIDTH - 2.0 * MARGIN)
+    }
+
+    /// The years whose first day is drawn on the axis, with where.
+    fn ticks(&self) -> Vec<(i64, f64)> {
+        let first_day = |year: i64| time::Date::from_calendar_date(year as i32, time::Month::January, 1).ok();
+        ticks(self.lo as i64, (self.lo + self.span) as i64)
+            .into_iter()
+            .filter_map(|year| Some((year, self.x(first_day(year)?.midnight().assume_utc().unix_timestamp()))))
+            .collect()
+    }
+}
+
+/// A coordinate as the picture writes it: one decimal.
+fn at(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// One bar per certificate, on a time axis with a tick per year and the device's clock.
+fn picture(chain: &[ChainCert], clock: Option<i64>) -> Markup {
+    let scale = Scale::new(chain, clock);
     let height = chain.len() as f64 * ROW + AXIS;
-    let _ = write!(
-        out,
-        "<svg class=\"chain\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"validity of the served certificates\">"
-    );
-    for (index, cert) in chain.iter().enumerate() {
-        let top = index as f64 * ROW;
-        let standing = Standing::of(cert, clock);
-        let (left, right) = (x(cert.not_before), x(cert.not_after).max(x(cert.not_before) + 2.0));
-        let _ = write!(
-            out,
-            "<text x=\"{MARGIN}\" y=\"{:.1}\">#{} {}</text>\
-             <rect class=\"bar {}\" x=\"{left:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"14\" rx=\"3\">\
-             <title>{} → {}: {}</title></rect>",
-            top + 14.0,
-            index + 1,
-            Escaped(&cert.subject),
-            standing.class(),
-            top + 20.0,
-            right - left,
-            date(cert.not_before),
-            date(cert.not_after),
-            standing.words(),
-        );
-    }
     let axis_y = chain.len() as f64 * ROW + 4.0;
-    let _ =
-        write!(out, "<line class=\"axis\" x1=\"{MARGIN}\" y1=\"{axis_y}\" x2=\"{}\" y2=\"{axis_y}\"/>", WIDTH - MARGIN);
-    for year in ticks(lo as i64, (lo + span) as i64) {
-        let Ok(start) = time::Date::from_calendar_date(year as i32, time::Month::January, 1) else { continue };
-        let tx = x(start.midnight().assume_utc().unix_timestamp());
-        let _ = write!(
-            out,
-            "<line class=\"tick\" x1=\"{tx:.1}\" y1=\"{axis_y}\" x2=\"{tx:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"tick\" x=\"{tx:.1}\" y=\"{:.1}\">{year}</text>",
-            axis_y + 5.0,
-            axis_y + 18.0
-        );
+    html! {
+        svg class="chain" viewBox={ "0 0 " (WIDTH) " " (height) } role="img"
+            aria-label="validity of the served certificates" {
+            @for (index, cert) in chain.iter().enumerate() {
+                (bar(&scale, index, cert, clock))
+            }
+            line class="axis" x1=(MARGIN) y1=(axis_y) x2=(WIDTH - MARGIN) y2=(axis_y) {}
+            @for (year, tx) in scale.ticks() {
+                line class="tick" x1=(at(tx)) y1=(axis_y) x2=(at(tx)) y2=(at(axis_y + 5.0)) {}
+                text class="tick" x=(at(tx)) y=(at(axis_y + 18.0)) { (year) }
+            }
+            @if let Some(now) = clock {
+                line class="clock" x1=(at(scale.x(now))) y1="0" x2=(at(scale.x(now))) y2=(axis_y) {}
+                text class="clock" x=(at(scale.x(now))) y=(at(axis_y + 30.0)) { "device clock " (date(now)) }
+            }
+        }
     }
-    if let Some(now) = clock {
-        let cx = x(now);
-        let _ = write!(
-            out,
-            "<line class=\"clock\" x1=\"{cx:.1}\" y1=\"0\" x2=\"{cx:.1}\" y2=\"{axis_y}\"/>\
-             <text class=\"clock\" x=\"{cx:.1}\" y=\"{:.1}\">device clock {}</text>",
-            axis_y + 30.0,
-            date(now)
-        );
+}
+
+/// Certificate `index`: its name, then its validity window as a bar coloured by its standing.
+fn bar(scale: &Scale, index: usize, cert: &ChainCert, clock: Option<i64>) -> Markup {
+    let top = index as f64 * ROW;
+    let standing = Standing::of(cert, clock);
+    let left = scale.x(cert.not_before);
+    let right = scale.x(cert.not_after).max(left + 2.0);
+    html! {
+        text x=(MARGIN) y=(at(top + 14.0)) { "#" (index + 1) " " (visible(&cert.subject)) }
+        rect class={ "bar " (standing.class()) } x=(at(left)) y=(at(top + 20.0)) width=(at(right - left))
+            height="14" rx="3" {
+            title { (date(cert.not_before)) " → " (date(cert.not_after)) ": " (standing.words()) }
+        }
     }
-    out.push_str("</svg>");
-    out.push_str(
-        "<table class=\"certs\"><thead><tr><th>#</th><th>subject</th><th>issuer</th><th>not before</th>\
-         <th>not after</th><th>at the device's clock</th></tr></thead><tbody>",
-    );
-    for (index, cert) in chain.iter().enumerate() {
-        let standing = Standing::of(cert, clock);
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
-            index + 1,
-            Escaped(&cert.subject),
-            Escaped(&cert.issuer),
-            date(cert.not_before),
-            date(cert.not_after),
-            standing.class(),
-            standing.class().replace('-', " ")
-        );
+}
+
+/// The same facts as a table: names, dates and standing.
+fn cert_table(chain: &[ChainCert], clock: Option<i64>) -> Markup {
+    html! {
+        table class="certs" {
+            thead {
+                tr {
+                    th { "#" } th { "subject" } th { "issuer" } th { "not before" } th { "not after" }
+                    th { "at the device's clock" }
+                }
+            }
+            tbody {
+                @for (index, cert) in chain.iter().enumerate() {
+                    @let standing = Standing::of(cert, clock);
+                    tr {
+                        td { (index + 1) }
+                        td { (visible(&cert.subject)) }
+                        td { (visible(&cert.issuer)) }
+                        td { (date(cert.not_before)) }
+                        td { (date(cert.not_after)) }
+                        td class=(standing.class()) { (standing.class().replace('-', " ")) }
+                    }
+                }
+            }
+        }
     }
-    out.push_str("</tbody></table>");
 }
 
 /// Years to mark on an axis from `lo` to `hi` (Unix seconds), at most [`MAX_TICKS`].
@@ -165,10 +194,11 @@ mod tests {
         assert_eq!(Standing::of(&cert, Some(201)), Standing::Expired);
         assert_eq!(Standing::of(&cert, Some(99)), Standing::NotYetValid);
         assert_eq!(Standing::of(&cert, None), Standing::Unjudged);
-        let mut out = String::new();
-        chain_section(&mut out, &[cert], Some(1_700_000_000));
+        let out = chain_section(&[cert], Some(1_700_000_000)).into_string();
         assert!(out.contains("CN=&lt;b&gt;") && !out.contains("<b>"));
         assert!(out.contains("device clock 2023-11-14"));
+        // SVG's `<line/>` is not void in HTML: each is closed, or it would hold what follows.
+        assert_eq!(out.matches("<line ").count(), out.matches("</line>").count());
     }
 
     #[test]

@@ -2,34 +2,34 @@
 //! detail (expected vs observed, evidence, server events, the served chain against the device's
 //! clock, the transcript with the deciding lines highlighted) shown when the cell is clicked.
 //!
-//! Styles and script are inline and pinned by hash in the page's Content-Security-Policy, which
-//! also forbids every fetch: the file opens anywhere, offline, and nothing a transcript holds can
-//! run, even beyond the escaping every string from the run goes through.
+//! The page is made of maud templates, one per part: `overview` (counts, legend, grid),
+//! `detail` (a cell), `chain` (the served chain), `transcript`. maud escapes every string
+//! spliced into them; only the page's own style and script (`inline`) are not. Those are
+//! pinned by hash in the page's Content-Security-Policy, which also forbids every fetch: the file
+//! opens anywhere, offline, and nothing a transcript holds can run, even beyond the escaping.
 
 mod chain;
-mod escape;
+mod detail;
+mod inline;
+mod overview;
+mod transcript;
+mod visible;
 
-use std::collections::BTreeSet;
-use std::fmt::Write;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use maud::{DOCTYPE, html};
 
-use self::escape::Escaped;
-pub use self::escape::escape;
+use self::overview::DetailIds;
+use self::visible::visible;
 use super::DetailsByCell;
 use super::grid::Grid;
-use super::matrix::mark;
-use super::transcript::{MAX_TRANSCRIPT_BYTES, read_transcript};
-use crate::results::{CellDetails, CellRecord, Counts, Verdict, short};
+use super::transcript::read_transcript;
+use crate::results::CellRecord;
 
 /// The HTML report's name inside a run's directory.
 pub const HTML_FILE: &str = "report.html";
-
-const STYLE: &str = include_str!("page.css");
-const SCRIPT: &str = include_str!("page.js");
 
 /// Writes `dir/report.html` for `cells` (transcripts read from `dir`); `details` adds server
 /// events and served chains by cell, in place of any the result lines carry.
@@ -39,81 +39,51 @@ pub fn write_html(cells: &[CellRecord], dir: &Path, details: &DetailsByCell) -> 
     Ok(path)
 }
 
-/// The page as a string; see [`write_html`].
+/// The page as a string; see [`write_html`]. Transcripts are read one cell at a time, as the
+/// page reaches each.
 pub fn render_html(cells: &[CellRecord], dir: &Path, details: &DetailsByCell) -> String {
     let grid = Grid::new(cells);
+    let ids = DetailIds::new(&grid);
     let title = match dir.file_name() {
         Some(name) => format!("otarig run {}", name.to_string_lossy()),
         None => "otarig run".to_owned(),
     };
-    let mut out = String::with_capacity(64 * 1024);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src '{}'; script-src '{}'\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head>\n<body>\n<h1>{}</h1>\n",
-        csp_hash(STYLE),
-        csp_hash(SCRIPT),
-        Escaped(&title),
-        Escaped(&title)
-    );
-    summary(&mut out, cells, &grid);
-    table(&mut out, &grid);
-    out.push_str("<section id=\"detail\" aria-live=\"polite\"><p id=\"hint\">Click a cell for its transcript and evidence.</p>\n");
-    for (index, cell) in grid.cells().enumerate() {
-        let details = details.get(&cell.key()).unwrap_or(&cell.details);
-        detail(&mut out, &format!("c{index}"), cell, details, dir);
-    }
-    let _ = write!(out, "</section>\n<script>{SCRIPT}</script>\n</body></html>\n");
-    out
-}
-
-/// `'sha256-…'` for a Content-Security-Policy source list.
-fn csp_hash(text: &str) -> String {
-    format!("sha256-{}", base64(&Sha256::digest(text.as_bytes())))
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            let pad = i > chunk.len();
-            out.push(if pad { '=' } else { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char });
+    let page = html! {
+        (DOCTYPE)
+        "\n"
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(inline::policy());
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (visible(&title)) }
+                (inline::style())
+            }
+            "\n"
+            body {
+                "\n"
+                h1 { (visible(&title)) }
+                "\n"
+                (overview::counts(cells))
+                (overview::legend(&grid))
+                (overview::grid_table(&grid, &ids))
+                section id="detail" aria-live="polite" {
+                    p id="hint" { "Click a cell for its transcript and evidence." }
+                    "\n"
+                    @for cell in grid.cells() {
+                        @let transcript = read_transcript(dir, &cell.transcript);
+                        @let details = details.get(&cell.key()).unwrap_or(&cell.details);
+                        (detail::cell_detail(&ids.of(cell), cell, details, &transcript))
+                    }
+                }
+                "\n"
+                (inline::script())
+                "\n"
+            }
         }
-    }
-    out
-}
-
-fn summary(out: &mut String, cells: &[CellRecord], grid: &Grid<'_>) {
-    let counts = Counts::of(cells);
-    let _ = writeln!(
-        out,
-        "<p class=\"counts\"><span>{} cells</span><span class=\"pass\">{} pass</span>\
-         <span class=\"{}\">{} fail</span><span class=\"{}\">{} error</span><span>{} observed</span></p>",
-        counts.total(),
-        counts.pass,
-        if counts.fail > 0 { "fail" } else { "" },
-        counts.fail,
-        if counts.error > 0 { "error" } else { "" },
-        counts.error,
-        counts.observed
-    );
-    let classes: BTreeSet<String> = grid.cells().map(class_of).collect();
-    out.push_str("<p class=\"legend\">");
-    for class in &classes {
-        let _ = write!(out, "<span class=\"swatch o-{class}\">{class}</span>");
-    }
-    let _ = writeln!(
-        out,
-        " &nbsp; {} pass &nbsp; {} fail: not the expected outcome &nbsp; {} error: the rig could not run the cell \
-         &nbsp; unmarked: observed, nothing expected</p>",
-        mark(Verdict::Pass),
-        mark(Verdict::Fail),
-        mark(Verdict::Error)
-    );
+        "\n"
+    };
+    page.into_string()
 }
 
 /// The CSS class name of a cell's outcome: its class id, or `error`.
@@ -121,131 +91,63 @@ fn class_of(cell: &CellRecord) -> String {
     cell.observed.as_ref().map_or_else(|| "error".to_owned(), |o| o.outcome.outcome.as_str().to_owned())
 }
 
-fn table(out: &mut String, grid: &Grid<'_>) {
-    out.push_str("<div class=\"grid-wrap\"><table class=\"grid\"><thead><tr><th>firmware \\ scenario</th>");
-    for scenario in &grid.scenarios {
-        let _ = write!(out, "<th scope=\"col\">{}</th>", Escaped(scenario));
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    let mut index = 0;
-    for firmware in &grid.firmware {
-        let _ = write!(out, "<tr><th scope=\"row\">{}</th>", Escaped(firmware));
-        for scenario in &grid.scenarios {
-            let Some(cell) = grid.cell(firmware, scenario) else {
-                out.push_str("<td class=\"none\" title=\"not run\">–</td>");
-                continue;
-            };
-            let _ = write!(
-                out,
-                "<td><button type=\"button\" class=\"cell o-{} v-{}\" data-cell=\"c{index}\" aria-pressed=\"false\" \
-                 title=\"{} × {}: {}\"><span class=\"mark\">{}</span>{}</button></td>",
-                class_of(cell),
-                cell.verdict.as_str(),
-                Escaped(firmware),
-                Escaped(scenario),
-                cell.verdict.as_str(),
-                mark(cell.verdict).trim(),
-                Escaped(&cell.short_outcome())
-            );
-            index += 1;
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody></table></div>\n");
-}
-
-fn detail(out: &mut String, id: &str, cell: &CellRecord, details: &CellDetails, dir: &Path) {
-    let _ = write!(
-        out,
-        "<article class=\"cell-detail\" id=\"{id}\" hidden><h2>{} × {}</h2>\n<table class=\"facts\">",
-        Escaped(&cell.firmware),
-        Escaped(&cell.scenario)
-    );
-    let verdict = cell.verdict.as_str();
-    let _ =
-        write!(out, "<tr><th>verdict</th><td class=\"v-{verdict}\">{} {verdict}</td></tr>", mark(cell.verdict).trim());
-    let expected = cell.expected.map_or_else(|| "nothing (observed only)".to_owned(), short);
-    let _ = write!(out, "<tr><th>expected</th><td>{}</td></tr>", Escaped(&expected));
-    let _ = write!(
-        out,
-        "<tr><th>observed</th><td class=\"o-{}\">{}</td></tr>",
-        class_of(cell),
-        Escaped(&cell.short_outcome())
-    );
-    if let Some(error) = &cell.error {
-        let _ = write!(out, "<tr><th>error</th><td>{}</td></tr>", Escaped(error));
-    }
-    let _ = writeln!(
-        out,
-        "<tr><th>board</th><td>{}</td></tr><tr><th>time</th><td>{:.1} s</td></tr></table>",
-        Escaped(&cell.board),
-        cell.duration_ms as f64 / 1000.0
-    );
-    let evidence = cell.observed.as_ref().map(|o| o.evidence.as_slice()).unwrap_or_default();
-    if !evidence.is_empty() {
-        out.push_str("<h3>Deciding lines</h3><ul class=\"evidence\">");
-        for line in evidence {
-            let _ = write!(out, "<li><a href=\"#{id}-L{0}\">line {0}</a> {1}</li>", line.line, Escaped(&line.text));
-        }
-        out.push_str("</ul>\n");
-    }
-    if !details.server_events.is_empty() {
-        out.push_str("<h3>Server events</h3><ol class=\"events\">");
-        for event in &details.server_events {
-            let _ = write!(out, "<li>{}</li>", Escaped(event));
-        }
-        out.push_str("</ol>\n");
-    }
-    if !details.chain.is_empty() {
-        out.push_str("<h3>Chain served</h3>");
-        chain::chain_section(out, &details.chain, details.device_clock);
-        out.push('\n');
-    }
-    transcript(out, id, cell, dir);
-    out.push_str("</article>\n");
-}
-
-fn transcript(out: &mut String, id: &str, cell: &CellRecord, dir: &Path) {
-    let _ = write!(out, "<h3>Transcript <code>{}</code></h3>", Escaped(&cell.transcript));
-    let transcript = read_transcript(dir, &cell.transcript);
-    if let Some(missing) = &transcript.missing {
-        let _ = writeln!(out, "<p class=\"note\">{}</p>", Escaped(missing));
-        return;
-    }
-    let deciding: BTreeSet<u64> = cell.observed.iter().flat_map(|o| o.evidence.iter().map(|e| e.line)).collect();
-    out.push_str("<pre class=\"transcript\">");
-    for (index, line) in transcript.lines.iter().enumerate() {
-        let n = index as u64 + 1;
-        // Numbers come from a CSS counter; deciding lines are marked and can be linked to. The
-        // line end stays inside the line's own block: no blank line between blocks, and the
-        // text copies with its line ends.
-        if deciding.contains(&n) {
-            let _ = write!(out, "<span class=\"l ev\" id=\"{id}-L{n}\">{}\n</span>", Escaped(line));
-        } else {
-            let _ = write!(out, "<span class=\"l\">{}\n</span>", Escaped(line));
-        }
-    }
-    out.push_str("</pre>\n");
-    if transcript.cut_bytes > 0 {
-        let _ = writeln!(
-            out,
-            "<p class=\"note\">Only the first {} KiB are shown; {} more bytes are in the file.</p>",
-            MAX_TRANSCRIPT_BYTES / 1024,
-            transcript.cut_bytes
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::results::{CellDetails, ChainCert};
+
+    /// Markup, quotes, an ampersand, a terminal escape and a bell.
+    const HOSTILE: &str = "<script>alert('x')</script>\"&\u{1b}[0m\u{7}";
+    /// [`HOSTILE`] as the page must show it.
+    const SHOWN: &str = "&lt;script&gt;alert('x')&lt;/script&gt;&quot;&amp;\u{241b}[0m\u{2407}";
 
     #[test]
-    fn base64_pads_like_the_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    fn a_hostile_string_is_escaped_in_every_place_it_appears() {
+        let cell: CellRecord = serde_json::from_value(json!({
+            "firmware": format!("fw{HOSTILE}"), "scenario": format!("sc{HOSTILE}"),
+            "board": format!("board{HOSTILE}"), "error": format!("err{HOSTILE}"),
+            "expected": {"outcome": "updated", "reason": null},
+            "observed": {"outcome": "tls-verify", "reason": "untrusted",
+                         "evidence": [{"line": 1, "text": format!("ev{HOSTILE}")}]},
+            "verdict": "fail", "transcript": format!("../log{HOSTILE}"), "duration_ms": 1,
+        }))
+        .unwrap();
+        let details = CellDetails {
+            server_events: vec![format!("event{HOSTILE}")],
+            chain: vec![ChainCert {
+                subject: format!("subject{HOSTILE}"),
+                issuer: format!("issuer{HOSTILE}"),
+                not_before: 1_600_000_000,
+                not_after: 1_650_000_000,
+            }],
+            device_clock: Some(1_700_000_000),
+        };
+        let by_cell = DetailsByCell::from([(cell.key(), details)]);
+        // A file name cannot hold the `/` of `</script>`.
+        let dir = Path::new("/nonexistent/run<b>\"&\u{1b}[0m\u{7}");
+        let page = render_html(&[cell], dir, &by_cell);
+
+        let title = "otarig run run&lt;b&gt;&quot;&amp;\u{241b}[0m\u{2407}";
+        assert_eq!(page.matches(title).count(), 2, "title, heading: {page}");
+        let places = [
+            ("fw", 3), // row header, cell title, detail heading
+            ("sc", 3), // column header, cell title, detail heading
+            ("board", 1),
+            ("err", 1),
+            ("ev", 1),
+            ("event", 1),
+            ("subject", 2), // chain picture, chain table
+            ("issuer", 1),
+            ("../log", 2), // transcript name, the note why it is not read
+        ];
+        for (before, count) in places {
+            assert_eq!(page.matches(&format!("{before}{SHOWN}")).count(), count, "{before}: {page}");
+        }
+        let total: usize = places.iter().map(|(_, count)| count).sum();
+        assert_eq!(page.matches("alert('x')").count(), total, "nowhere else, in no other form");
+        assert_eq!(page.matches("<script").count(), 1, "only the page's own script");
+        assert!(!page.contains(['\u{1b}', '\u{7}']), "no control byte reaches the page");
     }
 }
