@@ -138,6 +138,15 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    let chips: Vec<otarig::image::Chip> = match &lab {
+        Some(lab) => lab.devices.iter().map(DeviceSpec::chip).collect(),
+        // Twins are ESP32s.
+        None => vec![otarig::image::Chip::Esp32],
+    };
+    if let Err(err) = plan.check_chips(&chips) {
+        report_plan(&err);
+        return exit::USAGE;
+    }
     if args.calibrate && lab.as_ref().is_none_or(|lab| lab.boards().next().is_none()) {
         eprintln!("error: --calibrate compares boards with twins, and the lab config names no [[board]]");
         eprintln!("hint: give --config PATH with a [[board]] (`otarig boards` prints one for each port)");

@@ -134,14 +134,23 @@ pub fn start_regions(
     table: &PartitionTable,
 ) -> Result<StartRegions, StartError> {
     let slots = app_slots(table);
-    let slot_of = |name: &str| {
-        let slot = slots.iter().find(|s| s.name == name).ok_or_else(|| StartError::NoSlot { name: name.to_owned() })?;
+    // A slot by its subtype (tables name them freely: Arduino's are `app0`, `app1`): `None` the
+    // factory app, `Some(n)` ota_n.
+    let slot_of = |ota: Option<u8>| {
+        let name = || ota.map_or("factory".to_owned(), |n| format!("ota_{n}"));
+        let slot = slots
+            .iter()
+            .find(|s| s.ota == ota && (ota.is_some() || s.name == "factory"))
+            .ok_or_else(|| StartError::NoSlot { name: name() })?;
         if images.app.len() > slot.size as usize {
-            return Err(StartError::TooLarge { name: name.to_owned(), len: images.app.len(), size: slot.size });
+            return Err(StartError::TooLarge { name: slot.name.clone(), len: images.app.len(), size: slot.size });
         }
         Ok(slot.offset)
     };
-    let factory = slot_of("factory")?;
+    // The app the device was first flashed with: in the factory slot, or in ota_0 for a table
+    // without one (the bootloader then says `No factory image, trying OTA 0`).
+    let has_factory = slots.iter().any(|s| s.ota.is_none() && s.name == "factory");
+    let factory = slot_of(if has_factory { None } else { Some(0) })?;
     let (otadata_offset, otadata_size) = otadata_partition(table).ok_or(StartError::NoOtadata)?;
     let bin = table.to_bin().map_err(|e| StartError::Table { message: e.to_string() })?;
 
@@ -157,8 +166,8 @@ pub fn start_regions(
     };
     otadata.resize(otadata_size as usize, 0xFF);
     let mut regions = vec![(otadata_offset, otadata)];
-    if let StartState::Ota { .. } = start {
-        regions.push((slot_of(&start.slot_name())?, images.app.clone()));
+    if let StartState::Ota { index, .. } = start {
+        regions.push((slot_of(Some(*index))?, images.app.clone()));
     }
     Ok(StartRegions { firmware, start: regions })
 }

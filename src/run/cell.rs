@@ -291,11 +291,22 @@ fn images(firmware: &FirmwareManifest, plan: &Plan) -> Result<(Vec<u8>, Vec<u8>)
 fn flash_regions(firmware: &FirmwareManifest, plan: &Plan, start: &StartState) -> Result<CellFlash, CellError> {
     let (app, bootloader) = images(firmware, plan)?;
     let known = known_build(firmware, &app);
-    let regions = start_regions(start, &BuiltFirmware { app, bootloader }, &two_ota_table())
+    let table = table_of(firmware)?;
+    let regions = start_regions(start, &BuiltFirmware { app, bootloader }, &table)
         .map_err(|e| CellError::Table { id: firmware.id.clone(), message: e.to_string() })?;
     let padded =
         |regions: Vec<(u32, Vec<u8>)>| regions.into_iter().map(|(at, bytes)| Region::padded(at, bytes)).collect();
     Ok(CellFlash { firmware: padded(regions.firmware), start: padded(regions.start), known })
+}
+
+/// The partition table a firmware is flashed under: its build's own, when the manifest names
+/// one, else ESP-IDF's two-OTA table.
+fn table_of(firmware: &FirmwareManifest) -> Result<esp_idf_part::PartitionTable, CellError> {
+    let Some(path) = &firmware.partition_table else { return Ok(two_ota_table()) };
+    let path = firmware.path.parent().unwrap_or(Path::new(".")).join(path);
+    let fail = |message: String| CellError::Table { id: firmware.id.clone(), message };
+    let bytes = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    crate::image::partition::read_table(&bytes).map_err(|e| fail(format!("{}: {e}", path.display())))
 }
 
 /// What a cell writes to its device.

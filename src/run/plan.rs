@@ -76,6 +76,8 @@ pub enum PlanError {
     NoOtaUrl { firmware: String, candidates: Vec<String> },
     #[error("firmware `{firmware}`: {source}")]
     Unsupported { firmware: String, source: crate::idf::Unsupported },
+    #[error("firmware `{firmware}` is built for {chip}, and no device of this run is one (it has: {})", available.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    NoDevice { firmware: String, chip: crate::image::Chip, available: Vec<crate::image::Chip> },
 }
 
 /// `, and these https:// strings are not it: a, b` when there are candidates.
@@ -190,6 +192,28 @@ fn dedup(ids: &[String]) -> Vec<String> {
     }
     seen
 }
+impl Plan {
+    /// Whether every firmware of the plan has a device of its chip among `chips` (the lab's
+    /// devices; twins are ESP32s).
+    pub fn check_chips(&self, chips: &[crate::image::Chip]) -> Result<(), PlanError> {
+        let planned = self.cells.iter().map(|cell| cell.firmware.as_str());
+        for id in planned {
+            if let Some(manifest) = self.fleet.get(id)
+                && !chips.contains(&manifest.chip)
+            {
+                let mut available = Vec::new();
+                for chip in chips {
+                    if !available.contains(chip) {
+                        available.push(*chip);
+                    }
+                }
+                return Err(PlanError::NoDevice { firmware: id.to_owned(), chip: manifest.chip, available });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether the twin can run a member of the fleet: its ESP-IDF release has a generation, and
 /// it knows where to fetch its update.
 fn runnable(manifest: &crate::firmware::FirmwareManifest) -> Result<(), PlanError> {

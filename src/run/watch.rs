@@ -6,7 +6,8 @@
 //! (`App version`, `Calling app_main()`) are read too, as long as they keep coming, so the
 //! transcript ends after them; of those only start-up events still reach the judge, so the new
 //! image's own update check cannot start another attempt. After a failure the closing line is
-//! the last one read.
+//! the last one read; a failure without one (an app that prints nothing of its own) is decided
+//! once the line stays quiet ([`WatchLimits::failure_quiet`]).
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
@@ -26,12 +27,21 @@ pub struct WatchLimits {
     pub tail_quiet: Duration,
     /// ... or at the latest this long after the decision.
     pub tail_max: Duration,
+    /// A failure the firmware printed without a closing line of its own (an app around the
+    /// update library that says nothing more) is decided once the line has been quiet this
+    /// long after it.
+    pub failure_quiet: Duration,
 }
 
 impl WatchLimits {
     /// `decide_within` with the default tail.
     pub fn new(decide_within: Duration) -> Self {
-        Self { decide_within, tail_quiet: Duration::from_millis(100), tail_max: Duration::from_secs(1) }
+        Self {
+            decide_within,
+            tail_quiet: Duration::from_millis(100),
+            tail_max: Duration::from_secs(1),
+            failure_quiet: Duration::from_secs(2),
+        }
     }
 }
 
@@ -134,6 +144,7 @@ pub fn watch(console: &mut impl Read, transcript: &mut impl Write, limits: &Watc
             Some(_) if !started_up => break WatchEnd::Decided,
             Some(at) if now - last_byte >= limits.tail_quiet || now - at >= limits.tail_max => break WatchEnd::Decided,
             None if now - started >= limits.decide_within => break WatchEnd::TimedOut,
+            None if now - last_byte >= limits.failure_quiet && judge.failed().is_some() => break WatchEnd::Decided,
             _ => {}
         }
     };

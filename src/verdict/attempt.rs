@@ -141,6 +141,11 @@ impl Attempt {
         }
     }
 
+    /// A failure was printed (and no update followed).
+    pub(super) fn has_failed(&self) -> bool {
+        self.failure.is_some() && self.after_update.is_none()
+    }
+
     /// Whether an update-progress event (`UpdateCheck`, `OtaStarted`, `OtaWriting`) belongs
     /// here rather than starting a new attempt.
     pub(super) fn accepts_progress(&self, kind: &EventKind) -> bool {

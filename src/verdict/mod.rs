@@ -129,6 +129,12 @@ impl Judge {
         self.current.as_ref().filter(|a| a.is_decided()).map(Attempt::outcome)
     }
 
+    /// The current attempt's outcome when it has failed, decided or not: a live run whose line
+    /// then stays quiet takes it as said (an app that prints no closing line of its own).
+    pub fn failed(&self) -> Option<Outcome> {
+        self.current.as_ref().filter(|a| a.has_failed()).map(Attempt::outcome)
+    }
+
     /// Ends the log and gives the verdict.
     pub fn finish(mut self) -> Verdict {
         if let Some(attempt) = self.current.take() {

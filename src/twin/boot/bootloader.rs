@@ -35,6 +35,9 @@ struct Identity {
     compile_date_time: Option<String>,
     /// Built with `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE` (the rig's builds say so).
     rollback: bool,
+    /// `CONFIG_BOOTLOADER_LOG_LEVEL`, from the format strings the bootloader holds: its banner's
+    /// (INFO), only error texts (ERROR), none (silent, as Arduino-ESP32's bootloader is).
+    log_level: LogLevel,
 }
 
 /// Reads the version from the bootloader: its `esp_bootloader_desc_t` (v5.2+, at the start of
@@ -42,9 +45,11 @@ struct Identity {
 /// `ESP-IDF vX 2nd stage bootloader` of the rig's own builds.
 fn identify(image: &AppImage, region: &[u8]) -> Identity {
     let rollback = image.segments.iter().any(|s| memmem::find(&region[s.data_range()], ROLLBACK_MARKER).is_some());
+    let bytes = region.get(..image.length).unwrap_or(region);
+    let log_level = log_level(bytes);
     let identity = |idf: String, compile_date_time| {
         let version = IdfVersion::parse(&idf)?;
-        Some(Identity { idf, version, compile_date_time, rollback })
+        Some(Identity { idf, version, compile_date_time, rollback, log_level })
     };
     let dram = image
         .segments
@@ -67,15 +72,30 @@ fn identify(image: &AppImage, region: &[u8]) -> Identity {
             }
         }
     }
-    let bytes = region.get(..image.length).unwrap_or(region);
     if let Some((_, version)) = crate::idf::find_versions(bytes).into_iter().next()
         && let Some(id) = identity(version.text, None)
     {
         return id;
     }
-    // Nothing says: the twin prints v4.4's lines and says the version is unknown.
-    tracing::warn!("twin: the bootloader at 0x1000 names no ESP-IDF version; printing v4.4's lines");
-    Identity { idf: "unknown".to_owned(), version: IdfVersion::new(4, 4, 0), compile_date_time: None, rollback }
+    // Nothing says. A silent bootloader prints nothing either way; one that speaks gets v4.4's
+    // lines, and the twin says it does not know the version.
+    if log_level > LogLevel::None {
+        tracing::warn!("twin: the bootloader at 0x1000 names no ESP-IDF version; printing v4.4's lines");
+    }
+    let version = IdfVersion::new(4, 4, 0);
+    Identity { idf: "unknown".to_owned(), version, compile_date_time: None, rollback, log_level }
+}
+
+/// The bootloader's log level, from the format strings compiled into it: the banner is there at
+/// INFO, only error texts at ERROR, neither when it was built silent.
+fn log_level(bytes: &[u8]) -> LogLevel {
+    if memmem::find(bytes, b"2nd stage bootloader").is_some() {
+        LogLevel::Info
+    } else if memmem::find(bytes, b"not bootable").is_some() || memmem::find(bytes, b"Checksum failed").is_some() {
+        LogLevel::Error
+    } else {
+        LogLevel::None
+    }
 }
 
 fn c_string(field: &[u8]) -> String {
@@ -94,7 +114,7 @@ pub(super) fn run(
     let region = flash.get(ESP32_BOOTLOADER_OFFSET..).unwrap_or_default();
     let id = identify(bootloader, region);
     let d = id.version;
-    uart.speak(d, LogLevel::Info);
+    uart.speak(d, id.log_level);
     uart.wait_us(27_000);
     start_up(&id, bootloader, uart);
 
