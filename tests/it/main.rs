@@ -20,6 +20,7 @@ mod lab_services;
 mod legacy_pki;
 mod pki;
 mod predict;
+mod real_builds;
 mod report;
 mod report_html;
 mod robustness;
