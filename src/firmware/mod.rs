@@ -3,6 +3,7 @@
 //! version, ESP-IDF version, chip, OTA URL, what it trusts, whether it checks dates and where
 //! its clock comes from, rollback, and the real `.bin` and bootloader when there are any.
 
+pub mod add;
 pub mod build;
 pub mod prepare;
 pub mod profile;

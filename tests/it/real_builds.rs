@@ -296,3 +296,39 @@ fn the_twin_runs_a_real_build_as_its_manifest_states_it() {
     assert!(transcript.contains("esp_https_ota: Starting OTA..."), "{transcript}");
     assert!(!transcript.contains("simple_ota_example"), "{transcript}");
 }
+
+#[test]
+fn fleet_add_writes_a_manifest_that_names_the_build_and_says_what_to_set() {
+    let tmp = TempDir::new("real-add");
+    // An idf.py build directory: the app, its bootloader and table, the project's sdkconfig.
+    let project = tmp.0.join("product");
+    let build = project.join("build");
+    std::fs::create_dir_all(build.join("bootloader")).unwrap();
+    std::fs::create_dir_all(build.join("partition_table")).unwrap();
+    let app = Build { chip: Chip::Esp32, desc: Some(("product", "1.4.2", "v4.4.4")), strings: vec![dst_root_pem()] };
+    std::fs::write(build.join("product.bin"), app.bytes()).unwrap();
+    std::fs::write(build.join("bootloader/bootloader.bin"), b"not read here").unwrap();
+    std::fs::write(build.join("partition_table/partition-table.bin"), b"not read here").unwrap();
+    std::fs::write(project.join("sdkconfig"), "CONFIG_MBEDTLS_HAVE_TIME_DATE=y\nCONFIG_LOG_DEFAULT_LEVEL=3\n").unwrap();
+    let fleet = tmp.0.join("fleet");
+    let (code, out, err) = otarig(&["fleet", "add", &build.to_string_lossy(), "--dir", &fleet.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim_end().ends_with("product.toml"), "{out}");
+    let text = std::fs::read_to_string(fleet.join("product.toml")).unwrap();
+    for expected in [
+        "image = ",
+        "bootloader = ",
+        "partition_table = ",
+        "sdkconfig = ",
+        "# idf = \"v4.4.4\"  # read from the app descriptor",
+        "# time_check = true  # read from the sdkconfig",
+        "# ota_url = \"https://...\"",
+        "# clock = ",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
+    }
+    // Once more: refused without --force.
+    let (code, _, err) = otarig(&["fleet", "add", &build.to_string_lossy(), "--dir", &fleet.to_string_lossy()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--force"), "{err}");
+}
