@@ -136,7 +136,7 @@ pub fn manifest_text(files: &BuildFiles, app: &[u8], manifest_dir: &Path) -> Str
             let _ = writeln!(out, "idf = \"\"  # the build names no ESP-IDF version: set it (e.g. \"v3.2.3\")");
         }
     }
-    if let Some(chip) = chip.and_then(|c| c.config_name()) {
+    if let Some(chip) = chip.and_then(crate::image::Chip::config_name) {
         said(&mut out, "chip", format!("{chip:?}"), Source::Image);
     }
     if !profile.version.is_empty() {
