@@ -159,7 +159,7 @@ fn member_json(firmware: &FirmwareManifest) -> serde_json::Value {
         "version": firmware.version,
         "idf": firmware.idf.text,
         "chip": firmware.chip,
-        "ota_url": firmware.ota_url.as_ref().map(|url| url.as_str()),
+        "ota_url": firmware.ota_url.as_ref().map(otarig::firmware::OtaUrl::as_str),
         "client": firmware.client,
         "log_level": firmware.log_level,
         "time_check": firmware.time_check,
