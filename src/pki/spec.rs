@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use toml::Spanned;
 
-use super::error::{SpecError, SpecErrorKind};
+use super::error::{SpecError, SpecErrorKind, SubjectError, TimeError};
 use crate::toml_source::TomlSource;
 
 /// Key algorithm and size.
@@ -255,14 +255,11 @@ fn check_one<'a>(
     let (not_before, not_after) = match &cert.valid {
         Some(valid) => {
             let [from, to] = valid.get_ref().as_slice() else {
-                return Err(err(
-                    valid.span().start,
-                    SpecErrorKind::Validity { message: "needs two dates: [from, to]".into() },
-                ));
+                let count = valid.get_ref().len();
+                return Err(err(valid.span().start, SpecErrorKind::ValidityCount { count }));
             };
             let parse = |date: &Spanned<String>| {
-                parse_time(date.get_ref())
-                    .map_err(|message| err(date.span().start, SpecErrorKind::Validity { message }))
+                parse_time(date.get_ref()).map_err(|e| err(date.span().start, SpecErrorKind::Validity(e)))
             };
             let (from_time, to_time) = (parse(from)?, parse(to)?);
             if from_time > to_time {
@@ -298,8 +295,9 @@ fn check_one<'a>(
         (None, _) => Vec::new(),
     };
     let subject = match (&cert.subject, twin) {
-        (Some(subject), _) => parse_subject(subject.get_ref())
-            .map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?,
+        (Some(subject), _) => {
+            parse_subject(subject.get_ref()).map_err(|e| err(subject.span().start, SpecErrorKind::Subject(e)))?
+        }
         (None, Some(twin)) => twin.subject.clone(),
         (None, None) if defaults.subject_from_names => {
             let name = dns.first().cloned().or_else(|| ip.first().map(ToString::to_string)).unwrap_or_default();
@@ -368,7 +366,7 @@ fn check_cycles(
 
 /// `C=US, O=Internet Security Research Group, CN=ISRG Root X1` (commas inside a value are
 /// written `\,`).
-pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, SubjectError> {
     let mut attributes = Vec::new();
     let mut part = String::new();
     let mut parts = Vec::new();
@@ -382,10 +380,11 @@ pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, String> {
     }
     parts.push(part);
     for part in parts {
-        let (key, value) = part.split_once('=').ok_or_else(|| format!("`{}` is not KEY=value", part.trim()))?;
+        let (key, value) =
+            part.split_once('=').ok_or_else(|| SubjectError::NotKeyValue { part: part.trim().to_owned() })?;
         let key = key.trim().to_ascii_uppercase();
         if !matches!(key.as_str(), "CN" | "O" | "OU" | "C" | "L" | "ST") {
-            return Err(format!("unknown attribute `{key}` (use CN, O, OU, C, L, ST)"));
+            return Err(SubjectError::UnknownAttribute { key });
         }
         attributes.push((key, value.trim().to_owned()));
     }
@@ -393,12 +392,12 @@ pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// `2021-09-30T14:01:15Z` or `2021-09-30` (midnight UTC).
-pub fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+pub fn parse_time(text: &str) -> Result<OffsetDateTime, TimeError> {
     if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(time);
     }
     let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
+        .map_err(|_| TimeError { text: text.to_owned() })?;
     Ok(date.midnight().assume_utc())
 }
 
@@ -443,14 +442,14 @@ mod tests {
             subject,
             [("C".into(), "US".into()), ("O".into(), "Example, Inc.".into()), ("CN".into(), "Root".into())]
         );
-        assert!(parse_subject("CN").is_err());
-        assert!(parse_subject("XX=1").is_err());
+        assert_eq!(parse_subject("CN"), Err(SubjectError::NotKeyValue { part: "CN".into() }));
+        assert_eq!(parse_subject("XX=1"), Err(SubjectError::UnknownAttribute { key: "XX".into() }));
     }
 
     #[test]
     fn times_take_dates_or_rfc3339() {
         assert_eq!(parse_time("2021-09-30").unwrap().unix_timestamp(), 1_632_960_000);
         assert_eq!(parse_time("2021-09-30T14:01:15Z").unwrap().unix_timestamp(), 1_633_010_475);
-        assert!(parse_time("30/09/2021").is_err());
+        assert_eq!(parse_time("30/09/2021"), Err(TimeError { text: "30/09/2021".into() }));
     }
 }

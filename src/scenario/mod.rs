@@ -4,6 +4,7 @@
 //! PKI into a [`Scenario`]; every error names `file:line:column`.
 
 mod chain;
+mod error;
 mod fault;
 pub mod like;
 mod raw;
@@ -15,13 +16,14 @@ use time::OffsetDateTime;
 use toml::Spanned;
 
 pub use chain::ServedChain;
-pub use fault::Fault;
+pub use error::{ScenarioError, ScenarioErrorKind};
+pub use fault::{Fault, FaultError};
 
 use crate::firmware::start::StartState;
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::spec::{self, CertSpec, Defaults};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
-use crate::toml_source::{Location, TomlSource};
+use crate::toml_source::TomlSource;
 
 /// The host name the fleet's firmware updates from; leaves carry it unless a scenario is
 /// about a host name change.
@@ -116,10 +118,11 @@ impl Scenario {
     pub fn from_source(source: &TomlSource, pki: &LabPki) -> Result<Self, ScenarioError> {
         let raw: raw::RawScenario = source.parse().map_err(SpecError::from)?;
         let err = |at: usize, kind| ScenarioError::Spec(SpecError { location: source.location(at), kind });
+        let invalid = |at: usize, kind| ScenarioError::Invalid { location: source.location(at), kind };
         let id = source.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
 
         let date = spec::parse_time(raw.date.get_ref())
-            .map_err(|message| err(raw.date.span().start, SpecErrorKind::Validity { message }))?;
+            .map_err(|e| invalid(raw.date.span().start, ScenarioErrorKind::Date(e)))?;
 
         let mut raw_certs = raw.certs;
         if let Some(leaf) = raw.leaf {
@@ -167,7 +170,7 @@ impl Scenario {
             let at = host.span().start;
             let host = host.get_ref();
             if let Some(fault) = &host.fault {
-                fault.get_ref().check().map_err(|message| err(fault.span().start, SpecErrorKind::Shape { message }))?;
+                fault.get_ref().check().map_err(|e| invalid(fault.span().start, ScenarioErrorKind::Fault(e)))?;
             }
             hosts.push(HostRoute {
                 name: name.clone(),
@@ -177,22 +180,17 @@ impl Scenario {
             });
         }
 
-        let tls = match raw.server.tls.as_deref() {
-            None | Some("1.2") => TlsVersions { tls12: true, tls13: false },
-            Some("1.3") => TlsVersions { tls12: false, tls13: true },
-            Some("1.2+1.3") => TlsVersions { tls12: true, tls13: true },
-            Some(other) => {
-                return Err(ScenarioError::Spec(SpecError {
-                    location: source.location(raw.server_span),
-                    kind: SpecErrorKind::Shape {
-                        message: format!("tls = \"{other}\": use \"1.2\", \"1.3\" or \"1.2+1.3\""),
-                    },
-                }));
+        let tls = match raw.server.tls.as_ref().map(|tls| (tls.get_ref().as_str(), tls.span().start)) {
+            None | Some(("1.2", _)) => TlsVersions { tls12: true, tls13: false },
+            Some(("1.3", _)) => TlsVersions { tls12: false, tls13: true },
+            Some(("1.2+1.3", _)) => TlsVersions { tls12: true, tls13: true },
+            Some((other, at)) => {
+                return Err(invalid(at, ScenarioErrorKind::TlsVersions { text: other.to_owned() }));
             }
         };
 
         if let Some(fault) = &raw.server.fault {
-            fault.get_ref().check().map_err(|message| err(fault.span().start, SpecErrorKind::Shape { message }))?;
+            fault.get_ref().check().map_err(|e| invalid(fault.span().start, ScenarioErrorKind::Fault(e)))?;
         }
 
         let mut tags: Vec<String> = Vec::new();
@@ -200,26 +198,24 @@ impl Scenario {
             let name = tag.get_ref();
             let well_formed =
                 !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !well_formed || tags.contains(name) {
-                let message = format!("tag `{name}`: tags are distinct, of lowercase letters, digits and `-`");
-                return Err(err(tag.span().start, SpecErrorKind::Shape { message }));
+            if !well_formed {
+                return Err(invalid(tag.span().start, ScenarioErrorKind::Tag { tag: name.clone() }));
+            }
+            if tags.contains(name) {
+                return Err(invalid(tag.span().start, ScenarioErrorKind::DuplicateTag { tag: name.clone() }));
             }
             tags.push(name.clone());
         }
 
         let start = match raw.device.as_ref().and_then(|device| device.start.as_ref()) {
-            Some(start) => start
-                .get_ref()
-                .check(start.span().start)
-                .map_err(|(at, message)| err(at, SpecErrorKind::Shape { message }))?,
+            Some(start) => start.get_ref().check(start.span().start).map_err(|(at, kind)| invalid(at, kind))?,
             None => StartState::Factory,
         };
 
         let mut expect = BTreeMap::new();
         for (firmware, expectation) in raw.expect {
             let at = expectation.span().start;
-            let checked =
-                expectation.into_inner().check().map_err(|message| err(at, SpecErrorKind::Shape { message }))?;
+            let checked = expectation.into_inner().check().map_err(|kind| invalid(at, kind))?;
             expect.insert(firmware, checked);
         }
 
@@ -248,24 +244,5 @@ impl Scenario {
             .find(|c| c.name == name)
             .map(CertOrigin::Scenario)
             .or_else(|| pki.specs().get(name).map(CertOrigin::Authority))
-    }
-}
-
-/// A scenario that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-}
-
-impl ScenarioError {
-    /// Where the problem is, when it is in a file.
-    pub fn location(&self) -> Option<&Location> {
-        match self {
-            Self::Spec(err) => Some(&err.location),
-            Self::Read { .. } => None,
-        }
     }
 }
