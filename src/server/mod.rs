@@ -81,10 +81,12 @@ impl ServeConfig {
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("the served key is unusable: {message}")]
-    Key { message: String },
-    #[error("TLS configuration: {message}")]
-    Tls { message: String },
+    #[error("the served key is unusable: {source}")]
+    KeyPem { source: rustls_pki_types::pem::Error },
+    #[error("the served key is unusable: {source}")]
+    Key { source: rustls::Error },
+    #[error("TLS configuration: {source}")]
+    Tls { source: rustls::Error },
     #[error("unknown alert `{name}`")]
     UnknownAlert { name: String },
 }
@@ -243,8 +245,8 @@ async fn serve_connection(id: u64, stream: TcpStream, site: &Site, events: &Unbo
     }
     let request = match http::read_request(&mut tls).await {
         Ok(request) => request,
-        Err(reason) => {
-            let _ = events.send(ServerEvent::BadRequest { id, reason });
+        Err(err) => {
+            let _ = events.send(ServerEvent::BadRequest { id, reason: err.to_string() });
             return 0;
         }
     };
