@@ -239,7 +239,10 @@ fn lab_devices(args: &RunArgs) -> Result<Option<LabConfig>, String> {
         }
         return Ok(None);
     };
-    let mut lab = lab::load(&path).map_err(|err| err.to_string())?;
+    let mut lab = lab::load(&path).map_err(|err| match super::lab::config_hint(&err) {
+        Some(hint) => format!("{err}\nhint: {hint}"),
+        None => err.to_string(),
+    })?;
     if let Some(n) = args.twins {
         let boards = lab.devices.into_iter().filter(|d| matches!(d, DeviceSpec::Board(_)));
         lab.devices = boards.chain(LabConfig::twins_only(n as usize).devices).collect();
