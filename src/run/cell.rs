@@ -40,8 +40,8 @@ pub enum CellError {
     NoManifest { id: String },
     #[error("firmware `{id}`: {source}")]
     Images { id: String, source: Box<PrepareError> },
-    #[error("firmware `{id}`: the partition table: {message}")]
-    Table { id: String, message: String },
+    #[error("firmware `{id}`: the partition table: {source}")]
+    Table { id: String, source: crate::firmware::start::StartError },
     #[error("update server: {0}")]
     Serve(#[from] ServeError),
     #[error("twin: {0}")]
@@ -52,8 +52,9 @@ pub enum CellError {
     NoServer { board: String },
     #[error("board `{board}`: the scenario's power cut needs a twin")]
     PowerCut { board: String },
-    #[error("console: {0}")]
-    Console(io::Error),
+    /// The run was asked to stop while the cell was under way.
+    #[error("the run was stopped")]
+    Stopped,
     #[error("transcript {path}: {source}")]
     Transcript { path: String, source: io::Error },
     #[error(transparent)]
@@ -181,7 +182,7 @@ fn observe(
             // Boards without an address share the catch-all route and SNTP date: one at a time.
             let turn = address.is_none().then(|| context.board_server.lock().unwrap_or_else(PoisonError::into_inner));
             if context.stop.is_requested() {
-                return Err(CellError::Console(io::Error::other("the run was stopped")));
+                return Err(CellError::Stopped);
             }
             let listener =
                 context.services.server().ok_or_else(|| CellError::NoServer { board: station.board().to_owned() })?;
@@ -206,7 +207,7 @@ fn observe(
         server.addr(),
         &regions,
         flashed,
-        |console| Ok(watch(&mut Stoppable { inner: console, stop }, &mut transcript_file, &limits)?),
+        |console| watch(&mut Stoppable { inner: console, stop }, &mut transcript_file, &limits).map_err(watch_error),
         // A device that ended its update attempt sits idle; one that timed out or crashed may not.
         |watched| {
             watched.end == WatchEnd::Decided
@@ -234,18 +235,36 @@ fn observe(
     Ok((watched.observed(&limits)?, details))
 }
 
-/// A console that stops reading once the run is to stop.
+/// A console that stops reading once the run is to stop: its reads then fail with
+/// [`RunStopped`].
 struct Stoppable<'a, R> {
     inner: R,
     stop: &'a Stop,
 }
 
+/// What a [`Stoppable`] console's read fails with once the run is to stop.
+#[derive(Debug, thiserror::Error)]
+#[error("the run was stopped")]
+struct RunStopped;
+
 impl<R: Read> Read for Stoppable<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.stop.is_requested() {
-            return Err(io::Error::other("the run was stopped"));
+            return Err(io::Error::other(RunStopped));
         }
         self.inner.read(buf)
+    }
+}
+
+/// A watch that failed: [`CellError::Stopped`] when its console read was stopped.
+fn watch_error(err: WatchError) -> CellError {
+    match err {
+        WatchError::Read(read)
+            if read.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<RunStopped>) =>
+        {
+            CellError::Stopped
+        }
+        other => CellError::Watch(other),
     }
 }
 
@@ -272,7 +291,7 @@ fn images(firmware: &FirmwareManifest, plan: &Plan) -> Result<(Vec<u8>, Vec<u8>)
 fn flash_regions(firmware: &FirmwareManifest, plan: &Plan, start: &StartState) -> Result<CellFlash, CellError> {
     let (app, bootloader) = images(firmware, plan)?;
     let regions = start_regions(start, &BuiltFirmware { app, bootloader }, &two_ota_table())
-        .map_err(|e| CellError::Table { id: firmware.id.clone(), message: e.to_string() })?;
+        .map_err(|source| CellError::Table { id: firmware.id.clone(), source })?;
     let padded =
         |regions: Vec<(u32, Vec<u8>)>| regions.into_iter().map(|(at, bytes)| Region::padded(at, bytes)).collect();
     Ok(CellFlash { firmware: padded(regions.firmware), start: padded(regions.start) })
@@ -294,5 +313,36 @@ impl CellFlash {
         let mut all: Vec<Region> = self.firmware.iter().chain(&self.start).cloned().collect();
         all.sort_by_key(|r| r.offset);
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A console whose line broke.
+    struct Unplugged;
+
+    impl Read for Unplugged {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+    }
+
+    #[test]
+    fn a_stopped_run_ends_the_watch_as_a_stop_and_a_broken_console_as_a_read_error() {
+        let limits = WatchLimits::new(Duration::from_secs(5));
+        let stop = Stop::default();
+        stop.request();
+        let mut stopped = Stoppable { inner: &b"I (31) boot: ESP-IDF v4.4.8\n"[..], stop: &stop };
+        let watched = watch(&mut stopped, &mut Vec::new(), &limits).map_err(watch_error);
+        assert!(matches!(watched, Err(CellError::Stopped)), "{watched:?}");
+
+        let going_on = Stop::default();
+        let mut broken = Stoppable { inner: Unplugged, stop: &going_on };
+        let watched = watch(&mut broken, &mut Vec::new(), &limits).map_err(watch_error);
+        assert!(matches!(watched, Err(CellError::Watch(WatchError::Read(_)))), "{watched:?}");
     }
 }
