@@ -25,12 +25,12 @@ pub struct LookAlike {
 }
 
 /// A chain that cannot be imitated.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LikeError {
     #[error("no certificate found (expected PEM blocks, as `openssl s_client -showcerts` prints)")]
     Empty,
-    #[error("certificate {index} does not parse: {message}")]
-    Parse { index: usize, message: String },
+    #[error("certificate {index} does not parse: {source}")]
+    Parse { index: usize, source: nom::Err<X509Error> },
     #[error("certificate {index}: {what} is not supported")]
     Unsupported { index: usize, what: String },
 }
@@ -257,7 +257,7 @@ fn slug(subject: &[(String, String)]) -> String {
 }
 
 fn observe(index: usize, der: &[u8]) -> Result<Observed, LikeError> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| LikeError::Parse { index, message: e.to_string() })?;
+    let (_, cert) = X509Certificate::from_der(der).map_err(|source| LikeError::Parse { index, source })?;
     let names = |name: &X509Name<'_>| -> Result<Vec<(String, String)>, LikeError> {
         let mut out = Vec::new();
         for attribute in name.iter_attributes() {
