@@ -5,10 +5,11 @@
 //! the start state's (and a board's `[prepare]` regions), and the backend skips those whose MD5
 //! already matches, so a device that holds the firmware only has its otadata (and the start
 //! slot) written. The device stays open between cells. What only some devices can do is asked
-//! for through the trait's optional capabilities: a network of the rig's own ([`OwnNetwork`]:
-//! the twin's DNS points at the cell's server on loopback and its SNTP answers with the
-//! scenario's date), and power cuts at a chosen point of an update ([`PowerCuts`]: once one
-//! fires, power comes back, as a lab's switch would, while the console is read on).
+//! for through the trait's optional capabilities: a network of the rig's own
+//! ([`OwnNetwork`](crate::board::OwnNetwork): the twin's DNS points at the cell's server on
+//! loopback and its SNTP answers with the scenario's date), and power cuts at a chosen point of
+//! an update ([`PowerCuts`]: once one fires, power comes back, as a lab's switch would, while
+//! the console is read on).
 //!
 //! A board is kept open between cells and opened afresh after a failure of the rig (its port
 //! resolved again); its update server is a route on the lab's shared listener, from the board's
