@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tokio::runtime::Handle;
@@ -29,8 +29,10 @@ use crate::run::plan::{Cell, Plan};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup};
 use crate::run::services::LabServices;
 use crate::run::station::{ServerAt, Station};
-use crate::run::watch::{Silence, WatchEnd, WatchError, WatchLimits, watch};
+use crate::run::watch::{Silence, Watch, WatchEnd, WatchError, WatchLimits, watch};
 use crate::run::{Preflight, PreflightCheck, RunEvent, Stop};
+use crate::scenario::Scenario;
+use crate::server::ServeConfig;
 use crate::twin::device::TwinError;
 
 /// Why a cell could not be run: the rig's failures, never the firmware's.
@@ -158,41 +160,12 @@ fn observe(
     transcript: &str,
     context: &CellContext<'_>,
 ) -> Result<(Observed, CellDetails), CellError> {
-    let plan = context.plan;
-    let scenario = &plan.scenarios[cell.scenario];
-    let transcript_path = context.out.join(transcript);
-    let transcript_err = |source| CellError::Transcript { path: transcript_path.display().to_string(), source };
-    if let Some(dir) = transcript_path.parent() {
-        std::fs::create_dir_all(dir).map_err(transcript_err)?;
-    }
-    let mut transcript_file = File::create(&transcript_path).map_err(transcript_err)?;
-
-    let manifest = |id: &str| plan.fleet.get(id).ok_or_else(|| CellError::NoManifest { id: id.to_owned() });
-    let firmware = manifest(&cell.firmware)?;
-    let key = format!("{} from {}", firmware.id, scenario.start);
-    let regions = context.cache.regions.get_or_make(&key, || flash_regions(firmware, plan, &scenario.start))?;
-    let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
-    let update_app = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
-    let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
-    let config = chains.config(scenario, Arc::clone(&*update_app), &firmware.ota_url.path);
-
-    let setup = Setup::for_cell(firmware, scenario);
-    let (mut server, _turn) = match station.server_at() {
-        ServerAt::Lab(address) => {
-            // Boards without an address share the catch-all route and SNTP date: one at a time.
-            let turn = address.is_none().then(|| context.board_server.lock().unwrap_or_else(PoisonError::into_inner));
-            if context.stop.is_requested() {
-                return Err(CellError::Stopped);
-            }
-            let listener =
-                context.services.server().ok_or_else(|| CellError::NoServer { board: station.board().to_owned() })?;
-            // The board asks the lab's SNTP for the time once it boots: the scenario's date.
-            context.services.set_date(address, scenario.date.unix_timestamp());
-            (CellServer::routed(listener, address, config)?, turn)
-        }
-        // The device's own network is pointed at this server before the cell.
-        ServerAt::Loopback => (CellServer::start(context.runtime, config, 0)?, None),
-    };
+    let scenario = &context.plan.scenarios[cell.scenario];
+    let mut transcript_file = create_transcript(&context.out.join(transcript))?;
+    let made = CellMade::get(cell, context)?;
+    let setup = Setup::for_cell(made.firmware, scenario);
+    let config = made.chains.config(scenario, Arc::clone(&*made.update_app), &made.firmware.ota_url.path);
+    let (mut server, _turn) = start_server(station, scenario, config, context)?;
     tracing::debug!("{} x {}: server at {}, hosts {:?}", cell.firmware, scenario.id, server.addr(), setup.hosts);
 
     let limits = if station.is_board() { context.board_limits } else { context.limits };
@@ -205,14 +178,10 @@ fn observe(
     let watched = station.run(
         &setup,
         server.addr(),
-        &regions,
+        &made.regions,
         flashed,
         |console| watch(&mut Stoppable { inner: console, stop }, &mut transcript_file, &limits).map_err(watch_error),
-        // A device that ended its update attempt sits idle; one that timed out or crashed may not.
-        |watched| {
-            watched.end == WatchEnd::Decided
-                && !matches!(watched.verdict.outcome.outcome, OutcomeClass::Crashed | OutcomeClass::Timeout)
-        },
+        leaves_device_idle,
     );
     let server_events: Vec<String> = server.events().iter().map(ToString::to_string).collect();
     server.close(context.runtime);
@@ -228,11 +197,79 @@ fn observe(
     );
     let details = CellDetails {
         server_events,
-        chain: chains.drawn(),
+        chain: made.chains.drawn(),
         // What SNTP told the device: the scenario's date.
         device_clock: Some(scenario.date.unix_timestamp()),
     };
     Ok((watched.observed(&limits)?, details))
+}
+
+/// The cell's transcript file, created with its folder.
+fn create_transcript(path: &Path) -> Result<File, CellError> {
+    let transcript_err = |source| CellError::Transcript { path: path.display().to_string(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(transcript_err)?;
+    }
+    File::create(path).map_err(transcript_err)
+}
+
+/// What a cell flashes and serves, made once per run (see [`RunCache`]).
+struct CellMade<'a> {
+    firmware: &'a FirmwareManifest,
+    /// The firmware's regions for the scenario's start state.
+    regions: Arc<CellFlash>,
+    /// The app the scenario offers as the update.
+    update_app: Arc<Arc<[u8]>>,
+    chains: Arc<ScenarioChains>,
+}
+
+impl<'a> CellMade<'a> {
+    fn get(cell: &Cell, context: &CellContext<'a>) -> Result<Self, CellError> {
+        let plan = context.plan;
+        let scenario = &plan.scenarios[cell.scenario];
+        let manifest = |id: &str| plan.fleet.get(id).ok_or_else(|| CellError::NoManifest { id: id.to_owned() });
+        let firmware = manifest(&cell.firmware)?;
+        let key = format!("{} from {}", firmware.id, scenario.start);
+        let regions = context.cache.regions.get_or_make(&key, || flash_regions(firmware, plan, &scenario.start))?;
+        let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
+        let update_app = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
+        let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
+        Ok(Self { firmware, regions, update_app, chains })
+    }
+}
+
+/// The cell's update server: a route on the lab's listener for a board (holding the turn of
+/// boards without an address, whose SNTP date is then the scenario's), or a server of its own
+/// on loopback for a device with a network of its own.
+fn start_server<'c>(
+    station: &Station,
+    scenario: &Scenario,
+    config: ServeConfig,
+    context: &'c CellContext<'_>,
+) -> Result<(CellServer, Option<MutexGuard<'c, ()>>), CellError> {
+    match station.server_at() {
+        ServerAt::Lab(address) => {
+            // Boards without an address share the catch-all route and SNTP date: one at a time.
+            let turn = address.is_none().then(|| context.board_server.lock().unwrap_or_else(PoisonError::into_inner));
+            if context.stop.is_requested() {
+                return Err(CellError::Stopped);
+            }
+            let listener =
+                context.services.server().ok_or_else(|| CellError::NoServer { board: station.board().to_owned() })?;
+            // The board asks the lab's SNTP for the time once it boots: the scenario's date.
+            context.services.set_date(address, scenario.date.unix_timestamp());
+            Ok((CellServer::routed(listener, address, config)?, turn))
+        }
+        // The device's own network is pointed at this server before the cell.
+        ServerAt::Loopback => Ok((CellServer::start(context.runtime, config, 0)?, None)),
+    }
+}
+
+/// Whether a watch leaves the device idle, so it can be kept for the next cell: an update
+/// attempt ended; one that timed out or crashed may not have.
+fn leaves_device_idle(watched: &Watch) -> bool {
+    watched.end == WatchEnd::Decided
+        && !matches!(watched.verdict.outcome.outcome, OutcomeClass::Crashed | OutcomeClass::Timeout)
 }
 
 /// A console that stops reading once the run is to stop: its reads then fail with
