@@ -44,7 +44,7 @@ impl fmt::Display for PortSelector {
 pub enum PortError {
     #[error("no serial port matches {selector}")]
     NotFound { selector: String },
-    #[error("{selector} matches {} ports ({}): name one by `port` or `usb_serial`", ports.len(), ports.join(", "))]
+    #[error("{selector} matches {} ports ({})", ports.len(), ports.join(", "))]
     Ambiguous { selector: String, ports: Vec<String> },
     #[error("cannot list serial ports: {source}")]
     List { source: serialport::Error },

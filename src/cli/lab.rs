@@ -149,6 +149,7 @@ fn check(args: &CheckArgs) -> u8 {
         counts[line.status as usize] += 1;
         let hint = match line.cause {
             Some(CheckCause::PortNotFound) => " (`otarig boards` lists them)",
+            Some(CheckCause::PortAmbiguous) => ": name one by `port` or `usb_serial`",
             None => "",
         };
         println!("{tag}  {}: {}{hint}", line.subject, line.detail);
@@ -173,6 +174,12 @@ pub(super) fn report_config(err: &LabLoadError) {
 pub(super) fn config_hint(err: &LabLoadError) -> Option<&'static str> {
     let LabLoadError::Config(err) = err else { return None };
     match &err.kind {
+        LabErrorKind::NoPort { .. } => {
+            Some("give `port`, `usb_serial` or `vid_pid` (`otarig boards` prints each port's)")
+        }
+        LabErrorKind::PortConflict { .. } => Some("`port` names the port alone: leave out `usb_serial` and `vid_pid`"),
+        LabErrorKind::TwinsTwice => Some("name the twins one way: `twins = N` or `[[twin]]` tables"),
+        LabErrorKind::NoDevices => Some("add a `[[board]]`, a `[[twin]]` or `twins = N`"),
         LabErrorKind::ProbeFeature => Some("rebuild otarig with --features probe"),
         LabErrorKind::Power { source: PowerSpecError::NoCommands, .. } => {
             Some("give `command` (with `{action}`), or both `off` and `on`")

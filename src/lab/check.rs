@@ -45,6 +45,8 @@ pub struct CheckLine {
 pub enum CheckCause {
     /// No serial port of this host matches the board's selector.
     PortNotFound,
+    /// More than one serial port matches the board's selector.
+    PortAmbiguous,
 }
 
 /// Why boards on the lab network cannot reach an address of this host.
@@ -112,9 +114,13 @@ fn check_board(mut board: SerialBoard, report: &mut dyn FnMut(CheckLine)) {
     let (found, source) = match board.resolve() {
         Ok(found) => found,
         Err(err) => {
-            let not_found = matches!(err, BoardError::Port { source: PortError::NotFound { .. }, .. });
+            let cause = match &err {
+                BoardError::Port { source: PortError::NotFound { .. }, .. } => Some(CheckCause::PortNotFound),
+                BoardError::Port { source: PortError::Ambiguous { .. }, .. } => Some(CheckCause::PortAmbiguous),
+                _ => None,
+            };
             let failed = line(subject, CheckStatus::Fail, without_id(&err, &board.spec().id));
-            return report(CheckLine { cause: not_found.then_some(CheckCause::PortNotFound), ..failed });
+            return report(CheckLine { cause, ..failed });
         }
     };
     let usb = found.usb.as_ref().map(describe_usb).map(|u| format!(" ({u})")).unwrap_or_default();

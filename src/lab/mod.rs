@@ -125,9 +125,9 @@ pub enum LabErrorKind {
     Id { text: String },
     #[error("`{id}` is defined twice")]
     Duplicate { id: String },
-    #[error("board `{id}` names no port: give `port`, `usb_serial` or `vid_pid`")]
+    #[error("board `{id}` names no port (no `port`, `usb_serial` or `vid_pid`)")]
     NoPort { id: String },
-    #[error("board `{id}`: `port` names the port alone; leave out `usb_serial` and `vid_pid`")]
+    #[error("board `{id}` names its port by `port` and by `usb_serial` or `vid_pid`")]
     PortConflict { id: String },
     #[error("`{text}` is not a VID:PID (`303a:1001`)")]
     VidPid { text: String },
@@ -149,9 +149,9 @@ pub enum LabErrorKind {
     HostName { text: String },
     #[error("`{field}` must be at least 1 second")]
     Timeout { field: &'static str },
-    #[error("`twins = N` and `[[twin]]` tables both name twins: use one")]
+    #[error("`twins = N` and `[[twin]]` tables both name twins")]
     TwinsTwice,
-    #[error("no device: add a `[[board]]`, a `[[twin]]` or `twins = N`")]
+    #[error("no device: no `[[board]]`, `[[twin]]` or `twins = N`")]
     NoDevices,
     #[error("boards need `[server] listen`: where the update server listens for them")]
     NoServer,

@@ -412,6 +412,18 @@ fn lab_check(config: &Path) -> (u8, String, String) {
 }
 
 #[test]
+fn lab_check_refuses_a_config_in_error_with_a_hint() {
+    let dir = scratch("no-devices");
+    let config = dir.join("otarig.toml");
+    std::fs::write(&config, "retries = 1\n").unwrap();
+    let (code, stdout, stderr) = lab_check(&config);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("otarig.toml:1:1: no device"), "{stderr}");
+    assert!(stderr.contains("hint: add a `[[board]]`, a `[[twin]]` or `twins = N`"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn lab_check_passes_a_lab_of_twins() {
     let dir = scratch("twins");
     let config = dir.join("otarig.toml");
