@@ -8,8 +8,10 @@
 //! needed writing it is still in the loader, and the backend boots it (a reset, or
 //! [`LoaderSession::run_user_code`] where there is no reset wiring).
 
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use espflash::command::{Command, CommandType};
 use espflash::connection::{Connection, Port, ResetAfterOperation, ResetBeforeOperation};
@@ -19,6 +21,7 @@ use espflash::target::ProgressCallbacks;
 use md5::{Digest, Md5};
 use serialport::SerialPort;
 
+use super::deadline::{self, Limited};
 use super::port::espflash_port_info;
 use super::{
     BoardError, Chip, FlashEvent, FlashProgress, FlashReport, Region, RegionReport, UsbIdentity, chip_from_espflash,
@@ -40,6 +43,8 @@ pub fn open_port(id: &str, path: &Path) -> Result<Port, BoardError> {
 /// A connection to a chip's ROM loader.
 pub struct LoaderSession {
     flasher: Flasher,
+    /// The descriptor of the port inside `flasher` (espflash lends it no other way).
+    port_fd: RawFd,
     id: String,
     port: PathBuf,
     chip: Chip,
@@ -69,6 +74,7 @@ pub struct ConnectOptions<'a> {
 impl LoaderSession {
     /// Connects to the ROM loader on `serial` (the port at `path`) and checks the chip.
     pub fn connect(id: &str, path: &Path, serial: Port, options: ConnectOptions<'_>) -> Result<Self, BoardError> {
+        let port_fd = serial.as_raw_fd();
         let connection = Connection::new(
             serial,
             espflash_port_info(options.usb),
@@ -85,7 +91,7 @@ impl LoaderSession {
         let chip = chip_from_espflash(found).filter(|chip| *chip == options.expect).ok_or_else(|| {
             BoardError::ChipMismatch { id: id.to_owned(), expected: options.expect, found: found.to_string() }
         })?;
-        Ok(Self { flasher, id: id.to_owned(), port: path.to_owned(), chip })
+        Ok(Self { flasher, port_fd, id: id.to_owned(), port: path.to_owned(), chip })
     }
 
     /// What the loader says of the chip: its kind, and its Wi-Fi MAC address from eFuse (what a
@@ -123,6 +129,22 @@ impl LoaderSession {
             })?;
         }
         Ok(FlashReport { regions: reports, elapsed: started.elapsed() })
+    }
+
+    /// [`write`](Self::write) within `limit`: once it passes, the port is cut off
+    /// ([`deadline::run`]) and the write fails; the session is then of no further use.
+    pub fn write_within(
+        &mut self,
+        regions: &[Region],
+        progress: &mut dyn FlashProgress,
+        limit: Duration,
+    ) -> io::Result<Limited<Result<FlashReport, BoardError>>> {
+        // SAFETY: `port_fd` is the descriptor of the port `self.flasher` owns. espflash never
+        // closes or replaces its port, and `self` (with the flasher in it) is borrowed mutably
+        // until `run` has returned, only to `write`, which does not move the flasher: the
+        // descriptor stays open for as long as the borrow is used.
+        let port = unsafe { BorrowedFd::borrow_raw(self.port_fd) };
+        deadline::run(port, limit, || self.write(regions, progress))
     }
 
     /// Leaves the loader and starts the app from flash without a reset: FLASH_BEGIN of nothing,

@@ -40,14 +40,14 @@ impl fmt::Display for PortSelector {
 }
 
 /// A port that could not be found.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PortError {
-    #[error("no serial port matches {selector} (`otarig boards` lists them)")]
+    #[error("no serial port matches {selector}")]
     NotFound { selector: String },
-    #[error("{selector} matches {} ports ({}): name one by `port` or `usb_serial`", ports.len(), ports.join(", "))]
+    #[error("{selector} matches {} ports ({})", ports.len(), ports.join(", "))]
     Ambiguous { selector: String, ports: Vec<String> },
-    #[error("cannot list serial ports: {message}")]
-    List { message: String },
+    #[error("cannot list serial ports: {source}")]
+    List { source: serialport::Error },
 }
 
 /// A port found for a selector.
@@ -132,7 +132,7 @@ pub fn list_ports() -> Result<Vec<SerialPortInfo>, PortError> {
     if cfg!(target_os = "linux") && !Path::new("/sys/class/tty").is_dir() {
         return Ok(Vec::new());
     }
-    let mut ports = serialport::available_ports().map_err(|e| PortError::List { message: e.to_string() })?;
+    let mut ports = serialport::available_ports().map_err(|source| PortError::List { source })?;
     ports.sort_by(|a, b| a.port_name.cmp(&b.port_name));
     Ok(ports)
 }
@@ -197,12 +197,13 @@ mod tests {
     fn vid_pid_must_be_unique() {
         assert_eq!(path(PortSelector::VidPid(0x1a86, 0x7523)).unwrap(), "/dev/ttyUSB2");
         let err = path(PortSelector::VidPid(0x10c4, 0xea60)).unwrap_err();
-        assert_eq!(
-            err,
-            PortError::Ambiguous {
-                selector: "USB device 10c4:ea60".into(),
-                ports: vec!["/dev/ttyUSB0".into(), "/dev/ttyUSB1".into()]
-            }
+        assert!(
+            matches!(
+                err,
+                PortError::Ambiguous { ref selector, ref ports }
+                    if selector == "USB device 10c4:ea60" && ports == &["/dev/ttyUSB0", "/dev/ttyUSB1"]
+            ),
+            "{err:?}"
         );
         assert!(matches!(path(PortSelector::VidPid(0x0403, 0x6001)), Err(PortError::NotFound { .. })));
     }

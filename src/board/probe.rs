@@ -9,6 +9,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Once;
 use std::time::Instant;
 
@@ -34,9 +35,12 @@ pub fn register_espressif() {
     REGISTER.call_once(probe_rs_espressif::register_plugin);
 }
 
+/// Why text is not a probe selector: probe-rs's parse error (which it does not export by name).
+pub type SelectorError = <DebugProbeSelector as FromStr>::Err;
+
 /// A probe selector as the lab config writes it: `VID:PID` or `VID:PID:SERIAL`, in hex.
-pub fn parse_selector(text: &str) -> Result<DebugProbeSelector, String> {
-    text.parse::<DebugProbeSelector>().map_err(|err| err.to_string())
+pub fn parse_selector(text: &str) -> Result<DebugProbeSelector, SelectorError> {
+    text.parse::<DebugProbeSelector>()
 }
 
 /// A debug probe on this host, as probe-rs lists it.
@@ -88,11 +92,11 @@ impl ProbeBoard {
     /// A board; nothing is opened until it is used. `spec.probe` must name the probe.
     pub fn new(spec: SerialSpec) -> Result<Self, BoardError> {
         let text = spec.probe.clone().unwrap_or_default();
-        let selector = parse_selector(&text).map_err(|message| BoardError::Probe {
+        let selector = parse_selector(&text).map_err(|source| BoardError::Probe {
             id: spec.id.clone(),
             probe: text.clone(),
             step: "selector",
-            source: message.into(),
+            source: source.into(),
         })?;
         let identity = BoardIdentity {
             id: spec.id.clone(),
@@ -245,8 +249,8 @@ mod tests {
         assert_eq!((plain.vendor_id, plain.product_id, plain.serial_number), (0x303a, 0x1001, None));
         let serial = parse_selector("303a:1001:F4:12:FA:00:11:22").unwrap();
         assert_eq!(serial.serial_number.as_deref(), Some("F4:12:FA:00:11:22"));
-        assert!(parse_selector("303a").is_err());
-        assert!(parse_selector("esp:prog").is_err());
+        assert!(matches!(parse_selector("303a"), Err(SelectorError::Format)));
+        assert!(matches!(parse_selector("esp:prog"), Err(SelectorError::ParseInt(_))));
     }
 
     #[test]

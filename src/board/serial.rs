@@ -1,19 +1,18 @@
 //! A real board on a serial port: found by USB serial number, VID:PID or path ([`super::port`]),
 //! flashed by espflash through the ROM loader ([`super::loader`]), reset by the named DTR/RTS
 //! sequence of its strategy ([`super::reset`]), power-cycled by its lab's command
-//! ([`super::power`]) when it has one. Connecting and flashing together stay within the lab's
-//! flash limit ([`super::deadline`]).
+//! ([`super::power`]) when it has one. Connecting and flashing together count against the lab's
+//! flash limit: connecting is bounded by espflash's own attempts, the write is cut off at the
+//! limit ([`super::deadline`]).
 //!
 //! The port is resolved again whenever it is (re)opened, because USB serial ports change names
 //! after a replug or a power cycle.
 
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use serialport::SerialPort;
 
-use super::deadline::PortDeadline;
 use super::loader::{self, ConnectOptions, LoaderAnswer, LoaderSession};
 use super::port::{FoundPort, PortSelector, find_port, list_ports};
 use super::power::{PowerAction, PowerControl, PowerValues};
@@ -197,21 +196,26 @@ impl Board for SerialBoard {
 
     fn flash(&mut self, regions: &[Region], progress: &mut dyn FlashProgress) -> Result<FlashReport, BoardError> {
         loader::check_fits(&self.spec.id, regions, self.spec.flash_size)?;
-        let serial = self.take_port()?;
         let id = self.spec.id.clone();
         let limit = self.spec.flash_timeout;
-        let deadline = PortDeadline::arm(serial.as_raw_fd(), limit).map_err(|source| BoardError::Console {
+        // The limit counts from here. Connecting is bounded by espflash's own attempts; the
+        // write, which is not, is cut off with what is left of the limit.
+        let started = Instant::now();
+        let serial = self.take_port()?;
+        let mut session = self.connect(serial)?;
+        let Some(left) = limit.checked_sub(started.elapsed()) else {
+            return Err(BoardError::FlashTimeout { id, limit });
+        };
+        let written = session.write_within(regions, progress, left).map_err(|source| BoardError::Console {
             id: id.clone(),
             port: self.identity.port.clone().unwrap_or_default(),
             source: source.into(),
         })?;
-        let written =
-            self.connect(serial).and_then(|mut session| session.write(regions, progress).map(|r| (session, r)));
-        if deadline.disarm() {
+        if written.cut {
             // The port reads nothing any more: the next cell opens the board afresh.
             return Err(BoardError::FlashTimeout { id, limit });
         }
-        let (mut session, report) = written?;
+        let report = written.value?;
         let lines = self.identity.reset != ResetStrategy::None;
         if !lines && report.all_skipped() {
             // Still in the loader and no wiring to reset it: start the app from there.

@@ -54,7 +54,7 @@ pub fn run(args: &BoardsArgs) -> u8 {
         Some(path) => match lab::load(&path) {
             Ok(lab) => Some(lab),
             Err(err) => {
-                eprintln!("error: {err}");
+                super::lab::report_config(&err);
                 return exit::USAGE;
             }
         },

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use otarig::firmware::Fleet;
-use otarig::lab::check::{CheckLine, CheckStatus, OtaHost, check_lab};
-use otarig::lab::{self, DeviceSpec, LabConfig, nvs};
+use otarig::lab::check::{CheckCause, CheckLine, CheckStatus, OtaHost, check_lab};
+use otarig::lab::{self, DeviceSpec, LabConfig, LabErrorKind, LabLoadError, PowerSpecError, nvs};
 use otarig::pki::LabPki;
 
 use super::exit;
@@ -135,7 +135,7 @@ fn check(args: &CheckArgs) -> u8 {
     let lab = match lab::load(&path) {
         Ok(lab) => lab,
         Err(err) => {
-            eprintln!("error: {err}");
+            report_config(&err);
             return exit::USAGE;
         }
     };
@@ -147,14 +147,45 @@ fn check(args: &CheckArgs) -> u8 {
             CheckStatus::Fail => "FAIL",
         };
         counts[line.status as usize] += 1;
-        println!("{tag}  {}: {}", line.subject, line.detail);
+        let hint = match line.cause {
+            Some(CheckCause::PortNotFound) => " (`otarig boards` lists them)",
+            Some(CheckCause::PortAmbiguous) => ": name one by `port` or `usb_serial`",
+            None => "",
+        };
+        println!("{tag}  {}: {}{hint}", line.subject, line.detail);
     };
-    print(CheckLine { subject: "config".into(), status: CheckStatus::Ok, detail: describe(&path, &lab) });
+    print(CheckLine { subject: "config".into(), status: CheckStatus::Ok, detail: describe(&path, &lab), cause: None });
     let hosts = fleet_hosts(&args.fleet, &args.scenarios, &lab, &mut print);
     check_lab(&lab, &hosts, &mut print);
     let [ok, warn, fail] = counts;
     println!("{} checks: {ok} ok, {warn} warn, {fail} fail", ok + warn + fail);
     if fail > 0 { exit::FAIL } else { exit::OK }
+}
+
+/// A lab config that cannot be used, with what to do about it where that is known.
+pub(super) fn report_config(err: &LabLoadError) {
+    eprintln!("error: {err}");
+    if let Some(hint) = config_hint(err) {
+        eprintln!("hint: {hint}");
+    }
+}
+
+/// What to do about a lab config error, where the command line knows.
+pub(super) fn config_hint(err: &LabLoadError) -> Option<&'static str> {
+    let LabLoadError::Config(err) = err else { return None };
+    match &err.kind {
+        LabErrorKind::NoPort { .. } => {
+            Some("give `port`, `usb_serial` or `vid_pid` (`otarig boards` prints each port's)")
+        }
+        LabErrorKind::PortConflict { .. } => Some("`port` names the port alone: leave out `usb_serial` and `vid_pid`"),
+        LabErrorKind::TwinsTwice => Some("name the twins one way: `twins = N` or `[[twin]]` tables"),
+        LabErrorKind::NoDevices => Some("add a `[[board]]`, a `[[twin]]` or `twins = N`"),
+        LabErrorKind::ProbeFeature => Some("rebuild otarig with --features probe"),
+        LabErrorKind::Power { source: PowerSpecError::NoCommands, .. } => {
+            Some("give `command` (with `{action}`), or both `off` and `on`")
+        }
+        _ => None,
+    }
 }
 
 /// `otarig.toml: 2 boards, 1 twin`.
@@ -171,7 +202,7 @@ fn fleet_hosts(dir: &Path, scenarios: &Path, lab: &LabConfig, print: &mut dyn Fn
     if lab.boards().next().is_none() {
         return Vec::new();
     }
-    let fail = |detail: String| CheckLine { subject: "fleet".into(), status: CheckStatus::Fail, detail };
+    let fail = |detail: String| CheckLine { subject: "fleet".into(), status: CheckStatus::Fail, detail, cause: None };
     let pki = match LabPki::open(&scenarios.join("pki")) {
         Ok(pki) => pki,
         Err(err) => {
@@ -182,7 +213,7 @@ fn fleet_hosts(dir: &Path, scenarios: &Path, lab: &LabConfig, print: &mut dyn Fn
     match Fleet::load(dir, &pki) {
         Ok(fleet) if fleet.manifests.is_empty() => {
             let detail = format!("no firmware manifests in {}: OTA hosts not checked", dir.display());
-            print(CheckLine { subject: "fleet".into(), status: CheckStatus::Warn, detail });
+            print(CheckLine { subject: "fleet".into(), status: CheckStatus::Warn, detail, cause: None });
             Vec::new()
         }
         Ok(fleet) => {

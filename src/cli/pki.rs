@@ -50,6 +50,9 @@ enum PkiCommand {
     },
 }
 
+/// The hint for a certificate or key not generated yet, wherever the command line meets one.
+pub(super) const NOT_GENERATED: &str = "run `otarig pki generate`";
+
 pub fn run(args: &PkiArgs) -> u8 {
     let result = LabPki::open(&args.dir).and_then(|pki| match &args.command {
         PkiCommand::List => list(&pki),
@@ -115,9 +118,10 @@ fn export(pki: &LabPki, name: &str, out: &Path, with_key: bool) -> Result<(), Pk
     Ok(())
 }
 
-fn hint(err: &PkiError) -> Option<&'static str> {
+/// What to do about a lab PKI error, where the command line knows.
+pub(super) fn hint(err: &PkiError) -> Option<&'static str> {
     match err {
-        PkiError::NotGenerated { .. } => Some("run `otarig pki generate`"),
+        PkiError::NotGenerated { .. } => Some(NOT_GENERATED),
         PkiError::Read { .. } => Some("run from the repository root, or pass --dir"),
         PkiError::Unknown { .. } => Some("`otarig pki list` shows the authorities"),
         PkiError::Spec(_) => Some("fix authorities.toml at that place"),

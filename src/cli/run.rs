@@ -111,6 +111,30 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 }
 
 pub fn run(args: &RunArgs) -> u8 {
+    let (plan, options) = match plan_and_options(args) {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
+    println!("{}", header(&plan, &options, args.shard));
+    let (summary, calibration) = match run_with_progress(args, &plan, &options) {
+        Ok(ran) => ran,
+        Err(code) => return code,
+    };
+    print_reports(&options.out);
+    println!("{}", summary_line(&summary));
+    if let Some(calibration) = &calibration {
+        println!("twins: {}", summary_line(&calibration.twins));
+        print!("{}", calibration_report(calibration));
+    }
+    if summary.stopped || calibration.as_ref().is_some_and(|c| c.twins.stopped) {
+        report_interrupted(&summary, &options.out);
+        return exit::INTERRUPTED;
+    }
+    run_exit_code(&summary, calibration.as_ref(), args.strict)
+}
+
+/// The plan and how to run it, from the flags; the exit code when they cannot be used.
+fn plan_and_options(args: &RunArgs) -> Result<(Plan, RunOptions), u8> {
     let dirs = LabDirs { scenarios: args.scenarios.clone(), fleet: args.fleet.clone() };
     let selection = Selection {
         firmware: args.firmware.clone(),
@@ -118,26 +142,20 @@ pub fn run(args: &RunArgs) -> u8 {
         tags: args.tag.clone(),
         shard: args.shard,
     };
-    let plan = match Plan::new(&dirs, &selection) {
-        Ok(plan) => plan,
-        Err(err) => {
-            report_plan(&err);
-            return exit::USAGE;
-        }
-    };
+    let plan = Plan::new(&dirs, &selection).map_err(|err| {
+        report_plan(&err);
+        exit::USAGE
+    })?;
     if let Some(dir) = &args.resume
         && !dir.is_dir()
     {
         eprintln!("error: nothing to resume: {} is not a directory", dir.display());
-        return exit::USAGE;
+        return Err(exit::USAGE);
     }
-    let lab = match lab_devices(args) {
-        Ok(lab) => lab,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
-    };
+    let lab = lab_devices(args).map_err(|message| {
+        eprintln!("error: {message}");
+        exit::USAGE
+    })?;
     let chips: Vec<otarig::image::Chip> = match &lab {
         Some(lab) => lab.devices.iter().map(DeviceSpec::chip).collect(),
         // Twins are ESP32s.
@@ -145,12 +163,12 @@ pub fn run(args: &RunArgs) -> u8 {
     };
     if let Err(err) = plan.check_chips(&chips) {
         report_plan(&err);
-        return exit::USAGE;
+        return Err(exit::USAGE);
     }
     if args.calibrate && lab.as_ref().is_none_or(|lab| lab.boards().next().is_none()) {
         eprintln!("error: --calibrate compares boards with twins, and the lab config names no [[board]]");
         eprintln!("hint: give --config PATH with a [[board]] (`otarig boards` prints one for each port)");
-        return exit::USAGE;
+        return Err(exit::USAGE);
     }
     let out = args.resume.clone().or_else(|| args.out.clone()).unwrap_or_else(default_out);
     let mut options = RunOptions::new(&out);
@@ -164,39 +182,52 @@ pub fn run(args: &RunArgs) -> u8 {
     options.lab = lab;
     options.resume = args.resume.is_some();
     options.reuse_twins = !args.fresh_twins;
-    println!("{}", header(&plan, &options, args.shard));
+    Ok((plan, options))
+}
 
+/// Runs the plan (on boards and on twins with `--calibrate`) under a progress bar, Ctrl-C
+/// stopping it; the exit code when the run could not go on.
+fn run_with_progress(
+    args: &RunArgs,
+    plan: &Plan,
+    options: &RunOptions,
+) -> Result<(RunSummary, Option<run::Calibration>), u8> {
     let sides = if args.calibrate { 2 } else { 1 };
     let bar = progress_bar(sides * plan.cells.len() as u64);
     if let Err(err) = stop_on_ctrl_c(&options.stop, &bar) {
         eprintln!("warning: Ctrl-C will not stop the run cleanly: {err}");
     }
     let ran = if args.calibrate {
-        run::calibrate(&plan, &options, |event| show_event(&bar, event)).map(|c| (c.boards.clone(), Some(c)))
+        run::calibrate(plan, options, |event| show_event(&bar, event)).map(|c| (c.boards.clone(), Some(c)))
     } else {
-        run::run(&plan, &options, |event| show_event(&bar, event)).map(|summary| (summary, None)).map_err(Into::into)
-    };
-    let (summary, calibration) = match ran {
-        Ok(ran) => ran,
-        Err(err) => {
-            bar.finish_and_clear();
-            eprintln!("error: {err}");
-            return match err {
-                run::CalibrateError::Run(run::RunError::Runtime(_)) => exit::INFRA,
-                run::CalibrateError::Run(run::RunError::Services(_)) => {
-                    eprintln!(
-                        "hint: another DNS or SNTP server may hold the address (dnsmasq, systemd-resolved, \
-                         chrony), or ports below 1024 need root or CAP_NET_BIND_SERVICE"
-                    );
-                    exit::INFRA
-                }
-                _ => exit::USAGE,
-            };
-        }
+        run::run(plan, options, |event| show_event(&bar, event)).map(|summary| (summary, None)).map_err(Into::into)
     };
     bar.finish_and_clear();
-    // The matrix and the JUnit and HTML reports, from what results.jsonl holds now.
-    match otarig::report::write_reports(&out, &otarig::report::DetailsByCell::new()) {
+    ran.map_err(|err| {
+        eprintln!("error: {err}");
+        run_error_code(&err)
+    })
+}
+
+/// The exit code of a run that could not go on (3 when the rig could not, else 2), with a
+/// hint where one helps.
+fn run_error_code(err: &run::CalibrateError) -> u8 {
+    match err {
+        run::CalibrateError::Run(run::RunError::Runtime(_)) => exit::INFRA,
+        run::CalibrateError::Run(run::RunError::Services(_)) => {
+            eprintln!(
+                "hint: another DNS or SNTP server may hold the address (dnsmasq, systemd-resolved, \
+                 chrony), or ports below 1024 need root or CAP_NET_BIND_SERVICE"
+            );
+            exit::INFRA
+        }
+        _ => exit::USAGE,
+    }
+}
+
+/// The matrix and the JUnit and HTML reports, from what `out`'s results.jsonl holds now.
+fn print_reports(out: &Path) {
+    match otarig::report::write_reports(out, &otarig::report::DetailsByCell::new()) {
         Ok(written) => {
             print!("\n{}", otarig::report::render_matrix(&written.cells, super::report::colour()));
             println!("JUnit: {}", written.junit.display());
@@ -204,27 +235,25 @@ pub fn run(args: &RunArgs) -> u8 {
         }
         Err(err) => eprintln!("warning: no reports: {err}"),
     }
-    println!("{}", summary_line(&summary));
-    let mut disagree = false;
-    if let Some(calibration) = &calibration {
-        println!("twins: {}", summary_line(&calibration.twins));
-        disagree = calibration.disagreements().next().is_some();
-        print!("{}", calibration_report(calibration));
-    }
-    let stopped = summary.stopped || calibration.as_ref().is_some_and(|c| c.twins.stopped);
-    if stopped {
-        eprintln!(
-            "interrupted: {} cell{} abandoned, {} not started; the finished ones are in {}",
-            summary.abandoned,
-            if summary.abandoned == 1 { "" } else { "s" },
-            summary.not_run,
-            summary.results.display()
-        );
-        eprintln!("hint: go on with `{}`", resume_command(&out));
-        return exit::INTERRUPTED;
-    }
-    match &calibration {
-        Some(_) if disagree => exit::FAIL,
+}
+
+/// What a stopped run left, and how to go on.
+fn report_interrupted(summary: &RunSummary, out: &Path) {
+    eprintln!(
+        "interrupted: {} cell{} abandoned, {} not started; the finished ones are in {}",
+        summary.abandoned,
+        if summary.abandoned == 1 { "" } else { "s" },
+        summary.not_run,
+        summary.results.display()
+    );
+    eprintln!("hint: go on with `{}`", resume_command(out));
+}
+
+/// The exit code of a finished run: from its counts, and with `--calibrate` 1 when board and
+/// twin disagree on a cell, else from both sides' counts.
+fn run_exit_code(summary: &RunSummary, calibration: Option<&run::Calibration>, strict: bool) -> u8 {
+    match calibration {
+        Some(calibration) if calibration.disagreements().next().is_some() => exit::FAIL,
         Some(calibration) => {
             let twins = &calibration.twins;
             let both = RunSummary {
@@ -233,9 +262,9 @@ pub fn run(args: &RunArgs) -> u8 {
                 observed: summary.observed + twins.observed,
                 ..RunSummary::default()
             };
-            exit_code(&both, args.strict)
+            exit_code(&both, strict)
         }
-        None => exit_code(&summary, args.strict),
+        None => exit_code(summary, strict),
     }
 }
 
@@ -248,7 +277,10 @@ fn lab_devices(args: &RunArgs) -> Result<Option<LabConfig>, String> {
         }
         return Ok(None);
     };
-    let mut lab = lab::load(&path).map_err(|err| err.to_string())?;
+    let mut lab = lab::load(&path).map_err(|err| match super::lab::config_hint(&err) {
+        Some(hint) => format!("{err}\nhint: {hint}"),
+        None => err.to_string(),
+    })?;
     if let Some(n) = args.twins {
         let boards = lab.devices.into_iter().filter(|d| matches!(d, DeviceSpec::Board(_)));
         lab.devices = boards.chain(LabConfig::twins_only(n as usize).devices).collect();

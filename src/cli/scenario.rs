@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use otarig::pki::{LabPki, PkiError, SpecErrorKind};
-use otarig::scenario::{Scenario, ScenarioError};
+use otarig::scenario::{Scenario, ScenarioError, ScenarioErrorKind};
 use time::OffsetDateTime;
 
 use super::exit;
@@ -250,15 +250,24 @@ fn validity(from: OffsetDateTime, to: OffsetDateTime, at: OffsetDateTime) -> &'s
 
 fn report(err: &ScenarioError) {
     eprintln!("error: {err}");
-    if let ScenarioError::Spec(spec) = err {
-        eprintln!("hint: {}", hint(&spec.kind));
+    let hint = match err {
+        ScenarioError::Spec(spec) => Some(hint(&spec.kind)),
+        ScenarioError::Invalid { kind, .. } => Some(scenario_hint(kind)),
+        ScenarioError::Read { .. } => None,
+    };
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
     }
 }
 
 fn report_pki(err: &PkiError) {
     eprintln!("error: {err}");
-    if let PkiError::Spec(spec) = err {
-        eprintln!("hint: {}", hint(&spec.kind));
+    let hint = match err {
+        PkiError::Spec(spec) => Some(hint(&spec.kind)),
+        other => super::pki::hint(other),
+    };
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
     }
 }
 
@@ -269,13 +278,35 @@ fn hint(kind: &SpecErrorKind) -> &'static str {
             "name an authority from scenarios/pki/authorities.toml (`otarig pki list`) or a certificate of this scenario"
         }
         SpecErrorKind::Cycle { .. } => "an issuer or same_key_as chain must end at a self-signed root",
-        SpecErrorKind::InvertedValidity => "write valid = [from, to] with from before to",
-        SpecErrorKind::Validity { .. } => "dates are YYYY-MM-DD or RFC 3339 (2021-09-30T14:01:15Z)",
+        SpecErrorKind::InvertedValidity | SpecErrorKind::ValidityCount { .. } => {
+            "write valid = [from, to] with from before to"
+        }
+        SpecErrorKind::Validity(_) => DATES,
         SpecErrorKind::KeyMismatch { .. } => "a cross-sign shares its twin's key: drop `key` or make it equal",
         SpecErrorKind::Missing { .. } => "add the field",
-        SpecErrorKind::Subject { .. } => "write subjects as \"C=US, O=Example, CN=Name\"",
+        SpecErrorKind::Subject(_) => "write subjects as \"C=US, O=Example, CN=Name\"",
         SpecErrorKind::Address { .. } => "IP addresses as 192.0.2.1 or 2001:db8::1",
         SpecErrorKind::Serial { .. } => "serial numbers as hex bytes, e.g. \"04:a3\" or \"04a3\"",
         SpecErrorKind::Duplicate { .. } => "give the certificate another name",
+    }
+}
+
+/// How dates are written.
+const DATES: &str = "dates are YYYY-MM-DD or RFC 3339 (2021-09-30T14:01:15Z)";
+
+fn scenario_hint(kind: &ScenarioErrorKind) -> &'static str {
+    match kind {
+        ScenarioErrorKind::Date(_) => DATES,
+        ScenarioErrorKind::TlsVersions { .. } => "use tls = \"1.2\", \"1.3\" or \"1.2+1.3\"",
+        ScenarioErrorKind::Tag { .. } | ScenarioErrorKind::DuplicateTag { .. } => {
+            "tags are distinct, of lowercase letters, digits and `-`"
+        }
+        ScenarioErrorKind::Fault(_) => "see the fault kinds and their values in scenarios/README.md",
+        ScenarioErrorKind::StartSlot { .. } | ScenarioErrorKind::StartState { .. } => {
+            "start = { slot = \"ota_0\", state = \"valid\" }, or leave `start` out for the factory app"
+        }
+        ScenarioErrorKind::FactoryStartState { .. } => "name an OTA slot to give the start state",
+        ScenarioErrorKind::NoReason => "give a reason (use \"unknown\" if none)",
+        ScenarioErrorKind::Reason { .. } => "only tls-verify takes a reason: drop it",
     }
 }

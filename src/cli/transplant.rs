@@ -171,6 +171,7 @@ fn hint(err: &TransplantError) -> Option<&'static str> {
         }
         TransplantError::Pki(PkiError::Unknown { .. }) => Some("`otarig pki list` shows the authorities"),
         TransplantError::Pki(PkiError::Read { .. }) => Some("run from the repository root, or pass --pki"),
+        TransplantError::Pki(PkiError::NotGenerated { .. }) => Some(super::pki::NOT_GENERATED),
         _ => None,
     }
 }

@@ -44,10 +44,10 @@ impl Bundle {
             return Err(Error::from(codes::X509FatalError));
         }
         let verified = match self.find_issuer(cert.as_der()) {
-            Some(entry) => match check_signature(cert, entry, self.v5_4) {
+            Some(entry) => match check_signature(cert, entry) {
                 Ok(()) => true,
                 Err(failure) => {
-                    line('E', failure);
+                    line('E', failure.printed(self.v5_4));
                     if self.v5_4 {
                         line('E', "Certificate matched but signature verification failed".to_owned());
                     }
@@ -102,19 +102,53 @@ fn issuer_span(der: &[u8]) -> Option<(usize, usize)> {
     (at + raw.len() <= der.len()).then_some((at, raw.len()))
 }
 
-/// `esp_crt_check_signature`: the certificate's signature checked with the stored key, or the
-/// line the firmware prints on failure.
-fn check_signature(cert: &Certificate, entry: &BundleEntry, v5_4: bool) -> Result<(), String> {
-    // v4.4–v5.3 print the (negative) code with %X, v5.4+ its magnitude with 0x%x.
-    let code = |what: &str, e: Error| {
-        let ret = e.to_int();
-        if v5_4 {
-            format!("{what} failed with error 0x{:x}", -ret)
-        } else {
-            format!("{what} failed with error {ret:X}")
+/// Why `esp_crt_check_signature` refused a certificate.
+#[derive(Debug, thiserror::Error)]
+enum SignatureError {
+    #[error("the stored public key does not parse: {0}")]
+    ParseKey(#[source] Error),
+    #[error("the stored key cannot check the certificate's signature algorithm")]
+    UnsuitableKey,
+    #[error("the certificate's signature names no known message digest")]
+    UnknownDigest,
+    #[error("the certificate's signed part cannot be found")]
+    NoSignedPart,
+    #[error("hashing the signed part failed: {0}")]
+    Hash(#[source] Error),
+    #[error("the certificate's signature cannot be read: {0}")]
+    Signature(#[source] Error),
+    #[error("the signature does not verify: {0}")]
+    Verify(#[source] Error),
+}
+
+impl SignatureError {
+    /// The line the firmware prints for it: v4.4–v5.3 print the (negative) code with %X, v5.4+
+    /// its magnitude with 0x%x.
+    fn printed(&self, v5_4: bool) -> String {
+        let code = |what: &str, e: &Error| {
+            let ret = e.to_int();
+            if v5_4 {
+                format!("{what} failed with error 0x{:x}", -ret)
+            } else {
+                format!("{what} failed with error {ret:X}")
+            }
+        };
+        match self {
+            Self::ParseKey(e) => code("PK parse", e),
+            Self::UnsuitableKey if v5_4 => "Unsuitable public key".to_owned(),
+            Self::UnsuitableKey => "Simple compare failed".to_owned(),
+            Self::UnknownDigest if v5_4 => "Unknown message digest".to_owned(),
+            Self::UnknownDigest => code("Internal mbedTLS", &codes::MdBadInputData.into()),
+            Self::NoSignedPart => code("PK verify", &codes::X509InvalidFormat.into()),
+            Self::Hash(e) => code(if v5_4 { "MD" } else { "Internal mbedTLS" }, e),
+            Self::Signature(e) | Self::Verify(e) => code("PK verify", e),
         }
-    };
-    let mut key = Pk::from_public_key(&entry.public_key_der).map_err(|e| code("PK parse", e))?;
+    }
+}
+
+/// `esp_crt_check_signature`: the certificate's signature checked with the stored key.
+fn check_signature(cert: &Certificate, entry: &BundleEntry) -> Result<(), SignatureError> {
+    let mut key = Pk::from_public_key(&entry.public_key_der).map_err(SignatureError::ParseKey)?;
     // mbedtls_pk_can_do(parent key, child's signature algorithm).
     let can_do = match signature_algorithm_is_rsa(cert.as_der()) {
         Some(true) => key.can_do(PkType::Rsa),
@@ -122,22 +156,17 @@ fn check_signature(cert: &Certificate, entry: &BundleEntry, v5_4: bool) -> Resul
         None => false,
     };
     if !can_do {
-        return Err(if v5_4 { "Unsuitable public key".to_owned() } else { "Simple compare failed".to_owned() });
+        return Err(SignatureError::UnsuitableKey);
     }
     let md = cert.digest_type();
     if md == MdType::None {
-        return Err(if v5_4 {
-            "Unknown message digest".to_owned()
-        } else {
-            code("Internal mbedTLS", codes::MdBadInputData.into())
-        });
+        return Err(SignatureError::UnknownDigest);
     }
-    let tbs = tbs_of(cert.as_der()).ok_or_else(|| code("PK verify", codes::X509InvalidFormat.into()))?;
+    let tbs = tbs_of(cert.as_der()).ok_or(SignatureError::NoSignedPart)?;
     let mut hash = [0u8; 64];
-    let len =
-        Md::hash(md, tbs, &mut hash).map_err(|e| if v5_4 { code("MD", e) } else { code("Internal mbedTLS", e) })?;
-    let signature = cert.signature().map_err(|e| code("PK verify", e))?;
-    key.verify(md, &hash[..len], &signature).map_err(|e| code("PK verify", e))
+    let len = Md::hash(md, tbs, &mut hash).map_err(SignatureError::Hash)?;
+    let signature = cert.signature().map_err(SignatureError::Signature)?;
+    key.verify(md, &hash[..len], &signature).map_err(SignatureError::Verify)
 }
 
 /// The to-be-signed part of a certificate (what its signature covers).
@@ -159,5 +188,43 @@ fn signature_algorithm_is_rsa(der: &[u8]) -> Option<bool> {
         Some(false)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PublicKeyData};
+
+    use super::*;
+
+    /// A leaf signed by a fresh P-256 root, as DER.
+    fn leaf_of_a_p256_root() -> Vec<u8> {
+        let mut root = CertificateParams::new(Vec::<String>::new()).unwrap();
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let issuer = Issuer::new(root, KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap());
+        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = CertificateParams::new(vec!["ota.example.com".to_owned()]).unwrap();
+        leaf.signed_by(&leaf_key, &issuer).unwrap().der().to_vec()
+    }
+
+    fn entry_with_key(key: &KeyPair) -> BundleEntry {
+        BundleEntry { subject_der: Vec::new(), public_key_der: key.subject_public_key_info() }
+    }
+
+    #[test]
+    fn a_stored_key_that_did_not_sign_fails_as_the_firmware_prints_it() {
+        let leaf = Certificate::from_der(&leaf_of_a_p256_root()).unwrap();
+        let other_ec = entry_with_key(&KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap());
+        let failure = check_signature(&leaf, &other_ec).unwrap_err();
+        let SignatureError::Verify(error) = &failure else { panic!("{failure:?}") };
+        let ret = error.to_int();
+        assert_eq!(failure.printed(true), format!("PK verify failed with error 0x{:x}", -ret));
+        assert_eq!(failure.printed(false), format!("PK verify failed with error {ret:X}"));
+
+        let rsa = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
+        let failure = check_signature(&leaf, &entry_with_key(&rsa)).unwrap_err();
+        assert!(matches!(failure, SignatureError::UnsuitableKey), "{failure:?}");
+        assert_eq!(failure.printed(true), "Unsuitable public key");
+        assert_eq!(failure.printed(false), "Simple compare failed");
     }
 }

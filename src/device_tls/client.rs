@@ -63,10 +63,10 @@ pub fn handshake(
 ) -> Result<Result<(Session, ChainVerdict), HandshakeFailure>, DeviceTlsError> {
     let record = Arc::new(Mutex::new(Recorder::default()));
     let mut config = Config::new(Endpoint::Client, Transport::Stream, Preset::Default);
-    let rng = CtrDrbg::new(Arc::new(OsEntropy::new()), None).map_err(|e| DeviceTlsError::Setup(e.to_string()))?;
+    let rng = CtrDrbg::new(Arc::new(OsEntropy::new()), None).map_err(DeviceTlsError::Setup)?;
     config.set_rng(Arc::new(rng));
     config.set_authmode(AuthMode::Required);
-    config.set_max_version(Version::Tls1_2).map_err(|e| DeviceTlsError::Setup(e.to_string()))?;
+    config.set_max_version(Version::Tls1_2).map_err(DeviceTlsError::Setup)?;
     match &policy.anchors {
         Anchors::Roots(_) => config.set_ca_list(Arc::new(policy.trusted_list()?), None),
         // esp_crt_bundle_attach: no trusted certificate is ever offered as a parent.

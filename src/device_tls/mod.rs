@@ -129,14 +129,19 @@ impl ChainVerdict {
 /// Why a chain or a trust list could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceTlsError {
-    #[error("certificate {index} of the chain is not a certificate mbedTLS can parse ({code})")]
-    ChainCertificate { index: usize, code: String },
-    #[error("trusted root {index} is not a certificate mbedTLS can parse ({code})")]
-    Root { index: usize, code: String },
+    #[error("certificate {index} of the chain is not a certificate mbedTLS can parse ({})", code(source))]
+    ChainCertificate { index: usize, source: mbedtls::Error },
+    #[error("trusted root {index} is not a certificate mbedTLS can parse ({})", code(source))]
+    Root { index: usize, source: mbedtls::Error },
     #[error("the chain is empty")]
     EmptyChain,
     #[error("cannot set up the TLS client: {0}")]
-    Setup(String),
+    Setup(#[source] mbedtls::Error),
+}
+
+/// An mbedTLS error as its code is written in its documentation, `-0x2180`.
+fn code(err: &mbedtls::Error) -> String {
+    format!("-0x{:04X}", -err.to_int())
 }
 
 impl DevicePolicy {
@@ -147,8 +152,7 @@ impl DevicePolicy {
         if let Anchors::Roots(roots) = &self.anchors {
             let mut parsed = Vec::with_capacity(roots.len());
             for (index, der) in roots.iter().enumerate() {
-                let cert = Certificate::from_der(der)
-                    .map_err(|e| DeviceTlsError::Root { index, code: format!("-0x{:04X}", -e.to_int()) })?;
+                let cert = Certificate::from_der(der).map_err(|source| DeviceTlsError::Root { index, source })?;
                 parsed.push(cert);
             }
             if let Some(now) = self.date_check_at {
@@ -213,8 +217,7 @@ fn parse_chain(chain: &[Vec<u8>]) -> Result<MbedtlsList<Certificate>, DeviceTlsE
     }
     let mut list = MbedtlsList::new();
     for (index, der) in chain.iter().enumerate() {
-        let cert = Certificate::from_der(der)
-            .map_err(|e| DeviceTlsError::ChainCertificate { index, code: format!("-0x{:04X}", -e.to_int()) })?;
+        let cert = Certificate::from_der(der).map_err(|source| DeviceTlsError::ChainCertificate { index, source })?;
         list.push(cert);
     }
     Ok(list)

@@ -66,8 +66,8 @@ fn build_app(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Result
             let mut entries = Vec::new();
             for name in fleet.trusted_authorities(firmware) {
                 let der = pki.certificate(&name)?.der;
-                let entry = BundleEntry::from_certificate_der(&der)
-                    .map_err(|e| PkiError::Generate { name: name.clone(), message: e.to_string() })?;
+                let entry =
+                    BundleEntry::from_certificate_der(&der).map_err(|_| PkiError::Unreadable { name: name.clone() })?;
                 entries.push(entry);
             }
             let format = if (firmware.idf.release.major, firmware.idf.release.minor) >= (5, 4) {

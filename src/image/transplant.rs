@@ -79,8 +79,7 @@ impl<'a> Replacement<'a> {
         let der = pki.certificate(name)?.der;
         let entry = super::BundleEntry::from_certificate_der(&der);
         let (Some(info), Ok(entry)) = (CertInfo::from_der(&der), entry) else {
-            let message = "committed certificate does not parse".to_owned();
-            return Err(PkiError::Generate { name: name.to_owned(), message }.into());
+            return Err(PkiError::Unreadable { name: name.to_owned() }.into());
         };
         Ok(Self { pki, spec, info, public_key_der: entry.public_key_der })
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::{DeviceSpec, LabConfig};
 use crate::board::loader::LoaderAnswer;
+use crate::board::port::PortError;
 use crate::board::serial::{ResetSource, SerialBoard};
 use crate::board::twin::TwinBoard;
 use crate::board::{Board, BoardError, UsbIdentity};
@@ -34,6 +35,29 @@ pub struct CheckLine {
     pub subject: String,
     pub status: CheckStatus,
     pub detail: String,
+    /// What a failure is about, where the caller may have more to say (a hint).
+    #[serde(skip)]
+    pub cause: Option<CheckCause>,
+}
+
+/// What a failed check is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckCause {
+    /// No serial port of this host matches the board's selector.
+    PortNotFound,
+    /// More than one serial port matches the board's selector.
+    PortAmbiguous,
+}
+
+/// Why boards on the lab network cannot reach an address of this host.
+#[derive(Debug, thiserror::Error)]
+enum RigAddressError {
+    #[error("{ip} is no address a board can connect to")]
+    Unspecified { ip: IpAddr },
+    #[error("{ip} is loopback: boards cannot reach it")]
+    Loopback { ip: IpAddr },
+    #[error("{ip} is not an address of this host")]
+    NotLocal { ip: IpAddr, source: std::io::Error },
 }
 
 /// A firmware's update host, as its OTA URL names it.
@@ -82,14 +106,22 @@ fn check_turns(lab: &LabConfig, report: &mut dyn FnMut(CheckLine)) {
 }
 
 fn line(subject: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> CheckLine {
-    CheckLine { subject: subject.into(), status, detail: detail.into() }
+    CheckLine { subject: subject.into(), status, detail: detail.into(), cause: None }
 }
 
 fn check_board(mut board: SerialBoard, report: &mut dyn FnMut(CheckLine)) {
     let subject = format!("board {}", board.spec().id);
     let (found, source) = match board.resolve() {
         Ok(found) => found,
-        Err(err) => return report(line(subject, CheckStatus::Fail, without_id(&err, &board.spec().id))),
+        Err(err) => {
+            let cause = match &err {
+                BoardError::Port { source: PortError::NotFound { .. }, .. } => Some(CheckCause::PortNotFound),
+                BoardError::Port { source: PortError::Ambiguous { .. }, .. } => Some(CheckCause::PortAmbiguous),
+                _ => None,
+            };
+            let failed = line(subject, CheckStatus::Fail, without_id(&err, &board.spec().id));
+            return report(CheckLine { cause, ..failed });
+        }
     };
     let usb = found.usb.as_ref().map(describe_usb).map(|u| format!(" ({u})")).unwrap_or_default();
     let why = match source {
@@ -152,14 +184,14 @@ fn check_twin(id: &str, flash_size: u32, report: &mut dyn FnMut(CheckLine)) {
 }
 
 /// Whether boards on the lab network can reach `ip` on this host.
-fn rig_address(ip: IpAddr) -> Result<(), String> {
+fn rig_address(ip: IpAddr) -> Result<(), RigAddressError> {
     if ip.is_unspecified() {
-        return Err(format!("{ip} is no address a board can connect to"));
+        return Err(RigAddressError::Unspecified { ip });
     }
     if ip.is_loopback() {
-        return Err(format!("{ip} is loopback: boards cannot reach it"));
+        return Err(RigAddressError::Loopback { ip });
     }
-    UdpSocket::bind(SocketAddr::new(ip, 0)).map(drop).map_err(|_| format!("{ip} is not an address of this host"))
+    UdpSocket::bind(SocketAddr::new(ip, 0)).map(drop).map_err(|source| RigAddressError::NotLocal { ip, source })
 }
 
 fn check_dns(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(CheckLine)) {
@@ -189,7 +221,7 @@ fn check_dns(lab: &LabConfig, hosts: &[OtaHost], report: &mut dyn FnMut(CheckLin
             },
         };
         if let Err(why) = rig_address(ip) {
-            report(line(subject, CheckStatus::Fail, why));
+            report(line(subject, CheckStatus::Fail, why.to_string()));
             continue;
         }
         let Some(server) = lab.server else { continue };
@@ -280,9 +312,9 @@ mod tests {
 
     #[test]
     fn rig_addresses() {
-        assert!(rig_address("127.0.0.1".parse().unwrap()).unwrap_err().contains("loopback"));
-        assert!(rig_address("0.0.0.0".parse().unwrap()).is_err());
+        assert!(matches!(rig_address("127.0.0.1".parse().unwrap()), Err(RigAddressError::Loopback { .. })));
+        assert!(matches!(rig_address("0.0.0.0".parse().unwrap()), Err(RigAddressError::Unspecified { .. })));
         // TEST-NET-3 (RFC 5737) is never assigned to a host.
-        assert!(rig_address("203.0.113.77".parse().unwrap()).unwrap_err().contains("not an address"));
+        assert!(matches!(rig_address("203.0.113.77".parse().unwrap()), Err(RigAddressError::NotLocal { .. })));
     }
 }

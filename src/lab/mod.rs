@@ -108,7 +108,7 @@ impl Default for Timeouts {
 }
 
 /// A lab config that cannot be used: where, and what.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("{location}: {kind}")]
 pub struct LabError {
     pub location: Location,
@@ -116,7 +116,7 @@ pub struct LabError {
 }
 
 /// The kinds of [`LabError`]; tests match these, never the text.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum LabErrorKind {
     /// Syntax, an unknown key, a value of the wrong type.
     #[error("{message}")]
@@ -125,31 +125,33 @@ pub enum LabErrorKind {
     Id { text: String },
     #[error("`{id}` is defined twice")]
     Duplicate { id: String },
-    #[error("board `{id}` names no port: give `port`, `usb_serial` or `vid_pid`")]
+    #[error("board `{id}` names no port (no `port`, `usb_serial` or `vid_pid`)")]
     NoPort { id: String },
-    #[error("board `{id}`: `port` names the port alone; leave out `usb_serial` and `vid_pid`")]
+    #[error("board `{id}` names its port by `port` and by `usb_serial` or `vid_pid`")]
     PortConflict { id: String },
     #[error("`{text}` is not a VID:PID (`303a:1001`)")]
     VidPid { text: String },
-    #[error("`{text}` is not a debug probe selector (`303a:1001` or `303a:1001:SERIAL`): {message}")]
-    ProbeSelector { text: String, message: String },
-    #[error("this otarig was built without the `probe` feature: rebuild with --features probe")]
+    #[cfg(feature = "probe")]
+    #[error("`{text}` is not a debug probe selector (`303a:1001` or `303a:1001:SERIAL`): {source}")]
+    ProbeSelector { text: String, source: crate::board::probe::SelectorError },
+    /// A `probe` key in a build without the `probe` feature.
+    #[error("this otarig was built without the `probe` feature")]
     ProbeFeature,
     #[error("`{text}` is not a flash size (`4MB`)")]
     FlashSize { text: String },
     #[error("baud rate {baud} is out of range (9600 to 5000000)")]
     Baud { baud: u64 },
-    #[error("board `{id}`: power: {message}")]
-    Power { id: String, message: String },
+    #[error("board `{id}`: power: {source}")]
+    Power { id: String, source: PowerSpecError },
     #[error("`{text}` is not an address: {expected}")]
     Address { text: String, expected: &'static str },
     #[error("`{text}` is not a host name")]
     HostName { text: String },
     #[error("`{field}` must be at least 1 second")]
     Timeout { field: &'static str },
-    #[error("`twins = N` and `[[twin]]` tables both name twins: use one")]
+    #[error("`twins = N` and `[[twin]]` tables both name twins")]
     TwinsTwice,
-    #[error("no device: add a `[[board]]`, a `[[twin]]` or `twins = N`")]
+    #[error("no device: no `[[board]]`, `[[twin]]` or `twins = N`")]
     NoDevices,
     #[error("boards need `[server] listen`: where the update server listens for them")]
     NoServer,
@@ -157,14 +159,25 @@ pub enum LabErrorKind {
     UnknownDevice { id: String },
     #[error("region offset {offset:#x} is not at a 4 KiB sector boundary")]
     Alignment { offset: u64 },
-    #[error("cannot read {path}: {message}")]
-    PrepareFile { path: PathBuf, message: String },
+    #[error("cannot read {path}: {source}")]
+    PrepareFile { path: PathBuf, source: std::io::Error },
     #[error("region {offset:#x}..{end:#x} overlaps {what}, which every cell writes (ESP-IDF's two-OTA table)")]
     PrepareOverlap { offset: u64, end: u64, what: String },
     #[error("a region is either `file = PATH` or `nvs = CSV` (with an optional `size`)")]
     RegionSource,
-    #[error("cannot make an NVS partition of {path}: {message}")]
-    Nvs { path: PathBuf, message: String },
+    #[error("cannot make an NVS partition of {path}: {source}")]
+    Nvs { path: PathBuf, source: nvs::NvsProblem },
+}
+
+/// A board's `power` table that gives no usable commands.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PowerSpecError {
+    #[error(transparent)]
+    Template(#[from] crate::board::power::TemplateError),
+    #[error("`command` needs `{{action}}` (it runs with `off`, then `on`)")]
+    NoAction,
+    #[error("neither `command` nor both `off` and `on`")]
+    NoCommands,
 }
 
 impl From<crate::toml_source::ShapeError> for LabError {

@@ -16,25 +16,36 @@ pub const DEFAULT_SIZE: u32 = 0x4000;
 /// partition needs at least one page besides it (and `nvs_flash_init` asks for three).
 pub const MIN_SIZE: u32 = 0x3000;
 
-/// A CSV that gives no partition.
+/// A CSV (or partition) that gives no partition (or CSV).
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {message}", path.display())]
+#[error("{}: {problem}", path.display())]
 pub struct NvsError {
     pub path: PathBuf,
-    pub message: String,
+    #[source]
+    pub problem: NvsProblem,
+}
+
+/// What is wrong with an NVS partition's CSV or bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum NvsProblem {
+    #[error("size {size:#x} is no NVS partition size: a multiple of 0x1000, at least {MIN_SIZE:#x}")]
+    Size { size: u32 },
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    /// The CSV, a file it names, or the partition's bytes, as esp-nvs-partition-tool reads them.
+    #[error("{0}")]
+    Partition(#[source] esp_nvs_partition_tool::Error),
 }
 
 /// The NVS partition of `size` bytes (a multiple of 4 KiB, at least [`MIN_SIZE`]) holding the
 /// entries of the CSV file at `csv`.
 pub fn generate(csv: &Path, size: u32) -> Result<Vec<u8>, NvsError> {
-    let fail = |message: String| NvsError { path: csv.to_owned(), message };
+    let fail = |problem| NvsError { path: csv.to_owned(), problem };
     if !size.is_multiple_of(0x1000) || size < MIN_SIZE {
-        return Err(fail(format!(
-            "size {size:#x} is no NVS partition size: a multiple of 0x1000, at least {MIN_SIZE:#x}"
-        )));
+        return Err(fail(NvsProblem::Size { size }));
     }
-    let text = std::fs::read_to_string(csv).map_err(|e| fail(e.to_string()))?;
-    let mut partition = NvsPartition::try_from_str(text).map_err(|e| fail(e.to_string()))?;
+    let text = std::fs::read_to_string(csv).map_err(|e| fail(NvsProblem::Read(e)))?;
+    let mut partition = NvsPartition::try_from_str(text).map_err(|e| fail(NvsProblem::Partition(e)))?;
     let folder = csv.parent().unwrap_or(Path::new(""));
     for entry in &mut partition.entries {
         if let EntryContent::File { file_path, .. } = &mut entry.content
@@ -43,15 +54,15 @@ pub fn generate(csv: &Path, size: u32) -> Result<Vec<u8>, NvsError> {
             *file_path = folder.join(&*file_path);
         }
     }
-    partition.generate_partition(size as usize).map_err(|e| fail(e.to_string()))
+    partition.generate_partition(size as usize).map_err(|e| fail(NvsProblem::Partition(e)))
 }
 
 /// The entries of an NVS partition's bytes (`path` names them in errors) as a CSV in the same
 /// format, blobs in base64: what a board holds, from a dump or a generated partition.
 pub fn entries_csv(path: &Path, bytes: &[u8]) -> Result<String, NvsError> {
-    let fail = |message: String| NvsError { path: path.to_owned(), message };
-    let partition = NvsPartition::try_from_bytes(bytes.to_vec()).map_err(|e| fail(e.to_string()))?;
-    partition.to_csv().map_err(|e| fail(e.to_string()))
+    let fail = |e| NvsError { path: path.to_owned(), problem: NvsProblem::Partition(e) };
+    let partition = NvsPartition::try_from_bytes(bytes.to_vec()).map_err(fail)?;
+    partition.to_csv().map_err(fail)
 }
 
 /// Whether `bytes` look like an NVS partition rather than CSV text: a partition starts with a
@@ -114,12 +125,16 @@ mod tests {
         let csv = dir.join("bad.csv");
         for size in [0x2000, 0x4800] {
             let err = generate(&csv, size).unwrap_err();
-            assert!(err.message.contains("no NVS partition size"), "{err}");
+            assert!(matches!(err.problem, NvsProblem::Size { size: s } if s == size), "{err}");
         }
         let err = generate(&csv, DEFAULT_SIZE).unwrap_err();
         assert_eq!(err.path, csv);
+        assert!(matches!(err.problem, NvsProblem::Partition(_)), "{err}");
         assert!(err.to_string().starts_with(&csv.display().to_string()), "{err}");
         let missing = generate(&dir.join("absent.csv"), DEFAULT_SIZE).unwrap_err();
-        assert!(missing.message.contains("No such file"), "{missing}");
+        assert!(
+            matches!(missing.problem, NvsProblem::Read(ref e) if e.kind() == std::io::ErrorKind::NotFound),
+            "{missing}"
+        );
     }
 }

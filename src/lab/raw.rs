@@ -10,7 +10,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    DeviceSpec, DnsConfig, EVERY_BOARD, LabConfig, LabError, LabErrorKind, ServerConfig, SntpConfig, Timeouts, TwinSpec,
+    DeviceSpec, DnsConfig, EVERY_BOARD, LabConfig, LabError, LabErrorKind, PowerSpecError, ServerConfig, SntpConfig,
+    Timeouts, TwinSpec,
 };
 use crate::board::port::{PortSelector, parse_vid_pid};
 use crate::board::power::{CommandTemplate, PowerControl};
@@ -245,8 +246,8 @@ fn board_spec(
 fn probe_selector(at: &At<'_>, text: &Spanned<String>) -> Result<String, LabError> {
     match crate::board::probe::parse_selector(text.get_ref()) {
         Ok(_) => Ok(text.get_ref().clone()),
-        Err(message) => {
-            Err(at.err(text.span().start, LabErrorKind::ProbeSelector { text: text.get_ref().clone(), message }))
+        Err(source) => {
+            Err(at.err(text.span().start, LabErrorKind::ProbeSelector { text: text.get_ref().clone(), source }))
         }
     }
 }
@@ -259,24 +260,20 @@ fn probe_selector(at: &At<'_>, text: &Spanned<String>) -> Result<String, LabErro
 
 fn power_control(at: &At<'_>, id: &str, power: &Spanned<RawPower>) -> Result<PowerControl, LabError> {
     let raw = power.get_ref();
-    let fail = |span: usize, message: String| at.err(span, LabErrorKind::Power { id: id.to_owned(), message });
+    let fail = |span: usize, source| at.err(span, LabErrorKind::Power { id: id.to_owned(), source });
     let template = |text: &Spanned<String>| {
-        CommandTemplate::parse(text.get_ref()).map_err(|e| fail(text.span().start, e.to_string()))
+        CommandTemplate::parse(text.get_ref()).map_err(|e| fail(text.span().start, PowerSpecError::Template(e)))
     };
     let (off, on) = match (&raw.command, &raw.off, &raw.on) {
         (Some(command), None, None) => {
             let template = template(command)?;
             if !template.uses("action") {
-                let message = "`command` needs `{action}` (it runs with `off`, then `on`)".to_owned();
-                return Err(fail(command.span().start, message));
+                return Err(fail(command.span().start, PowerSpecError::NoAction));
             }
             (template.clone(), template)
         }
         (None, Some(off), Some(on)) => (template(off)?, template(on)?),
-        _ => {
-            let message = "give `command` (with `{action}`), or both `off` and `on`".to_owned();
-            return Err(fail(power.span().start, message));
-        }
+        _ => return Err(fail(power.span().start, PowerSpecError::NoCommands)),
     };
     let off_time = raw.off_ms.map_or(DEFAULT_OFF_TIME, Duration::from_millis);
     Ok(PowerControl { off, on, off_time })
@@ -374,8 +371,8 @@ fn prepare(
             let bytes = match (&region.file, &region.nvs, &region.size) {
                 (Some(file), None, None) => {
                     let path = folder.join(file.get_ref());
-                    std::fs::read(&path).map_err(|e| {
-                        let kind = LabErrorKind::PrepareFile { path: path.clone(), message: e.to_string() };
+                    std::fs::read(&path).map_err(|source| {
+                        let kind = LabErrorKind::PrepareFile { path: path.clone(), source };
                         at.err(file.span().start, kind)
                     })?
                 }
@@ -385,7 +382,7 @@ fn prepare(
                         None => super::nvs::DEFAULT_SIZE,
                     };
                     super::nvs::generate(&folder.join(csv.get_ref()), size).map_err(|e| {
-                        let kind = LabErrorKind::Nvs { path: e.path, message: e.message };
+                        let kind = LabErrorKind::Nvs { path: e.path, source: e.problem };
                         at.err(csv.span().start, kind)
                     })?
                 }

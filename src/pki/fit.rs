@@ -9,6 +9,7 @@ use rcgen::CustomExtension;
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::error::{MintError, Unsupported};
 use super::mint::{IssuedBy, Minted, mint, params_of, sign_params, signed_without_rcgen};
 use super::{CertSpec, LabPki, PkiError};
 
@@ -156,24 +157,18 @@ impl Fit<'_> {
         let minted = match padding {
             None => mint(&spec, &self.keys.subject, issuer)?,
             Some(_) if signed_without_rcgen(&spec, issuer) => {
-                let what = "padding a certificate signed with SHA-1 or by an RSA-1024 key".to_owned();
-                return Err(PkiError::Unsupported { name: spec.name.clone(), what });
+                return Err(PkiError::Unsupported { name: spec.name.clone(), what: Unsupported::LegacyPadding });
             }
             Some(n) => {
                 let mut params =
-                    params_of(&spec).map_err(|message| PkiError::Generate { name: spec.name.clone(), message })?;
+                    params_of(&spec).map_err(|source| PkiError::Generate { name: spec.name.clone(), source })?;
                 params.custom_extensions.push(CustomExtension::from_oid_content(PADDING_OID, octet_string(n)));
                 sign_params(&spec, params, &self.keys.subject, issuer)?
             }
         };
         let signature = match X509Certificate::from_der(&minted.der) {
             Ok((_, cert)) => cert.signature_value.data.len(),
-            Err(e) => {
-                return Err(PkiError::Generate {
-                    name: spec.name.clone(),
-                    message: format!("made an unreadable certificate: {e}"),
-                });
-            }
+            Err(e) => return Err(PkiError::Generate { name: spec.name.clone(), source: MintError::Unreadable(e) }),
         };
         match self.signatures.iter_mut().find(|(len, _)| *len == signature) {
             Some((_, count)) => *count += 1,

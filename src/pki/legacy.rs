@@ -29,6 +29,7 @@ use x509_cert::spki::{DynSignatureAlgorithmIdentifier, SubjectPublicKeyInfoOwned
 use x509_cert::time::{Time, Validity};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
+use super::error::MintError;
 use super::minted::{Minted, random_serial};
 use super::spec::{CertSpec, ExtendedKeyUsage, KeyType, KeyUsage, Role, SignatureHash};
 
@@ -39,16 +40,16 @@ pub(super) fn signs(signer: KeyType, hash: Option<SignatureHash>) -> bool {
 }
 
 /// A fresh RSA key of `bits` bits, as PKCS#8 PEM (what the lab PKI stores).
-pub(super) fn new_rsa_key_pem(bits: usize) -> Result<String, String> {
-    let key = RsaPrivateKey::new(&mut OsRng, bits).map_err(|e| e.to_string())?;
-    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+pub(super) fn new_rsa_key_pem(bits: usize) -> Result<String, MintError> {
+    let key = RsaPrivateKey::new(&mut OsRng, bits).map_err(MintError::NewRsaKey)?;
+    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(MintError::EncodeKey)?;
     Ok(pem.as_str().to_owned())
 }
 
 /// The SubjectPublicKeyInfo (DER) of an RSA private key in PKCS#8 PEM.
-pub(super) fn rsa_public_key_der(key_pem: &str) -> Result<Vec<u8>, String> {
-    let key = RsaPrivateKey::from_pkcs8_pem(key_pem).map_err(|e| format!("not an RSA PKCS#8 key: {e}"))?;
-    let der = key.to_public_key().to_public_key_der().map_err(|e| e.to_string())?;
+pub(super) fn rsa_public_key_der(key_pem: &str) -> Result<Vec<u8>, MintError> {
+    let key = RsaPrivateKey::from_pkcs8_pem(key_pem).map_err(MintError::NotRsaKey)?;
+    let der = key.to_public_key().to_public_key_der().map_err(MintError::PublicKey)?;
     Ok(der.into_vec())
 }
 
@@ -61,8 +62,8 @@ pub(super) fn mint(
     signer_pem: &str,
     issuer_pem: Option<&str>,
     hash: SignatureHash,
-) -> Result<Minted, String> {
-    let key = RsaPrivateKey::from_pkcs8_pem(signer_pem).map_err(|e| format!("cannot load the signing key: {e}"))?;
+) -> Result<Minted, MintError> {
+    let key = RsaPrivateKey::from_pkcs8_pem(signer_pem).map_err(MintError::RsaSigningKey)?;
     match hash {
         SignatureHash::Sha1 => build(spec, subject_spki, issuer_pem, &SigningKey::<Sha1>::new(key)),
         SignatureHash::Sha256 => build(spec, subject_spki, issuer_pem, &SigningKey::<Sha256>::new(key)),
@@ -71,13 +72,13 @@ pub(super) fn mint(
     }
 }
 
-fn build<S>(spec: &CertSpec, subject_spki: &[u8], issuer_pem: Option<&str>, signer: &S) -> Result<Minted, String>
+fn build<S>(spec: &CertSpec, subject_spki: &[u8], issuer_pem: Option<&str>, signer: &S) -> Result<Minted, MintError>
 where
     S: Keypair + DynSignatureAlgorithmIdentifier + RandomizedSigner<Signature>,
     S::VerifyingKey: EncodePublicKey,
 {
-    let spki = SubjectPublicKeyInfoOwned::from_der(subject_spki).map_err(|e| format!("subject public key: {e}"))?;
-    let subject_key_id = SubjectKeyIdentifier::try_from(spki.owned_to_ref()).map_err(|e| e.to_string())?;
+    let spki = SubjectPublicKeyInfoOwned::from_der(subject_spki).map_err(der("subject public key"))?;
+    let subject_key_id = SubjectKeyIdentifier::try_from(spki.owned_to_ref()).map_err(der("subject key identifier"))?;
     let (issuer, authority_key_id) = match issuer_pem {
         None => (None, subject_key_id.0.clone()),
         Some(pem) => {
@@ -89,13 +90,13 @@ where
         Some(serial) => serial.clone(),
         None => random_serial()?,
     };
-    let serial = SerialNumber::new(&serial).map_err(|e| format!("serial number: {e}"))?;
+    let serial = SerialNumber::new(&serial).map_err(der("serial number"))?;
     let validity = Validity { not_before: x509_time(spec.not_before)?, not_after: x509_time(spec.not_after)? };
     let subject = name(&spec.subject, spec.subject_utf8)?;
 
     let mut builder = CertificateBuilder::new(Profile::Manual { issuer }, serial, validity, subject, spki, signer)
-        .map_err(|e| e.to_string())?;
-    let add = |result: Result<(), x509_cert::builder::Error>| result.map_err(|e| e.to_string());
+        .map_err(MintError::Build)?;
+    let add = |result: Result<(), x509_cert::builder::Error>| result.map_err(MintError::Build);
     // The extensions rcgen writes, with its criticality.
     let (ca, path_len_constraint) = match spec.role {
         Role::Authority { pathlen } => (true, pathlen),
@@ -113,7 +114,7 @@ where
     if !spec.dns.is_empty() || !spec.ip.is_empty() {
         let mut names = Vec::new();
         for dns in &spec.dns {
-            let ia5 = Ia5String::new(dns).map_err(|_| format!("`{dns}` is not a DNS name"))?;
+            let ia5 = Ia5String::new(dns).map_err(|_| MintError::DnsName { name: dns.clone() })?;
             names.push(GeneralName::DnsName(ia5));
         }
         names.extend(spec.ip.iter().map(|ip| GeneralName::from(*ip)));
@@ -129,8 +130,8 @@ where
         add(builder.add_extension(&aki))?;
     }
 
-    let certificate = builder.build_with_rng::<Signature>(&mut OsRng).map_err(|e| e.to_string())?;
-    let der = certificate.to_der().map_err(|e| e.to_string())?;
+    let certificate = builder.build_with_rng::<Signature>(&mut OsRng).map_err(MintError::Build)?;
+    let der = certificate.to_der().map_err(der("certificate"))?;
     let config = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
     let pem = ::pem::encode_config(&::pem::Pem::new("CERTIFICATE", der.clone()), config);
     Ok(Minted { name: spec.name.clone(), der, pem })
@@ -146,25 +147,24 @@ struct IssuerFacts {
 }
 
 impl IssuerFacts {
-    fn read(pem: &str) -> Result<Self, String> {
-        let unusable = |what: String| format!("issuer certificate unusable: {what}");
-        let der = super::pem_to_der(pem).ok_or_else(|| unusable("no CERTIFICATE block".into()))?;
-        let (_, cert) = X509Certificate::from_der(&der).map_err(|e| unusable(e.to_string()))?;
+    fn read(pem: &str) -> Result<Self, MintError> {
+        let der = super::pem_to_der(pem).ok_or(MintError::IssuerNotPem)?;
+        let (_, cert) = X509Certificate::from_der(&der).map_err(MintError::IssuerParse)?;
         let raw_subject = cert.subject().as_raw();
-        let name = RdnSequence::from_der(raw_subject).map_err(|e| unusable(format!("subject: {e}")))?;
-        if name.to_der().map_err(|e| unusable(e.to_string()))? != raw_subject {
-            return Err(unusable("its subject does not re-encode byte for byte".into()));
+        let name = RdnSequence::from_der(raw_subject).map_err(self::der("issuer subject"))?;
+        if name.to_der().map_err(self::der("issuer subject"))? != raw_subject {
+            return Err(MintError::IssuerSubject);
         }
         let ski = cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
             ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
             _ => None,
         });
         let key_id = match ski {
-            Some(id) => OctetString::new(id).map_err(|e| unusable(e.to_string()))?,
+            Some(id) => OctetString::new(id).map_err(self::der("issuer key identifier"))?,
             None => {
                 let spki = SubjectPublicKeyInfoOwned::from_der(cert.public_key().raw);
-                let spki = spki.map_err(|e| unusable(e.to_string()))?;
-                SubjectKeyIdentifier::try_from(spki.owned_to_ref()).map_err(|e| unusable(e.to_string()))?.0
+                let spki = spki.map_err(self::der("issuer public key"))?;
+                SubjectKeyIdentifier::try_from(spki.owned_to_ref()).map_err(self::der("issuer key identifier"))?.0
             }
         };
         Ok(Self { name, key_id })
@@ -173,7 +173,7 @@ impl IssuerFacts {
 
 /// The subject in order, one attribute per RDN, PrintableString where the text allows (unless
 /// `utf8`), as the rcgen path writes it.
-fn name(subject: &[(String, String)], utf8: bool) -> Result<Name, String> {
+fn name(subject: &[(String, String)], utf8: bool) -> Result<Name, MintError> {
     let mut rdns = Vec::with_capacity(subject.len());
     for (key, value) in subject {
         let oid = match key.as_str() {
@@ -183,26 +183,31 @@ fn name(subject: &[(String, String)], utf8: bool) -> Result<Name, String> {
             "C" => rfc4519::C,
             "L" => rfc4519::L,
             "ST" => rfc4519::ST,
-            other => return Err(format!("unknown subject attribute {other}")),
+            other => return Err(MintError::SubjectAttribute { key: other.to_owned() }),
         };
         let value = match PrintableStringRef::new(value) {
             Ok(printable) if !utf8 => Any::encode_from(&printable),
             _ => Utf8StringRef::new(value).and_then(|text| Any::encode_from(&text)),
         }
-        .map_err(|e| format!("subject {key}: {e}"))?;
-        let rdn = SetOfVec::try_from(vec![AttributeTypeAndValue { oid, value }]).map_err(|e| e.to_string())?;
+        .map_err(|source| MintError::SubjectValue { key: key.clone(), source })?;
+        let rdn = SetOfVec::try_from(vec![AttributeTypeAndValue { oid, value }]).map_err(der("subject"))?;
         rdns.push(RelativeDistinguishedName(rdn));
     }
     Ok(RdnSequence(rdns))
 }
 
 /// UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5280; the builder picks UTCTime).
-fn x509_time(at: time::OffsetDateTime) -> Result<Time, String> {
+fn x509_time(at: time::OffsetDateTime) -> Result<Time, MintError> {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let year = u16::try_from(at.year()).map_err(|_| format!("year {} out of range", at.year()))?;
+    let year = u16::try_from(at.year()).map_err(|_| MintError::Year { year: at.year() })?;
     let date = x509_cert::der::DateTime::new(year, at.month().into(), at.day(), at.hour(), at.minute(), at.second())
-        .map_err(|e| format!("{at}: {e}"))?;
+        .map_err(der("validity"))?;
     Ok(Time::GeneralTime(GeneralizedTime::from_date_time(date)))
+}
+
+/// A DER error of the certificate's `what`.
+fn der(what: &'static str) -> impl Fn(x509_cert::der::Error) -> MintError {
+    move |source| MintError::Der { what, source }
 }
 
 fn key_usage(usage: KeyUsage) -> KeyUsages {

@@ -8,7 +8,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, RsaKeySize, SanType, SerialNumber, SignatureAlgorithm,
 };
 
-use super::error::PkiError;
+use super::error::{MintError, PkiError, Unsupported};
 use super::legacy;
 pub use super::minted::Minted;
 use super::minted::random_serial;
@@ -19,7 +19,7 @@ pub fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
     match spec.key {
         // aws-lc-rs makes no RSA key under 2048 bits.
         KeyType::Rsa1024 => {
-            legacy::new_rsa_key_pem(1024).map_err(|message| PkiError::Generate { name: spec.name.clone(), message })
+            legacy::new_rsa_key_pem(1024).map_err(|source| PkiError::Generate { name: spec.name.clone(), source })
         }
         _ => Ok(new_key(spec)?.serialize_pem()),
     }
@@ -30,8 +30,7 @@ pub fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
 pub fn new_key(spec: &CertSpec) -> Result<KeyPair, PkiError> {
     let generated = match spec.key {
         KeyType::Rsa1024 => {
-            let message = "rcgen cannot hold an RSA-1024 key (new_key_pem makes one)".to_owned();
-            return Err(PkiError::Generate { name: spec.name.clone(), message });
+            return Err(PkiError::Generate { name: spec.name.clone(), source: MintError::RcgenRsa1024 });
         }
         KeyType::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
         KeyType::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
@@ -40,30 +39,30 @@ pub fn new_key(spec: &CertSpec) -> Result<KeyPair, PkiError> {
         KeyType::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
         KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
     };
-    generated.map_err(|e| PkiError::Generate { name: spec.name.clone(), message: e.to_string() })
+    generated.map_err(|e| PkiError::Generate { name: spec.name.clone(), source: MintError::NewKey(e) })
 }
 
 /// The rcgen signature algorithm an issuer with `key` uses for `hash` (its natural one when
 /// `None`). SHA-1 with RSA is not one of them: [`mint`] makes those without rcgen.
-pub fn algorithm(key: KeyType, hash: Option<SignatureHash>) -> Result<&'static SignatureAlgorithm, String> {
+pub fn algorithm(key: KeyType, hash: Option<SignatureHash>) -> Result<&'static SignatureAlgorithm, Unsupported> {
     use SignatureHash as H;
     match (key, hash) {
-        (k, Some(H::Sha1)) if k.is_rsa() => Err("SHA-1 signatures with rcgen".into()),
+        (k, Some(H::Sha1)) if k.is_rsa() => Err(Unsupported::Sha1WithRcgen),
         (k, None | Some(H::Sha256)) if k.is_rsa() => Ok(&rcgen::PKCS_RSA_SHA256),
         (k, Some(H::Sha384)) if k.is_rsa() => Ok(&rcgen::PKCS_RSA_SHA384),
         (k, Some(H::Sha512)) if k.is_rsa() => Ok(&rcgen::PKCS_RSA_SHA512),
         (KeyType::P256, None | Some(H::Sha256)) => Ok(&rcgen::PKCS_ECDSA_P256_SHA256),
         (KeyType::P384, None | Some(H::Sha384)) => Ok(&rcgen::PKCS_ECDSA_P384_SHA384),
         (KeyType::Ed25519, None) => Ok(&rcgen::PKCS_ED25519),
-        (key, Some(hash)) => Err(format!("{hash:?} signatures with a {} key", key.as_str())),
-        (key, None) => Err(format!("signatures with a {} key", key.as_str())),
+        (key, Some(hash)) => Err(Unsupported::Signature { key, hash }),
+        (key, None) => Err(Unsupported::Key { key }),
     }
 }
 
 /// The key in `pem`, set up to sign with `alg`.
 pub fn signing_key(pem: &str, alg: &'static SignatureAlgorithm, name: &str) -> Result<KeyPair, PkiError> {
     KeyPair::from_pkcs8_pem_and_sign_algo(pem, alg)
-        .map_err(|e| PkiError::Generate { name: name.to_owned(), message: format!("cannot load its key: {e}") })
+        .map_err(|e| PkiError::Generate { name: name.to_owned(), source: MintError::SigningKey(e) })
 }
 
 /// The certificate that signs another, with its key, for [`mint`].
@@ -82,7 +81,7 @@ pub struct IssuedBy<'a> {
 /// key signs). rcgen makes it, unless the signer is RSA and signs with SHA-1 or is RSA-1024:
 /// then `legacy` does.
 pub fn mint(spec: &CertSpec, subject_key_pem: &str, issuer: Option<IssuedBy<'_>>) -> Result<Minted, PkiError> {
-    let fail = |message: String| PkiError::Generate { name: spec.name.clone(), message };
+    let fail = |source| PkiError::Generate { name: spec.name.clone(), source };
     if signed_without_rcgen(spec, issuer) {
         let signer_pem = issuer.map_or(subject_key_pem, |i| i.key_pem);
         let subject_spki = subject_key(subject_key_pem).map_err(&fail)?.spki();
@@ -107,7 +106,7 @@ pub(super) fn sign_params(
     subject_key_pem: &str,
     issuer: Option<IssuedBy<'_>>,
 ) -> Result<Minted, PkiError> {
-    let fail = |message: String| PkiError::Generate { name: spec.name.clone(), message };
+    let fail = |source| PkiError::Generate { name: spec.name.clone(), source };
     let (signer_key, signer_name, signer_pem) = match issuer {
         Some(issued_by) => (issued_by.spec.key, issued_by.spec.name.as_str(), issued_by.key_pem),
         None => (spec.key, spec.name.as_str(), subject_key_pem),
@@ -118,18 +117,19 @@ pub(super) fn sign_params(
     let certificate = match issuer {
         None => params.self_signed(&signer),
         Some(issued_by) => {
-            let issuer = Issuer::from_ca_cert_pem(issued_by.cert_pem, &signer)
-                .map_err(|e| fail(format!("issuer certificate unusable: {e}")))?;
+            let issuer =
+                Issuer::from_ca_cert_pem(issued_by.cert_pem, &signer).map_err(|e| fail(MintError::Issuer(e)))?;
             match subject_key(subject_key_pem).map_err(&fail)? {
                 SubjectKey::Pair(pair) => params.signed_by(&pair, &issuer),
                 SubjectKey::Rsa(spki) => {
-                    let spki = rcgen::SubjectPublicKeyInfo::from_der(&spki).map_err(|e| fail(e.to_string()))?;
+                    let spki =
+                        rcgen::SubjectPublicKeyInfo::from_der(&spki).map_err(|e| fail(MintError::SubjectKey(e)))?;
                     params.signed_by(&spki, &issuer)
                 }
             }
         }
     }
-    .map_err(|e| fail(e.to_string()))?;
+    .map_err(|e| fail(MintError::Sign(e)))?;
     Ok(Minted { name: spec.name.clone(), der: certificate.der().to_vec(), pem: certificate.pem() })
 }
 
@@ -149,16 +149,17 @@ impl SubjectKey {
     }
 }
 
-fn subject_key(pem: &str) -> Result<SubjectKey, String> {
+/// The certified key: rcgen's error when neither rcgen nor the RSA path loads it.
+fn subject_key(pem: &str) -> Result<SubjectKey, MintError> {
     match KeyPair::from_pem(pem) {
         Ok(pair) => Ok(SubjectKey::Pair(pair)),
-        Err(rcgen_error) => legacy::rsa_public_key_der(pem)
-            .map(SubjectKey::Rsa)
-            .map_err(|_| format!("cannot load the subject key: {rcgen_error}")),
+        Err(rcgen_error) => {
+            legacy::rsa_public_key_der(pem).map(SubjectKey::Rsa).map_err(|_| MintError::SubjectKey(rcgen_error))
+        }
     }
 }
 
-pub(super) fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
+pub(super) fn params_of(spec: &CertSpec) -> Result<CertificateParams, MintError> {
     let mut params = CertificateParams::default();
     params.not_before = spec.not_before;
     params.not_after = spec.not_after;
@@ -171,7 +172,7 @@ pub(super) fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
     params.key_usages = spec.key_usage.iter().map(|u| key_usage(*u)).collect();
     params.extended_key_usages = spec.extended_key_usage.iter().map(|u| extended_key_usage(*u)).collect();
     for name in &spec.dns {
-        let name = name.clone().try_into().map_err(|_| format!("`{name}` is not a DNS name"))?;
+        let name = name.clone().try_into().map_err(|_| MintError::DnsName { name: name.clone() })?;
         params.subject_alt_names.push(SanType::DnsName(name));
     }
     params.subject_alt_names.extend(spec.ip.iter().map(|ip| SanType::IpAddress(*ip)));
@@ -183,7 +184,7 @@ pub(super) fn params_of(spec: &CertSpec) -> Result<CertificateParams, String> {
     Ok(params)
 }
 
-fn distinguished_name(subject: &[(String, String)], utf8: bool) -> Result<DistinguishedName, String> {
+fn distinguished_name(subject: &[(String, String)], utf8: bool) -> Result<DistinguishedName, MintError> {
     let mut dn = DistinguishedName::new();
     for (key, value) in subject {
         let kind = match key.as_str() {
@@ -193,7 +194,7 @@ fn distinguished_name(subject: &[(String, String)], utf8: bool) -> Result<Distin
             "C" => DnType::CountryName,
             "L" => DnType::LocalityName,
             "ST" => DnType::StateOrProvinceName,
-            other => return Err(format!("unknown subject attribute {other}")),
+            other => return Err(MintError::SubjectAttribute { key: other.to_owned() }),
         };
         // Public CAs write PrintableString where the text allows it, as here.
         let value = match value.clone().try_into() {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use error::{PkiError, SpecError, SpecErrorKind};
+pub use error::{MintError, PkiError, SpecError, SpecErrorKind, SubjectError, TimeError, Unsupported};
 pub use fit::{Fitted, PADDING_OID};
 pub use mint::{IssuedBy, Minted, algorithm, mint, new_key, new_key_pem, signing_key};
 pub use spec::{CertSpec, KeyType, Role};
@@ -100,11 +100,7 @@ impl LabPki {
             }
             Err(source) => return Err(PkiError::Read { path, source }),
         };
-        let der = pem_to_der(&pem).ok_or_else(|| PkiError::Corrupt {
-            path: path.clone(),
-            what: "PEM certificate",
-            message: "no CERTIFICATE block".into(),
-        })?;
+        let der = pem_to_der(&pem).ok_or_else(|| PkiError::NotPem { path: path.clone() })?;
         Ok(Minted { name: name.to_owned(), der, pem })
     }
 

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use toml::Spanned;
 
-use super::error::{SpecError, SpecErrorKind};
+use super::error::{SpecError, SpecErrorKind, SubjectError, TimeError};
 use crate::toml_source::TomlSource;
 
 /// Key algorithm and size.
@@ -224,122 +224,167 @@ fn check_one<'a>(
     defaults: &Defaults,
     lookup: &dyn Fn(&str) -> Option<&'a CertSpec>,
 ) -> Result<CertSpec, SpecError> {
-    let at = table.span().start;
-    let err = |at: usize, kind| SpecError { location: source.location(at), kind };
     let cert = table.get_ref();
-    let twin = cert.same_key_as.as_ref().and_then(|s| lookup(s.get_ref()));
-
-    let key = match (&cert.key, twin) {
-        (Some(key), Some(twin)) if *key.get_ref() != twin.key => {
-            return Err(err(
-                key.span().start,
-                SpecErrorKind::KeyMismatch {
-                    key: key.get_ref().as_str(),
-                    other: twin.name.clone(),
-                    other_key: twin.key.as_str(),
-                },
-            ));
-        }
-        (Some(key), _) => *key.get_ref(),
-        (None, Some(twin)) => twin.key,
-        (None, None) => {
-            let issuer_key = cert.issuer.as_ref().and_then(|i| lookup(i.get_ref())).map(|i| i.key);
-            match issuer_key {
-                Some(key) if defaults.key_from_issuer && key.is_rsa() => KeyType::Rsa2048,
-                Some(_) if defaults.key_from_issuer => KeyType::P256,
-                _ => return Err(err(at, SpecErrorKind::Missing { field: "key" })),
-            }
-        }
+    let check = OneCert {
+        source,
+        at: table.span().start,
+        cert,
+        defaults,
+        twin: cert.same_key_as.as_ref().and_then(|s| lookup(s.get_ref())),
     };
-
-    let (not_before, not_after) = match &cert.valid {
-        Some(valid) => {
-            let [from, to] = valid.get_ref().as_slice() else {
-                return Err(err(
-                    valid.span().start,
-                    SpecErrorKind::Validity { message: "needs two dates: [from, to]".into() },
-                ));
-            };
-            let parse = |date: &Spanned<String>| {
-                parse_time(date.get_ref())
-                    .map_err(|message| err(date.span().start, SpecErrorKind::Validity { message }))
-            };
-            let (from_time, to_time) = (parse(from)?, parse(to)?);
-            if from_time > to_time {
-                return Err(err(valid.span().start, SpecErrorKind::InvertedValidity));
-            }
-            (from_time, to_time)
-        }
-        None => defaults.valid.ok_or_else(|| err(at, SpecErrorKind::Missing { field: "valid" }))?,
-    };
-
-    let is_ca = cert.ca.unwrap_or(defaults.ca);
-    let role = if is_ca { Role::Authority { pathlen: cert.pathlen } } else { Role::Leaf };
-    let key_usage = cert.key_usage.clone().unwrap_or_else(|| match role {
-        Role::Authority { .. } => vec![KeyUsage::DigitalSignature, KeyUsage::KeyCertSign, KeyUsage::CrlSign],
-        Role::Leaf if key.is_rsa() => vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment],
-        Role::Leaf => vec![KeyUsage::DigitalSignature],
-    });
-    let extended_key_usage = cert.eku.clone().unwrap_or_else(|| match role {
-        Role::Authority { .. } => Vec::new(),
-        Role::Leaf => vec![ExtendedKeyUsage::ServerAuth],
-    });
-    let mut ip = Vec::new();
-    for address in cert.ip.iter().flatten() {
-        let parsed: IpAddr = address
-            .get_ref()
-            .parse()
-            .map_err(|_| err(address.span().start, SpecErrorKind::Address { text: address.get_ref().clone() }))?;
-        ip.push(parsed);
-    }
+    let key = check.key(lookup)?;
+    let (not_before, not_after) = check.validity()?;
+    let role = if cert.ca.unwrap_or(defaults.ca) { Role::Authority { pathlen: cert.pathlen } } else { Role::Leaf };
+    let ip = check.addresses()?;
     let dns = match (&cert.dns, role) {
         (Some(dns), _) => dns.clone(),
         (None, Role::Leaf) if ip.is_empty() => defaults.dns.clone(),
         (None, _) => Vec::new(),
     };
-    let subject = match (&cert.subject, twin) {
-        (Some(subject), _) => parse_subject(subject.get_ref())
-            .map_err(|message| err(subject.span().start, SpecErrorKind::Subject { message }))?,
-        (None, Some(twin)) => twin.subject.clone(),
-        (None, None) if defaults.subject_from_names => {
-            let name = dns.first().cloned().or_else(|| ip.first().map(ToString::to_string)).unwrap_or_default();
-            vec![("CN".to_owned(), name)]
-        }
-        (None, None) => return Err(err(at, SpecErrorKind::Missing { field: "subject" })),
-    };
-    let serial = match &cert.serial {
-        Some(serial) => Some(
-            parse_hex(serial.get_ref())
-                .ok_or_else(|| err(serial.span().start, SpecErrorKind::Serial { text: serial.get_ref().clone() }))?,
-        ),
-        None => None,
-    };
-    let signature = cert.signature;
-
+    let subject = check.subject(&dns, &ip)?;
+    let serial = check.serial()?;
     Ok(CertSpec {
         name: name.to_owned(),
         subject,
-        subject_utf8: match (cert.subject_encoding, twin) {
-            (Some(encoding), _) => encoding == SubjectEncoding::Utf8,
-            (None, Some(twin)) => twin.subject_utf8,
-            (None, None) => false,
-        },
+        subject_utf8: check.subject_utf8(),
         same_key_as: cert.same_key_as.as_ref().map(|s| s.get_ref().clone()),
         key,
         not_before,
         not_after,
         issuer: cert.issuer.as_ref().map(|s| s.get_ref().clone()),
-        signature,
+        signature: cert.signature,
         role,
-        key_usage,
-        extended_key_usage,
+        key_usage: cert.key_usage.clone().unwrap_or_else(|| default_key_usage(role, key)),
+        extended_key_usage: cert.eku.clone().unwrap_or_else(|| default_extended_key_usage(role)),
         dns,
         ip,
         serial,
         source: cert.source.clone(),
         approximate: cert.approximate.unwrap_or(false),
-        at: source.location(at),
+        at: source.location(check.at),
     })
+}
+
+/// One certificate table being checked, with the certificate whose key it shares (its twin).
+struct OneCert<'s, 'a> {
+    source: &'s TomlSource,
+    /// Where the table starts.
+    at: usize,
+    cert: &'s RawCert,
+    defaults: &'s Defaults,
+    twin: Option<&'a CertSpec>,
+}
+
+impl<'a> OneCert<'_, 'a> {
+    fn err(&self, at: usize, kind: SpecErrorKind) -> SpecError {
+        SpecError { location: self.source.location(at), kind }
+    }
+
+    /// The key type: as written (the twin's, if it shares one), else the twin's, else (where the
+    /// defaults say so) RSA-2048 under an RSA issuer and P-256 under any other.
+    fn key(&self, lookup: &dyn Fn(&str) -> Option<&'a CertSpec>) -> Result<KeyType, SpecError> {
+        match (&self.cert.key, self.twin) {
+            (Some(key), Some(twin)) if *key.get_ref() != twin.key => {
+                let kind = SpecErrorKind::KeyMismatch {
+                    key: key.get_ref().as_str(),
+                    other: twin.name.clone(),
+                    other_key: twin.key.as_str(),
+                };
+                Err(self.err(key.span().start, kind))
+            }
+            (Some(key), _) => Ok(*key.get_ref()),
+            (None, Some(twin)) => Ok(twin.key),
+            (None, None) => {
+                let issuer_key = self.cert.issuer.as_ref().and_then(|i| lookup(i.get_ref())).map(|i| i.key);
+                match issuer_key {
+                    Some(key) if self.defaults.key_from_issuer && key.is_rsa() => Ok(KeyType::Rsa2048),
+                    Some(_) if self.defaults.key_from_issuer => Ok(KeyType::P256),
+                    _ => Err(self.err(self.at, SpecErrorKind::Missing { field: "key" })),
+                }
+            }
+        }
+    }
+
+    /// `valid = [from, to]`, from no later than to; else the defaults' validity.
+    fn validity(&self) -> Result<(OffsetDateTime, OffsetDateTime), SpecError> {
+        let Some(valid) = &self.cert.valid else {
+            return self.defaults.valid.ok_or_else(|| self.err(self.at, SpecErrorKind::Missing { field: "valid" }));
+        };
+        let [from, to] = valid.get_ref().as_slice() else {
+            let count = valid.get_ref().len();
+            return Err(self.err(valid.span().start, SpecErrorKind::ValidityCount { count }));
+        };
+        let parse = |date: &Spanned<String>| {
+            parse_time(date.get_ref()).map_err(|e| self.err(date.span().start, SpecErrorKind::Validity(e)))
+        };
+        let (from_time, to_time) = (parse(from)?, parse(to)?);
+        if from_time > to_time {
+            return Err(self.err(valid.span().start, SpecErrorKind::InvertedValidity));
+        }
+        Ok((from_time, to_time))
+    }
+
+    /// The `ip` addresses.
+    fn addresses(&self) -> Result<Vec<IpAddr>, SpecError> {
+        let mut ip = Vec::new();
+        for address in self.cert.ip.iter().flatten() {
+            let parsed: IpAddr = address.get_ref().parse().map_err(|_| {
+                self.err(address.span().start, SpecErrorKind::Address { text: address.get_ref().clone() })
+            })?;
+            ip.push(parsed);
+        }
+        Ok(ip)
+    }
+
+    /// The subject as written, else the twin's, else (where the defaults say so) `CN=` the first
+    /// DNS name or IP address.
+    fn subject(&self, dns: &[String], ip: &[IpAddr]) -> Result<Vec<(String, String)>, SpecError> {
+        match (&self.cert.subject, self.twin) {
+            (Some(subject), _) => {
+                parse_subject(subject.get_ref()).map_err(|e| self.err(subject.span().start, SpecErrorKind::Subject(e)))
+            }
+            (None, Some(twin)) => Ok(twin.subject.clone()),
+            (None, None) if self.defaults.subject_from_names => {
+                let name = dns.first().cloned().or_else(|| ip.first().map(ToString::to_string)).unwrap_or_default();
+                Ok(vec![("CN".to_owned(), name)])
+            }
+            (None, None) => Err(self.err(self.at, SpecErrorKind::Missing { field: "subject" })),
+        }
+    }
+
+    /// Whether the subject's values are UTF8Strings: as written, else as the twin's.
+    fn subject_utf8(&self) -> bool {
+        match (self.cert.subject_encoding, self.twin) {
+            (Some(encoding), _) => encoding == SubjectEncoding::Utf8,
+            (None, Some(twin)) => twin.subject_utf8,
+            (None, None) => false,
+        }
+    }
+
+    /// The serial number, when one is written (hex bytes).
+    fn serial(&self) -> Result<Option<Vec<u8>>, SpecError> {
+        let Some(serial) = &self.cert.serial else { return Ok(None) };
+        let bytes = parse_hex(serial.get_ref())
+            .ok_or_else(|| self.err(serial.span().start, SpecErrorKind::Serial { text: serial.get_ref().clone() }))?;
+        Ok(Some(bytes))
+    }
+}
+
+/// keyUsage when none is written: what public CAs give authorities and leaves.
+fn default_key_usage(role: Role, key: KeyType) -> Vec<KeyUsage> {
+    match role {
+        Role::Authority { .. } => vec![KeyUsage::DigitalSignature, KeyUsage::KeyCertSign, KeyUsage::CrlSign],
+        Role::Leaf if key.is_rsa() => vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment],
+        Role::Leaf => vec![KeyUsage::DigitalSignature],
+    }
+}
+
+/// extendedKeyUsage when none is written: none for authorities, serverAuth for leaves.
+fn default_extended_key_usage(role: Role) -> Vec<ExtendedKeyUsage> {
+    match role {
+        Role::Authority { .. } => Vec::new(),
+        Role::Leaf => vec![ExtendedKeyUsage::ServerAuth],
+    }
 }
 
 /// Follows `edge` from every table; a name met twice on one walk is a cycle.
@@ -368,7 +413,7 @@ fn check_cycles(
 
 /// `C=US, O=Internet Security Research Group, CN=ISRG Root X1` (commas inside a value are
 /// written `\,`).
-pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, SubjectError> {
     let mut attributes = Vec::new();
     let mut part = String::new();
     let mut parts = Vec::new();
@@ -382,10 +427,11 @@ pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, String> {
     }
     parts.push(part);
     for part in parts {
-        let (key, value) = part.split_once('=').ok_or_else(|| format!("`{}` is not KEY=value", part.trim()))?;
+        let (key, value) =
+            part.split_once('=').ok_or_else(|| SubjectError::NotKeyValue { part: part.trim().to_owned() })?;
         let key = key.trim().to_ascii_uppercase();
         if !matches!(key.as_str(), "CN" | "O" | "OU" | "C" | "L" | "ST") {
-            return Err(format!("unknown attribute `{key}` (use CN, O, OU, C, L, ST)"));
+            return Err(SubjectError::UnknownAttribute { key });
         }
         attributes.push((key, value.trim().to_owned()));
     }
@@ -393,12 +439,12 @@ pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// `2021-09-30T14:01:15Z` or `2021-09-30` (midnight UTC).
-pub fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+pub fn parse_time(text: &str) -> Result<OffsetDateTime, TimeError> {
     if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(time);
     }
     let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
+        .map_err(|_| TimeError { text: text.to_owned() })?;
     Ok(date.midnight().assume_utc())
 }
 
@@ -443,14 +489,14 @@ mod tests {
             subject,
             [("C".into(), "US".into()), ("O".into(), "Example, Inc.".into()), ("CN".into(), "Root".into())]
         );
-        assert!(parse_subject("CN").is_err());
-        assert!(parse_subject("XX=1").is_err());
+        assert_eq!(parse_subject("CN"), Err(SubjectError::NotKeyValue { part: "CN".into() }));
+        assert_eq!(parse_subject("XX=1"), Err(SubjectError::UnknownAttribute { key: "XX".into() }));
     }
 
     #[test]
     fn times_take_dates_or_rfc3339() {
         assert_eq!(parse_time("2021-09-30").unwrap().unix_timestamp(), 1_632_960_000);
         assert_eq!(parse_time("2021-09-30T14:01:15Z").unwrap().unix_timestamp(), 1_633_010_475);
-        assert!(parse_time("30/09/2021").is_err());
+        assert_eq!(parse_time("30/09/2021"), Err(TimeError { text: "30/09/2021".into() }));
     }
 }

@@ -13,8 +13,15 @@ use super::{CellKey, CellRecord, RESULTS_FILE};
 pub enum ResultsError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("{path}:{line}:{column}: not a cell result: {message}")]
-    Malformed { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}:{line}:{column}: not a cell result: {}", without_position(source))]
+    Malformed { path: PathBuf, line: usize, column: usize, source: serde_json::Error },
+}
+
+/// serde_json's message without the " at line L column C" it appends: a malformed result
+/// names its place as `file:line:column`.
+fn without_position(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    full.rfind(" at line ").map_or(full.as_str(), |at| &full[..at]).to_owned()
 }
 
 /// Reads `dir/results.jsonl`.
@@ -32,11 +39,11 @@ pub fn parse_results(text: &str, path: &Path) -> Result<Vec<CellRecord>, Results
         if line.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str::<CellRecord>(line).map_err(|err| {
-            let full = err.to_string();
-            // serde_json appends " at line L column C"; the position is given separately.
-            let message = full.rfind(" at line ").map_or(full.as_str(), |at| &full[..at]).to_owned();
-            ResultsError::Malformed { path: path.to_owned(), line: index + 1, column: err.column().max(1), message }
+        let record = serde_json::from_str::<CellRecord>(line).map_err(|source| ResultsError::Malformed {
+            path: path.to_owned(),
+            line: index + 1,
+            column: source.column().max(1),
+            source,
         })?;
         cells.push(record);
     }

@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tokio::runtime::Handle;
@@ -30,8 +30,10 @@ use crate::run::plan::{Cell, Plan};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup};
 use crate::run::services::LabServices;
 use crate::run::station::{ServerAt, Station};
-use crate::run::watch::{Silence, WatchEnd, WatchError, WatchLimits, watch};
+use crate::run::watch::{Silence, Watch, WatchEnd, WatchError, WatchLimits, watch};
 use crate::run::{Preflight, PreflightCheck, RunEvent, Stop};
+use crate::scenario::Scenario;
+use crate::server::ServeConfig;
 use crate::twin::device::TwinError;
 
 /// Why a cell could not be run: the rig's failures, never the firmware's.
@@ -43,8 +45,12 @@ pub enum CellError {
     NoOtaUrl { id: String },
     #[error("firmware `{id}`: {source}")]
     Images { id: String, source: Box<PrepareError> },
-    #[error("firmware `{id}`: the partition table: {message}")]
-    Table { id: String, message: String },
+    #[error("firmware `{id}`: the partition table: {source}")]
+    Table { id: String, source: crate::firmware::start::StartError },
+    #[error("firmware `{id}`: cannot read its partition table {path}: {source}")]
+    ReadTable { id: String, path: std::path::PathBuf, source: io::Error },
+    #[error("firmware `{id}`: its partition table {path}: {source}")]
+    BadTable { id: String, path: std::path::PathBuf, source: crate::image::partition::PartitionError },
     #[error("update server: {0}")]
     Serve(#[from] ServeError),
     #[error("twin: {0}")]
@@ -55,8 +61,9 @@ pub enum CellError {
     NoServer { board: String },
     #[error("board `{board}`: the scenario's power cut needs a twin")]
     PowerCut { board: String },
-    #[error("console: {0}")]
-    Console(io::Error),
+    /// The run was asked to stop while the cell was under way.
+    #[error("the run was stopped")]
+    Stopped,
     #[error("transcript {path}: {source}")]
     Transcript { path: String, source: io::Error },
     #[error(transparent)]
@@ -160,43 +167,14 @@ fn observe(
     transcript: &str,
     context: &CellContext<'_>,
 ) -> Result<(Observed, CellDetails), CellError> {
-    let plan = context.plan;
-    let scenario = &plan.scenarios[cell.scenario];
-    let transcript_path = context.out.join(transcript);
-    let transcript_err = |source| CellError::Transcript { path: transcript_path.display().to_string(), source };
-    if let Some(dir) = transcript_path.parent() {
-        std::fs::create_dir_all(dir).map_err(transcript_err)?;
-    }
-    let mut transcript_file = File::create(&transcript_path).map_err(transcript_err)?;
-
-    let manifest = |id: &str| plan.fleet.get(id).ok_or_else(|| CellError::NoManifest { id: id.to_owned() });
-    let firmware = manifest(&cell.firmware)?;
-    let key = format!("{} from {}", firmware.id, scenario.start);
-    let regions = context.cache.regions.get_or_make(&key, || flash_regions(firmware, plan, &scenario.start))?;
-    let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
-    let offered = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
-    let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
-    let url = firmware.ota_url.as_ref().ok_or_else(|| CellError::NoOtaUrl { id: firmware.id.clone() })?;
-    let config = chains.config(scenario, Arc::clone(&offered.bytes), &url.path);
-
-    let builds = regions.known.iter().chain(&offered.known).cloned().collect();
-    let setup = Setup::for_cell(firmware, url, scenario, builds);
-    let (mut server, _turn) = match station.server_at() {
-        ServerAt::Lab(address) => {
-            // Boards without an address share the catch-all route and SNTP date: one at a time.
-            let turn = address.is_none().then(|| context.board_server.lock().unwrap_or_else(PoisonError::into_inner));
-            if context.stop.is_requested() {
-                return Err(CellError::Console(io::Error::other("the run was stopped")));
-            }
-            let listener =
-                context.services.server().ok_or_else(|| CellError::NoServer { board: station.board().to_owned() })?;
-            // The board asks the lab's SNTP for the time once it boots: the scenario's date.
-            context.services.set_date(address, scenario.date.unix_timestamp());
-            (CellServer::routed(listener, address, config)?, turn)
-        }
-        // The device's own network is pointed at this server before the cell.
-        ServerAt::Loopback => (CellServer::start(context.runtime, config, 0)?, None),
-    };
+    let scenario = &context.plan.scenarios[cell.scenario];
+    let mut transcript_file = create_transcript(&context.out.join(transcript))?;
+    let made = CellMade::get(cell, context)?;
+    let url = made.firmware.ota_url.as_ref().ok_or_else(|| CellError::NoOtaUrl { id: made.firmware.id.clone() })?;
+    let builds = made.regions.known.iter().chain(&made.offered.known).cloned().collect();
+    let setup = Setup::for_cell(made.firmware, url, scenario, builds);
+    let config = made.chains.config(scenario, Arc::clone(&made.offered.bytes), &url.path);
+    let (mut server, _turn) = start_server(station, scenario, config, context)?;
     tracing::debug!("{} x {}: server at {}, hosts {:?}", cell.firmware, scenario.id, server.addr(), setup.hosts);
 
     let limits = if station.is_board() { context.board_limits } else { context.limits };
@@ -209,14 +187,10 @@ fn observe(
     let watched = station.run(
         &setup,
         server.addr(),
-        &regions,
+        &made.regions,
         flashed,
-        |console| Ok(watch(&mut Stoppable { inner: console, stop }, &mut transcript_file, &limits)?),
-        // A device that ended its update attempt sits idle; one that timed out or crashed may not.
-        |watched| {
-            watched.end == WatchEnd::Decided
-                && !matches!(watched.verdict.outcome.outcome, OutcomeClass::Crashed | OutcomeClass::Timeout)
-        },
+        |console| watch(&mut Stoppable { inner: console, stop }, &mut transcript_file, &limits).map_err(watch_error),
+        leaves_device_idle,
     );
     let server_events: Vec<String> = server.events().iter().map(ToString::to_string).collect();
     server.close(context.runtime);
@@ -232,25 +206,111 @@ fn observe(
     );
     let details = CellDetails {
         server_events,
-        chain: chains.drawn(),
+        chain: made.chains.drawn(),
         // What SNTP told the device: the scenario's date.
         device_clock: Some(scenario.date.unix_timestamp()),
     };
     Ok((watched.observed(&limits)?, details))
 }
 
-/// A console that stops reading once the run is to stop.
+/// The cell's transcript file, created with its folder.
+fn create_transcript(path: &Path) -> Result<File, CellError> {
+    let transcript_err = |source| CellError::Transcript { path: path.display().to_string(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(transcript_err)?;
+    }
+    File::create(path).map_err(transcript_err)
+}
+
+/// What a cell flashes and serves, made once per run (see [`RunCache`]).
+struct CellMade<'a> {
+    firmware: &'a FirmwareManifest,
+    /// The firmware's regions for the scenario's start state.
+    regions: Arc<CellFlash>,
+    /// The app the scenario offers as the update.
+    offered: Arc<OfferedApp>,
+    chains: Arc<ScenarioChains>,
+}
+
+impl<'a> CellMade<'a> {
+    fn get(cell: &Cell, context: &CellContext<'a>) -> Result<Self, CellError> {
+        let plan = context.plan;
+        let scenario = &plan.scenarios[cell.scenario];
+        let manifest = |id: &str| plan.fleet.get(id).ok_or_else(|| CellError::NoManifest { id: id.to_owned() });
+        let firmware = manifest(&cell.firmware)?;
+        let key = format!("{} from {}", firmware.id, scenario.start);
+        let regions = context.cache.regions.get_or_make(&key, || flash_regions(firmware, plan, &scenario.start))?;
+        let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
+        let offered = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
+        let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
+        Ok(Self { firmware, regions, offered, chains })
+    }
+}
+
+/// The cell's update server: a route on the lab's listener for a board (holding the turn of
+/// boards without an address, whose SNTP date is then the scenario's), or a server of its own
+/// on loopback for a device with a network of its own.
+fn start_server<'c>(
+    station: &Station,
+    scenario: &Scenario,
+    config: ServeConfig,
+    context: &'c CellContext<'_>,
+) -> Result<(CellServer, Option<MutexGuard<'c, ()>>), CellError> {
+    match station.server_at() {
+        ServerAt::Lab(address) => {
+            // Boards without an address share the catch-all route and SNTP date: one at a time.
+            let turn = address.is_none().then(|| context.board_server.lock().unwrap_or_else(PoisonError::into_inner));
+            if context.stop.is_requested() {
+                return Err(CellError::Stopped);
+            }
+            let listener =
+                context.services.server().ok_or_else(|| CellError::NoServer { board: station.board().to_owned() })?;
+            // The board asks the lab's SNTP for the time once it boots: the scenario's date.
+            context.services.set_date(address, scenario.date.unix_timestamp());
+            Ok((CellServer::routed(listener, address, config)?, turn))
+        }
+        // The device's own network is pointed at this server before the cell.
+        ServerAt::Loopback => Ok((CellServer::start(context.runtime, config, 0)?, None)),
+    }
+}
+
+/// Whether a watch leaves the device idle, so it can be kept for the next cell: an update
+/// attempt ended; one that timed out or crashed may not have.
+fn leaves_device_idle(watched: &Watch) -> bool {
+    watched.end == WatchEnd::Decided
+        && !matches!(watched.verdict.outcome.outcome, OutcomeClass::Crashed | OutcomeClass::Timeout)
+}
+
+/// A console that stops reading once the run is to stop: its reads then fail with
+/// [`RunStopped`].
 struct Stoppable<'a, R> {
     inner: R,
     stop: &'a Stop,
 }
 
+/// What a [`Stoppable`] console's read fails with once the run is to stop.
+#[derive(Debug, thiserror::Error)]
+#[error("the run was stopped")]
+struct RunStopped;
+
 impl<R: Read> Read for Stoppable<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.stop.is_requested() {
-            return Err(io::Error::other("the run was stopped"));
+            return Err(io::Error::other(RunStopped));
         }
         self.inner.read(buf)
+    }
+}
+
+/// A watch that failed: [`CellError::Stopped`] when its console read was stopped.
+fn watch_error(err: WatchError) -> CellError {
+    match err {
+        WatchError::Read(read)
+            if read.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<RunStopped>) =>
+        {
+            CellError::Stopped
+        }
+        other => CellError::Watch(other),
     }
 }
 
@@ -293,7 +353,7 @@ fn flash_regions(firmware: &FirmwareManifest, plan: &Plan, start: &StartState) -
     let known = known_build(firmware, &app);
     let table = table_of(firmware)?;
     let regions = start_regions(start, &BuiltFirmware { app, bootloader }, &table)
-        .map_err(|e| CellError::Table { id: firmware.id.clone(), message: e.to_string() })?;
+        .map_err(|source| CellError::Table { id: firmware.id.clone(), source })?;
     let padded =
         |regions: Vec<(u32, Vec<u8>)>| regions.into_iter().map(|(at, bytes)| Region::padded(at, bytes)).collect();
     Ok(CellFlash { firmware: padded(regions.firmware), start: padded(regions.start), known })
@@ -304,9 +364,16 @@ fn flash_regions(firmware: &FirmwareManifest, plan: &Plan, start: &StartState) -
 fn table_of(firmware: &FirmwareManifest) -> Result<esp_idf_part::PartitionTable, CellError> {
     let Some(path) = &firmware.partition_table else { return Ok(two_ota_table()) };
     let path = firmware.path.parent().unwrap_or(Path::new(".")).join(path);
-    let fail = |message: String| CellError::Table { id: firmware.id.clone(), message };
-    let bytes = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-    crate::image::partition::read_table(&bytes).map_err(|e| fail(format!("{}: {e}", path.display())))
+    let bytes = std::fs::read(&path).map_err(|source| CellError::ReadTable {
+        id: firmware.id.clone(),
+        path: path.clone(),
+        source,
+    })?;
+    crate::image::partition::read_table(&bytes).map_err(|source| CellError::BadTable {
+        id: firmware.id.clone(),
+        path,
+        source,
+    })
 }
 
 /// What a cell writes to its device.
@@ -327,5 +394,36 @@ impl CellFlash {
         let mut all: Vec<Region> = self.firmware.iter().chain(&self.start).cloned().collect();
         all.sort_by_key(|r| r.offset);
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A console whose line broke.
+    struct Unplugged;
+
+    impl Read for Unplugged {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+    }
+
+    #[test]
+    fn a_stopped_run_ends_the_watch_as_a_stop_and_a_broken_console_as_a_read_error() {
+        let limits = WatchLimits::new(Duration::from_secs(5));
+        let stop = Stop::default();
+        stop.request();
+        let mut stopped = Stoppable { inner: &b"I (31) boot: ESP-IDF v4.4.8\n"[..], stop: &stop };
+        let watched = watch(&mut stopped, &mut Vec::new(), &limits).map_err(watch_error);
+        assert!(matches!(watched, Err(CellError::Stopped)), "{watched:?}");
+
+        let going_on = Stop::default();
+        let mut broken = Stoppable { inner: Unplugged, stop: &going_on };
+        let watched = watch(&mut broken, &mut Vec::new(), &limits).map_err(watch_error);
+        assert!(matches!(watched, Err(CellError::Watch(WatchError::Read(_)))), "{watched:?}");
     }
 }

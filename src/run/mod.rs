@@ -270,10 +270,8 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         stop: &options.stop,
         preflight: options.preflight.as_deref(),
     };
-    let sink = Mutex::new(pool::Sink { results, summary, failure: None, done: 0 });
-    pool::run_cells(&todo, &context, options, &lab, &sink, &on_event);
-
-    let sink = sink.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let sink = pool::Sink { results, summary, failure: None, done: 0 };
+    let sink = pool::run_cells(&todo, &context, options, &lab, sink, &on_event);
     let mut summary = sink.summary;
     summary.stopped = summary.abandoned + summary.not_run > 0;
     match sink.failure {

@@ -30,6 +30,7 @@ pub(super) struct Sink {
 }
 
 impl Sink {
+    /// Writes a result and counts it; returns the number of cells finished so far.
     fn record(&mut self, result: &CellRecord) -> usize {
         self.summary.count(result.verdict);
         if let Err(source) = self.results.append(result)
@@ -40,103 +41,152 @@ impl Sink {
         self.done += 1;
         self.done
     }
+
+    /// Counts how a cell ended, writing its result if it has one; returns the number of cells
+    /// finished so far for a result.
+    fn end(&mut self, ended: &CellEnd) -> Option<usize> {
+        match ended {
+            CellEnd::Result(result) => Some(self.record(result)),
+            CellEnd::Abandoned => {
+                self.summary.abandoned += 1;
+                None
+            }
+            CellEnd::NotStarted => {
+                self.summary.not_run += 1;
+                None
+            }
+        }
+    }
 }
 
-/// Runs the cells at `todo` (indices into the plan's cells) on a station per device of `lab`.
+/// Runs the cells at `todo` (indices into the plan's cells) on a station per device of `lab`;
+/// returns the sink with every result and count.
 pub(super) fn run_cells(
     todo: &[usize],
     context: &CellContext<'_>,
     options: &RunOptions,
     lab: &LabConfig,
-    sink: &Mutex<Sink>,
+    mut sink: Sink,
     on_event: &(impl Fn(RunEvent<'_>) + Sync),
-) {
+) -> Sink {
     let plan = context.plan;
-    let total = todo.len();
-    let needs: Vec<Needs> = todo
-        .iter()
-        .map(|&index| {
-            let cell = &plan.cells[index];
-            let power_cut = plan.scenarios[cell.scenario].power_cut.is_some();
-            Needs { chip: plan.fleet.get(&cell.firmware).map(|firmware| firmware.chip), power_cut }
-        })
-        .collect();
-    let firmwares: Vec<&str> = todo.iter().map(|&index| plan.cells[index].firmware.as_str()).collect();
     let stations: Vec<Station> =
         lab.devices.iter().map(|device| Station::for_device(device, lab, options.reuse_twins)).collect();
-    // Cells no station accepts end here, as errors of the rig.
-    let mut waiting = Vec::with_capacity(total);
+    let needs: Vec<Needs> = todo.iter().map(|&index| needs_of(&plan.cells[index], plan)).collect();
+    let waiting = refuse_cells_no_station_accepts(todo, &needs, &stations, lab, context, &mut sink, on_event);
+    let work = Work {
+        todo,
+        needs,
+        firmwares: todo.iter().map(|&index| plan.cells[index].firmware.as_str()).collect(),
+        shared: Mutex::new(Shared { waiting, sink }),
+        context,
+        options,
+        on_event,
+    };
+    let reused: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = stations.into_iter().map(|station| scope.spawn(|| work.on(station))).collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    });
+    let Shared { waiting, mut sink } = work.shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    sink.summary.not_run += waiting.len();
+    sink.summary.reused += reused;
+    sink
+}
+
+/// What a cell asks of the device that runs it.
+fn needs_of(cell: &crate::run::Cell, plan: &crate::run::Plan) -> Needs {
+    let power_cut = plan.scenarios[cell.scenario].power_cut.is_some();
+    Needs { chip: plan.fleet.get(&cell.firmware).map(|firmware| firmware.chip), power_cut }
+}
+
+/// Ends the cells no station accepts as errors of the rig; returns the positions in `todo` of
+/// the others, which wait for a station.
+fn refuse_cells_no_station_accepts(
+    todo: &[usize],
+    needs: &[Needs],
+    stations: &[Station],
+    lab: &LabConfig,
+    context: &CellContext<'_>,
+    sink: &mut Sink,
+    on_event: &impl Fn(RunEvent<'_>),
+) -> Vec<usize> {
+    let mut waiting = Vec::with_capacity(todo.len());
     for (position, &index) in todo.iter().enumerate() {
         if stations.iter().any(|station| station.accepts(needs[position])) {
             waiting.push(position);
             continue;
         }
-        let cell = &plan.cells[index];
-        let scenario = &plan.scenarios[cell.scenario].id;
-        let message = no_device(lab, needs[position]);
-        let result = error_result(cell, scenario, "", message, context);
-        let done = sink.lock().unwrap_or_else(PoisonError::into_inner).record(&result);
-        on_event(RunEvent::CellFinished { index, done, total, result: &result });
+        let cell = &context.plan.cells[index];
+        let scenario = &context.plan.scenarios[cell.scenario].id;
+        let result = error_result(cell, scenario, "", no_device(lab, needs[position]), context);
+        let done = sink.record(&result);
+        on_event(RunEvent::CellFinished { index, done, total: todo.len(), result: &result });
     }
-    let waiting = Mutex::new(waiting);
+    waiting
+}
 
-    let reused: usize = std::thread::scope(|scope| {
-        let workers: Vec<_> = stations
-            .into_iter()
-            .map(|mut station| {
-                let (firmwares, needs, waiting) = (&firmwares, &needs, &waiting);
-                scope.spawn(move || {
-                    let locks = match (&options.locks, station.is_board()) {
-                        (Some(locks), _) => Some(locks.clone()),
-                        (None, true) => Some(LockDir::for_host()),
-                        (None, false) => None,
-                    };
-                    while !context.stop.is_requested() {
-                        let next = {
-                            let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
-                            let takes = |at: usize| station.accepts(needs[at]);
-                            pick(&waiting, firmwares, station.kept_firmware(), takes).map(|at| waiting.remove(at))
-                        };
-                        let Some(position) = next else { break };
-                        let index = todo[position];
-                        let ended = match held(&mut station, locks.as_ref(), context, on_event) {
-                            Ok(()) => run_with_retries(index, total, &mut station, context, options, on_event),
-                            Err(LockError::GaveUp { .. }) => CellEnd::NotStarted,
-                            Err(err) => {
-                                let cell = &plan.cells[index];
-                                let scenario = &plan.scenarios[cell.scenario].id;
-                                let message = format!("board lock: {err}");
-                                CellEnd::Result(Box::new(error_result(
-                                    cell,
-                                    scenario,
-                                    station.board(),
-                                    message,
-                                    context,
-                                )))
-                            }
-                        };
-                        match ended {
-                            CellEnd::Result(result) => {
-                                let done = sink.lock().unwrap_or_else(PoisonError::into_inner).record(&result);
-                                on_event(RunEvent::CellFinished { index, done, total, result: &result });
-                            }
-                            CellEnd::Abandoned => {
-                                sink.lock().unwrap_or_else(PoisonError::into_inner).summary.abandoned += 1;
-                            }
-                            CellEnd::NotStarted => {
-                                sink.lock().unwrap_or_else(PoisonError::into_inner).summary.not_run += 1;
-                            }
-                        }
-                    }
-                    station.reused()
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
-    });
-    let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
-    sink.summary.not_run += waiting.into_inner().unwrap_or_else(PoisonError::into_inner).len();
-    sink.summary.reused += reused;
+/// What the stations share, behind one lock: the cells waiting and where the ended ones go.
+struct Shared {
+    /// Positions in `todo` of the cells no station has taken yet.
+    waiting: Vec<usize>,
+    sink: Sink,
+}
+
+/// The cells of a run and what the stations working on them share.
+struct Work<'a, E> {
+    todo: &'a [usize],
+    /// What each cell of `todo` asks of its device, by position.
+    needs: Vec<Needs>,
+    /// Each cell's firmware, by position.
+    firmwares: Vec<&'a str>,
+    shared: Mutex<Shared>,
+    context: &'a CellContext<'a>,
+    options: &'a RunOptions,
+    on_event: &'a E,
+}
+
+impl<E: Fn(RunEvent<'_>) + Sync> Work<'_, E> {
+    /// A station's work: the waiting cells it accepts, one at a time, until none is left or the
+    /// run is to stop. Returns how many cells it ran on a device kept from the cell before.
+    fn on(&self, mut station: Station) -> usize {
+        let locks = match (&self.options.locks, station.is_board()) {
+            (Some(locks), _) => Some(locks.clone()),
+            (None, true) => Some(LockDir::for_host()),
+            (None, false) => None,
+        };
+        while !self.context.stop.is_requested() {
+            let Some(position) = self.take_next(&station) else { break };
+            let index = self.todo[position];
+            let ended = self.run_on(index, &mut station, locks.as_ref());
+            let done = self.shared.lock().unwrap_or_else(PoisonError::into_inner).sink.end(&ended);
+            if let (Some(done), CellEnd::Result(result)) = (done, &ended) {
+                (self.on_event)(RunEvent::CellFinished { index, done, total: self.todo.len(), result });
+            }
+        }
+        station.reused()
+    }
+
+    /// Takes the waiting cell `station` runs next (see [`pick`]): its position in `todo`.
+    fn take_next(&self, station: &Station) -> Option<usize> {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let takes = |at: usize| station.accepts(self.needs[at]);
+        let at = pick(&shared.waiting, &self.firmwares, station.kept_firmware(), takes)?;
+        Some(shared.waiting.remove(at))
+    }
+
+    /// Runs `plan.cells[index]` on `station` once it holds its board's lock (when it needs one).
+    fn run_on(&self, index: usize, station: &mut Station, locks: Option<&LockDir>) -> CellEnd {
+        match held(station, locks, self.context, self.on_event) {
+            Ok(()) => run_with_retries(index, self.todo.len(), station, self.context, self.options, self.on_event),
+            Err(LockError::GaveUp { .. }) => CellEnd::NotStarted,
+            Err(err) => {
+                let cell = &self.context.plan.cells[index];
+                let scenario = &self.context.plan.scenarios[cell.scenario].id;
+                let message = format!("board lock: {err}");
+                CellEnd::Result(Box::new(error_result(cell, scenario, station.board(), message, self.context)))
+            }
+        }
+    }
 }
 
 /// Why no device of `lab` can run a cell that `needs` this.

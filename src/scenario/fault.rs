@@ -41,17 +41,15 @@ pub enum Fault {
 
 impl Fault {
     /// Checks values serde cannot: status ranges, known alert names.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FaultError> {
         match self {
-            Self::Status { status } if !(100..=599).contains(status) => {
-                Err(format!("status {status} is not an HTTP status"))
-            }
+            Self::Status { status } if !(100..=599).contains(status) => Err(FaultError::Status { status: *status }),
             Self::Redirect { status, .. } if !matches!(status, 301 | 302 | 303 | 307 | 308) => {
-                Err(format!("redirect status {status}: use 301, 302, 303, 307 or 308"))
+                Err(FaultError::RedirectStatus { status: *status })
             }
-            Self::Throttle { bytes_per_second: 0 } => Err("bytes_per_second must be more than 0".into()),
+            Self::Throttle { bytes_per_second: 0 } => Err(FaultError::NoThroughput),
             Self::Alert { alert } if Self::alert_code(alert).is_none() => {
-                Err(format!("unknown alert `{alert}` (known: {})", ALERTS.map(|(name, _)| name).join(", ")))
+                Err(FaultError::UnknownAlert { alert: alert.clone() })
             }
             _ => Ok(()),
         }
@@ -61,6 +59,19 @@ impl Fault {
     pub fn alert_code(name: &str) -> Option<u8> {
         ALERTS.iter().find(|(known, _)| *known == name).map(|(_, code)| *code)
     }
+}
+
+/// A fault value serde accepts but the server cannot send.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    #[error("status {status} is not an HTTP status")]
+    Status { status: u16 },
+    #[error("redirect status {status} is not 301, 302, 303, 307 or 308")]
+    RedirectStatus { status: u16 },
+    #[error("bytes_per_second must be more than 0")]
+    NoThroughput,
+    #[error("unknown alert `{alert}` (known: {})", ALERTS.map(|(name, _)| name).join(", "))]
+    UnknownAlert { alert: String },
 }
 
 /// TLS alert descriptions a fault may send (RFC 8446 section 6).

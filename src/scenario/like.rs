@@ -25,12 +25,12 @@ pub struct LookAlike {
 }
 
 /// A chain that cannot be imitated.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LikeError {
     #[error("no certificate found (expected PEM blocks, as `openssl s_client -showcerts` prints)")]
     Empty,
-    #[error("certificate {index} does not parse: {message}")]
-    Parse { index: usize, message: String },
+    #[error("certificate {index} does not parse: {source}")]
+    Parse { index: usize, source: nom::Err<X509Error> },
     #[error("certificate {index}: {what} is not supported")]
     Unsupported { index: usize, what: String },
 }
@@ -257,108 +257,101 @@ fn slug(subject: &[(String, String)]) -> String {
 }
 
 fn observe(index: usize, der: &[u8]) -> Result<Observed, LikeError> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| LikeError::Parse { index, message: e.to_string() })?;
-    let names = |name: &X509Name<'_>| -> Result<Vec<(String, String)>, LikeError> {
-        let mut out = Vec::new();
-        for attribute in name.iter_attributes() {
-            let key = match attribute.attr_type().to_id_string().as_str() {
-                "2.5.4.3" => "CN",
-                "2.5.4.10" => "O",
-                "2.5.4.11" => "OU",
-                "2.5.4.6" => "C",
-                "2.5.4.7" => "L",
-                "2.5.4.8" => "ST",
-                other => return Err(LikeError::Unsupported { index, what: format!("name attribute {other}") }),
-            };
-            let value =
-                attribute.as_str().map_err(|_| LikeError::Unsupported { index, what: "a non-text name".into() })?;
-            out.push((key.to_owned(), value.to_owned()));
-        }
-        Ok(out)
-    };
-    let key = match cert.public_key().parsed() {
-        Ok(public_key::PublicKey::RSA(rsa)) => match rsa.key_size() {
-            1024 => KeyType::Rsa1024,
-            2048 => KeyType::Rsa2048,
-            3072 => KeyType::Rsa3072,
-            4096 => KeyType::Rsa4096,
-            bits => return Err(LikeError::Unsupported { index, what: format!("an RSA-{bits} key") }),
-        },
-        Ok(public_key::PublicKey::EC(point)) => match point.key_size() {
-            256 => KeyType::P256,
-            384 => KeyType::P384,
-            bits => return Err(LikeError::Unsupported { index, what: format!("a {bits}-bit EC key") }),
-        },
-        _ if cert.public_key().algorithm.algorithm.to_id_string() == "1.3.101.112" => KeyType::Ed25519,
-        _ => return Err(LikeError::Unsupported { index, what: "its key type".into() }),
-    };
+    let (_, cert) = X509Certificate::from_der(der).map_err(|source| LikeError::Parse { index, source })?;
+    let key = key_type(index, &cert)?;
     let time = |t: ASN1Time| OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let constraints = cert.basic_constraints().ok().flatten().map(|e| e.value.clone());
-    let eku = cert
-        .extended_key_usage()
-        .ok()
-        .flatten()
-        .map(|e| {
-            let mut out = Vec::new();
-            if e.value.server_auth {
-                out.push("server-auth");
-            }
-            if e.value.client_auth {
-                out.push("client-auth");
-            }
-            if e.value.code_signing {
-                out.push("code-signing");
-            }
-            out
-        })
-        .unwrap_or_default();
-    let key_usage = cert
-        .key_usage()
-        .ok()
-        .flatten()
-        .map(|ku| {
-            let ku = &ku.value;
-            [
-                (ku.digital_signature(), "digital-signature"),
-                (ku.key_encipherment(), "key-encipherment"),
-                (ku.key_agreement(), "key-agreement"),
-                (ku.key_cert_sign(), "key-cert-sign"),
-                (ku.crl_sign(), "crl-sign"),
-            ]
-            .into_iter()
-            .filter_map(|(set, name)| set.then_some(name))
-            .collect()
-        })
-        .unwrap_or_default();
-    let dns = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    GeneralName::DNSName(name) => Some((*name).to_owned()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let subject_utf8 = cert.subject().iter_attributes().any(|a| a.attr_value().tag() == asn1_rs::Tag::Utf8String);
     Ok(Observed {
-        subject: names(cert.subject())?,
-        subject_utf8,
-        issuer: names(cert.issuer())?,
+        subject: name_attributes(index, cert.subject())?,
+        subject_utf8: cert.subject().iter_attributes().any(|a| a.attr_value().tag() == asn1_rs::Tag::Utf8String),
+        issuer: name_attributes(index, cert.issuer())?,
         key,
         not_before: time(cert.validity().not_before),
         not_after: time(cert.validity().not_after),
         is_ca: constraints.as_ref().is_some_and(|c| c.ca),
         pathlen: constraints.and_then(|c| c.path_len_constraint),
-        key_usage,
-        eku,
-        dns,
+        key_usage: key_usages(&cert),
+        eku: extended_key_usages(&cert),
+        dns: dns_names(&cert),
     })
+}
+
+/// A name's attributes in order, as `("CN", value)`; certificate `index` of the chain.
+fn name_attributes(index: usize, name: &X509Name<'_>) -> Result<Vec<(String, String)>, LikeError> {
+    let mut out = Vec::new();
+    for attribute in name.iter_attributes() {
+        let key = match attribute.attr_type().to_id_string().as_str() {
+            "2.5.4.3" => "CN",
+            "2.5.4.10" => "O",
+            "2.5.4.11" => "OU",
+            "2.5.4.6" => "C",
+            "2.5.4.7" => "L",
+            "2.5.4.8" => "ST",
+            other => return Err(LikeError::Unsupported { index, what: format!("name attribute {other}") }),
+        };
+        let value = attribute.as_str().map_err(|_| LikeError::Unsupported { index, what: "a non-text name".into() })?;
+        out.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(out)
+}
+
+/// The key type of certificate `index`: RSA of the lab's sizes, P-256, P-384 or Ed25519.
+fn key_type(index: usize, cert: &X509Certificate<'_>) -> Result<KeyType, LikeError> {
+    match cert.public_key().parsed() {
+        Ok(public_key::PublicKey::RSA(rsa)) => match rsa.key_size() {
+            1024 => Ok(KeyType::Rsa1024),
+            2048 => Ok(KeyType::Rsa2048),
+            3072 => Ok(KeyType::Rsa3072),
+            4096 => Ok(KeyType::Rsa4096),
+            bits => Err(LikeError::Unsupported { index, what: format!("an RSA-{bits} key") }),
+        },
+        Ok(public_key::PublicKey::EC(point)) => match point.key_size() {
+            256 => Ok(KeyType::P256),
+            384 => Ok(KeyType::P384),
+            bits => Err(LikeError::Unsupported { index, what: format!("a {bits}-bit EC key") }),
+        },
+        _ if cert.public_key().algorithm.algorithm.to_id_string() == "1.3.101.112" => Ok(KeyType::Ed25519),
+        _ => Err(LikeError::Unsupported { index, what: "its key type".into() }),
+    }
+}
+
+/// The extendedKeyUsage purposes the lab's specs name (`server-auth`, ...).
+fn extended_key_usages(cert: &X509Certificate<'_>) -> Vec<&'static str> {
+    let Some(eku) = cert.extended_key_usage().ok().flatten() else { return Vec::new() };
+    let eku = &eku.value;
+    [(eku.server_auth, "server-auth"), (eku.client_auth, "client-auth"), (eku.code_signing, "code-signing")]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+}
+
+/// The keyUsage bits the lab's specs name (`digital-signature`, ...).
+fn key_usages(cert: &X509Certificate<'_>) -> Vec<&'static str> {
+    let Some(ku) = cert.key_usage().ok().flatten() else { return Vec::new() };
+    let ku = &ku.value;
+    [
+        (ku.digital_signature(), "digital-signature"),
+        (ku.key_encipherment(), "key-encipherment"),
+        (ku.key_agreement(), "key-agreement"),
+        (ku.key_cert_sign(), "key-cert-sign"),
+        (ku.crl_sign(), "crl-sign"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
+}
+
+/// The DNS names of the subjectAltName.
+fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
+    let Some(san) = cert.subject_alternative_name().ok().flatten() else { return Vec::new() };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(name) => Some((*name).to_owned()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn subject_text(subject: &[(String, String)]) -> String {

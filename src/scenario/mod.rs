@@ -4,6 +4,7 @@
 //! PKI into a [`Scenario`]; every error names `file:line:column`.
 
 mod chain;
+mod error;
 mod fault;
 pub mod like;
 mod raw;
@@ -15,13 +16,14 @@ use time::OffsetDateTime;
 use toml::Spanned;
 
 pub use chain::ServedChain;
-pub use fault::Fault;
+pub use error::{ScenarioError, ScenarioErrorKind};
+pub use fault::{Fault, FaultError};
 
 use crate::firmware::start::StartState;
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::spec::{self, CertSpec, Defaults};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
-use crate::toml_source::{Location, TomlSource};
+use crate::toml_source::TomlSource;
 
 /// The host name the fleet's firmware updates from; leaves carry it unless a scenario is
 /// about a host name change.
@@ -115,116 +117,22 @@ impl Scenario {
     /// Checks a scenario's text (its path names it in errors and gives its id).
     pub fn from_source(source: &TomlSource, pki: &LabPki) -> Result<Self, ScenarioError> {
         let raw: raw::RawScenario = source.parse().map_err(SpecError::from)?;
-        let err = |at: usize, kind| ScenarioError::Spec(SpecError { location: source.location(at), kind });
-        let id = source.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-
+        let check = Checker { source, pki };
         let date = spec::parse_time(raw.date.get_ref())
-            .map_err(|message| err(raw.date.span().start, SpecErrorKind::Validity { message }))?;
-
-        let mut raw_certs = raw.certs;
-        if let Some(leaf) = raw.leaf {
-            if raw_certs.contains_key("leaf") {
-                return Err(err(leaf.span().start, SpecErrorKind::Duplicate { name: "leaf".into() }));
-            }
-            raw_certs.insert("leaf".into(), leaf);
-        }
-        for name in raw_certs.keys() {
-            if pki.specs().contains_key(name) {
-                let at = raw_certs[name].span().start;
-                return Err(err(at, SpecErrorKind::Duplicate { name: name.clone() }));
-            }
-        }
-        // A scenario's certificates are leaves with 90-day validity around the scenario date
-        // unless they say otherwise.
-        let defaults = Defaults {
-            ca: false,
-            key_from_issuer: true,
-            valid: Some((date - time::Duration::days(30), date + time::Duration::days(60))),
-            dns: vec![FLEET_HOST.to_owned()],
-            subject_from_names: true,
-        };
-        let mut certs = spec::check_certs(source, &raw_certs, &defaults, pki.specs()).map_err(ScenarioError::Spec)?;
-        certs.sort_by_key(|c| c.name != "leaf");
-
-        let chain_of = |names: &[Spanned<String>], at: usize| -> Result<Vec<String>, ScenarioError> {
-            let mut chain = Vec::new();
-            for name in names {
-                let known = certs.iter().any(|c| &c.name == name.get_ref()) || pki.specs().contains_key(name.get_ref());
-                if !known {
-                    let kind = SpecErrorKind::UnknownCertificate { name: name.get_ref().clone() };
-                    return Err(err(name.span().start, kind));
-                }
-                chain.push(name.get_ref().clone());
-            }
-            if chain.is_empty() {
-                return Err(err(at, SpecErrorKind::Missing { field: "chain" }));
-            }
-            Ok(chain)
-        };
-        let chain = chain_of(&raw.server.chain, raw.server_span)?;
-        let mut hosts = Vec::new();
-        for (name, host) in &raw.server.hosts {
-            let at = host.span().start;
-            let host = host.get_ref();
-            if let Some(fault) = &host.fault {
-                fault.get_ref().check().map_err(|message| err(fault.span().start, SpecErrorKind::Shape { message }))?;
-            }
-            hosts.push(HostRoute {
-                name: name.clone(),
-                chain: chain_of(&host.chain, at)?,
-                path: host.path.clone(),
-                fault: host.fault.as_ref().map(|f| f.get_ref().clone()),
-            });
-        }
-
-        let tls = match raw.server.tls.as_deref() {
-            None | Some("1.2") => TlsVersions { tls12: true, tls13: false },
-            Some("1.3") => TlsVersions { tls12: false, tls13: true },
-            Some("1.2+1.3") => TlsVersions { tls12: true, tls13: true },
-            Some(other) => {
-                return Err(ScenarioError::Spec(SpecError {
-                    location: source.location(raw.server_span),
-                    kind: SpecErrorKind::Shape {
-                        message: format!("tls = \"{other}\": use \"1.2\", \"1.3\" or \"1.2+1.3\""),
-                    },
-                }));
-            }
-        };
-
-        if let Some(fault) = &raw.server.fault {
-            fault.get_ref().check().map_err(|message| err(fault.span().start, SpecErrorKind::Shape { message }))?;
-        }
-
-        let mut tags: Vec<String> = Vec::new();
-        for tag in &raw.tags {
-            let name = tag.get_ref();
-            let well_formed =
-                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !well_formed || tags.contains(name) {
-                let message = format!("tag `{name}`: tags are distinct, of lowercase letters, digits and `-`");
-                return Err(err(tag.span().start, SpecErrorKind::Shape { message }));
-            }
-            tags.push(name.clone());
-        }
-
+            .map_err(|e| check.invalid(raw.date.span().start, ScenarioErrorKind::Date(e)))?;
+        let certs = check.certificates(raw.certs, raw.leaf, date)?;
+        let chain = check.chain(&raw.server.chain, raw.server_span, &certs)?;
+        let hosts = check.hosts(&raw.server.hosts, &certs)?;
+        let tls = check.tls_versions(raw.server.tls.as_ref())?;
+        check.fault(raw.server.fault.as_ref())?;
+        let tags = check.tags(&raw.tags)?;
         let start = match raw.device.as_ref().and_then(|device| device.start.as_ref()) {
-            Some(start) => start
-                .get_ref()
-                .check(start.span().start)
-                .map_err(|(at, message)| err(at, SpecErrorKind::Shape { message }))?,
+            Some(start) => start.get_ref().check(start.span().start).map_err(|(at, kind)| check.invalid(at, kind))?,
             None => StartState::Factory,
         };
-
-        let mut expect = BTreeMap::new();
-        for (firmware, expectation) in raw.expect {
-            let at = expectation.span().start;
-            let checked =
-                expectation.into_inner().check().map_err(|message| err(at, SpecErrorKind::Shape { message }))?;
-            expect.insert(firmware, checked);
-        }
-
+        let expect = check.expectations(raw.expect)?;
         Ok(Scenario {
-            id,
+            id: source.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
             path: source.path().to_owned(),
             title: raw.title,
             tags,
@@ -251,21 +159,140 @@ impl Scenario {
     }
 }
 
-/// A scenario that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+/// The checks of one scenario file's parts, each error at its place in the file.
+struct Checker<'a> {
+    source: &'a TomlSource,
+    pki: &'a LabPki,
 }
 
-impl ScenarioError {
-    /// Where the problem is, when it is in a file.
-    pub fn location(&self) -> Option<&Location> {
-        match self {
-            Self::Spec(err) => Some(&err.location),
-            Self::Read { .. } => None,
+impl Checker<'_> {
+    /// A certificate spec error (shared with the lab PKI's file) at byte `at`.
+    fn spec_error(&self, at: usize, kind: SpecErrorKind) -> ScenarioError {
+        ScenarioError::Spec(SpecError { location: self.source.location(at), kind })
+    }
+
+    /// A scenario value error at byte `at`.
+    fn invalid(&self, at: usize, kind: ScenarioErrorKind) -> ScenarioError {
+        ScenarioError::Invalid { location: self.source.location(at), kind }
+    }
+
+    /// The scenario's own certificates, its leaf first: named apart from the lab's authorities,
+    /// leaves with 90-day validity around the scenario `date` unless they say otherwise.
+    fn certificates(
+        &self,
+        mut raw_certs: spec::RawCerts,
+        leaf: Option<Spanned<spec::RawCert>>,
+        date: OffsetDateTime,
+    ) -> Result<Vec<CertSpec>, ScenarioError> {
+        if let Some(leaf) = leaf {
+            if raw_certs.contains_key("leaf") {
+                return Err(self.spec_error(leaf.span().start, SpecErrorKind::Duplicate { name: "leaf".into() }));
+            }
+            raw_certs.insert("leaf".into(), leaf);
         }
+        for name in raw_certs.keys() {
+            if self.pki.specs().contains_key(name) {
+                let at = raw_certs[name].span().start;
+                return Err(self.spec_error(at, SpecErrorKind::Duplicate { name: name.clone() }));
+            }
+        }
+        let defaults = Defaults {
+            ca: false,
+            key_from_issuer: true,
+            valid: Some((date - time::Duration::days(30), date + time::Duration::days(60))),
+            dns: vec![FLEET_HOST.to_owned()],
+            subject_from_names: true,
+        };
+        let mut certs = spec::check_certs(self.source, &raw_certs, &defaults, self.pki.specs())?;
+        certs.sort_by_key(|c| c.name != "leaf");
+        Ok(certs)
+    }
+
+    /// A served chain: names of the scenario's certificates or the lab's authorities, at least
+    /// one (`at`: where the chain's table starts).
+    fn chain(&self, names: &[Spanned<String>], at: usize, certs: &[CertSpec]) -> Result<Vec<String>, ScenarioError> {
+        let mut chain = Vec::new();
+        for name in names {
+            let known =
+                certs.iter().any(|c| &c.name == name.get_ref()) || self.pki.specs().contains_key(name.get_ref());
+            if !known {
+                let kind = SpecErrorKind::UnknownCertificate { name: name.get_ref().clone() };
+                return Err(self.spec_error(name.span().start, kind));
+            }
+            chain.push(name.get_ref().clone());
+        }
+        if chain.is_empty() {
+            return Err(self.spec_error(at, SpecErrorKind::Missing { field: "chain" }));
+        }
+        Ok(chain)
+    }
+
+    /// The other host names served by SNI, each with its fault and chain checked.
+    fn hosts(
+        &self,
+        hosts: &BTreeMap<String, Spanned<raw::RawHost>>,
+        certs: &[CertSpec],
+    ) -> Result<Vec<HostRoute>, ScenarioError> {
+        let mut routes = Vec::new();
+        for (name, host) in hosts {
+            let at = host.span().start;
+            let host = host.get_ref();
+            self.fault(host.fault.as_ref())?;
+            routes.push(HostRoute {
+                name: name.clone(),
+                chain: self.chain(&host.chain, at, certs)?,
+                path: host.path.clone(),
+                fault: host.fault.as_ref().map(|f| f.get_ref().clone()),
+            });
+        }
+        Ok(routes)
+    }
+
+    /// `tls = "1.2" | "1.3" | "1.2+1.3"`; TLS 1.2 alone when not given.
+    fn tls_versions(&self, tls: Option<&Spanned<String>>) -> Result<TlsVersions, ScenarioError> {
+        match tls.map(|tls| (tls.get_ref().as_str(), tls.span().start)) {
+            None | Some(("1.2", _)) => Ok(TlsVersions { tls12: true, tls13: false }),
+            Some(("1.3", _)) => Ok(TlsVersions { tls12: false, tls13: true }),
+            Some(("1.2+1.3", _)) => Ok(TlsVersions { tls12: true, tls13: true }),
+            Some((other, at)) => Err(self.invalid(at, ScenarioErrorKind::TlsVersions { text: other.to_owned() })),
+        }
+    }
+
+    /// A fault's values, which serde cannot check.
+    fn fault(&self, fault: Option<&Spanned<Fault>>) -> Result<(), ScenarioError> {
+        let Some(fault) = fault else { return Ok(()) };
+        fault.get_ref().check().map_err(|e| self.invalid(fault.span().start, ScenarioErrorKind::Fault(e)))
+    }
+
+    /// Tags: distinct, of lowercase letters, digits and `-`.
+    fn tags(&self, raw: &[Spanned<String>]) -> Result<Vec<String>, ScenarioError> {
+        let mut tags: Vec<String> = Vec::new();
+        for tag in raw {
+            let name = tag.get_ref();
+            let well_formed =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !well_formed {
+                return Err(self.invalid(tag.span().start, ScenarioErrorKind::Tag { tag: name.clone() }));
+            }
+            if tags.contains(name) {
+                return Err(self.invalid(tag.span().start, ScenarioErrorKind::DuplicateTag { tag: name.clone() }));
+            }
+            tags.push(name.clone());
+        }
+        Ok(tags)
+    }
+
+    /// The expected outcome per firmware id.
+    fn expectations(
+        &self,
+        raw: BTreeMap<String, Spanned<raw::RawExpectation>>,
+    ) -> Result<BTreeMap<String, Expectation>, ScenarioError> {
+        let mut expect = BTreeMap::new();
+        for (firmware, expectation) in raw {
+            let at = expectation.span().start;
+            let checked = expectation.into_inner().check().map_err(|kind| self.invalid(at, kind))?;
+            expect.insert(firmware, checked);
+        }
+        Ok(expect)
     }
 }

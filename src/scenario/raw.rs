@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Expectation, Fault};
+use super::{Expectation, Fault, ScenarioErrorKind};
 use crate::firmware::start::StartState;
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::spec::{RawCert, RawCerts};
@@ -35,7 +35,7 @@ pub(super) struct RawScenario {
 pub(super) struct RawServer {
     pub chain: Vec<Spanned<String>>,
     pub image: Option<String>,
-    pub tls: Option<String>,
+    pub tls: Option<Spanned<String>>,
     pub fault: Option<Spanned<Fault>>,
     /// Other host names the server answers for (by SNI), e.g. a redirect's target.
     #[serde(default)]
@@ -62,27 +62,24 @@ pub(super) struct RawStart {
 
 impl RawStart {
     /// The start state, or where the value at fault starts and what is wrong with it.
-    pub fn check(&self, at: usize) -> Result<StartState, (usize, String)> {
+    pub fn check(&self, at: usize) -> Result<StartState, (usize, ScenarioErrorKind)> {
         let slot = self.slot.as_ref().map_or("factory", |s| s.get_ref().as_str());
         if !StartState::SLOT_NAMES.contains(&slot) {
             let at = self.slot.as_ref().map_or(at, |s| s.span().start);
-            let known = StartState::SLOT_NAMES.map(|name| format!("\"{name}\"")).join(", ");
-            return Err((at, format!("start slot \"{slot}\": use {known}")));
+            return Err((at, ScenarioErrorKind::StartSlot { slot: slot.to_owned() }));
         }
         let state = self.state.as_ref().map(|s| (s.get_ref().as_str(), s.span().start));
         if let Some((name, at)) = state {
             if slot == "factory" {
-                return Err((
-                    at,
-                    format!("start state \"{name}\": the factory app has no otadata entry (name an OTA slot)"),
-                ));
+                return Err((at, ScenarioErrorKind::FactoryStartState { state: name.to_owned() }));
             }
             if !StartState::STATE_NAMES.iter().any(|(known, _)| *known == name) {
-                let known = StartState::STATE_NAMES.map(|(name, _)| format!("\"{name}\"")).join(", ");
-                return Err((at, format!("start state \"{name}\": use {known}")));
+                return Err((at, ScenarioErrorKind::StartState { state: name.to_owned() }));
             }
         }
-        StartState::from_names(slot, state.map(|(name, _)| name)).ok_or_else(|| (at, "unknown start state".to_owned()))
+        let name = state.map(|(name, _)| name);
+        StartState::from_names(slot, name)
+            .ok_or_else(|| (at, ScenarioErrorKind::StartState { state: name.unwrap_or_default().to_owned() }))
     }
 }
 
@@ -103,15 +100,15 @@ pub(super) enum RawExpectation {
 }
 
 impl RawExpectation {
-    pub fn check(self) -> Result<Expectation, String> {
+    pub fn check(self) -> Result<Expectation, ScenarioErrorKind> {
         let (outcome, reason) = match self {
             Self::Class(outcome) => (outcome, None),
             Self::Full { outcome, reason } => (outcome, reason),
         };
         match (outcome, reason) {
-            (OutcomeClass::TlsVerify, None) => Err("tls-verify needs a reason (use \"unknown\" if none)".into()),
+            (OutcomeClass::TlsVerify, None) => Err(ScenarioErrorKind::NoReason),
             (OutcomeClass::TlsVerify, Some(_)) | (_, None) => Ok(Expectation { outcome, reason }),
-            (other, Some(_)) => Err(format!("`{other}` takes no reason")),
+            (other, Some(_)) => Err(ScenarioErrorKind::Reason { outcome: other }),
         }
     }
 }

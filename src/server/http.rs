@@ -19,15 +19,30 @@ pub struct Request {
     pub path: String,
 }
 
-/// Reads one request head. Errors are a short reason for the log.
-pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, String> {
+/// A request the server cannot answer; its text is the event's reason.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    #[error("connection closed before a complete request")]
+    Closed,
+    #[error("request head too large")]
+    TooLarge,
+    #[error("not HTTP: {0}")]
+    NotHttp(#[source] httparse::Error),
+    #[error("request timed out")]
+    TimedOut,
+}
+
+/// Reads one request head.
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, RequestError> {
     let mut buf = Vec::with_capacity(1024);
     let read = async {
         loop {
             let mut chunk = [0u8; 1024];
-            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            let n = stream.read(&mut chunk).await.map_err(RequestError::Read)?;
             if n == 0 {
-                return Err("connection closed before a complete request".to_owned());
+                return Err(RequestError::Closed);
             }
             buf.extend_from_slice(&chunk[..n]);
             let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -40,12 +55,12 @@ pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Reques
                     });
                 }
                 Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST_BYTES => {}
-                Ok(httparse::Status::Partial) => return Err("request head too large".to_owned()),
-                Err(e) => return Err(format!("not HTTP: {e}")),
+                Ok(httparse::Status::Partial) => return Err(RequestError::TooLarge),
+                Err(e) => return Err(RequestError::NotHttp(e)),
             }
         }
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, read).await.map_err(|_| "request timed out".to_owned())?
+    tokio::time::timeout(REQUEST_TIMEOUT, read).await.map_err(|_| RequestError::TimedOut)?
 }
 
 /// How the body ends.
@@ -219,5 +234,20 @@ fn reason_phrase(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_are_read_or_refused_by_kind() {
+        let request = read_request(&mut &b"GET /fw.bin HTTP/1.1\r\nHost: a\r\n\r\n"[..]).await.unwrap();
+        assert_eq!(request, Request { method: "GET".into(), path: "/fw.bin".into() });
+        assert!(matches!(read_request(&mut &b"GET /fw.bin HTTP/1.1\r\n"[..]).await, Err(RequestError::Closed)));
+        assert!(matches!(read_request(&mut &b"\x16\x03\x01\x02\x00"[..]).await, Err(RequestError::NotHttp(_))));
+        let endless = [b"GET / HTTP/1.1\r\n".as_slice(), &[b'a'; MAX_REQUEST_BYTES]].concat();
+        assert!(matches!(read_request(&mut endless.as_slice()).await, Err(RequestError::TooLarge)));
     }
 }

@@ -25,6 +25,19 @@ const SCHEMES: [SignatureScheme; 6] = [
     SignatureScheme::RSA_PKCS1_SHA256,
 ];
 
+/// A key the `rsa` crate cannot load for signing.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LegacyKeyError {
+    #[error("not an RSA PKCS#8 key: {0}")]
+    Pkcs8(#[source] rsa::pkcs8::Error),
+    #[error("not an RSA PKCS#1 key: {0}")]
+    Pkcs1(#[source] rsa::pkcs1::Error),
+    #[error("not an RSA key")]
+    NotRsa,
+    #[error("its public key: {0}")]
+    PublicKey(#[source] rsa::pkcs8::spki::Error),
+}
+
 /// An RSA private key of any size, as a rustls signing key.
 #[derive(Clone)]
 pub(super) struct LegacyRsaKey {
@@ -34,17 +47,17 @@ pub(super) struct LegacyRsaKey {
 
 impl LegacyRsaKey {
     /// The RSA key in `der` (PKCS#8 or PKCS#1).
-    pub(super) fn from_der(der: &PrivateKeyDer<'_>) -> Result<Self, String> {
+    pub(super) fn from_der(der: &PrivateKeyDer<'_>) -> Result<Self, LegacyKeyError> {
         let key = match der {
             PrivateKeyDer::Pkcs8(pkcs8) => {
-                RsaPrivateKey::from_pkcs8_der(pkcs8.secret_pkcs8_der()).map_err(|e| e.to_string())
+                RsaPrivateKey::from_pkcs8_der(pkcs8.secret_pkcs8_der()).map_err(LegacyKeyError::Pkcs8)
             }
             PrivateKeyDer::Pkcs1(pkcs1) => {
-                RsaPrivateKey::from_pkcs1_der(pkcs1.secret_pkcs1_der()).map_err(|e| e.to_string())
+                RsaPrivateKey::from_pkcs1_der(pkcs1.secret_pkcs1_der()).map_err(LegacyKeyError::Pkcs1)
             }
-            _ => Err("not an RSA key".to_owned()),
+            _ => Err(LegacyKeyError::NotRsa),
         }?;
-        let spki = key.to_public_key().to_public_key_der().map_err(|e| e.to_string())?.into_vec();
+        let spki = key.to_public_key().to_public_key_der().map_err(LegacyKeyError::PublicKey)?.into_vec();
         Ok(Self { key: Arc::new(key), spki })
     }
 

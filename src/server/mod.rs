@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedSender;
-use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 
 pub use event::ServerEvent;
 pub use http::{MAX_REQUEST_BYTES, REQUEST_TIMEOUT};
@@ -81,10 +82,12 @@ impl ServeConfig {
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("the served key is unusable: {message}")]
-    Key { message: String },
-    #[error("TLS configuration: {message}")]
-    Tls { message: String },
+    #[error("the served key is unusable: {source}")]
+    KeyPem { source: rustls_pki_types::pem::Error },
+    #[error("the served key is unusable: {source}")]
+    Key { source: rustls::Error },
+    #[error("TLS configuration: {source}")]
+    Tls { source: rustls::Error },
     #[error("unknown alert `{name}`")]
     UnknownAlert { name: String },
 }
@@ -186,65 +189,98 @@ async fn serve_connection(id: u64, stream: TcpStream, site: &Site, events: &Unbo
     if matches!(site.config.fault, Some(Fault::Plaintext)) {
         return plaintext(id, stream, events).await;
     }
-    let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
-    let start = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor).await {
-        Ok(Ok(start)) => start,
-        Ok(Err(err)) => {
-            let _ = events.send(ServerEvent::HandshakeFailed { id, error: err.to_string(), alert_from_client: None });
-            return 0;
-        }
-        Err(_) => {
-            let error = "no ClientHello in time".to_owned();
-            let _ = events.send(ServerEvent::HandshakeFailed { id, error, alert_from_client: None });
-            return 0;
-        }
-    };
+    let Some(start) = read_client_hello(id, stream, events).await else { return 0 };
     let hello = start.client_hello();
     let route = site.route(hello.server_name());
-    let _ = events.send(ServerEvent::ClientHello {
+    let _ = events.send(client_hello_event(id, &hello));
+    if let Some(Fault::Alert { alert }) = route.fault
+        && let Some(code) = Fault::alert_code(alert)
+    {
+        send_alert(id, start, code, events).await;
+        return 0;
+    }
+    let Some(tls) = complete_handshake(id, start, site, events).await else { return 0 };
+    serve_request(id, tls, site, events).await
+}
+
+/// Waits for the client's ClientHello; a `HandshakeFailed` event when none comes in time.
+async fn read_client_hello(
+    id: u64,
+    stream: TcpStream,
+    events: &UnboundedSender<ServerEvent>,
+) -> Option<StartHandshake<TcpStream>> {
+    let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let error = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor).await {
+        Ok(Ok(start)) => return Some(start),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => "no ClientHello in time".to_owned(),
+    };
+    let _ = events.send(ServerEvent::HandshakeFailed { id, error, alert_from_client: None });
+    None
+}
+
+/// What the client offered in its ClientHello.
+fn client_hello_event(id: u64, hello: &rustls::server::ClientHello<'_>) -> ServerEvent {
+    ServerEvent::ClientHello {
         id,
         sni: hello.server_name().map(str::to_owned),
         cipher_suites: hello.cipher_suites().iter().map(|s| format!("{s:?}")).collect(),
         groups: hello.named_groups().unwrap_or_default().iter().map(|g| format!("{g:?}")).collect(),
         signature_schemes: hello.signature_schemes().iter().map(|s| format!("{s:?}")).collect(),
-    });
-    if let Some(Fault::Alert { alert }) = route.fault
-        && let Some(code) = Fault::alert_code(alert)
-    {
-        let mut io = start.io;
-        // A fatal alert record (content type 21, TLS 1.2 record version) instead of a ServerHello.
-        let _ = io.write_all(&[21, 3, 3, 0, 2, 2, code]).await;
-        let _ = io.shutdown().await;
-        let _ = events.send(ServerEvent::FaultBeforeTls { id, fault: format!("fatal alert {code}") });
-        return 0;
     }
-    let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(site.tls.clone())).await {
-        Ok(Ok(tls)) => tls,
+}
+
+/// A fatal alert record (content type 21, TLS 1.2 record version) instead of a ServerHello.
+async fn send_alert(id: u64, start: StartHandshake<TcpStream>, code: u8, events: &UnboundedSender<ServerEvent>) {
+    let mut io = start.io;
+    let _ = io.write_all(&[21, 3, 3, 0, 2, 2, code]).await;
+    let _ = io.shutdown().await;
+    let _ = events.send(ServerEvent::FaultBeforeTls { id, fault: format!("fatal alert {code}") });
+}
+
+/// The rest of the handshake with the site's chains: `HandshakeDone`, or `HandshakeFailed`
+/// (with the alert the client sent, if it sent one).
+async fn complete_handshake(
+    id: u64,
+    start: StartHandshake<TcpStream>,
+    site: &Site,
+    events: &UnboundedSender<ServerEvent>,
+) -> Option<TlsStream<TcpStream>> {
+    let failed = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(site.tls.clone())).await {
+        Ok(Ok(tls)) => {
+            let connection = tls.get_ref().1;
+            let version = connection.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+            let cipher_suite =
+                connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
+            let _ = events.send(ServerEvent::HandshakeDone { id, version, cipher_suite });
+            return Some(tls);
+        }
         Ok(Err(err)) => {
             let alert_from_client =
                 err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(|e| match e {
                     rustls::Error::AlertReceived(alert) => Some(format!("{alert:?}")),
                     _ => None,
                 });
-            let _ = events.send(ServerEvent::HandshakeFailed { id, error: err.to_string(), alert_from_client });
-            return 0;
+            ServerEvent::HandshakeFailed { id, error: err.to_string(), alert_from_client }
         }
-        Err(_) => {
-            let error = "handshake timed out".to_owned();
-            let _ = events.send(ServerEvent::HandshakeFailed { id, error, alert_from_client: None });
-            return 0;
-        }
+        Err(_) => ServerEvent::HandshakeFailed { id, error: "handshake timed out".to_owned(), alert_from_client: None },
     };
-    {
-        let connection = tls.get_ref().1;
-        let version = connection.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
-        let cipher_suite = connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
-        let _ = events.send(ServerEvent::HandshakeDone { id, version, cipher_suite });
-    }
+    let _ = events.send(failed);
+    None
+}
+
+/// The request and the response, as the fault of the host the client named says. Returns the
+/// body bytes sent.
+async fn serve_request(
+    id: u64,
+    mut tls: TlsStream<TcpStream>,
+    site: &Site,
+    events: &UnboundedSender<ServerEvent>,
+) -> u64 {
     let request = match http::read_request(&mut tls).await {
         Ok(request) => request,
-        Err(reason) => {
-            let _ = events.send(ServerEvent::BadRequest { id, reason });
+        Err(err) => {
+            let _ = events.send(ServerEvent::BadRequest { id, reason: err.to_string() });
             return 0;
         }
     };

@@ -65,7 +65,7 @@ pub fn server_config(
     }
     let config = rustls::ServerConfig::builder_with_provider(crypto)
         .with_protocol_versions(&protocol_versions)
-        .map_err(|e| ServerError::Tls { message: e.to_string() })?
+        .map_err(|source| ServerError::Tls { source })?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(ExactChain { default, hosts }));
     Ok(Arc::new(config))
@@ -76,17 +76,17 @@ fn certified_key(
     chain: &ServedChain,
     crypto: &rustls::crypto::CryptoProvider,
 ) -> Result<Arc<CertifiedKey>, ServerError> {
-    let key = PrivateKeyDer::from_pem_slice(chain.key_pem.as_bytes())
-        .map_err(|e| ServerError::Key { message: e.to_string() })?;
+    let key =
+        PrivateKeyDer::from_pem_slice(chain.key_pem.as_bytes()).map_err(|source| ServerError::KeyPem { source })?;
     let signing_key = match crypto.key_provider.load_private_key(key.clone_key()) {
         Ok(signing_key) => signing_key,
         // aws-lc-rs refuses RSA keys under 2048 bits; a scenario may serve one (RSA-1024).
-        Err(e) => match LegacyRsaKey::from_der(&key) {
+        Err(source) => match LegacyRsaKey::from_der(&key) {
             Ok(legacy) if legacy.bits() < 2048 => {
                 tracing::debug!(bits = legacy.bits(), "RSA key too short for aws-lc-rs: signing with the rsa crate");
                 Arc::new(legacy)
             }
-            _ => return Err(ServerError::Key { message: e.to_string() }),
+            _ => return Err(ServerError::Key { source }),
         },
     };
     let certs: Vec<CertificateDer<'static>> = chain.certs.iter().map(|c| CertificateDer::from(c.der.clone())).collect();

@@ -1,14 +1,15 @@
 //! The hardware seam through the `Board` trait: the twin backend flashes with espflash (every
 //! region written, then every region skipped by MD5), boots what it wrote onto the console,
 //! resets into the app and into the ROM loader, power-cycles; the serial backend, opened on a
-//! twin's pseudo-terminal by path with reset strategy `none`, runs the very same flashing code.
+//! twin's pseudo-terminal by path with reset strategy `none`, runs the very same flashing code;
+//! a loader write past its limit is cut off.
 
 use std::io::{ErrorKind, Read};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use otarig::board::loader::LoaderAnswer;
+use otarig::board::loader::{self, ConnectOptions, LoaderAnswer, LoaderSession};
 use otarig::board::serial::{SerialBoard, SerialSpec};
 use otarig::board::twin::TwinBoard;
 use otarig::board::{
@@ -230,6 +231,22 @@ fn serial_backend_gives_up_at_the_flash_limit() {
     let (report, _) = flash_recorded(&mut SerialBoard::new(spec), &big);
     assert!(report.regions[0].written);
     assert!(twin.flash()[0x10000..0x10000 + (3 << 20)].iter().all(|b| *b == 0x5a));
+}
+
+#[test]
+fn a_loader_write_past_its_limit_is_cut_off() {
+    let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
+    twin.reset(true);
+    let serial = loader::open_port("slow", &twin.port_path()).unwrap();
+    let before = ResetStrategy::None.before_connect();
+    let options = ConnectOptions { usb: None, before, baud: None, expect: Chip::Esp32 };
+    let mut session = LoaderSession::connect("slow", &twin.port_path(), serial, options).unwrap();
+    // 3 MB take the twin's line a quarter of a second or more; the limit is 20 ms.
+    let big = [Region::padded(0x10000, vec![0x5a; 3 << 20])];
+    let written = session.write_within(&big, &mut NoProgress, Duration::from_millis(20)).unwrap();
+    assert!(written.cut);
+    assert!(written.value.is_err(), "the write fails once the port reads nothing");
+    assert_ne!(&twin.flash()[0x10000 + (3 << 20) - 4..0x10000 + (3 << 20)], &[0x5a; 4], "cut off before the end");
 }
 
 #[test]

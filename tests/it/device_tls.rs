@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use otarig::device_tls::{Anchors, ChainVerdict, DevicePolicy, judge_chain};
+use otarig::device_tls::{Anchors, ChainVerdict, DevicePolicy, DeviceTlsError, judge_chain};
 use otarig::firmware::Fleet;
 use otarig::idf::IdfVersion;
 use otarig::image::{BundleEntry, BundleFormat};
@@ -37,6 +37,19 @@ fn policy(idf: &str, anchors: Anchors, date_check_at: Option<i64>) -> DevicePoli
 
 fn judge(scenario: &str, policy: &DevicePolicy) -> ChainVerdict {
     judge_chain(&chain(scenario).0, Some(HOST), policy).unwrap()
+}
+
+#[test]
+fn chains_and_roots_mbedtls_cannot_parse_are_refused_by_kind() {
+    let (mut ders, _) = chain("gts-chain");
+    let v44 = |anchors| policy("v4.4", anchors, None);
+    let empty = judge_chain(&[], Some(HOST), &v44(roots(&["gts_root_r1"])));
+    assert!(matches!(empty, Err(DeviceTlsError::EmptyChain)), "{empty:?}");
+    let bad_root = judge_chain(&ders, Some(HOST), &v44(Anchors::Roots(vec![b"not DER".to_vec()])));
+    assert!(matches!(bad_root, Err(DeviceTlsError::Root { index: 0, .. })), "{bad_root:?}");
+    ders[1] = b"not DER".to_vec();
+    let bad_chain = judge_chain(&ders, Some(HOST), &v44(roots(&["gts_root_r1"])));
+    assert!(matches!(bad_chain, Err(DeviceTlsError::ChainCertificate { index: 1, .. })), "{bad_chain:?}");
 }
 
 #[test]

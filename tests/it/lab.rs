@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use otarig::board::port::PortSelector;
 use otarig::board::power::PowerAction;
+use otarig::board::power::TemplateError;
 use otarig::board::{Chip, ResetStrategy};
-use otarig::lab::{self, DeviceSpec, LabConfig, LabErrorKind, NoDevice};
+use otarig::lab::{self, DeviceSpec, LabConfig, LabErrorKind, NoDevice, PowerSpecError};
 use otarig::toml_source::TomlSource;
 use otarig::twin::device::{TwinConfig, TwinDevice};
 
@@ -165,7 +166,9 @@ fn every_mistake_has_its_kind_and_place() {
     ];
     for (text, kind, line) in cases {
         let (got, at, _) = error(&text);
-        assert_eq!((got, at), (kind, line), "in:\n{text}");
+        // Kinds with a source (an I/O error) have no `==`: these are compared field by field
+        // through their debug form.
+        assert_eq!((format!("{got:?}"), at), (format!("{kind:?}"), line), "in:\n{text}");
     }
 }
 
@@ -178,7 +181,8 @@ fn probe_board(probe: &str) -> String {
 #[test]
 fn a_probe_board_is_refused_where_written_without_the_feature() {
     let (kind, line, column) = error(&probe_board("303a:1001"));
-    assert_eq!((kind, line, column), (LabErrorKind::ProbeFeature, 7, 9));
+    assert!(matches!(kind, LabErrorKind::ProbeFeature), "{kind:?}");
+    assert_eq!((line, column), (7, 9));
 }
 
 #[cfg(feature = "probe")]
@@ -223,15 +227,19 @@ fn power_mistakes_are_refused() {
     let power = |value: &str| {
         error(&format!("{SERVER}[[board]]\nid = \"a\"\nchip = \"esp32\"\nport = \"/dev/x\"\npower = {value}\n"))
     };
-    for value in [
-        "{ command = \"uhubctl -a off\" }",
-        "{ command = \"uhubctl -a {acton}\" }",
-        "{ off = \"relay off\" }",
-        "{ command = \"x {action}\", on = \"y\" }",
-        "{ off = \"\", on = \"y\" }",
+    let unknown = TemplateError::UnknownPlaceholder { name: "acton".into() };
+    for (value, expected) in [
+        ("{ command = \"uhubctl -a off\" }", PowerSpecError::NoAction),
+        ("{ command = \"uhubctl -a {acton}\" }", PowerSpecError::Template(unknown)),
+        ("{ off = \"relay off\" }", PowerSpecError::NoCommands),
+        ("{ command = \"x {action}\", on = \"y\" }", PowerSpecError::NoCommands),
+        ("{ off = \"\", on = \"y\" }", PowerSpecError::Template(TemplateError::Empty)),
     ] {
         let (kind, line, _) = power(value);
-        assert!(matches!(kind, LabErrorKind::Power { ref id, .. } if id == "a"), "{value}: {kind:?}");
+        assert!(
+            matches!(kind, LabErrorKind::Power { ref id, ref source } if id == "a" && *source == expected),
+            "{value}: {kind:?}"
+        );
         assert_eq!(line, 7, "{value}");
     }
 }
@@ -324,7 +332,7 @@ fn an_nvs_csv_becomes_the_partition_esp_idf_s_generator_writes() {
     let text = "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, nvs = \"wifi.csv\", size = 0x6000 }]\n";
     let err = lab::parse(&TomlSource::new(dir.join("otarig.toml"), text)).unwrap_err();
     let overlap = LabErrorKind::PrepareOverlap { offset: 0x9000, end: 0xf000, what: "partition `otadata`".into() };
-    assert_eq!((err.kind, err.location.line, err.location.column), (overlap, 3, 19));
+    assert_eq!((format!("{:?}", err.kind), err.location.line, err.location.column), (format!("{overlap:?}"), 3, 19));
 
     // A row before any namespace, a missing CSV, a size no partition has: at the `nvs` key.
     std::fs::write(dir.join("bad.csv"), "key,type,encoding,value\nssid,data,string,x\n").unwrap();
@@ -401,6 +409,18 @@ fn lab_check(config: &Path) -> (u8, String, String) {
     let out = otarig(&[&args[..], &["--scenarios", scenarios.to_str().unwrap()]].concat(), config.parent().unwrap());
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code().unwrap() as u8, text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn lab_check_refuses_a_config_in_error_with_a_hint() {
+    let dir = scratch("no-devices");
+    let config = dir.join("otarig.toml");
+    std::fs::write(&config, "retries = 1\n").unwrap();
+    let (code, stdout, stderr) = lab_check(&config);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("otarig.toml:1:1: no device"), "{stderr}");
+    assert!(stderr.contains("hint: add a `[[board]]`, a `[[twin]]` or `twins = N`"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

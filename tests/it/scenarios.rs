@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use otarig::pki::{LabPki, SpecErrorKind};
-use otarig::scenario::{Scenario, ScenarioError};
+use otarig::outcome::OutcomeClass;
+use otarig::pki::{LabPki, SpecErrorKind, TimeError};
+use otarig::scenario::{FaultError, Scenario, ScenarioError, ScenarioErrorKind};
 use otarig::toml_source::TomlSource;
 use otarig::toml_source::files_in;
 
@@ -23,6 +24,13 @@ fn error_of(text: &str) -> (SpecErrorKind, usize, usize) {
     match check(text) {
         Err(ScenarioError::Spec(err)) => (err.kind, err.location.line, err.location.column),
         other => panic!("expected a spec error, got {other:?}"),
+    }
+}
+
+fn invalid_of(text: &str) -> (ScenarioErrorKind, usize, usize) {
+    match check(text) {
+        Err(ScenarioError::Invalid { location, kind }) => (kind, location.line, location.column),
+        other => panic!("expected a scenario value error, got {other:?}"),
     }
 }
 
@@ -113,10 +121,26 @@ fn a_cross_sign_cannot_change_its_key() {
 #[test]
 fn reasons_only_where_the_class_has_them() {
     let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n[expect]\n");
-    assert!(check(&format!("{base}\"fw\" = {{ outcome = \"network\", reason = \"expired\" }}\n")).is_err());
-    assert!(check(&format!("{base}\"fw\" = \"tls-verify\"\n")).is_err());
+    let (kind, line, _) = invalid_of(&format!("{base}\"fw\" = {{ outcome = \"network\", reason = \"expired\" }}\n"));
+    assert_eq!((kind, line), (ScenarioErrorKind::Reason { outcome: OutcomeClass::Network }, 8));
+    assert_eq!(invalid_of(&format!("{base}\"fw\" = \"tls-verify\"\n")).0, ScenarioErrorKind::NoReason);
     assert!(check(&format!("{base}\"fw\" = {{ outcome = \"tls-verify\", reason = \"expired\" }}\n")).is_ok());
-    assert!(check(&format!("{base}\"fw\" = \"exploded\"\n")).is_err());
+    assert!(matches!(error_of(&format!("{base}\"fw\" = \"exploded\"\n")).0, SpecErrorKind::Shape { .. }));
+}
+
+#[test]
+fn dates_tls_versions_and_tags_are_checked_where_written() {
+    let body = "[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n";
+    let (kind, line, column) = invalid_of(&format!("title = \"t\"\ndate = \"someday\"\n{body}"));
+    assert_eq!(kind, ScenarioErrorKind::Date(TimeError { text: "someday".into() }));
+    assert_eq!((line, column), (2, 8));
+    let (kind, line, column) = invalid_of(&format!("{HEAD}{body}tls = \"1.4\"\n"));
+    assert_eq!(kind, ScenarioErrorKind::TlsVersions { text: "1.4".into() });
+    assert_eq!((line, column), (7, 7));
+    let (kind, line, _) = invalid_of(&format!("{HEAD}tags = [\"chain\", \"Fault\"]\n{body}"));
+    assert_eq!((kind, line), (ScenarioErrorKind::Tag { tag: "Fault".into() }, 3));
+    let (kind, _, column) = invalid_of(&format!("{HEAD}tags = [\"chain\", \"chain\"]\n{body}"));
+    assert_eq!((kind, column), (ScenarioErrorKind::DuplicateTag { tag: "chain".into() }, 18));
 }
 
 #[test]
@@ -158,11 +182,13 @@ fn check_exits_2_with_file_line_column() {
 #[test]
 fn fault_values_are_checked_where_written() {
     let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n");
-    let (kind, line, _) = error_of(&format!("{base}fault = {{ kind = \"alert\", alert = \"teapot\" }}\n"));
-    assert!(matches!(kind, SpecErrorKind::Shape { .. }));
+    let (kind, line, _) = invalid_of(&format!("{base}fault = {{ kind = \"alert\", alert = \"teapot\" }}\n"));
+    assert_eq!(kind, ScenarioErrorKind::Fault(FaultError::UnknownAlert { alert: "teapot".into() }));
     assert_eq!(line, 7);
-    assert!(check(&format!("{base}fault = {{ kind = \"redirect\", status = 200, location = \"/x\" }}\n")).is_err());
-    assert!(check(&format!("{base}fault = {{ kind = \"status\", status = 999 }}\n")).is_err());
+    let redirect = invalid_of(&format!("{base}fault = {{ kind = \"redirect\", status = 200, location = \"/x\" }}\n"));
+    assert_eq!(redirect.0, ScenarioErrorKind::Fault(FaultError::RedirectStatus { status: 200 }));
+    let status = invalid_of(&format!("{base}fault = {{ kind = \"status\", status = 999 }}\n"));
+    assert_eq!(status.0, ScenarioErrorKind::Fault(FaultError::Status { status: 999 }));
     assert!(check(&format!("{base}fault = {{ kind = \"alert\", alert = \"unknown-ca\" }}\n")).is_ok());
 }
 

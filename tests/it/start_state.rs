@@ -12,7 +12,7 @@ use otarig::image::partition::two_ota_table;
 use otarig::outcome::OutcomeClass;
 use otarig::pki::SpecErrorKind;
 use otarig::replay::replay_bytes;
-use otarig::scenario::{Scenario, ScenarioError};
+use otarig::scenario::{Scenario, ScenarioError, ScenarioErrorKind};
 use otarig::toml_source::TomlSource;
 use otarig::twin::boot::{Booted, ResetReason, boot_log};
 use otarig::twin::clock::BootClock;
@@ -43,6 +43,13 @@ fn error_of(text: &str) -> (SpecErrorKind, usize, usize) {
     match check(text) {
         Err(ScenarioError::Spec(err)) => (err.kind, err.location.line, err.location.column),
         other => panic!("expected a spec error, got {other:?}"),
+    }
+}
+
+fn invalid_of(text: &str) -> (ScenarioErrorKind, usize, usize) {
+    match check(text) {
+        Err(ScenarioError::Invalid { location, kind }) => (kind, location.line, location.column),
+        other => panic!("expected a scenario value error, got {other:?}"),
     }
 }
 
@@ -82,17 +89,19 @@ fn start_states_parse_with_their_defaults() {
 #[test]
 fn unknown_start_values_are_located_where_written() {
     // start = { slot = "ota_2" }: the value starts at column 18.
-    let (kind, line, column) = error_of(&with_start("{ slot = \"ota_2\" }"));
-    assert!(matches!(kind, SpecErrorKind::Shape { .. }), "{kind:?}");
+    let (kind, line, column) = invalid_of(&with_start("{ slot = \"ota_2\" }"));
+    assert_eq!(kind, ScenarioErrorKind::StartSlot { slot: "ota_2".into() });
     assert_eq!((line, column), (8, 18));
     // start = { slot = "ota_0", state = "aborted" }: column 35.
-    let (kind, line, column) = error_of(&with_start("{ slot = \"ota_0\", state = \"aborted\" }"));
-    assert!(matches!(kind, SpecErrorKind::Shape { .. }), "{kind:?}");
+    let (kind, line, column) = invalid_of(&with_start("{ slot = \"ota_0\", state = \"aborted\" }"));
+    assert_eq!(kind, ScenarioErrorKind::StartState { state: "aborted".into() });
     assert_eq!((line, column), (8, 35));
     // A state for the factory app (which has no otadata entry) is refused at the state.
-    let (_, line, column) = error_of(&with_start("{ slot = \"factory\", state = \"valid\" }"));
+    let (kind, line, column) = invalid_of(&with_start("{ slot = \"factory\", state = \"valid\" }"));
+    assert_eq!(kind, ScenarioErrorKind::FactoryStartState { state: "valid".into() });
     assert_eq!((line, column), (8, 37));
-    let (_, line, column) = error_of(&with_start("{ state = \"new\" }"));
+    let (kind, line, column) = invalid_of(&with_start("{ state = \"new\" }"));
+    assert_eq!(kind, ScenarioErrorKind::FactoryStartState { state: "new".into() });
     assert_eq!((line, column), (8, 19));
     // Unknown keys and wrong types are shape errors on that line.
     let (kind, line, _) = error_of(&with_start("{ slot = \"ota_0\", seq = 3 }"));

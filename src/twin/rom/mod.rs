@@ -165,14 +165,7 @@ impl RomLoader {
     }
 
     /// One command: `(value, data)` for the reply, or the ROM error.
-    fn dispatch(
-        &mut self,
-        op: u8,
-        checksum: u32,
-        data: &[u8],
-        flash: &mut VirtualFlash,
-    ) -> Result<(u32, Vec<u8>), RomError> {
-        let ok = Ok((0, Vec::new()));
+    fn dispatch(&mut self, op: u8, checksum: u32, data: &[u8], flash: &mut VirtualFlash) -> Answer {
         match op {
             op::READ_REG => {
                 let [addr] = words::<1>(data)?;
@@ -182,79 +175,77 @@ impl RomLoader {
                 // esptool and espflash send one (addr, value, mask, delay) quadruple.
                 let [addr, value, mask, _delay_us] = words::<4>(data)?;
                 self.regs.write(addr, value, mask, flash.size());
-                ok
+                done()
             }
-            op::SPI_SET_PARAMS => words::<6>(data).and(ok),
-            op::SPI_ATTACH => words::<2>(data).and(ok),
-            op::CHANGE_BAUDRATE => {
-                let [new_baud, _old_baud] = words::<2>(data)?;
-                if new_baud == 0 {
-                    return Err(RomError::InvalidParam);
-                }
-                self.baud = new_baud;
-                self.regs.set_baud(new_baud);
-                ok
-            }
-            op::FLASH_BEGIN | op::FLASH_DEFL_BEGIN | op::MEM_BEGIN => {
-                let [size, num_blocks, block_size, offset] = words::<4>(data)?;
-                let begin = Begin { size, num_blocks, block_size, offset };
-                let next = match op {
-                    op::FLASH_BEGIN => Download::flash(begin, flash)?,
-                    op::FLASH_DEFL_BEGIN => Download::deflate(begin, flash)?,
-                    _ => Download::mem(begin)?,
-                };
-                self.finish_download();
-                self.download = next;
-                ok
-            }
-            op::FLASH_DATA | op::FLASH_DEFL_DATA | op::MEM_DATA => {
-                let block = data_block(checksum, data)?;
-                match op {
-                    op::FLASH_DATA => self.download.flash_data(block, flash)?,
-                    op::FLASH_DEFL_DATA => self.download.deflate_data(block, flash)?,
-                    _ => self.download.mem_data(block)?,
-                }
-                ok
-            }
-            op::FLASH_END | op::FLASH_DEFL_END => {
-                // esptool sends a u32, espflash a single byte: 0 reboot, 1 run user code.
-                let run = match data {
-                    [flag] => u32::from(*flag),
-                    [..] => words::<1>(data)?[0],
-                };
-                self.finish_download();
-                self.exit = Some(if run == 0 { LoaderExit::Reboot } else { LoaderExit::RunUserCode });
-                ok
-            }
-            op::MEM_END => {
-                let [no_entry, entry] = words::<2>(data)?;
-                self.finish_download();
-                if no_entry == 0 {
-                    self.exit = Some(LoaderExit::RunRam { entry });
-                }
-                ok
-            }
-            op::SPI_FLASH_MD5 => {
-                let [addr, size, _, _] = words::<4>(data)?;
-                let bytes = flash.read(addr, size as usize).map_err(|_| RomError::InvalidParam)?;
-                let hex: String = Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
-                Ok((0, hex.into_bytes()))
-            }
-            op::READ_FLASH_SLOW => {
-                let [addr, len] = words::<2>(data)?;
-                if len as usize > SLOW_READ_BLOCK {
-                    return Err(RomError::ReadLength);
-                }
-                let bytes = flash.read(addr, len as usize).map_err(|_| RomError::InvalidParam)?;
-                // Always a 64-byte buffer (esptool: "command always returns 64 byte buffer,
-                // regardless of how many bytes were actually read"); the tail's content on a
-                // real chip is unknown, here it is 0xFF.
-                let mut block = bytes.to_vec();
-                block.resize(SLOW_READ_BLOCK, 0xFF);
-                Ok((0, block))
-            }
+            op::SPI_SET_PARAMS => words::<6>(data).and_then(|_| done()),
+            op::SPI_ATTACH => words::<2>(data).and_then(|_| done()),
+            op::CHANGE_BAUDRATE => self.change_baud(data),
+            op::FLASH_BEGIN | op::FLASH_DEFL_BEGIN | op::MEM_BEGIN => self.begin(op, data, flash),
+            op::FLASH_DATA | op::FLASH_DEFL_DATA | op::MEM_DATA => self.data(op, checksum, data, flash),
+            op::FLASH_END | op::FLASH_DEFL_END => self.flash_end(data),
+            op::MEM_END => self.mem_end(data),
+            op::SPI_FLASH_MD5 => flash_md5(data, flash),
+            op::READ_FLASH_SLOW => read_flash_slow(data, flash),
             _ => Err(RomError::InvalidMessage),
         }
+    }
+
+    /// CHANGE_BAUDRATE: the new rate (the reply still goes out at the old one).
+    fn change_baud(&mut self, data: &[u8]) -> Answer {
+        let [new_baud, _old_baud] = words::<2>(data)?;
+        if new_baud == 0 {
+            return Err(RomError::InvalidParam);
+        }
+        self.baud = new_baud;
+        self.regs.set_baud(new_baud);
+        done()
+    }
+
+    /// FLASH_BEGIN, FLASH_DEFL_BEGIN, MEM_BEGIN: a new transfer, ending the one under way.
+    fn begin(&mut self, op: u8, data: &[u8], flash: &mut VirtualFlash) -> Answer {
+        let [size, num_blocks, block_size, offset] = words::<4>(data)?;
+        let begin = Begin { size, num_blocks, block_size, offset };
+        let next = match op {
+            op::FLASH_BEGIN => Download::flash(begin, flash)?,
+            op::FLASH_DEFL_BEGIN => Download::deflate(begin, flash)?,
+            _ => Download::mem(begin)?,
+        };
+        self.finish_download();
+        self.download = next;
+        done()
+    }
+
+    /// FLASH_DATA, FLASH_DEFL_DATA, MEM_DATA: one block of the transfer under way.
+    fn data(&mut self, op: u8, checksum: u32, data: &[u8], flash: &mut VirtualFlash) -> Answer {
+        let block = data_block(checksum, data)?;
+        match op {
+            op::FLASH_DATA => self.download.flash_data(block, flash)?,
+            op::FLASH_DEFL_DATA => self.download.deflate_data(block, flash)?,
+            _ => self.download.mem_data(block)?,
+        }
+        done()
+    }
+
+    /// FLASH_END, FLASH_DEFL_END: the loader is left, to reboot or to run the app.
+    fn flash_end(&mut self, data: &[u8]) -> Answer {
+        // esptool sends a u32, espflash a single byte: 0 reboot, 1 run user code.
+        let run = match data {
+            [flag] => u32::from(*flag),
+            [..] => words::<1>(data)?[0],
+        };
+        self.finish_download();
+        self.exit = Some(if run == 0 { LoaderExit::Reboot } else { LoaderExit::RunUserCode });
+        done()
+    }
+
+    /// MEM_END: the loader is left for the RAM program when it names an entry.
+    fn mem_end(&mut self, data: &[u8]) -> Answer {
+        let [no_entry, entry] = words::<2>(data)?;
+        self.finish_download();
+        if no_entry == 0 {
+            self.exit = Some(LoaderExit::RunRam { entry });
+        }
+        done()
     }
 
     /// Ends the transfer under way, keeping a RAM segment it loaded.
@@ -267,6 +258,37 @@ impl RomLoader {
             self.ram.push(segment);
         }
     }
+}
+
+/// A command's answer: `(value, data)` for the reply, or the ROM error.
+type Answer = Result<(u32, Vec<u8>), RomError>;
+
+/// The answer of a command that reports nothing but success.
+fn done() -> Answer {
+    Ok((0, Vec::new()))
+}
+
+/// SPI_FLASH_MD5: the region's MD5 as 32 hex characters.
+fn flash_md5(data: &[u8], flash: &VirtualFlash) -> Answer {
+    let [addr, size, _, _] = words::<4>(data)?;
+    let bytes = flash.read(addr, size as usize).map_err(|_| RomError::InvalidParam)?;
+    let hex: String = Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    Ok((0, hex.into_bytes()))
+}
+
+/// READ_FLASH_SLOW: up to one 64-byte block.
+fn read_flash_slow(data: &[u8], flash: &VirtualFlash) -> Answer {
+    let [addr, len] = words::<2>(data)?;
+    if len as usize > SLOW_READ_BLOCK {
+        return Err(RomError::ReadLength);
+    }
+    let bytes = flash.read(addr, len as usize).map_err(|_| RomError::InvalidParam)?;
+    // Always a 64-byte buffer (esptool: "command always returns 64 byte buffer, regardless of
+    // how many bytes were actually read"); the tail's content on a real chip is unknown, here
+    // it is 0xFF.
+    let mut block = bytes.to_vec();
+    block.resize(SLOW_READ_BLOCK, 0xFF);
+    Ok((0, block))
 }
 
 fn is_sync(data: &[u8]) -> bool {
