@@ -11,9 +11,13 @@ use super::identify::{FileKind, Foreign, identify};
 use super::otadata::Otadata;
 use super::partition::{self, AppSlot, TABLE_OFFSET};
 use super::{
-    AppImage, BootloaderVersion, ImageError, TrustItem, TrustKind, app_idf_versions, bootloader_version, find_trust,
-    find_urls, parse_app,
+    AppImage, BootloaderVersion, ImageError, PrivateKeyItem, TrustItem, app_idf_versions, bootloader_version,
+    find_urls, parse_app, scan_trust,
 };
+
+mod findings;
+pub use findings::Finding;
+use findings::findings;
 
 /// What a file is laid out as. [`Inspection::kind`] says more (a bootloader, another chip's
 /// image, a partition table); this stays two-valued for those who only need to know where the
@@ -41,30 +45,6 @@ pub struct FoundApp {
     pub idf_versions: Vec<(usize, BuildVersion)>,
 }
 
-/// Something a fleet owner should know about the file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Finding {
-    /// A trust anchor is past its `notAfter` at the inspection date.
-    AnchorExpired { subject: String, not_after: i64, only_anchor: bool },
-    /// A trust anchor is not valid yet at the inspection date.
-    AnchorNotYetValid { subject: String, not_before: i64 },
-    /// An embedded CA certificate that is not self-signed: pinning an intermediate.
-    IntermediatePinned { subject: String },
-    /// No PEM, DER or bundle found: the firmware cannot verify any server (or keeps its roots
-    /// compressed or elsewhere).
-    NoTrustMaterial,
-    /// No app descriptor: built with ESP-IDF v3.2 or earlier.
-    NoAppDescriptor { offset: usize },
-    /// The stored checksum or SHA-256 does not match: the bootloader would refuse the image.
-    Corrupt { offset: usize },
-    /// A trust anchor has the key of one of otarig's lab authorities: a transplanted or
-    /// lab-built image.
-    LabAnchor { subject: String },
-    /// Roots of the bundle at `offset` (of `total`) have lab authorities' keys, as
-    /// [`Finding::LabAnchor`] (one finding per bundle: a lab-built bundle is all lab roots).
-    LabBundleRoots { offset: usize, subjects: Vec<String>, total: usize },
-}
-
 /// Everything learnt about a file. Offsets are the file's; add [`Inspection::flash_base`] for
 /// flash addresses.
 #[derive(Debug)]
@@ -89,6 +69,8 @@ pub struct Inspection {
     /// whoever only looks at the apps refuses it; [`Inspection::kind`] says what it is.
     pub apps: Vec<FoundApp>,
     pub trust: Vec<TrustItem>,
+    /// Private keys in the file (see [`scan_trust`]).
+    pub private_keys: Vec<PrivateKeyItem>,
     pub urls: Vec<(usize, String)>,
     pub findings: Vec<Finding>,
 }
@@ -110,6 +92,7 @@ impl Inspection {
 /// fingerprint) or puts only the key in a bundle, so only the key tells.
 pub fn inspect(bytes: &[u8], at: i64, lab_keys: &[[u8; 32]]) -> Inspection {
     let kind = identify(bytes);
+    let scan = scan_trust(bytes);
     let mut inspection = Inspection {
         layout: if matches!(kind, FileKind::MergedFlash { .. }) { Layout::MergedFlash } else { Layout::App },
         kind: kind.clone(),
@@ -121,7 +104,8 @@ pub fn inspect(bytes: &[u8], at: i64, lab_keys: &[[u8; 32]]) -> Inspection {
         otadata: None,
         selected_slot: None,
         apps: Vec::new(),
-        trust: find_trust(bytes),
+        trust: scan.items,
+        private_keys: scan.private_keys,
         urls: find_urls(bytes),
         findings: Vec::new(),
     };
@@ -131,7 +115,7 @@ pub fn inspect(bytes: &[u8], at: i64, lab_keys: &[[u8; 32]]) -> Inspection {
         other => {
             match other {
                 FileKind::Foreign(Foreign::PartitionTable) => {
-                    inspection.partitions = Some(partition::read_table(bytes))
+                    inspection.partitions = Some(partition::read_table(&as_flashed_table(bytes)));
                 }
                 FileKind::Foreign(Foreign::Otadata) => inspection.otadata = Some(Otadata::decode(bytes)),
                 _ => {}
@@ -143,6 +127,14 @@ pub fn inspect(bytes: &[u8], at: i64, lab_keys: &[[u8; 32]]) -> Inspection {
         inspection.findings = findings(&inspection, at, lab_keys);
     }
     inspection
+}
+
+/// A table file as the flash holds it once written at 0x8000: `gen_esp32part.py` pads it to
+/// 0xC00 bytes with 0xFF, and a shorter file leaves the rest of its sector erased.
+fn as_flashed_table(bytes: &[u8]) -> Vec<u8> {
+    let mut table = bytes[..bytes.len().min(partition::TABLE_MAX_LEN)].to_vec();
+    table.resize(partition::TABLE_MAX_LEN, 0xFF);
+    table
 }
 
 fn found_app(image: &[u8], offset: usize, slot: Option<AppSlot>) -> FoundApp {
@@ -186,60 +178,4 @@ fn read_merged(inspection: &mut Inspection, bytes: &[u8], base: usize, bootloade
         }
     }
     inspection.partitions = Some(table);
-}
-
-fn findings(inspection: &Inspection, at: i64, lab_keys: &[[u8; 32]]) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for app in &inspection.apps {
-        if let Ok(image) = &app.image {
-            if image.app_desc.is_none() {
-                findings.push(Finding::NoAppDescriptor { offset: app.offset });
-            }
-            if !image.is_valid() {
-                findings.push(Finding::Corrupt { offset: app.offset });
-            }
-        }
-    }
-    let anchors: Vec<&super::CertInfo> = inspection
-        .trust
-        .iter()
-        .filter_map(|item| match &item.kind {
-            TrustKind::Pem(info) | TrustKind::Der(info) => Some(info),
-            TrustKind::Bundle { .. } => None,
-        })
-        .collect();
-    let bundles = inspection.trust.iter().filter(|t| matches!(t.kind, TrustKind::Bundle { .. })).count();
-    // A bootloader on its own verifies no server.
-    if anchors.is_empty() && bundles == 0 && !inspection.apps.is_empty() {
-        findings.push(Finding::NoTrustMaterial);
-    }
-    let only_anchor = anchors.len() == 1 && bundles == 0;
-    for anchor in &anchors {
-        if anchor.not_after < at {
-            findings.push(Finding::AnchorExpired {
-                subject: anchor.subject.clone(),
-                not_after: anchor.not_after,
-                only_anchor,
-            });
-        } else if anchor.not_before > at {
-            findings
-                .push(Finding::AnchorNotYetValid { subject: anchor.subject.clone(), not_before: anchor.not_before });
-        }
-        if anchor.is_ca && !anchor.self_signed {
-            findings.push(Finding::IntermediatePinned { subject: anchor.subject.clone() });
-        }
-        if lab_keys.contains(&anchor.public_key_sha256) {
-            findings.push(Finding::LabAnchor { subject: anchor.subject.clone() });
-        }
-    }
-    for item in &inspection.trust {
-        if let TrustKind::Bundle { entries, .. } = &item.kind {
-            let lab: Vec<String> =
-                entries.iter().filter(|e| lab_keys.contains(&e.public_key_sha256)).map(|e| e.subject.clone()).collect();
-            if !lab.is_empty() {
-                findings.push(Finding::LabBundleRoots { offset: item.offset, subjects: lab, total: entries.len() });
-            }
-        }
-    }
-    findings
 }

@@ -155,7 +155,7 @@ fn read_key(format: KeyFormat, der: &[u8], lenient: bool) -> Option<KeyFacts> {
 /// [0] attributes OPTIONAL, [1] publicKey OPTIONAL }` (RFC 5208, RFC 5958).
 fn read_pkcs8(fields: &[Tlv<'_>], lenient: bool) -> Option<KeyFacts> {
     let [version, algorithm, private, rest @ ..] = fields else { return None };
-    if version.tag != INTEGER || !matches!(version.content, [0] | [1]) || private.tag != OCTET_STRING {
+    if version.tag != INTEGER || !matches!(version.content, [0 | 1]) || private.tag != OCTET_STRING {
         return None;
     }
     let algorithm = der::children(algorithm.content).filter(|_| algorithm.tag == SEQUENCE)?;
@@ -188,7 +188,7 @@ fn read_pkcs8(fields: &[Tlv<'_>], lenient: bool) -> Option<KeyFacts> {
 /// OPTIONAL }` (RFC 8017).
 fn read_pkcs1(fields: &[Tlv<'_>]) -> Option<KeyFacts> {
     let (integers, rest) = fields.split_at_checked(9)?;
-    if !integers.iter().all(|t| t.tag == INTEGER) || !matches!(integers[0].content, [0] | [1]) || rest.len() > 1 {
+    if !integers.iter().all(|t| t.tag == INTEGER) || !matches!(integers[0].content, [0 | 1]) || rest.len() > 1 {
         return None;
     }
     let (n, e) = (&integers[1], &integers[2]);
