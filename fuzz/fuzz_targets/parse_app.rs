@@ -1,4 +1,5 @@
-//! Any bytes into `parse_app`: it must return, never panic, whatever the input claims.
+//! Any bytes into `parse_app` and what tells files apart (`identify`, the ESP8266 reader, the
+//! bootloader's version): they must return, never panic, whatever the input claims.
 
 #![no_main]
 
@@ -11,5 +12,12 @@ fuzz_target!(|data: &[u8]| {
         for segment in &image.segments {
             assert!(segment.data_range().end <= image.length);
         }
+    }
+    let _ = otarig::image::identify::identify(data);
+    if let Some(image) = otarig::image::read_esp8266(data) {
+        assert!(image.length <= data.len());
+    }
+    if let Some(version) = otarig::image::bootloader_version(data) {
+        assert!(version.offset + version.text.len() <= data.len());
     }
 });

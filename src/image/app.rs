@@ -137,12 +137,21 @@ fn xor_bytes(data: &[u8]) -> u8 {
     rest.iter().fold(folded, |acc, b| acc ^ b)
 }
 
-/// Reads an app image from the start of `bytes` and verifies it as `esp_image_verify` does.
-///
-/// Structural problems are errors; a wrong checksum or hash is reported in the [`AppImage`].
-/// Bytes after the image are allowed and counted. Never panics, and allocates nothing in
+/// An image's header and segment table, read without verifying anything: enough to tell
+/// what the image is (an app, a bootloader, another chip's image) before its checksum and hash
+/// are computed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageSegments {
+    pub header: ImageHeader,
+    pub segments: Vec<Segment>,
+    /// Offset just past the last segment's data (where the checksum padding starts).
+    pub segments_end: usize,
+}
+
+/// Reads the header and the segments from the start of `bytes`, as [`parse_app`] does, with the
+/// same structural errors; nothing is verified. Never panics, and allocates nothing in
 /// proportion to counts or lengths read from the input.
-pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
+pub fn parse_segments(bytes: &[u8]) -> Result<ImageSegments, ImageError> {
     let truncated = |part, offset: usize, needed| ImageError::Truncated {
         part,
         offset,
@@ -162,7 +171,6 @@ pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
     }
 
     let mut segments = Vec::with_capacity(usize::from(header.segment_count));
-    let mut calculated = CHECKSUM_SEED;
     let mut at = IMAGE_HEADER_LEN;
     for index in 0..usize::from(header.segment_count) {
         let part = ImagePart::SegmentHeader { index };
@@ -176,14 +184,30 @@ pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
         }
         let data_offset = at + SEGMENT_HEADER_LEN;
         let remaining = bytes.len() - data_offset;
-        let Some(data) = bytes[data_offset..].get(..length as usize) else {
+        if remaining < length as usize {
             return Err(ImageError::SegmentPastEnd { index, header_offset: at, length, remaining });
-        };
-        calculated ^= xor_bytes(data);
+        }
         let kind = SegmentKind::of(header.chip, load_addr);
         segments.push(Segment { index, header_offset: at, data_offset, load_addr, length, kind });
-        at = data_offset + data.len();
+        at = data_offset + length as usize;
     }
+    Ok(ImageSegments { header, segments, segments_end: at })
+}
+
+/// Reads an app image from the start of `bytes` and verifies it as `esp_image_verify` does.
+///
+/// Structural problems are errors; a wrong checksum or hash is reported in the [`AppImage`].
+/// Bytes after the image are allowed and counted. Never panics, and allocates nothing in
+/// proportion to counts or lengths read from the input.
+pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
+    let ImageSegments { header, segments, segments_end: at } = parse_segments(bytes)?;
+    let truncated = |part, offset: usize, needed| ImageError::Truncated {
+        part,
+        offset,
+        needed,
+        available: bytes.len().saturating_sub(offset),
+    };
+    let calculated = checksum_of(segments.iter().map(|s| &bytes[s.data_range()]));
 
     // The checksum is the last byte of the 16-byte block that follows the last segment.
     let checksum_end = (at + 1 + 15) & !15;

@@ -83,7 +83,7 @@ fn u16_at(desc: &[u8; APP_DESC_LEN], at: usize) -> u16 {
 }
 
 /// A C `char[N]` field: up to the first NUL, lossy UTF-8.
-fn c_string(field: &[u8]) -> String {
+pub(super) fn c_string(field: &[u8]) -> String {
     let end = memchr::memchr(0, field).unwrap_or(field.len());
     String::from_utf8_lossy(&field[..end]).into_owned()
 }

@@ -41,7 +41,34 @@ pub fn read_table(region: &[u8]) -> Result<PartitionTable, PartitionError> {
     if len < 32 || region[..2] != [0xAA, 0x50] {
         return Err(fail("no partition table (magic AA 50 missing)".into()));
     }
+    if let Some(message) = unreadable_row(&region[..len]) {
+        return Err(fail(message));
+    }
     PartitionTable::try_from_bytes(region[..len].to_vec()).map_err(|e| fail(e.to_string()))
+}
+
+/// The first row esp-idf-part 0.6 would panic on instead of refusing: an app or data subtype it
+/// has no name for, flag bits beyond encrypted and read-only, or an end past 4 GiB. Rows are
+/// read up to the end marker or the MD5 row, as it reads them.
+fn unreadable_row(table: &[u8]) -> Option<String> {
+    let known_app = |subtype: u8| matches!(subtype, 0x00 | 0x10..=0x20);
+    let known_data = |subtype: u8| matches!(subtype, 0x00..=0x06 | 0x80..=0x83);
+    for (index, row) in table.chunks_exact(32).enumerate() {
+        if row.iter().all(|&b| b == 0xFF) || row.starts_with(&[0xEB, 0xEB]) {
+            break;
+        }
+        let word = |at: usize| u32::from_le_bytes([row[at], row[at + 1], row[at + 2], row[at + 3]]);
+        let (ty, subtype, flags) = (row[2], row[3], word(28));
+        let problem = match ty {
+            0x00 if !known_app(subtype) => format!("app subtype {subtype:#04x} is not one this reader knows"),
+            0x01 if !known_data(subtype) => format!("data subtype {subtype:#04x} is not one this reader knows"),
+            _ if flags & !0b11 != 0 => format!("flags {flags:#x} have bits this reader does not know"),
+            _ if word(4).checked_add(word(8)).is_none() => "offset and size end past 4 GiB".to_owned(),
+            _ => continue,
+        };
+        return Some(format!("entry {index}: {problem}"));
+    }
+    None
 }
 
 /// An app partition the bootloader may boot.
@@ -116,6 +143,23 @@ mod tests {
         bin.resize(TABLE_MAX_LEN, 0xFF);
         let read = read_table(&bin).unwrap();
         assert_eq!(app_slots(&read), slots);
+    }
+
+    #[test]
+    fn rows_the_parser_cannot_name_are_errors_not_panics() {
+        let mut bin = two_ota_table().to_bin().unwrap();
+        bin.resize(TABLE_MAX_LEN, 0xFF);
+        // Row 3 is `factory` (app); row 0 is `nvs` (data). The MD5 row no longer matches either
+        // way: what matters is an error in place of esp-idf-part's panic.
+        for (at, value) in [(3 * 32 + 3, 0x30u8), (3, 0x07), (3, 0x90), (28, 0x04), (11, 0xFF)] {
+            let mut damaged = bin.clone();
+            damaged[at] = value;
+            if at == 11 {
+                damaged[4..8].copy_from_slice(&0xFFFF_0000u32.to_le_bytes());
+            }
+            let err = read_table(&damaged).expect_err("refused");
+            assert!(err.message.starts_with("entry "), "{at}: {err}");
+        }
     }
 
     #[test]

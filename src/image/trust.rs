@@ -12,6 +12,11 @@ use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate, X509N
 use x509_parser::public_key::PublicKey;
 
 use super::bundle::{self, BundleEntry, BundleFormat, CertBundle};
+use super::keys::{PrivateKeyItem, find_private_keys};
+use super::pem_blocks::pem_blocks;
+
+mod role;
+pub use role::{TlsUsage, TrustRole};
 
 /// One piece of trust material and where its bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +26,10 @@ pub struct TrustItem {
     /// Bytes it takes (a PEM block through its END line, without the trailing newline or NUL).
     pub len: usize,
     pub kind: TrustKind,
+    /// What it is for: [`CertInfo::role`] for a certificate, unless its private key is in the
+    /// same bytes (then [`TrustRole::ClientCertificate`]); [`TrustRole::CaRoot`] for a bundle,
+    /// which holds roots only.
+    pub role: TrustRole,
 }
 
 /// What a [`TrustItem`] is.
@@ -71,6 +80,8 @@ pub struct CertInfo {
     pub not_after: i64,
     /// `basicConstraints CA:TRUE`.
     pub is_ca: bool,
+    /// The TLS sides its extended key usage allows.
+    pub tls_usage: TlsUsage,
     /// SHA-256 of the certificate's DER (the usual fingerprint).
     pub sha256: [u8; 32],
     /// SHA-256 of its `SubjectPublicKeyInfo` DER (as [`BundleEntryInfo::public_key_sha256`]):
@@ -110,6 +121,7 @@ impl CertInfo {
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             is_ca: cert.is_ca(),
+            tls_usage: TlsUsage::of(&cert),
             sha256: Sha256::digest(der).into(),
             public_key_sha256: Sha256::digest(cert.public_key().raw).into(),
             self_signed: is_self_signed(&cert),
@@ -139,14 +151,7 @@ fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> KeyKind {
         "1.2.840.113549.1.1.1" => KeyKind::Rsa { bits: rsa_bits(spki) },
         "1.2.840.10045.2.1" => {
             let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
-            let curve = match curve.as_deref() {
-                Some("1.2.840.10045.3.1.7") => "P-256".to_owned(),
-                Some("1.3.132.0.34") => "P-384".to_owned(),
-                Some("1.3.132.0.35") => "P-521".to_owned(),
-                Some("1.3.132.0.10") => "secp256k1".to_owned(),
-                other => other.unwrap_or("unnamed").to_owned(),
-            };
-            KeyKind::Ec { curve }
+            KeyKind::Ec { curve: curve.map_or_else(|| "unnamed".to_owned(), |oid| curve_name(&oid)) }
         }
         "1.3.101.112" => KeyKind::Ed25519,
         "1.3.101.113" => KeyKind::Ed448,
@@ -154,15 +159,23 @@ fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> KeyKind {
     }
 }
 
+/// The name of a named curve's OID (`P-256`, `P-384`, `P-521`, `secp256k1`), else the OID.
+pub(super) fn curve_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.10045.3.1.7" => "P-256",
+        "1.3.132.0.34" => "P-384",
+        "1.3.132.0.35" => "P-521",
+        "1.3.132.0.10" => "secp256k1",
+        other => other,
+    }
+    .to_owned()
+}
+
 /// Modulus bits counted from its most significant set bit (x509-parser's `key_size` gives 0
 /// when the modulus has no leading zero byte).
 fn rsa_bits(spki: &SubjectPublicKeyInfo<'_>) -> usize {
     let Ok(PublicKey::RSA(rsa)) = spki.parsed() else { return 0 };
-    let skip = rsa.modulus.iter().take_while(|b| **b == 0).count();
-    match rsa.modulus.get(skip) {
-        Some(first) => (rsa.modulus.len() - skip) * 8 - first.leading_zeros() as usize,
-        None => 0,
-    }
+    super::der::unsigned_bits(rsa.modulus)
 }
 
 fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
@@ -190,17 +203,34 @@ fn verify_small_rsa(cert: &X509Certificate<'_>) -> bool {
     key.verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data).is_ok()
 }
 
-/// Every certificate and bundle in `bytes`, in offset order. Never fails: bytes that are not
-/// trust material are skipped. A DER certificate inside a found PEM block, or anything inside a
-/// found certificate or bundle, is not reported again.
+/// Every certificate and bundle in `bytes`, in offset order, each with its role. Never fails:
+/// bytes that are not trust material are skipped. A DER certificate inside a found PEM block, or
+/// anything inside a found certificate or bundle, is not reported again.
 pub fn find_trust(bytes: &[u8]) -> Vec<TrustItem> {
+    scan_trust(bytes).items
+}
+
+/// What [`scan_trust`] finds: the certificates and bundles, and the private keys beside them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustScan {
+    /// As [`find_trust`] returns them.
+    pub items: Vec<TrustItem>,
+    /// As [`find_private_keys`] returns them.
+    pub private_keys: Vec<PrivateKeyItem>,
+}
+
+/// The certificates, bundles and private keys in `bytes`, in one pass over each kind; a leaf
+/// whose private key is among them is a [`TrustRole::ClientCertificate`].
+pub fn scan_trust(bytes: &[u8]) -> TrustScan {
     let mut items = find_pem(bytes);
     let mut taken = Taken::from_items(&items);
     items.extend(find_der(bytes, &taken));
     taken = Taken::from_items(&items);
     items.extend(find_bundles(bytes, &taken));
     items.sort_by_key(|item| item.offset);
-    items
+    let private_keys = find_private_keys(bytes);
+    role::pair_with_keys(&mut items, &private_keys);
+    TrustScan { items, private_keys }
 }
 
 /// Byte ranges already reported, sorted and disjoint.
@@ -220,38 +250,16 @@ impl Taken {
     }
 }
 
-const PEM_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-const PEM_END: &[u8] = b"-----END CERTIFICATE-----";
-
 fn find_pem(bytes: &[u8]) -> Vec<TrustItem> {
-    let mut items = Vec::new();
-    let end_finder = memmem::Finder::new(PEM_END);
-    let begins: Vec<usize> = memmem::find_iter(bytes, PEM_BEGIN).collect();
-    let mut next_end: Option<usize> = None;
-    for (i, &begin) in begins.iter().enumerate() {
-        if next_end.is_none_or(|end| end < begin) {
-            next_end = end_finder.find(&bytes[begin..]).map(|found| begin + found);
-        }
-        let Some(end) = next_end else { break };
-        // A BEGIN followed by another BEGIN before any END is cut off; skipping it keeps the
-        // blocks looked at disjoint, so the scan stays linear.
-        if begins.get(i + 1).is_some_and(|&next| next < end) {
-            continue;
-        }
-        let block = &bytes[begin..end + PEM_END.len()];
-        // Text only: a NUL or other binary byte means BEGIN and END are in different strings.
-        if block.iter().any(|b| !(b.is_ascii_graphic() || b.is_ascii_whitespace())) {
-            continue;
-        }
-        let Ok(pem) = pem::parse(block) else { continue };
-        if pem.tag() != "CERTIFICATE" {
-            continue;
-        }
-        if let Some(info) = CertInfo::from_der(pem.contents()) {
-            items.push(TrustItem { offset: begin, len: block.len(), kind: TrustKind::Pem(info) });
-        }
-    }
-    items
+    pem_blocks(bytes)
+        .into_iter()
+        .filter(|block| block.pem.tag() == "CERTIFICATE")
+        .filter_map(|block| {
+            let info = CertInfo::from_der(block.pem.contents())?;
+            let role = info.role();
+            Some(TrustItem { offset: block.offset, len: block.len, kind: TrustKind::Pem(info), role })
+        })
+        .collect()
 }
 
 fn find_der(bytes: &[u8], taken: &Taken) -> Vec<TrustItem> {
@@ -277,7 +285,8 @@ fn find_der(bytes: &[u8], taken: &Taken) -> Vec<TrustItem> {
         }
         let Some(der) = bytes.get(at..at + len) else { continue };
         if let Some(info) = CertInfo::from_der(der) {
-            items.push(TrustItem { offset: at, len, kind: TrustKind::Der(info) });
+            let role = info.role();
+            items.push(TrustItem { offset: at, len, kind: TrustKind::Der(info), role });
             from = at + len;
         }
     }
@@ -303,7 +312,7 @@ fn find_bundles(bytes: &[u8], taken: &Taken) -> Vec<TrustItem> {
         if let Some((parsed, used)) = found {
             let entries = parsed.entries.iter().map(BundleEntryInfo::from_entry).collect();
             let kind = TrustKind::Bundle { format: parsed.format, sorted: parsed.sorted, entries };
-            items.push(TrustItem { offset: at, len: used, kind });
+            items.push(TrustItem { offset: at, len: used, kind, role: TrustRole::CaRoot });
             at += used;
         } else if let Some(end) = formats.into_iter().find_map(|f| bundle::record_end(bytes, at, f)) {
             // A record of a bundle whose header is damaged: step over it whole, or its last
@@ -392,6 +401,10 @@ mod tests {
         assert_eq!(root.sha256, <[u8; 32]>::from(Sha256::digest(lab_der("isrg_root_x1"))));
         assert_eq!(root.signature_algorithm, "sha256WithRSAEncryption");
         assert!(root.is_ca && root.self_signed && root.not_before < root.not_after);
+        assert_eq!(
+            items.iter().map(|i| i.role).collect::<Vec<_>>(),
+            [TrustRole::CaRoot, TrustRole::IntermediateCa, TrustRole::CaRoot, TrustRole::CaRoot]
+        );
         let TrustKind::Der(r10) = &items[1].kind else { panic!("{:?}", items[1].kind) };
         assert_eq!((r10.subject.as_str(), r10.issuer.as_str()), ("C=US, O=Let's Encrypt, CN=R10", ISRG_X1));
         assert_eq!(

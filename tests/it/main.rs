@@ -15,6 +15,8 @@ mod field_logs;
 mod firmware;
 mod fleet_images;
 mod inspect;
+mod inspect_kinds;
+mod inspect_trust;
 mod lab;
 mod lab_services;
 mod legacy_pki;
