@@ -89,11 +89,13 @@ pub fn dump_parts(path: &Path, bytes: &[u8]) -> Result<Option<DumpParts>, AddErr
     let length = running.image.as_ref().map_or(0, |image| image.length);
     let app = bytes[running.offset..(running.offset + length).min(bytes.len())].to_vec();
     let cut = |offset: usize, len: usize| bytes.get(offset..(offset + len).min(bytes.len())).map(<[u8]>::to_vec);
+    // File offsets: a dump may start at flash 0 or at the bootloader (0x1000).
+    let base = inspection.flash_base();
     let bootloader = match &inspection.bootloader {
-        Some(Ok(image)) => cut(crate::image::partition::ESP32_BOOTLOADER_OFFSET, image.length),
+        Some(Ok(image)) => cut(inspection.bootloader_offset, image.length),
         _ => None,
     };
-    let partition_table = cut(crate::image::partition::TABLE_OFFSET, 0xC00);
+    let partition_table = crate::image::partition::TABLE_OFFSET.checked_sub(base).and_then(|at| cut(at, 0xC00));
     Ok(Some(DumpParts { app, bootloader, partition_table }))
 }
 

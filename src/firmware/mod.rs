@@ -132,6 +132,8 @@ pub enum ManifestError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: not an ESP app image: {source}")]
     Image { path: PathBuf, source: Box<crate::image::ImageError> },
+    #[error("{path}: {what}, not an ESP32-family app image (otarig works with ESP32-family firmware)")]
+    Foreign { path: PathBuf, what: String },
 }
 
 /// The fleet: every manifest in a folder, and the bundle lists in its `bundles/`.

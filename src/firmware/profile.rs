@@ -418,7 +418,9 @@ fn anchors(image: &[u8], prefers_bundle: bool) -> Option<Anchors> {
     let items = find_trust(image);
     let mut roots = Vec::new();
     let mut bundle = None;
-    for item in &items {
+    // A device's own certificate (client authentication) is not something it verifies servers
+    // against.
+    for item in items.iter().filter(|item| item.role.is_trusted()) {
         let bytes = &image[item.offset..item.offset + item.len];
         match &item.kind {
             TrustKind::Pem(_) => {

@@ -313,6 +313,10 @@ fn built_facts(checking: &Checking<'_>, raw: &RawManifest, stated: Stated) -> Re
 /// checked against what the manifest and `sdkconfig` say.
 fn real_facts(checking: &Checking<'_>, raw: &RawManifest, image: &str, stated: Stated) -> Result<Facts, ManifestError> {
     let bytes = checking.read(image)?;
+    if let crate::image::identify::FileKind::Foreign(foreign) = crate::image::identify::identify(&bytes) {
+        let what = foreign.to_string();
+        return Err(ManifestError::Foreign { path: checking.path(image), what });
+    }
     let app = match parse_app(&bytes) {
         Ok(app) => app,
         Err(err) => return Err(ManifestError::Image { path: checking.path(image), source: Box::new(err) }),

@@ -50,6 +50,20 @@ pub enum Foreign {
     Elf { machine: u16 },
 }
 
+impl std::fmt::Display for Foreign {
+    /// What the file is, for people: `an ESP8266 image (SDK v3.2-603-g18c3a194)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Foreign::Esp8266 { sdk_version: Some(version), .. } => write!(f, "an ESP8266 image (SDK {version})"),
+            Foreign::Esp8266 { .. } => f.write_str("an ESP8266 image"),
+            Foreign::PartitionTable => f.write_str("a partition table"),
+            Foreign::Otadata => f.write_str("an otadata partition"),
+            Foreign::Pem { label } => write!(f, "a PEM file ({label})"),
+            Foreign::Elf { .. } => f.write_str("an ELF file (esptool elf2image makes the image from it)"),
+        }
+    }
+}
+
 impl Foreign {
     /// The ELF machine's name for the chips Espressif builds for (`EM_XTENSA`, `EM_RISCV`).
     pub fn elf_machine_name(machine: u16) -> Option<&'static str> {

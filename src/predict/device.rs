@@ -11,6 +11,7 @@ use crate::firmware::profile::{ClockSource, FirmwareProfile, Source, Sourced, St
 use crate::firmware::{FirmwareManifest, Fleet};
 use crate::idf::{BuildVersion, IdfVersion};
 use crate::image::ImageError;
+use crate::image::identify::FileKind;
 use crate::image::inspect::{FoundApp, Layout, inspect};
 use crate::pki::LabPki;
 
@@ -56,6 +57,8 @@ pub enum DeviceError {
     Prepare(#[from] PrepareError),
     #[error("not an ESP app image: {0}")]
     NotAnImage(ImageError),
+    #[error("{what}, not an ESP32-family app image (otarig predicts for ESP32-family firmware)")]
+    Foreign { what: String },
     #[error("a flash image without a valid app in its partitions")]
     NoApp,
 }
@@ -109,6 +112,9 @@ impl Device {
     /// read.
     pub fn from_image(name: &str, bytes: &[u8]) -> Result<Device, DeviceError> {
         let inspection = inspect(bytes, 0, &[]);
+        if let FileKind::Foreign(foreign) = &inspection.kind {
+            return Err(DeviceError::Foreign { what: foreign.to_string() });
+        }
         let app = match inspection.layout {
             Layout::App => match inspection.apps.into_iter().next().map(|app| app.image) {
                 Some(Err(err)) => return Err(DeviceError::NotAnImage(err)),

@@ -10,7 +10,7 @@ use crate::firmware::profile::LogLevel;
 use crate::idf::IdfVersion;
 use crate::image::otadata::{OtaState, Otadata, entry_crc};
 use crate::image::partition::{ESP32_BOOTLOADER_OFFSET, TABLE_OFFSET, otadata_partition, read_table};
-use crate::image::{AppImage, ImageError, SegmentKind};
+use crate::image::{AppImage, ImageError};
 use crate::twin::CHIP_REVISION;
 use crate::twin::uart::{Level, Uart};
 
@@ -51,28 +51,23 @@ fn identify(image: &AppImage, region: &[u8]) -> Identity {
         let version = IdfVersion::parse(&idf)?;
         Some(Identity { idf, version, compile_date_time, rollback, log_level })
     };
-    let dram = image
-        .segments
-        .iter()
-        .filter(|s| s.kind == SegmentKind::Load && (0x3FF0_0000..0x4000_0000).contains(&s.load_addr))
-        .map(|s| &region[s.data_range()]);
-    for data in dram {
-        if data.len() >= 80
-            && data[0] == 0x50
-            && let Some(id) = identity(c_string(&data[8..40]), Some(c_string(&data[40..64])))
+    // Its descriptor (v5.2+).
+    if let Some(desc) = crate::image::parse_bootloader_desc(bytes)
+        && let Some(id) = identity(desc.idf_ver, Some(desc.date_time))
+    {
+        return id;
+    }
+    // The rig's own builds carry the banner as one text.
+    if let Some(start) = memmem::find(bytes, b"ESP-IDF v") {
+        let rest = &bytes[start + 8..];
+        if let Some(end) = memmem::find(&rest[..rest.len().min(64)], b" 2nd stage bootloader")
+            && let Some(id) = identity(String::from_utf8_lossy(&rest[..end]).into_owned(), None)
         {
             return id;
         }
-        if let Some(start) = memmem::find(data, b"ESP-IDF ") {
-            let rest = &data[start + 8..];
-            if let Some(end) = memmem::find(rest, b" 2nd stage bootloader")
-                && let Some(id) = identity(String::from_utf8_lossy(&rest[..end]).into_owned(), None)
-            {
-                return id;
-            }
-        }
     }
-    if let Some((_, version)) = crate::idf::find_versions(bytes).into_iter().next()
+    // `IDF_VER`, the banner's argument, among its strings.
+    if let Some(version) = crate::image::bootloader_version(bytes)
         && let Some(id) = identity(version.text, None)
     {
         return id;
@@ -96,11 +91,6 @@ fn log_level(bytes: &[u8]) -> LogLevel {
     } else {
         LogLevel::None
     }
-}
-
-fn c_string(field: &[u8]) -> String {
-    let end = memchr::memchr(0, field).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
 /// Runs the bootloader: the app it loads, or `None` when it finds none. What it writes to
