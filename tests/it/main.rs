@@ -7,6 +7,8 @@
 
 mod common;
 
+mod architecture;
+
 mod board;
 mod cli;
 mod device_tls;
