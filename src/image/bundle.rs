@@ -80,7 +80,7 @@ pub enum BundleError {
 /// Bytes before the records: the v4.4 count.
 const V44_HEADER: usize = 2;
 /// Bytes of a record's two lengths.
-const RECORD_HEADER: usize = 4;
+pub(super) const RECORD_HEADER: usize = 4;
 
 impl CertBundle {
     /// Reads a bundle at the start of `bytes` in whichever format fits (v5.4 tried first), strictly:

@@ -301,6 +301,10 @@ fn find_bundles(bytes: &[u8], taken: &Taken) -> Vec<TrustItem> {
     let mut items = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
+        if !may_start(bytes, at) {
+            at += 1;
+            continue;
+        }
         if let Some(end) = taken.end_of(at) {
             at = end;
             continue;
@@ -323,6 +327,23 @@ fn find_bundles(bytes: &[u8], taken: &Taken) -> Vec<TrustItem> {
         }
     }
     items
+}
+
+/// Whether a bundle or a bundle record could start at `at`, from three bytes: a record's name
+/// is a DER SEQUENCE (`0x30`) right after its 4-byte header, in a v4.4 bundle after the 2-byte
+/// count; a v5.4 bundle's first offset is a multiple of 4 from 4 to 2000 (at most 500 roots),
+/// so its upper two bytes are zero. Every offset [`plausible_header`] or
+/// [`bundle::record_end`] accepts passes; most bytes of an image do not, and the scan steps
+/// over them at once.
+fn may_start(bytes: &[u8], at: usize) -> bool {
+    let byte = |offset: usize| bytes.get(at + offset).copied();
+    let record = byte(bundle::RECORD_HEADER) == Some(0x30);
+    let v44_header = byte(2 + bundle::RECORD_HEADER) == Some(0x30);
+    let v54_header = matches!(
+        (byte(0), byte(1), byte(2), byte(3)),
+        (Some(low), Some(high), Some(0), Some(0)) if low % 4 == 0 && (low, high) != (0, 0)
+    );
+    record || v44_header || v54_header
 }
 
 /// A cheap look at a bundle header: a sane count and a first record whose name is a DER

@@ -10,19 +10,31 @@ use crate::image::AppImage;
 use crate::twin::uart::{Level, Uart};
 
 /// What the app's image says of itself, with what is stated about it: the profile the twin runs
-/// the app as.
+/// the app as. Profiles are remembered by the image's SHA-256 and what is stated (a run boots
+/// the same few images again and again, and reading one scans the whole image).
 pub(super) fn profile(flash: &[u8], loaded: &LoadedApp, builds: &[KnownBuild]) -> FirmwareProfile {
     let start = loaded.partition_offset as usize;
     let bytes = flash.get(start..start + loaded.image.length).unwrap_or_default();
-    let stated = match builds {
-        [] => None,
-        builds => {
-            let sha256 = image_sha256(bytes);
-            builds.iter().find(|build| build.sha256 == sha256).map(|build| &build.stated)
-        }
-    };
-    FirmwareProfile::read(bytes, stated.unwrap_or(&Stated::default()))
+    let sha256 = image_sha256(bytes);
+    let stated =
+        builds.iter().find(|build| build.sha256 == sha256).map(|build| build.stated.clone()).unwrap_or_default();
+    let mut remembered = PROFILES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, _, profile)) = remembered.iter().find(|(digest, said, _)| *digest == sha256 && *said == stated) {
+        return profile.clone();
+    }
+    let profile = FirmwareProfile::read(bytes, &stated);
+    if remembered.len() == REMEMBERED {
+        remembered.remove(0);
+    }
+    remembered.push((sha256, stated, profile.clone()));
+    profile
 }
+
+/// How many profiles are remembered, the oldest forgotten first.
+const REMEMBERED: usize = 32;
+
+/// The profiles read, by image digest and what was stated.
+static PROFILES: std::sync::Mutex<Vec<([u8; 32], Stated, FirmwareProfile)>> = std::sync::Mutex::new(Vec::new());
 
 /// Prints the app's start-up as its release does; nothing when its release is unknown (the twin
 /// cannot say what such an app prints).
