@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test module uses a part
 
+pub mod idf_formats;
 pub mod ota_cell;
 pub mod serial;
 
