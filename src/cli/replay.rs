@@ -88,7 +88,8 @@ fn print_text(name: &str, report: &ReplayReport) -> io::Result<()> {
         }
         print_evidence(&mut out, last)?;
         for code in &last.codes {
-            writeln!(out, "code: {} {}", code.code, code.name.unwrap_or("(unnamed)"))?;
+            let cause = code.cause.map(|cause| format!(" (caused by {cause})")).unwrap_or_default();
+            writeln!(out, "code: {} {}{cause}", code.code, code.name.unwrap_or("(unnamed)"))?;
         }
     } else {
         writeln!(out, "no update, TLS connection or crash in {} lines", report.lines)?;

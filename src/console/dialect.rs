@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::event::{EventKind, HexStyle};
+use super::host::HostPrefix;
 use super::record::{Body, IdfTimestamp, Record};
 
 /// The logging formats seen in a log.
@@ -17,6 +18,9 @@ pub struct Formats {
     pub esphome: bool,
     pub rom: bool,
     pub monitor_timestamps: bool,
+    /// Lines carried paste wrappers: Markdown quote marks, a code indent, bold markers,
+    /// backticks, colour codes that lost their ESC byte.
+    pub pasted: bool,
 }
 
 /// An ESP-IDF version (or range) and the line it was read from.
@@ -50,22 +54,25 @@ impl DialectTracker {
 
     /// Looks at one record and the event it produced.
     pub fn observe(&mut self, record: &Record<'_>, event: Option<&EventKind>) {
-        if record.host == Some(super::record::HostPrefix::MonitorTimestamp) {
+        if record.host == Some(HostPrefix::MonitorTimestamp) {
             self.formats.monitor_timestamps = true;
+        }
+        if record.pasted {
+            self.formats.pasted = true;
         }
         match record.body {
             Body::Idf(line) => {
                 self.formats.esp_idf = true;
-                if line.timestamp == IdfTimestamp::Clock {
+                if line.timestamp == Some(IdfTimestamp::Clock) {
                     self.hint("v4.4 or later", record.number, "system-time timestamps");
                 }
                 self.tag_hint(line.tag, line.message, record.number);
             }
-            Body::Arduino(_) => self.formats.arduino = true,
+            Body::Arduino(_) | Body::Tagged(_) => self.formats.arduino = true,
             Body::EspHome(_) => self.formats.esphome = true,
             Body::Text(_) => {}
         }
-        if record.host == Some(super::record::HostPrefix::EspHome) {
+        if record.host == Some(HostPrefix::EspHome) {
             self.formats.esphome = true;
         }
         match event {

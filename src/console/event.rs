@@ -13,6 +13,21 @@ pub struct Event {
     pub text: String,
     #[serde(flatten)]
     pub kind: EventKind,
+    /// Whether a recognised format said it, or it was found in free text.
+    pub source: Source,
+}
+
+/// Where an event's line stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A line in a recognised log format, or a message a known program prints, read from its
+    /// start: it decides.
+    Format,
+    /// An error named in free text, outside any recognised format (a bare `MBEDTLS_ERR_*`
+    /// line, a known message after an unknown prefix). It decides only an attempt that no
+    /// line of a recognised format decides, and only when such facts agree.
+    FreeText,
 }
 
 /// The meaning of one console line.
@@ -40,14 +55,24 @@ pub enum EventKind {
     AppVersion { version: String },
     /// `ESP-IDF:` in the start-up banner.
     AppIdf { version: String },
+    /// MicroPython's banner (`MicroPython v1.13 on 2020-09-11; ESP module with ESP8266`);
+    /// `axtls` when the port's `ssl` module is axTLS (ESP8266).
+    MicropythonStarted { axtls: bool },
     /// `Rollback to previously worked partition. Restart.`
     RollbackRequested,
+    /// The running image reports that the bootloader went back to it after an update (ESPHome's
+    /// `OTA rollback detected! Rolled back from partition 'app1'`).
+    RollbackReported,
+    /// The ROM could not load the 2nd-stage bootloader (`flash read err, 1000`).
+    BootFailed,
 
     // --- update progress ------------------------------------------------------------------
     /// The application announces an update check (example apps, Arduino sketches).
     UpdateCheck,
     /// `esp_https_ota: Starting OTA...`: connected, headers read.
     OtaStarted,
+    /// Download progress (`OTA in progress: 16.6%`, `Progress: 0%`).
+    OtaProgress,
     /// `Writing to partition subtype N at offset 0x..` / `Writing to <label> partition ...`.
     OtaWriting { offset: Option<u32>, label: Option<String> },
     /// The download ended normally (v3.2 `Connection closed,all data received`).
@@ -63,6 +88,12 @@ pub enum EventKind {
     // --- TLS ------------------------------------------------------------------------------
     /// `mbedtls_ssl_handshake returned -0x..` (or Arduino's decimal form).
     HandshakeFailed { code: i32 },
+    /// An mbedTLS error code a failure line names without a known operation (`net_connect
+    /// returned -0x0052`, MicroPython's `OSError: -29312`, a bare `MBEDTLS_ERR_*` line).
+    TlsError { code: i32 },
+    /// MicroPython's `OSError: -40`: a number no mbedTLS build raises. On axTLS (the ESP8266
+    /// port) a negative TLS alert number is the fatal alert the server sent.
+    SslError { code: i32 },
     /// `mbedtls_ssl_setup returned -0x..`.
     TlsSetupFailed { code: i32 },
     /// The firmware's own CA certificate did not parse.
@@ -97,8 +128,11 @@ pub enum EventKind {
     /// The client refused an HTTP status.
     HttpStatus { status: Option<u16> },
     /// A follow-on line of a failed connection (`Failed to open new connection`,
-    /// `Connection failed, sock < 0`, `Failed to open HTTP connection: ...`).
+    /// `Connection failed, sock < 0`, `Failed to establish HTTP connection`).
     ConnectionFailed,
+    /// The transport's `esp_tls_conn_read error`: printed after every read error, and also for
+    /// a read that only has to be tried again, so it decides nothing by itself.
+    TransportReadError,
 
     // --- the image ------------------------------------------------------------------------
     /// `OTA image has invalid magic byte (expected 0xE9, saw 0x..` (Arduino's HTTPUpdate
@@ -114,12 +148,19 @@ pub enum EventKind {
     OtaEndFailed,
     /// An allocation failed outside TLS (`Couldn't allocate memory to upgrade data buffer`).
     OutOfMemory,
+    /// An `esp_err_t` a call returned (`esp_ota_begin failed (ESP_ERR_OTA_PARTITION_CONFLICT)`,
+    /// `Failed to open HTTP connection: ESP_ERR_HTTP_CONNECT`, `err=0x105`): after a failure it
+    /// follows from it; alone it means what the README's table says.
+    EspError { err: u32 },
     /// The application says the update failed without saying why.
     UpdateFailed,
     /// Arduino's HTTPUpdate error (`HTTP_UPDATE_FAILED Error (CODE): TEXT`, or `HTTP error:
     /// TEXT` with HTTPClient's code): a summary whose code says what failed, used when no line
     /// before it did.
     ArduinoUpdateError { code: i32 },
+    /// HTTPClient's `error(-1): connection refused` (and its examples' `[HTTPS] GET... failed,
+    /// error: ...`): the code says what failed, used when no line before it did.
+    HttpClientError { code: i32 },
 
     // --- crashes --------------------------------------------------------------------------
     /// `Guru Meditation Error: Core  N panic'ed (REASON)`.
@@ -136,6 +177,9 @@ pub enum EventKind {
     HeapCorrupt,
     /// `ESP_ERROR_CHECK failed: esp_err_t 0x.. (NAME) ...`.
     ErrorCheckFailed,
+    /// The device reports that it kept resetting before its start-up finished (ESPHome's
+    /// `Boot loop detected`).
+    ResetLoop,
 }
 
 /// How the hex digits of a printed error code look; versions differ.

@@ -2,19 +2,25 @@
 //!
 //! Pure and streaming: [`Console::feed`] takes bytes as they arrive from a UART, a file or a
 //! pipe, in chunks of any size, and never fails. Memory is bounded by the longest kept line.
+//! Lines are read the way users paste them: wrappers of chat and issue trackers are peeled,
+//! formats are found wherever they stand in a line, and the errors a line names are read
+//! from any of their forms.
 
 mod ansi;
 mod dialect;
 mod event;
+mod facts;
+mod host;
 mod lines;
+mod paste;
 mod recognise;
 mod record;
 
 pub use dialect::{Formats, IdfGuess};
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, Source};
+pub use host::HostPrefix;
 pub use lines::MAX_LINE_BYTES;
-pub(crate) use recognise::is_alloc_failure;
-pub use record::{ArduinoLine, Body, EspHomeLine, HostPrefix, IdfLine, IdfTimestamp, Level, Record};
+pub use record::{ArduinoLine, Body, EspHomeLine, IdfLine, IdfTimestamp, Level, Record, TaggedLine};
 
 use dialect::DialectTracker;
 use lines::{LineSplitter, RawLine};
@@ -76,10 +82,10 @@ impl LineReader {
             Err(_) => String::from_utf8_lossy(clean),
         };
         let record = Record::parse(line.number, &text);
-        let kind = self.recogniser.recognise(&record);
-        self.dialect.observe(&record, kind.as_ref());
-        if let Some(kind) = kind {
-            on_event(Event { line: line.number, text: record.text.to_owned(), kind });
+        let found = self.recogniser.recognise(&record);
+        self.dialect.observe(&record, found.as_ref().map(|(kind, _)| kind));
+        if let Some((kind, source)) = found {
+            on_event(Event { line: line.number, text: record.text.to_owned(), kind, source });
         }
     }
 }

@@ -2,13 +2,24 @@
 //!
 //! Formats an ESP32 user meets: ESP-IDF `L (ms) tag: msg` (or `L (HH:MM:SS.mmm) tag: msg`),
 //! Arduino-ESP32 `[   ms][L][file.c:line] func(): msg` (core 2.x/3.x) and `[L][file.c:line]
-//! func(): msg` (core 1.x), ESPHome `[hh:mm:ss][L][tag:line]: msg`, and everything else as plain
-//! text (ROM, panics, continuation lines). Host-side prefixes are peeled off first: serial
-//! monitors' `HH:MM:SS.mmm -> `, PlatformIO's `HH:MM:SS.mmm > `, idf.py monitor's
-//! `YYYY-MM-DD HH:MM:SS `, and ESPHome's `[hh:mm:ss][D][esp-idf:000][task]: ` around ESP-IDF
-//! output. Parsing never fails: anything unrecognised is [`Body::Text`].
+//! func(): msg` (core 1.x), ESPHome `[hh:mm:ss][L][tag:line]: msg`, the `[tag] msg` debug lines
+//! of Arduino cores and libraries, and everything else as plain text (ROM, panics, MicroPython,
+//! continuation lines). Paste wrappers ([`super::paste`]) and host prefixes ([`super::host`])
+//! are peeled off first. A format is recognised wherever the line holds it, after any prefix;
+//! its level and time give structure when present but are never required: a component line
+//! whose level and time were cut off (`esp-tls: mbedtls_ssl_handshake returned -0x2700`) is
+//! still an ESP-IDF line. Parsing never fails: anything unrecognised is [`Body::Text`].
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde::Serialize;
+
+use super::host::{self, HostPrefix};
+use super::paste;
+use bracketed::{parse_bracketed, parse_esphome_columns};
+
+mod bracketed;
 
 /// ESP-IDF / Arduino log level letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -21,7 +32,7 @@ pub enum Level {
 }
 
 impl Level {
-    fn from_letter(letter: u8) -> Option<Self> {
+    pub(super) fn from_letter(letter: u8) -> Option<Self> {
         Some(match letter {
             b'E' => Self::Error,
             b'W' => Self::Warn,
@@ -42,29 +53,19 @@ pub enum IdfTimestamp {
     Clock,
 }
 
-/// Who added a prefix in front of the device's own output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HostPrefix {
-    /// A serial monitor's arrival time (Arduino IDE, PlatformIO, idf.py monitor).
-    MonitorTimestamp,
-    /// ESPHome's logger wrapping ESP-IDF output.
-    EspHome,
-}
-
-/// A line printed by ESP-IDF's logging macros.
+/// A line printed by ESP-IDF's logging macros; level and time are `None` where a paste cut them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdfLine<'a> {
-    pub level: Level,
-    pub timestamp: IdfTimestamp,
+    pub level: Option<Level>,
+    pub timestamp: Option<IdfTimestamp>,
     pub tag: &'a str,
     pub message: &'a str,
 }
 
-/// A line printed by Arduino-ESP32's `log_x` macros.
+/// A line printed by Arduino-ESP32's `log_x` macros; the level is `None` where a paste cut it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArduinoLine<'a> {
-    pub level: Level,
+    pub level: Option<Level>,
     pub millis: Option<u64>,
     pub file: &'a str,
     pub message: &'a str,
@@ -78,12 +79,24 @@ pub struct EspHomeLine<'a> {
     pub message: &'a str,
 }
 
-/// What a line is, once host prefixes are removed.
+/// A `[tag] message` or `[tag][function] message` debug line (ESP8266 and ESP32 Arduino cores'
+/// `httpUpdate`, `HTTP-Client`, the HTTPClient examples' `[HTTPS]`), or an application logger's
+/// line whose bracket names its level (`[12:12:44.340 ERROR @ utils.cpp:357] message`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaggedLine<'a> {
+    pub tag: &'a str,
+    /// The level the bracket names, where it names one.
+    pub level: Option<Level>,
+    pub message: &'a str,
+}
+
+/// What a line is, once paste wrappers and host prefixes are removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Body<'a> {
     Idf(IdfLine<'a>),
     Arduino(ArduinoLine<'a>),
     EspHome(EspHomeLine<'a>),
+    Tagged(TaggedLine<'a>),
     Text(&'a str),
 }
 
@@ -95,109 +108,60 @@ pub struct Record<'a> {
     /// The whole line without terminal escape codes: what evidence quotes.
     pub text: &'a str,
     pub host: Option<HostPrefix>,
+    /// Paste wrappers (quote marks, indent, bold, backticks, colour codes without ESC) were
+    /// removed before reading.
+    pub pasted: bool,
+    /// The record stands after text that no known prefix explains.
+    pub embedded: bool,
     pub body: Body<'a>,
 }
+
+/// ESP-IDF tags whose lines are recognised without their level and time.
+const COMPONENT_TAGS: [&str; 18] = [
+    "esp-tls",
+    "esp-tls-mbedtls",
+    "TRANS_SSL",
+    "TRANSPORT_BASE",
+    "transport_base",
+    "TRANS_TCP",
+    "HTTP_CLIENT",
+    "esp_https_ota",
+    "esp_ota_ops",
+    "esp_image",
+    "boot",
+    "boot_comm",
+    "esp-x509-crt-bundle",
+    "cpu_start",
+    "app_init",
+    "simple_ota_example",
+    "native_ota_example",
+    "advanced_https_ota_example",
+];
 
 impl<'a> Record<'a> {
     /// Reads one line (escape codes already removed).
     pub fn parse(number: u64, text: &'a str) -> Self {
-        let mut host = None;
-        let mut rest = text;
-        if let Some(after) = strip_monitor_timestamp(rest) {
-            host = Some(HostPrefix::MonitorTimestamp);
-            rest = after;
-        }
-        if let Some(after) = strip_esphome_idf_wrapper(rest) {
-            host = Some(HostPrefix::EspHome);
-            rest = after;
-        }
-        let body = parse_idf(rest).map(Body::Idf).or_else(|| parse_bracketed(rest)).unwrap_or(Body::Text(rest));
-        Record { number, text, host, body }
+        let (core, wrapped) = paste::peel(text);
+        let (host, rest) = host::strip(core);
+        let (rest, coloured) = paste::peel(rest);
+        let (body, embedded) = parse_body(rest);
+        Record { number, text, host, pasted: wrapped || coloured, embedded, body }
     }
 }
 
-/// `HH:MM:SS.mmm -> ` (Arduino IDE), `HH:MM:SS.mmm > ` (PlatformIO),
-/// `YYYY-MM-DD HH:MM:SS[.mmm] ` (idf.py monitor `--timestamps`).
-fn strip_monitor_timestamp(line: &str) -> Option<&str> {
-    let bytes = line.as_bytes();
-    if !bytes.first()?.is_ascii_digit() {
-        return None;
+/// The format at the start of `line`, else one found inside it (`embedded`), else text.
+fn parse_body(line: &str) -> (Body<'_>, bool) {
+    if let Some(body) =
+        parse_idf(line).map(Body::Idf).or_else(|| parse_bracketed(line)).or_else(|| parse_esphome_columns(line))
+    {
+        return (body, false);
     }
-    if let Some(after_date) = skip_date(bytes) {
-        let after_clock = skip_clock(&bytes[after_date..])? + after_date;
-        let after_millis = skip_millis(&bytes[after_clock..]) + after_clock;
-        let rest = line.get(after_millis..)?;
-        return rest.strip_prefix(' ').or(Some(rest)).filter(|_| after_millis > 0);
+    if let Some(line) = parse_component(line) {
+        return (Body::Idf(line), false);
     }
-    // `HH:MM:SS.mmm` (or Arduino IDE 2's unpadded `H:M:ss.l`) then ` -> ` or ` > `.
-    let stamp_len = bytes.iter().take(16).take_while(|c| c.is_ascii_digit() || **c == b':' || **c == b'.').count();
-    if bytes[..stamp_len].iter().filter(|c| **c == b':').count() != 2 {
-        return None;
-    }
-    let rest = &line[stamp_len..];
-    rest.strip_prefix(" -> ").or_else(|| rest.strip_prefix(" > "))
-}
-
-/// `YYYY-MM-DD ` → its length.
-fn skip_date(b: &[u8]) -> Option<usize> {
-    let shape = b.get(..11)?;
-    let ok = shape.iter().enumerate().all(|(i, c)| match i {
-        4 | 7 => *c == b'-',
-        10 => *c == b' ',
-        _ => c.is_ascii_digit(),
-    });
-    ok.then_some(11)
-}
-
-/// `HH:MM:SS` → its length.
-fn skip_clock(b: &[u8]) -> Option<usize> {
-    let shape = b.get(..8)?;
-    let ok = shape.iter().enumerate().all(|(i, c)| match i {
-        2 | 5 => *c == b':',
-        _ => c.is_ascii_digit(),
-    });
-    ok.then_some(8)
-}
-
-/// `.mmm` (any number of digits) → its length, or 0.
-fn skip_millis(b: &[u8]) -> usize {
-    if b.first() != Some(&b'.') {
-        return 0;
-    }
-    let digits = b[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 { 0 } else { digits + 1 }
-}
-
-/// ESPHome passes ESP-IDF output on as `[D][esp-idf:000][task]: ` + the line (tag `esp-idf`,
-/// line 0, ESPHome's own level letter); `esphome logs` puts `[hh:mm:ss]` in front.
-fn strip_esphome_idf_wrapper(line: &str) -> Option<&str> {
-    let rest = skip_bracketed_clock(line).unwrap_or(line);
-    let rest = rest.strip_prefix('[')?;
-    let (level, rest) = rest.split_once(']')?;
-    esphome_level(level)?;
-    let rest = rest.strip_prefix("[esp-idf:")?;
-    let (_, rest) = rest.split_once(']')?;
-    let rest = match rest.strip_prefix('[') {
-        Some(task) => task.split_once(']')?.1,
-        None => rest,
-    };
-    Some(rest.strip_prefix(": ").or_else(|| rest.strip_prefix(':')).unwrap_or(rest))
-}
-
-/// `[12:34:56]` or `[12:34:56.789]` at the start of a line → what follows it.
-fn skip_bracketed_clock(line: &str) -> Option<&str> {
-    let (clock, rest) = line.strip_prefix('[')?.split_once(']')?;
-    let clock = clock.as_bytes();
-    (skip_clock(clock)? + skip_millis(&clock[8..]) == clock.len()).then_some(rest)
-}
-
-/// ESPHome's level letters: E W I C(onfig) D V VV.
-fn esphome_level(letters: &str) -> Option<Level> {
-    match letters {
-        "C" => Some(Level::Info),
-        "VV" => Some(Level::Verbose),
-        _ if letters.len() == 1 => Level::from_letter(letters.as_bytes()[0]),
-        _ => None,
+    match find_embedded(line) {
+        Some(body) => (body, true),
+        None => (Body::Text(line), false),
     }
 }
 
@@ -212,146 +176,55 @@ fn parse_idf(line: &str) -> Option<IdfLine<'_>> {
     let stamp = &bytes[3..close];
     let timestamp = if !stamp.is_empty() && stamp.iter().all(u8::is_ascii_digit) {
         IdfTimestamp::Millis(line[3..close].parse().unwrap_or(u64::MAX))
-    } else if skip_clock(stamp).is_some_and(|n| n + skip_millis(&stamp[n..]) == stamp.len()) {
+    } else if host::skip_clock(stamp).is_some_and(|n| n + host::skip_millis(&stamp[n..]) == stamp.len()) {
         IdfTimestamp::Clock
     } else {
         return None;
     };
     let rest = line[close + 1..].strip_prefix(' ')?;
-    let (tag, message) = match rest.split_once(": ") {
+    let (tag, message) = match split_colon_space(rest) {
         Some((tag, message)) => (tag, message),
         None => (rest.strip_suffix(':').unwrap_or(rest), ""),
     };
-    Some(IdfLine { level, timestamp, tag, message })
+    Some(IdfLine { level: Some(level), timestamp: Some(timestamp), tag, message })
 }
 
-/// Arduino-ESP32 and ESPHome lines, which both start with brackets.
-fn parse_bracketed(line: &str) -> Option<Body<'_>> {
-    if let Some(rest) = skip_bracketed_clock(line) {
-        return parse_esphome(rest);
-    }
-    let mut rest = line.strip_prefix('[')?;
-    let mut millis = None;
-    // Arduino 2.x/3.x: `[%6u]` milliseconds since boot.
-    let (first, after) = rest.split_once(']')?;
-    let trimmed = first.trim_start();
-    if !trimmed.is_empty() && trimmed.bytes().all(|c| c.is_ascii_digit()) {
-        millis = trimmed.parse().ok();
-        rest = after.strip_prefix('[')?;
-    }
-    let (level, rest) = rest.split_once(']')?;
-    let level_letter = esphome_level(level)?;
-    let (origin, after) = rest.strip_prefix('[')?.split_once(']')?;
-    if millis.is_none() && (after.starts_with(": ") || after.starts_with('[')) {
-        return parse_esphome(line);
-    }
-    // Arduino: `[file.c:line] func(): message`.
-    let message = after.strip_prefix(' ').unwrap_or(after);
-    let message = match message.split_once("(): ") {
-        Some((func, message)) if !func.contains(' ') => message,
-        _ => message,
-    };
-    let file = origin.split_once(':').map_or(origin, |(file, _)| file);
-    Some(Body::Arduino(ArduinoLine { level: level_letter, millis, file, message }))
+/// `tag: message` split at the first `: ` (a byte search: this runs on every line).
+pub(super) fn split_colon_space(line: &str) -> Option<(&str, &str)> {
+    let bytes = line.as_bytes();
+    memchr::memchr_iter(b':', bytes)
+        .find(|&at| bytes.get(at + 1) == Some(&b' '))
+        .map(|at| (&line[..at], &line[at + 2..]))
 }
 
-/// ESPHome: `[L][tag:line]: message` or `[L][tag:line][task]: message`.
-fn parse_esphome(line: &str) -> Option<Body<'_>> {
-    let (level, rest) = line.strip_prefix('[')?.split_once(']')?;
-    let level = esphome_level(level)?;
-    let (origin, rest) = rest.strip_prefix('[')?.split_once(']')?;
-    let message = match rest.strip_prefix('[') {
-        Some(task) => task.split_once("]: ")?.1,
-        None => rest.strip_prefix(": ")?,
-    };
-    let tag = origin.split_once(':').map_or(origin, |(tag, _)| tag);
-    Some(Body::EspHome(EspHomeLine { level, tag, message }))
+/// `esp-tls: message`: an ESP-IDF component's line whose level and time were cut off.
+fn parse_component(line: &str) -> Option<IdfLine<'_>> {
+    let (tag, message) = split_colon_space(line)?;
+    COMPONENT_TAGS.contains(&tag).then_some(IdfLine { level: None, timestamp: None, tag, message })
+}
+
+/// Searchers built once (building one costs more than searching a line with it).
+static SPACE_PAREN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(" ("));
+static BRACKETS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("]["));
+
+/// An ESP-IDF or Arduino record inside a line, after text no prefix explains (a host time in an
+/// unknown shape, a cut-off start, a poster's words).
+fn find_embedded(line: &str) -> Option<Body<'_>> {
+    let bytes = line.as_bytes();
+    for paren in SPACE_PAREN.find_iter(bytes) {
+        let Some(level_at) = paren.checked_sub(1) else { continue };
+        // An ASCII level letter, so `level_at` starts a character.
+        if !b"EWIDV".contains(&bytes[level_at]) || level_at > 0 && bytes[level_at - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        if let Some(idf) = parse_idf(&line[level_at..]) {
+            return Some(Body::Idf(idf));
+        }
+    }
+    // `][esp32FOTA.cpp:460] execOTA(): ...`: an Arduino line whose start was cut.
+    let bracket = BRACKETS.find(bytes)?;
+    parse_bracketed(&line[bracket + 1..]).filter(|body| matches!(body, Body::Arduino(_)))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(line: &str) -> Body<'_> {
-        Record::parse(1, line).body
-    }
-
-    #[test]
-    fn esp_idf_lines_with_either_timestamp() {
-        assert_eq!(
-            body("E (7513) esp-tls: mbedtls_ssl_handshake returned -0x2700"),
-            Body::Idf(IdfLine {
-                level: Level::Error,
-                timestamp: IdfTimestamp::Millis(7513),
-                tag: "esp-tls",
-                message: "mbedtls_ssl_handshake returned -0x2700",
-            })
-        );
-        let Body::Idf(line) = body("I (12:00:01.250) boot: Loaded app from partition at offset 0x10000") else {
-            panic!("not an ESP-IDF line");
-        };
-        assert_eq!(line.timestamp, IdfTimestamp::Clock);
-        assert_eq!(line.tag, "boot");
-    }
-
-    #[test]
-    fn idf_tag_is_everything_before_the_first_colon_space() {
-        let Body::Idf(line) = body("E (644754) OTA_UPDATE :::: Firmware Upgrades Failed") else {
-            panic!("not an ESP-IDF line");
-        };
-        assert_eq!(line.message, "Firmware Upgrades Failed");
-    }
-
-    #[test]
-    fn near_misses_are_text() {
-        for line in ["", "I", "I (", "I (x) tag: m", "X (1) tag: m", "ets Jun  8 2016 00:22:57"] {
-            assert!(matches!(body(line), Body::Text(_)), "{line:?}");
-        }
-    }
-
-    #[test]
-    fn arduino_lines_old_and_new() {
-        let new = "[  5123][E][ssl_client.cpp:37] _handle_error(): [start_ssl_client():273]: (-9984) X509 - Certificate verification failed";
-        let Body::Arduino(line) = body(new) else { panic!("not arduino") };
-        assert_eq!(line.millis, Some(5123));
-        assert_eq!(line.file, "ssl_client.cpp");
-        assert!(line.message.starts_with("[start_ssl_client():273]: (-9984)"));
-
-        let old = "[E][ssl_client.cpp:33] _handle_error(): (-12288) X509 - A fatal error occurred";
-        let Body::Arduino(line) = body(old) else { panic!("not arduino") };
-        assert_eq!(line.millis, None);
-        assert_eq!(line.message, "(-12288) X509 - A fatal error occurred");
-    }
-
-    #[test]
-    fn esphome_native_and_wrapped_lines() {
-        let native = "[23:45:15][E][nabu_media_player.pipeline:171]: Media reader encountered an error";
-        assert!(matches!(body(native), Body::EspHome(EspHomeLine { tag: "nabu_media_player.pipeline", .. })));
-
-        let device = "[D][esp-idf:000]: E (2819431) esp-tls-mbedtls: mbedtls_ssl_handshake returned -0x3000";
-        assert_eq!(Record::parse(1, device).host, Some(HostPrefix::EspHome));
-        let config = "[14:02:11][C][wifi:443]:   SSID: 'lab'";
-        assert!(matches!(body(config), Body::EspHome(EspHomeLine { tag: "wifi", .. })));
-        let wrapped = Record::parse(
-            3,
-            "[23:45:15][D][esp-idf:000][ann_read]: E (2819431) esp-tls-mbedtls: mbedtls_ssl_handshake returned -0x3000",
-        );
-        assert_eq!(wrapped.host, Some(HostPrefix::EspHome));
-        assert!(matches!(wrapped.body, Body::Idf(IdfLine { tag: "esp-tls-mbedtls", .. })));
-    }
-
-    #[test]
-    fn serial_monitor_prefixes() {
-        for line in [
-            "11:27:39.308 -> E (7513) esp-tls: mbedtls_ssl_handshake returned -0x2700",
-            "11:27:39.308 > E (7513) esp-tls: mbedtls_ssl_handshake returned -0x2700",
-            "9:5:07.123 -> E (7513) esp-tls: mbedtls_ssl_handshake returned -0x2700",
-            "2024-03-01 11:27:39 E (7513) esp-tls: mbedtls_ssl_handshake returned -0x2700",
-            "2024-03-01 11:27:39.308 E (7513) esp-tls: mbedtls_ssl_handshake returned -0x2700",
-        ] {
-            let record = Record::parse(1, line);
-            assert_eq!(record.host, Some(HostPrefix::MonitorTimestamp), "{line}");
-            assert!(matches!(record.body, Body::Idf(IdfLine { tag: "esp-tls", .. })), "{line}");
-        }
-    }
-}
+mod tests;

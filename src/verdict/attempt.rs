@@ -1,50 +1,13 @@
 //! One update or connection attempt: the failure that decided it, or how far the update got
 //! (written, rebooted, new image running, rolled back), and the lines that show it.
 
-use serde::Serialize;
+mod stages;
 
 use super::classify::{self, Family};
-use crate::codes;
+use super::report::{self, AttemptReport, ErrorCode, Evidence, MAX_EVIDENCE};
 use crate::console::{Event, EventKind};
 use crate::outcome::{Outcome, OutcomeClass, VerifyReason};
 use crate::verify_flags::FlagText;
-
-/// Lines kept as evidence per attempt.
-const MAX_EVIDENCE: usize = 12;
-/// Error codes kept per attempt.
-const MAX_CODES: usize = 8;
-
-/// A line that decided (or supports) an outcome.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Evidence {
-    /// Line number, counted from 1.
-    pub line: u64,
-    /// The line as printed, without terminal escape codes.
-    pub text: String,
-}
-
-/// An error code printed during an attempt, with its name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ErrorCode {
-    /// As printed, e.g. `-0x2700`, `-9984`, `errno 113`.
-    pub code: String,
-    pub name: Option<&'static str>,
-}
-
-/// The verdict on one attempt.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AttemptReport {
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    pub evidence: Vec<Evidence>,
-    /// First and last line that belonged to the attempt.
-    pub lines: [u64; 2],
-    pub codes: Vec<ErrorCode>,
-    /// Certificate verification reasons the device printed.
-    pub verify_flags: Vec<FlagText>,
-    /// ESP-IDF's certificate bundle took part in verifying the server.
-    pub certificate_bundle: bool,
-}
 
 /// How far an update got without failing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,12 +30,23 @@ enum Stage {
     RebootingAgain,
 }
 
+/// How firmly a failure was said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strength {
+    /// Only follow-on lines said something failed (`Firmware upgrade failed`).
+    FollowOn,
+    /// Facts found in free text: they decide only where no line of a recognised format does,
+    /// and only while they agree.
+    FreeText,
+    /// A line of a recognised format said what failed.
+    Format,
+}
+
 #[derive(Clone, Debug)]
 struct Failure {
     family: Family,
     kind: EventKind,
-    /// Only follow-on lines said something failed.
-    weak: bool,
+    strength: Strength,
 }
 
 #[derive(Debug)]
@@ -82,6 +56,8 @@ pub(super) struct Attempt {
     stage: Stage,
     failure: Option<Failure>,
     follow_on_seen: bool,
+    /// Facts found in free text named different errors: they decide nothing.
+    free_text_disagrees: bool,
     /// The application printed its closing line for the update (`Firmware upgrade failed`,
     /// Arduino's `HTTP_UPDATE_FAILED`): it will not go on by itself.
     closed: bool,
@@ -97,6 +73,8 @@ pub(super) struct Attempt {
     /// The firmware's bootloader prints nothing (Arduino-ESP32): the ROM's jump to it after
     /// the restart is all there is to see.
     silent_bootloader: bool,
+    /// The device's `ssl` module is axTLS (MicroPython's banner said ESP8266).
+    axtls: bool,
     evidence: Vec<Evidence>,
     codes: Vec<ErrorCode>,
 }
@@ -109,6 +87,7 @@ impl Attempt {
             stage: Stage::Checking,
             failure: None,
             follow_on_seen: false,
+            free_text_disagrees: false,
             closed: false,
             after_update: None,
             interrupted: false,
@@ -119,14 +98,39 @@ impl Attempt {
             from_offset,
             loaded_offset: None,
             silent_bootloader: false,
+            axtls: false,
             evidence: Vec::new(),
             codes: Vec::new(),
         }
     }
 
+    /// The log says the device's `ssl` module is axTLS (before or after this attempt's lines).
+    pub(super) fn set_axtls(&mut self, axtls: bool) {
+        self.axtls = axtls;
+    }
+
     /// The attempt has ended one way or another; later progress starts a new one.
     pub(super) fn is_concluded(&self) -> bool {
         self.failure.is_some() || self.after_update.is_some() || self.interrupted
+    }
+
+    /// A line of a recognised format said this attempt failed (however firmly), or how it
+    /// ended: facts in free text have nothing left to decide.
+    pub(super) fn is_decided_by_format(&self) -> bool {
+        self.after_update.is_some()
+            || self.interrupted
+            || self.failure.as_ref().is_some_and(|f| f.strength != Strength::FreeText)
+    }
+
+    /// The new image ran, or ran and was rolled back: later failure lines start a new attempt.
+    pub(super) fn ended_in_update(&self) -> bool {
+        matches!(self.after_update.map(|o| o.outcome), Some(OutcomeClass::Updated | OutcomeClass::RolledBack))
+    }
+
+    /// A failure was said firmly (not only by follow-on lines): later `esp_err_t` summaries
+    /// and follow-on lines follow from it.
+    pub(super) fn has_cause(&self) -> bool {
+        self.failure.as_ref().is_some_and(|f| f.strength != Strength::FollowOn)
     }
 
     /// The attempt has come to the end a live run waits for: the new image started (or the
@@ -146,21 +150,23 @@ impl Attempt {
         self.failure.is_some() && self.after_update.is_none()
     }
 
-    /// Whether an update-progress event (`UpdateCheck`, `OtaStarted`, `OtaWriting`) belongs
-    /// here rather than starting a new attempt.
+    /// Whether an update-progress event (`UpdateCheck`, `OtaStarted`, `OtaWriting`,
+    /// `OtaProgress`) belongs here rather than starting a new attempt.
     pub(super) fn accepts_progress(&self, kind: &EventKind) -> bool {
         if self.is_concluded() {
             return false;
         }
         match kind {
             EventKind::UpdateCheck | EventKind::OtaStarted => self.stage == Stage::Checking,
-            EventKind::OtaWriting { .. } => matches!(self.stage, Stage::Checking | Stage::Transferring),
+            EventKind::OtaWriting { .. } | EventKind::OtaProgress => {
+                matches!(self.stage, Stage::Checking | Stage::Transferring)
+            }
             _ => true,
         }
     }
 
     /// Whether a failure of `family` belongs here rather than starting a new attempt.
-    pub(super) fn accepts_failure(&self, family: Family) -> bool {
+    pub(super) fn accepts_failure(&self, family: Family, kind: &EventKind) -> bool {
         if self.after_update.is_some() {
             return family == Family::Crash && self.after_update != Some(Outcome::of(OutcomeClass::RolledBack));
         }
@@ -169,7 +175,9 @@ impl Attempt {
         }
         match &self.failure {
             None => true,
-            Some(first) if first.weak => true,
+            Some(first) if first.strength != Strength::Format => true,
+            // The same error again (its text on one line, its code on the next).
+            Some(first) if classify::code_of(&first.kind).is_some_and(|c| Some(c) == classify::code_of(kind)) => true,
             Some(first) => classify::continues(first.family, family, self.follow_on_seen),
         }
     }
@@ -177,7 +185,7 @@ impl Attempt {
     pub(super) fn progress(&mut self, event: &Event) {
         self.touch(event);
         match &event.kind {
-            EventKind::OtaStarted => self.stage = Stage::Transferring,
+            EventKind::OtaStarted | EventKind::OtaProgress => self.stage = Stage::Transferring,
             EventKind::OtaWriting { offset, label } => {
                 self.stage = Stage::Transferring;
                 self.target_offset = *offset;
@@ -198,6 +206,7 @@ impl Attempt {
         }
     }
 
+    /// A failure said by a line of a recognised format.
     pub(super) fn fail(&mut self, event: &Event, family: Family) {
         self.touch(event);
         self.note_code(&event.kind);
@@ -211,7 +220,7 @@ impl Attempt {
             return;
         }
         match &self.failure {
-            Some(first) if !first.weak => {
+            Some(first) if first.strength == Strength::Format => {
                 // A consequence of the first failure; the handshake line after the bundle's
                 // verdict is evidence too.
                 if family != first.family || family == Family::Handshake {
@@ -219,12 +228,33 @@ impl Attempt {
                 }
             }
             _ => {
-                if self.failure.as_ref().is_some_and(|f| f.weak) {
+                // Facts from free text give way to the line that says what failed; a follow-on
+                // line that came first (a wrapped line's start, an application's own summary)
+                // stays as evidence.
+                if self.failure.as_ref().is_some_and(|f| f.strength == Strength::FreeText) {
                     self.evidence.clear();
                 }
-                self.failure = Some(Failure { family, kind: event.kind.clone(), weak: false });
+                self.failure = Some(Failure { family, kind: event.kind.clone(), strength: Strength::Format });
                 self.keep(event);
             }
+        }
+    }
+
+    /// A failure named in free text: it decides only while nothing firmer has.
+    pub(super) fn fail_in_free_text(&mut self, event: &Event, family: Family) {
+        self.touch(event);
+        match &self.failure {
+            None => {
+                self.note_code(&event.kind);
+                self.failure = Some(Failure { family, kind: event.kind.clone(), strength: Strength::FreeText });
+                self.keep(event);
+            }
+            Some(first) if first.strength == Strength::FreeText => {
+                if first.kind != event.kind {
+                    self.free_text_disagrees = true;
+                }
+            }
+            Some(_) => {}
         }
     }
 
@@ -251,14 +281,18 @@ impl Attempt {
 
     /// Verification details without a handshake line before them (a log cut at the start).
     fn assume_verify_failure(&mut self, event: &Event) {
-        if self.failure.is_none() {
+        if !self.has_cause() {
+            if self.failure.is_some() {
+                self.evidence.retain(|e| e.line == event.line);
+            }
             let kind = event.kind.clone();
-            self.failure = Some(Failure { family: Family::Handshake, kind, weak: false });
+            self.failure = Some(Failure { family: Family::Handshake, kind, strength: Strength::Format });
         }
     }
 
     /// A line that only says a failure happened (`Failed to open new connection`,
-    /// `Firmware upgrade failed`, `esp_ota_write failed! err=0x0`).
+    /// `Firmware upgrade failed`, `esp_ota_write failed! err=0x0`), or a summary that follows
+    /// from the failure before it (`Failed to open HTTP connection: ESP_ERR_HTTP_CONNECT`).
     pub(super) fn follow_on(&mut self, event: &Event) {
         self.touch(event);
         self.follow_on_seen = true;
@@ -266,120 +300,32 @@ impl Attempt {
             self.closed = true;
         }
         match &self.failure {
-            Some(failure) if failure.weak => {
+            Some(failure) if failure.strength != Strength::Format => {
                 if self.evidence.len() < 3 {
                     self.keep(event);
                 }
             }
-            Some(_) => {}
+            Some(_) => {
+                // Where the failure names no class, every line that says something failed
+                // shows what is known.
+                if self.outcome().outcome == OutcomeClass::Unknown && self.evidence.len() < 4 {
+                    self.note_code(&event.kind);
+                    self.keep(event);
+                }
+            }
             None => {
                 let kind = event.kind.clone();
-                if matches!(kind, EventKind::OtaEndFailed) {
-                    self.failure = Some(Failure { family: Family::Image, kind, weak: false });
-                } else if let EventKind::ArduinoUpdateError { code } = kind {
-                    let family = classify::arduino_update_family(code);
-                    self.failure = Some(Failure { family, kind, weak: false });
-                } else {
-                    self.failure = Some(Failure { family: Family::Transfer, kind, weak: true });
-                }
-                self.keep(event);
-            }
-        }
-    }
-
-    /// The chip reset (not a watchdog or brownout: those are failures).
-    pub(super) fn reset(&mut self, event: &Event) {
-        self.touch(event);
-        match self.stage {
-            Stage::Written if !self.is_concluded() => {
-                self.stage = Stage::Rebooting;
-                if self.silent_bootloader {
-                    self.keep(event);
-                }
-            }
-            Stage::Running | Stage::NewLoaded => self.stage = Stage::RebootingAgain,
-            Stage::Checking | Stage::Transferring if !self.is_concluded() => {
-                self.interrupted = true;
-                self.keep(event);
-            }
-            _ => {}
-        }
-    }
-
-    /// The ROM jumped to the bootloader. With a silent bootloader that is the last sign of the
-    /// restart into the written image that the device gives.
-    pub(super) fn rom_entry(&mut self, event: &Event) {
-        if self.stage == Stage::Rebooting && self.silent_bootloader && !self.is_concluded() {
-            self.touch(event);
-            self.stage = Stage::Running;
-            self.after_update = Some(Outcome::of(OutcomeClass::Updated));
-            self.keep(event);
-        }
-    }
-
-    /// The bootloader loaded the app at `offset`; `table` maps partition labels to offsets.
-    pub(super) fn loaded(&mut self, event: &Event, offset: u32, table: &[(String, u32)]) {
-        match self.stage {
-            Stage::Rebooting => {
-                self.touch(event);
-                let target = self.target_offset.or_else(|| {
-                    let label = self.target_label.as_deref()?;
-                    table.iter().find(|(l, _)| l == label).map(|(_, o)| *o)
-                });
-                let is_new = match (target, self.from_offset) {
-                    (Some(target), _) => offset == target,
-                    (None, Some(from)) => offset != from,
-                    (None, None) => true,
+                let (family, strength) = match kind {
+                    EventKind::OtaEndFailed => (Family::Image, Strength::Format),
+                    EventKind::ArduinoUpdateError { code } | EventKind::HttpClientError { code } => {
+                        (classify::arduino_update_family(code), Strength::Format)
+                    }
+                    _ => (Family::Transfer, Strength::FollowOn),
                 };
-                self.stage = if is_new { Stage::NewLoaded } else { Stage::OldLoaded };
-                self.loaded_offset = Some(offset);
+                self.note_code(&kind);
+                self.failure = Some(Failure { family, kind, strength });
                 self.keep(event);
             }
-            Stage::RebootingAgain => {
-                self.touch(event);
-                if Some(offset) == self.loaded_offset {
-                    self.stage = Stage::NewLoaded;
-                } else {
-                    self.after_update = Some(Outcome::of(OutcomeClass::RolledBack));
-                    self.stage = Stage::OldLoaded;
-                    self.keep(event);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Start-up lines of an application (`Pro cpu start user code`, `App version: ...`).
-    pub(super) fn app_started(&mut self, event: &Event) {
-        match self.stage {
-            Stage::NewLoaded => {
-                self.touch(event);
-                self.stage = Stage::Running;
-                if self.after_update.is_none() {
-                    self.after_update = Some(Outcome::of(OutcomeClass::Updated));
-                    self.keep(event);
-                }
-            }
-            Stage::Running if matches!(event.kind, EventKind::AppVersion { .. }) => {
-                self.touch(event);
-                self.keep(event);
-            }
-            Stage::OldLoaded if self.after_update.is_none() && self.failure.is_none() => {
-                // Written and set, yet the old image runs and nothing says why.
-                self.touch(event);
-                self.after_update = Some(Outcome::of(OutcomeClass::Unknown));
-                self.keep(event);
-            }
-            _ => {}
-        }
-    }
-
-    /// `Rollback to previously worked partition. Restart.`
-    pub(super) fn rollback_requested(&mut self, event: &Event) {
-        if matches!(self.stage, Stage::Running | Stage::NewLoaded) {
-            self.touch(event);
-            self.after_update = Some(Outcome::of(OutcomeClass::RolledBack));
-            self.keep(event);
         }
     }
 
@@ -389,14 +335,16 @@ impl Attempt {
             return outcome;
         }
         if let Some(failure) = &self.failure {
-            if failure.weak {
-                return Outcome::of(OutcomeClass::Unknown);
-            }
-            return match failure.kind {
-                EventKind::PeerVerifyFailed | EventKind::VerifyInfo { .. } => {
-                    Outcome::tls_verify(classify::reason_of(&self.flags))
-                }
-                ref kind => classify::outcome_of(kind, &self.flags, self.bundle_involved),
+            return match failure.strength {
+                Strength::FollowOn => Outcome::of(OutcomeClass::Unknown),
+                Strength::FreeText if self.free_text_disagrees => Outcome::of(OutcomeClass::Incomplete),
+                _ => match failure.kind {
+                    EventKind::PeerVerifyFailed | EventKind::VerifyInfo { .. } => {
+                        Outcome::tls_verify(classify::reason_of(&self.flags))
+                    }
+                    EventKind::SslError { code } => classify::ssl_error_outcome(code, self.axtls),
+                    ref kind => classify::outcome_of(kind, &self.flags, self.bundle_involved),
+                },
             };
         }
         Outcome::of(OutcomeClass::Incomplete)
@@ -407,11 +355,13 @@ impl Attempt {
         if outcome.outcome == OutcomeClass::TlsVerify && outcome.reason.is_none() {
             outcome.reason = Some(VerifyReason::Unknown);
         }
+        let disagreeing =
+            self.free_text_disagrees && self.failure.as_ref().is_some_and(|f| f.strength == Strength::FreeText);
         AttemptReport {
             outcome,
-            evidence: self.evidence,
+            evidence: if disagreeing { Vec::new() } else { self.evidence },
             lines: [self.first_line, self.last_line],
-            codes: self.codes,
+            codes: if disagreeing { Vec::new() } else { self.codes },
             verify_flags: self.flags,
             certificate_bundle: self.bundle_involved,
         }
@@ -428,21 +378,8 @@ impl Attempt {
     }
 
     fn note_code(&mut self, kind: &EventKind) {
-        let code = match kind {
-            EventKind::HandshakeFailed { code }
-            | EventKind::TlsSetupFailed { code }
-            | EventKind::CaParseFailed { code }
-            | EventKind::ReadFailed { code } => {
-                ErrorCode { code: format!("-0x{:04X}", code.unsigned_abs()), name: codes::mbedtls_name(*code) }
-            }
-            EventKind::ConnectFailed { errno: Some(errno) } => ErrorCode { code: format!("errno {errno}"), name: None },
-            EventKind::OtaWriteFailed { err: Some(err) } if *err != 0 => {
-                ErrorCode { code: format!("0x{err:x}"), name: codes::esp_err_name(*err) }
-            }
-            _ => return,
-        };
-        if self.codes.len() < MAX_CODES && !self.codes.contains(&code) {
-            self.codes.push(code);
+        if let Some(code) = ErrorCode::of(kind) {
+            report::note(&mut self.codes, code);
         }
     }
 }

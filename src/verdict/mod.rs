@@ -7,16 +7,19 @@
 //! later lines refine it (verification reasons) or follow from it (`Failed to open new
 //! connection`). Success is read from what the device does after writing: it restarts, the
 //! bootloader loads the partition that was written, and the new image prints its start-up
-//! lines; v4.4 and later print no success line of their own.
+//! lines; v4.4 and later print no success line of their own. Errors named in free text
+//! ([`Source::FreeText`]) decide only an attempt no line of a recognised format decides.
 
 mod attempt;
 mod classify;
+pub mod esp_err;
+mod report;
 
 use serde::Serialize;
 
-pub use attempt::{AttemptReport, ErrorCode, Evidence};
+pub use report::{AttemptReport, ErrorCode, Evidence};
 
-use crate::console::{Event, EventKind};
+use crate::console::{Event, EventKind, Source};
 use crate::outcome::{Outcome, OutcomeClass};
 use attempt::Attempt;
 
@@ -47,6 +50,8 @@ pub struct Judge {
     /// Offset of the app the bootloader loaded last.
     running_offset: Option<u32>,
     partition_table: Vec<(String, u32)>,
+    /// MicroPython's banner said the `ssl` module is axTLS (ESP8266).
+    axtls: bool,
 }
 
 impl Judge {
@@ -57,13 +62,24 @@ impl Judge {
     /// Takes the next event, in the order the lines were printed.
     pub fn observe(&mut self, event: &Event) {
         use EventKind as E;
+        if event.source == Source::FreeText {
+            self.observe_free_text(event);
+            return;
+        }
+        if matches!(event.kind, E::EspError { .. }) {
+            // A call's `esp_err_t` follows from the failure before it; alone it decides.
+            if self.current.as_ref().is_some_and(|a| a.has_cause() && !a.ended_in_update()) {
+                self.follow_on(event);
+                return;
+            }
+        }
         if let Some(family) = classify::family(&event.kind) {
-            let joins = self.current.as_ref().is_some_and(|a| a.accepts_failure(family));
+            let joins = self.current.as_ref().is_some_and(|a| a.accepts_failure(family, &event.kind));
             self.attempt_for(event, joins).fail(event, family);
             return;
         }
         match &event.kind {
-            E::UpdateCheck | E::OtaStarted | E::OtaWriting { .. } => {
+            E::UpdateCheck | E::OtaStarted | E::OtaWriting { .. } | E::OtaProgress => {
                 let joins = self.current.as_ref().is_some_and(|a| a.accepts_progress(&event.kind));
                 self.attempt_for(event, joins).progress(event);
             }
@@ -81,15 +97,28 @@ impl Judge {
             E::ConnectionFailed
             | E::UpdateFailed
             | E::ArduinoUpdateError { .. }
+            | E::HttpClientError { .. }
             | E::OtaWriteFailed { .. }
-            | E::OtaEndFailed => {
-                let joins = self.current.as_ref().is_some_and(|a| {
-                    !a.is_concluded()
-                        || a.outcome().outcome != OutcomeClass::Updated
-                            && a.outcome().outcome != OutcomeClass::RolledBack
-                });
-                self.attempt_for(event, joins).follow_on(event);
+            | E::OtaEndFailed => self.follow_on(event),
+            E::TransportReadError => {
+                // Printed for reads that are only to be tried again too: evidence of a failure
+                // said before it, never a failure of its own.
+                if self.current.as_ref().is_some_and(Attempt::has_cause) {
+                    self.follow_on(event);
+                }
             }
+            E::RollbackReported => {
+                let joins = self.current.as_ref().is_some_and(|a| !a.is_concluded());
+                self.attempt_for(event, joins).rollback_reported(event);
+            }
+            _ => self.observe_boot(event),
+        }
+    }
+
+    /// Resets, the bootloader's choice and the application's start.
+    fn observe_boot(&mut self, event: &Event) {
+        use EventKind as E;
+        match &event.kind {
             E::Reset { .. } => {
                 if let Some(attempt) = &mut self.current {
                     attempt.reset(event);
@@ -117,7 +146,30 @@ impl Judge {
                 }
             }
             E::PartitionRow { label, offset } => self.remember_partition(label, *offset),
+            E::MicropythonStarted { axtls } => {
+                self.axtls = *axtls;
+                if let Some(attempt) = &mut self.current {
+                    attempt.set_axtls(*axtls);
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// A line that follows from a failure, joining the attempt it follows from.
+    fn follow_on(&mut self, event: &Event) {
+        let joins = self.current.as_ref().is_some_and(|a| !a.is_concluded() || !a.ended_in_update());
+        self.attempt_for(event, joins).follow_on(event);
+    }
+
+    /// An error named in free text: it decides only an attempt that nothing firmer decides,
+    /// and starts none after one that something firmer decided.
+    fn observe_free_text(&mut self, event: &Event) {
+        let Some(family) = classify::family(&event.kind) else { return };
+        match &mut self.current {
+            Some(attempt) if attempt.is_decided_by_format() => {}
+            Some(attempt) => attempt.fail_in_free_text(event, family),
+            None => self.attempt_for(event, false).fail_in_free_text(event, family),
         }
     }
 
@@ -154,7 +206,9 @@ impl Judge {
             if let Some(done) = self.current.take() {
                 self.push(done);
             }
-            self.current = Some(Attempt::new(event.line, self.running_offset));
+            let mut attempt = Attempt::new(event.line, self.running_offset);
+            attempt.set_axtls(self.axtls);
+            self.current = Some(attempt);
         }
         self.current.get_or_insert_with(|| Attempt::new(event.line, None))
     }

@@ -26,6 +26,7 @@ mod legacy_pki;
 mod pki;
 mod predict;
 mod real_builds;
+mod replay_readme;
 mod report;
 mod report_html;
 mod robustness;

@@ -2,12 +2,13 @@
 //! outcome (`tests/data/synthetic/`, listed with their expected outcomes in `expected.tsv`).
 //! Each must classify as listed, and its events and verdict are an insta snapshot.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use otarig::console::events_of;
 use otarig::outcome::Outcome;
 use otarig::verdict::judge;
+
+use crate::common::replay_render::render;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/synthetic");
 
@@ -36,27 +37,6 @@ fn cases() -> Vec<Case> {
 
 fn name_of(outcome: &Outcome) -> (String, Option<String>) {
     (outcome.outcome.as_str().to_owned(), outcome.reason.map(|r| r.as_str().to_owned()))
-}
-
-/// Events and verdict as reviewable text.
-fn render(bytes: &[u8]) -> String {
-    let events = events_of(bytes);
-    let verdict = judge(&events);
-    let mut text = format!("outcome: {}\nevidence:\n", verdict.outcome);
-    for line in &verdict.evidence {
-        writeln!(text, "  {:>3} | {}", line.line, line.text).unwrap();
-    }
-    if verdict.attempts.len() > 1 {
-        text.push_str("attempts:\n");
-        for attempt in &verdict.attempts {
-            writeln!(text, "  lines {}-{}: {}", attempt.lines[0], attempt.lines[1], attempt.outcome).unwrap();
-        }
-    }
-    text.push_str("events:\n");
-    for event in &events {
-        writeln!(text, "  {:>3} {}", event.line, serde_json::to_string(&event.kind).unwrap()).unwrap();
-    }
-    text
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! Helpers shared by the integration tests: a temporary directory that cleans up, a TLS
 //! certificate verifier that records the chain it is shown instead of judging it, and reading
-//! a twin's serial port ([`serial`]).
+//! a twin's serial port ([`serial`]), a replayed log as snapshot text ([`replay_render`]).
 
 #![allow(dead_code)] // each test module uses a part
 
 pub mod idf_formats;
 pub mod ota_cell;
+pub mod replay_render;
 pub mod serial;
 
 use std::path::PathBuf;
