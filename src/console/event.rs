@@ -140,6 +140,10 @@ pub enum EventKind {
     ImageMagic { saw: Option<u8> },
     /// The image was built for another chip.
     ImageChipMismatch,
+    /// `Complete headers were not received`: the response ended before an image header's
+    /// worth of bytes (an error page served with status 200); after the connection's own
+    /// failure line it is that failure's consequence.
+    ImageHeaderShort,
     /// Image verification failed (checksum, hash, segment, size).
     ImageCorrupt,
     /// `esp_ota_write failed! err=0x..` (v3.2 always prints `err=0x0`).

@@ -34,7 +34,9 @@ pub(super) fn family(kind: &EventKind) -> Option<Family> {
         E::ConnectFailed { .. } | E::HostLookupFailed | E::NetworkTimeout => Family::Connect,
         E::ReadFailed { .. } | E::DownloadCutShort => Family::Transfer,
         E::HttpStatus { .. } => Family::Http,
-        E::ImageMagic { .. } | E::ImageChipMismatch | E::ImageCorrupt | E::SlotNotBootable => Family::Image,
+        E::ImageMagic { .. } | E::ImageChipMismatch | E::ImageHeaderShort | E::ImageCorrupt | E::SlotNotBootable => {
+            Family::Image
+        }
         E::OtaWriteFailed { err: Some(err) } if *err != 0 => Family::Image,
         E::OutOfMemory => Family::Memory,
         E::EspError { err } => esp_err::family(*err),

@@ -278,6 +278,18 @@ mod tests {
     }
 
     #[test]
+    fn a_response_too_short_for_an_image_header_is_no_image_unless_the_connection_broke() {
+        let outcome = |log: &str| judge(&crate::console::events_of(log.as_bytes())).outcome.outcome;
+        let start = "I (4915) esp_https_ota: Starting OTA...\n\
+                     I (4919) esp_https_ota: Writing to partition subtype 16 at offset 0x110000\n";
+        let short = "E (4927) esp_https_ota: Complete headers were not received\n\
+                     E (4934) simple_ota_example: Firmware upgrade failed\n";
+        assert_eq!(outcome(&format!("{start}{short}")), OutcomeClass::ImageInvalid);
+        let broke = "E (4925) esp_https_ota: Connection closed, errno = 104\n";
+        assert_eq!(outcome(&format!("{start}{broke}{short}")), OutcomeClass::Network);
+    }
+
+    #[test]
     fn an_interrupted_update_is_not_decided() {
         assert_eq!(decided_at("idf-v3.2/incomplete-power-cut.log").0, None);
     }

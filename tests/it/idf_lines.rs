@@ -6,6 +6,7 @@
 //! the app's against the release of the app the bootloader loaded (after an update, the new
 //! image's), the ROM's against the ROM's own list.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,8 +23,12 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The default partition table's app slots: factory, ota_0, ota_1.
 const SLOTS: [u32; 3] = [0x10000, 0x110000, 0x210000];
 
-/// Runs the plan on twins and checks every transcript; returns the mismatches, one line each.
-fn run_and_check(plan: &Plan, out: &Path, coverage: &mut Coverage) -> Vec<String> {
+/// Each cell's transcript by (firmware, scenario).
+type Transcripts = BTreeMap<(String, String), String>;
+
+/// Runs the plan on twins and checks every transcript; returns the mismatches, one line each,
+/// and the transcripts.
+fn run_and_check(plan: &Plan, out: &Path, coverage: &mut Coverage) -> (Vec<String>, Transcripts) {
     let options = RunOptions {
         limits: WatchLimits::new(Duration::from_secs(30)),
         twins: 2,
@@ -45,6 +50,7 @@ fn run_and_check(plan: &Plan, out: &Path, coverage: &mut Coverage) -> Vec<String
     assert_eq!(finished.len(), plan.cells.len(), "every cell finished");
     let release = |id: &str| plan.fleet.get(id).unwrap_or_else(|| panic!("{id} in the fleet")).idf.release.to_string();
     let mut mismatches = Vec::new();
+    let mut transcripts = Transcripts::new();
     for ((firmware, scenario_id), transcript) in finished {
         let scenario = plan.scenarios.iter().find(|s| s.id == scenario_id).unwrap();
         let start = match scenario.start {
@@ -57,8 +63,9 @@ fn run_and_check(plan: &Plan, out: &Path, coverage: &mut Coverage) -> Vec<String
         for mismatch in check(&text, &own, app, coverage) {
             mismatches.push(format!("{firmware} x {scenario_id}: {mismatch}"));
         }
+        transcripts.insert((firmware, scenario_id), text);
     }
-    mismatches
+    (mismatches, transcripts)
 }
 
 fn assert_none(mismatches: &[String]) {
@@ -76,7 +83,7 @@ fn the_shipped_matrix_prints_only_lines_of_its_releases() {
     let dirs = LabDirs { scenarios: Path::new(ROOT).join("scenarios"), fleet: Path::new(ROOT).join("firmware-images") };
     let plan = Plan::new(&dirs, &Selection::default()).unwrap();
     let mut coverage = Coverage::default();
-    let mismatches = run_and_check(&plan, &tmp.0.join("run"), &mut coverage);
+    let (mismatches, _) = run_and_check(&plan, &tmp.0.join("run"), &mut coverage);
     assert_none(&mismatches);
     assert!(coverage.rom_lines > 0 && coverage.calls.len() > 100, "{coverage:?}");
 }
@@ -111,6 +118,7 @@ fn fault_scenarios() -> Vec<(&'static str, String)> {
         ("status-500", fault("{ kind = \"status\", status = 500 }")),
         ("html", fault("{ kind = \"html-body\" }")),
         ("truncated", fault("{ kind = \"truncate\", after = 200000 }")),
+        ("reset", fault("{ kind = \"reset\", after = 200000 }")),
         ("truncated-clean", fault("{ kind = \"truncate\", after = 200000, close_notify = true }")),
         ("short-length", fault("{ kind = \"wrong-content-length\", length = 100000 }")),
         ("plaintext", fault("{ kind = \"plaintext\" }")),
@@ -163,8 +171,9 @@ fn every_release_prints_only_its_own_lines_on_every_path() {
     }
     let plan = Plan::new(&LabDirs { scenarios, fleet }, &Selection::default()).unwrap();
     let mut coverage = Coverage::default();
-    let mismatches = run_and_check(&plan, &tmp.0.join("run"), &mut coverage);
+    let (mismatches, transcripts) = run_and_check(&plan, &tmp.0.join("run"), &mut coverage);
     assert_none(&mismatches);
+    cut_downloads_end_as_each_release_ends_them(&transcripts);
     // Every release's own table was used, for the bootloader's lines and the app's.
     for release in &releases {
         assert!(coverage.calls.keys().any(|k| k.starts_with(&format!("{release} boot I"))), "{release}: boot lines");
@@ -172,6 +181,106 @@ fn every_release_prints_only_its_own_lines_on_every_path() {
             coverage.calls.keys().any(|k| k.starts_with(&format!("{release} esp_https_ota "))),
             "{release}: OTA lines"
         );
+    }
+}
+
+/// A download cut short (a reset, a FIN without close_notify, a close_notify) ends with the
+/// lines of each layer of that release, in order (esp-tls, the transport, the HTTP client,
+/// `esp_https_ota`), and without the lines the release does not have. mbedTLS reads a FIN as
+/// 0 bytes, like the alert: only the `errno` lwIP leaves (ENOTCONN) tells them apart.
+fn cut_downloads_end_as_each_release_ends_them(transcripts: &Transcripts) {
+    let cases: [(&str, &str, &[&str], &[&str]); 8] = [
+        (
+            "pem-v3.3.5",
+            "reset",
+            &[
+                "E esp-tls: read error :-80:",
+                "E TRANS_SSL: esp_tls_conn_read error, errno=Connection reset by peer",
+                "W HTTP_CLIENT: esp_transport_read returned:-80 and errno:104 ",
+            ],
+            &["data read", "Connection closed"],
+        ),
+        (
+            "pem-v4.2.5",
+            "reset",
+            &[
+                "E esp-tls-mbedtls: read error :-80:",
+                "E TRANS_SSL: esp_tls_conn_read error, errno=Connection reset by peer",
+                "W HTTP_CLIENT: esp_transport_read returned:-80 and errno:104 ",
+                "E esp_https_ota: data read -1, errno 104",
+            ],
+            &[],
+        ),
+        (
+            "pem-v4.4.8",
+            "reset",
+            &[
+                "E esp-tls-mbedtls: read error :-0x0050:",
+                "E TRANSPORT_BASE: esp_tls_conn_read error, errno=Connection reset by peer",
+                "W HTTP_CLIENT: esp_transport_read returned:-80 and errno:104 ",
+                "E esp_https_ota: data read -1, errno 104",
+            ],
+            &["transport_read: error"],
+        ),
+        (
+            "pem-v4.4.8",
+            "truncated",
+            &[
+                "W HTTP_CLIENT: esp_transport_read returned:-1 and errno:128 ",
+                "E esp_https_ota: data read -1, errno 128",
+            ],
+            &["read error", "esp_tls_conn_read", "Connection closed"],
+        ),
+        ("pem-v4.4.8", "truncated-clean", &["E esp_https_ota: data read -1, errno 0"], &["read error", "HTTP_CLIENT"]),
+        (
+            "pem-v5.2.5",
+            "truncated",
+            &[
+                "W HTTP_CLIENT: esp_transport_read returned:-1 and errno:128 ",
+                "E esp_https_ota: data read -1, errno 128",
+            ],
+            &["read error", "esp_tls_conn_read", "transport_read: error", "Connection closed before complete data"],
+        ),
+        (
+            "pem-v5.4.2",
+            "reset",
+            &[
+                "E esp-tls-mbedtls: read error :-0x0050",
+                "E transport_base: esp_tls_conn_read error, errno=Connection reset by peer",
+                "W HTTP_CLIENT: esp_transport_read returned:-80 and errno:104 ",
+                "E HTTP_CLIENT: transport_read: error - -1 | ESP_FAIL",
+                "E esp_https_ota: data read -1, errno 104",
+            ],
+            &[],
+        ),
+        (
+            "pem-v5.4.2",
+            "truncated-clean",
+            &["E esp_https_ota: data read -1, errno 0"],
+            &["read error", "HTTP_CLIENT", "Connection closed before complete data was received!"],
+        ),
+    ];
+    for (firmware, scenario, expected, absent) in cases {
+        let text = &transcripts[&(firmware.to_owned(), scenario.to_owned())];
+        let lines: Vec<String> = text
+            .lines()
+            .filter_map(|line| log_line(line.trim_end_matches('\r')))
+            .map(|l| format!("{} {}: {}", l.level, l.tag, l.message))
+            .collect();
+        let mut at = 0;
+        for want in expected {
+            match lines[at..].iter().position(|line| line == want) {
+                Some(found) => at += found + 1,
+                None => panic!("{firmware} x {scenario}: {want:?} missing or out of order in\n{}", lines.join("\n")),
+            }
+        }
+        for line in &lines {
+            assert!(
+                !absent.iter().any(|a| line.contains(a)),
+                "{firmware} x {scenario}: {line:?}\n{}",
+                lines.join("\n")
+            );
+        }
     }
 }
 

@@ -131,9 +131,8 @@ fn https_ota(msg: &str) -> Option<EventKind> {
         "Starting OTA..." => EventKind::OtaStarted,
         "Connection closed,all data received" => EventKind::DownloadFinished,
         "esp_ota_set_boot_partition succeeded" => EventKind::BootPartitionSet,
-        "Connection closed before complete data was received!" | "Complete headers were not received" => {
-            EventKind::DownloadCutShort
-        }
+        "Connection closed before complete data was received!" => EventKind::DownloadCutShort,
+        "Complete headers were not received" => EventKind::ImageHeaderShort,
         "Couldn't allocate memory to upgrade data buffer" => EventKind::OutOfMemory,
         "Incorrect app descriptor magic" => EventKind::ImageCorrupt,
         "URL redirection Failed" => EventKind::HttpStatus { status: None },

@@ -2,7 +2,8 @@
 //! function (the partition erased first, whatever the body is written, verified at the end);
 //! from v3.3 begin/perform/finish (the whole partition erased to v4.2, sector by sector from
 //! v4.3; the image header read and its chip checked from v4.3.3 and v4.4.1); the image verified
-//! twice; otadata switched.
+//! twice; otadata switched. A body cut short (a reset, a FIN without close_notify, a
+//! close_notify) is reported by each layer as its release does.
 
 use std::io::{self, Read, Write};
 
@@ -68,11 +69,12 @@ impl Client<'_, '_, '_> {
                         break;
                     }
                 }
-                Chunk::End => {
+                Chunk::End | Chunk::Cut(Cut::Closed | Cut::Eof) => {
+                    // esp-tls reads 0 for a close_notify and for a FIN alike.
                     self.info(OTA, "Connection closed,all data received");
                     break;
                 }
-                Chunk::Failed(code) => {
+                Chunk::Cut(Cut::Failed(code)) => {
                     // esp_http_client_read returns what it has; the end of data follows.
                     self.error("esp-tls", &format!("read error :{code}:"));
                     self.error("TRANS_SSL", &format!("esp_tls_conn_read error, errno={}", errno_of(code).1));
@@ -125,17 +127,27 @@ impl Client<'_, '_, '_> {
             let header_size = if v.at_least(5, 0) { 1024 } else { 289 };
             let mut header = Vec::new();
             while header.len() < header_size {
-                match body.next(&mut session) {
-                    Chunk::Data(data) => header.extend_from_slice(&data),
-                    Chunk::End if body.complete() => {
+                let cut = match body.next(&mut session) {
+                    Chunk::Data(data) => {
+                        header.extend_from_slice(&data);
+                        continue;
+                    }
+                    Chunk::End => {
                         ended = true;
                         break;
                     }
-                    Chunk::End | Chunk::Failed(_) => {
-                        self.error(OTA, "Complete headers were not received");
-                        return Err(Stop::Failed(ESP_FAIL));
-                    }
-                }
+                    Chunk::Cut(cut) => cut,
+                };
+                // `read_header` (every release that has it reads through the client that fails).
+                let errno = match self.read_cut(cut) {
+                    HttpRead::Failed { errno } | HttpRead::Empty { errno } => errno,
+                };
+                self.error(OTA, &format!("Connection closed, errno = {errno}"));
+                break;
+            }
+            if header.len() < header_size {
+                self.error(OTA, "Complete headers were not received");
+                return Err(Stop::Failed(ESP_FAIL));
             }
             let chip_id =
                 u16::from_le_bytes([header.get(12).copied().unwrap_or(0), header.get(13).copied().unwrap_or(0)]);
@@ -146,19 +158,26 @@ impl Client<'_, '_, '_> {
             self.write(&mut writer, &header)?;
         }
         while !ended {
-            match body.next(&mut session) {
-                Chunk::Data(data) => self.write(&mut writer, &data)?,
-                Chunk::End if body.complete() => ended = true,
+            let cut = match body.next(&mut session) {
+                Chunk::Data(data) => {
+                    self.write(&mut writer, &data)?;
+                    continue;
+                }
                 Chunk::End => {
-                    let line = if v.at_least(5, 0) {
-                        "Connection closed before complete data was received!"
-                    } else {
-                        "Connection closed, errno = 128"
-                    };
-                    self.error(OTA, line);
+                    ended = true;
+                    continue;
+                }
+                Chunk::Cut(cut) => cut,
+            };
+            match self.read_cut(cut) {
+                // The client says the data ended: `perform` takes it as the end of the image.
+                HttpRead::Empty { .. } => ended = true,
+                HttpRead::Failed { errno } => {
+                    if says_data_read(v) {
+                        self.error(OTA, &format!("data read -1, errno {errno}"));
+                    }
                     return Err(Stop::Failed(ESP_FAIL));
                 }
-                Chunk::Failed(code) => return self.read_failed(code),
             }
         }
         self.closed();
@@ -181,24 +200,41 @@ impl Client<'_, '_, '_> {
         }
     }
 
-    /// mbedTLS failed to read the body with `code`: esp-tls, the transport, the HTTP client
-    /// and `esp_https_ota` each say so, as the release does.
-    fn read_failed(&mut self, code: i32) -> Step<()> {
+    /// The body stopped before its end: what esp-tls, the transport and `esp_http_client_read`
+    /// print on the way up, and what the client returns (`esp_tls_mbedtls.c`'s
+    /// `esp_mbedtls_read`, `transport_ssl.c`'s `ssl_read`, `esp_http_client.c`'s
+    /// `esp_http_client_read`, at each release). A close_notify and a FIN are a clean 0 for
+    /// esp-tls (`mbedtls_ssl_read` returns 0 on `MBEDTLS_ERR_SSL_CONN_EOF`), which the transport
+    /// turns into -1 (`ERR_TCP_TRANSPORT_CONNECTION_CLOSED_BY_FIN` from v5.0); lwIP's `recv`
+    /// leaves `ENOTCONN` after the FIN and nothing after the alert. An mbedTLS failure is
+    /// printed and passed up with the socket's `errno`.
+    fn read_cut(&mut self, cut: Cut) -> HttpRead {
         let release = self.release;
         let v = release.version;
-        let shown = if v.at_least(4, 4) { release.mbedtls_code(code) } else { code.to_string() };
-        let tail = if v.at_least(5, 4) { "" } else { ":" };
-        self.error(release.tls_tag(), &format!("read error :{shown}{tail}"));
-        let (errno, text) = errno_of(code);
-        self.error(release.transport_tag(), &format!("esp_tls_conn_read error, errno={text}"));
-        if v >= IdfVersion::new(4, 0, 1) {
-            self.warn("HTTP_CLIENT", &format!("esp_transport_read returned:{code} and errno:{errno} "));
+        let (rlen, errno) = match cut {
+            Cut::Closed => (-1, 0),
+            Cut::Eof => (-1, ENOTCONN),
+            Cut::Failed(code) => {
+                let shown = if v.at_least(4, 4) { release.mbedtls_code(code) } else { code.to_string() };
+                let tail = if v.at_least(5, 4) { "" } else { ":" };
+                self.error(release.tls_tag(), &format!("read error :{shown}{tail}"));
+                let (errno, text) = errno_of(code);
+                self.error(release.transport_tag(), &format!("esp_tls_conn_read error, errno={text}"));
+                (code, errno)
+            }
+        };
+        if !fails_reads(v) {
+            // v3.3.0, v3.3.1 and v4.0.0: `if (rlen <= 0) return ridx;`, silently.
+            return HttpRead::Empty { errno };
         }
-        if v.at_least(5, 0) {
+        if errno != 0 {
+            self.warn("HTTP_CLIENT", &format!("esp_transport_read returned:{rlen} and errno:{errno} "));
+        }
+        if v.at_least(5, 0) && rlen != -1 {
+            // `esp_transport_translate_error` of an mbedTLS code: none of the transport's own.
             self.error("HTTP_CLIENT", "transport_read: error - -1 | ESP_FAIL");
         }
-        self.error(OTA, &format!("data read -1, errno {errno}"));
-        Err(Stop::Failed(ESP_FAIL))
+        HttpRead::Failed { errno }
     }
 
     /// `_ota_write`: the data into the partition, or the line of the write's failure.
@@ -252,6 +288,24 @@ fn reads_header(v: IdfVersion) -> bool {
     (ver(4, 3, 3)..ver(4, 4, 0)).contains(&v) || v >= ver(4, 4, 1)
 }
 
+/// Whether `esp_http_client_read` returns `ESP_FAIL` when the transport fails before any data
+/// of the call (from v3.3.2, except v4.0.0); before, it returns the 0 bytes it read.
+fn fails_reads(v: IdfVersion) -> bool {
+    let ver = IdfVersion::new;
+    v >= ver(3, 3, 2) && v != ver(4, 0, 0)
+}
+
+/// Whether `esp_https_ota_perform` prints `data read %d, errno %d` when the client fails:
+/// v4.0.4, v4.1.3, v4.2.3, v4.3.2 and later patch releases of each (before, it returns
+/// `ESP_FAIL` without a word).
+fn says_data_read(v: IdfVersion) -> bool {
+    let ver = IdfVersion::new;
+    [ver(4, 0, 4)..ver(4, 1, 0), ver(4, 1, 3)..ver(4, 2, 0), ver(4, 2, 3)..ver(4, 3, 0)]
+        .iter()
+        .any(|range| range.contains(&v))
+        || v >= ver(4, 3, 2)
+}
+
 /// `esp_ota_write`'s magic-byte refusal; the closing parenthesis is missing in v3.1–v3.1.6,
 /// v3.2.0–v3.2.3 and v3.3.0.
 fn invalid_magic(v: IdfVersion, byte: u8) -> String {
@@ -262,24 +316,44 @@ fn invalid_magic(v: IdfVersion, byte: u8) -> String {
 }
 
 /// The socket's `errno` after mbedTLS failed to read with `code` (newlib's numbers and
-/// `strerror` texts): the peer's FIN without close_notify leaves ENOTCONN, a reset
-/// ECONNRESET, a receive timeout EAGAIN.
+/// `strerror` texts): a reset leaves ECONNRESET, a receive timeout EAGAIN.
 fn errno_of(code: i32) -> (i32, &'static str) {
     match code {
-        -0x7280 => (128, "Socket is not connected"),
         -0x50 => (104, "Connection reset by peer"),
         -0x4C => (11, "No more processes"),
         _ => (0, "Success"),
     }
 }
 
+/// newlib's `ENOTCONN`.
+const ENOTCONN: i32 = 128;
+
+/// How a body stopped before its end.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// The server's close_notify.
+    Closed,
+    /// The server's FIN without close_notify.
+    Eof,
+    /// mbedTLS failed to read (its code, e.g. -0x50 for a reset).
+    Failed(i32),
+}
+
+/// What `esp_http_client_read` returned after a [`Cut`], with the `errno` it leaves.
+enum HttpRead {
+    /// 0 bytes: the caller sees the end of the data.
+    Empty { errno: i32 },
+    /// `ESP_FAIL`.
+    Failed { errno: i32 },
+}
+
 /// One step of reading the body.
 enum Chunk {
     Data(Vec<u8>),
-    /// The server closed (close_notify) or the announced length was reached.
+    /// The announced length was reached, or the server closed a body of no announced length.
     End,
-    /// mbedTLS failed to read (its code, e.g. -0x7280 for a FIN without close_notify).
-    Failed(i32),
+    /// The body stopped before its announced end.
+    Cut(Cut),
 }
 
 /// The response body as `esp_http_client_read` delivers it: the bytes that came with the head,
@@ -304,11 +378,6 @@ impl Body {
         }
     }
 
-    /// Whether everything announced arrived (no length announced: the close ends it).
-    fn complete(&self) -> bool {
-        self.pending.is_empty() && self.remaining.is_none_or(|r| r == 0)
-    }
-
     fn next(&mut self, session: &mut Session) -> Chunk {
         if !self.pending.is_empty() {
             return Chunk::Data(std::mem::take(&mut self.pending));
@@ -316,10 +385,12 @@ impl Body {
         if self.remaining == Some(0) {
             return Chunk::End;
         }
+        let open_ended = self.remaining.is_none();
+        let ended = |cut: Cut| if open_ended { Chunk::End } else { Chunk::Cut(cut) };
         let mut buf = vec![0u8; 4096];
         let want = self.remaining.map_or(buf.len(), |r| r.min(buf.len() as u64) as usize);
         match Io::recv(session, &mut buf[..want]) {
-            Ok(0) => Chunk::End,
+            Ok(0) => ended(Cut::Eof),
             Ok(n) => {
                 if let Some(remaining) = &mut self.remaining {
                     *remaining = remaining.saturating_sub(n as u64);
@@ -327,8 +398,8 @@ impl Body {
                 buf.truncate(n);
                 Chunk::Data(buf)
             }
-            Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => Chunk::End,
-            Err(e) => Chunk::Failed(e.to_int()),
+            Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => ended(Cut::Closed),
+            Err(e) => Chunk::Cut(Cut::Failed(e.to_int())),
         }
     }
 }
@@ -376,6 +447,28 @@ mod tests {
         assert!(!reads_header(v(4, 4, 0)));
         assert!(reads_header(v(4, 4, 1)));
         assert!(reads_header(v(5, 2, 5)));
+    }
+
+    #[test]
+    fn the_client_fails_a_cut_read_from_v3_3_2_except_v4_0_0() {
+        let v = IdfVersion::new;
+        assert!(!fails_reads(v(3, 3, 1)));
+        assert!(fails_reads(v(3, 3, 2)));
+        assert!(!fails_reads(v(4, 0, 0)));
+        assert!(fails_reads(v(4, 0, 1)));
+        assert!(fails_reads(v(5, 4, 2)));
+    }
+
+    #[test]
+    fn perform_says_data_read_from_each_branch_s_fix_on() {
+        let v = IdfVersion::new;
+        let said: Vec<bool> = [v(3, 3, 5), v(4, 0, 3), v(4, 0, 4), v(4, 1, 2), v(4, 1, 3), v(4, 2, 2), v(4, 2, 3)]
+            .into_iter()
+            .chain([v(4, 3, 0), v(4, 3, 1), v(4, 3, 2), v(4, 4, 0), v(6, 0, 0)])
+            .map(says_data_read)
+            .collect();
+        let expected = [false, false, true, false, true, false, true, false, false, true, true, true];
+        assert_eq!(said, expected);
     }
 
     #[test]
