@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use otarig::device_tls::release::ReleaseCrypto;
 use otarig::device_tls::{Anchors, ChainVerdict, DeviceTlsError, X509_FATAL_ERROR};
 use otarig::firmware::Fleet;
 use otarig::firmware::profile::{ClockSource, Source, Sourced};
@@ -205,12 +206,15 @@ fn idf_option(text: &str) -> Result<Sourced<BuildVersion>, String> {
     Ok(Sourced::new(version, Source::Given))
 }
 
-/// What `--idf VERSION` is judged as: the generation the twin emulates and the mbedTLS the
-/// release ships.
+/// What `--idf VERSION` is judged as: the generation the twin emulates, the mbedTLS the
+/// release ships and the certificate profile its build judges with.
 fn emulation_note(version: &BuildVersion) -> String {
     let generation = Generation::of(version.release).map_or_else(|e| e.to_string(), |g| g.to_string());
     let mbedtls = mbedtls_of(version.release).map_or("?".into(), |(a, b, c)| format!("{a}.{b}.{c}"));
-    format!("--idf {version}: emulated as ESP-IDF {generation}; the release ships mbedTLS {mbedtls}")
+    let certificates = ReleaseCrypto::of(version.release).describe();
+    format!(
+        "--idf {version}: emulated as ESP-IDF {generation}; the release ships mbedTLS {mbedtls}; certificates: {certificates}"
+    )
 }
 
 fn apply_overrides(args: &PredictArgs, idf: Option<Sourced<BuildVersion>>, device: &mut Device) -> Result<(), String> {

@@ -1,7 +1,15 @@
 //! The device's TLS client: a real mbedTLS handshake over a TCP stream, configured as ESP-IDF's
 //! esp-tls configures it (TLS 1.2 client, verification required, the host name set for SNI and
-//! the name check), with the firmware's roots or certificate bundle and the shared verify
-//! callback of [`super::DevicePolicy`].
+//! the name check), with the firmware's roots or certificate bundle, the release's default
+//! certificate profile and the shared verify callback of [`super::DevicePolicy`].
+//!
+//! The linked library parses certificates a release's build cannot (MD2, MD4, curves it
+//! lacks), which that release's TLS layer leaves out of the chain or refuses
+//! ([`super::release`]). The callback therefore holds back the flags and any fatal error of
+//! the certificates above the leaf; at the leaf (depth 0, called last) it reads the chain as
+//! received, and when the release would have kept another chain it sets the release's own
+//! verdict ([`super::judge_chain`]'s verification) in their place; otherwise the held-back
+//! flags and error are restored, unchanged.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -15,7 +23,11 @@ use mbedtls::ssl::io::Io;
 use mbedtls::ssl::{Config, Context};
 use mbedtls::x509::Certificate;
 
-use super::{Anchors, ChainVerdict, DevicePolicy, DeviceTlsError, Recorder};
+use mbedtls::x509::VerifyError;
+use mbedtls::x509::profile::Profile;
+
+use super::release::{self, ReleaseCrypto, Screened};
+use super::{Anchors, CERT_VERIFY_FAILED, ChainVerdict, DevicePolicy, DeviceTlsError, Recorder, offline, parse_chain};
 
 /// An established session: read and write the application data through it ([`Io`]).
 pub type Session = Context<EspSocket>;
@@ -72,14 +84,19 @@ pub fn handshake(
         // esp_crt_bundle_attach: no trusted certificate is ever offered as a parent.
         Anchors::Bundle { .. } => config.set_ca_callback(|_: &MbedtlsList<Certificate>| Ok(MbedtlsList::new())),
     }
-    config.set_verify_callback(policy.verify_callback(Arc::clone(&record)));
+    config.set_cert_profile(crate_profile(ReleaseCrypto::of(policy.idf).profile()));
+    config.set_verify_callback(release_callback(policy, hostname, Arc::clone(&record)));
     let mut context = Context::new(Arc::new(config));
     let result = context.establish(EspSocket(stream), Some(hostname));
-    let flags = match context.verify_result() {
+    let mut flags = match context.verify_result() {
         Ok(()) => 0,
         Err(flags) => flags.bits(),
     };
-    let Recorder { path, log } = Recorder::take(&record);
+    let Recorder { path, log, device } = Recorder::take(&record);
+    if let Some((_, device_flags)) = device.filter(|(code, _)| *code != 0 && *code != CERT_VERIFY_FAILED) {
+        // The release's handshake ended before or outside its verification result.
+        flags = device_flags;
+    }
     Ok(match result {
         Ok(()) => Ok((context, ChainVerdict { code: 0, flags, path, log })),
         Err(error) => {
@@ -88,4 +105,91 @@ pub fn handshake(
             Err(HandshakeFailure { code, verdict: ChainVerdict { code: verify_code, flags, path, log } })
         }
     })
+}
+
+/// The crate's profile type for a profile of the linked library.
+fn crate_profile(profile: &'static mbedtls_sys::x509_crt_profile) -> &'static Profile {
+    // SAFETY: `Profile` is `#[repr(C)]` with the `mbedtls_x509_crt_profile` as its only field
+    // (the `mbedtls` crate's x509/profile.rs), and `profile` is static.
+    unsafe { &*std::ptr::from_ref(profile).cast::<Profile>() }
+}
+
+/// What the callback has held back from the certificates above the leaf.
+#[derive(Default)]
+struct HeldBack {
+    flags: u32,
+    error: Option<mbedtls::Error>,
+}
+
+/// The shared verify callback, with the chain the release keeps decided at the leaf.
+fn release_callback(
+    policy: &DevicePolicy,
+    hostname: &str,
+    record: Arc<Mutex<Recorder>>,
+) -> impl Fn(&Certificate, i32, &mut VerifyError) -> mbedtls::Result<()> + Send + Sync + 'static {
+    let shared = policy.verify_callback(Arc::clone(&record));
+    let held = Mutex::new(HeldBack::default());
+    let policy = policy.clone();
+    let hostname = hostname.to_owned();
+    move |cert: &Certificate, depth: i32, flags: &mut VerifyError| {
+        let mut held = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if depth > 0 {
+            // After a fatal error mbedTLS calls no further callback.
+            if held.error.is_none() {
+                if let Err(error) = shared(cert, depth, flags) {
+                    held.error = Some(error);
+                }
+                held.flags |= flags.bits();
+            }
+            *flags = VerifyError::empty();
+            return Ok(());
+        }
+        let received = release::chain_from(cert);
+        if !kept_as_received(&received, &policy) {
+            return release_verdict(&received, &hostname, &policy, &record, flags);
+        }
+        if let Some(error) = held.error.take() {
+            return Err(error);
+        }
+        let result = shared(cert, depth, flags);
+        flags.insert(VerifyError::from_bits_truncate(held.flags));
+        result
+    }
+}
+
+/// Whether the release's TLS layer keeps every certificate of `received`.
+fn kept_as_received(received: &[Vec<u8>], policy: &DevicePolicy) -> bool {
+    let Ok(parsed) = parse_chain(received) else {
+        return true;
+    };
+    matches!(release::screen(ReleaseCrypto::of(policy.idf), &parsed), Screened::Chain { dropped: 0, .. })
+}
+
+/// Sets the release's own verdict on the chain it keeps: its path and lines in the record, its
+/// flags as the leaf's (those above were held back), its error as the callback's.
+fn release_verdict(
+    received: &[Vec<u8>],
+    hostname: &str,
+    policy: &DevicePolicy,
+    record: &Mutex<Recorder>,
+    flags: &mut VerifyError,
+) -> mbedtls::Result<()> {
+    let Ok((verdict, _)) = offline::verify_as_device(received, Some(hostname), policy) else {
+        return Err(codes::X509FatalError.into());
+    };
+    let mut record = record.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    record.path = verdict.path;
+    record.log = verdict.log;
+    record.device = Some((verdict.code, verdict.flags));
+    match verdict.code {
+        0 => {
+            *flags = VerifyError::empty();
+            Ok(())
+        }
+        CERT_VERIFY_FAILED => {
+            *flags = VerifyError::from_bits_truncate(verdict.flags);
+            Ok(())
+        }
+        code => Err(mbedtls::Error::from(code)),
+    }
 }

@@ -23,6 +23,7 @@ mod bundle;
 pub mod client;
 mod dates;
 mod offline;
+pub mod release;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -137,6 +138,8 @@ pub enum DeviceTlsError {
     EmptyChain,
     #[error("cannot set up the TLS client: {0}")]
     Setup(#[source] mbedtls::Error),
+    #[error("the host name contains a NUL byte")]
+    HostName,
 }
 
 /// An mbedTLS error as its code is written in its documentation, `-0x2180`.
@@ -202,6 +205,9 @@ impl DevicePolicy {
 struct Recorder {
     path: Vec<PathCert>,
     log: Vec<LogLine>,
+    /// The code and flags of the release's own verdict, when its TLS layer kept another chain
+    /// than the linked library's (see `client`).
+    device: Option<(i32, u32)>,
 }
 
 impl Recorder {

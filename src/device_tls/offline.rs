@@ -1,13 +1,21 @@
-//! Judging a chain without a handshake: the same library call, trusted list and verify
-//! callback the handshake uses, followed by the checks mbedTLS's TLS layer adds after it
+//! Judging a chain without a handshake: the chain as the release's TLS layer keeps it
+//! ([`release::screen`]), the same trusted list and verify callback the handshake uses, the
+//! release's default profile, followed by the checks mbedTLS's TLS layer adds after it
 //! (`ssl_parse_certificate_verify`): the leaf's key usage must allow an ECDHE key exchange
 //! (digitalSignature) and its extended key usage must allow a server (serverAuth or any).
 
+use std::cell::RefCell;
+use std::ffi::CString;
 use std::sync::{Arc, Mutex};
 
+use mbedtls::alloc::Box as MbedtlsBox;
 use mbedtls::x509::{Certificate, KeyUsage, VerifyError};
+use mbedtls_sys as sys;
 
-use super::{BAD_HS_CERTIFICATE, ChainVerdict, DevicePolicy, DeviceTlsError, Recorder, X509_FATAL_ERROR, parse_chain};
+use super::release::{self, ReleaseCrypto, Screened};
+use super::{
+    BAD_HS_CERTIFICATE, ChainVerdict, DevicePolicy, DeviceTlsError, PathCert, Recorder, X509_FATAL_ERROR, parse_chain,
+};
 
 /// `id-kp-serverAuth` (1.3.6.1.5.5.7.3.1), the OID's DER content.
 const SERVER_AUTH: [u8; 8] = [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
@@ -19,39 +27,86 @@ pub fn judge_chain(
     hostname: Option<&str>,
     policy: &DevicePolicy,
 ) -> Result<ChainVerdict, DeviceTlsError> {
+    let (mut verdict, leaf) = verify_as_device(chain, hostname, policy)?;
+    if let Some(leaf) = leaf {
+        let usage = usage_flags(&leaf);
+        verdict.flags |= usage.bits();
+        if verdict.code == 0 && !usage.is_empty() {
+            verdict.code = BAD_HS_CERTIFICATE;
+        }
+    }
+    Ok(verdict)
+}
+
+/// The verification alone (what `mbedtls_x509_crt_verify_with_profile` and the callback
+/// decide), and the head of the chain the TLS layer kept, whose usage it checks next; `None`
+/// when the handshake ended before verification or no certificate was kept.
+pub(super) fn verify_as_device(
+    chain: &[Vec<u8>],
+    hostname: Option<&str>,
+    policy: &DevicePolicy,
+) -> Result<(ChainVerdict, Option<MbedtlsBox<Certificate>>), DeviceTlsError> {
     let certificates = parse_chain(chain)?;
-    let trusted = policy.trusted_list()?;
+    let crypto = ReleaseCrypto::of(policy.idf);
+    let mut kept = match release::screen(crypto, &certificates) {
+        // The handshake ended while parsing (the TLS layer's alert); nothing was verified.
+        Screened::Refused { code, .. } => {
+            return Ok((ChainVerdict { code, flags: 0, path: Vec::new(), log: Vec::new() }, None));
+        }
+        Screened::Chain { kept, .. } => kept,
+    };
+    let cn = hostname.map(CString::new).transpose().map_err(|_| DeviceTlsError::HostName)?;
+    let Some(leaf) = kept.iter().next().cloned() else {
+        return Ok((nothing_kept(crypto, cn.as_ref(), policy), None));
+    };
+    let mut trusted = policy.trusted_list()?;
     let record = Arc::new(Mutex::new(Recorder::default()));
     let callback = policy.verify_callback(Arc::clone(&record));
-    let result = Certificate::verify_with_callback_expected_common_name_return_verify_err(
-        &certificates,
-        &trusted,
-        None,
-        None,
-        callback,
-        hostname,
-    );
-    let (mut code, mut flags) = match result {
+    let result = release::verify_with_profile(&mut kept, &mut trusted, crypto.profile(), cn.as_ref(), &callback);
+    let (code, flags) = match result {
         Ok(()) => (0, 0),
         // mbedTLS sets every flag after a fatal error.
-        Err((error, _)) if error.to_int() == X509_FATAL_ERROR => (X509_FATAL_ERROR, u32::MAX),
-        Err((error, flags)) => (error.to_int(), flags.bits()),
+        Err((X509_FATAL_ERROR, _)) => (X509_FATAL_ERROR, u32::MAX),
+        Err(verdict) => verdict,
     };
-    let usage = usage_flags(certificates.iter().next().map(|leaf| &**leaf));
-    flags |= usage.bits();
-    if code == 0 && !usage.is_empty() {
-        code = BAD_HS_CERTIFICATE;
-    }
-    let Recorder { path, log } = Recorder::take(&record);
-    Ok(ChainVerdict { code, flags, path, log })
+    let Recorder { path, log, .. } = Recorder::take(&record);
+    Ok((ChainVerdict { code, flags, path, log }, Some(leaf)))
+}
+
+/// Every certificate was left out: the TLS layer verifies the chain it initialised and never
+/// filled (`ssl_parse_certificate_chain` then `mbedtls_x509_crt_verify_restartable`, which
+/// finds no key, no name and no parent). Date checks see its all-zero validity as past.
+fn nothing_kept(crypto: ReleaseCrypto, cn: Option<&CString>, policy: &DevicePolicy) -> ChainVerdict {
+    let dates = policy.date_check_at.is_some();
+    let seen = RefCell::new(Vec::new());
+    let callback = |_: &Certificate, depth: i32, verify: &mut VerifyError| {
+        if dates {
+            verify.insert(VerifyError::CERT_EXPIRED);
+        }
+        seen.borrow_mut().push(PathCert {
+            depth: u32::try_from(depth).unwrap_or(0),
+            subject: String::new(),
+            issuer: String::new(),
+            flags: verify.bits(),
+        });
+        Ok(())
+    };
+    let mut empty = sys::x509_crt::default();
+    // SAFETY: `empty` is initialised as the TLS layer initialises its chain, verified while
+    // alive, and freed once; the trusted list is empty (null).
+    let result = unsafe {
+        sys::x509_crt_init(&mut empty);
+        let result = release::verify_raw(&mut empty, std::ptr::null_mut(), crypto.profile(), cn, &callback);
+        sys::x509_crt_free(&mut empty);
+        result
+    };
+    let (code, flags) = result.err().unwrap_or((0, 0));
+    ChainVerdict { code, flags, path: seen.into_inner(), log: Vec::new() }
 }
 
 /// `mbedtls_ssl_check_cert_usage` for a client and an ECDHE key exchange.
-fn usage_flags(leaf: Option<&Certificate>) -> VerifyError {
+fn usage_flags(leaf: &Certificate) -> VerifyError {
     let mut flags = VerifyError::empty();
-    let Some(leaf) = leaf else {
-        return flags;
-    };
     if !leaf.check_key_usage(KeyUsage::DIGITAL_SIGNATURE) {
         flags.insert(VerifyError::CERT_KEY_USAGE);
     }

@@ -25,6 +25,7 @@ mod lab_services;
 mod legacy_pki;
 mod pki;
 mod predict;
+mod predict_releases;
 mod real_builds;
 mod replay_readme;
 mod report;
