@@ -112,7 +112,7 @@ impl Checking<'_> {
 
     fn read(&self, relative: &str) -> Result<Vec<u8>, ManifestError> {
         let path = self.path(relative);
-        std::fs::read(&path).map_err(|source| ManifestError::Read { path, source })
+        crate::input::read_image(&path).map_err(|source| ManifestError::Read { path, source })
     }
 }
 
