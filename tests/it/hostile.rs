@@ -103,3 +103,58 @@ fn inputs_larger_than_any_flash_are_refused_without_reading_them_whole() {
     }
     refused(&otarig(&["predict", "--firmware", sparse, "--chain", "scenarios/pki/certs/r11.pem"]), 2, "larger than");
 }
+
+/// ESP-IDF's two-OTA rows with `factory`'s subtype `subtype` and `nvs`'s flags `flags`, MD5 row
+/// and padding as a build writes them.
+fn partition_table(subtype: u8, flags: u32) -> Vec<u8> {
+    let mut bin = otarig::image::partition::two_ota_table().to_bin().unwrap();
+    bin[3 * 32 + 3] = subtype;
+    bin[28..32].copy_from_slice(&flags.to_le_bytes());
+    bin
+}
+
+#[test]
+fn partition_rows_no_reader_can_name_are_errors_naming_the_entry() {
+    let dir = TempDir::new("hostile-table");
+    for (table, entry) in
+        [(partition_table(0x30, 0), "entry 3 (at 0x8060)"), (partition_table(0, 0x80), "entry 0 (at 0x8000)")]
+    {
+        let path = dir.0.join("table.bin");
+        std::fs::write(&path, table).unwrap();
+        refused(&otarig(&["inspect", path.to_str().unwrap()]), 2, entry);
+    }
+}
+
+#[test]
+fn the_twin_control_channel_refuses_long_and_non_utf8_lines_and_goes_on() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .args(["twin", "--flash-size", "4MB"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut control = child.stdin.take().unwrap();
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    let mut answer = String::new();
+    answers.read_line(&mut answer).unwrap();
+    assert!(answer.starts_with("serial port: "), "{answer:?}");
+    let mut ask = |line: &[u8]| {
+        control.write_all(line).unwrap();
+        control.write_all(b"\n").unwrap();
+        control.flush().unwrap();
+        let mut answer = String::new();
+        answers.read_line(&mut answer).unwrap();
+        answer
+    };
+    let not_utf8 = ask(b"reset \xff\xfe");
+    let long = ask(&vec![b'A'; 8 << 20]);
+    let reset = ask(b"reset download");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(not_utf8.starts_with("error: line is not UTF-8"), "{not_utf8:?}");
+    assert!(long.starts_with("error: line longer than 4096 bytes") && long.len() < 200, "{long:?}");
+    assert_eq!(reset, "ok\n");
+}
