@@ -158,3 +158,44 @@ fn the_twin_control_channel_refuses_long_and_non_utf8_lines_and_goes_on() {
     assert!(long.starts_with("error: line longer than 4096 bytes") && long.len() < 200, "{long:?}");
     assert_eq!(reset, "ok\n");
 }
+
+#[test]
+fn device_output_with_characters_xml_cannot_hold_leaves_junit_well_formed() {
+    let dir = TempDir::new("hostile-junit");
+    let output = run_into(&dir.0, &["gts-chain"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let transcripts: Vec<PathBuf> =
+        std::fs::read_dir(dir.0.join("transcripts")).unwrap().map(|entry| entry.unwrap().path()).collect();
+    assert_eq!(transcripts.len(), 1);
+    let mut transcript = std::fs::read(&transcripts[0]).unwrap();
+    transcript.extend_from_slice("I (9) app: \u{fffe}\u{ffff}\u{1}\u{8}\u{1b}[2J done\n".as_bytes());
+    std::fs::write(&transcripts[0], transcript).unwrap();
+    let report = otarig(&["report", "show", dir.0.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let xml = std::fs::read_to_string(dir.0.join("junit.xml")).unwrap();
+    let illegal: Vec<char> = xml
+        .chars()
+        .filter(|&c| !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..))
+        .collect();
+    assert!(illegal.is_empty(), "characters XML 1.0 cannot hold: {illegal:?}");
+    // Terminal escape sequences are dropped from transcripts as shown; the rest is escaped.
+    assert!(xml.contains("\\u{fffe}\\u{ffff}\\u{1}\\u{8} done"), "{xml}");
+}
+
+#[test]
+fn replay_shows_control_characters_of_a_log_escaped_not_obeyed() {
+    let dir = TempDir::new("hostile-replay");
+    let log = write(
+        &dir.0,
+        "field\u{8}.log",
+        "E (2) esp-tls: mbedtls_ssl_handshake returned -0x2700\u{8}\u{8}\u{8}\u{1b}]0;owned\u{7}\n\
+         I (2) esp-tls: Failed to verify peer certificate!\n",
+    );
+    let output = otarig(&["replay", log.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", stderr(&output));
+    assert!(stdout.contains("field\\u{8}.log: tls-verify"), "{stdout}");
+    // The terminal's escape sequence is dropped, as in every replay; the backspaces are shown.
+    assert!(stdout.contains("-0x2700\\u{8}\\u{8}\\u{8}\n"), "{stdout}");
+    assert!(!stdout.contains(|c: char| c.is_control() && !matches!(c, '\n' | '\t')), "{stdout:?}");
+}
