@@ -306,6 +306,7 @@ fn scenario_hint(kind: &ScenarioErrorKind) -> &'static str {
             "start = { slot = \"ota_0\", state = \"valid\" }, or leave `start` out for the factory app"
         }
         ScenarioErrorKind::FactoryStartState { .. } => "name an OTA slot to give the start state",
+        ScenarioErrorKind::ImageId { .. } => "name a manifest of the fleet by its id, as image = \"v2.0.0\"",
         ScenarioErrorKind::NoReason => "give a reason (use \"unknown\" if none)",
         ScenarioErrorKind::Reason { .. } => "only tls-verify takes a reason: drop it",
     }

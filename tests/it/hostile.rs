@@ -199,3 +199,69 @@ fn replay_shows_control_characters_of_a_log_escaped_not_obeyed() {
     assert!(stdout.contains("-0x2700\\u{8}\\u{8}\\u{8}\n"), "{stdout}");
     assert!(!stdout.contains(|c: char| c.is_control() && !matches!(c, '\n' | '\t')), "{stdout:?}");
 }
+
+/// gts-chain with its `[server]` table's `image` line and fault replaced.
+fn scenario_with(image: &str, fault: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("scenarios/gts-chain.toml")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("image = ") {
+            out.push_str(&format!("image = {image:?}\n{fault}"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The line and column of the first line of `text` starting with `key`, value's column.
+fn line_of(text: &str, key: &str) -> (usize, usize) {
+    let line = text.lines().position(|l| l.starts_with(key)).unwrap();
+    (line + 1, key.len() + 1)
+}
+
+#[test]
+fn scenario_values_a_server_or_run_cannot_use_are_refused_at_check_with_a_location() {
+    let dir = TempDir::new("hostile-scenario");
+    let path_image = write(&dir.0, "path-image.toml", &scenario_with("../../etc/passwd", ""));
+    let text = std::fs::read_to_string(&path_image).unwrap();
+    let (line, column) = line_of(&text, "image = ");
+    let scenarios = Path::new(ROOT).join("scenarios");
+    let check =
+        |path: &Path| otarig(&["scenario", "check", "--dir", scenarios.to_str().unwrap(), path.to_str().unwrap()]);
+    refused(&check(&path_image), 2, &format!("path-image.toml:{line}:{column}: "));
+
+    let injected = "fault = { kind = \"redirect\", location = \"https://ota.example.com/a\\r\\nSet-Cookie: x=1\" }\n";
+    let redirect = write(&dir.0, "redirect.toml", &scenario_with("v2.0.0", injected));
+    let text = std::fs::read_to_string(&redirect).unwrap();
+    let (line, column) = line_of(&text, "fault = ");
+    let output = check(&redirect);
+    refused(&output, 2, &format!("redirect.toml:{line}:{column}: "));
+    assert!(stderr(&output).contains("control character"), "{}", stderr(&output));
+}
+
+#[test]
+fn manifest_files_outside_its_folder_and_unusable_urls_are_refused_with_a_location() {
+    let dir = TempDir::new("hostile-manifest");
+    let fleet = dir.0.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    std::fs::copy(Path::new(ROOT).join("firmware-images/v2.0.0.toml"), fleet.join("v2.0.0.toml")).unwrap();
+    let member = std::fs::read_to_string(Path::new(ROOT).join("firmware-images/dst-x3-idf3.2.toml")).unwrap();
+    for (key, value) in [
+        ("image", "../../../../etc/passwd"),
+        ("ota_url", "https://[::1"),
+        ("ota_url", "https://ota.example.com/fw.bin\r\nHost: evil"),
+    ] {
+        let text: String = member
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} ")))
+            .map(|l| format!("{l}\n"))
+            .chain([format!("{key} = {value:?}\n")])
+            .collect();
+        let manifest = write(&fleet, "hostile.toml", &text);
+        let (line, column) = line_of(&text, &format!("{key} = "));
+        let output = otarig(&["fleet", "list", "--dir", fleet.to_str().unwrap()]);
+        refused(&output, 2, &format!("{}:{line}:{column}: ", manifest.display()));
+    }
+}
