@@ -57,7 +57,7 @@ mod tests {
         assert_eq!(read_capped_from(&[1u8; 8][..], 8).unwrap().len(), 8);
         let err = read_capped_from(&[1u8; 9][..], 8).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
-        assert!(err.get_ref().is_some_and(|inner| inner.is::<TooLarge>()));
+        assert!(err.into_inner().is_some_and(|inner| inner.downcast::<TooLarge>().is_ok()));
         // An endless reader ends at the limit.
         assert!(read_capped_from(io::repeat(0), 1024).is_err());
     }
