@@ -11,6 +11,7 @@ pub mod device_tls;
 pub mod firmware;
 pub mod idf;
 pub mod image;
+pub mod input;
 #[cfg(unix)]
 pub mod lab;
 pub mod labnet;

@@ -39,7 +39,7 @@ impl TomlSource {
     }
 
     pub fn read(path: &Path) -> std::io::Result<Self> {
-        Ok(Self::new(path, std::fs::read_to_string(path)?))
+        Ok(Self::new(path, crate::input::read_text(path)?))
     }
 
     pub fn path(&self) -> &Path {

@@ -174,7 +174,8 @@ fn member_json(firmware: &FirmwareManifest) -> serde_json::Value {
 
 fn add(dir: &Path, path: &Path, id: Option<&str>, force: bool) -> Result<(), String> {
     let mut files = find_build(path).map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(&files.app).map_err(|e| format!("cannot read {}: {e}", files.app.display()))?;
+    let bytes =
+        otarig::input::read_image(&files.app).map_err(|e| format!("cannot read {}: {e}", files.app.display()))?;
     let id = id.map_or_else(|| default_id(&files), str::to_owned);
     let manifest = dir.join(format!("{id}.toml"));
     if manifest.exists() && !force {

@@ -45,7 +45,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: &InspectArgs) -> u8 {
-    let bytes = match std::fs::read(&args.image) {
+    let bytes = match otarig::input::read_image(&args.image) {
         Ok(bytes) => bytes,
         Err(err) => {
             eprintln!("error: cannot read {}: {err}", args.image.display());

@@ -99,8 +99,9 @@ pub fn run(args: &LabArgs) -> u8 {
 }
 
 fn nvs(args: &NvsArgs) -> u8 {
-    let shown =
-        std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display())).and_then(|bytes| {
+    let shown = otarig::input::read_image(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))
+        .and_then(|bytes| {
             let partition = if nvs::is_partition(&bytes) {
                 if args.out.is_some() {
                     return Err(format!("{} is a partition already: --out takes a CSV", args.file.display()));

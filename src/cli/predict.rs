@@ -1,7 +1,6 @@
 //! `otarig predict`: how each firmware's TLS client would judge a certificate chain, offline,
 //! and with `--forecast` when it stops accepting it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -146,11 +145,14 @@ fn predict_command(args: &PredictArgs) -> Result<(), String> {
 
 fn read_chain(path: &Path) -> Result<(String, Vec<Vec<u8>>), String> {
     let (name, bytes) = if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map_err(|e| format!("cannot read standard input: {e}"))?;
+        let bytes = otarig::input::read_capped_from(std::io::stdin(), otarig::input::MAX_IMAGE)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         ("standard input".to_owned(), bytes)
     } else {
-        (path.display().to_string(), std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+        (
+            path.display().to_string(),
+            otarig::input::read_image(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        )
     };
     let chain = pem_certificates(&bytes).map_err(|e| format!("{name}: {e}"))?;
     Ok((name, chain))
@@ -159,7 +161,7 @@ fn read_chain(path: &Path) -> Result<(String, Vec<Vec<u8>>), String> {
 fn trust_device(files: &[PathBuf]) -> Result<Device, String> {
     let mut roots = Vec::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = otarig::input::read_image(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         roots.extend(pem_certificates(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);
     }
     Ok(Device::from_roots(roots))
@@ -172,7 +174,7 @@ fn firmware_devices(args: &PredictArgs) -> Result<Vec<Device>, String> {
     for spec in &args.firmware {
         let path = Path::new(spec);
         if spec != "all" && path.is_file() {
-            let bytes = std::fs::read(path).map_err(|e| format!("cannot read {spec}: {e}"))?;
+            let bytes = otarig::input::read_image(path).map_err(|e| format!("cannot read {spec}: {e}"))?;
             devices.push(Device::from_image(spec, &bytes).map_err(|e| format!("{spec}: {e}"))?);
             continue;
         }

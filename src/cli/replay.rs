@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use otarig::replay::{ReplayReport, replay};
+use otarig::report::neutral::terminal_safe;
 use otarig::verdict::AttemptReport;
 
 use super::{exit, explain};
@@ -77,7 +78,7 @@ fn print_json(report: &ReplayReport) -> io::Result<()> {
 fn print_text(name: &str, report: &ReplayReport) -> io::Result<()> {
     let mut out = io::stdout().lock();
     let verdict = &report.verdict;
-    writeln!(out, "{name}: {}", verdict.outcome)?;
+    writeln!(out, "{}: {}", terminal_safe(name), verdict.outcome)?;
     if let Some(last) = verdict.attempts.last() {
         if verdict.attempts_total > 1 {
             writeln!(
@@ -106,7 +107,7 @@ fn print_text(name: &str, report: &ReplayReport) -> io::Result<()> {
     }
     if let Some(idf) = &report.idf_version {
         let how = if idf.exact { "printed" } else { "guessed" };
-        writeln!(out, "\nESP-IDF {} ({how}: {}, line {})", idf.version, idf.basis, idf.line)?;
+        writeln!(out, "\nESP-IDF {} ({how}: {}, line {})", terminal_safe(&idf.version), idf.basis, idf.line)?;
     }
     let explanation = explain::explain(verdict.outcome, verdict.attempts.last());
     writeln!(out, "\nWhat it means: {}", explanation.meaning)?;
@@ -122,7 +123,7 @@ fn print_evidence(out: &mut impl Write, attempt: &AttemptReport) -> io::Result<(
     }
     writeln!(out, "evidence:")?;
     for line in &attempt.evidence {
-        writeln!(out, "  {:>6} | {}", line.line, line.text)?;
+        writeln!(out, "  {:>6} | {}", line.line, terminal_safe(&line.text))?;
     }
     Ok(())
 }

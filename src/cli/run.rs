@@ -75,7 +75,7 @@ pub struct RunArgs {
     resume: Option<PathBuf>,
     /// Seconds from the end of flashing to a decided update on a twin; after that the cell is
     /// `timeout` (boards: the lab config's [timeouts]).
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout: u64,
     /// The lab config: its boards and twins run the cells (default: ./otarig.toml when present).
     #[arg(long, value_name = "PATH")]
@@ -213,7 +213,15 @@ fn run_with_progress(
 /// hint where one helps.
 fn run_error_code(err: &run::CalibrateError) -> u8 {
     match err {
-        run::CalibrateError::Run(run::RunError::Runtime(_)) => exit::INFRA,
+        run::CalibrateError::Run(run::RunError::Runtime(_) | run::RunError::Results { .. }) => exit::INFRA,
+        run::CalibrateError::Run(run::RunError::Locked(run::RunDirLockError::Busy { .. })) => {
+            eprintln!("hint: wait for that run to end, or give another --out");
+            exit::USAGE
+        }
+        run::CalibrateError::Run(run::RunError::HoldsResults { dir }) => {
+            eprintln!("hint: give another --out, or go on with that run by --resume {}", dir.display());
+            exit::USAGE
+        }
         run::CalibrateError::Run(run::RunError::Services(_)) => {
             eprintln!(
                 "hint: another DNS or SNTP server may hold the address (dnsmasq, systemd-resolved, \

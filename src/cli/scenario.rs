@@ -133,7 +133,7 @@ fn create(dir: &Path, name: &str, like: &Path, title: Option<&str>, pki: &LabPki
     if path.exists() {
         return Err(format!("{} exists; choose another name", path.display()));
     }
-    let text = std::fs::read(like).map_err(|e| format!("cannot read {}: {e}", like.display()))?;
+    let text = otarig::input::read_image(like).map_err(|e| format!("cannot read {}: {e}", like.display()))?;
     let ders: Vec<Vec<u8>> = pem::parse_many(&text)
         .map_err(|e| format!("{}: {e}", like.display()))?
         .into_iter()
@@ -145,7 +145,7 @@ fn create(dir: &Path, name: &str, like: &Path, title: Option<&str>, pki: &LabPki
         .map_err(|e| format!("{}: {e}", like.display()))?;
     if !plan.new_authorities.is_empty() {
         let authorities = pki.dir().join(otarig::pki::AUTHORITIES_FILE);
-        let mut spec = std::fs::read_to_string(&authorities).map_err(|e| format!("{}: {e}", authorities.display()))?;
+        let mut spec = otarig::input::read_text(&authorities).map_err(|e| format!("{}: {e}", authorities.display()))?;
         for (_, table) in &plan.new_authorities {
             spec.push_str(table);
         }
@@ -306,6 +306,7 @@ fn scenario_hint(kind: &ScenarioErrorKind) -> &'static str {
             "start = { slot = \"ota_0\", state = \"valid\" }, or leave `start` out for the factory app"
         }
         ScenarioErrorKind::FactoryStartState { .. } => "name an OTA slot to give the start state",
+        ScenarioErrorKind::ImageId { .. } => "name a manifest of the fleet by its id, as image = \"v2.0.0\"",
         ScenarioErrorKind::NoReason => "give a reason (use \"unknown\" if none)",
         ScenarioErrorKind::Reason { .. } => "only tls-verify takes a reason: drop it",
     }

@@ -56,7 +56,8 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         args.dir.join(format!("{}.toml", args.scenario))
     };
     let scenario = Scenario::load(&path, &pki).map_err(|e| e.to_string())?;
-    let image = std::fs::read(&args.image).map_err(|e| format!("cannot read {}: {e}", args.image.display()))?;
+    let image =
+        otarig::input::read_image(&args.image).map_err(|e| format!("cannot read {}: {e}", args.image.display()))?;
     let config = ServeConfig::for_scenario(&scenario, &pki, Arc::from(image), &args.path).map_err(|e| match e {
         otarig::pki::PkiError::NotGenerated { .. } => format!("{e}\nhint: {}", super::pki::NOT_GENERATED),
         _ => e.to_string(),

@@ -51,7 +51,7 @@ pub fn run(args: &TransplantArgs) -> u8 {
         eprintln!("error: {} is the input; the input is never overwritten", out.display());
         return exit::USAGE;
     }
-    let bytes = match std::fs::read(&args.image) {
+    let bytes = match otarig::input::read_image(&args.image) {
         Ok(bytes) => bytes,
         Err(err) => {
             eprintln!("error: cannot read {}: {err}", args.image.display());

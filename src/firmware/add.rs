@@ -48,7 +48,10 @@ pub fn find_build(path: &Path) -> Result<BuildFiles, AddError> {
     let app = candidates
         .into_iter()
         .find(|candidate| {
-            std::fs::read(candidate).ok().and_then(|bytes| parse_app(&bytes).ok()).is_some_and(|a| a.app_desc.is_some())
+            crate::input::read_image(candidate)
+                .ok()
+                .and_then(|bytes| parse_app(&bytes).ok())
+                .is_some_and(|a| a.app_desc.is_some())
         })
         .ok_or_else(|| AddError::NoAppInDir { dir: path.to_owned() })?;
     let existing = |relative: &str| Some(path.join(relative)).filter(|p| p.is_file());
@@ -105,7 +108,7 @@ pub fn manifest_text(files: &BuildFiles, app: &[u8], manifest_dir: &Path) -> Str
     let sdkconfig_stated = files
         .sdkconfig
         .as_ref()
-        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|path| crate::input::read_image(path).ok())
         .map(|text| Sdkconfig::parse(&String::from_utf8_lossy(&text)).stated())
         .unwrap_or_default();
     let profile = FirmwareProfile::read(app, &sdkconfig_stated);

@@ -39,7 +39,7 @@ pub fn prepare(firmware: &FirmwareManifest, fleet: &Fleet, pki: &LabPki) -> Resu
     let dir = firmware.path.parent().map(PathBuf::from).unwrap_or_default();
     let read = |path: &PathBuf| {
         let path = dir.join(path);
-        std::fs::read(&path).map_err(|source| PrepareError::Read { path, source })
+        crate::input::read_image(&path).map_err(|source| PrepareError::Read { path, source })
     };
     let mut app = read(image)?;
     for step in &firmware.transplant {

@@ -39,9 +39,9 @@ struct RawManifest {
     log_level: Option<Spanned<String>>,
     #[serde(default)]
     update: bool,
-    image: Option<String>,
-    bootloader: Option<String>,
-    partition_table: Option<String>,
+    image: Option<Spanned<String>>,
+    bootloader: Option<Spanned<String>>,
+    partition_table: Option<Spanned<String>>,
     sdkconfig: Option<Spanned<String>>,
     image_size: Option<usize>,
     #[serde(default)]
@@ -110,10 +110,33 @@ impl Checking<'_> {
         self.dir.join(relative)
     }
 
+    /// Refuses a file the manifest names outside its repository (the nearest folder above the
+    /// manifest that holds `.git`; the manifest's own folder outside a repository): a manifest
+    /// may come from anyone, and the file is read and flashed.
+    fn confined(&self, named: &Spanned<String>) -> Result<(), ManifestError> {
+        let root = repository_of(&self.dir);
+        let path = self.path(named.get_ref());
+        // A file that does not exist is refused when it is read, with its path.
+        let Ok(resolved) = path.canonicalize() else { return Ok(()) };
+        let inside = root.canonicalize().is_ok_and(|root| resolved.starts_with(root));
+        if inside {
+            return Ok(());
+        }
+        let message =
+            format!("`{}` is outside {}, where the manifest's files must be", named.get_ref(), root.display());
+        self.error(named.span(), message)
+    }
+
     fn read(&self, relative: &str) -> Result<Vec<u8>, ManifestError> {
         let path = self.path(relative);
-        std::fs::read(&path).map_err(|source| ManifestError::Read { path, source })
+        crate::input::read_image(&path).map_err(|source| ManifestError::Read { path, source })
     }
+}
+
+/// The repository `dir` is in (the nearest folder from `dir` up that holds `.git`), else `dir`.
+fn repository_of(dir: &Path) -> PathBuf {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    absolute.ancestors().find(|folder| folder.join(".git").exists()).map_or(absolute.clone(), Path::to_owned)
 }
 
 pub(super) fn load_manifest(
@@ -123,6 +146,9 @@ pub(super) fn load_manifest(
 ) -> Result<FirmwareManifest, ManifestError> {
     let raw: RawManifest = source.parse().map_err(SpecError::from)?;
     let checking = Checking { source, dir: source.path().parent().map(Path::to_owned).unwrap_or_default() };
+    for named in [&raw.image, &raw.bootloader, &raw.partition_table, &raw.sdkconfig].into_iter().flatten() {
+        checking.confined(named)?;
+    }
     let mut stated = stated_in(&checking, &raw)?;
     if let Some(config) = &raw.sdkconfig {
         let text = checking.read(config.get_ref())?;
@@ -131,7 +157,7 @@ pub(super) fn load_manifest(
     }
     let facts = match &raw.image {
         None => built_facts(&checking, &raw, stated)?,
-        Some(image) => real_facts(&checking, &raw, image, stated)?,
+        Some(image) => real_facts(&checking, &raw, image.get_ref(), stated)?,
     };
     let trust = trust_of(&checking, &raw, &facts.idf, pki, bundles)?;
     if facts.rollback && !facts.idf.release.has_rollback() {
@@ -155,9 +181,9 @@ pub(super) fn load_manifest(
         client: facts.client,
         log_level: facts.log_level,
         update: raw.update,
-        image: raw.image.map(Into::into),
-        bootloader: raw.bootloader.map(Into::into),
-        partition_table: raw.partition_table.map(Into::into),
+        image: raw.image.map(|s| s.into_inner().into()),
+        bootloader: raw.bootloader.map(|s| s.into_inner().into()),
+        partition_table: raw.partition_table.map(|s| s.into_inner().into()),
         sdkconfig: raw.sdkconfig.map(|s| s.into_inner().into()),
         image_size: raw.image_size,
         transplant,

@@ -48,6 +48,8 @@ pub enum UrlError {
     HostChar(char),
     #[error("the port `{0}` is not a number from 1 to 65535")]
     Port(String),
+    #[error("the path has a character a request line cannot carry: {0:?}")]
+    PathChar(char),
 }
 
 impl OtaUrl {
@@ -89,6 +91,9 @@ impl OtaUrl {
             None => scheme.default_port(),
             Some(text) => text.parse().ok().filter(|&p: &u16| p != 0).ok_or_else(|| UrlError::Port(text.to_owned()))?,
         };
+        if let Some(bad) = tail.chars().find(|c| c.is_control() || c.is_whitespace()) {
+            return Err(UrlError::PathChar(bad));
+        }
         let path = tail.split('#').next().unwrap_or_default();
         let path = match path {
             "" => "/".to_owned(),

@@ -66,7 +66,8 @@ fn unreadable_row(table: &[u8]) -> Option<String> {
             _ if word(4).checked_add(word(8)).is_none() => "offset and size end past 4 GiB".to_owned(),
             _ => continue,
         };
-        return Some(format!("entry {index}: {problem}"));
+        let at = TABLE_OFFSET + index * 32;
+        return Some(format!("entry {index} (at {at:#x}): {problem}"));
     }
     None
 }

@@ -147,8 +147,13 @@ pub enum LabErrorKind {
     Address { text: String, expected: &'static str },
     #[error("`{text}` is not a host name")]
     HostName { text: String },
-    #[error("`{field}` must be at least 1 second")]
-    Timeout { field: &'static str },
+    #[error("`{field}` must be from 1 to {max} seconds")]
+    Timeout { field: &'static str, max: u64 },
+    /// A count or length past what the rig allows.
+    #[error("`{what}` is at most {max}")]
+    TooMany { what: &'static str, max: u64 },
+    #[error("{path} is larger than {max} bytes (the largest ESP32 flash)")]
+    RegionTooLarge { path: PathBuf, max: u64 },
     #[error("`twins = N` and `[[twin]]` tables both name twins")]
     TwinsTwice,
     #[error("no device: no `[[board]]`, `[[twin]]` or `twins = N`")]

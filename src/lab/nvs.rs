@@ -44,7 +44,7 @@ pub fn generate(csv: &Path, size: u32) -> Result<Vec<u8>, NvsError> {
     if !size.is_multiple_of(0x1000) || size < MIN_SIZE {
         return Err(fail(NvsProblem::Size { size }));
     }
-    let text = std::fs::read_to_string(csv).map_err(|e| fail(NvsProblem::Read(e)))?;
+    let text = crate::input::read_text(csv).map_err(|e| fail(NvsProblem::Read(e)))?;
     let mut partition = NvsPartition::try_from_str(text).map_err(|e| fail(NvsProblem::Partition(e)))?;
     let folder = csv.parent().unwrap_or(Path::new(""));
     for entry in &mut partition.entries {

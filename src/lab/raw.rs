@@ -24,12 +24,22 @@ pub(super) const TWIN_FLASH: u32 = crate::twin::flash::DEFAULT_SIZE;
 /// How long a board stays unpowered unless its `power.off_ms` says otherwise.
 const DEFAULT_OFF_TIME: Duration = Duration::from_secs(1);
 const SECTOR: u64 = 0x1000;
+/// The most twins a config may name, as `otarig run --twins` allows.
+pub const MAX_TWINS: usize = 64;
+/// The most retries a config may ask for, as `otarig run --retries` allows.
+pub const MAX_RETRIES: u32 = 10;
+/// The longest time limit a config may set: a day.
+pub const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+/// The longest a board may be kept unpowered: a minute.
+pub const MAX_OFF_MS: u64 = 60_000;
+/// The largest region a `[prepare]` table may write: the largest ESP32 flash.
+pub const MAX_REGION: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLab {
     twins: Option<Spanned<usize>>,
-    retries: Option<u32>,
+    retries: Option<Spanned<u32>>,
     #[serde(default)]
     board: Vec<Spanned<RawBoard>>,
     #[serde(default)]
@@ -66,7 +76,7 @@ struct RawPower {
     command: Option<Spanned<String>>,
     off: Option<Spanned<String>>,
     on: Option<Spanned<String>>,
-    off_ms: Option<u64>,
+    off_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +175,9 @@ pub(super) fn check(source: &TomlSource) -> Result<LabConfig, LabError> {
         devices.push(DeviceSpec::Twin(TwinSpec { id, flash_size }));
     }
     if let Some(twins) = &raw.twins {
+        if *twins.get_ref() > MAX_TWINS {
+            return Err(at.err(twins.span().start, LabErrorKind::TooMany { what: "twins", max: MAX_TWINS as u64 }));
+        }
         for i in 1..=*twins.get_ref() {
             let id = claim(&Spanned::new(twins.span(), format!("twin-{i}")))?;
             devices.push(DeviceSpec::Twin(TwinSpec { id, flash_size: TWIN_FLASH }));
@@ -189,7 +202,7 @@ pub(super) fn check(source: &TomlSource) -> Result<LabConfig, LabError> {
         dns,
         sntp: sntp.transpose()?,
         timeouts,
-        retries: raw.retries.unwrap_or(0),
+        retries: retries(&at, raw.retries.as_ref())?,
         prepare,
     })
 }
@@ -275,7 +288,14 @@ fn power_control(at: &At<'_>, id: &str, power: &Spanned<RawPower>) -> Result<Pow
         (None, Some(off), Some(on)) => (template(off)?, template(on)?),
         _ => return Err(fail(power.span().start, PowerSpecError::NoCommands)),
     };
-    let off_time = raw.off_ms.map_or(DEFAULT_OFF_TIME, Duration::from_millis);
+    let off_time = match &raw.off_ms {
+        Some(ms) if *ms.get_ref() > MAX_OFF_MS => {
+            let kind = LabErrorKind::TooMany { what: "power.off_ms", max: MAX_OFF_MS };
+            return Err(at.err(ms.span().start, kind));
+        }
+        Some(ms) => Duration::from_millis(*ms.get_ref()),
+        None => DEFAULT_OFF_TIME,
+    };
     Ok(PowerControl { off, on, off_time })
 }
 
@@ -332,10 +352,23 @@ fn is_host_name(text: &str) -> bool {
     !text.is_empty() && text.len() <= 253 && text.split('.').all(label)
 }
 
+/// `retries = N`, at most [`MAX_RETRIES`].
+fn retries(at: &At<'_>, raw: Option<&Spanned<u32>>) -> Result<u32, LabError> {
+    match raw {
+        Some(n) if *n.get_ref() > MAX_RETRIES => {
+            Err(at.err(n.span().start, LabErrorKind::TooMany { what: "retries", max: u64::from(MAX_RETRIES) }))
+        }
+        Some(n) => Ok(*n.get_ref()),
+        None => Ok(0),
+    }
+}
+
 fn timeouts(at: &At<'_>, raw: &RawTimeouts) -> Result<Timeouts, LabError> {
     let defaults = Timeouts::default();
     let pick = |field: &'static str, value: &Option<Spanned<u64>>, default: Duration| match value {
-        Some(secs) if *secs.get_ref() == 0 => Err(at.err(secs.span().start, LabErrorKind::Timeout { field })),
+        Some(secs) if !(1..=MAX_TIMEOUT_SECS).contains(secs.get_ref()) => {
+            Err(at.err(secs.span().start, LabErrorKind::Timeout { field, max: MAX_TIMEOUT_SECS }))
+        }
         Some(secs) => Ok(Duration::from_secs(*secs.get_ref())),
         None => Ok(default),
     };
@@ -371,13 +404,17 @@ fn prepare(
             let bytes = match (&region.file, &region.nvs, &region.size) {
                 (Some(file), None, None) => {
                     let path = folder.join(file.get_ref());
-                    std::fs::read(&path).map_err(|source| {
+                    crate::input::read_image(&path).map_err(|source| {
                         let kind = LabErrorKind::PrepareFile { path: path.clone(), source };
                         at.err(file.span().start, kind)
                     })?
                 }
                 (None, Some(csv), size) => {
                     let size = match size {
+                        Some(size) if *size.get_ref() > MAX_REGION => {
+                            let kind = LabErrorKind::TooMany { what: "size", max: MAX_REGION };
+                            return Err(at.err(size.span().start, kind));
+                        }
                         Some(size) => u32::try_from(*size.get_ref()).unwrap_or(u32::MAX),
                         None => super::nvs::DEFAULT_SIZE,
                     };

@@ -47,32 +47,32 @@ fn test_case(cell: &CellRecord, dir: &Path) -> TestCase {
         Verdict::Fail => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let expected = cell.expected.map_or_else(|| "nothing".to_owned(), short);
-            status.set_message(format!("expected {expected}, observed {}", cell.short_outcome()));
+            status.set_message(xml(&format!("expected {expected}, observed {}", cell.short_outcome())));
             status.set_type("fail");
             if let Some(observed) = &cell.observed {
                 let evidence: Vec<String> =
                     observed.evidence.iter().map(|e| format!("{:>6} | {}", e.line, e.text)).collect();
-                status.set_description(evidence.join("\n"));
+                status.set_description(xml(&evidence.join("\n")));
             }
             status
         }
         Verdict::Error => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status.set_message(cell.error.as_deref().unwrap_or("the rig could not run the cell"));
+            status.set_message(xml(cell.error.as_deref().unwrap_or("the rig could not run the cell")));
             status.set_type("error");
             status
         }
     };
-    let mut case = TestCase::new(format!("{} × {}", cell.firmware, cell.scenario), status);
-    case.set_classname(cell.firmware.as_str());
+    let mut case = TestCase::new(xml(&format!("{} × {}", cell.firmware, cell.scenario)), status);
+    case.set_classname(xml(&cell.firmware));
     case.set_time(Duration::from_millis(cell.duration_ms));
     case.add_property(Property::new("verdict", cell.verdict.as_str()));
-    case.add_property(Property::new("observed", cell.short_outcome()));
+    case.add_property(Property::new("observed", xml(&cell.short_outcome())));
     if let Some(expected) = cell.expected {
         case.add_property(Property::new("expected", short(expected)));
     }
-    case.add_property(Property::new("board", cell.board.as_str()));
-    case.add_property(Property::new("transcript", cell.transcript.as_str()));
+    case.add_property(Property::new("board", xml(&cell.board)));
+    case.add_property(Property::new("transcript", xml(&cell.transcript)));
     let transcript = read_transcript(dir, &cell.transcript);
     let mut out = transcript.text();
     if let Some(missing) = &transcript.missing {
@@ -80,6 +80,11 @@ fn test_case(cell: &CellRecord, dir: &Path) -> TestCase {
     } else if transcript.cut_bytes > 0 {
         out.push_str(&format!("\n[{} more bytes not included]", transcript.cut_bytes));
     }
-    case.set_system_out(out);
+    case.set_system_out(xml(&out));
     case
+}
+
+/// Text from a run (device output above all) as XML 1.0 can hold it.
+fn xml(text: &str) -> String {
+    super::neutral::xml_safe(text).into_owned()
 }

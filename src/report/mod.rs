@@ -23,6 +23,7 @@ pub mod html;
 pub mod junit;
 pub mod matrix;
 pub mod merge;
+pub mod neutral;
 pub mod transcript;
 
 use std::collections::HashMap;

@@ -25,6 +25,11 @@ pub const TRANSCRIPTS_DIR: &str = "transcripts";
 /// The results file's name inside a run's directory.
 pub const RESULTS_FILE: &str = "results.jsonl";
 
+/// Whether `dir` holds a run's results: a `results.jsonl` with at least one byte.
+pub fn holds_results(dir: &std::path::Path) -> bool {
+    std::fs::metadata(dir.join(RESULTS_FILE)).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
 /// How a cell ended, compared with what its scenario expected (the `verdict` field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

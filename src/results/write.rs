@@ -10,6 +10,8 @@ use super::{CellRecord, RESULTS_FILE};
 pub struct ResultsFile {
     path: PathBuf,
     file: File,
+    /// The length of the whole lines written, where a failed write is cut back to.
+    len: u64,
 }
 
 impl ResultsFile {
@@ -17,26 +19,38 @@ impl ResultsFile {
     pub fn create(dir: &Path) -> io::Result<Self> {
         let path = dir.join(RESULTS_FILE);
         let file = File::create(&path)?;
-        Ok(Self { path, file })
+        Ok(Self { path, file, len: 0 })
     }
 
     /// Opens `dir/results.jsonl` to add lines after those already there (created if missing).
     pub fn append_to(dir: &Path) -> io::Result<Self> {
         let path = dir.join(RESULTS_FILE);
         let file = File::options().append(true).create(true).open(&path)?;
-        Ok(Self { path, file })
+        let len = file.metadata()?.len();
+        Ok(Self { path, file, len })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Writes one cell's line and flushes it, so a reader sees each cell as it ends.
+    /// Writes one cell's line and flushes it, so a reader sees each cell as it ends. A line
+    /// that cannot be written whole (a full disk) is cut off again, as far as the file allows,
+    /// so the file keeps only whole lines.
     pub fn append(&mut self, result: &CellRecord) -> io::Result<()> {
         let mut line = serde_json::to_vec(result).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.flush()
+        match self.file.write_all(&line).and_then(|()| self.file.flush()) {
+            Ok(()) => {
+                self.len += line.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                // Best effort: the error that matters is the write's.
+                let _ = self.file.set_len(self.len);
+                Err(err)
+            }
+        }
     }
 }
 

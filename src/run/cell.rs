@@ -364,7 +364,7 @@ fn flash_regions(firmware: &FirmwareManifest, plan: &Plan, start: &StartState) -
 fn table_of(firmware: &FirmwareManifest) -> Result<esp_idf_part::PartitionTable, CellError> {
     let Some(path) = &firmware.partition_table else { return Ok(two_ota_table()) };
     let path = firmware.path.parent().unwrap_or(Path::new(".")).join(path);
-    let bytes = std::fs::read(&path).map_err(|source| CellError::ReadTable {
+    let bytes = crate::input::read_image(&path).map_err(|source| CellError::ReadTable {
         id: firmware.id.clone(),
         path: path.clone(),
         source,

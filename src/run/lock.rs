@@ -121,6 +121,52 @@ impl LockDir {
     }
 }
 
+/// A run directory this process runs in; released on drop (or when the process ends).
+#[derive(Debug)]
+pub struct RunDirLock {
+    _file: File,
+}
+
+/// The lock file of a run directory; it stays, holding the last holder's process id.
+pub const RUN_LOCK_FILE: &str = ".otarig-run.lock";
+
+/// A run directory that could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirLockError {
+    #[error("{dir} is in use by another run{}", holder.as_ref().map(|h| format!(" (process {h})")).unwrap_or_default())]
+    Busy { dir: PathBuf, holder: Option<String> },
+    #[error("cannot lock {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl RunDirLock {
+    /// Takes `dir` (which must exist) for this process; [`RunDirLockError::Busy`] naming the
+    /// holder's process id when another run has it.
+    pub fn try_take(dir: &Path) -> Result<Self, RunDirLockError> {
+        let path = dir.join(RUN_LOCK_FILE);
+        let lock_err = |source| RunDirLockError::Lock { path: path.clone(), source };
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(lock_err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
+                return Err(RunDirLockError::Busy { dir: dir.to_owned(), holder });
+            }
+            Err(TryLockError::Error(source)) => return Err(lock_err(source)),
+        }
+        // Who holds it, for others' messages; the lock does not depend on it.
+        let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
+        Ok(Self { _file: file })
+    }
+}
+
 impl BoardLock {
     pub fn board(&self) -> &str {
         &self.board

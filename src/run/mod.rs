@@ -40,7 +40,7 @@ use std::time::Duration;
 
 pub use calibrate::{CalibrateError, Calibration, CalibrationLine, calibrate};
 pub use cell::{AttemptEnd, CellContext, CellError, run_cell};
-pub use lock::{BoardLock, LockDir, LockError};
+pub use lock::{BoardLock, LockDir, LockError, RunDirLock, RunDirLockError};
 pub use plan::{Cell, LabDirs, Plan, PlanError, Selection};
 pub use shard::{Shard, ShardError};
 pub use watch::WatchLimits;
@@ -130,7 +130,7 @@ impl RunOptions {
 /// The watch limits of a cell on a board: from leaving the loader to the app's start-up, then
 /// to a decided update, within the whole cell's limit.
 pub fn board_limits(timeouts: &Timeouts) -> WatchLimits {
-    WatchLimits::new((timeouts.boot + timeouts.update).min(timeouts.total))
+    WatchLimits::new(timeouts.boot.saturating_add(timeouts.update).min(timeouts.total))
 }
 
 /// One twin per CPU.
@@ -200,11 +200,20 @@ impl RunSummary {
     }
 }
 
-/// A run that could not go on: its output cannot be written, or no runtime for the servers.
+/// A run that could not go on: its directory is another run's or holds results, its output
+/// cannot be written, or no runtime for the servers.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot write {path}: {source}")]
     Output { path: PathBuf, source: std::io::Error },
+    /// A result could not be written while the run went on (a full disk): the run stopped.
+    #[error("cannot write a result to {path}, run stopped: {source}")]
+    Results { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Locked(#[from] RunDirLockError),
+    /// The directory holds an earlier run's results and this run does not resume it.
+    #[error("{dir} already holds the results of a run")]
+    HoldsResults { dir: PathBuf },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
@@ -219,6 +228,10 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         move |source| RunError::Output { path, source }
     };
     std::fs::create_dir_all(&options.out).map_err(output(&options.out))?;
+    let _lock = RunDirLock::try_take(&options.out)?;
+    if !options.resume && crate::results::holds_results(&options.out) {
+        return Err(RunError::HoldsResults { dir: options.out.clone() });
+    }
     let results_path = options.out.join(crate::results::RESULTS_FILE);
     let mut summary = RunSummary::default();
     let mut todo = Vec::new();

@@ -36,7 +36,7 @@ impl Sink {
         if let Err(source) = self.results.append(result)
             && self.failure.is_none()
         {
-            self.failure = Some(RunError::Output { path: self.results.path().to_owned(), source });
+            self.failure = Some(RunError::Results { path: self.results.path().to_owned(), source });
         }
         self.done += 1;
         self.done
@@ -158,7 +158,14 @@ impl<E: Fn(RunEvent<'_>) + Sync> Work<'_, E> {
             let Some(position) = self.take_next(&station) else { break };
             let index = self.todo[position];
             let ended = self.run_on(index, &mut station, locks.as_ref());
-            let done = self.shared.lock().unwrap_or_else(PoisonError::into_inner).sink.end(&ended);
+            let (done, failed) = {
+                let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+                (shared.sink.end(&ended), shared.sink.failure.is_some())
+            };
+            if failed {
+                // Results can no longer be kept: running more cells would only lose theirs.
+                self.context.stop.request();
+            }
             if let (Some(done), CellEnd::Result(result)) = (done, &ended) {
                 (self.on_event)(RunEvent::CellFinished { index, done, total: self.todo.len(), result });
             }

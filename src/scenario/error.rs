@@ -53,6 +53,8 @@ pub enum ScenarioErrorKind {
     FactoryStartState { state: String },
     #[error("start state \"{state}\" is not one of {}", quoted(&StartState::STATE_NAMES.map(|(name, _)| name)))]
     StartState { state: String },
+    #[error("image `{image}` is not a firmware id (letters, digits, `-`, `_`, `.`; not starting with `.`)")]
+    ImageId { image: String },
     #[error("tls-verify needs a reason")]
     NoReason,
     #[error("`{outcome}` takes no reason")]

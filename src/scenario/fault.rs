@@ -47,6 +47,9 @@ impl Fault {
             Self::Redirect { status, .. } if !matches!(status, 301 | 302 | 303 | 307 | 308) => {
                 Err(FaultError::RedirectStatus { status: *status })
             }
+            Self::Redirect { location, .. } if !is_header_value(location) => {
+                Err(FaultError::Location { location: location.clone() })
+            }
             Self::Throttle { bytes_per_second: 0 } => Err(FaultError::NoThroughput),
             Self::Alert { alert } if Self::alert_code(alert).is_none() => {
                 Err(FaultError::UnknownAlert { alert: alert.clone() })
@@ -61,6 +64,12 @@ impl Fault {
     }
 }
 
+/// Whether `text` can be sent as an HTTP header's value as it is: not empty, no control
+/// characters (a CR or LF would end the header and start another).
+fn is_header_value(text: &str) -> bool {
+    !text.trim().is_empty() && !text.chars().any(char::is_control)
+}
+
 /// A fault value serde accepts but the server cannot send.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FaultError {
@@ -68,6 +77,9 @@ pub enum FaultError {
     Status { status: u16 },
     #[error("redirect status {status} is not 301, 302, 303, 307 or 308")]
     RedirectStatus { status: u16 },
+    /// A `location` that would end the header early (CR, LF) or is empty.
+    #[error("redirect location {location:?} is empty or has a control character (CR, LF, ...)")]
+    Location { location: String },
     #[error("bytes_per_second must be more than 0")]
     NoThroughput,
     #[error("unknown alert `{alert}` (known: {})", ALERTS.map(|(name, _)| name).join(", "))]

@@ -125,6 +125,7 @@ impl Scenario {
         let hosts = check.hosts(&raw.server.hosts, &certs)?;
         let tls = check.tls_versions(raw.server.tls.as_ref())?;
         check.fault(raw.server.fault.as_ref())?;
+        let image = raw.server.image.map(|image| check.image(image)).transpose()?;
         let tags = check.tags(&raw.tags)?;
         let start = match raw.device.as_ref().and_then(|device| device.start.as_ref()) {
             Some(start) => start.get_ref().check(start.span().start).map_err(|(at, kind)| check.invalid(at, kind))?,
@@ -141,7 +142,7 @@ impl Scenario {
             date,
             certs,
             chain,
-            image: raw.server.image,
+            image,
             tls,
             fault: raw.server.fault.map(Spanned::into_inner),
             hosts,
@@ -262,6 +263,18 @@ impl Checker<'_> {
     fn fault(&self, fault: Option<&Spanned<Fault>>) -> Result<(), ScenarioError> {
         let Some(fault) = fault else { return Ok(()) };
         fault.get_ref().check().map_err(|e| self.invalid(fault.span().start, ScenarioErrorKind::Fault(e)))
+    }
+
+    /// The firmware offered as the update: a manifest's id, which names no path.
+    fn image(&self, image: Spanned<String>) -> Result<String, ScenarioError> {
+        let id = image.get_ref();
+        let usable = !id.is_empty()
+            && !id.starts_with('.')
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !usable {
+            return Err(self.invalid(image.span().start, ScenarioErrorKind::ImageId { image: id.clone() }));
+        }
+        Ok(image.into_inner())
     }
 
     /// Tags: distinct, of lowercase letters, digits and `-`.

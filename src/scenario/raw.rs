@@ -34,7 +34,7 @@ pub(super) struct RawScenario {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     pub chain: Vec<Spanned<String>>,
-    pub image: Option<String>,
+    pub image: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,
     pub fault: Option<Spanned<Fault>>,
     /// Other host names the server answers for (by SNI), e.g. a redirect's target.

@@ -9,13 +9,15 @@ mod legacy_key;
 mod shared;
 mod tls;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
@@ -28,6 +30,13 @@ use crate::scenario::{Fault, ServedChain, TlsVersions};
 
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most connections a site serves at once. Past it, a new connection takes the place of
+/// the oldest one that has not sent its ClientHello yet (idle connections are shed first), or
+/// is closed when every connection is under way.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long an accept loop waits after `accept` fails (out of file descriptors, say), so a
+/// failing accept does not spin.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What the server serves.
 #[derive(Clone, Debug)]
@@ -104,6 +113,23 @@ pub struct Site {
     tls: Arc<rustls::ServerConfig>,
     config: ServeConfig,
     next_id: AtomicU64,
+    /// Connections being served.
+    live: AtomicUsize,
+    /// Connections waiting for their ClientHello, oldest first, each with its shedding signal.
+    idle: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+}
+
+/// A connection's place among the site's live ones; given back on drop.
+struct Slot<'a> {
+    site: &'a Site,
+    id: u64,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.site.not_idle(self.id);
+        self.site.live.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What a connection gets, once the client has named a host (or not).
@@ -126,7 +152,13 @@ impl Site {
         let host_chains: Vec<(String, ServedChain)> =
             config.hosts.iter().map(|h| (h.name.clone(), h.chain.clone())).collect();
         let tls = tls::server_config(&config.chain, &host_chains, config.tls)?;
-        Ok(Arc::new(Self { tls, config, next_id: AtomicU64::new(1) }))
+        Ok(Arc::new(Self {
+            tls,
+            config,
+            next_id: AtomicU64::new(1),
+            live: AtomicUsize::new(0),
+            idle: Mutex::new(VecDeque::new()),
+        }))
     }
 
     /// Serves `stream` from `peer` on a task of its own, reporting to `events`.
@@ -138,13 +170,32 @@ impl Site {
     ) {
         let site = Arc::clone(self);
         let id = site.next_id.fetch_add(1, Ordering::Relaxed);
+        if site.live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS && !site.shed_one() {
+            site.live.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!("{peer}: {MAX_CONNECTIONS} connections under way; connection closed");
+            return;
+        }
+        let shed = Arc::new(Notify::new());
+        site.idle.lock().unwrap_or_else(PoisonError::into_inner).push_back((id, Arc::clone(&shed)));
         tokio::spawn(async move {
+            let _slot = Slot { site: &site, id };
             let started = Instant::now();
             let _ = events.send(ServerEvent::Accepted { id, peer });
-            let bytes_sent = serve_connection(id, stream, &site, &events).await;
+            let bytes_sent = serve_connection(id, stream, &site, &shed, &events).await;
             let millis = started.elapsed().as_millis() as u64;
             let _ = events.send(ServerEvent::Closed { id, millis, bytes_sent });
         });
+    }
+
+    /// Closes the oldest connection that has not sent its ClientHello; whether there was one.
+    fn shed_one(&self) -> bool {
+        let oldest = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+        oldest.map(|(_, shed)| shed.notify_one()).is_some()
+    }
+
+    /// Connection `id` is under way (or ended): it is no longer shed.
+    fn not_idle(&self, id: u64) {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).retain(|(idle, _)| *idle != id);
     }
 
     fn route(&self, sni: Option<&str>) -> Route<'_> {
@@ -174,9 +225,12 @@ impl UpdateServer {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = self.listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    self.site.spawn_connection(stream, peer, events.clone());
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => self.site.spawn_connection(stream, peer, events.clone()),
+                    Err(err) => {
+                        tracing::warn!("accept: {err}");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
                 }
             }
         }
@@ -184,12 +238,28 @@ impl UpdateServer {
 }
 
 /// One connection, start to end. Returns the body bytes sent.
-async fn serve_connection(id: u64, stream: TcpStream, site: &Site, events: &UnboundedSender<ServerEvent>) -> u64 {
+async fn serve_connection(
+    id: u64,
+    stream: TcpStream,
+    site: &Site,
+    shed: &Notify,
+    events: &UnboundedSender<ServerEvent>,
+) -> u64 {
     let _ = stream.set_nodelay(true);
     if matches!(site.config.fault, Some(Fault::Plaintext)) {
+        site.not_idle(id);
         return plaintext(id, stream, events).await;
     }
-    let Some(start) = read_client_hello(id, stream, events).await else { return 0 };
+    let hello = tokio::select! {
+        hello = read_client_hello(id, stream, events) => hello,
+        () = shed.notified() => {
+            let error = format!("no ClientHello yet with {MAX_CONNECTIONS} connections under way: closed for a new one");
+            let _ = events.send(ServerEvent::HandshakeFailed { id, error, alert_from_client: None });
+            return 0;
+        }
+    };
+    site.not_idle(id);
+    let Some(start) = hello else { return 0 };
     let hello = start.client_hello();
     let route = site.route(hello.server_name());
     let _ = events.send(client_hello_event(id, &hello));

@@ -55,7 +55,14 @@ impl SharedListener {
                 tokio::select! {
                     _ = &mut stopped => break,
                     accepted = listener.accept() => {
-                        let Ok((stream, peer)) = accepted else { continue };
+                        let (stream, peer) = match accepted {
+                            Ok(accepted) => accepted,
+                            Err(err) => {
+                                tracing::warn!("accept: {err}");
+                                tokio::time::sleep(super::ACCEPT_BACKOFF).await;
+                                continue;
+                            }
+                        };
                         let routed = pick(&table.lock().unwrap_or_else(PoisonError::into_inner), peer.ip())
                             .map(|r| (Arc::clone(&r.site), r.events.clone()));
                         match routed {

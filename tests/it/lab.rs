@@ -143,7 +143,24 @@ fn every_mistake_has_its_kind_and_place() {
             LabErrorKind::HostName { text: "ota_x.example.com".into() },
             3,
         ),
-        ("twins = 1\n[timeouts]\nupdate = 0\n".into(), LabErrorKind::Timeout { field: "update" }, 3),
+        ("twins = 1\n[timeouts]\nupdate = 0\n".into(), LabErrorKind::Timeout { field: "update", max: 86_400 }, 3),
+        (
+            "twins = 1\n[timeouts]\nboot = 9223372036854775807\n".into(),
+            LabErrorKind::Timeout { field: "boot", max: 86_400 },
+            3,
+        ),
+        ("twins = 40000\n".into(), LabErrorKind::TooMany { what: "twins", max: 64 }, 1),
+        ("twins = 1\nretries = 4000000000\n".into(), LabErrorKind::TooMany { what: "retries", max: 10 }, 2),
+        (
+            board("port = \"/dev/x\"\npower = { command = \"p {action}\", off_ms = 9223372036854775807 }\n"),
+            LabErrorKind::TooMany { what: "power.off_ms", max: 60_000 },
+            7,
+        ),
+        (
+            "twins = 1\n[prepare]\n\"*\" = [{ offset = 0x9000, nvs = \"a.csv\", size = 0x7fffffffffff }]\n".into(),
+            LabErrorKind::TooMany { what: "size", max: 16 * 1024 * 1024 },
+            3,
+        ),
         ("twins = 1\n[[twin]]\nid = \"t\"\n".into(), LabErrorKind::TwinsTwice, 1),
         ("retries = 1\n".into(), LabErrorKind::NoDevices, 1),
         ("[[board]]\nid = \"a\"\nchip = \"esp32\"\nport = \"/dev/x\"\n".into(), LabErrorKind::NoServer, 1),
@@ -507,7 +524,7 @@ fn lab_check_refuses_a_config_in_error_or_none() {
     std::fs::write(&config, "twins = 1\n[timeouts]\nflash = 0\n").unwrap();
     let (code, stdout, stderr) = lab_check(&config);
     assert_eq!(code, 2, "{stdout}{stderr}");
-    assert!(stderr.contains("otarig.toml:3:9: `flash` must be at least 1 second"), "{stderr}");
+    assert!(stderr.contains("otarig.toml:3:9: `flash` must be from 1 to 86400 seconds"), "{stderr}");
     assert!(stdout.is_empty());
 
     // Without --config: ./otarig.toml, here missing.

@@ -16,6 +16,7 @@ mod device_tls_dates;
 mod field_logs;
 mod firmware;
 mod fleet_images;
+mod hostile;
 mod idf_lines;
 mod inspect;
 mod inspect_kinds;

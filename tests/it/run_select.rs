@@ -205,6 +205,8 @@ fn strict_makes_a_cell_with_nothing_expected_exit_1() {
     let stdout = String::from_utf8_lossy(&plain.stdout);
     assert!(stdout.contains("SEEN "), "{stdout}");
     assert_eq!(plain.status.code(), Some(0), "{stdout}");
-    let strict = otarig(&[&args[..], &["--strict"]].concat());
+    // A run directory holds one run: the strict run goes to its own.
+    let strict_dir = out.0.join("strict");
+    let strict = otarig(&[&args[..8], &[strict_dir.to_str().unwrap(), "--strict"]].concat());
     assert_eq!(strict.status.code(), Some(1), "{}", String::from_utf8_lossy(&strict.stdout));
 }

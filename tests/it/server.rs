@@ -363,3 +363,24 @@ async fn a_redirect_to_another_host_is_served_by_sni() {
     assert_eq!(*seen.0.lock().unwrap(), cdn_chain);
     assert_ne!(main_chain[0], cdn_chain[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_past_the_cap_are_shed_and_a_download_still_completes() {
+    use otarig::server::MAX_CONNECTIONS;
+    let full = image(256 * 1024);
+    let server = Running::start(&scenario("dst-cross-sign-rescue"), full.clone()).await;
+    // Connections that never send a byte, more than the server serves at once.
+    let mut idle = Vec::new();
+    for _ in 0..MAX_CONNECTIONS + 64 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let limit = std::time::Duration::from_secs(10);
+    let download = tokio::time::timeout(limit, get(server.addr, "/firmware.bin", Arc::new(Recorder::default())));
+    let (head, body, ending) = download.await.expect("the download is not kept waiting by idle connections");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == full[..] && ending.is_none());
+    // The oldest idle connection was closed to make room, long before the handshake's time is up.
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(limit, idle[0].read(&mut byte)).await.expect("the oldest idle connection is shed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+}
