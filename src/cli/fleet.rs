@@ -187,7 +187,15 @@ fn add(dir: &Path, path: &Path, id: Option<&str>, force: bool) -> Result<(), Str
             files = write_dump_parts(dir, &id, &parts)?;
             parts.app
         }
-        None => bytes,
+        None => {
+            let (kept, copies) = otarig::firmware::add::keep_inside(dir, &id, files)
+                .map_err(|e| format!("cannot copy the build into {}: {e}", dir.join(&id).display()))?;
+            for copy in copies {
+                eprintln!("copied into the fleet (its files live beside its manifests): {}", copy.display());
+            }
+            files = kept;
+            bytes
+        }
     };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
     let files = BuildFiles {

@@ -102,6 +102,34 @@ pub fn dump_parts(path: &Path, bytes: &[u8]) -> Result<Option<DumpParts>, AddErr
     Ok(Some(DumpParts { app, bootloader, partition_table }))
 }
 
+/// `files` as a manifest in `dir` may name them: each file outside the manifests' repository
+/// (the nearest folder above `dir` with `.git`, else `dir`) is copied to `dir/ID/`, where a
+/// manifest's files must be. Returns the files to name and the copies made.
+pub fn keep_inside(dir: &Path, id: &str, files: BuildFiles) -> std::io::Result<(BuildFiles, Vec<PathBuf>)> {
+    let root = super::raw::repository_of(dir);
+    let root = root.canonicalize().unwrap_or(root);
+    let mut copies = Vec::new();
+    let mut keep = |path: PathBuf, name: &str| -> std::io::Result<PathBuf> {
+        if path.canonicalize()?.starts_with(&root) {
+            return Ok(path);
+        }
+        let folder = dir.join(id);
+        std::fs::create_dir_all(&folder)?;
+        let copy = folder.join(name);
+        std::fs::copy(&path, &copy)?;
+        copies.push(copy.clone());
+        Ok(copy)
+    };
+    let app_name = files.app.file_name().map_or_else(|| "app.bin".to_owned(), |n| n.to_string_lossy().into_owned());
+    let kept = BuildFiles {
+        app: keep(files.app, &app_name)?,
+        bootloader: files.bootloader.map(|p| keep(p, "bootloader.bin")).transpose()?,
+        partition_table: files.partition_table.map(|p| keep(p, "partition-table.bin")).transpose()?,
+        sdkconfig: files.sdkconfig.map(|p| keep(p, "sdkconfig")).transpose()?,
+    };
+    Ok((kept, copies))
+}
+
 /// The manifest for `files` (paths written relative to `manifest_dir` when they are inside
 /// it), with what `app` says about itself.
 pub fn manifest_text(files: &BuildFiles, app: &[u8], manifest_dir: &Path) -> String {

@@ -134,7 +134,7 @@ impl Checking<'_> {
 }
 
 /// The repository `dir` is in (the nearest folder from `dir` up that holds `.git`), else `dir`.
-fn repository_of(dir: &Path) -> PathBuf {
+pub(super) fn repository_of(dir: &Path) -> PathBuf {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     absolute.ancestors().find(|folder| folder.join(".git").exists()).map_or(absolute.clone(), Path::to_owned)
 }

@@ -314,6 +314,7 @@ fn fleet_add_writes_a_manifest_that_names_the_build_and_says_what_to_set() {
     let (code, out, err) = otarig(&["fleet", "add", &build.to_string_lossy(), "--dir", &fleet.to_string_lossy()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.trim_end().ends_with("product.toml"), "{out}");
+    let app_bytes = app.bytes();
     let text = std::fs::read_to_string(fleet.join("product.toml")).unwrap();
     for expected in [
         "image = ",
@@ -327,6 +328,15 @@ fn fleet_add_writes_a_manifest_that_names_the_build_and_says_what_to_set() {
     ] {
         assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
     }
+    // The build lies outside the fleet's folder, where a manifest may not reach: its files were
+    // copied beside the manifest, which names the copies and loads.
+    assert!(text.contains("image = \"product/product.bin\""), "{text}");
+    assert!(text.contains("sdkconfig = \"product/sdkconfig\""), "{text}");
+    assert_eq!(std::fs::read(fleet.join("product/product.bin")).unwrap(), app_bytes);
+    assert!(err.contains("copied into the fleet"), "{err}");
+    let (code, out, err) = otarig(&["fleet", "list", "--dir", &fleet.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("product"), "{out}");
     // Once more: refused without --force.
     let (code, _, err) = otarig(&["fleet", "add", &build.to_string_lossy(), "--dir", &fleet.to_string_lossy()]);
     assert_eq!(code, 2);
