@@ -151,7 +151,6 @@ pub fn start_regions(
     // without one (the bootloader then says `No factory image, trying OTA 0`).
     let has_factory = slots.iter().any(|s| s.ota.is_none() && s.name == "factory");
     let factory = slot_of(if has_factory { None } else { Some(0) })?;
-    let (otadata_offset, otadata_size) = otadata_partition(table).ok_or(StartError::NoOtadata)?;
     let bin = table.to_bin().map_err(|e| StartError::Table { message: e.to_string() })?;
 
     let firmware = vec![
@@ -160,14 +159,20 @@ pub fn start_regions(
         (factory, images.app.clone()),
     ];
     let app_count = slots.iter().filter(|s| s.ota.is_some()).count() as u32;
-    let mut otadata = match start.otadata(app_count) {
-        Some(otadata) => otadata.encode(),
-        None => Vec::new(),
-    };
-    otadata.resize(otadata_size as usize, 0xFF);
-    let mut regions = vec![(otadata_offset, otadata)];
-    if let StartState::Ota { index, .. } = start {
-        regions.push((slot_of(Some(*index))?, images.app.clone()));
+    let mut regions = Vec::new();
+    match otadata_partition(table) {
+        Some((otadata_offset, otadata_size)) => {
+            let mut otadata = match start.otadata(app_count) {
+                Some(otadata) => otadata.encode(),
+                None => Vec::new(),
+            };
+            otadata.resize(otadata_size as usize, 0xFF);
+            regions.push((otadata_offset, otadata));
+        }
+        // A table without otadata (a build that never updates over the air, MicroPython's):
+        // the bootloader boots the factory app, whose update then finds no partition to write.
+        None if matches!(start, StartState::Factory) => {}
+        None => return Err(StartError::NoOtadata),
     }
     Ok(StartRegions { firmware, start: regions })
 }
@@ -216,6 +221,19 @@ mod tests {
         assert_eq!(StartState::from_names("ota_2", None), None);
         assert_eq!(StartState::from_names("ota_0", Some("aborted")), None);
         assert_eq!(StartState::Ota { index: 1, state: OtaState::New }.to_string(), "ota_1 (new)");
+    }
+
+    #[test]
+    fn a_table_without_otadata_starts_from_factory_only() {
+        // MicroPython's table: one factory app, no otadata, no OTA slot.
+        let csv = "nvs,data,nvs,0x9000,0x6000\nphy_init,data,phy,0xf000,0x1000\nfactory,app,factory,0x10000,0x1F0000\n";
+        let table = PartitionTable::try_from_str(csv).unwrap();
+        let images = BuiltFirmware { app: vec![0xE9; 64], bootloader: vec![0xE9; 32] };
+        let regions = start_regions(&StartState::Factory, &images, &table).unwrap();
+        assert!(regions.start.is_empty(), "nothing to erase or select");
+        assert_eq!(regions.firmware[2].0, 0x10000);
+        let ota = StartState::Ota { index: 0, state: OtaState::Valid };
+        assert!(matches!(start_regions(&ota, &images, &table), Err(StartError::NoSlot { .. } | StartError::NoOtadata)));
     }
 
     #[test]
