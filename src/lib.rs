@@ -15,6 +15,8 @@ pub mod input;
 #[cfg(unix)]
 pub mod lab;
 pub mod labnet;
+#[cfg(unix)]
+pub mod matching;
 pub mod outcome;
 pub mod pki;
 pub mod predict;

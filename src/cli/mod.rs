@@ -2,6 +2,7 @@
 
 mod boards;
 mod explain;
+mod field_match;
 mod fleet;
 mod inspect;
 mod lab;

@@ -14,10 +14,18 @@ use super::{exit, explain};
 pub const AFTER_HELP: &str = "\
 Exit status: 0 when the log was classified (whatever the outcome), 2 when it could not be read.
 
+With --match: the cells of the library (scenarios/ x firmware-images/) whose twin transcripts
+end the same way, best first; the first use indexes the library on twins (kept under
+target/otarig/match-index/, rebuilt when the library or the program changes). 3 when the
+index cannot be built. --reproduce runs the best match again and shows both logs side by side.
+
 Examples:
   otarig replay uart.log
   otarig replay --format json uart.log | jq .outcome
-  cat uart.log | otarig replay -";
+  cat uart.log | otarig replay -
+  otarig replay field.log --match
+  otarig replay field.log --reproduce                 the best match, again, on a twin
+  otarig replay field.log --reproduce --config otarig.toml   ... on a board of the lab";
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -28,6 +36,25 @@ pub struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// List the library's cells whose twin transcripts end as this log does, best first.
+    #[arg(long = "match", conflicts_with = "format")]
+    find_match: bool,
+    /// Run the best match again (on a twin, or a board of --config) and show both logs side by
+    /// side. Implies --match.
+    #[arg(long)]
+    reproduce: bool,
+    /// With --reproduce: the lab config whose boards run the cell (no twins).
+    #[arg(long, value_name = "PATH", requires = "reproduce")]
+    config: Option<PathBuf>,
+    /// Cells listed by --match.
+    #[arg(long, value_name = "N", default_value_t = super::field_match::DEFAULT_TOP)]
+    top: usize,
+    /// The scenarios of the library --match compares with (their pki/ folder too).
+    #[arg(long, default_value = "scenarios", value_name = "DIR")]
+    scenarios: PathBuf,
+    /// The fleet of the library --match compares with.
+    #[arg(long, default_value = "firmware-images", value_name = "DIR")]
+    fleet: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,6 +66,9 @@ enum Format {
 }
 
 pub fn run(args: &ReplayArgs) -> u8 {
+    if args.find_match || args.reproduce {
+        return run_match(args);
+    }
     let (name, result) = if args.input.as_os_str() == "-" {
         ("standard input".to_owned(), replay(io::stdin().lock()))
     } else {
@@ -67,6 +97,33 @@ pub fn run(args: &ReplayArgs) -> u8 {
             exit::USAGE
         }
     }
+}
+
+/// `--match` / `--reproduce`: the log is held whole (at most an input's limit) to show its lines.
+fn run_match(args: &ReplayArgs) -> u8 {
+    const LIMIT: u64 = otarig::input::MAX_IMAGE;
+    let (name, bytes) = if args.input.as_os_str() == "-" {
+        ("standard input".to_owned(), otarig::input::read_capped_from(io::stdin().lock(), LIMIT))
+    } else {
+        (args.input.display().to_string(), otarig::input::read_capped(&args.input, LIMIT))
+    };
+    let bytes = match bytes {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("error: cannot read {name}: {err}");
+            return exit::USAGE;
+        }
+    };
+    let report = otarig::replay::replay_bytes(&bytes);
+    super::field_match::run(&super::field_match::MatchRequest {
+        name: &name,
+        bytes: &bytes,
+        report: &report,
+        scenarios: &args.scenarios,
+        fleet: &args.fleet,
+        top: args.top,
+        reproduce: args.reproduce.then_some(args.config.as_deref()),
+    })
 }
 
 fn print_json(report: &ReplayReport) -> io::Result<()> {

@@ -28,6 +28,7 @@ mod pki;
 mod predict;
 mod predict_releases;
 mod real_builds;
+mod replay_match;
 mod replay_readme;
 mod report;
 mod report_html;
