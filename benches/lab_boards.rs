@@ -15,6 +15,8 @@
 
 // A benchmark prints its figures.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// A benchmark that cannot measure stops.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};

@@ -120,20 +120,24 @@ impl ProbeBoard {
 
     /// The attached session: the one kept, or the probe opened and attached to the chip now.
     fn session(&mut self) -> Result<&mut Session, BoardError> {
-        if self.session.is_none() {
-            register_espressif();
-            let probe = Lister::new().open(self.selector.clone()).map_err(|e| self.probe_err("open")(e.into()))?;
-            let target = self.spec.chip.config_name().unwrap_or("unknown");
-            let session =
-                probe.attach(target, Permissions::default()).map_err(|e| self.probe_err("attach")(e.into()))?;
-            self.session = Some(session);
-        }
-        Ok(self.session.as_mut().expect("attached above"))
+        let session = match self.session.take() {
+            Some(session) => session,
+            None => {
+                register_espressif();
+                let probe = Lister::new().open(self.selector.clone()).map_err(|e| self.probe_err("open")(e.into()))?;
+                let target = self.spec.chip.config_name().unwrap_or("unknown");
+                probe.attach(target, Permissions::default()).map_err(|e| self.probe_err("attach")(e.into()))?
+            }
+        };
+        Ok(self.session.insert(session))
     }
 
     /// The console line: the one kept, or the port resolved and opened now.
     fn line(&mut self) -> Result<&mut TTYPort, BoardError> {
-        if self.console.is_none() {
+        if let Some(port) = self.console.take() {
+            return Ok(self.console.insert(port));
+        }
+        {
             let id = self.spec.id.clone();
             let port_err = |source| BoardError::Port { id: id.clone(), source };
             let found = find_port(&self.spec.selector, &list_ports().map_err(port_err)?).map_err(port_err)?;
@@ -144,9 +148,8 @@ impl ProbeBoard {
                 .timeout(CONSOLE_POLL)
                 .open_native()
                 .map_err(|source| BoardError::Open { id, port: found.path, source })?;
-            self.console = Some(port);
+            Ok(self.console.insert(port))
         }
-        Ok(self.console.as_mut().expect("opened above"))
     }
 
     fn console_path(&self) -> PathBuf {
@@ -182,15 +185,17 @@ impl Board for ProbeBoard {
     fn flash(&mut self, regions: &[Region], progress: &mut dyn FlashProgress) -> Result<FlashReport, BoardError> {
         loader::check_fits(&self.spec.id, regions, self.spec.flash_size)?;
         let start = Instant::now();
-        self.session()?;
-        progress.event(FlashEvent::Connected { chip: self.spec.chip });
-        let mut flash = self.session.as_ref().expect("attached above").target().flash_loader();
+        let (add_err, err) = (self.probe_err("flash"), self.probe_err("flash"));
+        let chip = self.spec.chip;
+        let session = self.session()?;
+        progress.event(FlashEvent::Connected { chip });
+        let mut flash = session.target().flash_loader();
         for region in regions {
-            flash.add_data(region.offset.into(), &region.bytes).map_err(|e| self.probe_err("flash")(e.into()))?;
+            if let Err(e) = flash.add_data(region.offset.into(), &region.bytes) {
+                return Err(add_err(e.into()));
+            }
             progress.event(FlashEvent::Writing { offset: region.offset, len: region.bytes.len(), blocks: 1 });
         }
-        let err = self.probe_err("flash");
-        let session = self.session.as_mut().expect("attached above");
         // Regions the flash already holds are read back and left alone (preverify).
         let mut options = DownloadOptions::default();
         options.verify = true;

@@ -372,6 +372,8 @@ fn summary_line(summary: &RunSummary) -> String {
 }
 
 /// A bar on standard error while cells run; hidden when standard error is not a terminal.
+// Invariant: both templates are constants indicatif accepts (every run shows one).
+#[allow(clippy::expect_used)]
 pub(super) fn progress_bar(cells: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(cells), ProgressDrawTarget::stderr());
     let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

@@ -30,12 +30,21 @@ pub struct BundleEntry {
 
 impl BundleEntry {
     /// The entry `gen_crt_bundle.py` writes for a certificate (its subject and key DER).
+    /// A name or key longer than a record's 16-bit length field can say is refused.
     pub fn from_certificate_der(der: &[u8]) -> Result<BundleEntry, BundleError> {
         match X509Certificate::from_der(der) {
-            Ok(([], cert)) => Ok(BundleEntry {
-                subject_der: cert.subject().as_raw().to_vec(),
-                public_key_der: cert.public_key().raw.to_vec(),
-            }),
+            Ok(([], cert)) => {
+                let entry = BundleEntry {
+                    subject_der: cert.subject().as_raw().to_vec(),
+                    public_key_der: cert.public_key().raw.to_vec(),
+                };
+                for (what, len) in [("name", entry.subject_der.len()), ("key", entry.public_key_der.len())] {
+                    if len > usize::from(u16::MAX) {
+                        return Err(BundleError::TooLarge { what, len });
+                    }
+                }
+                Ok(entry)
+            }
             _ => Err(BundleError::NotACertificate),
         }
     }
@@ -75,6 +84,8 @@ pub enum BundleError {
     NeitherFormat { v44: Box<BundleError>, v54: Box<BundleError> },
     #[error("not a DER certificate")]
     NotACertificate,
+    #[error("a {what} of {len} bytes is longer than a bundle record can hold (65535)")]
+    TooLarge { what: &'static str, len: usize },
 }
 
 /// Bytes before the records: the v4.4 count.
@@ -253,6 +264,10 @@ fn sequence_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+// Invariant for the panics below: entries come from `BundleEntry::from_certificate_der` or a
+// parsed bundle, both of which bound names and keys to 16 bits, and a bundle holds a fleet's
+// trusted authorities (tens, each a committed lab certificate), far from 65535 or 4 GiB.
+#[allow(clippy::panic, clippy::expect_used)]
 fn encode_records(entries: &[&BundleEntry], format: BundleFormat) -> Vec<u8> {
     let length =
         |n: usize, what: &str| u16::try_from(n).unwrap_or_else(|_| panic!("bundle {what} of {n} bytes exceeds u16"));

@@ -397,11 +397,10 @@ fn rewrite_pem(block: &[u8], der: &[u8]) -> Result<Vec<u8>, (usize, usize)> {
         return Err((original, new.len()));
     }
     let mut out = block.to_vec();
-    let mut next = new.into_iter();
-    for byte in &mut out[body] {
-        if is_base64(*byte) {
-            *byte = next.next().expect("counted");
-        }
+    // As many base64 characters in the body as in `new` (counted above): zip pairs them all.
+    let slots = out[body].iter_mut().filter(|byte| is_base64(**byte));
+    for (slot, byte) in slots.zip(new) {
+        *slot = byte;
     }
     Ok(out)
 }

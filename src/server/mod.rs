@@ -215,6 +215,9 @@ impl UpdateServer {
         Ok(Self { listener, site })
     }
 
+    // Invariant: the listener is bound (it is made bound), and `getsockname` on a bound socket
+    // does not fail.
+    #[allow(clippy::expect_used)]
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }

@@ -4,6 +4,8 @@
 
 // Tests print what they saw when they fail.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// A failed assumption in a test is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
