@@ -174,6 +174,7 @@ fn member_json(firmware: &FirmwareManifest) -> serde_json::Value {
 
 fn add(dir: &Path, path: &Path, id: Option<&str>, force: bool) -> Result<(), String> {
     let mut files = find_build(path).map_err(|e| e.to_string())?;
+    let origin = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let bytes =
         otarig::input::read_image(&files.app).map_err(|e| format!("cannot read {}: {e}", files.app.display()))?;
     let id = id.map_or_else(|| default_id(&files), str::to_owned);
@@ -204,7 +205,7 @@ fn add(dir: &Path, path: &Path, id: Option<&str>, force: bool) -> Result<(), Str
         partition_table: files.partition_table.as_deref().map(absolute),
         sdkconfig: files.sdkconfig.as_deref().map(absolute),
     };
-    let text = manifest_text(&files, &app, &absolute(dir));
+    let text = manifest_text(&files, &origin, &app, &absolute(dir));
     std::fs::write(&manifest, text).map_err(|e| format!("{}: {e}", manifest.display()))?;
     println!("{}", manifest.display());
     Ok(())

@@ -130,9 +130,9 @@ pub fn keep_inside(dir: &Path, id: &str, files: BuildFiles) -> std::io::Result<(
     Ok((kept, copies))
 }
 
-/// The manifest for `files` (paths written relative to `manifest_dir` when they are inside
+/// The manifest for `files`, read from `origin` (paths written relative to `manifest_dir` when they are inside
 /// it), with what `app` says about itself.
-pub fn manifest_text(files: &BuildFiles, app: &[u8], manifest_dir: &Path) -> String {
+pub fn manifest_text(files: &BuildFiles, origin: &Path, app: &[u8], manifest_dir: &Path) -> String {
     let sdkconfig_stated = files
         .sdkconfig
         .as_ref()
@@ -146,7 +146,7 @@ pub fn manifest_text(files: &BuildFiles, app: &[u8], manifest_dir: &Path) -> Str
         shown.to_string_lossy().replace('\\', "/")
     };
     let mut out = String::new();
-    let _ = writeln!(out, "# A fleet member, written by `otarig fleet add` from {}.", path(&files.app));
+    let _ = writeln!(out, "# A fleet member, written by `otarig fleet add` from {}.", origin.display());
     let _ = writeln!(out, "# What the build says is shown commented, with where it says it: a line you uncomment");
     let _ = writeln!(out, "# wins over the build. What it cannot say is commented with what to set.");
     let _ = writeln!(out, "image = {:?}", path(&files.app));
