@@ -70,8 +70,9 @@ pub struct FlagText {
 }
 
 impl VerifyFlag {
+    #[cfg(test)]
     /// The bit mbedTLS sets for this flag.
-    pub fn bit(self) -> u32 {
+    pub(crate) fn bit(self) -> u32 {
         TABLE.iter().find(|(flag, ..)| *flag == self).map_or(0, |(_, bit, _)| *bit)
     }
 
@@ -88,7 +89,7 @@ impl VerifyFlag {
     /// Reads one printed reason (`"  ! "` prefix already removed). A cut-off text is accepted
     /// when it is long enough to name exactly one flag.
     /// Trailing UART noise (bytes that were not UTF-8) is ignored.
-    pub fn from_text(text: &str) -> Option<FlagText> {
+    pub(crate) fn from_text(text: &str) -> Option<FlagText> {
         let text = text.trim_end_matches(|c: char| c.is_whitespace() || c == char::REPLACEMENT_CHARACTER);
         if let Some((flag, ..)) = TABLE.iter().find(|(.., full)| *full == text) {
             return Some(FlagText { flag: *flag, truncated: false });

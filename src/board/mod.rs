@@ -233,7 +233,7 @@ pub trait Board: Send {
     fn power_cycle(&mut self) -> Result<bool, BoardError>;
 
     /// A reader of the chip's UART from now on. Reads return `TimedOut` after
-    /// [`CONSOLE_POLL`] of silence, so callers can keep their own time limits.
+    /// `CONSOLE_POLL` of silence, so callers can keep their own time limits.
     fn console(&mut self) -> Result<Box<dyn Read + Send>, BoardError>;
 
     /// Optional: power cuts at a chosen point of an update ([`PowerCuts`]); `None` when the
@@ -275,10 +275,10 @@ pub trait Emulation {
 }
 
 /// How long a console read waits for bytes before returning `TimedOut`.
-pub const CONSOLE_POLL: Duration = Duration::from_millis(20);
+pub(crate) const CONSOLE_POLL: Duration = Duration::from_millis(20);
 
 /// espflash's name for a chip, when espflash knows it.
-pub fn espflash_chip(chip: Chip) -> Option<espflash::target::Chip> {
+pub(crate) fn espflash_chip(chip: Chip) -> Option<espflash::target::Chip> {
     use espflash::target::Chip as E;
     Some(match chip {
         Chip::Esp32 => E::Esp32,
@@ -294,6 +294,6 @@ pub fn espflash_chip(chip: Chip) -> Option<espflash::target::Chip> {
 }
 
 /// The chip one espflash detected, when the rig knows it.
-pub fn chip_from_espflash(chip: espflash::target::Chip) -> Option<Chip> {
+pub(crate) fn chip_from_espflash(chip: espflash::target::Chip) -> Option<Chip> {
     Chip::KNOWN.into_iter().find(|known| espflash_chip(*known) == Some(chip))
 }

@@ -104,7 +104,7 @@ impl SerialBoard {
     }
 
     /// Finds the board's port among those the system lists; the identity follows.
-    pub fn resolve(&mut self) -> Result<(FoundPort, ResetSource), BoardError> {
+    pub(crate) fn resolve(&mut self) -> Result<(FoundPort, ResetSource), BoardError> {
         let port_err = |source| BoardError::Port { id: self.spec.id.clone(), source };
         let found = find_port(&self.spec.selector, &list_ports().map_err(port_err)?).map_err(port_err)?;
         let (reset, source) = choose_reset(self.spec.reset, found.usb.as_ref());

@@ -39,12 +39,12 @@ use crate::verify_flags::VerifyFlag;
 pub use offline::judge_chain;
 
 /// `MBEDTLS_ERR_X509_CERT_VERIFY_FAILED`.
-pub const CERT_VERIFY_FAILED: i32 = -0x2700;
+pub(crate) const CERT_VERIFY_FAILED: i32 = -0x2700;
 /// `MBEDTLS_ERR_X509_FATAL_ERROR`: a verify callback failed (the bundle), or the chain is too long.
 pub const X509_FATAL_ERROR: i32 = -0x3000;
 /// `MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE`: the chain verified but the leaf's key usage does not
 /// allow the key exchange.
-pub const BAD_HS_CERTIFICATE: i32 = -0x7A00;
+pub(crate) const BAD_HS_CERTIFICATE: i32 = -0x7A00;
 
 /// What a firmware trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,8 +90,8 @@ pub struct PathCert {
 /// How the device judged a chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChainVerdict {
-    /// What verification returned: 0, [`CERT_VERIFY_FAILED`], [`X509_FATAL_ERROR`],
-    /// [`BAD_HS_CERTIFICATE`] (or another mbedTLS code).
+    /// What verification returned: 0, `CERT_VERIFY_FAILED`, [`X509_FATAL_ERROR`],
+    /// `BAD_HS_CERTIFICATE` (or another mbedTLS code).
     pub code: i32,
     /// The verification flags (`0xFFFFFFFF` after a fatal error, as mbedTLS sets them).
     pub flags: u32,

@@ -50,7 +50,7 @@ pub(super) fn verify_as_device(
     let crypto = ReleaseCrypto::of(policy.idf);
     let mut kept = match release::screen(crypto, &certificates) {
         // The handshake ended while parsing (the TLS layer's alert); nothing was verified.
-        Screened::Refused { code, .. } => {
+        Screened::Refused { code } => {
             return Ok((ChainVerdict { code, flags: 0, path: Vec::new(), log: Vec::new() }, None));
         }
         Screened::Chain { kept, .. } => kept,

@@ -91,7 +91,7 @@ pub struct FirmwareManifest {
 impl FirmwareManifest {
     /// What the rig tells a twin about this build: every resolved value with its source, so
     /// the twin runs a real build as the manifest describes it (its image cannot say it all).
-    pub fn stated(&self) -> Stated {
+    pub(crate) fn stated(&self) -> Stated {
         let source = |key: &str| self.sources.get(key).copied().unwrap_or(Source::Manifest);
         Stated {
             idf: Some(Sourced::new(self.idf.clone(), source("idf"))),

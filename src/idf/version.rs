@@ -32,12 +32,12 @@ impl IdfVersion {
     }
 
     /// Whether this is `major.minor` or later.
-    pub fn at_least(self, major: u8, minor: u8) -> bool {
+    pub(crate) fn at_least(self, major: u8, minor: u8) -> bool {
         (self.major, self.minor) >= (major, minor)
     }
 
     /// The minor release this version belongs to (`v4.4.8` → `v4.4`).
-    pub const fn minor_release(self) -> Self {
+    pub(crate) const fn minor_release(self) -> Self {
         Self { major: self.major, minor: self.minor, patch: 0 }
     }
 
@@ -48,13 +48,13 @@ impl IdfVersion {
 
     /// Bootloader rollback exists from v3.3 on (`CONFIG_APP_ROLLBACK_ENABLE`, later
     /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`).
-    pub fn has_rollback(self) -> bool {
+    pub(crate) fn has_rollback(self) -> bool {
         (self.major, self.minor) >= (3, 3)
     }
 
     /// The certificate bundle formats the rig knows start with v4.4 (big-endian records;
     /// v5.4 moved to an offset table).
-    pub fn has_certificate_bundle(self) -> bool {
+    pub(crate) fn has_certificate_bundle(self) -> bool {
         (self.major, self.minor) >= (4, 4)
     }
 }
@@ -89,7 +89,7 @@ pub struct BuildVersion {
     pub release: IdfVersion,
     pub pre: Option<PreRelease>,
     /// Commits past the tag (`git describe`'s count), when the checkout was not at a tag.
-    pub commits_after: Option<u32>,
+    pub(crate) commits_after: Option<u32>,
     /// The abbreviated commit (`g` removed), when `git describe` gave one.
     pub commit: Option<String>,
     /// The ESP-IDF checkout had local changes (`-dirty`).
@@ -144,8 +144,9 @@ impl BuildVersion {
         Ok(build)
     }
 
+    #[cfg(test)]
     /// Whether the string is the release itself (a tag, clean checkout).
-    pub fn is_release(&self) -> bool {
+    pub(crate) fn is_release(&self) -> bool {
         self.pre.is_none() && self.commits_after.is_none() && !self.dirty
     }
 
@@ -213,7 +214,7 @@ fn is_commit(part: &str) -> bool {
 /// ESP-IDF version strings in a build's bytes (`IDF_VER` as `esp_get_idf_version()` returns
 /// it, and the bootloader's banner argument): every NUL-terminated run of printable bytes that
 /// parses as one, with its offset, in order.
-pub fn find_versions(bytes: &[u8]) -> Vec<(usize, BuildVersion)> {
+pub(crate) fn find_versions(bytes: &[u8]) -> Vec<(usize, BuildVersion)> {
     let mut found = Vec::new();
     let mut start = 0;
     for (at, &byte) in bytes.iter().enumerate() {

@@ -22,7 +22,7 @@ pub const UNSET_CLOCK: i64 = 10;
 
 /// The ESP-IDF version a trust set given without a firmware (`--trust`) is judged as: v4.4, the
 /// last release on mbedTLS 2.x with the classic bundle (shown as a default; `--idf` changes it).
-pub const TRUST_SET_IDF: IdfVersion = IdfVersion { major: 4, minor: 4, patch: 0 };
+pub(crate) const TRUST_SET_IDF: IdfVersion = IdfVersion { major: 4, minor: 4, patch: 0 };
 
 /// A device's TLS client as far as judging a certificate chain goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl Device {
 
     /// Whether a date changes this device's verdict: it checks dates against a clock that
     /// follows the calendar (set by SNTP), not a fixed or never-set one.
-    pub fn follows_calendar(&self) -> bool {
+    pub(crate) fn follows_calendar(&self) -> bool {
         self.time_check && self.clock == ClockSource::Sntp
     }
 
@@ -148,7 +148,7 @@ impl Device {
 
     /// The policy the device verifies with on `today`; `None` while its ESP-IDF version is
     /// unknown.
-    pub fn policy(&self, today: i64) -> Option<DevicePolicy> {
+    pub(crate) fn policy(&self, today: i64) -> Option<DevicePolicy> {
         let idf = self.release()?;
         Some(DevicePolicy { idf, anchors: self.anchors.clone(), date_check_at: self.date_check_at(today) })
     }

@@ -9,7 +9,7 @@
 mod device;
 mod forecast;
 
-pub use device::{Device, DeviceError, TRUST_SET_IDF, UNSET_CLOCK, date_check_at};
+pub use device::{Device, DeviceError, UNSET_CLOCK, date_check_at};
 pub use forecast::{Cliff, CliffKind, Forecast, forecast};
 
 use crate::device_tls::{ChainVerdict, DeviceTlsError, judge_chain};

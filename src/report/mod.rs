@@ -32,8 +32,10 @@ use std::path::{Path, PathBuf};
 
 use crate::results::{CellDetails, CellKey, CellRecord, ResultsError, read_results};
 pub use diff::{CellChange, ChangeKind, RunDiff, diff_runs};
-pub use html::{HTML_FILE, render_html, write_html};
-pub use junit::{JUNIT_FILE, junit_report, write_junit};
+pub(crate) use html::HTML_FILE;
+pub use html::{render_html, write_html};
+pub(crate) use junit::JUNIT_FILE;
+pub use junit::write_junit;
 pub use matrix::render_matrix;
 pub use merge::{MergeError, Merged, merge_runs};
 

@@ -12,13 +12,14 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| c.is_control() && c != '\t')
 }
 
+#[cfg(test)]
 /// `text` for a terminal, line breaks kept: as [`terminal_safe`], but LF stays.
-pub fn terminal_safe_lines(text: &str) -> Cow<'_, str> {
+pub(crate) fn terminal_safe_lines(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| c.is_control() && !matches!(c, '\t' | '\n'))
 }
 
 /// `text` for an XML 1.0 document: characters outside its `Char` production as `\u{..}`.
-pub fn xml_safe(text: &str) -> Cow<'_, str> {
+pub(crate) fn xml_safe(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| !is_xml_char(c))
 }
 

@@ -13,20 +13,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use details::{CellDetails, ChainCert};
-pub use read::{ResultsError, dedupe, parse_results, read_results};
+pub(crate) use read::dedupe;
+pub use read::{ResultsError, read_results};
 pub use write::ResultsFile;
 
 use crate::outcome::Outcome;
 use crate::verdict::Evidence;
 
 /// The transcripts' folder inside the run's directory.
-pub const TRANSCRIPTS_DIR: &str = "transcripts";
+pub(crate) const TRANSCRIPTS_DIR: &str = "transcripts";
 
 /// The results file's name inside a run's directory.
 pub const RESULTS_FILE: &str = "results.jsonl";
 
 /// Whether `dir` holds a run's results: a `results.jsonl` with at least one byte.
-pub fn holds_results(dir: &std::path::Path) -> bool {
+pub(crate) fn holds_results(dir: &std::path::Path) -> bool {
     std::fs::metadata(dir.join(RESULTS_FILE)).is_ok_and(|m| m.is_file() && m.len() > 0)
 }
 
@@ -56,7 +57,7 @@ impl Verdict {
     }
 
     /// `fail` or `error`: the cell needs someone's attention.
-    pub const fn is_bad(self) -> bool {
+    pub(crate) const fn is_bad(self) -> bool {
         matches!(self, Self::Fail | Self::Error)
     }
 }
@@ -107,7 +108,7 @@ impl CellRecord {
     }
 
     /// The observed outcome in short form (`tls-verify/untrusted`), or `error`.
-    pub fn short_outcome(&self) -> String {
+    pub(crate) fn short_outcome(&self) -> String {
         match &self.observed {
             Some(observed) => short(observed.outcome),
             None => "error".into(),
@@ -149,7 +150,7 @@ pub fn compare(expected: Option<&Outcome>, observed: &Outcome) -> Verdict {
 }
 
 /// The transcript's path for a cell, relative to the run's directory.
-pub fn transcript_path(firmware: &str, scenario: &str) -> String {
+pub(crate) fn transcript_path(firmware: &str, scenario: &str) -> String {
     format!("{TRANSCRIPTS_DIR}/{firmware}__{scenario}.log")
 }
 

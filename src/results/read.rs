@@ -33,7 +33,7 @@ pub fn read_results(dir: &Path) -> Result<Vec<CellRecord>, ResultsError> {
 
 /// Parses the text of a results file; `path` is only used to name errors. Blank lines are
 /// skipped; any other line must be one cell result.
-pub fn parse_results(text: &str, path: &Path) -> Result<Vec<CellRecord>, ResultsError> {
+pub(crate) fn parse_results(text: &str, path: &Path) -> Result<Vec<CellRecord>, ResultsError> {
     let mut cells = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -51,7 +51,7 @@ pub fn parse_results(text: &str, path: &Path) -> Result<Vec<CellRecord>, Results
 }
 
 /// One result per cell, the last one read winning, in the order cells first appeared.
-pub fn dedupe(cells: impl IntoIterator<Item = CellRecord>) -> Vec<CellRecord> {
+pub(crate) fn dedupe(cells: impl IntoIterator<Item = CellRecord>) -> Vec<CellRecord> {
     let mut slots: HashMap<CellKey, usize> = HashMap::new();
     let mut kept: Vec<CellRecord> = Vec::new();
     for cell in cells {

@@ -51,9 +51,9 @@ use crate::results::{CellRecord, Verdict};
 /// A check made before each attempt at a cell on a station; an `Err` is a failure of the rig
 /// for that attempt (an `error` result, tried again while retries remain). For a lab's own
 /// readiness checks, and for tests that need the rig to fail.
-pub type Preflight = dyn Fn(&PreflightCheck<'_>) -> Result<(), String> + Send + Sync;
+pub(crate) type Preflight = dyn Fn(&PreflightCheck<'_>) -> Result<(), String> + Send + Sync;
 
-/// What a [`Preflight`] is asked about.
+/// What a `Preflight` is asked about.
 #[derive(Clone, Copy, Debug)]
 pub struct PreflightCheck<'a> {
     pub firmware: &'a str,
@@ -73,7 +73,7 @@ impl Stop {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_requested(&self) -> bool {
+    pub(crate) fn is_requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -102,7 +102,7 @@ pub struct RunOptions {
     /// fresh twin, flashed whole.
     pub reuse_twins: bool,
     /// Lock each station's device in this directory from its first cell to the end of the run.
-    /// Boards are always locked (in the host's directory, [`LockDir::for_host`], when this is
+    /// Boards are always locked (in the host's directory, `LockDir::for_host`, when this is
     /// `None`); twins belong to the process that runs them and need none.
     pub locks: Option<LockDir>,
     pub stop: Stop,
@@ -129,7 +129,7 @@ impl RunOptions {
 
 /// The watch limits of a cell on a board: from leaving the loader to the app's start-up, then
 /// to a decided update, within the whole cell's limit.
-pub fn board_limits(timeouts: &Timeouts) -> WatchLimits {
+pub(crate) fn board_limits(timeouts: &Timeouts) -> WatchLimits {
     WatchLimits::new(timeouts.boot.saturating_add(timeouts.update).min(timeouts.total))
 }
 

@@ -15,7 +15,7 @@ impl BootClock {
     }
 
     /// Milliseconds since the last reset.
-    pub fn now_ms(&self) -> u32 {
+    pub(crate) fn now_ms(&self) -> u32 {
         u32::try_from(self.micros / 1000).unwrap_or(u32::MAX)
     }
 
@@ -25,7 +25,7 @@ impl BootClock {
     }
 
     /// Time passes: `micros` and up to 0.5 ms of jitter.
-    pub fn advance_us(&mut self, micros: u64) {
+    pub(crate) fn advance_us(&mut self, micros: u64) {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;

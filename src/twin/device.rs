@@ -378,22 +378,22 @@ impl TwinHandle {
 
     /// Gives the firmware `network` (DNS and SNTP) from now on: a twin kept between cells sees
     /// each cell's server and date.
-    pub fn set_network(&self, network: LabNetwork) {
+    pub(crate) fn set_network(&self, network: LabNetwork) {
         self.request(Command::Network(Box::new(network)));
     }
 
     /// States what is known about real builds the twin may boot (see [`KnownBuild`]).
-    pub fn set_builds(&self, builds: Vec<KnownBuild>) {
+    pub(crate) fn set_builds(&self, builds: Vec<KnownBuild>) {
         self.request(Command::Builds(builds));
     }
 
     /// Arms `cut` for the next update the firmware runs, in place of what was armed (`None`:
     /// nothing); a cut that fired before is forgotten.
-    pub fn arm_power_cut(&self, cut: Option<PowerCut>) {
+    pub(crate) fn arm_power_cut(&self, cut: Option<PowerCut>) {
         self.request(Command::Arm(cut));
     }
 
-    /// Waits until the armed power cut ([`TwinConfig::power_cut`], [`TwinHandle::arm_power_cut`]) has fired, at most
+    /// Waits until the armed power cut ([`TwinConfig::power_cut`], `TwinHandle::arm_power_cut`) has fired, at most
     /// `timeout`; whether it did. The twin is then off until [`reset`](TwinHandle::reset).
     pub fn wait_for_power_cut(&self, timeout: Duration) -> bool {
         let fired = self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner);

@@ -18,7 +18,7 @@ pub enum FlashFileError {
 }
 
 /// Opens (or creates) `path` as a flash of `size` bytes and writes every change through.
-pub fn open_backed(path: &Path, size: u32) -> Result<VirtualFlash, FlashFileError> {
+pub(crate) fn open_backed(path: &Path, size: u32) -> Result<VirtualFlash, FlashFileError> {
     let io = |source| FlashFileError::Io { path: path.to_owned(), source };
     let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
     let actual = file.metadata().map_err(io)?.len();

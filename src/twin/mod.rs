@@ -1,6 +1,6 @@
 //! The ESP32 twin: a software ESP32 that a flasher and the rig talk to like a board.
 //!
-//! Its pure core: SLIP framing ([`slip`]), the NOR flash ([`flash`]), the ROM serial loader
+//! Its pure core: SLIP framing (`slip`), the NOR flash ([`flash`]), the ROM serial loader
 //! ([`rom`]) and the boot output ([`boot`]). [`device`] puts them on a pseudo-terminal as a
 //! serial device; [`control`] is the standalone twin's reset and power channel.
 
@@ -15,7 +15,7 @@ pub mod flash_file;
 pub mod network;
 mod ota;
 pub mod rom;
-pub mod slip;
+pub(crate) mod slip;
 mod uart;
 
 /// The chip every twin is: an ESP32-D0WD-V3, revision v3.0 (its eFuses say so to flashers,

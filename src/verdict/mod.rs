@@ -177,13 +177,13 @@ impl Judge {
     /// the new image has started (or the bootloader went back to the old one), the device
     /// crashed, or the application printed its closing failure line (`Firmware upgrade
     /// failed`). A log read to its end does not need this; a UART that never ends does.
-    pub fn decided(&self) -> Option<Outcome> {
+    pub(crate) fn decided(&self) -> Option<Outcome> {
         self.current.as_ref().filter(|a| a.is_decided()).map(Attempt::outcome)
     }
 
     /// The current attempt's outcome when it has failed, decided or not: a live run whose line
     /// then stays quiet takes it as said (an app that prints no closing line of its own).
-    pub fn failed(&self) -> Option<Outcome> {
+    pub(crate) fn failed(&self) -> Option<Outcome> {
         self.current.as_ref().filter(|a| a.has_failed()).map(Attempt::outcome)
     }
 

@@ -40,7 +40,7 @@ pub enum ResetReason {
 
 impl ResetReason {
     /// The code and the name the ROM prints.
-    pub fn code_and_name(self) -> (u32, &'static str) {
+    pub(crate) fn code_and_name(self) -> (u32, &'static str) {
         match self {
             ResetReason::PowerOn => (0x1, "POWERON_RESET"),
             ResetReason::Software => (0x3, "SW_RESET"),

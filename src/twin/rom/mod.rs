@@ -18,7 +18,7 @@ mod regs;
 mod tests;
 
 pub use download::RamSegment;
-pub use regs::{LAB_MAC, jedec_id};
+pub(crate) use regs::LAB_MAC;
 
 use md5::{Digest, Md5};
 
