@@ -132,7 +132,7 @@ impl LoaderSession {
     }
 
     /// [`write`](Self::write) within `limit`: once it passes, the port is cut off
-    /// ([`deadline::run`]) and the write fails; the session is then of no further use.
+    /// (`deadline::run`) and the write fails; the session is then of no further use.
     pub fn write_within(
         &mut self,
         regions: &[Region],

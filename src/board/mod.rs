@@ -9,20 +9,20 @@
 //!
 //! Both flash through [`loader`]: the ROM serial loader without the flasher stub, regions whose
 //! MD5 already matches skipped, the rest written and verified. Finding a port ([`port`]) is
-//! separate from using it; reset sequences are data ([`reset`]); power control is a capability
+//! separate from using it; reset sequences are data (`reset`); power control is a capability
 //! a board may lack ([`power`]).
 //!
 //! With the cargo feature `probe`, a third backend, [`probe`]: a board on a JTAG debug probe
 //! (probe-rs), flashed through the target's flash loader and reset through its debug sequences,
 //! its console on its serial port. Builds without the feature stay lean.
 
-pub mod deadline;
+pub(crate) mod deadline;
 pub mod loader;
 pub mod port;
 pub mod power;
 #[cfg(feature = "probe")]
 pub mod probe;
-pub mod reset;
+pub(crate) mod reset;
 pub mod serial;
 pub mod twin;
 
@@ -35,6 +35,7 @@ use crate::firmware::profile::KnownBuild;
 use crate::firmware::start::PowerCut;
 pub use crate::image::Chip;
 use crate::twin::network::LabNetwork;
+pub use deadline::Limited;
 pub use reset::{ResetMode, ResetStrategy};
 
 /// Bytes to write at a flash offset.

@@ -16,11 +16,11 @@
 //!   bundle by name and checks its signature with the stored key, printing the bundle's own
 //!   lines of that ESP-IDF version (`bundle`).
 //!
-//! [`judge_chain`] does this offline (for `otarig predict`); [`client`] does it inside a real
+//! [`judge_chain`] does this offline (for `otarig predict`); `client` does it inside a real
 //! handshake (for the twin). Both share the callback, so they cannot disagree about a chain.
 
 mod bundle;
-pub mod client;
+pub(crate) mod client;
 mod dates;
 mod offline;
 pub mod release;

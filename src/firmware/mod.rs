@@ -8,9 +8,9 @@ pub mod build;
 pub mod prepare;
 pub mod profile;
 mod raw;
-pub mod sdkconfig;
+pub(crate) mod sdkconfig;
 pub mod start;
-pub mod url;
+pub(crate) mod url;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use crate::image::Chip;
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::{Location, TomlSource};
 use profile::{Client, ClockSource, LogLevel, Source, Sourced, Stated};
-pub use url::OtaUrl;
+pub use url::{OtaUrl, Scheme, UrlError};
 
 /// What the firmware trusts.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -2,10 +2,10 @@
 //! people and for CI systems.
 //!
 //! - [`matrix`]: firmware × scenario as terminal text ([`render_matrix`]);
-//! - [`junit`]: `DIR/junit.xml` ([`write_junit`]);
-//! - [`html`]: `DIR/report.html`, one self-contained file ([`write_html`]);
-//! - [`merge`]: shards into one run directory ([`merge_runs`]);
-//! - [`diff`]: two runs cell by cell ([`diff_runs`]).
+//! - `junit`: `DIR/junit.xml` ([`write_junit`]);
+//! - `html`: `DIR/report.html`, one self-contained file ([`write_html`]);
+//! - `merge`: shards into one run directory ([`merge_runs`]);
+//! - `diff`: two runs cell by cell ([`diff_runs`]).
 //!
 //! At the end of a run, [`write_reports`] reads the results back and writes both files:
 //!
@@ -17,21 +17,21 @@
 //! # Ok::<(), report::ReportError>(())
 //! ```
 
-pub mod diff;
-pub mod grid;
-pub mod html;
-pub mod junit;
+pub(crate) mod diff;
+pub(crate) mod grid;
+pub(crate) mod html;
+pub(crate) mod junit;
 pub mod matrix;
-pub mod merge;
+pub(crate) mod merge;
 pub mod neutral;
-pub mod transcript;
+pub(crate) mod transcript;
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::results::{CellDetails, CellKey, CellRecord, ResultsError, read_results};
-pub use diff::{CellChange, ChangeKind, RunDiff, diff_runs};
+pub use diff::{CellChange, CellState, ChangeKind, RunDiff, diff_runs};
 pub(crate) use html::HTML_FILE;
 pub use html::{render_html, write_html};
 pub(crate) use junit::JUNIT_FILE;

@@ -2,7 +2,7 @@
 //! written as escapes (`\u{8}`) instead of being obeyed; in XML, characters XML 1.0 cannot
 //! hold at all (C0 controls other than tab, LF and CR; U+FFFE, U+FFFF) are written the same
 //! way, so the document stays well-formed. The HTML report draws them instead
-//! ([`super::html`]).
+//! (`super::html`).
 
 use std::borrow::Cow;
 use std::fmt::Write;

@@ -1,12 +1,12 @@
 //! The run results contract, `DIR/results.jsonl`: one JSON object per cell, written and
 //! flushed as each cell ends. This module owns the line's types ([`CellRecord`]) and is the
 //! only place that writes ([`ResultsFile`]), reads ([`read_results`]) or resumes
-//! ([`resume`](resume::resume)) the file: the runner writes through it, every report (matrix,
+//! (`resume`) the file: the runner writes through it, every report (matrix,
 //! JUnit, HTML, merge, diff, calibration) reads through it.
 
 mod details;
 mod read;
-pub mod resume;
+pub(crate) mod resume;
 mod write;
 
 use serde::{Deserialize, Serialize};

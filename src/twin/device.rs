@@ -2,7 +2,7 @@
 //! plays the chip. A flasher or the rig opens the slave side (`/dev/pts/N`) like a board's UART.
 //!
 //! In download mode the thread feeds the line to the SLIP decoder and answers each frame with
-//! the [`RomLoader`]; when the loader exits (FLASH_END, FLASH_DEFL_END) it writes the boot log
+//! the `RomLoader`; when the loader exits (FLASH_END, FLASH_DEFL_END) it writes the boot log
 //! computed from the flash and then idles, reading and discarding what arrives, as a chip
 //! running an app that does not read its UART. The [`TwinHandle`] resets it (into download mode
 //! or to boot from flash) and cuts its power, each call returning once done; it snapshots the
