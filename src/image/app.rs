@@ -199,6 +199,26 @@ pub(crate) fn parse_segments(bytes: &[u8]) -> Result<ImageSegments, ImageError> 
 /// Structural problems are errors; a wrong checksum or hash is reported in the [`AppImage`].
 /// Bytes after the image are allowed and counted. Never panics, and allocates nothing in
 /// proportion to counts or lengths read from the input.
+///
+/// ```
+/// use otarig::image::build::{ImageSpec, SegmentSpec, write_image};
+/// use otarig::image::{Chip, parse_app};
+///
+/// // An ESP32 image with one segment of code in IRAM, as esptool would write it.
+/// let code = SegmentSpec { load_addr: 0x4008_0000, data: vec![0x36; 64] };
+/// let mut bytes = write_image(&ImageSpec::esp32(0x4008_0000, vec![code]));
+///
+/// let image = parse_app(&bytes)?;
+/// assert_eq!(image.header.chip, Chip::Esp32);
+/// assert_eq!(image.segments[0].length, 64);
+/// assert!(image.is_valid());
+///
+/// // A flipped bit in the code is no structural error, but the checksum and hash catch it.
+/// bytes[image.segments[0].data_offset] ^= 1;
+/// let image = parse_app(&bytes)?;
+/// assert!(!image.checksum.ok() && !image.is_valid());
+/// # Ok::<(), otarig::image::ImageError>(())
+/// ```
 pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
     let ImageSegments { header, segments, segments_end: at } = parse_segments(bytes)?;
     let truncated = |part, offset: usize, needed| ImageError::Truncated {
