@@ -18,6 +18,7 @@ pub(crate) const MAX_TEXT: u64 = 4 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[error("larger than {max} bytes")]
 pub struct TooLarge {
+    /// The limit, in bytes.
     pub max: u64,
 }
 

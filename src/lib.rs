@@ -69,15 +69,20 @@ pub mod codes;
 pub mod console;
 pub mod device_tls;
 pub mod firmware;
+#[warn(missing_docs)]
 pub mod idf;
 pub mod image;
+#[warn(missing_docs)]
 pub mod input;
 #[cfg(unix)]
 pub mod lab;
 pub mod labnet;
+#[warn(missing_docs)]
 pub mod outcome;
 pub mod pki;
+#[warn(missing_docs)]
 pub mod predict;
+#[warn(missing_docs)]
 pub mod replay;
 pub mod report;
 pub mod results;
@@ -85,7 +90,10 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod server;
+#[warn(missing_docs)]
 pub mod toml_source;
 pub mod twin;
+#[warn(missing_docs)]
 pub mod verdict;
+#[warn(missing_docs)]
 pub mod verify_flags;

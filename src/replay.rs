@@ -13,10 +13,12 @@ const CHUNK: usize = 64 * 1024;
 /// The verdict on a log and what was learnt about the log itself.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplayReport {
+    /// The outcome, its evidence and the attempts.
     #[serde(flatten)]
     pub verdict: Verdict,
     /// Lines read.
     pub lines: u64,
+    /// The log formats its lines were found in.
     pub formats: Formats,
     /// The ESP-IDF version the log's lines point to.
     pub idf_version: Option<IdfGuess>,

@@ -50,7 +50,9 @@ const TABLE: [(Generation, IdfVersion, IdfVersion, &str); 7] = [
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("ESP-IDF {version} is not emulated: {reason}; supported: v3.1 to v6.0")]
 pub struct Unsupported {
+    /// The release asked for.
     pub version: IdfVersion,
+    /// Why it is not emulated (before the first generation, after the last).
     pub reason: &'static str,
 }
 

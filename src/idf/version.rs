@@ -7,8 +7,11 @@ use std::fmt;
 /// A released ESP-IDF version, `v4.4.8` → (4, 4, 8); a minor release is patch 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct IdfVersion {
+    /// The major version: 4 in `v4.4.8`.
     pub major: u8,
+    /// The minor version: 4 in `v4.4.8`.
     pub minor: u8,
+    /// The patch release: 8 in `v4.4.8`; 0 for a minor release (`v4.4`).
     pub patch: u8,
 }
 
@@ -75,7 +78,9 @@ pub enum PreRelease {
     /// The start of a release's development on ESP-IDF's master branch (`v4.3-dev`): such a
     /// build comes before the release, after the previous one branched.
     Dev,
+    /// A beta of the release (`-beta1` → 1).
     Beta(u8),
+    /// A release candidate (`-rc2` → 2).
     Rc(u8),
 }
 
@@ -87,6 +92,7 @@ pub struct BuildVersion {
     /// The release the string is described from (`v5.2.1` for `v5.2.1-533-g9f4f8e24f2`; `v4.3`
     /// for `v4.3-dev-2586-g526f68239`).
     pub release: IdfVersion,
+    /// The pre-release marker, when the string has one (`-dev`, `-beta1`, `-rc2`).
     pub pre: Option<PreRelease>,
     /// Commits past the tag (`git describe`'s count), when the checkout was not at a tag.
     pub(crate) commits_after: Option<u32>,
@@ -99,8 +105,10 @@ pub struct BuildVersion {
 /// Why a text is not an ESP-IDF version string.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
+    /// The text does not start with a version (`v` optional).
     #[error("no `vMAJOR.MINOR` at its start")]
     NoNumbers,
+    /// Something follows the version that `git describe` does not write.
     #[error("`{0}` is not something `git describe` of ESP-IDF writes after the version")]
     Suffix(String),
 }

@@ -1,3 +1,9 @@
+//! ESP images and what they carry: app images and bootloaders parsed and verified as ESP-IDF
+//! verifies them, their descriptors and version strings, what a file is ([`identify`]), the
+//! trust material and keys a firmware embeds (with the role each plays), certificate bundles,
+//! partition tables, otadata, transplanting trust into a build, and the inspection report
+//! `otarig inspect` prints. Nothing here panics or allocates from a count read from input.
+
 mod app;
 mod bootloader;
 mod bundle;

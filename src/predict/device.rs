@@ -53,12 +53,19 @@ pub struct Device {
 /// A firmware the prediction cannot be made for.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
+    /// The firmware's images could not be prepared from its manifest.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+    /// The file is no ESP app image.
     #[error("not an ESP app image: {0}")]
     NotAnImage(ImageError),
+    /// An image for a chip outside the ESP32 family, which the rig does not predict for.
     #[error("{what}, not an ESP32-family app image (otarig predicts for ESP32-family firmware)")]
-    Foreign { what: String },
+    Foreign {
+        /// What the file is instead, as the image layer names it.
+        what: String,
+    },
+    /// A merged flash image whose partition table leads to no app that verifies.
     #[error("a flash image without a valid app in its partitions")]
     NoApp,
 }

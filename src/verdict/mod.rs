@@ -31,6 +31,7 @@ const MAX_PARTITION_ROWS: usize = 96;
 /// The judgement of a whole log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
+    /// The outcome of the log: that of its last attempt.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// The lines that decided the outcome (those of the last attempt).
@@ -55,6 +56,7 @@ pub struct Judge {
 }
 
 impl Judge {
+    /// A judge that has seen nothing.
     pub fn new() -> Self {
         Self::default()
     }
