@@ -67,6 +67,7 @@
 pub mod board;
 pub mod codes;
 pub mod console;
+#[warn(missing_docs)]
 pub mod device_tls;
 pub mod firmware;
 #[warn(missing_docs)]
@@ -84,7 +85,9 @@ pub mod pki;
 pub mod predict;
 #[warn(missing_docs)]
 pub mod replay;
+#[warn(missing_docs)]
 pub mod report;
+#[warn(missing_docs)]
 pub mod results;
 #[cfg(unix)]
 pub mod run;
@@ -92,6 +95,7 @@ pub mod scenario;
 pub mod server;
 #[warn(missing_docs)]
 pub mod toml_source;
+#[warn(missing_docs)]
 pub mod twin;
 #[warn(missing_docs)]
 pub mod verdict;

@@ -109,6 +109,7 @@ impl ReleaseCrypto {
 /// The outcome of parsing one certificate on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parse {
+    /// The release's mbedTLS parses it.
     Parsed,
     /// `UNKNOWN_SIG_ALG + OID_NOT_FOUND`: the TLS layer leaves the certificate out.
     UnknownSignature,

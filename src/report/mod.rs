@@ -47,17 +47,26 @@ pub type DetailsByCell = HashMap<CellKey, CellDetails>;
 pub struct WrittenReports {
     /// One result per cell (the last line of a cell wins), in the order cells first appeared.
     pub cells: Vec<CellRecord>,
+    /// `junit.xml` in the run's directory.
     pub junit: PathBuf,
+    /// `report.html` in the run's directory.
     pub html: PathBuf,
 }
 
 /// A run directory whose reports could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The run's `results.jsonl` cannot be read.
     #[error(transparent)]
     Results(#[from] ResultsError),
+    /// A report cannot be written.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The error writing it.
+        source: io::Error,
+    },
 }
 
 /// Reads `dir/results.jsonl` and writes `dir/junit.xml` and `dir/report.html` from it.

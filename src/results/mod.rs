@@ -66,8 +66,10 @@ impl Verdict {
 /// transcript that decided it, numbered from 1 as `otarig replay` numbers them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
+    /// The outcome class and reason.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// The lines that decided it.
     pub evidence: Vec<Evidence>,
 }
 
@@ -85,6 +87,7 @@ pub struct CellRecord {
     pub expected: Option<Outcome>,
     /// `None` when the rig could not run the cell.
     pub observed: Option<Observed>,
+    /// `pass`, `fail`, `error` or `observed`: the expectation held against the observation.
     pub verdict: Verdict,
     /// The console transcript, relative to the run's directory.
     pub transcript: String,
@@ -127,11 +130,14 @@ pub fn short(outcome: Outcome) -> String {
 /// A cell of the matrix: firmware × scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CellKey {
+    /// The firmware's manifest id.
     pub firmware: String,
+    /// The scenario's id.
     pub scenario: String,
 }
 
 impl CellKey {
+    /// The cell of `firmware` × `scenario`.
     pub fn new(firmware: &str, scenario: &str) -> Self {
         Self { firmware: firmware.into(), scenario: scenario.into() }
     }
@@ -157,13 +163,18 @@ pub(crate) fn transcript_path(firmware: &str, scenario: &str) -> String {
 /// Cells per verdict.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// Cells whose outcome is the expected one.
     pub pass: usize,
+    /// Cells whose outcome is not the expected one.
     pub fail: usize,
+    /// Cells the rig could not run.
     pub error: usize,
+    /// Cells without an expectation.
     pub observed: usize,
 }
 
 impl Counts {
+    /// Counts `cells`.
     pub fn of(cells: &[CellRecord]) -> Self {
         let mut counts = Self::default();
         for cell in cells {
@@ -177,6 +188,7 @@ impl Counts {
         counts
     }
 
+    /// All cells counted.
     pub fn total(&self) -> usize {
         self.pass + self.fail + self.error + self.observed
     }

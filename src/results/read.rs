@@ -11,10 +11,26 @@ use super::{CellKey, CellRecord, RESULTS_FILE};
 /// A `results.jsonl` that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error reading it.
+        source: io::Error,
+    },
+    /// A line is not a cell result.
     #[error("{path}:{line}:{column}: not a cell result: {}", without_position(source))]
-    Malformed { path: PathBuf, line: usize, column: usize, source: serde_json::Error },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// The column, from 1.
+        column: usize,
+        /// What JSON parsing found.
+        source: serde_json::Error,
+    },
 }
 
 /// serde_json's message without the " at line L column C" it appends: a malformed result

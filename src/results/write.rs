@@ -30,6 +30,7 @@ impl ResultsFile {
         Ok(Self { path, file, len })
     }
 
+    /// The `results.jsonl` written to.
     pub fn path(&self) -> &Path {
         &self.path
     }

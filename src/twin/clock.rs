@@ -10,6 +10,7 @@ pub struct BootClock {
 }
 
 impl BootClock {
+    /// A clock at 0 µs whose jitter follows from `seed` (the same seed, the same timings).
     pub fn new(seed: u64) -> Self {
         Self { micros: 0, rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 }
     }

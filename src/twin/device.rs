@@ -77,14 +77,19 @@ impl Default for TwinConfig {
     }
 }
 
+/// A twin that cannot be started.
 #[derive(Debug, thiserror::Error)]
 pub enum TwinError {
+    /// No pseudo-terminal could be opened.
     #[error("cannot open a pseudo-terminal")]
     Pty(#[source] serialport::Error),
+    /// The pseudo-terminal has no path a flasher could open.
     #[error("the pseudo-terminal has no slave path")]
     NoPortPath,
+    /// The device's thread could not be started.
     #[error("cannot start the device thread")]
     Thread(#[source] io::Error),
+    /// The flash file cannot be used.
     #[error(transparent)]
     FlashFile(#[from] super::flash_file::FlashFileError),
 }
