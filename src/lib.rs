@@ -65,6 +65,7 @@
 
 #[cfg(unix)]
 pub mod board;
+#[warn(missing_docs)]
 pub mod codes;
 pub mod console;
 #[warn(missing_docs)]
@@ -77,6 +78,7 @@ pub mod image;
 pub mod input;
 #[cfg(unix)]
 pub mod lab;
+#[warn(missing_docs)]
 pub mod labnet;
 #[warn(missing_docs)]
 pub mod outcome;
