@@ -1,7 +1,7 @@
 //! Reading input files with a limit by what they are, so a huge or endless file (a device
 //! node, a sparse file, a FIFO) is refused instead of filling memory: an image, a flash dump or
 //! a region is at most [`MAX_IMAGE`] (the largest ESP32 flash), a text file (TOML, CSV, PEM) at
-//! most [`MAX_TEXT`].
+//! most `MAX_TEXT`.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -11,13 +11,14 @@ use std::path::Path;
 /// ESP32-family flash.
 pub const MAX_IMAGE: u64 = 16 * 1024 * 1024;
 /// The most bytes a text input (a scenario, manifest, lab config, CSV or PEM file) may have.
-pub const MAX_TEXT: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_TEXT: u64 = 4 * 1024 * 1024;
 
 /// An input larger than its limit; the source of an [`io::Error`] of kind
 /// [`io::ErrorKind::FileTooLarge`].
 #[derive(Debug, thiserror::Error)]
 #[error("larger than {max} bytes")]
 pub struct TooLarge {
+    /// The limit, in bytes.
     pub max: u64,
 }
 
@@ -42,7 +43,7 @@ pub fn read_image(path: &Path) -> io::Result<Vec<u8>> {
     read_capped(path, MAX_IMAGE)
 }
 
-/// A UTF-8 text file: at most [`MAX_TEXT`] bytes.
+/// A UTF-8 text file: at most `MAX_TEXT` bytes.
 pub fn read_text(path: &Path) -> io::Result<String> {
     let bytes = read_capped(path, MAX_TEXT)?;
     String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))

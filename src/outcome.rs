@@ -45,20 +45,30 @@ pub enum OutcomeClass {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VerifyReason {
+    /// No path to a trusted root: an unknown issuer, a wrong signature, a missing intermediate.
     Untrusted,
+    /// A certificate's `notAfter` has passed on the device's clock.
     Expired,
+    /// A certificate's `notBefore` is still ahead on the device's clock.
     NotYetValid,
+    /// The leaf does not name the host the device connected to.
     Hostname,
+    /// A certificate is signed with a hash the device's profile refuses (SHA-1, MD5).
     WeakHash,
+    /// A key the device's profile refuses (RSA below its minimum, an unsupported curve).
     WeakKey,
+    /// The leaf's key usage or extended key usage does not allow a TLS server.
     KeyUsage,
+    /// The device said verification failed but no line says why.
     Unknown,
 }
 
 /// An outcome class with its reason, where the class has reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Outcome {
+    /// How it ended.
     pub outcome: OutcomeClass,
+    /// Why the chain was rejected: only for [`OutcomeClass::TlsVerify`], `None` otherwise.
     pub reason: Option<VerifyReason>,
 }
 

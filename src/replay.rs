@@ -13,10 +13,12 @@ const CHUNK: usize = 64 * 1024;
 /// The verdict on a log and what was learnt about the log itself.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplayReport {
+    /// The outcome, its evidence and the attempts.
     #[serde(flatten)]
     pub verdict: Verdict,
     /// Lines read.
     pub lines: u64,
+    /// The log formats its lines were found in.
     pub formats: Formats,
     /// The ESP-IDF version the log's lines point to.
     pub idf_version: Option<IdfGuess>,
@@ -38,6 +40,19 @@ pub fn replay(mut input: impl Read) -> io::Result<ReplayReport> {
 }
 
 /// Replays a log held in memory.
+///
+/// ```
+/// use otarig::outcome::{OutcomeClass, VerifyReason};
+///
+/// let report = otarig::replay::replay_bytes(
+///     b"E (9012) esp-tls: mbedtls_ssl_handshake returned -0x2700\n\
+///       I (9012) esp-tls: Failed to verify peer certificate!\n\
+///       I (9012) esp-tls: verification info:   ! The certificate is not correctly signed by the trusted CA\n",
+/// );
+/// assert_eq!(report.lines, 3);
+/// assert_eq!(report.verdict.outcome.outcome, OutcomeClass::TlsVerify);
+/// assert_eq!(report.verdict.outcome.reason, Some(VerifyReason::Untrusted));
+/// ```
 pub fn replay_bytes(bytes: &[u8]) -> ReplayReport {
     let mut replayer = Replayer::default();
     replayer.feed(bytes);

@@ -8,8 +8,11 @@ use serde::de::DeserializeOwned;
 /// A place in a file, counted from 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
+    /// The file, as it was named when read.
     pub file: PathBuf,
+    /// Line, from 1.
     pub line: usize,
+    /// Column in characters, from 1.
     pub column: usize,
 }
 
@@ -29,19 +32,24 @@ pub struct TomlSource {
 /// A TOML file that did not parse into the expected shape (syntax, unknown key, wrong type).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShapeError {
+    /// Where the parser stopped.
     pub location: Location,
+    /// The parser's message, as a lowercase fragment.
     pub message: String,
 }
 
 impl TomlSource {
+    /// A source from text already read; `path` is only named in errors.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         Self { path: path.into(), text: text.into() }
     }
 
+    /// Reads `path` as text, with the limit of any text input (4 MiB).
     pub fn read(path: &Path) -> std::io::Result<Self> {
         Ok(Self::new(path, crate::input::read_text(path)?))
     }
 
+    /// The file, as named when read.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -10,25 +10,45 @@ use crate::outcome::VerifyReason;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VerifyFlag {
+    /// `BADCERT_EXPIRED`: past its `notAfter`.
     Expired,
+    /// `BADCERT_REVOKED`: on a CRL.
     Revoked,
+    /// `BADCERT_CN_MISMATCH`: the name does not match the expected host.
     CnMismatch,
+    /// `BADCERT_NOT_TRUSTED`: not signed by a trusted CA.
     NotTrusted,
+    /// `BADCRL_NOT_TRUSTED`: the CRL is not signed by a trusted CA.
     CrlNotTrusted,
+    /// `BADCRL_EXPIRED`: the CRL is expired.
     CrlExpired,
+    /// `BADCERT_MISSING`: no certificate.
     Missing,
+    /// `BADCERT_SKIP_VERIFY`: verification was skipped.
     SkipVerify,
+    /// `BADCERT_OTHER`: set by a verify callback.
     Other,
+    /// `BADCERT_FUTURE`: before its `notBefore`.
     Future,
+    /// `BADCRL_FUTURE`: the CRL is from the future.
     CrlFuture,
+    /// `BADCERT_KEY_USAGE`: the keyUsage extension does not allow the use.
     KeyUsage,
+    /// `BADCERT_EXT_KEY_USAGE`: the extendedKeyUsage extension does not allow the use.
     ExtKeyUsage,
+    /// `BADCERT_NS_CERT_TYPE`: the nsCertType extension does not allow the use.
     NsCertType,
+    /// `BADCERT_BAD_MD`: signed with a hash the profile refuses.
     BadMd,
+    /// `BADCERT_BAD_PK`: signed with a public-key algorithm the profile refuses.
     BadPk,
+    /// `BADCERT_BAD_KEY`: signed with a key the profile refuses (curve, RSA length).
     BadKey,
+    /// `BADCRL_BAD_MD`: the CRL is signed with a hash the profile refuses.
     CrlBadMd,
+    /// `BADCRL_BAD_PK`: the CRL is signed with an algorithm the profile refuses.
     CrlBadPk,
+    /// `BADCRL_BAD_KEY`: the CRL is signed with a key the profile refuses.
     CrlBadKey,
 }
 
@@ -63,6 +83,7 @@ const TABLE: [(VerifyFlag, u32, &str); 20] = [
 /// A flag read back from printed text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct FlagText {
+    /// The flag the text stands for.
     pub flag: VerifyFlag,
     /// Only a prefix was printed (ESP-IDF's 100-byte buffer cut it), but no other text
     /// starts that way.
@@ -70,8 +91,9 @@ pub struct FlagText {
 }
 
 impl VerifyFlag {
+    #[cfg(test)]
     /// The bit mbedTLS sets for this flag.
-    pub fn bit(self) -> u32 {
+    pub(crate) fn bit(self) -> u32 {
         TABLE.iter().find(|(flag, ..)| *flag == self).map_or(0, |(_, bit, _)| *bit)
     }
 
@@ -88,7 +110,7 @@ impl VerifyFlag {
     /// Reads one printed reason (`"  ! "` prefix already removed). A cut-off text is accepted
     /// when it is long enough to name exactly one flag.
     /// Trailing UART noise (bytes that were not UTF-8) is ignored.
-    pub fn from_text(text: &str) -> Option<FlagText> {
+    pub(crate) fn from_text(text: &str) -> Option<FlagText> {
         let text = text.trim_end_matches(|c: char| c.is_whitespace() || c == char::REPLACEMENT_CHARACTER);
         if let Some((flag, ..)) = TABLE.iter().find(|(.., full)| *full == text) {
             return Some(FlagText { flag: *flag, truncated: false });

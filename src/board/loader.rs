@@ -6,7 +6,7 @@
 //! No flasher stub: the ROM loader is on every chip and the twin runs no RAM code. espflash
 //! ends a write with FLASH_END, after which the chip leaves the loader and boots; when nothing
 //! needed writing it is still in the loader, and the backend boots it (a reset, or
-//! [`LoaderSession::run_user_code`] where there is no reset wiring).
+//! `LoaderSession::run_user_code` where there is no reset wiring).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -28,7 +28,7 @@ use super::{
 };
 
 /// The ROM loader's baud rate, and the console's (ESP-IDF's default).
-pub const ROM_BAUD: u32 = 115_200;
+pub(crate) const ROM_BAUD: u32 = 115_200;
 /// The ROM loader's FLASH_DATA block size.
 const ROM_BLOCK: u32 = 0x400;
 
@@ -96,7 +96,7 @@ impl LoaderSession {
 
     /// What the loader says of the chip: its kind, and its Wi-Fi MAC address from eFuse (what a
     /// lab's DHCP reservation names), `None` when the loader would not tell.
-    pub fn answer(&mut self) -> LoaderAnswer {
+    pub(crate) fn answer(&mut self) -> LoaderAnswer {
         let mac = self.flasher.chip().mac_address(self.flasher.connection());
         LoaderAnswer { chip: self.chip, mac: mac.inspect_err(|e| tracing::debug!("{}: no MAC: {e}", self.id)).ok() }
     }
@@ -132,7 +132,7 @@ impl LoaderSession {
     }
 
     /// [`write`](Self::write) within `limit`: once it passes, the port is cut off
-    /// ([`deadline::run`]) and the write fails; the session is then of no further use.
+    /// (`deadline::run`) and the write fails; the session is then of no further use.
     pub fn write_within(
         &mut self,
         regions: &[Region],
@@ -149,7 +149,7 @@ impl LoaderSession {
 
     /// Leaves the loader and starts the app from flash without a reset: FLASH_BEGIN of nothing,
     /// then FLASH_END with "run user code" (esptool's soft reset in ROM mode).
-    pub fn run_user_code(&mut self) -> Result<(), BoardError> {
+    pub(crate) fn run_user_code(&mut self) -> Result<(), BoardError> {
         let connection = self.flasher.connection();
         let begin = |c: &mut Connection| {
             c.command(Command::FlashBegin {
@@ -169,7 +169,7 @@ impl LoaderSession {
     }
 
     /// The port back, at the console's baud rate.
-    pub fn into_port(self) -> Result<Port, BoardError> {
+    pub(crate) fn into_port(self) -> Result<Port, BoardError> {
         let mut port: Port = self.flasher.into();
         port.set_baud_rate(ROM_BAUD).map_err(|source| BoardError::Console { id: self.id, port: self.port, source })?;
         Ok(port)
@@ -208,7 +208,7 @@ impl ProgressCallbacks for Callbacks<'_> {
 }
 
 /// Refuses regions past the end of a flash of `size` bytes, before anything is sent.
-pub fn check_fits(id: &str, regions: &[Region], size: Option<u32>) -> Result<(), BoardError> {
+pub(crate) fn check_fits(id: &str, regions: &[Region], size: Option<u32>) -> Result<(), BoardError> {
     let Some(size) = size else { return Ok(()) };
     match regions.iter().find(|r| r.end() > u64::from(size)) {
         Some(r) => Err(BoardError::OutOfFlash { id: id.to_owned(), offset: r.offset, end: r.end(), size }),

@@ -9,20 +9,20 @@
 //!
 //! Both flash through [`loader`]: the ROM serial loader without the flasher stub, regions whose
 //! MD5 already matches skipped, the rest written and verified. Finding a port ([`port`]) is
-//! separate from using it; reset sequences are data ([`reset`]); power control is a capability
+//! separate from using it; reset sequences are data (`reset`); power control is a capability
 //! a board may lack ([`power`]).
 //!
 //! With the cargo feature `probe`, a third backend, [`probe`]: a board on a JTAG debug probe
 //! (probe-rs), flashed through the target's flash loader and reset through its debug sequences,
 //! its console on its serial port. Builds without the feature stay lean.
 
-pub mod deadline;
+pub(crate) mod deadline;
 pub mod loader;
 pub mod port;
 pub mod power;
 #[cfg(feature = "probe")]
 pub mod probe;
-pub mod reset;
+pub(crate) mod reset;
 pub mod serial;
 pub mod twin;
 
@@ -35,6 +35,7 @@ use crate::firmware::profile::KnownBuild;
 use crate::firmware::start::PowerCut;
 pub use crate::image::Chip;
 use crate::twin::network::LabNetwork;
+pub use deadline::Limited;
 pub use reset::{ResetMode, ResetStrategy};
 
 /// Bytes to write at a flash offset.
@@ -233,7 +234,7 @@ pub trait Board: Send {
     fn power_cycle(&mut self) -> Result<bool, BoardError>;
 
     /// A reader of the chip's UART from now on. Reads return `TimedOut` after
-    /// [`CONSOLE_POLL`] of silence, so callers can keep their own time limits.
+    /// `CONSOLE_POLL` of silence, so callers can keep their own time limits.
     fn console(&mut self) -> Result<Box<dyn Read + Send>, BoardError>;
 
     /// Optional: power cuts at a chosen point of an update ([`PowerCuts`]); `None` when the
@@ -275,10 +276,10 @@ pub trait Emulation {
 }
 
 /// How long a console read waits for bytes before returning `TimedOut`.
-pub const CONSOLE_POLL: Duration = Duration::from_millis(20);
+pub(crate) const CONSOLE_POLL: Duration = Duration::from_millis(20);
 
 /// espflash's name for a chip, when espflash knows it.
-pub fn espflash_chip(chip: Chip) -> Option<espflash::target::Chip> {
+pub(crate) fn espflash_chip(chip: Chip) -> Option<espflash::target::Chip> {
     use espflash::target::Chip as E;
     Some(match chip {
         Chip::Esp32 => E::Esp32,
@@ -294,6 +295,6 @@ pub fn espflash_chip(chip: Chip) -> Option<espflash::target::Chip> {
 }
 
 /// The chip one espflash detected, when the rig knows it.
-pub fn chip_from_espflash(chip: espflash::target::Chip) -> Option<Chip> {
+pub(crate) fn chip_from_espflash(chip: espflash::target::Chip) -> Option<Chip> {
     Chip::KNOWN.into_iter().find(|known| espflash_chip(*known) == Some(chip))
 }

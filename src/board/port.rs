@@ -138,7 +138,7 @@ pub fn list_ports() -> Result<Vec<SerialPortInfo>, PortError> {
 }
 
 /// `"303a:1001"` → (0x303a, 0x1001).
-pub fn parse_vid_pid(text: &str) -> Option<(u16, u16)> {
+pub(crate) fn parse_vid_pid(text: &str) -> Option<(u16, u16)> {
     let (vid, pid) = text.split_once(':')?;
     let hex = |s: &str| (s.len() == 4).then(|| u16::from_str_radix(s, 16).ok()).flatten();
     Some((hex(vid)?, hex(pid)?))

@@ -31,7 +31,7 @@ impl fmt::Display for PowerAction {
 }
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 4] = ["action", "id", "port", "usb_serial"];
+pub(crate) const PLACEHOLDERS: [&str; 4] = ["action", "id", "port", "usb_serial"];
 
 /// A piece of a parsed template.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,7 +114,7 @@ impl CommandTemplate {
     }
 
     /// Whether the template names `placeholder`.
-    pub fn uses(&self, placeholder: &str) -> bool {
+    pub(crate) fn uses(&self, placeholder: &str) -> bool {
         self.pieces.iter().any(|piece| matches!(piece, Piece::Value(name) if *name == placeholder))
     }
 
@@ -141,7 +141,7 @@ impl CommandTemplate {
 }
 
 /// `value` as one shell word: bare when it holds only safe characters, else single-quoted.
-pub fn shell_quote(value: &str) -> String {
+pub(crate) fn shell_quote(value: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "_./:@%+=,-".contains(c);
     if !value.is_empty() && value.chars().all(safe) {
         value.to_owned()
@@ -186,7 +186,7 @@ impl PowerControl {
 }
 
 /// Runs `line` with `sh -c`; fails on a non-zero exit or after `limit` (the command is killed).
-pub fn run_command(line: &str, limit: Duration) -> Result<(), PowerError> {
+pub(crate) fn run_command(line: &str, limit: Duration) -> Result<(), PowerError> {
     let command = line.to_owned();
     let mut child = Command::new("sh")
         .arg("-c")

@@ -5,7 +5,7 @@
 //! opened without touching DTR/RTS.
 //!
 //! probe-rs knows the ESP targets and the ESP USB-JTAG probe only through probe-rs-espressif's
-//! plugin, registered once ([`register_espressif`]) before probes are listed or opened.
+//! plugin, registered once (`register_espressif`) before probes are listed or opened.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -30,16 +30,16 @@ use super::{
 const CONSOLE_BAUD: u32 = 115_200;
 
 /// Adds the ESP targets, debug sequences and USB-JTAG probe driver to probe-rs, once per process.
-pub fn register_espressif() {
+pub(crate) fn register_espressif() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(probe_rs_espressif::register_plugin);
 }
 
 /// Why text is not a probe selector: probe-rs's parse error (which it does not export by name).
-pub type SelectorError = <DebugProbeSelector as FromStr>::Err;
+pub(crate) type SelectorError = <DebugProbeSelector as FromStr>::Err;
 
 /// A probe selector as the lab config writes it: `VID:PID` or `VID:PID:SERIAL`, in hex.
-pub fn parse_selector(text: &str) -> Result<DebugProbeSelector, SelectorError> {
+pub(crate) fn parse_selector(text: &str) -> Result<DebugProbeSelector, SelectorError> {
     text.parse::<DebugProbeSelector>()
 }
 
@@ -78,7 +78,7 @@ pub fn list_probes() -> Vec<ListedProbe> {
 }
 
 /// A board on a debug probe, behind the [`Board`] trait.
-pub struct ProbeBoard {
+pub(crate) struct ProbeBoard {
     spec: SerialSpec,
     selector: DebugProbeSelector,
     identity: BoardIdentity,

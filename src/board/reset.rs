@@ -38,7 +38,7 @@ pub enum ResetStrategy {
 
 /// One step of a reset sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Data Terminal Ready: asserted (`true`) pulls GPIO0 low through the auto-reset circuit.
     Dtr(bool),
     /// Request To Send: asserted (`true`) pulls EN low through the auto-reset circuit.
@@ -117,7 +117,7 @@ impl ResetStrategy {
     }
 
     /// The line changes that reset into `mode`; `None` for a board without reset wiring.
-    pub fn sequence(self, mode: ResetMode) -> Option<&'static [Step]> {
+    pub(crate) fn sequence(self, mode: ResetMode) -> Option<&'static [Step]> {
         match (self, mode) {
             (Self::Classic, ResetMode::App) => Some(CLASSIC_APP),
             (Self::Classic, ResetMode::Download) => Some(CLASSIC_DOWNLOAD),
@@ -138,7 +138,7 @@ impl ResetStrategy {
 
     /// The strategy for a USB device, from the table of known bridges; `None` for a device the
     /// table does not know.
-    pub fn for_usb(vid: u16, pid: u16) -> Option<(Self, &'static str)> {
+    pub(crate) fn for_usb(vid: u16, pid: u16) -> Option<(Self, &'static str)> {
         KNOWN_BRIDGES.iter().find(|b| b.vid == vid && b.pid == pid).map(|b| (b.reset, b.name))
     }
 }
@@ -168,7 +168,7 @@ const KNOWN_BRIDGES: &[KnownBridge] = &[
 ];
 
 /// The reset wiring of a serial port.
-pub trait ResetLines {
+pub(crate) trait ResetLines {
     fn set_dtr(&mut self, asserted: bool) -> io::Result<()>;
     fn set_rts(&mut self, asserted: bool) -> io::Result<()>;
     fn clear_input(&mut self) -> io::Result<()>;
@@ -194,7 +194,7 @@ impl<P: SerialPort> ResetLines for P {
 }
 
 /// Plays `steps` on `lines`; stops at the first line that cannot be set.
-pub fn play(steps: &[Step], lines: &mut impl ResetLines) -> io::Result<()> {
+pub(crate) fn play(steps: &[Step], lines: &mut impl ResetLines) -> io::Result<()> {
     for step in steps {
         match *step {
             Step::Dtr(level) => lines.set_dtr(level)?,

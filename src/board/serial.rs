@@ -1,9 +1,9 @@
 //! A real board on a serial port: found by USB serial number, VID:PID or path ([`super::port`]),
 //! flashed by espflash through the ROM loader ([`super::loader`]), reset by the named DTR/RTS
-//! sequence of its strategy ([`super::reset`]), power-cycled by its lab's command
+//! sequence of its strategy (`super::reset`), power-cycled by its lab's command
 //! ([`super::power`]) when it has one. Connecting and flashing together count against the lab's
 //! flash limit: connecting is bounded by espflash's own attempts, the write is cut off at the
-//! limit ([`super::deadline`]).
+//! limit (`super::deadline`).
 //!
 //! The port is resolved again whenever it is (re)opened, because USB serial ports change names
 //! after a replug or a power cycle.
@@ -104,7 +104,7 @@ impl SerialBoard {
     }
 
     /// Finds the board's port among those the system lists; the identity follows.
-    pub fn resolve(&mut self) -> Result<(FoundPort, ResetSource), BoardError> {
+    pub(crate) fn resolve(&mut self) -> Result<(FoundPort, ResetSource), BoardError> {
         let port_err = |source| BoardError::Port { id: self.spec.id.clone(), source };
         let found = find_port(&self.spec.selector, &list_ports().map_err(port_err)?).map_err(port_err)?;
         let (reset, source) = choose_reset(self.spec.reset, found.usb.as_ref());

@@ -21,7 +21,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes (documented in the README).
 /// `--format` of the commands whose two outputs need no more words: text for people, JSON
 /// for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,14 +29,22 @@ pub enum OutputFormat {
     Json,
 }
 
+/// The process's exit codes, a contract documented in the README ("Exit status" for `replay`,
+/// the table under `otarig run` for the runner). Every command exits [`OK`](exit::OK) or
+/// [`USAGE`](exit::USAGE); only `run` uses the others.
 pub mod exit {
-    /// The work was done (for `replay`: the log was classified, whatever the outcome).
+    /// The work was done, whatever it found (for `replay`: the log was classified, whatever the
+    /// outcome; for `run`: every cell `pass` or `observed`).
     pub const OK: u8 = 0;
-    /// `run`: a cell's observed outcome is not the expected one.
+    /// `run`: a cell `fail` (its observed outcome is not the expected one); with `--strict`,
+    /// also a cell `observed`; with `--calibrate`, a cell where board and twin disagree.
     pub const FAIL: u8 = 1;
-    /// Usage error or unreadable input.
+    /// A usage error, or input that cannot be read or is in error (the message names the file);
+    /// for `run`, also a directory that is another run's or holds results without `--resume`.
+    /// clap's own usage errors exit with the same code.
     pub const USAGE: u8 = 2;
-    /// `run`: the rig could not run a cell (flashing, console, server), and no cell failed.
+    /// `run`: the rig could not run a cell (flashing, console, server) and no cell failed, or
+    /// the results could not be written.
     pub const INFRA: u8 = 3;
     /// `run`: stopped by Ctrl-C (SIGINT), as a shell reports a command killed by it (128 + 2).
     pub const INTERRUPTED: u8 = 130;

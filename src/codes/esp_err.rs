@@ -66,7 +66,7 @@ pub fn esp_err_name(code: u32) -> Option<&'static str> {
 }
 
 /// The value an `esp_err_t` name stands for.
-pub fn esp_err_by_name(name: &str) -> Option<u32> {
+pub(crate) fn esp_err_by_name(name: &str) -> Option<u32> {
     TABLE.iter().find(|(_, n)| *n == name).map(|(value, _)| *value)
 }
 

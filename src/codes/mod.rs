@@ -8,7 +8,8 @@
 mod esp_err;
 mod mbedtls_table;
 
-pub use esp_err::{esp_err_by_name, esp_err_name};
+pub(crate) use esp_err::esp_err_by_name;
+pub use esp_err::esp_err_name;
 
 use mbedtls_table::TABLE;
 
@@ -36,7 +37,7 @@ pub fn mbedtls_name(code: i32) -> Option<&'static str> {
 /// The names of a code's high-level and low-level parts: `-0x4290` is
 /// `MBEDTLS_ERR_RSA_PUBLIC_FAILED` caused by `MBEDTLS_ERR_MPI_ALLOC_FAILED`. A code that is one
 /// error has only the first.
-pub fn mbedtls_parts(code: i32) -> (Option<&'static str>, Option<&'static str>) {
+pub(crate) fn mbedtls_parts(code: i32) -> (Option<&'static str>, Option<&'static str>) {
     let Some(magnitude) = magnitude(code) else { return (None, None) };
     let (high, low) = split(magnitude);
     match (high, low) {
@@ -46,7 +47,7 @@ pub fn mbedtls_parts(code: i32) -> (Option<&'static str>, Option<&'static str>) 
 }
 
 /// Whether mbedTLS knows the code, whole or as a high-level and a low-level part.
-pub fn is_mbedtls_code(code: i32) -> bool {
+pub(crate) fn is_mbedtls_code(code: i32) -> bool {
     let (high, low) = mbedtls_parts(code);
     match magnitude(code).map(split) {
         Some((0, _) | (_, 0)) => high.is_some(),
@@ -56,7 +57,7 @@ pub fn is_mbedtls_code(code: i32) -> bool {
 }
 
 /// The code an mbedTLS error name stands for (2.28 and 3.x names).
-pub fn mbedtls_code_of(name: &str) -> Option<i32> {
+pub(crate) fn mbedtls_code_of(name: &str) -> Option<i32> {
     let value = V3_NAMES
         .iter()
         .find(|(_, n)| *n == name)
@@ -67,7 +68,7 @@ pub fn mbedtls_code_of(name: &str) -> Option<i32> {
 
 /// mbedTLS codes that mean an allocation failed, whole or in their low-level part (`-0x4290`:
 /// an RSA operation failed because a big number could not be allocated).
-pub fn is_alloc_failure(code: i32) -> bool {
+pub(crate) fn is_alloc_failure(code: i32) -> bool {
     let Some(magnitude) = magnitude(code) else { return false };
     let (high, low) = split(magnitude);
     [high, low]
@@ -79,7 +80,7 @@ pub fn is_alloc_failure(code: i32) -> bool {
 /// The error whose `mbedtls_strerror` text `text` starts with, and how many bytes of `text` it
 /// covers. A composite text (`RSA - ... : BIGNUM - ...`) gives the composite code. A text cut
 /// short by a small buffer still names its error when what is left names only one.
-pub fn mbedtls_text_at(text: &str) -> Option<(i32, usize)> {
+pub(crate) fn mbedtls_text_at(text: &str) -> Option<(i32, usize)> {
     let (high, high_len) = text_entry_at(text)?;
     let rest = &text[high_len..];
     if let Some(low_text) = rest.strip_prefix(" : ")

@@ -6,7 +6,7 @@ use memchr::memchr;
 const ESC: u8 = 0x1b;
 
 /// Returns `line` without escape sequences, using `scratch` only when there is one to remove.
-pub fn strip<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+pub(crate) fn strip<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
     let Some(first) = memchr(ESC, line) else {
         return line;
     };

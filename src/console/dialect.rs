@@ -13,11 +13,11 @@ use super::record::{Body, IdfTimestamp, Record};
 /// The logging formats seen in a log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Formats {
-    pub esp_idf: bool,
+    pub(crate) esp_idf: bool,
     pub arduino: bool,
     pub esphome: bool,
     pub rom: bool,
-    pub monitor_timestamps: bool,
+    pub(crate) monitor_timestamps: bool,
     /// Lines carried paste wrappers: Markdown quote marks, a code indent, bold markers,
     /// backticks, colour codes that lost their ESC byte.
     pub pasted: bool,
@@ -38,7 +38,7 @@ pub struct IdfGuess {
 
 /// Collects [`Formats`] and an [`IdfGuess`] while a log streams past.
 #[derive(Debug, Default)]
-pub struct DialectTracker {
+pub(crate) struct DialectTracker {
     formats: Formats,
     guess: Option<IdfGuess>,
 }
@@ -48,7 +48,7 @@ impl DialectTracker {
         self.formats
     }
 
-    pub fn idf_guess(&self) -> Option<&IdfGuess> {
+    pub(crate) fn idf_guess(&self) -> Option<&IdfGuess> {
         self.guess.as_ref()
     }
 

@@ -188,7 +188,7 @@ pub enum EventKind {
 
 /// How the hex digits of a printed error code look; versions differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HexStyle {
+pub(crate) enum HexStyle {
     /// `-0x%x`: lowercase, no padding (ESP-IDF before v4.4's mbedTLS port rewrite).
     Lower,
     /// `-0x%04X`: uppercase, four digits (v4.4 and later).

@@ -16,7 +16,7 @@ use crate::codes;
 
 /// An error a line names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fact {
+pub(crate) enum Fact {
     /// An mbedTLS error code (negative).
     Mbedtls(i32),
     /// An `esp_err_t` value (`ESP_FAIL` as `0xFFFF_FFFF`).
@@ -205,12 +205,12 @@ fn is_name_byte(b: u8) -> bool {
 /// words (lowercase or capitalised, two letters or more, not part of an identifier). A device
 /// line has a message of a few words at most around its codes; a changelog, a release note or
 /// a poster's comment has more.
-pub fn is_prose(text: &str, facts: &[Found]) -> bool {
+pub(crate) fn is_prose(text: &str, facts: &[Found]) -> bool {
     ordinary_words(text, facts, 3) >= 3
 }
 
 /// Ordinary words in `text` outside `facts`, counted up to `limit`.
-pub fn ordinary_words(text: &str, facts: &[Found], limit: usize) -> usize {
+pub(crate) fn ordinary_words(text: &str, facts: &[Found], limit: usize) -> usize {
     let bytes = text.as_bytes();
     let mut words = 0;
     let mut i = 0;
@@ -241,7 +241,7 @@ pub fn ordinary_words(text: &str, facts: &[Found], limit: usize) -> usize {
 
 /// The one error the facts agree on, or `None` when they name none or several. Forms of one
 /// mbedTLS error (name, hex, decimal, text) agree; an `esp_err_t` agrees only with itself.
-pub fn agreed(facts: &[Found]) -> Option<Fact> {
+pub(crate) fn agreed(facts: &[Found]) -> Option<Fact> {
     let first = facts.first()?.fact;
     facts.iter().all(|f| f.fact == first).then_some(first)
 }

@@ -20,7 +20,7 @@ pub enum HostPrefix {
 }
 
 /// The line without host prefixes, and the last prefix removed.
-pub fn strip(line: &str) -> (Option<HostPrefix>, &str) {
+pub(crate) fn strip(line: &str) -> (Option<HostPrefix>, &str) {
     let mut host = None;
     let mut rest = line;
     if let Some(after) = strip_monitor_timestamp(rest).or_else(|| strip_glued_clock(rest)) {

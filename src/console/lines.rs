@@ -12,7 +12,7 @@ pub const MAX_LINE_BYTES: usize = 4096;
 
 /// One complete line, without its terminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawLine<'a> {
+pub(crate) struct RawLine<'a> {
     /// Line number, counted from 1.
     pub number: u64,
     pub bytes: &'a [u8],
@@ -22,7 +22,7 @@ pub struct RawLine<'a> {
 
 /// Splits a byte stream into lines; see the module documentation.
 #[derive(Debug, Default)]
-pub struct LineSplitter {
+pub(crate) struct LineSplitter {
     partial: Vec<u8>,
     partial_truncated: bool,
     has_partial: bool,

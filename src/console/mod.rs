@@ -68,7 +68,7 @@ impl Console {
     }
 
     /// The ESP-IDF version the lines so far point to.
-    pub fn idf_guess(&self) -> Option<&IdfGuess> {
+    pub(crate) fn idf_guess(&self) -> Option<&IdfGuess> {
         self.reader.dialect.idf_guess()
     }
 }

@@ -5,7 +5,7 @@
 //! was pasted; only the reading uses what is left.
 
 /// The line without paste wrappers, and whether there were any.
-pub fn peel(line: &str) -> (&str, bool) {
+pub(crate) fn peel(line: &str) -> (&str, bool) {
     // Most lines are a device's own: a letter or digit first, no wrapper last.
     if starts_clean(line.as_bytes()) && ends_clean(line.as_bytes()) {
         return (line, false);

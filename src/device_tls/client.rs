@@ -30,7 +30,7 @@ use super::release::{self, ReleaseCrypto, Screened};
 use super::{Anchors, CERT_VERIFY_FAILED, ChainVerdict, DevicePolicy, DeviceTlsError, Recorder, offline, parse_chain};
 
 /// An established session: read and write the application data through it ([`Io`]).
-pub type Session = Context<EspSocket>;
+pub(crate) type Session = Context<EspSocket>;
 
 /// A TCP socket under mbedTLS with the error mapping of ESP-IDF's port
 /// (`components/mbedtls/port/net_sockets.c`): a reset or broken pipe is

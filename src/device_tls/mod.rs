@@ -16,11 +16,11 @@
 //!   bundle by name and checks its signature with the stored key, printing the bundle's own
 //!   lines of that ESP-IDF version (`bundle`).
 //!
-//! [`judge_chain`] does this offline (for `otarig predict`); [`client`] does it inside a real
+//! [`judge_chain`] does this offline (for `otarig predict`); `client` does it inside a real
 //! handshake (for the twin). Both share the callback, so they cannot disagree about a chain.
 
 mod bundle;
-pub mod client;
+pub(crate) mod client;
 mod dates;
 mod offline;
 pub mod release;
@@ -39,12 +39,12 @@ use crate::verify_flags::VerifyFlag;
 pub use offline::judge_chain;
 
 /// `MBEDTLS_ERR_X509_CERT_VERIFY_FAILED`.
-pub const CERT_VERIFY_FAILED: i32 = -0x2700;
+pub(crate) const CERT_VERIFY_FAILED: i32 = -0x2700;
 /// `MBEDTLS_ERR_X509_FATAL_ERROR`: a verify callback failed (the bundle), or the chain is too long.
 pub const X509_FATAL_ERROR: i32 = -0x3000;
 /// `MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE`: the chain verified but the leaf's key usage does not
 /// allow the key exchange.
-pub const BAD_HS_CERTIFICATE: i32 = -0x7A00;
+pub(crate) const BAD_HS_CERTIFICATE: i32 = -0x7A00;
 
 /// What a firmware trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +52,12 @@ pub enum Anchors {
     /// Root certificates compiled in (`cert_pem`), DER, in the order the firmware lists them.
     Roots(Vec<Vec<u8>>),
     /// ESP-IDF's certificate bundle: subject names and keys only.
-    Bundle { entries: Vec<BundleEntry>, format: BundleFormat },
+    Bundle {
+        /// The bundle's entries, in the order the firmware holds them.
+        entries: Vec<BundleEntry>,
+        /// How the release lays the bundle out.
+        format: BundleFormat,
+    },
 }
 
 /// Everything that decides how a device judges a chain.
@@ -60,6 +65,7 @@ pub enum Anchors {
 pub struct DevicePolicy {
     /// The ESP-IDF version the firmware was built with (bundle behaviour and lines).
     pub idf: IdfVersion,
+    /// The certificates it trusts.
     pub anchors: Anchors,
     /// `Some(unix seconds)`: the firmware checks certificate dates (`MBEDTLS_HAVE_TIME_DATE`)
     /// and its clock reads this; `None`: no date is ever checked (the ESP-IDF default).
@@ -71,7 +77,9 @@ pub struct DevicePolicy {
 pub struct LogLine {
     /// `E`, `W` or `I`.
     pub level: char,
+    /// The tag ESP-IDF prints it under (`esp-x509-crt-bundle`).
     pub tag: &'static str,
+    /// The message, as printed.
     pub text: String,
 }
 
@@ -81,7 +89,9 @@ pub struct PathCert {
     /// 0 for the server's leaf, counting up to the top of the path (a trusted root when one
     /// was reached).
     pub depth: u32,
+    /// Subject, as mbedTLS prints a distinguished name (`C=US, O=..., CN=...`).
     pub subject: String,
+    /// Issuer, as mbedTLS prints it.
     pub issuer: String,
     /// The certificate's own flags after the callback (`MBEDTLS_X509_BADCERT_*`).
     pub flags: u32,
@@ -90,8 +100,9 @@ pub struct PathCert {
 /// How the device judged a chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChainVerdict {
-    /// What verification returned: 0, [`CERT_VERIFY_FAILED`], [`X509_FATAL_ERROR`],
-    /// [`BAD_HS_CERTIFICATE`] (or another mbedTLS code).
+    /// What verification returned: 0, `MBEDTLS_ERR_X509_CERT_VERIFY_FAILED` (-0x2700),
+    /// [`X509_FATAL_ERROR`], `MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE` (-0x7A00), or another
+    /// mbedTLS code.
     pub code: i32,
     /// The verification flags (`0xFFFFFFFF` after a fatal error, as mbedTLS sets them).
     pub flags: u32,
@@ -102,6 +113,7 @@ pub struct ChainVerdict {
 }
 
 impl ChainVerdict {
+    /// Whether the device accepts the chain (verification returned 0).
     pub fn accepted(&self) -> bool {
         self.code == 0
     }
@@ -130,14 +142,29 @@ impl ChainVerdict {
 /// Why a chain or a trust list could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceTlsError {
+    /// A certificate of the chain does not parse.
     #[error("certificate {index} of the chain is not a certificate mbedTLS can parse ({})", code(source))]
-    ChainCertificate { index: usize, source: mbedtls::Error },
+    ChainCertificate {
+        /// Its place in the chain, from 0 for the leaf.
+        index: usize,
+        /// mbedTLS's parse error.
+        source: mbedtls::Error,
+    },
+    /// A trusted root does not parse.
     #[error("trusted root {index} is not a certificate mbedTLS can parse ({})", code(source))]
-    Root { index: usize, source: mbedtls::Error },
+    Root {
+        /// Its place in the trust list, from 0.
+        index: usize,
+        /// mbedTLS's parse error.
+        source: mbedtls::Error,
+    },
+    /// No certificate in the chain.
     #[error("the chain is empty")]
     EmptyChain,
+    /// mbedTLS refused the client's configuration.
     #[error("cannot set up the TLS client: {0}")]
     Setup(#[source] mbedtls::Error),
+    /// The host name cannot be given to mbedTLS (it holds a NUL byte).
     #[error("the host name contains a NUL byte")]
     HostName,
 }

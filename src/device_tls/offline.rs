@@ -22,6 +22,35 @@ const SERVER_AUTH: [u8; 8] = [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 
 /// How a device with `policy` judges `chain` (DER, leaf first, in the order the server sends
 /// it) for a connection to `hostname` (`None`: no name check).
+///
+/// Errors are about the input (a certificate that cannot be read), never the verdict: a chain
+/// the device refuses is an `Ok` verdict that is not [`accepted`](ChainVerdict::accepted).
+///
+/// ```
+/// use otarig::device_tls::{Anchors, DevicePolicy, judge_chain};
+/// use otarig::idf::IdfVersion;
+/// use otarig::outcome::{OutcomeClass, VerifyReason};
+/// use otarig::pki::pem_to_der;
+///
+/// // The lab's look-alikes of Let's Encrypt's R3 and the two roots.
+/// let der = |name: &str| {
+///     let pem = std::fs::read_to_string(format!("scenarios/pki/certs/{name}.pem")).unwrap();
+///     pem_to_der(&pem).unwrap()
+/// };
+/// let chain = [der("r3")];
+/// let trusting = |root: &str| DevicePolicy {
+///     idf: IdfVersion::new(4, 4, 0),
+///     anchors: Anchors::Roots(vec![der(root)]),
+///     date_check_at: None,
+/// };
+///
+/// let verdict = judge_chain(&chain, None, &trusting("isrg_root_x1"))?;
+/// assert!(verdict.accepted());
+///
+/// let verdict = judge_chain(&chain, None, &trusting("dst_root_x3"))?;
+/// assert_eq!(verdict.rejection(), Some((OutcomeClass::TlsVerify, VerifyReason::Untrusted)));
+/// # Ok::<(), otarig::device_tls::DeviceTlsError>(())
+/// ```
 pub fn judge_chain(
     chain: &[Vec<u8>],
     hostname: Option<&str>,
@@ -50,7 +79,7 @@ pub(super) fn verify_as_device(
     let crypto = ReleaseCrypto::of(policy.idf);
     let mut kept = match release::screen(crypto, &certificates) {
         // The handshake ended while parsing (the TLS layer's alert); nothing was verified.
-        Screened::Refused { code, .. } => {
+        Screened::Refused { code } => {
             return Ok((ChainVerdict { code, flags: 0, path: Vec::new(), log: Vec::new() }, None));
         }
         Screened::Chain { kept, .. } => kept,

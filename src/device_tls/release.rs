@@ -19,8 +19,8 @@
 //!   521r1 and brainpoolP256r1/384r1/512r1, RSA ≥ 2048.
 //!
 //! The library linked here is 2.28 with every algorithm compiled in, so it parses what any
-//! release parses; [`screen`] leaves out or refuses what the release could not parse, and
-//! [`verify_with_profile`] checks with the release's profile.
+//! release parses; `screen` leaves out or refuses what the release could not parse, and
+//! `verify_with_profile` checks with the release's profile.
 
 use std::ffi::{CString, c_int, c_void};
 
@@ -65,7 +65,7 @@ static PROFILE_3: sys::x509_crt_profile = sys::x509_crt_profile {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReleaseCrypto {
     /// The mbedTLS major version the release ships (2 before v5.0).
-    pub mbedtls_major: u8,
+    pub(crate) mbedtls_major: u8,
 }
 
 impl ReleaseCrypto {
@@ -109,6 +109,7 @@ impl ReleaseCrypto {
 /// The outcome of parsing one certificate on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parse {
+    /// The release's mbedTLS parses it.
     Parsed,
     /// `UNKNOWN_SIG_ALG + OID_NOT_FOUND`: the TLS layer leaves the certificate out.
     UnknownSignature,
@@ -117,33 +118,33 @@ pub enum Parse {
 }
 
 /// The chain as the device's TLS layer keeps it.
-pub enum Screened {
+pub(crate) enum Screened {
     /// The certificates it parsed, in order, and how many it left out.
     Chain { kept: MbedtlsList<Certificate>, dropped: usize },
     /// The handshake ends with this parse error.
-    Refused { index: usize, code: i32 },
+    Refused { code: i32 },
 }
 
 /// Screens `chain` (parsed by this library, leaf first) as the release's TLS layer would.
-pub fn screen(crypto: ReleaseCrypto, chain: &MbedtlsList<Certificate>) -> Screened {
+pub(crate) fn screen(crypto: ReleaseCrypto, chain: &MbedtlsList<Certificate>) -> Screened {
     let mut kept = MbedtlsList::new();
     let mut dropped = 0;
-    for (index, cert) in chain.iter().enumerate() {
+    for cert in chain {
         match crypto.parse(cert) {
             Parse::Parsed => kept.push(cert.clone()),
             Parse::UnknownSignature => dropped += 1,
-            Parse::Fails(code) => return Screened::Refused { index, code },
+            Parse::Fails(code) => return Screened::Refused { code },
         }
     }
     Screened::Chain { kept, dropped }
 }
 
 /// What `mbedtls_x509_crt_verify_with_profile` returned: the code and the flags.
-pub type Verified = Result<(), (i32, u32)>;
+pub(crate) type Verified = Result<(), (i32, u32)>;
 
 /// `mbedtls_x509_crt_verify_with_profile` with `profile`, the name check against `cn` and
 /// `callback` as the verify callback (`Err` from it is fatal, as in mbedTLS).
-pub fn verify_with_profile<F>(
+pub(crate) fn verify_with_profile<F>(
     chain: &mut MbedtlsList<Certificate>,
     trusted: &mut MbedtlsList<Certificate>,
     profile: &'static sys::x509_crt_profile,
@@ -163,7 +164,7 @@ where
 /// # Safety
 /// `chain` must point to an initialised certificate list and `trusted` to one or be null,
 /// both alive for the call.
-pub unsafe fn verify_raw<F>(
+pub(crate) unsafe fn verify_raw<F>(
     chain: *mut sys::x509_crt,
     trusted: *mut sys::x509_crt,
     profile: &'static sys::x509_crt_profile,
@@ -216,7 +217,7 @@ where
 
 /// The DER of every certificate of the list that starts at `cert` (the chain as the TLS layer
 /// parsed it, when `cert` is the leaf a verify callback sees at depth 0).
-pub fn chain_from(cert: &Certificate) -> Vec<Vec<u8>> {
+pub(crate) fn chain_from(cert: &Certificate) -> Vec<Vec<u8>> {
     let mut chain = Vec::new();
     let mut next: *const sys::x509_crt = std::ptr::from_ref(cert).cast();
     while !next.is_null() {

@@ -31,7 +31,7 @@ pub const PROFILE_MARKER: &[u8] = b"otarig-profile-v1\n";
 /// In the DRAM segment of a bootloader built with `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`: the
 /// twin's bootloader then runs the rollback state machine. Real bootloaders carry no marker
 /// (the twin treats them as built without rollback).
-pub const ROLLBACK_MARKER: &[u8] = b"otarig-bootloader: app rollback\0";
+pub(crate) const ROLLBACK_MARKER: &[u8] = b"otarig-bootloader: app rollback\0";
 
 const DROM: u32 = 0x3F40_0020;
 const DRAM: u32 = 0x3FFB_0000;

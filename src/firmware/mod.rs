@@ -8,9 +8,9 @@ pub mod build;
 pub mod prepare;
 pub mod profile;
 mod raw;
-pub mod sdkconfig;
+pub(crate) mod sdkconfig;
 pub mod start;
-pub mod url;
+pub(crate) mod url;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use crate::image::Chip;
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::{Location, TomlSource};
 use profile::{Client, ClockSource, LogLevel, Source, Sourced, Stated};
-pub use url::OtaUrl;
+pub use url::{OtaUrl, Scheme, UrlError};
 
 /// What the firmware trusts.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -91,7 +91,7 @@ pub struct FirmwareManifest {
 impl FirmwareManifest {
     /// What the rig tells a twin about this build: every resolved value with its source, so
     /// the twin runs a real build as the manifest describes it (its image cannot say it all).
-    pub fn stated(&self) -> Stated {
+    pub(crate) fn stated(&self) -> Stated {
         let source = |key: &str| self.sources.get(key).copied().unwrap_or(Source::Manifest);
         Stated {
             idf: Some(Sourced::new(self.idf.clone(), source("idf"))),

@@ -45,7 +45,7 @@ pub enum Source {
 
 impl Source {
     /// Whether the value is inferred rather than stated or read from a structure that says it.
-    pub fn is_guess(self) -> bool {
+    pub(crate) fn is_guess(self) -> bool {
         self == Source::ImageStrings
     }
 
@@ -107,10 +107,10 @@ pub enum Client {
 
 impl Client {
     /// The names a manifest's `client` takes.
-    pub const NAMES: [&'static str; 4] = ["simple_ota", "advanced_https_ota", "native_ota", "library"];
+    pub(crate) const NAMES: [&'static str; 4] = ["simple_ota", "advanced_https_ota", "native_ota", "library"];
 
     /// From a manifest's `client`, or a descriptor's project name (`simple_ota`, ...).
-    pub fn from_name(name: &str) -> Option<Client> {
+    pub(crate) fn from_name(name: &str) -> Option<Client> {
         match name {
             "simple_ota" => Some(Client::SimpleOta),
             "advanced_https_ota" => Some(Client::AdvancedHttpsOta),
@@ -144,14 +144,14 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// The names a manifest's `log_level` takes.
-    pub const NAMES: [&'static str; 6] = ["none", "error", "warn", "info", "debug", "verbose"];
+    pub(crate) const NAMES: [&'static str; 6] = ["none", "error", "warn", "info", "debug", "verbose"];
 
-    pub fn from_name(name: &str) -> Option<LogLevel> {
+    pub(crate) fn from_name(name: &str) -> Option<LogLevel> {
         Self::NAMES.iter().position(|n| *n == name).and_then(Self::from_number)
     }
 
     /// `CONFIG_LOG_DEFAULT_LEVEL`'s number (0 none … 5 verbose).
-    pub fn from_number(number: usize) -> Option<LogLevel> {
+    pub(crate) fn from_number(number: usize) -> Option<LogLevel> {
         [LogLevel::None, LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug, LogLevel::Verbose]
             .get(number)
             .copied()
@@ -202,7 +202,7 @@ pub struct FirmwareProfile {
     pub client: Sourced<Client>,
     pub log_level: Sourced<LogLevel>,
     /// The release offered as the update: it does not look for a newer one.
-    pub is_update: bool,
+    pub(crate) is_update: bool,
     /// What the TLS client trusts; `None` when the image embeds nothing.
     pub anchors: Option<Anchors>,
 }
@@ -303,7 +303,7 @@ impl KnownBuild {
 
 /// The SHA-256 of an app image: of its bytes up to its end as the image's header and segments
 /// say (a partition's trailing 0xFF not counted), or of all of them when they do not parse.
-pub fn image_sha256(image: &[u8]) -> [u8; 32] {
+pub(crate) fn image_sha256(image: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     let length = crate::image::parse_app(image).map_or(image.len(), |app| app.length.min(image.len()));
     sha2::Sha256::digest(&image[..length]).into()

@@ -8,7 +8,7 @@ use crate::image::Chip;
 
 /// The options of an `sdkconfig`: `CONFIG_X=value` lines, and `# CONFIG_X is not set` as `n`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Sdkconfig {
+pub(crate) struct Sdkconfig {
     options: BTreeMap<String, String>,
 }
 
@@ -45,6 +45,7 @@ impl Sdkconfig {
         Chip::from_config_name(self.get("CONFIG_IDF_TARGET")?)
     }
 
+    #[cfg(test)]
     /// Whether the build includes ESP-IDF's certificate bundle.
     pub fn certificate_bundle(&self) -> Option<bool> {
         self.flag("CONFIG_MBEDTLS_CERTIFICATE_BUNDLE")
@@ -53,7 +54,7 @@ impl Sdkconfig {
     /// What the `sdkconfig` states about the firmware's behaviour: date checks
     /// (`CONFIG_MBEDTLS_HAVE_TIME_DATE`), rollback (`CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`, or
     /// v3.3's `CONFIG_APP_ROLLBACK_ENABLE`) and the log level (`CONFIG_LOG_DEFAULT_LEVEL`).
-    pub fn stated(&self) -> Stated {
+    pub(crate) fn stated(&self) -> Stated {
         let sourced = |value| Sourced::new(value, Source::Sdkconfig);
         let rollback =
             self.flag("CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE").or_else(|| self.flag("CONFIG_APP_ROLLBACK_ENABLE"));

@@ -26,7 +26,7 @@ pub enum StartState {
 
 impl StartState {
     /// The slot names a scenario may write.
-    pub const SLOT_NAMES: [&'static str; 3] = ["factory", "ota_0", "ota_1"];
+    pub(crate) const SLOT_NAMES: [&'static str; 3] = ["factory", "ota_0", "ota_1"];
     /// The entry states a scenario may write, with the `esp_ota_img_states_t` each stands for.
     pub const STATE_NAMES: [(&'static str, OtaState); 4] = [
         ("valid", OtaState::Valid),
@@ -36,7 +36,7 @@ impl StartState {
     ];
 
     /// `slot = "..."` (and `state = "..."` for an OTA slot, default `valid`) → a start state;
-    /// `None` for a name not in [`Self::SLOT_NAMES`] or [`Self::STATE_NAMES`].
+    /// `None` for a name not in `Self::SLOT_NAMES` or [`Self::STATE_NAMES`].
     pub fn from_names(slot: &str, state: Option<&str>) -> Option<Self> {
         let index = match slot {
             "factory" => return state.is_none().then_some(Self::Factory),
@@ -52,7 +52,7 @@ impl StartState {
     }
 
     /// The partition's name: `factory`, `ota_0`, `ota_1`.
-    pub fn slot_name(&self) -> String {
+    pub(crate) fn slot_name(&self) -> String {
         match self {
             Self::Factory => "factory".to_owned(),
             Self::Ota { index, .. } => format!("ota_{index}"),

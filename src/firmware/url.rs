@@ -15,7 +15,7 @@ pub enum Scheme {
 
 impl Scheme {
     /// The port a URL of this scheme means when it names none.
-    pub const fn default_port(self) -> u16 {
+    pub(crate) const fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,
             Scheme::Https => 443,

@@ -5,4 +5,5 @@ mod release;
 mod version;
 
 pub use release::{Generation, Unsupported, mbedtls_of};
-pub use version::{BuildVersion, IdfVersion, PreRelease, VersionError, find_versions};
+pub(crate) use version::find_versions;
+pub use version::{BuildVersion, IdfVersion, PreRelease, VersionError};

@@ -50,7 +50,9 @@ const TABLE: [(Generation, IdfVersion, IdfVersion, &str); 7] = [
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("ESP-IDF {version} is not emulated: {reason}; supported: v3.1 to v6.0")]
 pub struct Unsupported {
+    /// The release asked for.
     pub version: IdfVersion,
+    /// Why it is not emulated (before the first generation, after the last).
     pub reason: &'static str,
 }
 
@@ -84,14 +86,14 @@ impl Generation {
     }
 
     /// The minor releases it covers, for people: `v3.3–v4.2`.
-    pub fn releases(self) -> String {
+    pub(crate) fn releases(self) -> String {
         let (_, first, last, _) = self.row();
         let (first, last) = (first.minor_release(), last.minor_release());
         if first == last { first.to_string() } else { format!("{first}–{last}") }
     }
 
     /// The ESP-IDF tag whose source its lines follow.
-    pub fn source_tag(self) -> &'static str {
+    pub(crate) fn source_tag(self) -> &'static str {
         self.row().3
     }
 

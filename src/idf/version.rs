@@ -7,8 +7,11 @@ use std::fmt;
 /// A released ESP-IDF version, `v4.4.8` → (4, 4, 8); a minor release is patch 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct IdfVersion {
+    /// The major version: 4 in `v4.4.8`.
     pub major: u8,
+    /// The minor version: 4 in `v4.4.8`.
     pub minor: u8,
+    /// The patch release: 8 in `v4.4.8`; 0 for a minor release (`v4.4`).
     pub patch: u8,
 }
 
@@ -32,12 +35,12 @@ impl IdfVersion {
     }
 
     /// Whether this is `major.minor` or later.
-    pub fn at_least(self, major: u8, minor: u8) -> bool {
+    pub(crate) fn at_least(self, major: u8, minor: u8) -> bool {
         (self.major, self.minor) >= (major, minor)
     }
 
     /// The minor release this version belongs to (`v4.4.8` → `v4.4`).
-    pub const fn minor_release(self) -> Self {
+    pub(crate) const fn minor_release(self) -> Self {
         Self { major: self.major, minor: self.minor, patch: 0 }
     }
 
@@ -48,13 +51,13 @@ impl IdfVersion {
 
     /// Bootloader rollback exists from v3.3 on (`CONFIG_APP_ROLLBACK_ENABLE`, later
     /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`).
-    pub fn has_rollback(self) -> bool {
+    pub(crate) fn has_rollback(self) -> bool {
         (self.major, self.minor) >= (3, 3)
     }
 
     /// The certificate bundle formats the rig knows start with v4.4 (big-endian records;
     /// v5.4 moved to an offset table).
-    pub fn has_certificate_bundle(self) -> bool {
+    pub(crate) fn has_certificate_bundle(self) -> bool {
         (self.major, self.minor) >= (4, 4)
     }
 }
@@ -75,7 +78,9 @@ pub enum PreRelease {
     /// The start of a release's development on ESP-IDF's master branch (`v4.3-dev`): such a
     /// build comes before the release, after the previous one branched.
     Dev,
+    /// A beta of the release (`-beta1` → 1).
     Beta(u8),
+    /// A release candidate (`-rc2` → 2).
     Rc(u8),
 }
 
@@ -87,9 +92,10 @@ pub struct BuildVersion {
     /// The release the string is described from (`v5.2.1` for `v5.2.1-533-g9f4f8e24f2`; `v4.3`
     /// for `v4.3-dev-2586-g526f68239`).
     pub release: IdfVersion,
+    /// The pre-release marker, when the string has one (`-dev`, `-beta1`, `-rc2`).
     pub pre: Option<PreRelease>,
     /// Commits past the tag (`git describe`'s count), when the checkout was not at a tag.
-    pub commits_after: Option<u32>,
+    pub(crate) commits_after: Option<u32>,
     /// The abbreviated commit (`g` removed), when `git describe` gave one.
     pub commit: Option<String>,
     /// The ESP-IDF checkout had local changes (`-dirty`).
@@ -99,8 +105,10 @@ pub struct BuildVersion {
 /// Why a text is not an ESP-IDF version string.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
+    /// The text does not start with a version (`v` optional).
     #[error("no `vMAJOR.MINOR` at its start")]
     NoNumbers,
+    /// Something follows the version that `git describe` does not write.
     #[error("`{0}` is not something `git describe` of ESP-IDF writes after the version")]
     Suffix(String),
 }
@@ -144,8 +152,9 @@ impl BuildVersion {
         Ok(build)
     }
 
+    #[cfg(test)]
     /// Whether the string is the release itself (a tag, clean checkout).
-    pub fn is_release(&self) -> bool {
+    pub(crate) fn is_release(&self) -> bool {
         self.pre.is_none() && self.commits_after.is_none() && !self.dirty
     }
 
@@ -213,7 +222,7 @@ fn is_commit(part: &str) -> bool {
 /// ESP-IDF version strings in a build's bytes (`IDF_VER` as `esp_get_idf_version()` returns
 /// it, and the bootloader's banner argument): every NUL-terminated run of printable bytes that
 /// parses as one, with its offset, in order.
-pub fn find_versions(bytes: &[u8]) -> Vec<(usize, BuildVersion)> {
+pub(crate) fn find_versions(bytes: &[u8]) -> Vec<(usize, BuildVersion)> {
     let mut found = Vec::new();
     let mut start = 0;
     for (at, &byte) in bytes.iter().enumerate() {

@@ -17,15 +17,15 @@ mod header;
 pub use header::{FlashFreq, FlashSize, ImageHeader, SegmentKind, SpiMode};
 
 /// `ESP_IMAGE_HEADER_MAGIC`.
-pub const IMAGE_MAGIC: u8 = 0xE9;
+pub(crate) const IMAGE_MAGIC: u8 = 0xE9;
 /// `ESP_IMAGE_MAX_SEGMENTS`.
-pub const MAX_SEGMENTS: u8 = 16;
+pub(crate) const MAX_SEGMENTS: u8 = 16;
 /// `sizeof(esp_image_header_t)`: the common 8 bytes and the 16-byte extended header.
-pub const IMAGE_HEADER_LEN: usize = 24;
+pub(crate) const IMAGE_HEADER_LEN: usize = 24;
 /// `sizeof(esp_image_segment_header_t)`.
-pub const SEGMENT_HEADER_LEN: usize = 8;
+pub(crate) const SEGMENT_HEADER_LEN: usize = 8;
 /// `ESP_ROM_CHECKSUM_INITIAL`: the XOR checksum's seed.
-pub const CHECKSUM_SEED: u8 = 0xEF;
+pub(crate) const CHECKSUM_SEED: u8 = 0xEF;
 /// ESP-IDF refuses segments of this length or more.
 const SIXTEEN_MB: u32 = 0x100_0000;
 const HASH_LEN: usize = 32;
@@ -35,7 +35,7 @@ const HASH_LEN: usize = 32;
 pub struct Segment {
     pub index: usize,
     /// Offset of the 8-byte segment header in the image (esptool's "File offs").
-    pub header_offset: usize,
+    pub(crate) header_offset: usize,
     /// Offset of the data (ESP-IDF's `paddr` minus the partition offset).
     pub data_offset: usize,
     /// Address the data is mapped or loaded at (ESP-IDF's `vaddr`).
@@ -47,7 +47,7 @@ pub struct Segment {
 
 impl Segment {
     /// The data's byte range in the image.
-    pub fn data_range(&self) -> Range<usize> {
+    pub(crate) fn data_range(&self) -> Range<usize> {
         self.data_offset..self.data_offset + self.length as usize
     }
 }
@@ -141,17 +141,17 @@ fn xor_bytes(data: &[u8]) -> u8 {
 /// what the image is (an app, a bootloader, another chip's image) before its checksum and hash
 /// are computed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageSegments {
+pub(crate) struct ImageSegments {
     pub header: ImageHeader,
     pub segments: Vec<Segment>,
     /// Offset just past the last segment's data (where the checksum padding starts).
-    pub segments_end: usize,
+    pub(crate) segments_end: usize,
 }
 
 /// Reads the header and the segments from the start of `bytes`, as [`parse_app`] does, with the
 /// same structural errors; nothing is verified. Never panics, and allocates nothing in
 /// proportion to counts or lengths read from the input.
-pub fn parse_segments(bytes: &[u8]) -> Result<ImageSegments, ImageError> {
+pub(crate) fn parse_segments(bytes: &[u8]) -> Result<ImageSegments, ImageError> {
     let truncated = |part, offset: usize, needed| ImageError::Truncated {
         part,
         offset,
@@ -199,6 +199,26 @@ pub fn parse_segments(bytes: &[u8]) -> Result<ImageSegments, ImageError> {
 /// Structural problems are errors; a wrong checksum or hash is reported in the [`AppImage`].
 /// Bytes after the image are allowed and counted. Never panics, and allocates nothing in
 /// proportion to counts or lengths read from the input.
+///
+/// ```
+/// use otarig::image::build::{ImageSpec, SegmentSpec, write_image};
+/// use otarig::image::{Chip, parse_app};
+///
+/// // An ESP32 image with one segment of code in IRAM, as esptool would write it.
+/// let code = SegmentSpec { load_addr: 0x4008_0000, data: vec![0x36; 64] };
+/// let mut bytes = write_image(&ImageSpec::esp32(0x4008_0000, vec![code]));
+///
+/// let image = parse_app(&bytes)?;
+/// assert_eq!(image.header.chip, Chip::Esp32);
+/// assert_eq!(image.segments[0].length, 64);
+/// assert!(image.is_valid());
+///
+/// // A flipped bit in the code is no structural error, but the checksum and hash catch it.
+/// bytes[image.segments[0].data_offset] ^= 1;
+/// let image = parse_app(&bytes)?;
+/// assert!(!image.checksum.ok() && !image.is_valid());
+/// # Ok::<(), otarig::image::ImageError>(())
+/// ```
 pub fn parse_app(bytes: &[u8]) -> Result<AppImage, ImageError> {
     let ImageSegments { header, segments, segments_end: at } = parse_segments(bytes)?;
     let truncated = |part, offset: usize, needed| ImageError::Truncated {

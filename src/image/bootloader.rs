@@ -9,7 +9,7 @@ use super::desc::{APP_DESC_OFFSET, c_string};
 /// `ESP_BOOTLOADER_DESC_MAGIC_BYTE`.
 pub const BOOTLOADER_DESC_MAGIC: u8 = 0x50;
 /// `sizeof(esp_bootloader_desc_t)`.
-pub const BOOTLOADER_DESC_LEN: usize = 80;
+pub(crate) const BOOTLOADER_DESC_LEN: usize = 80;
 
 impl Chip {
     /// Where the ROM loads the 2nd-stage bootloader from (`CONFIG_BOOTLOADER_OFFSET_IN_FLASH`):
@@ -54,7 +54,7 @@ impl Chip {
 /// Whether an image with this header and these segments is a 2nd-stage bootloader: it maps
 /// nothing from flash and loads every segment into the bootloader's RAM of its chip (padding
 /// aside). An app always maps its code and read-only data from flash.
-pub fn is_bootloader(header: &ImageHeader, segments: &[Segment]) -> bool {
+pub(crate) fn is_bootloader(header: &ImageHeader, segments: &[Segment]) -> bool {
     let ram = header.chip.bootloader_ram();
     let mut loaded = segments.iter().filter(|s| s.kind != SegmentKind::Padding).peekable();
     loaded.peek().is_some()
@@ -67,7 +67,7 @@ pub fn is_bootloader(header: &ImageHeader, segments: &[Segment]) -> bool {
 /// `esp_bootloader_desc_t` (v5.2 and later): what a bootloader says about its own build, at the
 /// start of its first segment, where `esp_ota_get_bootloader_description` reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BootloaderDesc {
+pub(crate) struct BootloaderDesc {
     /// `CONFIG_BOOTLOADER_PROJECT_VER`.
     pub version: u32,
     /// The anti-rollback version (v5.5 and later; a reserved zero before).
@@ -75,7 +75,7 @@ pub struct BootloaderDesc {
     /// `IDF_VER`, up to its NUL.
     pub idf_ver: String,
     /// `__DATE__ " " __TIME__`, empty without `CONFIG_BOOTLOADER_COMPILE_TIME_DATE`.
-    pub date_time: String,
+    pub(crate) date_time: String,
 }
 
 /// Reads a bootloader descriptor from a bootloader image (`image` starts at its header).
@@ -84,7 +84,7 @@ pub struct BootloaderDesc {
 /// [`BOOTLOADER_DESC_LEN`] bytes follow, or the version field is not a NUL-terminated printable
 /// string, which `IDF_VER` always is (ESP-IDF checks only the magic byte; a v5.1 bootloader's
 /// data may start with 0x50 by chance).
-pub fn parse_bootloader_desc(image: &[u8]) -> Option<BootloaderDesc> {
+pub(crate) fn parse_bootloader_desc(image: &[u8]) -> Option<BootloaderDesc> {
     // The first segment's data: the same place as an app's descriptor.
     let desc: &[u8; BOOTLOADER_DESC_LEN] = image.get(APP_DESC_OFFSET..)?.first_chunk()?;
     if desc[0] != BOOTLOADER_DESC_MAGIC {

@@ -23,7 +23,7 @@ pub enum Chip {
 impl Chip {
     /// The chip for an `esp_chip_id_t` value. ESP-IDF v3.2 images have reserved zero bytes
     /// there, which reads as ESP32, the only chip v3.2 builds for.
-    pub fn from_id(id: u16) -> Chip {
+    pub(crate) fn from_id(id: u16) -> Chip {
         match id {
             0x0000 => Chip::Esp32,
             0x0002 => Chip::Esp32S2,
@@ -69,7 +69,7 @@ impl Chip {
 
     /// The name manifests, the lab config, esptool and probe-rs use (`esp32c3`); `None` for an
     /// unknown id.
-    pub fn config_name(self) -> Option<&'static str> {
+    pub(crate) fn config_name(self) -> Option<&'static str> {
         Some(match self {
             Chip::Esp32 => "esp32",
             Chip::Esp32S2 => "esp32s2",
@@ -93,7 +93,7 @@ impl Chip {
     }
 
     /// Every chip with a name, in `esp_chip_id_t` order.
-    pub const KNOWN: [Chip; 8] = [
+    pub(crate) const KNOWN: [Chip; 8] = [
         Chip::Esp32,
         Chip::Esp32S2,
         Chip::Esp32C3,
@@ -105,7 +105,7 @@ impl Chip {
     ];
 
     /// The chip a manifest or lab config names (`esp32`, `esp32c3`, any case).
-    pub fn from_config_name(name: &str) -> Option<Chip> {
+    pub(crate) fn from_config_name(name: &str) -> Option<Chip> {
         Self::KNOWN.into_iter().find(|chip| chip.config_name().is_some_and(|n| n.eq_ignore_ascii_case(name)))
     }
 }

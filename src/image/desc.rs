@@ -7,14 +7,14 @@
 use std::fmt::Write as _;
 
 /// `esp_app_desc_t.magic_word`.
-pub const APP_DESC_MAGIC: u32 = 0xABCD_5432;
+pub(crate) const APP_DESC_MAGIC: u32 = 0xABCD_5432;
 
 /// `sizeof(esp_app_desc_t)`.
-pub const APP_DESC_LEN: usize = 256;
+pub(crate) const APP_DESC_LEN: usize = 256;
 
 /// Where the descriptor sits in an image file: right after the image header and the first
 /// segment header (`sizeof(esp_image_header_t) + sizeof(esp_image_segment_header_t)`).
-pub const APP_DESC_OFFSET: usize = 0x20;
+pub(crate) const APP_DESC_OFFSET: usize = 0x20;
 
 /// An app descriptor as the app was built with it.
 ///
@@ -36,16 +36,17 @@ pub struct AppDesc {
     /// SHA-256 of the ELF file, lowercase hex (64 characters).
     pub app_elf_sha256: String,
     /// Minimum eFuse block revision (major × 100 + minor); ESP-IDF v5.4+, `None` when zero.
-    pub min_efuse_blk_rev_full: Option<u16>,
+    pub(crate) min_efuse_blk_rev_full: Option<u16>,
     /// Maximum eFuse block revision (major × 100 + minor); ESP-IDF v5.4+, `None` when zero.
-    pub max_efuse_blk_rev_full: Option<u16>,
+    pub(crate) max_efuse_blk_rev_full: Option<u16>,
     /// log2 of the flash MMU page size the app was linked for; ESP-IDF v5.4+, `None` when zero.
-    pub mmu_page_size_log2: Option<u8>,
+    pub(crate) mmu_page_size_log2: Option<u8>,
 }
 
 impl AppDesc {
+    #[cfg(test)]
     /// The flash MMU page size in bytes, when the descriptor records a sensible one.
-    pub fn mmu_page_size(&self) -> Option<u32> {
+    pub(crate) fn mmu_page_size(&self) -> Option<u32> {
         self.mmu_page_size_log2.and_then(|log2| 1u32.checked_shl(u32::from(log2)))
     }
 }
@@ -54,7 +55,7 @@ impl AppDesc {
 ///
 /// `None` when the magic word is absent (ESP-IDF v3.2, a bootloader, not an app) or fewer than
 /// [`APP_DESC_LEN`] bytes are given.
-pub fn parse_app_desc(bytes: &[u8]) -> Option<AppDesc> {
+pub(crate) fn parse_app_desc(bytes: &[u8]) -> Option<AppDesc> {
     let desc: &[u8; APP_DESC_LEN] = bytes.first_chunk()?;
     if u32_at(desc, 0x00) != APP_DESC_MAGIC {
         return None;

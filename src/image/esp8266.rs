@@ -7,7 +7,7 @@
 use super::app::{Checksum, SpiMode, checksum_of};
 
 /// The first byte of a "v2" image (`ESP8266V2FirmwareImage.IMAGE_V2_MAGIC`).
-pub const ESP8266_V2_MAGIC: u8 = 0xEA;
+pub(crate) const ESP8266_V2_MAGIC: u8 = 0xEA;
 const V1_MAGIC: u8 = 0xE9;
 const COMMON_HEADER_LEN: usize = 8;
 /// More segments than an ESP8266 image ever has (esptool writes at most a handful).
@@ -67,7 +67,7 @@ impl Esp8266Image {
 /// Reads `bytes` as an ESP8266 image: the header, every segment at an ESP8266 address and
 /// within the input, and the checksum byte. `None` when they are not all there. Never panics
 /// and allocates nothing.
-pub fn read_esp8266(bytes: &[u8]) -> Option<Esp8266Image> {
+pub(crate) fn read_esp8266(bytes: &[u8]) -> Option<Esp8266Image> {
     match *bytes.first()? {
         V1_MAGIC => read_v1(bytes, 0, Esp8266Format::V1),
         ESP8266_V2_MAGIC => {

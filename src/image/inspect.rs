@@ -41,7 +41,7 @@ pub struct FoundApp {
     pub slot: Option<AppSlot>,
     pub image: Result<AppImage, ImageError>,
     /// The ESP-IDF version strings in an app without an app descriptor (see
-    /// [`app_idf_versions`]); empty when it has one.
+    /// `app_idf_versions`); empty when it has one.
     pub idf_versions: Vec<(usize, BuildVersion)>,
 }
 
@@ -69,7 +69,7 @@ pub struct Inspection {
     /// whoever only looks at the apps refuses it; [`Inspection::kind`] says what it is.
     pub apps: Vec<FoundApp>,
     pub trust: Vec<TrustItem>,
-    /// Private keys in the file (see [`scan_trust`]).
+    /// Private keys in the file (see `scan_trust`).
     pub private_keys: Vec<PrivateKeyItem>,
     pub urls: Vec<(usize, String)>,
     pub findings: Vec<Finding>,

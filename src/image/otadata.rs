@@ -5,7 +5,7 @@
 /// Size of the otadata partition in the standard layouts.
 pub const OTADATA_SIZE: usize = 0x2000;
 /// Each entry lives at the start of its own sector.
-pub const SECTOR_SIZE: usize = 0x1000;
+pub(crate) const SECTOR_SIZE: usize = 0x1000;
 
 /// `esp_ota_img_states_t` (rollback states; v3.2 has none and leaves the field erased).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +33,7 @@ impl OtaState {
         }
     }
 
-    pub fn to_u32(self) -> u32 {
+    pub(crate) fn to_u32(self) -> u32 {
         match self {
             Self::New => 0,
             Self::PendingVerify => 1,
@@ -53,11 +53,11 @@ pub struct OtaSelectEntry {
     #[serde(skip)]
     pub label: [u8; 20],
     pub state: OtaState,
-    pub crc: u32,
+    pub(crate) crc: u32,
 }
 
 /// ESP-IDF's CRC of an entry: `esp_rom_crc32_le(UINT32_MAX, &ota_seq, 4)`.
-pub fn entry_crc(seq: u32) -> u32 {
+pub(crate) fn entry_crc(seq: u32) -> u32 {
     let mut hasher = crc32fast::Hasher::new_with_initial(0xFFFF_FFFF);
     hasher.update(&seq.to_le_bytes());
     hasher.finalize()

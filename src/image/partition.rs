@@ -4,14 +4,14 @@
 use esp_idf_part::{AppType, DataType, PartitionTable, SubType, Type};
 
 /// Where ESP-IDF puts the partition table (`CONFIG_PARTITION_TABLE_OFFSET` default).
-pub const TABLE_OFFSET: usize = 0x8000;
+pub(crate) const TABLE_OFFSET: usize = 0x8000;
 /// The most bytes a partition table may take (`0xC00`, then 0xFF padding).
 pub const TABLE_MAX_LEN: usize = 0xC00;
 /// Where the ESP32's 2nd-stage bootloader starts (0x0 on the C3/S3 and later chips).
-pub const ESP32_BOOTLOADER_OFFSET: usize = 0x1000;
+pub(crate) const ESP32_BOOTLOADER_OFFSET: usize = 0x1000;
 
 /// ESP-IDF's built-in `partitions_two_ota.csv` (identical from v3.2 to v5.4).
-pub const TWO_OTA_CSV: &str = "\
+pub(crate) const TWO_OTA_CSV: &str = "\
 # Name,   Type, SubType, Offset,   Size, Flags
 nvs,      data, nvs,     0x9000,   0x4000,
 otadata,  data, ota,     0xd000,   0x2000,
@@ -37,7 +37,7 @@ pub fn two_ota_table() -> PartitionTable {
 }
 
 /// Reads a binary partition table from `region` (the bytes from the table's offset on).
-pub fn read_table(region: &[u8]) -> Result<PartitionTable, PartitionError> {
+pub(crate) fn read_table(region: &[u8]) -> Result<PartitionTable, PartitionError> {
     let len = region.len().min(TABLE_MAX_LEN) / 32 * 32;
     let fail = |message: String| PartitionError { offset: TABLE_OFFSET, message };
     if len < 32 || region[..2] != [0xAA, 0x50] {
@@ -85,7 +85,7 @@ pub struct AppSlot {
 }
 
 /// The app partitions in table order.
-pub fn app_slots(table: &PartitionTable) -> Vec<AppSlot> {
+pub(crate) fn app_slots(table: &PartitionTable) -> Vec<AppSlot> {
     table
         .partitions()
         .iter()
@@ -105,7 +105,7 @@ pub fn app_slots(table: &PartitionTable) -> Vec<AppSlot> {
 /// The flash a rig writes for every cell with `table`, by name, as `(name, start, end)`: the
 /// bootloader and the table itself (up to the table's sector end), otadata and the app
 /// partitions. Other data partitions (nvs, phy_init) are the lab's to fill.
-pub fn cell_owned(table: &PartitionTable) -> Vec<(String, u32, u32)> {
+pub(crate) fn cell_owned(table: &PartitionTable) -> Vec<(String, u32, u32)> {
     let table_end = (TABLE_OFFSET + 0x1000) as u32;
     let mut owned = vec![("the bootloader and partition table".to_owned(), 0, table_end)];
     let otadata = SubType::Data(DataType::Ota);
@@ -120,7 +120,7 @@ pub fn cell_owned(table: &PartitionTable) -> Vec<(String, u32, u32)> {
 }
 
 /// Offset and size of the otadata partition, if the table has one.
-pub fn otadata_partition(table: &PartitionTable) -> Option<(u32, u32)> {
+pub(crate) fn otadata_partition(table: &PartitionTable) -> Option<(u32, u32)> {
     table.find_by_subtype(Type::Data, SubType::Data(DataType::Ota)).map(|p| (p.offset(), p.size()))
 }
 

@@ -8,14 +8,14 @@ use memchr::memmem;
 /// Schemes worth reporting: HTTP(S) for OTA and APIs, MQTT(S) and secure WebSockets for brokers.
 const SCHEMES: [&[u8]; 5] = [b"http", b"https", b"mqtt", b"mqtts", b"wss"];
 /// At most this many strings are reported.
-pub const MAX_URLS: usize = 1000;
+pub(crate) const MAX_URLS: usize = 1000;
 /// Longer runs are cut to this many bytes, starting at the URL's scheme.
-pub const MAX_URL_LEN: usize = 512;
+pub(crate) const MAX_URL_LEN: usize = 512;
 
 /// Printable ASCII runs (bytes `0x20..=0x7E`; a NUL or any other byte ends one) that contain
 /// `http://`, `https://`, `mqtt://`, `mqtts://` or `wss://`, with the offset of each run's first
 /// byte. Each text is reported once, at its first offset, in offset order, at most
-/// [`MAX_URLS`] of them; a run longer than [`MAX_URL_LEN`] is cut to that length from its
+/// `MAX_URLS` of them; a run longer than `MAX_URL_LEN` is cut to that length from its
 /// first scheme.
 pub fn find_urls(bytes: &[u8]) -> Vec<(usize, String)> {
     let printable = |b: u8| (0x20..=0x7E).contains(&b);

@@ -3,7 +3,7 @@
 //! that the firmware under test trusts what the rig serves and nothing else about it changes.
 //!
 //! The replacement takes exactly the bytes the original took: a certificate is re-minted to the
-//! same DER length ([`LabPki::sign_with_fit`]), a PEM block keeps every byte that is not base64
+//! same DER length (`LabPki::sign_with_fit`), a PEM block keeps every byte that is not base64
 //! (line lengths, `\n` or `\r\n`), a bundle root keeps its name and gets the lab key of the same
 //! length. Then the checksum and SHA-256 of the app image holding it are recomputed; every other
 //! byte is left as it was. A signed image is refused: nothing the rig can do keeps it valid.
@@ -115,7 +115,7 @@ pub struct Replaced {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
     /// A PEM block; the re-minted certificate's serial length and padding (see
-    /// [`crate::pki::Fitted`]).
+    /// `crate::pki::Fitted`).
     Pem {
         serial_len: usize,
         padding: Option<usize>,

@@ -16,7 +16,8 @@ use super::keys::{PrivateKeyItem, find_private_keys};
 use super::pem_blocks::pem_blocks;
 
 mod role;
-pub use role::{TlsUsage, TrustRole};
+pub(crate) use role::TlsUsage;
+pub use role::TrustRole;
 
 /// One piece of trust material and where its bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub struct CertInfo {
     /// `basicConstraints CA:TRUE`.
     pub is_ca: bool,
     /// The TLS sides its extended key usage allows.
-    pub tls_usage: TlsUsage,
+    pub(crate) tls_usage: TlsUsage,
     /// SHA-256 of the certificate's DER (the usual fingerprint).
     pub sha256: [u8; 32],
     /// SHA-256 of its `SubjectPublicKeyInfo` DER (as [`BundleEntryInfo::public_key_sha256`]):
@@ -131,7 +132,7 @@ impl CertInfo {
 
 impl BundleEntryInfo {
     /// Facts of a bundle root (its name and key were checked when the bundle was parsed).
-    pub fn from_entry(entry: &BundleEntry) -> BundleEntryInfo {
+    pub(crate) fn from_entry(entry: &BundleEntry) -> BundleEntryInfo {
         let subject =
             X509Name::from_der(&entry.subject_der).map_or_else(|_| String::new(), |(_, name)| name.to_string());
         let key = SubjectPublicKeyInfo::from_der(&entry.public_key_der)
@@ -212,7 +213,7 @@ pub fn find_trust(bytes: &[u8]) -> Vec<TrustItem> {
 
 /// What [`scan_trust`] finds: the certificates and bundles, and the private keys beside them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrustScan {
+pub(crate) struct TrustScan {
     /// As [`find_trust`] returns them.
     pub items: Vec<TrustItem>,
     /// As [`find_private_keys`] returns them.
@@ -221,7 +222,7 @@ pub struct TrustScan {
 
 /// The certificates, bundles and private keys in `bytes`, in one pass over each kind; a leaf
 /// whose private key is among them is a [`TrustRole::ClientCertificate`].
-pub fn scan_trust(bytes: &[u8]) -> TrustScan {
+pub(crate) fn scan_trust(bytes: &[u8]) -> TrustScan {
     let mut items = find_pem(bytes);
     let mut taken = Taken::from_items(&items);
     items.extend(find_der(bytes, &taken));

@@ -62,7 +62,7 @@ pub fn bootloader_version(image: &[u8]) -> Option<BootloaderVersion> {
 /// `esp_get_idf_version()` returns it is usually the only one (Arduino on v3.2.3:
 /// `v3.2.3-14-gd3e562907`); other version-like strings of the app's own can appear too, so the
 /// caller decides what to infer. Only the image's segments are searched when they can be read.
-pub fn app_idf_versions(image: &[u8]) -> Vec<(usize, BuildVersion)> {
+pub(crate) fn app_idf_versions(image: &[u8]) -> Vec<(usize, BuildVersion)> {
     let mut found: Vec<(usize, BuildVersion)> = Vec::new();
     for (offset, version) in find_versions(own_bytes(image)) {
         if !found.iter().any(|(_, seen)| seen.text == version.text) {

@@ -24,10 +24,10 @@ use crate::twin::device::TwinConfig;
 use crate::twin::network::LabNetwork;
 
 /// The file looked for when no `--config` is given.
-pub const DEFAULT_PATH: &str = "otarig.toml";
+pub(crate) const DEFAULT_PATH: &str = "otarig.toml";
 
 /// The `[prepare]` key whose regions go to every board.
-pub const EVERY_BOARD: &str = "*";
+pub(crate) const EVERY_BOARD: &str = "*";
 
 /// A checked lab config.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct LabConfig {
     pub timeouts: Timeouts,
     /// How many times a cell that ended in an `error` (the rig's failure) is run again.
     pub retries: u32,
-    /// Extra regions by board id ([`EVERY_BOARD`] for all), read from their files.
+    /// Extra regions by board id (`EVERY_BOARD` for all), read from their files.
     pub prepare: BTreeMap<String, Vec<Region>>,
 }
 
@@ -235,7 +235,7 @@ impl DeviceSpec {
     }
 
     /// A board's address on the lab network, when the config gives one (twins have none).
-    pub fn address(&self) -> Option<IpAddr> {
+    pub(crate) fn address(&self) -> Option<IpAddr> {
         match self {
             Self::Board(board) => board.address,
             Self::Twin(_) => None,

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use esp_nvs_partition_tool::{EntryContent, NvsPartition};
 
 /// The size of the `nvs` partition in ESP-IDF's built-in two-OTA partition table.
-pub const DEFAULT_SIZE: u32 = 0x4000;
+pub(crate) const DEFAULT_SIZE: u32 = 0x4000;
 
 /// The smallest NVS partition: ESP-IDF keeps one page free for garbage collection, so a
 /// partition needs at least one page besides it (and `nvs_flash_init` asks for three).
-pub const MIN_SIZE: u32 = 0x3000;
+pub(crate) const MIN_SIZE: u32 = 0x3000;
 
 /// A CSV (or partition) that gives no partition (or CSV).
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum NvsProblem {
     Partition(#[source] esp_nvs_partition_tool::Error),
 }
 
-/// The NVS partition of `size` bytes (a multiple of 4 KiB, at least [`MIN_SIZE`]) holding the
+/// The NVS partition of `size` bytes (a multiple of 4 KiB, at least `MIN_SIZE`) holding the
 /// entries of the CSV file at `csv`.
 pub fn generate(csv: &Path, size: u32) -> Result<Vec<u8>, NvsError> {
     let fail = |problem| NvsError { path: csv.to_owned(), problem };

@@ -25,15 +25,15 @@ pub(super) const TWIN_FLASH: u32 = crate::twin::flash::DEFAULT_SIZE;
 const DEFAULT_OFF_TIME: Duration = Duration::from_secs(1);
 const SECTOR: u64 = 0x1000;
 /// The most twins a config may name, as `otarig run --twins` allows.
-pub const MAX_TWINS: usize = 64;
+pub(crate) const MAX_TWINS: usize = 64;
 /// The most retries a config may ask for, as `otarig run --retries` allows.
-pub const MAX_RETRIES: u32 = 10;
+pub(crate) const MAX_RETRIES: u32 = 10;
 /// The longest time limit a config may set: a day.
-pub const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+pub(crate) const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 /// The longest a board may be kept unpowered: a minute.
-pub const MAX_OFF_MS: u64 = 60_000;
+pub(crate) const MAX_OFF_MS: u64 = 60_000;
 /// The largest region a `[prepare]` table may write: the largest ESP32 flash.
-pub const MAX_REGION: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_REGION: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

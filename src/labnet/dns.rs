@@ -83,7 +83,7 @@ fn answer(datagram: &[u8], overrides: &BTreeMap<String, IpAddr>) -> Option<Vec<u
 
 /// What a DNS server said about a name's A record.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DnsAnswer {
+pub(crate) enum DnsAnswer {
     /// The addresses of the answer's A records (none: the name has no A record).
     Addresses(Vec<IpAddr>),
     /// An error code: `REFUSED`, `NXDOMAIN`, ...
@@ -91,7 +91,7 @@ pub enum DnsAnswer {
 }
 
 /// Asks `server` for `name`'s A record, waiting up to `timeout`.
-pub fn query_a(server: SocketAddr, name: &str, timeout: Duration) -> io::Result<DnsAnswer> {
+pub(crate) fn query_a(server: SocketAddr, name: &str, timeout: Duration) -> io::Result<DnsAnswer> {
     let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
     let qname = Name::new(name).map_err(|e| invalid(format!("`{name}`: {e:?}")))?;
     let id = u16::try_from(std::process::id() & 0xffff).unwrap_or(1);

@@ -18,10 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::udp::{UdpService, ask};
 
 /// Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01).
-pub const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
+pub(crate) const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
 
 /// The length of an SNTP packet without extensions.
-pub const PACKET_LEN: usize = 48;
+pub(crate) const PACKET_LEN: usize = 48;
 
 /// Mode 3: a client's request.
 const MODE_CLIENT: u8 = 3;
@@ -59,7 +59,7 @@ impl SntpResponder {
     }
 
     /// The lab date later answers to `client` give (`None`: to clients without one of their own).
-    pub fn set_time_for(&self, client: Option<IpAddr>, unix_seconds: i64) {
+    pub(crate) fn set_time_for(&self, client: Option<IpAddr>, unix_seconds: i64) {
         let client = client.map(|ip| ip.to_canonical());
         self.dates.lock().unwrap_or_else(PoisonError::into_inner).insert(client, unix_seconds);
     }
@@ -76,7 +76,7 @@ impl SntpResponder {
 }
 
 /// This host's clock, in Unix seconds (what a responder answers before a cell sets a date).
-pub fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
@@ -116,12 +116,12 @@ fn answer(request: &[u8], unix_seconds: i64) -> Option<Vec<u8>> {
 
 /// Asks `server` for the time as an SNTP v4 client does, waiting up to `timeout`; the
 /// answer's transmit time in Unix seconds.
-pub fn query_time(server: SocketAddr, timeout: Duration) -> io::Result<i64> {
+pub(crate) fn query_time(server: SocketAddr, timeout: Duration) -> io::Result<i64> {
     query_time_from(None, server, timeout)
 }
 
 /// [`query_time`] from this host's address `from` (`None`: any).
-pub fn query_time_from(from: Option<IpAddr>, server: SocketAddr, timeout: Duration) -> io::Result<i64> {
+pub(crate) fn query_time_from(from: Option<IpAddr>, server: SocketAddr, timeout: Duration) -> io::Result<i64> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
     let mut request = [0u8; PACKET_LEN];
     request[0] = (4 << 3) | MODE_CLIENT;

@@ -71,8 +71,11 @@ fn files_under(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> io:
 /// One cell of the library as its twin ended it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexedCell {
+    /// The firmware's manifest id.
     pub firmware: String,
+    /// The scenario's id.
     pub scenario: String,
+    /// How the twin's transcript ends.
     pub fingerprint: Fingerprint,
     /// The twin's transcript, relative to the index's folder.
     pub transcript: PathBuf,
@@ -81,24 +84,33 @@ pub struct IndexedCell {
 /// Every cell of a library with its fingerprint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
+    /// What the index was built from.
     pub key: IndexKey,
+    /// Every cell the rig could run, by firmware and scenario id.
     pub cells: Vec<IndexedCell>,
 }
 
 /// Why an index could not be built or read.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    /// The run of the library's cells failed as a whole.
     #[error("running the library's cells")]
     Run(#[from] RunError),
+    /// A file of the index or of its run could not be read or written.
     #[error("{path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: io::Error,
     },
+    /// The index file is not one this program wrote.
     #[error("{path} is no index")]
     Json {
+        /// The file.
         path: PathBuf,
+        /// Why it does not read.
         #[source]
         source: serde_json::Error,
     },

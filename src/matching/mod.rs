@@ -71,6 +71,7 @@ fn is_error_or_warning(line: &str) -> bool {
 /// A cell of the index and how well it matches a log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Match<'a> {
+    /// The cell of the index.
     pub cell: &'a IndexedCell,
     /// The same outcome class as the log.
     pub same_outcome: bool,

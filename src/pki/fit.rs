@@ -18,7 +18,7 @@ use super::{CertSpec, LabPki, PkiError};
 /// (RFC 5612), so it can never mean anything to a verifier. The extension is non-critical, which
 /// mbedTLS and every other verifier skip when they do not know it; its value is an OCTET STRING
 /// of zero bytes whose length is tuned.
-pub const PADDING_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 32473, 1];
+pub(crate) const PADDING_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 32473, 1];
 
 /// The longest serial number RFC 5280 allows (and mbedTLS reads).
 const MAX_SERIAL_LEN: usize = 20;
@@ -31,7 +31,7 @@ const MAX_SIGNINGS: usize = 64;
 
 /// A lab authority re-minted to a given length.
 #[derive(Clone, Debug)]
-pub struct Fitted {
+pub(crate) struct Fitted {
     pub minted: Minted,
     /// Bytes of its serial number.
     pub serial_len: usize,
@@ -45,7 +45,7 @@ impl LabPki {
     /// the DER is exactly `target_len` bytes. The serial is derived from the name and length, so
     /// an RSA-signed fit is reproducible. Fails with [`PkiError::NoFit`] when no choice hits the
     /// length (a longer key than the original's, or a length DER cannot reach this way).
-    pub fn sign_with_fit(&self, spec: &CertSpec, target_len: usize) -> Result<Fitted, PkiError> {
+    pub(crate) fn sign_with_fit(&self, spec: &CertSpec, target_len: usize) -> Result<Fitted, PkiError> {
         let keys = Keys::load(self, spec)?;
         let mut fit =
             Fit { spec, keys: &keys, target: target_len, signings: 0, signatures: Vec::new(), shortest: None };

@@ -15,7 +15,7 @@ use super::minted::random_serial;
 use super::spec::{CertSpec, ExtendedKeyUsage, KeyType, KeyUsage, Role, SignatureHash};
 
 /// A fresh key of the spec's type, as PKCS#8 PEM (what the lab PKI stores and [`mint`] takes).
-pub fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
+pub(crate) fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
     match spec.key {
         // aws-lc-rs makes no RSA key under 2048 bits.
         KeyType::Rsa1024 => {
@@ -26,7 +26,7 @@ pub fn new_key_pem(spec: &CertSpec) -> Result<String, PkiError> {
 }
 
 /// A fresh rcgen key pair of the spec's type; not for RSA-1024 (rcgen cannot hold one: use
-/// [`new_key_pem`]).
+/// `new_key_pem`).
 pub fn new_key(spec: &CertSpec) -> Result<KeyPair, PkiError> {
     let generated = match spec.key {
         KeyType::Rsa1024 => {
@@ -60,7 +60,7 @@ pub fn algorithm(key: KeyType, hash: Option<SignatureHash>) -> Result<&'static S
 }
 
 /// The key in `pem`, set up to sign with `alg`.
-pub fn signing_key(pem: &str, alg: &'static SignatureAlgorithm, name: &str) -> Result<KeyPair, PkiError> {
+pub(crate) fn signing_key(pem: &str, alg: &'static SignatureAlgorithm, name: &str) -> Result<KeyPair, PkiError> {
     KeyPair::from_pkcs8_pem_and_sign_algo(pem, alg)
         .map_err(|e| PkiError::Generate { name: name.to_owned(), source: MintError::SigningKey(e) })
 }
@@ -71,7 +71,7 @@ pub struct IssuedBy<'a> {
     /// The issuer's spec (its name and key type).
     pub spec: &'a CertSpec,
     /// The issuing certificate, PEM.
-    pub cert_pem: &'a str,
+    pub(crate) cert_pem: &'a str,
     /// The issuer's private key, PKCS#8 PEM.
     pub key_pem: &'a str,
 }

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::{MintError, PkiError, SpecError, SpecErrorKind, SubjectError, TimeError, Unsupported};
-pub use fit::{Fitted, PADDING_OID};
-pub use mint::{IssuedBy, Minted, algorithm, mint, new_key, new_key_pem, signing_key};
+pub(crate) use fit::Fitted;
+pub(crate) use mint::new_key_pem;
+pub use mint::{IssuedBy, Minted, algorithm, mint, new_key};
 pub use spec::{CertSpec, KeyType, Role};
 
 use crate::toml_source::TomlSource;
@@ -172,7 +173,7 @@ impl LabPki {
 
     /// Signs `spec` (an authority, or a scenario's certificate issued by one) with keys on
     /// disk; `local` holds certificates and keys made outside the PKI (a scenario's own).
-    pub fn sign(&self, spec: &CertSpec) -> Result<Minted, PkiError> {
+    pub(crate) fn sign(&self, spec: &CertSpec) -> Result<Minted, PkiError> {
         let subject = self.spec_key(spec.key_owner(), spec)?;
         let issuer_spec = self.specs.get(spec.issuer_name()).unwrap_or(spec);
         if spec.issuer.is_none() || spec.issuer_name() == spec.name {

@@ -57,7 +57,7 @@ pub enum SignatureHash {
 /// allows) or as UTF8String.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SubjectEncoding {
+pub(crate) enum SubjectEncoding {
     Printable,
     Utf8,
 }
@@ -96,7 +96,7 @@ pub struct CertSpec {
     /// Subject attributes in encoding order, e.g. `[("C","US"), ("O","..."), ("CN","...")]`.
     pub subject: Vec<(String, String)>,
     /// Subject values are written as UTF8String (else PrintableString where the text allows).
-    pub subject_utf8: bool,
+    pub(crate) subject_utf8: bool,
     /// Another certificate whose key this one shares (a cross-sign or re-issue).
     pub same_key_as: Option<String>,
     pub key: KeyType,
@@ -147,11 +147,11 @@ pub(crate) struct RawCert {
 pub(crate) struct Defaults {
     pub ca: bool,
     /// Without a `key`, take the issuer's family: RSA-2048 under RSA, P-256 under ECDSA.
-    pub key_from_issuer: bool,
+    pub(crate) key_from_issuer: bool,
     pub valid: Option<(OffsetDateTime, OffsetDateTime)>,
     pub dns: Vec<String>,
     /// Without a `subject`, `CN=` the first DNS name (or IP address).
-    pub subject_from_names: bool,
+    pub(crate) subject_from_names: bool,
 }
 
 /// A raw table with its span, not yet checked.
@@ -413,7 +413,7 @@ fn check_cycles(
 
 /// `C=US, O=Internet Security Research Group, CN=ISRG Root X1` (commas inside a value are
 /// written `\,`).
-pub fn parse_subject(text: &str) -> Result<Vec<(String, String)>, SubjectError> {
+pub(crate) fn parse_subject(text: &str) -> Result<Vec<(String, String)>, SubjectError> {
     let mut attributes = Vec::new();
     let mut part = String::new();
     let mut parts = Vec::new();

@@ -22,7 +22,7 @@ pub const UNSET_CLOCK: i64 = 10;
 
 /// The ESP-IDF version a trust set given without a firmware (`--trust`) is judged as: v4.4, the
 /// last release on mbedTLS 2.x with the classic bundle (shown as a default; `--idf` changes it).
-pub const TRUST_SET_IDF: IdfVersion = IdfVersion { major: 4, minor: 4, patch: 0 };
+pub(crate) const TRUST_SET_IDF: IdfVersion = IdfVersion { major: 4, minor: 4, patch: 0 };
 
 /// A device's TLS client as far as judging a certificate chain goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,12 +53,19 @@ pub struct Device {
 /// A firmware the prediction cannot be made for.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
+    /// The firmware's images could not be prepared from its manifest.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+    /// The file is no ESP app image.
     #[error("not an ESP app image: {0}")]
     NotAnImage(ImageError),
+    /// An image for a chip outside the ESP32 family, which the rig does not predict for.
     #[error("{what}, not an ESP32-family app image (otarig predicts for ESP32-family firmware)")]
-    Foreign { what: String },
+    Foreign {
+        /// What the file is instead, as the image layer names it.
+        what: String,
+    },
+    /// A merged flash image whose partition table leads to no app that verifies.
     #[error("a flash image without a valid app in its partitions")]
     NoApp,
 }
@@ -131,7 +138,7 @@ impl Device {
 
     /// Whether a date changes this device's verdict: it checks dates against a clock that
     /// follows the calendar (set by SNTP), not a fixed or never-set one.
-    pub fn follows_calendar(&self) -> bool {
+    pub(crate) fn follows_calendar(&self) -> bool {
         self.time_check && self.clock == ClockSource::Sntp
     }
 
@@ -148,7 +155,7 @@ impl Device {
 
     /// The policy the device verifies with on `today`; `None` while its ESP-IDF version is
     /// unknown.
-    pub fn policy(&self, today: i64) -> Option<DevicePolicy> {
+    pub(crate) fn policy(&self, today: i64) -> Option<DevicePolicy> {
         let idf = self.release()?;
         Some(DevicePolicy { idf, anchors: self.anchors.clone(), date_check_at: self.date_check_at(today) })
     }

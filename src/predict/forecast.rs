@@ -54,6 +54,7 @@ pub struct Cliff {
     /// Unix seconds: the first second the device rejects the chain, or the first second a
     /// certificate of its path is past its `notAfter`.
     pub at: i64,
+    /// What happens at [`Cliff::at`].
     pub kind: CliffKind,
     /// The certificate whose validity changes then, as mbedTLS names its subject.
     pub certificate: String,

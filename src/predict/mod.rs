@@ -9,7 +9,7 @@
 mod device;
 mod forecast;
 
-pub use device::{Device, DeviceError, TRUST_SET_IDF, UNSET_CLOCK, date_check_at};
+pub use device::{Device, DeviceError, UNSET_CLOCK, date_check_at};
 pub use forecast::{Cliff, CliffKind, Forecast, forecast};
 
 use crate::device_tls::{ChainVerdict, DeviceTlsError, judge_chain};
@@ -18,11 +18,13 @@ use crate::outcome::{OutcomeClass, VerifyReason};
 /// How one device judges the chain on one date.
 #[derive(Clone, Debug)]
 pub struct Prediction {
+    /// The device judged.
     pub device: Device,
     /// The date judged (Unix seconds).
     pub today: i64,
     /// What the device's clock read when it checked dates; `None`: it checked none.
     pub date_check_at: Option<i64>,
+    /// The device's decision, as its mbedTLS made it.
     pub verdict: ChainVerdict,
     /// Present when asked for.
     pub forecast: Option<Forecast>,
@@ -46,10 +48,18 @@ impl Prediction {
 pub enum PredictError {
     /// The chain or the device's trusted roots do not parse.
     #[error("{}: {source}", firmware.as_deref().unwrap_or("trust set"))]
-    Tls { firmware: Option<String>, source: DeviceTlsError },
+    Tls {
+        /// The firmware's id; `None` for the bare trust set.
+        firmware: Option<String>,
+        /// What did not parse.
+        source: DeviceTlsError,
+    },
     /// Nothing says which ESP-IDF version the firmware was built with.
     #[error("{}: the ESP-IDF version is unknown (no app descriptor, no version string)", firmware.as_deref().unwrap_or("trust set"))]
-    UnknownIdf { firmware: Option<String> },
+    UnknownIdf {
+        /// The firmware's id; `None` for the bare trust set.
+        firmware: Option<String>,
+    },
 }
 
 /// How `device` judges `chain` (DER, in the order the server sends it, leaf first) on `today`
@@ -81,8 +91,10 @@ pub fn predict(
 /// Why a PEM file gives no certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum PemError {
+    /// The text is not well-formed PEM (the parser's message).
     #[error("not PEM: {0}")]
     Malformed(String),
+    /// Well-formed PEM, but no certificate block.
     #[error("no PEM certificate (-----BEGIN CERTIFICATE-----) in it")]
     NoCertificate,
 }

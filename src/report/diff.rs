@@ -12,9 +12,11 @@ use crate::results::{CellKey, CellRecord, Verdict, short};
 /// A cell's state in one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct CellState {
+    /// The cell's verdict.
     pub verdict: Verdict,
     /// The observed class; `None` for `error` cells.
     pub outcome: Option<OutcomeClass>,
+    /// The observed reason, for `tls-verify`.
     pub reason: Option<VerifyReason>,
 }
 
@@ -54,10 +56,15 @@ pub enum ChangeKind {
 /// One cell that differs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CellChange {
+    /// The firmware's manifest id.
     pub firmware: String,
+    /// The scenario's id.
     pub scenario: String,
+    /// Added, removed or changed.
     pub change: ChangeKind,
+    /// The cell in the old run; `None` when it is new.
     pub old: Option<CellState>,
+    /// The cell in the new run; `None` when it is gone.
     pub new: Option<CellState>,
     /// The outcome (class or reason) differs.
     pub outcome_changed: bool,
@@ -70,7 +77,9 @@ pub struct CellChange {
 /// Every cell that differs, by firmware then scenario, and how many did not.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RunDiff {
+    /// The cells that differ.
     pub changes: Vec<CellChange>,
+    /// Cells in both runs with the same outcome and verdict.
     pub unchanged: usize,
 }
 

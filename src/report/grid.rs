@@ -7,7 +7,7 @@ use crate::results::CellRecord;
 
 /// Rows, columns and where each cell's result is.
 #[derive(Debug)]
-pub struct Grid<'a> {
+pub(crate) struct Grid<'a> {
     pub firmware: Vec<&'a str>,
     pub scenarios: Vec<&'a str>,
     at: HashMap<(&'a str, &'a str), &'a CellRecord>,

@@ -12,12 +12,12 @@ use super::transcript::read_transcript;
 use crate::results::{CellRecord, Counts, Verdict, short};
 
 /// The JUnit file's name inside a run's directory.
-pub const JUNIT_FILE: &str = "junit.xml";
+pub(crate) const JUNIT_FILE: &str = "junit.xml";
 
 /// The run as a JUnit report: `fail` cells are failures (expected vs observed), `error` cells
 /// errors (what went wrong in the rig), `pass` and `observed` cells pass (`observed` marked by
 /// a `verdict` property). Transcripts are read from `dir`.
-pub fn junit_report(cells: &[CellRecord], dir: &Path) -> Report {
+pub(crate) fn junit_report(cells: &[CellRecord], dir: &Path) -> Report {
     let mut suite = TestSuite::new("otarig run");
     let mut total = Duration::ZERO;
     for cell in cells {

@@ -22,10 +22,17 @@ pub struct Merged {
 /// A merge that could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
+    /// A run's `results.jsonl` cannot be read.
     #[error(transparent)]
     Results(#[from] ResultsError),
+    /// A report cannot be written.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The error writing it.
+        source: io::Error,
+    },
 }
 
 /// Merges the run directories `inputs`, in order, into `out`: `out/results.jsonl` holds one

@@ -2,10 +2,10 @@
 //! people and for CI systems.
 //!
 //! - [`matrix`]: firmware × scenario as terminal text ([`render_matrix`]);
-//! - [`junit`]: `DIR/junit.xml` ([`write_junit`]);
-//! - [`html`]: `DIR/report.html`, one self-contained file ([`write_html`]);
-//! - [`merge`]: shards into one run directory ([`merge_runs`]);
-//! - [`diff`]: two runs cell by cell ([`diff_runs`]).
+//! - `junit`: `DIR/junit.xml` ([`write_junit`]);
+//! - `html`: `DIR/report.html`, one self-contained file ([`write_html`]);
+//! - `merge`: shards into one run directory ([`merge_runs`]);
+//! - `diff`: two runs cell by cell ([`diff_runs`]).
 //!
 //! At the end of a run, [`write_reports`] reads the results back and writes both files:
 //!
@@ -17,23 +17,25 @@
 //! # Ok::<(), report::ReportError>(())
 //! ```
 
-pub mod diff;
-pub mod grid;
-pub mod html;
-pub mod junit;
+pub(crate) mod diff;
+pub(crate) mod grid;
+pub(crate) mod html;
+pub(crate) mod junit;
 pub mod matrix;
-pub mod merge;
+pub(crate) mod merge;
 pub mod neutral;
-pub mod transcript;
+pub(crate) mod transcript;
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::results::{CellDetails, CellKey, CellRecord, ResultsError, read_results};
-pub use diff::{CellChange, ChangeKind, RunDiff, diff_runs};
-pub use html::{HTML_FILE, render_html, write_html};
-pub use junit::{JUNIT_FILE, junit_report, write_junit};
+pub use diff::{CellChange, CellState, ChangeKind, RunDiff, diff_runs};
+pub(crate) use html::HTML_FILE;
+pub use html::{render_html, write_html};
+pub(crate) use junit::JUNIT_FILE;
+pub use junit::write_junit;
 pub use matrix::render_matrix;
 pub use merge::{MergeError, Merged, merge_runs};
 
@@ -45,17 +47,26 @@ pub type DetailsByCell = HashMap<CellKey, CellDetails>;
 pub struct WrittenReports {
     /// One result per cell (the last line of a cell wins), in the order cells first appeared.
     pub cells: Vec<CellRecord>,
+    /// `junit.xml` in the run's directory.
     pub junit: PathBuf,
+    /// `report.html` in the run's directory.
     pub html: PathBuf,
 }
 
 /// A run directory whose reports could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The run's `results.jsonl` cannot be read.
     #[error(transparent)]
     Results(#[from] ResultsError),
+    /// A report cannot be written.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The error writing it.
+        source: io::Error,
+    },
 }
 
 /// Reads `dir/results.jsonl` and writes `dir/junit.xml` and `dir/report.html` from it.

@@ -2,7 +2,7 @@
 //! written as escapes (`\u{8}`) instead of being obeyed; in XML, characters XML 1.0 cannot
 //! hold at all (C0 controls other than tab, LF and CR; U+FFFE, U+FFFF) are written the same
 //! way, so the document stays well-formed. The HTML report draws them instead
-//! ([`super::html`]).
+//! (`super::html`).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -12,13 +12,14 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| c.is_control() && c != '\t')
 }
 
+#[cfg(test)]
 /// `text` for a terminal, line breaks kept: as [`terminal_safe`], but LF stays.
-pub fn terminal_safe_lines(text: &str) -> Cow<'_, str> {
+pub(crate) fn terminal_safe_lines(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| c.is_control() && !matches!(c, '\t' | '\n'))
 }
 
 /// `text` for an XML 1.0 document: characters outside its `Char` production as `\u{..}`.
-pub fn xml_safe(text: &str) -> Cow<'_, str> {
+pub(crate) fn xml_safe(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| !is_xml_char(c))
 }
 

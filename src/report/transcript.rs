@@ -7,15 +7,15 @@ use std::io::{self, Read};
 use std::path::{Component, Path};
 
 /// The most of a transcript a report includes.
-pub const MAX_TRANSCRIPT_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_TRANSCRIPT_BYTES: usize = 256 * 1024;
 
 /// A transcript as a report shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Transcript {
+pub(crate) struct Transcript {
     /// Lines without terminators and escape codes; invalid UTF-8 replaced.
     pub lines: Vec<String>,
     /// Bytes past [`MAX_TRANSCRIPT_BYTES`] that were left out.
-    pub cut_bytes: u64,
+    pub(crate) cut_bytes: u64,
     /// Why there is no transcript (missing file, a path outside the run's directory).
     pub missing: Option<String>,
 }
@@ -29,7 +29,7 @@ impl Transcript {
 
 /// Reads `relative` under `dir`, up to [`MAX_TRANSCRIPT_BYTES`]. Never fails: a transcript
 /// that cannot be read says why in [`Transcript::missing`].
-pub fn read_transcript(dir: &Path, relative: &str) -> Transcript {
+pub(crate) fn read_transcript(dir: &Path, relative: &str) -> Transcript {
     if !is_inside(relative) {
         return Transcript {
             missing: Some(format!("{relative}: not a path inside the run's directory")),
@@ -43,7 +43,7 @@ pub fn read_transcript(dir: &Path, relative: &str) -> Transcript {
 }
 
 /// A relative path with no `..`, root or prefix: it stays inside the directory it is joined to.
-pub fn is_inside(relative: &str) -> bool {
+pub(crate) fn is_inside(relative: &str) -> bool {
     !relative.is_empty()
         && Path::new(relative).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
@@ -57,7 +57,7 @@ fn read_capped(path: &Path) -> io::Result<(Vec<u8>, u64)> {
 }
 
 /// Lines of `bytes`: CR, LF and CRLF each end one; a last line without an end counts.
-pub fn split_lines(bytes: &[u8]) -> Vec<String> {
+pub(crate) fn split_lines(bytes: &[u8]) -> Vec<String> {
     let mut lines = Vec::new();
     let mut start = 0;
     let mut at = 0;

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 /// One certificate the server sent, as the chain picture draws it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainCert {
+    /// Subject, as mbedTLS prints a distinguished name.
     pub subject: String,
+    /// Issuer, as mbedTLS prints it.
     pub issuer: String,
     /// Unix seconds.
     pub not_before: i64,
@@ -30,6 +32,7 @@ pub struct CellDetails {
 }
 
 impl CellDetails {
+    /// Nothing was recorded (an `error` cell, or a cell that never met the server).
     pub fn is_empty(&self) -> bool {
         self.server_events.is_empty() && self.chain.is_empty() && self.device_clock.is_none()
     }

@@ -1,32 +1,33 @@
 //! The run results contract, `DIR/results.jsonl`: one JSON object per cell, written and
 //! flushed as each cell ends. This module owns the line's types ([`CellRecord`]) and is the
 //! only place that writes ([`ResultsFile`]), reads ([`read_results`]) or resumes
-//! ([`resume`](resume::resume)) the file: the runner writes through it, every report (matrix,
+//! (`resume`) the file: the runner writes through it, every report (matrix,
 //! JUnit, HTML, merge, diff, calibration) reads through it.
 
 mod details;
 mod read;
-pub mod resume;
+pub(crate) mod resume;
 mod write;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use details::{CellDetails, ChainCert};
-pub use read::{ResultsError, dedupe, parse_results, read_results};
+pub(crate) use read::dedupe;
+pub use read::{ResultsError, read_results};
 pub use write::ResultsFile;
 
 use crate::outcome::Outcome;
 use crate::verdict::Evidence;
 
 /// The transcripts' folder inside the run's directory.
-pub const TRANSCRIPTS_DIR: &str = "transcripts";
+pub(crate) const TRANSCRIPTS_DIR: &str = "transcripts";
 
 /// The results file's name inside a run's directory.
 pub const RESULTS_FILE: &str = "results.jsonl";
 
 /// Whether `dir` holds a run's results: a `results.jsonl` with at least one byte.
-pub fn holds_results(dir: &std::path::Path) -> bool {
+pub(crate) fn holds_results(dir: &std::path::Path) -> bool {
     std::fs::metadata(dir.join(RESULTS_FILE)).is_ok_and(|m| m.is_file() && m.len() > 0)
 }
 
@@ -56,7 +57,7 @@ impl Verdict {
     }
 
     /// `fail` or `error`: the cell needs someone's attention.
-    pub const fn is_bad(self) -> bool {
+    pub(crate) const fn is_bad(self) -> bool {
         matches!(self, Self::Fail | Self::Error)
     }
 }
@@ -65,8 +66,10 @@ impl Verdict {
 /// transcript that decided it, numbered from 1 as `otarig replay` numbers them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
+    /// The outcome class and reason.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// The lines that decided it.
     pub evidence: Vec<Evidence>,
 }
 
@@ -84,6 +87,7 @@ pub struct CellRecord {
     pub expected: Option<Outcome>,
     /// `None` when the rig could not run the cell.
     pub observed: Option<Observed>,
+    /// `pass`, `fail`, `error` or `observed`: the expectation held against the observation.
     pub verdict: Verdict,
     /// The console transcript, relative to the run's directory.
     pub transcript: String,
@@ -107,7 +111,7 @@ impl CellRecord {
     }
 
     /// The observed outcome in short form (`tls-verify/untrusted`), or `error`.
-    pub fn short_outcome(&self) -> String {
+    pub(crate) fn short_outcome(&self) -> String {
         match &self.observed {
             Some(observed) => short(observed.outcome),
             None => "error".into(),
@@ -126,11 +130,14 @@ pub fn short(outcome: Outcome) -> String {
 /// A cell of the matrix: firmware × scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CellKey {
+    /// The firmware's manifest id.
     pub firmware: String,
+    /// The scenario's id.
     pub scenario: String,
 }
 
 impl CellKey {
+    /// The cell of `firmware` × `scenario`.
     pub fn new(firmware: &str, scenario: &str) -> Self {
         Self { firmware: firmware.into(), scenario: scenario.into() }
     }
@@ -149,20 +156,25 @@ pub fn compare(expected: Option<&Outcome>, observed: &Outcome) -> Verdict {
 }
 
 /// The transcript's path for a cell, relative to the run's directory.
-pub fn transcript_path(firmware: &str, scenario: &str) -> String {
+pub(crate) fn transcript_path(firmware: &str, scenario: &str) -> String {
     format!("{TRANSCRIPTS_DIR}/{firmware}__{scenario}.log")
 }
 
 /// Cells per verdict.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// Cells whose outcome is the expected one.
     pub pass: usize,
+    /// Cells whose outcome is not the expected one.
     pub fail: usize,
+    /// Cells the rig could not run.
     pub error: usize,
+    /// Cells without an expectation.
     pub observed: usize,
 }
 
 impl Counts {
+    /// Counts `cells`.
     pub fn of(cells: &[CellRecord]) -> Self {
         let mut counts = Self::default();
         for cell in cells {
@@ -176,6 +188,7 @@ impl Counts {
         counts
     }
 
+    /// All cells counted.
     pub fn total(&self) -> usize {
         self.pass + self.fail + self.error + self.observed
     }

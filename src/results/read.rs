@@ -11,10 +11,26 @@ use super::{CellKey, CellRecord, RESULTS_FILE};
 /// A `results.jsonl` that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error reading it.
+        source: io::Error,
+    },
+    /// A line is not a cell result.
     #[error("{path}:{line}:{column}: not a cell result: {}", without_position(source))]
-    Malformed { path: PathBuf, line: usize, column: usize, source: serde_json::Error },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// The column, from 1.
+        column: usize,
+        /// What JSON parsing found.
+        source: serde_json::Error,
+    },
 }
 
 /// serde_json's message without the " at line L column C" it appends: a malformed result
@@ -33,7 +49,7 @@ pub fn read_results(dir: &Path) -> Result<Vec<CellRecord>, ResultsError> {
 
 /// Parses the text of a results file; `path` is only used to name errors. Blank lines are
 /// skipped; any other line must be one cell result.
-pub fn parse_results(text: &str, path: &Path) -> Result<Vec<CellRecord>, ResultsError> {
+pub(crate) fn parse_results(text: &str, path: &Path) -> Result<Vec<CellRecord>, ResultsError> {
     let mut cells = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -51,7 +67,7 @@ pub fn parse_results(text: &str, path: &Path) -> Result<Vec<CellRecord>, Results
 }
 
 /// One result per cell, the last one read winning, in the order cells first appeared.
-pub fn dedupe(cells: impl IntoIterator<Item = CellRecord>) -> Vec<CellRecord> {
+pub(crate) fn dedupe(cells: impl IntoIterator<Item = CellRecord>) -> Vec<CellRecord> {
     let mut slots: HashMap<CellKey, usize> = HashMap::new();
     let mut kept: Vec<CellRecord> = Vec::new();
     for cell in cells {

@@ -21,7 +21,7 @@ pub struct Earlier {
     /// Finished cells, `(firmware, scenario)` → verdict.
     pub finished: HashMap<(String, String), Verdict>,
     /// `error` lines removed, their cells to run again.
-    pub errors_removed: usize,
+    pub(crate) errors_removed: usize,
     /// Lines that did not parse, removed.
     pub unreadable: usize,
 }

@@ -23,13 +23,14 @@ impl ResultsFile {
     }
 
     /// Opens `dir/results.jsonl` to add lines after those already there (created if missing).
-    pub fn append_to(dir: &Path) -> io::Result<Self> {
+    pub(crate) fn append_to(dir: &Path) -> io::Result<Self> {
         let path = dir.join(RESULTS_FILE);
         let file = File::options().append(true).create(true).open(&path)?;
         let len = file.metadata()?.len();
         Ok(Self { path, file, len })
     }
 
+    /// The `results.jsonl` written to.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -37,7 +38,7 @@ impl ResultsFile {
     /// Writes one cell's line and flushes it, so a reader sees each cell as it ends. A line
     /// that cannot be written whole (a full disk) is cut off again, as far as the file allows,
     /// so the file keeps only whole lines.
-    pub fn append(&mut self, result: &CellRecord) -> io::Result<()> {
+    pub(crate) fn append(&mut self, result: &CellRecord) -> io::Result<()> {
         let mut line = serde_json::to_vec(result).map_err(io::Error::other)?;
         line.push(b'\n');
         match self.file.write_all(&line).and_then(|()| self.file.flush()) {

@@ -28,7 +28,7 @@ impl<K: Eq + Hash + Clone, V> Default for Memo<K, V> {
 
 impl<K: Eq + Hash + Clone, V> Memo<K, V> {
     /// The value of `key`, made with `make` if no earlier call made it.
-    pub fn get_or_make<E>(&self, key: &K, make: impl FnOnce() -> Result<V, E>) -> Result<Arc<V>, E> {
+    pub(crate) fn get_or_make<E>(&self, key: &K, make: impl FnOnce() -> Result<V, E>) -> Result<Arc<V>, E> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(slots.entry(key.clone()).or_default())
@@ -47,7 +47,7 @@ impl<K: Eq + Hash + Clone, V> Memo<K, V> {
 #[derive(Default)]
 pub struct RunCache {
     pub regions: Memo<String, CellFlash>,
-    pub update_apps: Memo<String, crate::run::cell::OfferedApp>,
+    pub(crate) update_apps: Memo<String, crate::run::cell::OfferedApp>,
     pub chains: Memo<usize, ScenarioChains>,
 }
 

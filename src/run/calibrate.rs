@@ -18,9 +18,9 @@ use crate::results::{CellKey, CellRecord, ResultsError, dedupe, read_results};
 use crate::run::{Plan, RunError, RunEvent, RunOptions, RunSummary, run};
 
 /// The comparison's file in the run's directory.
-pub const CALIBRATION_FILE: &str = "calibration.jsonl";
+pub(crate) const CALIBRATION_FILE: &str = "calibration.jsonl";
 /// The twin side's run directory, inside the run's directory.
-pub const TWIN_SIDE_DIR: &str = "twin";
+pub(crate) const TWIN_SIDE_DIR: &str = "twin";
 
 /// One line of `calibration.jsonl`: a cell as the board and the twin ended it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,7 +60,7 @@ impl CalibrationLine {
 
     /// Both sides observed an outcome, and they differ: the twin is wrong about this cell (or
     /// the board's lab is).
-    pub fn disagrees(&self) -> bool {
+    pub(crate) fn disagrees(&self) -> bool {
         self.board_observed.is_some() && self.twin_observed.is_some() && !self.agree
     }
 }

@@ -6,7 +6,7 @@
 //! The images, the watch and the result are the same for a board and a twin; only the
 //! [`Station`] knows which it has. A board's server is a route on the lab's shared listener
 //! from the board's address; boards without one share the catch-all route, so their cells take
-//! turns (see [`CellContext::board_server`]).
+//! turns (see `CellContext::board_server`).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -84,15 +84,15 @@ pub struct CellContext<'a> {
     /// The time limits of cells on twins.
     pub limits: WatchLimits,
     /// The time limits of cells on boards (the lab config's `[timeouts]`).
-    pub board_limits: WatchLimits,
+    pub(crate) board_limits: WatchLimits,
     /// Held by a cell of a board without an address while its server has the lab listener's
     /// catch-all route: such cells run one at a time, since they share that route.
-    pub board_server: &'a Mutex<()>,
+    pub(crate) board_server: &'a Mutex<()>,
     /// The lab's DNS and SNTP responders; a board cell sets the SNTP date while it holds
-    /// [`CellContext::board_server`].
+    /// `CellContext::board_server`.
     pub services: &'a LabServices,
     /// Progress, as the run reports it.
-    pub on_event: &'a (dyn Fn(RunEvent<'_>) + Sync),
+    pub(crate) on_event: &'a (dyn Fn(RunEvent<'_>) + Sync),
     /// Images and chains made once per run.
     pub cache: &'a RunCache,
     /// Set when the run is to stop: the cell under way is abandoned.
@@ -324,7 +324,7 @@ fn update_app(release: &FirmwareManifest, plan: &Plan) -> Result<OfferedApp, Cel
 
 /// The app a release offers as the update, and what the fleet states about it when it is a
 /// real build.
-pub struct OfferedApp {
+pub(crate) struct OfferedApp {
     pub bytes: Arc<[u8]>,
     pub known: Option<KnownBuild>,
 }

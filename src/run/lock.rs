@@ -48,7 +48,7 @@ impl LockDir {
 
     /// The host's lock directory: `$OTARIG_LOCK_DIR`, else `$XDG_RUNTIME_DIR/otarig/locks`, else
     /// `otarig/locks` in the system's temporary directory.
-    pub fn for_host() -> Self {
+    pub(crate) fn for_host() -> Self {
         let set = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         match (set("OTARIG_LOCK_DIR"), set("XDG_RUNTIME_DIR")) {
             (Some(dir), _) => Self(dir),
@@ -62,7 +62,7 @@ impl LockDir {
     }
 
     /// The lock file of `board`.
-    pub fn file_of(&self, board: &str) -> Result<PathBuf, LockError> {
+    pub(crate) fn file_of(&self, board: &str) -> Result<PathBuf, LockError> {
         let usable = !board.is_empty()
             && !board.starts_with('.')
             && board.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -128,7 +128,7 @@ pub struct RunDirLock {
 }
 
 /// The lock file of a run directory; it stays, holding the last holder's process id.
-pub const RUN_LOCK_FILE: &str = ".otarig-run.lock";
+pub(crate) const RUN_LOCK_FILE: &str = ".otarig-run.lock";
 
 /// A run directory that could not be locked.
 #[derive(Debug, thiserror::Error)]

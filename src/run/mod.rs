@@ -2,35 +2,35 @@
 //! `DIR/results.jsonl` as the cell ends (the contract in [`crate::results`]), each console kept in
 //! `DIR/transcripts/`.
 //!
-//! - [`plan`]: the lab's files and the cells (tags, shard), every id checked first;
-//! - [`shard`]: one of N stable parts of a plan;
+//! - `plan`: the lab's files and the cells (tags, shard), every id checked first;
+//! - `shard`: one of N stable parts of a plan;
 //! - `pool`: stations working through the cells side by side, one per device of the lab, each
 //!   cell on a device with the firmware's chip; retries of rig failures;
-//! - [`station`]: one place cells run, one at a time, and its device (a board of the lab config,
+//! - `station`: one place cells run, one at a time, and its device (a board of the lab config,
 //!   or a twin kept between cells of one firmware);
-//! - [`lock`]: board locks every otarig process on a host respects;
-//! - [`cell`]: one attempt at a cell, from images to the observed outcome;
-//! - [`cache`]: images and chains made once per run;
+//! - `lock`: board locks every otarig process on a host respects;
+//! - `cell`: one attempt at a cell, from images to the observed outcome;
+//! - `cache`: images and chains made once per run;
 //! - [`serve`]: the cell's update server and the lab network pointing at it;
-//! - [`services`]: the lab's DNS and SNTP responders for boards, for the whole run;
-//! - [`watch`]: the console until the update is decided or the time is up;
+//! - `services`: the lab's DNS and SNTP responders for boards, for the whole run;
+//! - `watch`: the console until the update is decided or the time is up;
 //! - [`calibrate`](mod@calibrate): every cell on a board and on a twin, and where they disagree.
 //!
 //! Devices are the lab config's boards and twins ([`RunOptions::lab`]), or `twins` in-process
 //! twins side by side. The runner reports progress as [`RunEvent`]s and never prints; a [`Stop`]
 //! ends it early, cleanly.
 
-pub mod cache;
+pub(crate) mod cache;
 pub mod calibrate;
-pub mod cell;
-pub mod lock;
-pub mod plan;
+pub(crate) mod cell;
+pub(crate) mod lock;
+pub(crate) mod plan;
 mod pool;
 pub mod serve;
-pub mod services;
-pub mod shard;
-pub mod station;
-pub mod watch;
+pub(crate) mod services;
+pub(crate) mod shard;
+pub(crate) mod station;
+pub(crate) mod watch;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -38,12 +38,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use cache::{Memo, RunCache};
 pub use calibrate::{CalibrateError, Calibration, CalibrationLine, calibrate};
-pub use cell::{AttemptEnd, CellContext, CellError, run_cell};
+pub use cell::{AttemptEnd, CellContext, CellError, CellFlash, run_cell};
 pub use lock::{BoardLock, LockDir, LockError, RunDirLock, RunDirLockError};
 pub use plan::{Cell, LabDirs, Plan, PlanError, Selection};
+pub use services::{LabServices, ServiceError};
 pub use shard::{Shard, ShardError};
-pub use watch::WatchLimits;
+pub use station::Station;
+pub use watch::{Silence, WatchError, WatchLimits};
 
 use crate::lab::{LabConfig, Timeouts};
 use crate::results::{CellRecord, Verdict};
@@ -51,9 +54,9 @@ use crate::results::{CellRecord, Verdict};
 /// A check made before each attempt at a cell on a station; an `Err` is a failure of the rig
 /// for that attempt (an `error` result, tried again while retries remain). For a lab's own
 /// readiness checks, and for tests that need the rig to fail.
-pub type Preflight = dyn Fn(&PreflightCheck<'_>) -> Result<(), String> + Send + Sync;
+pub(crate) type Preflight = dyn Fn(&PreflightCheck<'_>) -> Result<(), String> + Send + Sync;
 
-/// What a [`Preflight`] is asked about.
+/// What a `Preflight` is asked about.
 #[derive(Clone, Copy, Debug)]
 pub struct PreflightCheck<'a> {
     pub firmware: &'a str,
@@ -73,7 +76,7 @@ impl Stop {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_requested(&self) -> bool {
+    pub(crate) fn is_requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -94,7 +97,7 @@ pub struct RunOptions {
     /// How many more times a cell the rig could not run (`error`) is tried, each on a fresh
     /// device, before its `error` is the result.
     pub retries: usize,
-    /// Keep the finished cells of `out/results.jsonl` and run only the others (see [`crate::results::resume`]);
+    /// Keep the finished cells of `out/results.jsonl` and run only the others (see `crate::results::resume`);
     /// otherwise the file starts empty.
     pub resume: bool,
     /// Keep a twin between cells that leave it in a known state (it is flashed again with
@@ -102,7 +105,7 @@ pub struct RunOptions {
     /// fresh twin, flashed whole.
     pub reuse_twins: bool,
     /// Lock each station's device in this directory from its first cell to the end of the run.
-    /// Boards are always locked (in the host's directory, [`LockDir::for_host`], when this is
+    /// Boards are always locked (in the host's directory, `LockDir::for_host`, when this is
     /// `None`); twins belong to the process that runs them and need none.
     pub locks: Option<LockDir>,
     pub stop: Stop,
@@ -129,7 +132,7 @@ impl RunOptions {
 
 /// The watch limits of a cell on a board: from leaving the loader to the app's start-up, then
 /// to a decided update, within the whole cell's limit.
-pub fn board_limits(timeouts: &Timeouts) -> WatchLimits {
+pub(crate) fn board_limits(timeouts: &Timeouts) -> WatchLimits {
     WatchLimits::new(timeouts.boot.saturating_add(timeouts.update).min(timeouts.total))
 }
 
@@ -217,7 +220,7 @@ pub enum RunError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
-    Services(#[from] services::ServiceError),
+    Services(#[from] ServiceError),
 }
 
 /// Runs the cells of `plan` (those an earlier run did not finish, when resuming), writing each
@@ -263,13 +266,13 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    let cache = cache::RunCache::default();
+    let cache = RunCache::default();
     let lab = match &options.lab {
         Some(lab) => Cow::Borrowed(lab),
         None => Cow::Owned(LabConfig::twins_only(options.twins.clamp(1, todo.len().max(1)))),
     };
     let board_server = Mutex::new(());
-    let services = services::LabServices::start(&lab, runtime.handle())?;
+    let services = LabServices::start(&lab, runtime.handle())?;
     let context = CellContext {
         plan,
         runtime: runtime.handle(),

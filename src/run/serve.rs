@@ -37,13 +37,13 @@ pub struct ScenarioChains {
 }
 
 impl ScenarioChains {
-    pub fn mint(scenario: &Scenario, pki: &LabPki) -> Result<Self, ServeError> {
+    pub(crate) fn mint(scenario: &Scenario, pki: &LabPki) -> Result<Self, ServeError> {
         let (default, hosts) = ServedChain::build_all(scenario, pki)?;
         Ok(Self { default, hosts })
     }
 
     /// The main host's chain as the report draws it: each certificate's names and validity.
-    pub fn drawn(&self) -> Vec<crate::results::ChainCert> {
+    pub(crate) fn drawn(&self) -> Vec<crate::results::ChainCert> {
         use x509_parser::prelude::{FromDer, X509Certificate};
         self.default
             .ders()
@@ -124,7 +124,7 @@ impl Setup {
 }
 
 /// A running update server; stops accepting when dropped, or when [`CellServer::close`]d.
-pub struct CellServer {
+pub(crate) struct CellServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     accepting: Option<JoinHandle<()>>,
@@ -148,7 +148,11 @@ impl CellServer {
 
     /// Serves `config` to the connections the lab's `listener` gets from `from` (a board's
     /// address; `None`: from any address no other cell's route names).
-    pub fn routed(listener: &SharedListener, from: Option<IpAddr>, config: ServeConfig) -> Result<Self, ServeError> {
+    pub(crate) fn routed(
+        listener: &SharedListener,
+        from: Option<IpAddr>,
+        config: ServeConfig,
+    ) -> Result<Self, ServeError> {
         let site = Site::new(config)?;
         let (sender, events) = mpsc::unbounded_channel();
         let route = listener.route(from, site, sender);
@@ -170,7 +174,7 @@ impl CellServer {
 
     /// Stops accepting and returns once the listening socket is closed, so the next cell's
     /// server can listen on the same port (or its route on the shared listener is gone).
-    pub fn close(mut self, runtime: &Handle) {
+    pub(crate) fn close(mut self, runtime: &Handle) {
         self.route = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -20,7 +20,8 @@ use crate::server::SharedListener;
 #[derive(Default)]
 pub struct LabServices {
     server: Option<SharedListener>,
-    dns: Option<DnsResponder>,
+    /// Kept for its drop only: the responder answers until the services end.
+    _dns: Option<DnsResponder>,
     sntp: Option<SntpResponder>,
 }
 
@@ -28,7 +29,7 @@ pub struct LabServices {
 #[derive(Debug, thiserror::Error)]
 #[error("{service} responder on {addr}: {source}")]
 pub struct ServiceError {
-    pub service: &'static str,
+    pub(crate) service: &'static str,
     pub addr: SocketAddr,
     pub source: io::Error,
 }
@@ -74,12 +75,12 @@ impl LabServices {
                 })
             })
             .transpose()?;
-        Ok(Self { server, dns, sntp })
+        Ok(Self { server, _dns: dns, sntp })
     }
 
     /// Sets the date the SNTP responder answers `board` with (a board cell's scenario date;
     /// `None`: boards without an address).
-    pub fn set_date(&self, board: Option<IpAddr>, unix_seconds: i64) {
+    pub(crate) fn set_date(&self, board: Option<IpAddr>, unix_seconds: i64) {
         if let Some(sntp) = &self.sntp {
             sntp.set_time_for(board, unix_seconds);
         }
@@ -88,15 +89,5 @@ impl LabServices {
     /// The update server's shared listener, when the lab has boards and `[server] listen`.
     pub fn server(&self) -> Option<&SharedListener> {
         self.server.as_ref()
-    }
-
-    /// Where the DNS responder listens, when it runs.
-    pub fn dns_addr(&self) -> Option<SocketAddr> {
-        self.dns.as_ref().map(DnsResponder::local_addr)
-    }
-
-    /// Where the SNTP responder listens, when it runs.
-    pub fn sntp_addr(&self) -> Option<SocketAddr> {
-        self.sntp.as_ref().map(SntpResponder::local_addr)
     }
 }

@@ -49,7 +49,7 @@ impl Shard {
 
     /// Which of `keys` (one `(firmware, scenario)` per cell) are in this part, as positions in
     /// `keys`, in their original order.
-    pub fn select(self, keys: &[(&str, &str)]) -> Vec<usize> {
+    pub(crate) fn select(self, keys: &[(&str, &str)]) -> Vec<usize> {
         let mut sorted: Vec<usize> = (0..keys.len()).collect();
         sorted.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
         let total = keys.len();

@@ -35,7 +35,7 @@ const POWER_POLL: Duration = Duration::from_millis(10);
 
 /// Where a cell's update server listens for the station's device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerAt {
+pub(crate) enum ServerAt {
     /// On loopback, at any free port; the device's own network points there.
     Loopback,
     /// On the lab's shared listener (`[server] listen`, where the boards' DNS sends them), routed
@@ -45,7 +45,7 @@ pub enum ServerAt {
 
 /// What a cell asks of a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Needs {
+pub(crate) struct Needs {
     /// The firmware's chip (`None` when the fleet lacks it: the cell fails on any device).
     pub chip: Option<Chip>,
     /// A power cut at a point of the update.
@@ -81,7 +81,7 @@ impl Station {
     }
 
     /// The station of one of `lab`'s devices: a twin, or a board with its `[prepare]` regions.
-    pub fn for_device(device: &DeviceSpec, lab: &LabConfig, reuse: bool) -> Self {
+    pub(crate) fn for_device(device: &DeviceSpec, lab: &LabConfig, reuse: bool) -> Self {
         let prepare = match device {
             DeviceSpec::Board(_) => lab.prepare_regions(device.id()),
             DeviceSpec::Twin(_) => Vec::new(),
@@ -95,14 +95,14 @@ impl Station {
 
     /// Whether a cell that `needs` this can run here: the device's chip, and a power cut only on
     /// a device that can cut its power at a point of the update (a twin).
-    pub fn accepts(&self, needs: Needs) -> bool {
+    pub(crate) fn accepts(&self, needs: Needs) -> bool {
         let chip_ok = needs.chip.is_none_or(|chip| chip == self.spec.chip());
         chip_ok && !(needs.power_cut && self.is_board())
     }
 
     /// A board of the lab config rather than a twin: locked on the host even without a lock
     /// directory, and judged by the lab's time limits.
-    pub fn is_board(&self) -> bool {
+    pub(crate) fn is_board(&self) -> bool {
         matches!(self.spec, DeviceSpec::Board(_))
     }
 
@@ -112,13 +112,13 @@ impl Station {
     }
 
     /// The firmware the device held here was last flashed with, if one is held.
-    pub fn kept_firmware(&self) -> Option<&str> {
+    pub(crate) fn kept_firmware(&self) -> Option<&str> {
         self.held.as_ref().map(|held| held.firmware.as_str())
     }
 
     /// Where the server of a cell listens: the lab's shared listener for a board, any port on
     /// loopback for a device with a network of its own.
-    pub fn server_at(&self) -> ServerAt {
+    pub(crate) fn server_at(&self) -> ServerAt {
         match &self.spec {
             DeviceSpec::Board(_) => ServerAt::Lab(self.spec.address()),
             DeviceSpec::Twin(_) => ServerAt::Loopback,
@@ -126,13 +126,13 @@ impl Station {
     }
 
     /// Lets the device go: the next cell opens it afresh (a new twin, a board's port again).
-    pub fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
         self.held = None;
     }
 
     /// Takes this station's device in the lab's lock directory, waiting while another process
     /// holds it (see [`LockDir::take`]); once taken it is held until the station ends.
-    pub fn hold(
+    pub(crate) fn hold(
         &mut self,
         locks: &LockDir,
         on_busy: impl FnMut(&LockError),
@@ -145,7 +145,7 @@ impl Station {
     }
 
     /// Whether this station holds its device's lock.
-    pub fn holds_lock(&self) -> bool {
+    pub(crate) fn holds_lock(&self) -> bool {
         self.lock.is_some()
     }
 

@@ -1,13 +1,13 @@
 //! Reading a device's console until its update is decided: every byte kept in the transcript,
 //! fed to the console and the judge as it arrives, within a time limit.
 //!
-//! The judge decides (see [`Judge::decided`]) once the new image has started or the firmware
+//! The judge decides (see `Judge::decided`) once the new image has started or the firmware
 //! printed its closing failure line. After an update, the start-up lines that follow at once
 //! (`App version`, `Calling app_main()`) are read too, as long as they keep coming, so the
 //! transcript ends after them; of those only start-up events still reach the judge, so the new
 //! image's own update check cannot start another attempt. After a failure the closing line is
 //! the last one read; a failure without one (an app that prints nothing of its own) is decided
-//! once the line stays quiet ([`WatchLimits::failure_quiet`]).
+//! once the line stays quiet (`WatchLimits::failure_quiet`).
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
@@ -21,16 +21,16 @@ use crate::verdict::{Judge, Verdict};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WatchLimits {
     /// From the start of the watch to a decision.
-    pub decide_within: Duration,
+    pub(crate) decide_within: Duration,
     /// After an update is decided, the new image's start-up counts as done once the line is
     /// quiet this long...
-    pub tail_quiet: Duration,
+    pub(crate) tail_quiet: Duration,
     /// ... or at the latest this long after the decision.
-    pub tail_max: Duration,
+    pub(crate) tail_max: Duration,
     /// A failure the firmware printed without a closing line of its own (an app around the
     /// update library that says nothing more) is decided once the line has been quiet this
     /// long after it.
-    pub failure_quiet: Duration,
+    pub(crate) failure_quiet: Duration,
 }
 
 impl WatchLimits {

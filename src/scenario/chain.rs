@@ -30,7 +30,7 @@ impl ServedChain {
 
     /// The default chain and one per extra host name (`[server.hosts]`), sharing the
     /// scenario's certificates.
-    pub fn build_all(scenario: &Scenario, pki: &LabPki) -> Result<(Self, Vec<(String, Self)>), PkiError> {
+    pub(crate) fn build_all(scenario: &Scenario, pki: &LabPki) -> Result<(Self, Vec<(String, Self)>), PkiError> {
         let made = mint_all(scenario, pki)?;
         let default = assemble(&scenario.chain, &made, pki)?;
         let hosts = scenario

@@ -59,7 +59,7 @@ impl Fault {
     }
 
     /// The TLS alert description code for an alert name.
-    pub fn alert_code(name: &str) -> Option<u8> {
+    pub(crate) fn alert_code(name: &str) -> Option<u8> {
         ALERTS.iter().find(|(known, _)| *known == name).map(|(_, code)| *code)
     }
 }

@@ -27,7 +27,7 @@ use crate::toml_source::TomlSource;
 
 /// The host name the fleet's firmware updates from; leaves carry it unless a scenario is
 /// about a host name change.
-pub const FLEET_HOST: &str = "ota.example.com";
+pub(crate) const FLEET_HOST: &str = "ota.example.com";
 
 /// A checked scenario.
 #[derive(Clone, Debug)]
@@ -74,8 +74,8 @@ pub struct HostRoute {
 /// TLS versions the server offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlsVersions {
-    pub tls12: bool,
-    pub tls13: bool,
+    pub(crate) tls12: bool,
+    pub(crate) tls13: bool,
 }
 
 /// What a firmware is expected to do in a scenario.

@@ -23,7 +23,7 @@ pub(super) struct RawScenario {
     pub certs: RawCerts,
     pub server: RawServer,
     #[serde(skip)]
-    pub server_span: usize,
+    pub(crate) server_span: usize,
     /// What happens to the device during the update (a power cut).
     pub device: Option<RawDevice>,
     #[serde(default)]

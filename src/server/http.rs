@@ -8,9 +8,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::scenario::Fault;
 
 /// The most request bytes read before giving up on a request.
-pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// How long a client may take to send its request.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A parsed request line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct Request {
 
 /// A request the server cannot answer; its text is the event's reason.
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     #[error("{0}")]
     Read(#[source] std::io::Error),
     #[error("connection closed before a complete request")]
@@ -35,7 +35,7 @@ pub enum RequestError {
 }
 
 /// Reads one request head.
-pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, RequestError> {
+pub(crate) async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Request, RequestError> {
     let mut buf = Vec::with_capacity(1024);
     let read = async {
         loop {
@@ -65,7 +65,7 @@ pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Reques
 
 /// How the body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// Everything sent; close cleanly.
     Complete,
     /// Stop here; close with or without TLS close_notify.
@@ -86,7 +86,7 @@ const HTML_PAGE: &[u8] = b"<!DOCTYPE html>\n<html><head><title>Not Found</title>
 <body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>\n";
 
 /// Writes the response to `request` for `image` at `path`, as `fault` says.
-pub async fn respond<S: AsyncWrite + Unpin>(
+pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     stream: &mut S,
     request: &Request,
     path: &str,

@@ -1,6 +1,6 @@
 //! The HTTPS update server: serves exactly the chain a scenario names, in its order, the image
 //! it offers at the OTA URL's path (and nothing else), and the fault it names; reports what
-//! happened on each connection as [`ServerEvent`]s. A [`Site`] is one scenario's server; an
+//! happened on each connection as [`ServerEvent`]s. A `Site` is one scenario's server; an
 //! [`UpdateServer`] listens for one site, a [`SharedListener`] for the sites of many boards.
 
 mod event;
@@ -23,20 +23,21 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 
 pub use event::ServerEvent;
-pub use http::{MAX_REQUEST_BYTES, REQUEST_TIMEOUT};
-pub use shared::{RouteGuard, SharedListener};
+pub(crate) use http::REQUEST_TIMEOUT;
+pub(crate) use shared::RouteGuard;
+pub use shared::SharedListener;
 
 use crate::scenario::{Fault, ServedChain, TlsVersions};
 
 /// How long a TLS handshake may take.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most connections a site serves at once. Past it, a new connection takes the place of
 /// the oldest one that has not sent its ClientHello yet (idle connections are shed first), or
 /// is closed when every connection is under way.
 pub const MAX_CONNECTIONS: usize = 256;
 /// How long an accept loop waits after `accept` fails (out of file descriptors, say), so a
 /// failing accept does not spin.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What the server serves.
 #[derive(Clone, Debug)]
@@ -109,7 +110,7 @@ pub struct UpdateServer {
 
 /// One scenario's server, ready to serve connections accepted anywhere: its TLS configuration
 /// (the chains), what it serves, and its connection numbering.
-pub struct Site {
+pub(crate) struct Site {
     tls: Arc<rustls::ServerConfig>,
     config: ServeConfig,
     next_id: AtomicU64,
@@ -162,7 +163,7 @@ impl Site {
     }
 
     /// Serves `stream` from `peer` on a task of its own, reporting to `events`.
-    pub fn spawn_connection(
+    pub(crate) fn spawn_connection(
         self: &Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,

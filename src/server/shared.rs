@@ -35,7 +35,7 @@ pub struct SharedListener {
 }
 
 /// A route in place; dropping it takes it away.
-pub struct RouteGuard {
+pub(crate) struct RouteGuard {
     routes: Routes,
     from: Option<IpAddr>,
 }
@@ -83,7 +83,12 @@ impl SharedListener {
     /// Sends connections from `from` (`None`: from any address no other route names) to `site`,
     /// reporting to `events`, until the guard is dropped. A route for the same address before
     /// is replaced.
-    pub fn route(&self, from: Option<IpAddr>, site: Arc<Site>, events: UnboundedSender<ServerEvent>) -> RouteGuard {
+    pub(crate) fn route(
+        &self,
+        from: Option<IpAddr>,
+        site: Arc<Site>,
+        events: UnboundedSender<ServerEvent>,
+    ) -> RouteGuard {
         let from = from.map(|ip| ip.to_canonical());
         self.routes.lock().unwrap_or_else(PoisonError::into_inner).insert(from, Some(Routed { site, events }));
         RouteGuard { routes: Arc::clone(&self.routes), from }

@@ -31,7 +31,7 @@ impl ResolvesServerCert for ExactChain {
 }
 
 /// The rustls configuration that serves `chain`, and `hosts`' chains by SNI.
-pub fn server_config(
+pub(crate) fn server_config(
     chain: &ServedChain,
     hosts: &[(String, ServedChain)],
     versions: TlsVersions,

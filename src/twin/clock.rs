@@ -10,12 +10,13 @@ pub struct BootClock {
 }
 
 impl BootClock {
+    /// A clock at 0 µs whose jitter follows from `seed` (the same seed, the same timings).
     pub fn new(seed: u64) -> Self {
         Self { micros: 0, rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 }
     }
 
     /// Milliseconds since the last reset.
-    pub fn now_ms(&self) -> u32 {
+    pub(crate) fn now_ms(&self) -> u32 {
         u32::try_from(self.micros / 1000).unwrap_or(u32::MAX)
     }
 
@@ -25,7 +26,7 @@ impl BootClock {
     }
 
     /// Time passes: `micros` and up to 0.5 ms of jitter.
-    pub fn advance_us(&mut self, micros: u64) {
+    pub(crate) fn advance_us(&mut self, micros: u64) {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;

@@ -13,7 +13,7 @@
 //!
 //! After `power-cut`, either `reset` brings power back. Blank lines and lines starting with
 //! `#` are ignored; anything else is answered `error: ...` and changes nothing. The end of
-//! input ends the channel, not the twin. A line longer than [`MAX_CONTROL_LINE`] bytes or not
+//! input ends the channel, not the twin. A line longer than `MAX_CONTROL_LINE` bytes or not
 //! UTF-8 is answered `error: ...` too; it is neither kept whole nor echoed.
 
 use std::io::{self, BufRead, Write};
@@ -23,7 +23,7 @@ use super::device::TwinHandle;
 
 /// One control line, parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlCommand {
+pub(crate) enum ControlCommand {
     /// EN pulsed: into the serial loader if `download`, else booting from flash.
     Reset { download: bool },
     /// Power removed.
@@ -31,12 +31,12 @@ pub enum ControlCommand {
 }
 
 /// The commands, as the error message lists them.
-pub const COMMANDS: &str = "reset [boot|download], power-cut";
+pub(crate) const COMMANDS: &str = "reset [boot|download], power-cut";
 
 /// A control line that is no command; answered `error: ...`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown command {line:?}; commands: {COMMANDS}")]
-pub struct UnknownCommand {
+pub(crate) struct UnknownCommand {
     /// The line, trimmed.
     pub line: String,
 }
@@ -57,7 +57,7 @@ impl FromStr for ControlCommand {
 
 impl ControlCommand {
     /// Carries the command out; returns once it has taken effect.
-    pub fn apply(self, twin: &TwinHandle) {
+    pub(crate) fn apply(self, twin: &TwinHandle) {
         match self {
             Self::Reset { download } => twin.reset(download),
             Self::PowerCut => twin.power_cut(),
@@ -66,11 +66,11 @@ impl ControlCommand {
 }
 
 /// The longest control line; longer lines are refused (and not kept), the channel goes on.
-pub const MAX_CONTROL_LINE: usize = 4096;
+pub(crate) const MAX_CONTROL_LINE: usize = 4096;
 
 /// A control line that cannot be a command.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum BadLine {
+pub(crate) enum BadLine {
     #[error("line longer than {MAX_CONTROL_LINE} bytes")]
     TooLong,
     #[error("line is not UTF-8")]
@@ -118,7 +118,7 @@ pub fn serve(input: impl BufRead, answers: impl Write, twin: &TwinHandle) -> io:
 
 /// [`serve`] with the commands going to `apply`. A line that is too long or not UTF-8 is
 /// answered `error: ...` and the channel goes on.
-pub fn serve_with(
+pub(crate) fn serve_with(
     mut input: impl BufRead,
     mut answers: impl Write,
     mut apply: impl FnMut(ControlCommand),

@@ -2,7 +2,7 @@
 //! plays the chip. A flasher or the rig opens the slave side (`/dev/pts/N`) like a board's UART.
 //!
 //! In download mode the thread feeds the line to the SLIP decoder and answers each frame with
-//! the [`RomLoader`]; when the loader exits (FLASH_END, FLASH_DEFL_END) it writes the boot log
+//! the `RomLoader`; when the loader exits (FLASH_END, FLASH_DEFL_END) it writes the boot log
 //! computed from the flash and then idles, reading and discarding what arrives, as a chip
 //! running an app that does not read its UART. The [`TwinHandle`] resets it (into download mode
 //! or to boot from flash) and cuts its power, each call returning once done; it snapshots the
@@ -77,14 +77,19 @@ impl Default for TwinConfig {
     }
 }
 
+/// A twin that cannot be started.
 #[derive(Debug, thiserror::Error)]
 pub enum TwinError {
+    /// No pseudo-terminal could be opened.
     #[error("cannot open a pseudo-terminal")]
     Pty(#[source] serialport::Error),
+    /// The pseudo-terminal has no path a flasher could open.
     #[error("the pseudo-terminal has no slave path")]
     NoPortPath,
+    /// The device's thread could not be started.
     #[error("cannot start the device thread")]
     Thread(#[source] io::Error),
+    /// The flash file cannot be used.
     #[error(transparent)]
     FlashFile(#[from] super::flash_file::FlashFileError),
 }
@@ -378,22 +383,22 @@ impl TwinHandle {
 
     /// Gives the firmware `network` (DNS and SNTP) from now on: a twin kept between cells sees
     /// each cell's server and date.
-    pub fn set_network(&self, network: LabNetwork) {
+    pub(crate) fn set_network(&self, network: LabNetwork) {
         self.request(Command::Network(Box::new(network)));
     }
 
     /// States what is known about real builds the twin may boot (see [`KnownBuild`]).
-    pub fn set_builds(&self, builds: Vec<KnownBuild>) {
+    pub(crate) fn set_builds(&self, builds: Vec<KnownBuild>) {
         self.request(Command::Builds(builds));
     }
 
     /// Arms `cut` for the next update the firmware runs, in place of what was armed (`None`:
     /// nothing); a cut that fired before is forgotten.
-    pub fn arm_power_cut(&self, cut: Option<PowerCut>) {
+    pub(crate) fn arm_power_cut(&self, cut: Option<PowerCut>) {
         self.request(Command::Arm(cut));
     }
 
-    /// Waits until the armed power cut ([`TwinConfig::power_cut`], [`TwinHandle::arm_power_cut`]) has fired, at most
+    /// Waits until the armed power cut ([`TwinConfig::power_cut`], `TwinHandle::arm_power_cut`) has fired, at most
     /// `timeout`; whether it did. The twin is then off until [`reset`](TwinHandle::reset).
     pub fn wait_for_power_cut(&self, timeout: Duration) -> bool {
         let fired = self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner);

@@ -5,9 +5,9 @@
 use thiserror::Error;
 
 /// Erase granularity of the flash chips ESP32 modules carry.
-pub const SECTOR_SIZE: u32 = 4096;
+pub(crate) const SECTOR_SIZE: u32 = 4096;
 /// Default size: the 4 MB of most ESP32-WROOM modules.
-pub const DEFAULT_SIZE: u32 = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_SIZE: u32 = 4 * 1024 * 1024;
 
 /// A flash operation outside what the chip allows.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -22,7 +22,7 @@ pub enum FlashError {
 
 /// Told of every change to the flash, after it is made, so that a file (or a trace) can
 /// follow the twin's flash without the flash knowing about I/O.
-pub trait FlashObserver {
+pub(crate) trait FlashObserver {
     /// `data` is now the content of the flash at `addr` (after an erase: all `0xFF`; after a
     /// program: the resulting bytes, not the bytes asked for).
     fn written(&mut self, addr: u32, data: &[u8]);
@@ -58,7 +58,7 @@ impl VirtualFlash {
 
     /// A flash holding `bytes` (a saved flash file); its size is their length, which must be
     /// whole sectors.
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, FlashError> {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<Self, FlashError> {
         if bytes.is_empty() || !bytes.len().is_multiple_of(SECTOR_SIZE as usize) || u32::try_from(bytes.len()).is_err()
         {
             return Err(FlashError::Unaligned { addr: bytes.len() as u32 });
@@ -67,7 +67,7 @@ impl VirtualFlash {
     }
 
     /// Sets the observer told of every later change.
-    pub fn set_observer(&mut self, observer: Box<dyn FlashObserver + Send>) {
+    pub(crate) fn set_observer(&mut self, observer: Box<dyn FlashObserver + Send>) {
         self.observer = Some(observer);
     }
 
@@ -96,7 +96,7 @@ impl VirtualFlash {
     }
 
     /// Erases the 4 KiB sector starting at `addr` (which must be sector aligned).
-    pub fn erase_sector(&mut self, addr: u32) -> Result<(), FlashError> {
+    pub(crate) fn erase_sector(&mut self, addr: u32) -> Result<(), FlashError> {
         if !addr.is_multiple_of(SECTOR_SIZE) {
             return Err(FlashError::Unaligned { addr });
         }
@@ -107,7 +107,7 @@ impl VirtualFlash {
     }
 
     /// Erases every sector touching `[addr, addr + len)`, as the ROM does before writing.
-    pub fn erase_covering(&mut self, addr: u32, len: u32) -> Result<(), FlashError> {
+    pub(crate) fn erase_covering(&mut self, addr: u32, len: u32) -> Result<(), FlashError> {
         if len == 0 {
             return Ok(());
         }
@@ -124,7 +124,7 @@ impl VirtualFlash {
     }
 
     /// Programs `data` at `addr`: each bit can go from 1 to 0, never back (`new = old & data`).
-    pub fn program(&mut self, addr: u32, data: &[u8]) -> Result<(), FlashError> {
+    pub(crate) fn program(&mut self, addr: u32, data: &[u8]) -> Result<(), FlashError> {
         let range = self.range(addr, data.len())?;
         for (cell, &byte) in self.bytes[range.clone()].iter_mut().zip(data) {
             *cell &= byte;

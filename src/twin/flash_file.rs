@@ -11,14 +11,28 @@ use super::flash::{FlashObserver, VirtualFlash};
 /// A flash file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FlashFileError {
+    /// The file cannot be opened, read or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The flash file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file exists with another size than the flash.
     #[error("{path} holds {actual} bytes, not the {expected} of the configured flash size")]
-    Size { path: PathBuf, expected: u64, actual: u64 },
+    Size {
+        /// The flash file.
+        path: PathBuf,
+        /// The configured flash size, in bytes.
+        expected: u64,
+        /// The file's size, in bytes.
+        actual: u64,
+    },
 }
 
 /// Opens (or creates) `path` as a flash of `size` bytes and writes every change through.
-pub fn open_backed(path: &Path, size: u32) -> Result<VirtualFlash, FlashFileError> {
+pub(crate) fn open_backed(path: &Path, size: u32) -> Result<VirtualFlash, FlashFileError> {
     let io = |source| FlashFileError::Io { path: path.to_owned(), source };
     let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
     let actual = file.metadata().map_err(io)?.len();

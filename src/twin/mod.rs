@@ -1,7 +1,7 @@
 //! The ESP32 twin: a software ESP32 that a flasher and the rig talk to like a board.
 //!
-//! Its pure core: SLIP framing ([`slip`]), the NOR flash ([`flash`]), the ROM serial loader
-//! ([`rom`]) and the boot output ([`boot`]). [`device`] puts them on a pseudo-terminal as a
+//! Its pure core: SLIP framing (`slip`), the NOR flash (`flash`), the ROM serial loader
+//! (`rom`) and the boot output ([`boot`]). [`device`] puts them on a pseudo-terminal as a
 //! serial device; [`control`] is the standalone twin's reset and power channel.
 
 pub mod boot;
@@ -10,13 +10,15 @@ pub mod clock;
 pub mod control;
 #[cfg(unix)]
 pub mod device;
-pub mod flash;
-pub mod flash_file;
+pub(crate) mod flash;
+pub(crate) mod flash_file;
 pub mod network;
 mod ota;
-pub mod rom;
-pub mod slip;
+pub(crate) mod rom;
+pub(crate) mod slip;
 mod uart;
+
+pub use flash_file::FlashFileError;
 
 /// The chip every twin is: an ESP32-D0WD-V3, revision v3.0 (its eFuses say so to flashers,
 /// its bootloader and app say so on the console).

@@ -37,7 +37,7 @@ pub enum TimeService {
 
 impl LabNetwork {
     /// Where `host` resolves.
-    pub fn resolve(&self, host: &str) -> Option<SocketAddr> {
+    pub(crate) fn resolve(&self, host: &str) -> Option<SocketAddr> {
         self.hosts.get(&host.to_ascii_lowercase()).copied()
     }
 
@@ -51,7 +51,7 @@ impl LabNetwork {
     }
 
     /// The time an SNTP request gets now (Unix seconds), `None` when no server answers.
-    pub fn sntp_time(&self) -> Option<i64> {
+    pub(crate) fn sntp_time(&self) -> Option<i64> {
         match self.time {
             TimeService::Silent => None,
             TimeService::Answers(unix_seconds) => Some(unix_seconds),

@@ -9,15 +9,15 @@
 /// Frame delimiter.
 pub const END: u8 = 0xC0;
 /// Escape introducer.
-pub const ESC: u8 = 0xDB;
+pub(crate) const ESC: u8 = 0xDB;
 /// Escaped `END`.
-pub const ESC_END: u8 = 0xDC;
+pub(crate) const ESC_END: u8 = 0xDC;
 /// Escaped `ESC`.
-pub const ESC_ESC: u8 = 0xDD;
+pub(crate) const ESC_ESC: u8 = 0xDD;
 
 /// Default cap on a decoded frame: larger than any request a flasher sends (the stub's
 /// 16 KiB blocks plus header), small enough to bound a twin's memory.
-pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_FRAME: usize = 64 * 1024;
 
 /// Where the decoder is between bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,16 +34,16 @@ enum State {
 
 /// Why frames were dropped, counted so a twin can report noise on the line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SlipDrops {
+pub(crate) struct SlipDrops {
     /// Frames dropped for an `ESC` followed by something other than `DC`/`DD`.
-    pub bad_escape: u64,
+    pub(crate) bad_escape: u64,
     /// Frames dropped for growing past the cap.
     pub oversized: u64,
 }
 
 /// Streaming SLIP decoder: `feed` bytes, get complete frames.
 #[derive(Debug, Clone)]
-pub struct SlipDecoder {
+pub(crate) struct SlipDecoder {
     state: State,
     frame: Vec<u8>,
     max_frame: usize,
@@ -62,8 +62,9 @@ impl SlipDecoder {
         Self { state: State::Idle, frame: Vec::new(), max_frame, drops: SlipDrops::default() }
     }
 
+    #[cfg(test)]
     /// Frames dropped so far, by reason.
-    pub fn drops(&self) -> SlipDrops {
+    pub(crate) fn drops(&self) -> SlipDrops {
         self.drops
     }
 

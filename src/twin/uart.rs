@@ -13,7 +13,7 @@ pub(crate) fn colours(version: IdfVersion) -> bool {
 
 /// ESP-IDF log levels the boot prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Level {
+pub enum Level {
     Error,
     Warn,
     Info,
@@ -64,13 +64,13 @@ impl<'c> Uart<'c> {
     }
 
     /// From now on ESP-IDF lines come from code of this release, printed up to `level`.
-    pub fn speak(&mut self, version: IdfVersion, level: LogLevel) {
+    pub(crate) fn speak(&mut self, version: IdfVersion, level: LogLevel) {
         self.colours = colours(version);
         self.level = level;
     }
 
     /// Time passes without output (loading, hashing, starting a CPU).
-    pub fn wait_us(&mut self, micros: u64) {
+    pub(crate) fn wait_us(&mut self, micros: u64) {
         self.clock.advance_us(micros);
     }
 
@@ -88,7 +88,7 @@ impl<'c> Uart<'c> {
     }
 
     /// An ESP-IDF line from the APP CPU before its clock runs: stamped `(0)`.
-    pub fn log_app_cpu(&mut self, level: Level, tag: &str, msg: &str) {
+    pub(crate) fn log_app_cpu(&mut self, level: Level, tag: &str, msg: &str) {
         self.log_stamped(level, 0, tag, msg);
     }
 

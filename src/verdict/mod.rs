@@ -31,6 +31,7 @@ const MAX_PARTITION_ROWS: usize = 96;
 /// The judgement of a whole log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
+    /// The outcome of the log: that of its last attempt.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// The lines that decided the outcome (those of the last attempt).
@@ -55,6 +56,7 @@ pub struct Judge {
 }
 
 impl Judge {
+    /// A judge that has seen nothing.
     pub fn new() -> Self {
         Self::default()
     }
@@ -177,13 +179,13 @@ impl Judge {
     /// the new image has started (or the bootloader went back to the old one), the device
     /// crashed, or the application printed its closing failure line (`Firmware upgrade
     /// failed`). A log read to its end does not need this; a UART that never ends does.
-    pub fn decided(&self) -> Option<Outcome> {
+    pub(crate) fn decided(&self) -> Option<Outcome> {
         self.current.as_ref().filter(|a| a.is_decided()).map(Attempt::outcome)
     }
 
     /// The current attempt's outcome when it has failed, decided or not: a live run whose line
     /// then stays quiet takes it as said (an app that prints no closing line of its own).
-    pub fn failed(&self) -> Option<Outcome> {
+    pub(crate) fn failed(&self) -> Option<Outcome> {
         self.current.as_ref().filter(|a| a.has_failed()).map(Attempt::outcome)
     }
 

@@ -28,6 +28,7 @@ pub struct ErrorCode {
     /// Normalised: `-0x2700` for an mbedTLS code however it was printed (`-9984` too),
     /// `0x1503` for an `esp_err_t`, `errno 113`.
     pub code: String,
+    /// The code's name (`MBEDTLS_ERR_X509_CERT_VERIFY_FAILED`, `ESP_ERR_HTTP_CONNECT`), when known.
     pub name: Option<&'static str>,
     /// For an mbedTLS code made of two parts (`-0x4290`), the low-level part's name
     /// (`MBEDTLS_ERR_MPI_ALLOC_FAILED`); `name` is then the high-level part's.
@@ -61,11 +62,14 @@ impl ErrorCode {
 /// The verdict on one attempt.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AttemptReport {
+    /// How the attempt ended.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// The lines that decided it.
     pub evidence: Vec<Evidence>,
     /// First and last line that belonged to the attempt.
     pub lines: [u64; 2],
+    /// The error codes printed during the attempt, in order.
     pub codes: Vec<ErrorCode>,
     /// Certificate verification reasons the device printed.
     pub verify_flags: Vec<FlagText>,

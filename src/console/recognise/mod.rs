@@ -23,7 +23,7 @@ use crate::verify_flags::{FlagText, VerifyFlag};
 
 /// The few facts recognition needs from earlier lines.
 #[derive(Debug, Default)]
-pub struct Recogniser {
+pub(crate) struct Recogniser {
     /// The previous line was a `verification info:` line or one of its continuations.
     in_verify_info: bool,
     /// The previous line was an error line of a recognised format: a text line right after it
@@ -38,7 +38,7 @@ impl Recogniser {
     }
 
     /// The event a record stands for, if any, and where it stands.
-    pub fn recognise(&mut self, record: &Record<'_>) -> Option<(EventKind, Source)> {
+    pub(crate) fn recognise(&mut self, record: &Record<'_>) -> Option<(EventKind, Source)> {
         let continues_verify_info = std::mem::take(&mut self.in_verify_info);
         let after_error_line = std::mem::take(&mut self.after_error_line);
         let found = match record.body {

@@ -82,24 +82,24 @@ pub struct ImageHeader {
     /// Where the bootloader jumps once the segments are in place.
     pub entry_addr: u32,
     /// GPIO for flash WP in (Q|D)IO modes; 0xEE means disabled.
-    pub wp_pin: u8,
+    pub(crate) wp_pin: u8,
     /// Drive strengths of the flash pins.
-    pub spi_pin_drv: [u8; 3],
+    pub(crate) spi_pin_drv: [u8; 3],
     pub chip: Chip,
     /// The deprecated one-byte minimum chip revision.
-    pub min_chip_rev: u8,
+    pub(crate) min_chip_rev: u8,
     /// Minimum chip revision, major × 100 + minor (v5.0+; zero before).
-    pub min_chip_rev_full: u16,
+    pub(crate) min_chip_rev_full: u16,
     /// Maximum chip revision, major × 100 + minor (v5.0+; zero before).
-    pub max_chip_rev_full: u16,
-    /// The raw `hash_appended` byte; see [`ImageHeader::has_hash`].
+    pub(crate) max_chip_rev_full: u16,
+    /// The raw `hash_appended` byte; see `ImageHeader::has_hash`.
     pub hash_appended: u8,
 }
 
 impl ImageHeader {
     /// Whether a SHA-256 follows the checksum. ESP-IDF tests the byte for non-zero (esptool
     /// writes 1 and refuses anything but 0 or 1).
-    pub fn has_hash(&self) -> bool {
+    pub(crate) fn has_hash(&self) -> bool {
         self.hash_appended != 0
     }
 
@@ -147,15 +147,6 @@ impl SegmentKind {
             SegmentKind::Padding
         } else {
             SegmentKind::Load
-        }
-    }
-
-    /// The word ESP-IDF's bootloader prints for it: `map`, `load` or nothing.
-    pub fn idf_word(self) -> &'static str {
-        match self {
-            SegmentKind::Map => "map",
-            SegmentKind::Load => "load",
-            SegmentKind::Padding | SegmentKind::Unknown => "",
         }
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::image::APP_DESC_MAGIC;
 use crate::image::Chip;
+use crate::image::desc::APP_DESC_MAGIC;
 
 const C3: u16 = 0x0005;
 

@@ -38,7 +38,7 @@ impl TrustRole {
     }
 
     /// Whether the device verifies servers against it (everything but its own certificate).
-    pub fn is_trusted(self) -> bool {
+    pub(crate) fn is_trusted(self) -> bool {
         self != TrustRole::ClientCertificate
     }
 }
@@ -46,7 +46,7 @@ impl TrustRole {
 /// The TLS sides a certificate's extended key usage allows: both when it has none or allows
 /// any usage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TlsUsage {
+pub(crate) struct TlsUsage {
     pub server_auth: bool,
     pub client_auth: bool,
 }

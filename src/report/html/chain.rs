@@ -15,7 +15,7 @@ const MAX_TICKS: i64 = 8;
 
 /// Where a certificate's window stands at the device's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Standing {
+pub(crate) enum Standing {
     Valid,
     Expired,
     NotYetValid,
@@ -58,7 +58,7 @@ pub fn date(unix: i64) -> String {
 }
 
 /// The SVG and the table for `chain` (leaf first), judged at `clock` when known.
-pub fn chain_section(chain: &[ChainCert], clock: Option<i64>) -> Markup {
+pub(crate) fn chain_section(chain: &[ChainCert], clock: Option<i64>) -> Markup {
     if chain.is_empty() {
         return html! {};
     }

@@ -12,7 +12,7 @@ use crate::results::{CellDetails, CellRecord, short};
 use crate::verdict::Evidence;
 
 /// The `<article>` with id `id` for `cell`, with `details` (events, chain) and its transcript.
-pub fn cell_detail(id: &str, cell: &CellRecord, details: &CellDetails, lines: &Transcript) -> Markup {
+pub(crate) fn cell_detail(id: &str, cell: &CellRecord, details: &CellDetails, lines: &Transcript) -> Markup {
     let evidence = cell.observed.as_ref().map(|o| o.evidence.as_slice()).unwrap_or_default();
     html! {
         article class="cell-detail" id=(id) hidden {

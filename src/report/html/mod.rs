@@ -29,7 +29,7 @@ use super::transcript::read_transcript;
 use crate::results::CellRecord;
 
 /// The HTML report's name inside a run's directory.
-pub const HTML_FILE: &str = "report.html";
+pub(crate) const HTML_FILE: &str = "report.html";
 
 /// Writes `dir/report.html` for `cells` (transcripts read from `dir`); `details` adds server
 /// events and served chains by cell, in place of any the result lines carry.

@@ -12,7 +12,7 @@ use crate::results::{CellRecord, Counts, Verdict};
 
 /// The id of each cell's detail, `c0`, `c1`… in grid order: the grid's button and the detail
 /// it opens name the same one.
-pub struct DetailIds<'a>(HashMap<(&'a str, &'a str), usize>);
+pub(crate) struct DetailIds<'a>(HashMap<(&'a str, &'a str), usize>);
 
 impl<'a> DetailIds<'a> {
     pub fn new(grid: &Grid<'a>) -> Self {
@@ -43,7 +43,7 @@ pub fn counts(cells: &[CellRecord]) -> Markup {
 }
 
 /// A swatch per outcome class on the page, then what the marks mean.
-pub fn legend(grid: &Grid<'_>) -> Markup {
+pub(crate) fn legend(grid: &Grid<'_>) -> Markup {
     let classes: BTreeSet<String> = grid.cells().map(class_of).collect();
     html! {
         p class="legend" {
@@ -59,7 +59,7 @@ pub fn legend(grid: &Grid<'_>) -> Markup {
 }
 
 /// Firmware rows × scenario columns; each cell that ran is a button showing its detail.
-pub fn grid_table(grid: &Grid<'_>, ids: &DetailIds<'_>) -> Markup {
+pub(crate) fn grid_table(grid: &Grid<'_>, ids: &DetailIds<'_>) -> Markup {
     html! {
         div class="grid-wrap" {
             table class="grid" {

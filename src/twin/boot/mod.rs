@@ -19,28 +19,41 @@ pub(in crate::twin) use bootloader::verify_app;
 /// `components/esp_rom/include/esp32/rom/rtc.h`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResetReason {
+    /// `POWERON_RESET`: power applied, or the EN pin released.
     PowerOn,
     /// A digital system reset (`SW_RESET`).
     Software,
+    /// `OWDT_RESET`: the legacy watchdog reset the digital core.
     LegacyWatchdog,
+    /// `DEEPSLEEP_RESET`: woken from deep sleep.
     DeepSleep,
+    /// `SDIO_RESET`: reset by the SDIO slave.
     Sdio,
+    /// `TG0WDT_SYS_RESET`: timer group 0's watchdog reset the system.
     Timer0WatchdogSystem,
+    /// `TG1WDT_SYS_RESET`: timer group 1's watchdog reset the system.
     Timer1WatchdogSystem,
+    /// `RTCWDT_SYS_RESET`: the RTC watchdog reset the digital core.
     RtcWatchdogSystem,
+    /// `INTRUSION_RESET`: the intrusion tester reset the CPU.
     Intrusion,
+    /// `TGWDT_CPU_RESET`: a timer group watchdog reset the CPU.
     TimerWatchdogCpu,
     /// `esp_restart()` and panics.
     SoftwareCpu,
+    /// `RTCWDT_CPU_RESET`: the RTC watchdog reset the CPU.
     RtcWatchdogCpu,
+    /// `EXT_CPU_RESET`: the other core reset this one (APP CPU by PRO CPU).
     ExternalCpu,
+    /// `RTCWDT_BROWN_OUT_RESET`: the supply dipped below the brown-out level.
     Brownout,
+    /// `RTCWDT_RTC_RESET`: the RTC watchdog reset the digital core and the RTC.
     RtcWatchdogRtc,
 }
 
 impl ResetReason {
     /// The code and the name the ROM prints.
-    pub fn code_and_name(self) -> (u32, &'static str) {
+    pub(crate) fn code_and_name(self) -> (u32, &'static str) {
         match self {
             ResetReason::PowerOn => (0x1, "POWERON_RESET"),
             ResetReason::Software => (0x3, "SW_RESET"),
@@ -66,6 +79,7 @@ impl ResetReason {
 pub struct BootOutcome {
     /// The UART bytes, `\r\n` line ends, ESP-IDF colour codes as the firmware sends them.
     pub bytes: Vec<u8>,
+    /// Where the boot ended: an app started, or none (no bootloader, no app to load).
     pub result: Booted,
     /// What the bootloader wrote to otadata (rollback states): the partition's offset and its
     /// new content. The caller writes it to flash.

@@ -93,7 +93,7 @@ impl Client<'_, '_, '_> {
         self.line(Level::Error, tag, text);
     }
 
-    pub fn wait_ms(&mut self, ms: u64) {
+    pub(crate) fn wait_ms(&mut self, ms: u64) {
         self.uart.wait_us(ms * 1000);
     }
 

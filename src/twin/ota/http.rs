@@ -9,7 +9,7 @@ use crate::firmware::OtaUrl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Head {
     pub status: u16,
-    pub content_length: Option<u64>,
+    pub(crate) content_length: Option<u64>,
     pub location: Option<String>,
     /// Bytes of the body that arrived with the head.
     pub body_start: Vec<u8>,

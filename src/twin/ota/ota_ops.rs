@@ -31,7 +31,7 @@ impl Layout {
 
     /// `esp_ota_get_next_update_partition(NULL)`: the OTA slot after the running one (from
     /// factory: ota_0).
-    pub fn next_update(&self, running: u32) -> Option<&AppSlot> {
+    pub(crate) fn next_update(&self, running: u32) -> Option<&AppSlot> {
         let ota: Vec<&AppSlot> = self.slots.iter().filter(|s| s.ota.is_some()).collect();
         let current = ota.iter().position(|s| s.offset == running);
         match current {
@@ -69,7 +69,7 @@ pub(super) struct OtaWrite {
 impl OtaWrite {
     /// `esp_ota_begin`: `erase_all` (OTA_SIZE_UNKNOWN) erases the whole partition now;
     /// otherwise (OTA_WITH_SEQUENTIAL_WRITES) each sector is erased when the data reaches it.
-    pub fn begin(
+    pub(crate) fn begin(
         flash: &Mutex<VirtualFlash>,
         slot: &AppSlot,
         erase_all: bool,

@@ -13,8 +13,8 @@ use crate::twin::flash::VirtualFlash;
 pub(super) struct Begin {
     /// FLASH_BEGIN: bytes to erase; FLASH_DEFL_BEGIN: uncompressed size; MEM_BEGIN: total size.
     pub size: u32,
-    pub num_blocks: u32,
-    pub block_size: u32,
+    pub(crate) num_blocks: u32,
+    pub(crate) block_size: u32,
     /// Flash offset or RAM address.
     pub offset: u32,
 }
@@ -83,7 +83,7 @@ impl Download {
 
     /// FLASH_DEFL_BEGIN: erases the sectors the uncompressed image will cover, up front
     /// (esptool: "ROM performs the erase up front", its timeout scaled by the erase size).
-    pub fn deflate(begin: Begin, flash: &mut VirtualFlash) -> Result<Self, RomError> {
+    pub(crate) fn deflate(begin: Begin, flash: &mut VirtualFlash) -> Result<Self, RomError> {
         check_flash_begin(begin, flash)?;
         flash.erase_covering(begin.offset, begin.size).map_err(|_| RomError::InvalidParam)?;
         Ok(Self::Deflate {
@@ -111,7 +111,7 @@ impl Download {
     }
 
     /// FLASH_DATA.
-    pub fn flash_data(&mut self, block: Block<'_>, flash: &mut VirtualFlash) -> Result<(), RomError> {
+    pub(crate) fn flash_data(&mut self, block: Block<'_>, flash: &mut VirtualFlash) -> Result<(), RomError> {
         let Self::Flash { blocks } = self else {
             return Err(RomError::InvalidParam);
         };
@@ -125,7 +125,7 @@ impl Download {
     }
 
     /// FLASH_DEFL_DATA: inflates what this block completes and programs it.
-    pub fn deflate_data(&mut self, block: Block<'_>, flash: &mut VirtualFlash) -> Result<(), RomError> {
+    pub(crate) fn deflate_data(&mut self, block: Block<'_>, flash: &mut VirtualFlash) -> Result<(), RomError> {
         let Self::Deflate { blocks, inflater, written, ended } = self else {
             return Err(RomError::InvalidParam);
         };
@@ -154,7 +154,7 @@ impl Download {
     }
 
     /// MEM_DATA: appended to the segment, up to the announced size.
-    pub fn mem_data(&mut self, block: Block<'_>) -> Result<(), RomError> {
+    pub(crate) fn mem_data(&mut self, block: Block<'_>) -> Result<(), RomError> {
         let Self::Mem { blocks, image } = self else {
             return Err(RomError::InvalidParam);
         };
@@ -169,7 +169,7 @@ impl Download {
     }
 
     /// The RAM segment this transfer loaded, if it was one.
-    pub fn into_ram_segment(self) -> Option<RamSegment> {
+    pub(crate) fn into_ram_segment(self) -> Option<RamSegment> {
         match self {
             Self::Mem { blocks, image } => Some(RamSegment { addr: blocks.begin.offset, data: image }),
             _ => None,

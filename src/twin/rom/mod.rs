@@ -18,7 +18,7 @@ mod regs;
 mod tests;
 
 pub use download::RamSegment;
-pub use regs::{LAB_MAC, jedec_id};
+pub(crate) use regs::LAB_MAC;
 
 use md5::{Digest, Md5};
 
@@ -27,7 +27,7 @@ use download::{Begin, Block, Download};
 use regs::Registers;
 
 /// Request opcodes (esptool `ESP_*`, espflash `CommandType`).
-pub mod op {
+pub(crate) mod op {
     pub const FLASH_BEGIN: u8 = 0x02;
     pub const FLASH_DATA: u8 = 0x03;
     pub const FLASH_END: u8 = 0x04;
@@ -45,6 +45,7 @@ pub mod op {
     pub const FLASH_DEFL_DATA: u8 = 0x11;
     pub const FLASH_DEFL_END: u8 = 0x12;
     pub const SPI_FLASH_MD5: u8 = 0x13;
+    #[cfg(test)]
     pub const GET_SECURITY_INFO: u8 = 0x14;
 }
 
@@ -120,6 +121,7 @@ impl RomLoader {
         Self { regs: Registers::esp32(mac), download: Download::Idle, baud: 115_200, exit: None, ram: Vec::new() }
     }
 
+    #[cfg(test)]
     /// The baud the loader talks at: the caller switches its side after sending the reply to
     /// CHANGE_BAUDRATE (which goes out at the old rate).
     pub fn baud(&self) -> u32 {
@@ -132,6 +134,7 @@ impl RomLoader {
         self.exit
     }
 
+    #[cfg(test)]
     /// RAM segments received by MEM_BEGIN/MEM_DATA (completed by the next BEGIN or MEM_END).
     pub fn ram_segments(&self) -> &[RamSegment] {
         &self.ram

@@ -7,27 +7,27 @@
 use std::collections::BTreeMap;
 
 /// READ_REG here gives the chip family's magic value.
-pub const CHIP_DETECT_MAGIC_REG: u32 = 0x4000_1000;
+pub(crate) const CHIP_DETECT_MAGIC_REG: u32 = 0x4000_1000;
 /// The original ESP32's magic value.
-pub const ESP32_MAGIC: u32 = 0x00F0_1D83;
+pub(crate) const ESP32_MAGIC: u32 = 0x00F0_1D83;
 /// eFuse read words, word n at `EFUSE_RD_BASE + 4 * n`.
-pub const EFUSE_RD_BASE: u32 = 0x3FF5_A000;
+pub(crate) const EFUSE_RD_BASE: u32 = 0x3FF5_A000;
 /// APB_CTL_DATE: bit 31 is the third chip-revision bit.
-pub const APB_CTL_DATE_REG: u32 = 0x3FF6_607C;
+pub(crate) const APB_CTL_DATE_REG: u32 = 0x3FF6_607C;
 /// UART0 clock divider; `divider * baud` gives the APB (crystal) frequency.
-pub const UART_CLKDIV_REG: u32 = 0x3FF4_0014;
+pub(crate) const UART_CLKDIV_REG: u32 = 0x3FF4_0014;
 /// The SPI controller espflash and esptool drive to talk to the flash chip.
-pub const SPI_BASE: u32 = 0x3FF4_2000;
+pub(crate) const SPI_BASE: u32 = 0x3FF4_2000;
 /// SPI command register: writing bit 18 (USR) starts a user command; it clears when done.
-pub const SPI_CMD_REG: u32 = SPI_BASE;
+pub(crate) const SPI_CMD_REG: u32 = SPI_BASE;
 /// SPI user register: bit 28 enables the MISO (read) phase.
-pub const SPI_USR_REG: u32 = SPI_BASE + 0x1C;
+pub(crate) const SPI_USR_REG: u32 = SPI_BASE + 0x1C;
 /// SPI user register 2: the command opcode in bits 0–15, its bit length − 1 in bits 28–31.
-pub const SPI_USR2_REG: u32 = SPI_BASE + 0x24;
+pub(crate) const SPI_USR2_REG: u32 = SPI_BASE + 0x24;
 /// SPI MISO bit length − 1.
-pub const SPI_MISO_DLEN_REG: u32 = SPI_BASE + 0x2C;
+pub(crate) const SPI_MISO_DLEN_REG: u32 = SPI_BASE + 0x2C;
 /// First SPI data word: what a user command read lands here.
-pub const SPI_W0_REG: u32 = SPI_BASE + 0x80;
+pub(crate) const SPI_W0_REG: u32 = SPI_BASE + 0x80;
 
 const SPI_CMD_USR: u32 = 1 << 18;
 const SPI_USR_MISO: u32 = 1 << 28;
@@ -42,11 +42,11 @@ const ROM_BAUD: u32 = 115_200;
 const MAX_EXTRA_REGS: usize = 1024;
 
 /// A fixed lab MAC under Espressif's OUI 24:0A:C4.
-pub const LAB_MAC: [u8; 6] = [0x24, 0x0A, 0xC4, 0x07, 0x7A, 0x01];
+pub(crate) const LAB_MAC: [u8; 6] = [0x24, 0x0A, 0xC4, 0x07, 0x7A, 0x01];
 
 /// The register file: fixed identity registers plus whatever the flasher writes.
 #[derive(Debug, Clone)]
-pub struct Registers {
+pub(crate) struct Registers {
     values: BTreeMap<u32, u32>,
 }
 
@@ -93,7 +93,7 @@ impl Registers {
     }
 
     /// The ROM reprograms its UART after CHANGE_BAUDRATE; the divider follows.
-    pub fn set_baud(&mut self, baud: u32) {
+    pub(crate) fn set_baud(&mut self, baud: u32) {
         if let Some(divider) = XTAL_HZ.checked_div(baud) {
             self.values.insert(UART_CLKDIV_REG, divider);
         }
@@ -117,7 +117,7 @@ impl Registers {
 
 /// The JEDEC id a Winbond W25Q chip of this size answers, as the bytes land in W0:
 /// manufacturer, memory type, capacity (log2 of the size) from the low byte up.
-pub fn jedec_id(flash_size: u32) -> u32 {
+pub(crate) fn jedec_id(flash_size: u32) -> u32 {
     let capacity = 32 - flash_size.saturating_sub(1).leading_zeros();
     capacity << 16 | W25Q_TYPE << 8 | WINBOND
 }

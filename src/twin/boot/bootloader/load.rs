@@ -42,7 +42,7 @@ impl Slots {
     }
 
     /// How many OTA app partitions the table has (`bs->app_count`).
-    pub fn app_count(&self) -> u32 {
+    pub(crate) fn app_count(&self) -> u32 {
         self.ota.iter().flatten().count() as u32
     }
 
