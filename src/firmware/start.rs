@@ -174,6 +174,9 @@ pub fn start_regions(
         None if matches!(start, StartState::Factory) => {}
         None => return Err(StartError::NoOtadata),
     }
+    if let StartState::Ota { index, .. } = start {
+        regions.push((slot_of(Some(*index))?, images.app.clone()));
+    }
     Ok(StartRegions { firmware, start: regions })
 }
 
