@@ -21,8 +21,8 @@ pub use error::{ScenarioError, ScenarioErrorKind};
 pub use expect::{ExpectRule, Expectation, FirmwareMatch};
 pub use fault::{Fault, FaultError};
 
-use crate::firmware::start::StartState;
 use crate::firmware::Fleet;
+use crate::firmware::start::StartState;
 use crate::pki::spec::{self, CertSpec, Defaults};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::TomlSource;
