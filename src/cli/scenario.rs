@@ -82,6 +82,7 @@ pub fn run(args: &ScenarioArgs) -> u8 {
 fn load(path: &Path, pki: &LabPki, fleet: &Fleet) -> Result<Scenario, ScenarioError> {
     let mut scenario = Scenario::load(path, pki)?;
     if fleet.members().next().is_some() {
+        scenario.check_rules_used(fleet)?;
         scenario.resolve(fleet)?;
     }
     Ok(scenario)

@@ -142,13 +142,28 @@ pub struct ExpectRule {
     pub location: Location,
 }
 
-/// A firmware that two rules both match, or a rule that matches nothing.
+/// A firmware that two rules of one tier both match.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RuleConflict {
-    /// The rule at `.1` matches `firmware` as the rule at `.0` already does.
-    Ambiguous { firmware: String, first: Location, second: Location },
-    /// The rule matches no member of the fleet that has no entry of its own.
-    Unused { location: Location },
+pub struct RuleConflict {
+    pub firmware: String,
+    /// The first rule that matches it.
+    pub first: Location,
+    /// The second.
+    pub second: Location,
+}
+
+/// The first rule that gives no member of `fleet` its expectation (every member it matches has
+/// an entry of its own or an earlier tier's rule); a fleet other than the one the rules were
+/// written for may leave rules unused, so only `scenario check` and tests ask.
+pub fn unused(entries: &BTreeMap<String, Expectation>, rules: &[ExpectRule], fleet: &Fleet) -> Option<Location> {
+    let applies = |rule: &ExpectRule| {
+        fleet.members().any(|firmware| {
+            !entries.contains_key(&firmware.id)
+                && rule.matcher.matches(firmware, fleet)
+                && (!rule.fallback || !rules.iter().any(|r| !r.fallback && r.matcher.matches(firmware, fleet)))
+        })
+    };
+    rules.iter().find(|rule| !applies(rule)).map(|rule| rule.location.clone())
 }
 
 /// The expectation of every fleet member: the table's entry for it, else the one rule that
@@ -159,7 +174,6 @@ pub fn resolve(
     fleet: &Fleet,
 ) -> Result<BTreeMap<String, Expectation>, RuleConflict> {
     let mut resolved = entries.clone();
-    let mut used = vec![false; rules.len()];
     for firmware in fleet.members() {
         if entries.contains_key(&firmware.id) {
             continue;
@@ -169,21 +183,17 @@ pub fn resolve(
                 .iter()
                 .enumerate()
                 .filter(|(_, rule)| rule.fallback == fallback && rule.matcher.matches(firmware, fleet));
-            let Some((at, rule)) = matching.next() else { continue };
+            let Some((_, rule)) = matching.next() else { continue };
             if let Some((_, second)) = matching.next() {
-                return Err(RuleConflict::Ambiguous {
+                return Err(RuleConflict {
                     firmware: firmware.id.clone(),
                     first: rule.location.clone(),
                     second: second.location.clone(),
                 });
             }
-            used[at] = true;
             resolved.insert(firmware.id.clone(), rule.expectation.clone());
             break;
         }
-    }
-    if let Some(at) = used.iter().position(|used| !used) {
-        return Err(RuleConflict::Unused { location: rules[at].location.clone() });
     }
     Ok(resolved)
 }

@@ -143,22 +143,27 @@ impl Scenario {
     }
 
     /// Gives every member of `fleet` without an entry of its own the expectation of the one
-    /// rule that matches it; two rules matching one firmware, or a rule matching none, is an
-    /// error at the rule.
+    /// rule that matches it (else the one fallback rule); two rules of one tier matching one
+    /// firmware is an error at the second.
     pub fn resolve(&mut self, fleet: &Fleet) -> Result<(), ScenarioError> {
-        use expect::RuleConflict;
         match expect::resolve(&self.expect, &self.rules, fleet) {
             Ok(resolved) => {
                 self.expect = resolved;
                 Ok(())
             }
-            Err(RuleConflict::Ambiguous { firmware, first, second }) => Err(ScenarioError::Invalid {
+            Err(expect::RuleConflict { firmware, first, second }) => Err(ScenarioError::Invalid {
                 location: second,
                 kind: ScenarioErrorKind::AmbiguousExpectation { firmware, first },
             }),
-            Err(RuleConflict::Unused { location }) => {
-                Err(ScenarioError::Invalid { location, kind: ScenarioErrorKind::UnusedRule })
-            }
+        }
+    }
+
+    /// A rule that gives no member of `fleet` its expectation (checked before
+    /// [`Scenario::resolve`], which fills `expect`), as an error at the rule.
+    pub fn check_rules_used(&self, fleet: &Fleet) -> Result<(), ScenarioError> {
+        match expect::unused(&self.expect, &self.rules, fleet) {
+            None => Ok(()),
+            Some(location) => Err(ScenarioError::Invalid { location, kind: ScenarioErrorKind::UnusedRule }),
         }
     }
 

@@ -232,6 +232,7 @@ fn resolved(rules: &str) -> Result<Scenario, ScenarioError> {
     let pki = pki();
     let text = format!("{HEAD}[server]\nchain = [\"r11\"]\n[expect]\n{rules}");
     let mut scenario = Scenario::from_source(&TomlSource::new("case.toml", text), &pki)?;
+    scenario.check_rules_used(&fleet(&pki))?;
     scenario.resolve(&fleet(&pki))?;
     Ok(scenario)
 }
@@ -245,6 +246,7 @@ fn every_shipped_cell_has_one_expectation_with_its_source() {
     let derivations = ["field log FL", "mbedTLS rule: ", "ESP-IDF rule: ", "derived: "];
     for path in files {
         let mut scenario = Scenario::load(&path, &pki).unwrap();
+        scenario.check_rules_used(&fleet).unwrap_or_else(|e| panic!("{e}"));
         scenario.resolve(&fleet).unwrap_or_else(|e| panic!("{e}"));
         for member in fleet.members() {
             let expected = scenario.expect.get(&member.id);
