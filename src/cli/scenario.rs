@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use otarig::firmware::Fleet;
 use otarig::pki::{LabPki, PkiError, SpecErrorKind};
 use otarig::scenario::{Scenario, ScenarioError, ScenarioErrorKind};
 use time::OffsetDateTime;
@@ -22,6 +23,9 @@ pub struct ScenarioArgs {
     /// The scenarios directory (its pki/ folder holds the lab authorities).
     #[arg(long, global = true, default_value = "scenarios", value_name = "DIR")]
     dir: PathBuf,
+    /// The fleet's manifests, which expectation rules are resolved against.
+    #[arg(long, global = true, default_value = "firmware-images", value_name = "DIR")]
+    fleet: PathBuf,
     #[command(subcommand)]
     command: ScenarioCommand,
 }
@@ -60,14 +64,31 @@ pub fn run(args: &ScenarioArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    let fleet = match Fleet::load(&args.fleet, &pki) {
+        Ok(fleet) => fleet,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::USAGE;
+        }
+    };
     match &args.command {
-        ScenarioCommand::Check { paths } => check(&args.dir, paths, &pki),
-        ScenarioCommand::Show { name } => show(&args.dir, name, &pki),
+        ScenarioCommand::Check { paths } => check(&args.dir, paths, &pki, &fleet),
+        ScenarioCommand::Show { name } => show(&args.dir, name, &pki, &fleet),
         ScenarioCommand::New { name, like, title } => new(&args.dir, name, like, title.as_deref(), &pki),
     }
 }
 
-fn check(dir: &Path, paths: &[PathBuf], pki: &LabPki) -> u8 {
+/// A scenario checked, its expectation rules resolved against the fleet (when it has members).
+fn load(path: &Path, pki: &LabPki, fleet: &Fleet) -> Result<Scenario, ScenarioError> {
+    let mut scenario = Scenario::load(path, pki)?;
+    if fleet.members().next().is_some() {
+        scenario.check_rules_used(fleet)?;
+        scenario.resolve(fleet)?;
+    }
+    Ok(scenario)
+}
+
+fn check(dir: &Path, paths: &[PathBuf], pki: &LabPki, fleet: &Fleet) -> u8 {
     let paths = if paths.is_empty() {
         match otarig::toml_source::files_in(dir) {
             Ok(paths) => paths,
@@ -81,11 +102,16 @@ fn check(dir: &Path, paths: &[PathBuf], pki: &LabPki) -> u8 {
     };
     let mut failed = 0;
     for path in &paths {
-        match Scenario::load(path, pki) {
+        match load(path, pki, fleet) {
             Ok(scenario) => {
                 let count = scenario.chain.len();
                 let plural = if count == 1 { "" } else { "s" };
-                println!("ok    {} ({count} certificate{plural} served)", path.display());
+                let members = fleet.members().count();
+                let expected = fleet.members().filter(|m| scenario.expect.contains_key(&m.id)).count();
+                println!(
+                    "ok    {} ({count} certificate{plural} served; {expected} of {members} fleet members expected)",
+                    path.display()
+                );
             }
             Err(err) => {
                 failed += 1;
@@ -101,9 +127,9 @@ fn check(dir: &Path, paths: &[PathBuf], pki: &LabPki) -> u8 {
     }
 }
 
-fn show(dir: &Path, name: &str, pki: &LabPki) -> u8 {
+fn show(dir: &Path, name: &str, pki: &LabPki, fleet: &Fleet) -> u8 {
     let path = if name.ends_with(".toml") { PathBuf::from(name) } else { dir.join(format!("{name}.toml")) };
-    let scenario = match Scenario::load(&path, pki) {
+    let scenario = match load(&path, pki, fleet) {
         Ok(scenario) => scenario,
         Err(err) => {
             report(&err);
@@ -188,7 +214,8 @@ pub fn render_tree(scenario: &Scenario, pki: &LabPki) -> String {
     }
     for (firmware, expectation) in &scenario.expect {
         let reason = expectation.reason.map(|r| format!(" / {r}")).unwrap_or_default();
-        let _ = writeln!(out, "expect {firmware}: {}{reason}", expectation.outcome);
+        let source = expectation.source.as_deref().map(|s| format!("  ({s})")).unwrap_or_default();
+        let _ = writeln!(out, "expect {firmware}: {}{reason}{source}", expectation.outcome);
     }
     out
 }
@@ -309,5 +336,14 @@ fn scenario_hint(kind: &ScenarioErrorKind) -> &'static str {
         ScenarioErrorKind::ImageId { .. } => "name a manifest of the fleet by its id, as image = \"v2.0.0\"",
         ScenarioErrorKind::NoReason => "give a reason (use \"unknown\" if none)",
         ScenarioErrorKind::Reason { .. } => "only tls-verify takes a reason: drop it",
+        ScenarioErrorKind::EmptySource | ScenarioErrorKind::NoSource => {
+            "source = \"field log FL02\", \"mbedTLS rule: ...\" or \"derived: <the rule>\""
+        }
+        ScenarioErrorKind::IdfRange { .. } => "bounds like \">=4.4\", \"<6.0\", \"=3.2\", separated by commas",
+        ScenarioErrorKind::UnknownTrusted { .. } => "name an authority of scenarios/pki/authorities.toml",
+        ScenarioErrorKind::AmbiguousExpectation { .. } => {
+            "narrow one rule (firmware_tag, trust, trusts, idf, time_check) or give the firmware its own entry"
+        }
+        ScenarioErrorKind::UnusedRule => "drop the rule, or check its conditions against `otarig fleet list`",
     }
 }

@@ -82,6 +82,9 @@ pub struct FirmwareManifest {
     /// Roots to swap for lab authorities in the real image before it is flashed.
     pub transplant: Vec<TransplantStep>,
     pub notes: Option<String>,
+    /// Labels that scenarios' expectation rules match (`firmware_tag`): lowercase letters,
+    /// digits and `-`.
+    pub tags: Vec<String>,
     /// Where each value came from, by manifest key.
     pub sources: BTreeMap<&'static str, Source>,
     /// Values guessed from the build's strings, one sentence each (shown as warnings).

@@ -47,6 +47,9 @@ struct RawManifest {
     #[serde(default)]
     transplant: Vec<Spanned<RawTransplant>>,
     notes: Option<String>,
+    /// Labels scenarios' expectation rules match (`firmware_tag`).
+    #[serde(default)]
+    tags: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +168,7 @@ pub(super) fn load_manifest(
         return checking.error(span, format!("ESP-IDF {} has no rollback (from v3.3)", facts.idf));
     }
     let transplant = transplants(&checking, &raw, pki)?;
+    let tags = tags_of(&checking, &raw.tags)?;
     Ok(FirmwareManifest {
         id: id_of(source),
         path: source.path().to_owned(),
@@ -188,6 +192,7 @@ pub(super) fn load_manifest(
         image_size: raw.image_size,
         transplant,
         notes: raw.notes,
+        tags,
         sources: facts.sources,
         guesses: facts.guesses,
     })
@@ -247,6 +252,24 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
         client,
         log_level,
     })
+}
+
+/// Tags: distinct, of lowercase letters, digits and `-`.
+fn tags_of(checking: &Checking<'_>, raw: &[Spanned<String>]) -> Result<Vec<String>, ManifestError> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in raw {
+        let name = tag.get_ref();
+        let well_formed =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !well_formed {
+            return checking.error(tag.span(), format!("tag `{name}` is not lowercase letters, digits and `-`"));
+        }
+        if tags.contains(name) {
+            return checking.error(tag.span(), format!("tag `{name}` is given twice"));
+        }
+        tags.push(name.clone());
+    }
+    Ok(tags)
 }
 
 fn https_url(checking: &Checking<'_>, url: &Spanned<String>) -> Result<OtaUrl, ManifestError> {

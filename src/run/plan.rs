@@ -121,7 +121,8 @@ impl Plan {
         };
         let mut scenarios = Vec::new();
         for path in &paths {
-            let scenario = Scenario::load(path, &pki)?;
+            let mut scenario = Scenario::load(path, &pki)?;
+            scenario.resolve(&fleet)?;
             match &scenario.image {
                 None => return Err(PlanError::NoImage { scenario: scenario.id }),
                 Some(image) if fleet.get(image).is_none() => {

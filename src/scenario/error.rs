@@ -59,6 +59,18 @@ pub enum ScenarioErrorKind {
     NoReason,
     #[error("`{outcome}` takes no reason")]
     Reason { outcome: OutcomeClass },
+    #[error("an expectation's source is empty (say how it was derived)")]
+    EmptySource,
+    #[error("an expectation rule needs a source (`source = \"derived: ...\"`)")]
+    NoSource,
+    #[error("idf = \"{text}\" is not a range of ESP-IDF releases (e.g. \">=4.4, <6.0\")")]
+    IdfRange { text: String },
+    #[error("trusts = \"{name}\" names no lab authority")]
+    UnknownTrusted { name: String },
+    #[error("firmware `{firmware}` is matched by this rule and by the rule at {first}")]
+    AmbiguousExpectation { firmware: String, first: Location },
+    #[error("this rule matches no member of the fleet without its own entry")]
+    UnusedRule,
 }
 
 /// `"a", "b", "c"`.

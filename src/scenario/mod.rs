@@ -5,6 +5,7 @@
 
 mod chain;
 mod error;
+pub mod expect;
 mod fault;
 pub mod like;
 mod raw;
@@ -17,10 +18,11 @@ use toml::Spanned;
 
 pub use chain::ServedChain;
 pub use error::{ScenarioError, ScenarioErrorKind};
+pub use expect::{ExpectRule, Expectation, FirmwareMatch};
 pub use fault::{Fault, FaultError};
 
+use crate::firmware::Fleet;
 use crate::firmware::start::StartState;
-use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::spec::{self, CertSpec, Defaults};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::TomlSource;
@@ -57,8 +59,11 @@ pub struct Scenario {
     pub fault: Option<Fault>,
     /// Other host names served by SNI, each with its own chain, path and fault.
     pub hosts: Vec<HostRoute>,
-    /// Expected outcome per firmware id.
+    /// Expected outcome per firmware id: the entries of `[expect]`, and once
+    /// [`Scenario::resolve`]d against a fleet, the rules' expectation for every other member.
     pub expect: BTreeMap<String, Expectation>,
+    /// `[[expect.rule]]`s, in file order.
+    pub rules: Vec<ExpectRule>,
 }
 
 /// Another host name the server answers for, chosen by the client's SNI.
@@ -76,20 +81,6 @@ pub struct HostRoute {
 pub struct TlsVersions {
     pub(crate) tls12: bool,
     pub(crate) tls13: bool,
-}
-
-/// What a firmware is expected to do in a scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Expectation {
-    pub outcome: OutcomeClass,
-    pub reason: Option<VerifyReason>,
-}
-
-impl Expectation {
-    /// The expected class with its reason, as results compare and record it.
-    pub fn outcome(&self) -> crate::outcome::Outcome {
-        crate::outcome::Outcome { outcome: self.outcome, reason: self.reason }
-    }
 }
 
 /// Where a served certificate comes from.
@@ -131,7 +122,8 @@ impl Scenario {
             Some(start) => start.get_ref().check(start.span().start).map_err(|(at, kind)| check.invalid(at, kind))?,
             None => StartState::Factory,
         };
-        let expect = check.expectations(raw.expect)?;
+        let expect = check.expectations(raw.expect.entries)?;
+        let rules = check.rules(raw.expect.rules)?;
         Ok(Scenario {
             id: source.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
             path: source.path().to_owned(),
@@ -147,7 +139,33 @@ impl Scenario {
             fault: raw.server.fault.map(Spanned::into_inner),
             hosts,
             expect,
+            rules,
         })
+    }
+
+    /// Gives every member of `fleet` without an entry of its own the expectation of the one
+    /// rule that matches it (else the one fallback rule); two rules of one tier matching one
+    /// firmware is an error at the second.
+    pub fn resolve(&mut self, fleet: &Fleet) -> Result<(), ScenarioError> {
+        match expect::resolve(&self.expect, &self.rules, fleet) {
+            Ok(resolved) => {
+                self.expect = resolved;
+                Ok(())
+            }
+            Err(expect::RuleConflict { firmware, first, second }) => Err(ScenarioError::Invalid {
+                location: second,
+                kind: ScenarioErrorKind::AmbiguousExpectation { firmware, first },
+            }),
+        }
+    }
+
+    /// A rule that gives no member of `fleet` its expectation (checked before
+    /// [`Scenario::resolve`], which fills `expect`), as an error at the rule.
+    pub fn check_rules_used(&self, fleet: &Fleet) -> Result<(), ScenarioError> {
+        match expect::unused(&self.expect, &self.rules, fleet) {
+            None => Ok(()),
+            Some(location) => Err(ScenarioError::Invalid { location, kind: ScenarioErrorKind::UnusedRule }),
+        }
     }
 
     /// The spec of a certificate the scenario can serve.
@@ -298,7 +316,7 @@ impl Checker<'_> {
     /// The expected outcome per firmware id.
     fn expectations(
         &self,
-        raw: BTreeMap<String, Spanned<raw::RawExpectation>>,
+        raw: BTreeMap<String, Spanned<expect::RawExpectation>>,
     ) -> Result<BTreeMap<String, Expectation>, ScenarioError> {
         let mut expect = BTreeMap::new();
         for (firmware, expectation) in raw {
@@ -307,5 +325,19 @@ impl Checker<'_> {
             expect.insert(firmware, checked);
         }
         Ok(expect)
+    }
+
+    /// The `[[expect.rule]]`s, each with its place in the file.
+    fn rules(&self, raw: Vec<Spanned<expect::RawRule>>) -> Result<Vec<ExpectRule>, ScenarioError> {
+        let mut rules = Vec::new();
+        for rule in raw {
+            let start = rule.span().start;
+            let (matcher, fallback, expectation) = rule
+                .into_inner()
+                .check(|name| self.pki.specs().contains_key(name))
+                .map_err(|(at, kind)| self.invalid(at.unwrap_or(start), kind))?;
+            rules.push(ExpectRule { matcher, fallback, expectation, location: self.source.location(start) });
+        }
+        Ok(rules)
     }
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Expectation, Fault, ScenarioErrorKind};
+use super::expect::RawExpect;
+use super::{Fault, ScenarioErrorKind};
 use crate::firmware::start::StartState;
-use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::spec::{RawCert, RawCerts};
 
 #[derive(Debug, Deserialize)]
@@ -27,7 +27,7 @@ pub(super) struct RawScenario {
     /// What happens to the device during the update (a power cut).
     pub device: Option<RawDevice>,
     #[serde(default)]
-    pub expect: BTreeMap<String, Spanned<RawExpectation>>,
+    pub expect: RawExpect,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,26 +89,4 @@ pub(super) struct RawHost {
     pub chain: Vec<Spanned<String>>,
     pub path: Option<String>,
     pub fault: Option<Spanned<Fault>>,
-}
-
-/// `"updated"` or `{ outcome = "tls-verify", reason = "expired" }`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum RawExpectation {
-    Class(OutcomeClass),
-    Full { outcome: OutcomeClass, reason: Option<VerifyReason> },
-}
-
-impl RawExpectation {
-    pub fn check(self) -> Result<Expectation, ScenarioErrorKind> {
-        let (outcome, reason) = match self {
-            Self::Class(outcome) => (outcome, None),
-            Self::Full { outcome, reason } => (outcome, reason),
-        };
-        match (outcome, reason) {
-            (OutcomeClass::TlsVerify, None) => Err(ScenarioErrorKind::NoReason),
-            (OutcomeClass::TlsVerify, Some(_)) | (_, None) => Ok(Expectation { outcome, reason }),
-            (other, Some(_)) => Err(ScenarioErrorKind::Reason { outcome: other }),
-        }
-    }
 }

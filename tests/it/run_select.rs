@@ -188,19 +188,23 @@ fn resuming_runs_only_the_cells_not_finished_and_keeps_one_line_per_cell() {
 #[test]
 fn strict_makes_a_cell_with_nothing_expected_exit_1() {
     let out = TempDir::new("run-strict");
-    // No scenario expects anything of this firmware in gts-chain.
+    // A scenario that expects nothing of this firmware (the shipped ones expect every cell).
+    let scenario = out.0.join("unexpected.toml");
+    std::fs::write(
+        &scenario,
+        "title = \"t\"\ndate = \"2026-11-25\"\n[leaf]\nissuer = \"wr2\"\n[server]\nchain = [\"leaf\", \"wr2\"]\nimage = \"v2.0.0\"\n",
+    )
+    .unwrap();
+    let scenario = scenario.to_str().unwrap();
     let plan = Plan::new(
         &dirs(),
-        &Selection {
-            firmware: strings(&["bundle-idf5.2"]),
-            scenarios: strings(&["gts-chain"]),
-            ..Selection::default()
-        },
+        &Selection { firmware: strings(&["bundle-idf5.2"]), scenarios: strings(&[scenario]), ..Selection::default() },
     );
     let plan = plan.unwrap();
     assert!(!plan.scenarios[0].expect.contains_key("bundle-idf5.2"));
-    let dir = out.0.to_str().unwrap();
-    let args = ["run", "--firmware", "bundle-idf5.2", "--scenario", "gts-chain", "--timeout", "10", "--out", dir];
+    let dir = out.0.join("run");
+    let dir = dir.to_str().unwrap();
+    let args = ["run", "--firmware", "bundle-idf5.2", "--scenario", scenario, "--timeout", "10", "--out", dir];
     let plain = otarig(&args);
     let stdout = String::from_utf8_lossy(&plain.stdout);
     assert!(stdout.contains("SEEN "), "{stdout}");

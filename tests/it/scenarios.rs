@@ -222,3 +222,123 @@ fn device_power_cuts_parse_and_unknown_ones_are_located() {
     let (_, line, _) = error_of(&format!("{base}[device]\npower_cut = \"lightning\"\n"));
     assert_eq!(line, 8, "the power_cut line");
 }
+
+fn fleet(pki: &LabPki) -> otarig::firmware::Fleet {
+    otarig::firmware::Fleet::load(&Path::new(ROOT).join("firmware-images"), pki).expect("the shipped fleet")
+}
+
+/// `[expect]` with the given rules, resolved against the shipped fleet.
+fn resolved(rules: &str) -> Result<Scenario, ScenarioError> {
+    let pki = pki();
+    let text = format!("{HEAD}[server]\nchain = [\"r11\"]\n[expect]\n{rules}");
+    let mut scenario = Scenario::from_source(&TomlSource::new("case.toml", text), &pki)?;
+    scenario.check_rules_used(&fleet(&pki))?;
+    scenario.resolve(&fleet(&pki))?;
+    Ok(scenario)
+}
+
+#[test]
+fn every_shipped_cell_has_one_expectation_with_its_source() {
+    let pki = pki();
+    let fleet = fleet(&pki);
+    let files = files_in(&Path::new(ROOT).join("scenarios")).unwrap();
+    assert!(files.len() >= 25, "{} scenarios", files.len());
+    let derivations = ["field log FL", "mbedTLS rule: ", "ESP-IDF rule: ", "derived: "];
+    for path in files {
+        let mut scenario = Scenario::load(&path, &pki).unwrap();
+        scenario.check_rules_used(&fleet).unwrap_or_else(|e| panic!("{e}"));
+        scenario.resolve(&fleet).unwrap_or_else(|e| panic!("{e}"));
+        for member in fleet.members() {
+            let expected = scenario.expect.get(&member.id);
+            let Some(expected) = expected else { panic!("{}: nothing expected of {}", scenario.id, member.id) };
+            let source = expected.source.as_deref().unwrap_or_default();
+            assert!(
+                derivations.iter().any(|d| source.starts_with(d)),
+                "{}: {}: source {source:?} does not say how it was derived",
+                scenario.id,
+                member.id
+            );
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# "), "{}: a header comment states the event, its date and source", scenario.id);
+        assert!(!scenario.tags.is_empty(), "{}: tags by event family", scenario.id);
+    }
+}
+
+#[test]
+fn rules_fill_the_fleet_and_entries_win() {
+    let scenario = resolved(
+        "\"dst-x3-idf3.2\" = { outcome = \"updated\", source = \"derived: a test\" }\n\
+         [[expect.rule]]\ntrusts = \"isrg_root_x1\"\noutcome = \"updated\"\nsource = \"derived: x1\"\n\
+         [[expect.rule]]\nfallback = true\nidf = \"<4.4\"\noutcome = \"tls-verify\"\nreason = \"untrusted\"\nsource = \"derived: old\"\n\
+         [[expect.rule]]\nfallback = true\nidf = \">=4.4\"\noutcome = \"tls-verify\"\nreason = \"unknown\"\nsource = \"derived: new\"\n",
+    )
+    .unwrap();
+    let source = |id: &str| scenario.expect[id].source.clone().unwrap();
+    assert_eq!(source("dst-x3-idf3.2"), "derived: a test");
+    assert_eq!(source("isrg-x1-idf3.2"), "derived: x1");
+    assert_eq!(source("bundle-idf6.0"), "derived: x1");
+    assert_eq!(source("verisign-g5-idf3.2"), "derived: old");
+    assert_eq!(scenario.expect["dst-x3-idf3.2-timecheck"].reason, Some(otarig::outcome::VerifyReason::Untrusted));
+    assert_eq!(source("baltimore-idf4.4"), "derived: new");
+}
+
+#[test]
+fn two_rules_for_one_firmware_are_refused_at_the_second() {
+    let rules = "[[expect.rule]]\ntrust = \"bundle\"\noutcome = \"updated\"\nsource = \"derived: a\"\n\
+                 [[expect.rule]]\nidf = \">=5.0\"\noutcome = \"updated\"\nsource = \"derived: b\"\n";
+    match resolved(rules) {
+        Err(ScenarioError::Invalid { location, kind: ScenarioErrorKind::AmbiguousExpectation { first, .. } }) => {
+            assert_eq!((location.line, location.column), (10, 1));
+            assert_eq!(first.line, 6);
+        }
+        other => panic!("expected an ambiguity, got {other:?}"),
+    }
+}
+
+#[test]
+fn rules_that_match_nothing_or_say_nothing_are_refused_where_written() {
+    let unused = "[[expect.rule]]\nfirmware_tag = \"no-such-tag\"\noutcome = \"updated\"\nsource = \"derived: a\"\n";
+    assert!(matches!(
+        resolved(unused),
+        Err(ScenarioError::Invalid { kind: ScenarioErrorKind::UnusedRule, location }) if location.line == 6
+    ));
+    let cases = [
+        ("[[expect.rule]]\noutcome = \"updated\"\n", ScenarioErrorKind::NoSource, 6),
+        ("[[expect.rule]]\noutcome = \"updated\"\nsource = \" \"\n", ScenarioErrorKind::EmptySource, 6),
+        ("\"a\" = { outcome = \"updated\", source = \"\" }\n", ScenarioErrorKind::EmptySource, 6),
+        (
+            "[[expect.rule]]\nidf = \"4.4\"\noutcome = \"updated\"\nsource = \"derived: a\"\n",
+            ScenarioErrorKind::IdfRange { text: "4.4".into() },
+            7,
+        ),
+        (
+            "[[expect.rule]]\ntrusts = \"nobody\"\noutcome = \"updated\"\nsource = \"derived: a\"\n",
+            ScenarioErrorKind::UnknownTrusted { name: "nobody".into() },
+            7,
+        ),
+    ];
+    for (rules, kind, line) in cases {
+        let text = format!("{HEAD}[server]\nchain = [\"r11\"]\n[expect]\n{rules}");
+        assert_eq!(invalid_of(&text).0, kind, "{rules}");
+        assert_eq!(invalid_of(&text).1, line, "{rules}");
+    }
+}
+
+#[test]
+fn check_refuses_an_ambiguous_rule_with_file_line_column() {
+    let dir = std::env::temp_dir().join(format!("otarig-ambiguous-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ambiguous.toml");
+    let text = format!(
+        "{HEAD}[server]\nchain = [\"r11\"]\n[expect]\n\
+         [[expect.rule]]\ntrust = \"pem\"\noutcome = \"updated\"\nsource = \"derived: a\"\n\
+         [[expect.rule]]\ntrusts = \"isrg_root_x1\"\noutcome = \"updated\"\nsource = \"derived: b\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    let output = otarig(&["scenario", "check", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ambiguous.toml:10:1"), "{stderr}");
+}

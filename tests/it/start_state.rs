@@ -307,7 +307,9 @@ fn a_device_running_from_ota_0_updates_to_ota_1() {
 
 #[test]
 fn the_shipped_expectations_hold_from_ota_0() {
-    let scenario = Scenario::load(&Path::new(ROOT).join("scenarios/update-from-ota-0.toml"), &lab().pki).unwrap();
+    let mut scenario = Scenario::load(&Path::new(ROOT).join("scenarios/update-from-ota-0.toml"), &lab().pki).unwrap();
+    scenario.resolve(&lab().fleet).unwrap();
+    assert_eq!(scenario.expect.len(), lab().fleet.members().count());
     for (firmware, expected) in &scenario.expect {
         let (transcript, _) = run_from_start(firmware, "update-from-ota-0");
         let observed = replay_bytes(&transcript).verdict.outcome;
