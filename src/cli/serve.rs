@@ -12,10 +12,12 @@ use otarig::server::{ServeConfig, ServerEvent, UpdateServer};
 use super::exit;
 
 pub const AFTER_HELP: &str = "\
-Serves exactly the chain the scenario names, in its order, and the image at the OTA URL's path;
-binds 127.0.0.1 unless told otherwise. Stop with Ctrl-C.
+Serves exactly the chain the scenario names, in its order, and the image at the OTA URL's path:
+the scenario's own release (its `image`, built from the fleet's manifest as `run` builds it), or
+the file --image names. Binds 127.0.0.1 unless told otherwise. Stop with Ctrl-C.
 
 Examples:
+  otarig serve dst-cross-sign-rescue
   otarig serve dst-cross-sign-rescue --image build/app-v2.bin
   otarig serve gts-chain --image app.bin --bind 127.0.0.1:8443
   openssl s_client -connect 127.0.0.1:8443 -servername ota.example.com -showcerts";
@@ -24,9 +26,12 @@ Examples:
 pub struct ServeArgs {
     /// A scenario id (file name without .toml) or a path.
     scenario: String,
-    /// The image to offer (the update's .bin).
+    /// The image to offer (default: the scenario's release, built as `run` builds it).
     #[arg(long, value_name = "FILE")]
-    image: PathBuf,
+    image: Option<PathBuf>,
+    /// The fleet whose manifest builds the scenario's release.
+    #[arg(long, default_value = "firmware-images", value_name = "DIR")]
+    fleet: PathBuf,
     /// Address and port to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR:PORT")]
     bind: SocketAddr,
@@ -48,6 +53,23 @@ pub fn run(args: &ServeArgs) -> u8 {
     }
 }
 
+/// The app of the release the scenario offers, as `run` builds it for its cells.
+fn release_image(scenario: &Scenario, fleet: &std::path::Path, pki: &LabPki) -> Result<Vec<u8>, String> {
+    let id = scenario
+        .image
+        .as_deref()
+        .ok_or_else(|| format!("scenario `{}` names no `image` to offer\nhint: give --image FILE", scenario.id))?;
+    let fleet = otarig::firmware::Fleet::load(fleet, pki).map_err(|e| e.to_string())?;
+    let release = fleet.get(id).ok_or_else(|| format!("no manifest `{id}` in the fleet ({})", fleet_dir_hint(id)))?;
+    let prepared = otarig::firmware::prepare::prepare(release, &fleet, pki).map_err(|e| format!("{id}: {e}"))?;
+    eprintln!("offering release `{id}` ({} bytes), built from its manifest", prepared.app.len());
+    Ok(prepared.app)
+}
+
+fn fleet_dir_hint(id: &str) -> String {
+    format!("the scenario's `image = \"{id}\"` names a manifest of --fleet; or give --image FILE")
+}
+
 fn serve(args: &ServeArgs) -> Result<(), String> {
     let pki = LabPki::open(&args.dir.join("pki")).map_err(|e| e.to_string())?;
     let path = if args.scenario.ends_with(".toml") {
@@ -56,8 +78,10 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         args.dir.join(format!("{}.toml", args.scenario))
     };
     let scenario = Scenario::load(&path, &pki).map_err(|e| e.to_string())?;
-    let image =
-        otarig::input::read_image(&args.image).map_err(|e| format!("cannot read {}: {e}", args.image.display()))?;
+    let image = match &args.image {
+        Some(file) => otarig::input::read_image(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?,
+        None => release_image(&scenario, &args.fleet, &pki)?,
+    };
     let config = ServeConfig::for_scenario(&scenario, &pki, Arc::from(image), &args.path).map_err(|e| match e {
         otarig::pki::PkiError::NotGenerated { .. } => format!("{e}\nhint: {}", super::pki::NOT_GENERATED),
         _ => e.to_string(),

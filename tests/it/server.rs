@@ -384,3 +384,39 @@ async fn idle_connections_past_the_cap_are_shed_and_a_download_still_completes()
     let read = tokio::time::timeout(limit, idle[0].read(&mut byte)).await.expect("the oldest idle connection is shed");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
 }
+
+/// `otarig serve SCENARIO` without `--image` offers the scenario's own release, byte for byte
+/// the app `run` offers its cells, with the scenario's chain.
+#[tokio::test]
+async fn otarig_serve_offers_the_scenario_s_own_release() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .current_dir(ROOT)
+        .args(["serve", "gts-chain", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("serving gts-chain at https://").unwrap_or_else(|| panic!("{first:?}"));
+    let addr: SocketAddr = url.trim_end_matches("/firmware.bin").parse().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let (head, body, ending) = get(addr, "/firmware.bin", recorder.clone()).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let pki = pki();
+    let fleet = otarig::firmware::Fleet::load(&Path::new(ROOT).join("firmware-images"), &pki).unwrap();
+    let release = fleet.get(scenario("gts-chain").image.as_deref().unwrap()).unwrap();
+    let expected = otarig::firmware::prepare::prepare(release, &fleet, &pki).unwrap().app;
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert_eq!(body, expected, "the release's app");
+    assert_eq!(ending, None);
+    // The scenario's chain in its order: the leaf is minted afresh for each server, the
+    // authorities are the lab's.
+    let served = ServedChain::build(&scenario("gts-chain"), &pki).unwrap().ders();
+    let seen = recorder.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), served.len());
+    assert_eq!(seen[1..], served[1..]);
+}
