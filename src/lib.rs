@@ -67,6 +67,7 @@
 pub mod board;
 #[warn(missing_docs)]
 pub mod codes;
+#[warn(missing_docs)]
 pub mod console;
 #[warn(missing_docs)]
 pub mod device_tls;
