@@ -98,6 +98,7 @@ pub mod results;
 #[cfg(unix)]
 pub mod run;
 pub mod scenario;
+#[warn(missing_docs)]
 pub mod server;
 #[warn(missing_docs)]
 pub mod toml_source;
