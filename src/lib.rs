@@ -74,6 +74,7 @@ pub mod device_tls;
 pub mod firmware;
 #[warn(missing_docs)]
 pub mod idf;
+#[warn(missing_docs)]
 pub mod image;
 #[warn(missing_docs)]
 pub mod input;
