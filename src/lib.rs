@@ -64,6 +64,7 @@
 //! ```
 
 #[cfg(unix)]
+#[warn(missing_docs)]
 pub mod board;
 #[warn(missing_docs)]
 pub mod codes;
