@@ -80,6 +80,7 @@ pub mod image;
 #[warn(missing_docs)]
 pub mod input;
 #[cfg(unix)]
+#[warn(missing_docs)]
 pub mod lab;
 #[warn(missing_docs)]
 pub mod labnet;
