@@ -64,19 +64,23 @@
 //! ```
 
 #[cfg(unix)]
+#[warn(missing_docs)]
 pub mod board;
 #[warn(missing_docs)]
 pub mod codes;
+#[warn(missing_docs)]
 pub mod console;
 #[warn(missing_docs)]
 pub mod device_tls;
 pub mod firmware;
 #[warn(missing_docs)]
 pub mod idf;
+#[warn(missing_docs)]
 pub mod image;
 #[warn(missing_docs)]
 pub mod input;
 #[cfg(unix)]
+#[warn(missing_docs)]
 pub mod lab;
 #[warn(missing_docs)]
 pub mod labnet;
@@ -97,6 +101,7 @@ pub mod results;
 #[cfg(unix)]
 pub mod run;
 pub mod scenario;
+#[warn(missing_docs)]
 pub mod server;
 #[warn(missing_docs)]
 pub mod toml_source;

@@ -53,6 +53,7 @@ pub struct LoaderSession {
 /// What a chip's ROM loader told about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoaderAnswer {
+    /// The chip the loader identified.
     pub chip: Chip,
     /// `aa:bb:cc:dd:ee:ff`.
     pub mac: Option<String>,

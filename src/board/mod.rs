@@ -41,7 +41,9 @@ pub use reset::{ResetMode, ResetStrategy};
 /// Bytes to write at a flash offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Region {
+    /// Flash address of the first byte.
     pub offset: u32,
+    /// What is written there, as given (see [`Region::padded`]).
     pub bytes: Vec<u8>,
 }
 
@@ -63,23 +65,54 @@ impl Region {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlashEvent {
     /// The ROM loader answered; the chip it reported.
-    Connected { chip: Chip },
+    Connected {
+        /// The chip the loader reported.
+        chip: Chip,
+    },
     /// The region's MD5 in flash equals the region's: nothing to write.
-    Unchanged { offset: u32, len: usize },
+    Unchanged {
+        /// The region's flash address.
+        offset: u32,
+        /// The region's length in bytes.
+        len: usize,
+    },
     /// Writing starts: `blocks` blocks of the ROM loader's size.
-    Writing { offset: u32, len: usize, blocks: usize },
+    Writing {
+        /// The region's flash address.
+        offset: u32,
+        /// The region's length in bytes.
+        len: usize,
+        /// Blocks to write.
+        blocks: usize,
+    },
     /// `done` of the region's blocks are written.
-    Block { offset: u32, done: usize, blocks: usize },
+    Block {
+        /// The region's flash address.
+        offset: u32,
+        /// Blocks written so far, this one included.
+        done: usize,
+        /// Blocks in the region.
+        blocks: usize,
+    },
     /// The region's MD5 is being checked after writing.
-    Verifying { offset: u32 },
+    Verifying {
+        /// The region's flash address.
+        offset: u32,
+    },
     /// The region is written and verified.
-    Written { offset: u32, len: usize },
+    Written {
+        /// The region's flash address.
+        offset: u32,
+        /// The region's length in bytes.
+        len: usize,
+    },
     /// Every region is in place; the chip is on its way to boot from flash.
     Booting,
 }
 
 /// Receives [`FlashEvent`]s; any `FnMut(FlashEvent)` is one.
 pub trait FlashProgress {
+    /// Called for each step, in order, on the flashing thread.
     fn event(&mut self, event: FlashEvent);
 }
 
@@ -99,7 +132,9 @@ impl FlashProgress for NoProgress {
 /// What one region's flashing did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RegionReport {
+    /// The region's flash address.
     pub offset: u32,
+    /// The region's length in bytes.
     pub len: usize,
     /// False when the flash already held these bytes (MD5 equal) and nothing was written.
     pub written: bool,
@@ -108,16 +143,19 @@ pub struct RegionReport {
 /// What a flashing did, region by region.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FlashReport {
+    /// One report per region, in the order given.
     pub regions: Vec<RegionReport>,
     /// From the first byte sent to the chip booting.
     pub elapsed: Duration,
 }
 
 impl FlashReport {
+    /// Bytes of the regions that were written.
     pub fn bytes_written(&self) -> usize {
         self.regions.iter().filter(|r| r.written).map(|r| r.len).sum()
     }
 
+    /// Bytes of the regions the flash already held.
     pub fn bytes_skipped(&self) -> usize {
         self.regions.iter().filter(|r| !r.written).map(|r| r.len).sum()
     }
@@ -132,7 +170,9 @@ impl FlashReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BoardKind {
+    /// A real board on a USB serial port.
     Serial,
+    /// The in-process ESP32 twin.
     Twin,
     /// A board on a JTAG debug probe (built with the `probe` feature).
     Probe,
@@ -141,10 +181,15 @@ pub enum BoardKind {
 /// A USB device's identifiers, as the system lists them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct UsbIdentity {
+    /// USB vendor id (0x10c4 Silicon Labs, 0x303a Espressif).
     pub vid: u16,
+    /// USB product id.
     pub pid: u16,
+    /// The device's serial number string, when it reports one.
     pub serial_number: Option<String>,
+    /// The manufacturer string, when it reports one.
     pub manufacturer: Option<String>,
+    /// The product string, when it reports one.
     pub product: Option<String>,
 }
 
@@ -153,50 +198,171 @@ pub struct UsbIdentity {
 pub struct BoardIdentity {
     /// The lab config's id: `esp32-a`, `twin-1`.
     pub id: String,
+    /// The chip the lab config says the board has.
     pub chip: Chip,
+    /// Which backend drives it.
     pub kind: BoardKind,
     /// The serial port, once resolved.
     pub port: Option<PathBuf>,
     /// The USB device behind the port, when it is one.
     pub usb: Option<UsbIdentity>,
+    /// The DTR/RTS sequence that resets the board (`None` where reset goes another way, as
+    /// on a twin).
     pub reset: ResetStrategy,
 }
 
 /// Why a board could not do what it was asked; the rig's failure, never the firmware's.
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
+    /// The board's port could not be found.
     #[error("{id}: {source}")]
-    Port { id: String, source: port::PortError },
+    Port {
+        /// The board's id in the lab config.
+        id: String,
+        /// Why no single port matched.
+        source: port::PortError,
+    },
+    /// The serial port could not be opened (missing, busy, no permission).
     #[error("{id}: cannot open {port}: {source}")]
-    Open { id: String, port: PathBuf, source: serialport::Error },
+    Open {
+        /// The board's id in the lab config.
+        id: String,
+        /// The serial port's device path.
+        port: PathBuf,
+        /// The serial driver's error.
+        source: serialport::Error,
+    },
+    /// The chip did not answer the ROM loader's sync after a reset into download mode.
     #[error("{id}: the ROM loader did not answer on {port}: {source}")]
-    Connect { id: String, port: PathBuf, source: Box<espflash::Error> },
+    Connect {
+        /// The board's id in the lab config.
+        id: String,
+        /// The serial port's device path.
+        port: PathBuf,
+        /// espflash's error.
+        source: Box<espflash::Error>,
+    },
+    /// The ROM loader reports another chip than the lab config names.
     #[error("{id}: the chip is {found}, the lab config says {}", .expected.config_label())]
-    ChipMismatch { id: String, expected: Chip, found: String },
+    ChipMismatch {
+        /// The board's id in the lab config.
+        id: String,
+        /// The chip the lab config names.
+        expected: Chip,
+        /// The chip the loader reported, by espflash's name.
+        found: String,
+    },
+    /// A region runs past the end of the board's flash; nothing was written.
     #[error("{id}: region at {offset:#x} ends at {end:#x}, past the {size:#x}-byte flash")]
-    OutOfFlash { id: String, offset: u32, end: u64, size: u32 },
+    OutOfFlash {
+        /// The board's id in the lab config.
+        id: String,
+        /// The region's flash address.
+        offset: u32,
+        /// The first address past the region.
+        end: u64,
+        /// The flash size in bytes.
+        size: u32,
+    },
+    /// Connecting and flashing together took longer than the lab allows.
     #[error("{id}: connecting and flashing took longer than the lab's flash limit of {} s", limit.as_secs_f64())]
-    FlashTimeout { id: String, limit: Duration },
+    FlashTimeout {
+        /// The board's id in the lab config.
+        id: String,
+        /// The lab's flash limit.
+        limit: Duration,
+    },
+    /// Writing or verifying a region failed.
     #[error("{id}: flashing at {offset:#x} failed: {source}")]
-    Flash { id: String, offset: u32, source: Box<espflash::Error> },
+    Flash {
+        /// The board's id in the lab config.
+        id: String,
+        /// The region's flash address.
+        offset: u32,
+        /// espflash's error.
+        source: Box<espflash::Error>,
+    },
+    /// The ROM loader would not leave for the app after flashing.
     #[error("{id}: starting the app from the ROM loader failed: {source}")]
-    Boot { id: String, source: Box<espflash::Error> },
+    Boot {
+        /// The board's id in the lab config.
+        id: String,
+        /// espflash's error.
+        source: Box<espflash::Error>,
+    },
+    /// Setting the DTR/RTS lines for a reset failed.
     #[error("{id}: {mode:?} reset by {strategy:?} lines on {port}: {source}")]
-    Reset { id: String, mode: ResetMode, strategy: ResetStrategy, port: PathBuf, source: std::io::Error },
+    Reset {
+        /// The board's id in the lab config.
+        id: String,
+        /// What the reset was to boot into.
+        mode: ResetMode,
+        /// The line sequence used.
+        strategy: ResetStrategy,
+        /// The serial port's device path.
+        port: PathBuf,
+        /// The port driver's error.
+        source: std::io::Error,
+    },
+    /// A reset was asked of a board whose reset lines are not wired.
     #[error("{id}: cannot reset: its reset strategy is `none` (no DTR/RTS wiring)")]
-    CannotReset { id: String },
+    CannotReset {
+        /// The board's id in the lab config.
+        id: String,
+    },
+    /// The board's power command failed.
     #[error("{id}: power {action}: {source}")]
-    Power { id: String, action: power::PowerAction, source: power::PowerError },
+    Power {
+        /// The board's id in the lab config.
+        id: String,
+        /// Whether power was being switched off or on.
+        action: power::PowerAction,
+        /// How the command failed.
+        source: power::PowerError,
+    },
+    /// The console could not be set up or read on the serial port.
     #[error("{id}: console on {port}: {source}")]
-    Console { id: String, port: PathBuf, source: serialport::Error },
+    Console {
+        /// The board's id in the lab config.
+        id: String,
+        /// The serial port's device path.
+        port: PathBuf,
+        /// The serial driver's error.
+        source: serialport::Error,
+    },
+    /// A step on the debug probe failed (opening it, attaching, flashing, resetting).
     #[error("{id}: debug probe {probe}: {step}: {source}")]
-    Probe { id: String, probe: String, step: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
+    Probe {
+        /// The board's id in the lab config.
+        id: String,
+        /// The probe's selector, as the lab config names it.
+        probe: String,
+        /// The step that failed, as a lowercase fragment.
+        step: &'static str,
+        /// probe-rs's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A reset into the ROM loader was asked of a board on a debug probe, which flashes
+    /// without it.
     #[error("{id}: a board on a debug probe has no reset into the ROM loader")]
-    NoDownloadOverJtag { id: String },
+    NoDownloadOverJtag {
+        /// The board's id in the lab config.
+        id: String,
+    },
+    /// The lab config puts the board on a debug probe, but this build lacks the `probe` feature.
     #[error("{id}: the board is on a debug probe, and this otarig was built without the `probe` feature")]
-    ProbeFeature { id: String },
+    ProbeFeature {
+        /// The board's id in the lab config.
+        id: String,
+    },
+    /// The twin failed (its flash, its pseudo-terminal, its firmware).
     #[error("{id}: {source}")]
-    Twin { id: String, source: crate::twin::device::TwinError },
+    Twin {
+        /// The board's id in the lab config.
+        id: String,
+        /// The twin's error.
+        source: crate::twin::device::TwinError,
+    },
 }
 
 /// One device at the hardware seam: a board on a serial port or a debug probe, a twin.

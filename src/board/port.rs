@@ -21,7 +21,12 @@ pub enum PortSelector {
     /// A device path, used as it is (it may be a symlink, or a port the system does not list).
     Path(PathBuf),
     /// The USB device's serial number, optionally narrowed to a VID:PID.
-    UsbSerial { serial: String, vid_pid: Option<(u16, u16)> },
+    UsbSerial {
+        /// The serial number string, matched exactly.
+        serial: String,
+        /// The vendor and product id the device must also have.
+        vid_pid: Option<(u16, u16)>,
+    },
     /// The only USB device with this VID:PID.
     VidPid(u16, u16),
 }
@@ -42,17 +47,32 @@ impl fmt::Display for PortSelector {
 /// A port that could not be found.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum PortError {
+    /// No listed port matches (unplugged, another serial number, no such path).
     #[error("no serial port matches {selector}")]
-    NotFound { selector: String },
+    NotFound {
+        /// The selector, for people.
+        selector: String,
+    },
+    /// Several ports match a selector that must name one.
     #[error("{selector} matches {} ports ({})", ports.len(), ports.join(", "))]
-    Ambiguous { selector: String, ports: Vec<String> },
+    Ambiguous {
+        /// The selector, for people.
+        selector: String,
+        /// The matching ports' paths.
+        ports: Vec<String>,
+    },
+    /// The system's port list could not be read.
     #[error("cannot list serial ports: {source}")]
-    List { source: serialport::Error },
+    List {
+        /// The serial driver's error.
+        source: serialport::Error,
+    },
 }
 
 /// A port found for a selector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundPort {
+    /// The port's device path (`/dev/ttyUSB0`).
     pub path: PathBuf,
     /// The USB device, when the system lists the port as one.
     pub usb: Option<UsbIdentity>,

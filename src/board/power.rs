@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PowerAction {
+    /// Cut the board's power.
     Off,
+    /// Restore it.
     On,
 }
 
@@ -50,12 +52,21 @@ pub struct CommandTemplate {
 /// A template that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// A `{name}` the template does not know.
     #[error(
         "unknown placeholder `{{{name}}}` (known: {{action}}, {{id}}, {{port}}, {{usb_serial}}; `{{{{` for a brace)"
     )]
-    UnknownPlaceholder { name: String },
+    UnknownPlaceholder {
+        /// What stood between the braces.
+        name: String,
+    },
+    /// A brace without its partner.
     #[error("unbalanced `{{` or `}}` at byte {at} (`{{{{` and `}}}}` for literal braces)")]
-    Unbalanced { at: usize },
+    Unbalanced {
+        /// Byte offset of the brace in the template.
+        at: usize,
+    },
+    /// The template is empty or only whitespace.
     #[error("the command is empty")]
     Empty,
 }
@@ -63,13 +74,18 @@ pub enum TemplateError {
 /// The values a template is rendered with.
 #[derive(Clone, Copy, Debug)]
 pub struct PowerValues<'a> {
+    /// `{action}`: `off` or `on`.
     pub action: PowerAction,
+    /// `{id}`: the board's id in the lab config.
     pub id: &'a str,
+    /// `{port}`: the board's serial port, once resolved.
     pub port: Option<&'a Path>,
+    /// `{usb_serial}`: the USB serial number behind the port, when there is one.
     pub usb_serial: Option<&'a str>,
 }
 
 impl CommandTemplate {
+    /// Reads a template, checking every placeholder and brace.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         if text.trim().is_empty() {
             return Err(TemplateError::Empty);
@@ -153,18 +169,40 @@ pub(crate) fn shell_quote(value: &str) -> String {
 /// A power command that did not do its job.
 #[derive(Debug, thiserror::Error)]
 pub enum PowerError {
+    /// The command could not be started (not found, not executable).
     #[error("cannot run `{command}`: {source}")]
-    Spawn { command: String, source: std::io::Error },
+    Spawn {
+        /// The command line as rendered.
+        command: String,
+        /// Why it could not start.
+        source: std::io::Error,
+    },
+    /// The command exited unsuccessfully.
     #[error("`{command}` exited with {status}: {stderr}")]
-    Failed { command: String, status: String, stderr: String },
+    Failed {
+        /// The command line as rendered.
+        command: String,
+        /// Its exit status, as the system words it.
+        status: String,
+        /// What it wrote to standard error, trimmed.
+        stderr: String,
+    },
+    /// The command ran past the lab's power timeout and was killed.
     #[error("`{command}` did not end within {after:?}")]
-    TimedOut { command: String, after: Duration },
+    TimedOut {
+        /// The command line as rendered.
+        command: String,
+        /// The time it was given.
+        after: Duration,
+    },
 }
 
 /// How a board's power is switched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PowerControl {
+    /// The command that cuts power.
     pub off: CommandTemplate,
+    /// The command that restores it.
     pub on: CommandTemplate,
     /// How long the board stays unpowered.
     pub off_time: Duration,

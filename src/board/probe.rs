@@ -46,9 +46,13 @@ pub(crate) fn parse_selector(text: &str) -> Result<DebugProbeSelector, SelectorE
 /// A debug probe on this host, as probe-rs lists it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ListedProbe {
+    /// probe-rs's human-readable name for the probe.
     pub identifier: String,
+    /// USB vendor id.
     pub vid: u16,
+    /// USB product id.
     pub pid: u16,
+    /// The probe's USB serial number, when it reports one.
     pub serial_number: Option<String>,
 }
 

@@ -25,8 +25,11 @@ use super::{
 /// A board as the lab config describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SerialSpec {
+    /// The board's id (`esp32-a`).
     pub id: String,
+    /// The chip the board has; flashing refuses another.
     pub chip: Chip,
+    /// How the board's port is found.
     pub selector: PortSelector,
     /// `None`: chosen from the USB device ([`choose_reset`]).
     pub reset: Option<ResetStrategy>,
@@ -34,6 +37,7 @@ pub struct SerialSpec {
     pub baud: Option<u32>,
     /// Flash size in bytes, when known: regions past it are refused before anything is sent.
     pub flash_size: Option<u32>,
+    /// The board's power commands, when its power can be switched.
     pub power: Option<PowerControl>,
     /// How long a power command may run, and how long the port may take to come back after
     /// power returns.
@@ -99,6 +103,7 @@ impl SerialBoard {
         Self { spec, identity, port: None }
     }
 
+    /// What the lab config says about the board.
     pub fn spec(&self) -> &SerialSpec {
         &self.spec
     }

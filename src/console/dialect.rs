@@ -14,8 +14,11 @@ use super::record::{Body, IdfTimestamp, Record};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Formats {
     pub(crate) esp_idf: bool,
+    /// Arduino-ESP32 `log_x` lines or `[tag] message` debug lines.
     pub arduino: bool,
+    /// ESPHome's own logger lines, or ESPHome's host prefix.
     pub esphome: bool,
+    /// The ROM's reset or download-mode lines: the log covers a chip reset.
     pub rom: bool,
     pub(crate) monitor_timestamps: bool,
     /// Lines carried paste wrappers: Markdown quote marks, a code indent, bold markers,

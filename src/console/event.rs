@@ -11,6 +11,7 @@ pub struct Event {
     pub line: u64,
     /// The line as printed, without terminal escape codes.
     pub text: String,
+    /// What the line means.
     #[serde(flatten)]
     pub kind: EventKind,
     /// Whether a recognised format said it, or it was found in free text.
@@ -36,28 +37,53 @@ pub enum Source {
 pub enum EventKind {
     // --- start-up -------------------------------------------------------------------------
     /// The ROM's `rst:0x.. (REASON),boot:0x..` line: the chip has just reset.
-    Reset { code: u32, reason: String },
+    Reset {
+        /// The reset cause's number after `rst:` (or the ESP8266's `rst cause:`).
+        code: u32,
+        /// The cause's name in the parenthesis (`POWERON_RESET`, `SW_CPU_RESET`), as printed.
+        reason: String,
+    },
     /// The ROM waits in its serial loader (`waiting for download`).
     DownloadMode,
     /// The ROM jumps to the 2nd-stage bootloader (`entry 0x...`).
     RomEntry,
     /// `boot: ESP-IDF vX 2nd stage bootloader`.
-    BootloaderStarted { idf: String },
+    BootloaderStarted {
+        /// The ESP-IDF version the banner names (`v4.4.6`).
+        idf: String,
+    },
     /// A row of the partition table the bootloader prints.
-    PartitionRow { label: String, offset: u32 },
+    PartitionRow {
+        /// The partition's label (`factory`, `ota_0`).
+        label: String,
+        /// Where the partition starts in flash, in bytes.
+        offset: u32,
+    },
     /// `boot: Loaded app from partition at offset 0x..`.
-    AppLoaded { offset: u32 },
+    AppLoaded {
+        /// Flash offset of the partition the app was loaded from, in bytes.
+        offset: u32,
+    },
     /// The bootloader refused an app slot (`OTA app partition slot N is not bootable`).
     SlotNotBootable,
     /// The application's start-up code is running.
     AppStarted,
     /// `App version:` in the start-up banner (v3.3 and later).
-    AppVersion { version: String },
+    AppVersion {
+        /// The application's own version string, as printed (`PROJECT_VER`).
+        version: String,
+    },
     /// `ESP-IDF:` in the start-up banner.
-    AppIdf { version: String },
+    AppIdf {
+        /// The ESP-IDF version the application was built with (`v5.1.2`).
+        version: String,
+    },
     /// MicroPython's banner (`MicroPython v1.13 on 2020-09-11; ESP module with ESP8266`);
     /// `axtls` when the port's `ssl` module is axTLS (ESP8266).
-    MicropythonStarted { axtls: bool },
+    MicropythonStarted {
+        /// The banner names an ESP8266 board, whose `ssl` module is axTLS, not mbedTLS.
+        axtls: bool,
+    },
     /// `Rollback to previously worked partition. Restart.`
     RollbackRequested,
     /// The running image reports that the bootloader went back to it after an update (ESPHome's
@@ -74,7 +100,12 @@ pub enum EventKind {
     /// Download progress (`OTA in progress: 16.6%`, `Progress: 0%`).
     OtaProgress,
     /// `Writing to partition subtype N at offset 0x..` / `Writing to <label> partition ...`.
-    OtaWriting { offset: Option<u32>, label: Option<String> },
+    OtaWriting {
+        /// Flash offset of the partition being written, in bytes, when the line gives it.
+        offset: Option<u32>,
+        /// The partition's label, when the line names it (v5.4 and later).
+        label: Option<String>,
+    },
     /// The download ended normally (v3.2 `Connection closed,all data received`).
     DownloadFinished,
     /// An `esp_image: segment N: ...` line: an image in flash is being verified.
@@ -83,28 +114,53 @@ pub enum EventKind {
     BootPartitionSet,
     /// The application says it will restart into the new image. Arduino-ESP32's bootloader
     /// prints nothing, so after its claim only the ROM's lines show the restart.
-    UpdateSucceeded { silent_bootloader: bool },
+    UpdateSucceeded {
+        /// The firmware's bootloader prints nothing (Arduino-ESP32), so no bootloader line
+        /// will follow the restart.
+        silent_bootloader: bool,
+    },
 
     // --- TLS ------------------------------------------------------------------------------
     /// `mbedtls_ssl_handshake returned -0x..` (or Arduino's decimal form).
-    HandshakeFailed { code: i32 },
+    HandshakeFailed {
+        /// The mbedTLS error code, negative (`-0x2700` is -9984).
+        code: i32,
+    },
     /// An mbedTLS error code a failure line names without a known operation (`net_connect
     /// returned -0x0052`, MicroPython's `OSError: -29312`, a bare `MBEDTLS_ERR_*` line).
-    TlsError { code: i32 },
+    TlsError {
+        /// The mbedTLS error code, negative.
+        code: i32,
+    },
     /// MicroPython's `OSError: -40`: a number no mbedTLS build raises. On axTLS (the ESP8266
     /// port) a negative TLS alert number is the fatal alert the server sent.
-    SslError { code: i32 },
+    SslError {
+        /// The number as printed, negative (`-40`).
+        code: i32,
+    },
     /// `mbedtls_ssl_setup returned -0x..`.
-    TlsSetupFailed { code: i32 },
+    TlsSetupFailed {
+        /// The mbedTLS error code, negative.
+        code: i32,
+    },
     /// The firmware's own CA certificate did not parse.
-    CaParseFailed { code: i32 },
+    CaParseFailed {
+        /// The mbedTLS error code the certificate parser returned, negative.
+        code: i32,
+    },
     /// `Failed to verify peer certificate!`
     PeerVerifyFailed,
     /// `Certificate verified.`: printed whenever no flag is set, also when the handshake died
     /// for another reason, so it proves nothing by itself.
     PeerVerified,
     /// `verification info: ...` and its continuation lines.
-    VerifyInfo { reasons: Vec<FlagText>, continued: bool },
+    VerifyInfo {
+        /// The `BADCERT_*` reasons the line states, in printed order.
+        reasons: Vec<FlagText>,
+        /// A continuation line of the same report (the reasons after the first), not its
+        /// `verification info:` line.
+        continued: bool,
+    },
     /// `esp-x509-crt-bundle: No matching trusted root certificate found`.
     BundleNoMatch,
     /// The bundle has the issuer's name but the signature did not verify.
@@ -116,17 +172,27 @@ pub enum EventKind {
 
     // --- network and HTTP -----------------------------------------------------------------
     /// TCP connect failed (`Failed to connnect to host (errno N)`, `connect() error`).
-    ConnectFailed { errno: Option<i32> },
+    ConnectFailed {
+        /// The socket `errno` (`113` is `EHOSTUNREACH`), when the line gives one.
+        errno: Option<i32>,
+    },
     /// DNS lookup failed.
     HostLookupFailed,
     /// Connect or read timed out below TLS.
     NetworkTimeout,
     /// A TLS read failed after the handshake (`read error :..:`).
-    ReadFailed { code: i32 },
+    ReadFailed {
+        /// The mbedTLS (or Arduino's decimal) error code the read returned, negative.
+        code: i32,
+    },
     /// The connection closed before the whole image arrived.
     DownloadCutShort,
     /// The client refused an HTTP status.
-    HttpStatus { status: Option<u16> },
+    HttpStatus {
+        /// The HTTP status, when the line gives it (ESP-IDF's `Got a non 200 status code`
+        /// does not).
+        status: Option<u16>,
+    },
     /// A follow-on line of a failed connection (`Failed to open new connection`,
     /// `Connection failed, sock < 0`, `Failed to establish HTTP connection`).
     ConnectionFailed,
@@ -137,7 +203,10 @@ pub enum EventKind {
     // --- the image ------------------------------------------------------------------------
     /// `OTA image has invalid magic byte (expected 0xE9, saw 0x..` (Arduino's HTTPUpdate
     /// says only `Magic header does not start with 0xE9`).
-    ImageMagic { saw: Option<u8> },
+    ImageMagic {
+        /// The first byte the image had instead of `0xE9`, when the line gives it.
+        saw: Option<u8>,
+    },
     /// The image was built for another chip.
     ImageChipMismatch,
     /// `Complete headers were not received`: the response ended before an image header's
@@ -147,7 +216,11 @@ pub enum EventKind {
     /// Image verification failed (checksum, hash, segment, size).
     ImageCorrupt,
     /// `esp_ota_write failed! err=0x..` (v3.2 always prints `err=0x0`).
-    OtaWriteFailed { err: Option<u32> },
+    OtaWriteFailed {
+        /// The `esp_err_t` the write returned, when its digits read as one (v3.2 prints it in
+        /// decimal behind `0x`).
+        err: Option<u32>,
+    },
     /// `esp_ota_end failed!` / `esp_ota_set_boot_partition failed!`.
     OtaEndFailed,
     /// An allocation failed outside TLS (`Couldn't allocate memory to upgrade data buffer`).
@@ -155,20 +228,33 @@ pub enum EventKind {
     /// An `esp_err_t` a call returned (`esp_ota_begin failed (ESP_ERR_OTA_PARTITION_CONFLICT)`,
     /// `Failed to open HTTP connection: ESP_ERR_HTTP_CONNECT`, `err=0x105`): after a failure it
     /// follows from it; alone it means what the README's table says.
-    EspError { err: u32 },
+    EspError {
+        /// The `esp_err_t` value (`0x105` is `ESP_ERR_NOT_FOUND`); a name is read as its value.
+        err: u32,
+    },
     /// The application says the update failed without saying why.
     UpdateFailed,
     /// Arduino's HTTPUpdate error (`HTTP_UPDATE_FAILED Error (CODE): TEXT`, or `HTTP error:
     /// TEXT` with HTTPClient's code): a summary whose code says what failed, used when no line
     /// before it did.
-    ArduinoUpdateError { code: i32 },
+    ArduinoUpdateError {
+        /// HTTPUpdate's error code (`HTTP_UE_*`, negative), or HTTPClient's
+        /// (`HTTPC_ERROR_*`) for `HTTP error:`.
+        code: i32,
+    },
     /// HTTPClient's `error(-1): connection refused` (and its examples' `[HTTPS] GET... failed,
     /// error: ...`): the code says what failed, used when no line before it did.
-    HttpClientError { code: i32 },
+    HttpClientError {
+        /// HTTPClient's error code (`HTTPC_ERROR_*`, negative: `-1` is connection refused).
+        code: i32,
+    },
 
     // --- crashes --------------------------------------------------------------------------
     /// `Guru Meditation Error: Core  N panic'ed (REASON)`.
-    Panic { reason: String },
+    Panic {
+        /// The exception in the parenthesis (`LoadProhibited`), or what the line reports.
+        reason: String,
+    },
     /// `abort() was called at PC ...`.
     Abort,
     /// `Brownout detector was triggered`.

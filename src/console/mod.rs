@@ -41,6 +41,7 @@ struct LineReader {
 }
 
 impl Console {
+    /// A console that has read nothing yet.
     pub fn new() -> Self {
         Self::default()
     }

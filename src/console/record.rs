@@ -24,10 +24,15 @@ mod bracketed;
 /// ESP-IDF / Arduino log level letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Level {
+    /// `E`: the component failed.
     Error,
+    /// `W`: something unexpected the component went on from.
     Warn,
+    /// `I`: progress; the default level of release builds.
     Info,
+    /// `D`: detail, printed only when the component's level is raised.
     Debug,
+    /// `V`: everything the component can print.
     Verbose,
 }
 
@@ -56,26 +61,37 @@ pub enum IdfTimestamp {
 /// A line printed by ESP-IDF's logging macros; level and time are `None` where a paste cut them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdfLine<'a> {
+    /// The level letter that starts the line.
     pub level: Option<Level>,
+    /// The parenthesised time after the level.
     pub timestamp: Option<IdfTimestamp>,
+    /// The component's tag before `: ` (`esp-tls`, `esp_https_ota`).
     pub tag: &'a str,
+    /// Everything after the tag's `: `; empty when the tag ends the line.
     pub message: &'a str,
 }
 
 /// A line printed by Arduino-ESP32's `log_x` macros; the level is `None` where a paste cut it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArduinoLine<'a> {
+    /// The level in its own bracket (`[E]`).
     pub level: Option<Level>,
+    /// Milliseconds since boot in the first bracket (core 2.x and 3.x; core 1.x prints none).
     pub millis: Option<u64>,
+    /// The source file that logged, without its line number (`HTTPClient.cpp`).
     pub file: &'a str,
+    /// What follows the `[file:line]` bracket, the `func(): ` prefix included.
     pub message: &'a str,
 }
 
 /// A line printed by ESPHome's own logger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EspHomeLine<'a> {
+    /// The level in its own bracket (`[E]`).
     pub level: Level,
+    /// The component's tag, without its line number (`ota.http_request`).
     pub tag: &'a str,
+    /// Everything after the tag's bracket and `: `.
     pub message: &'a str,
 }
 
@@ -84,19 +100,27 @@ pub struct EspHomeLine<'a> {
 /// line whose bracket names its level (`[12:12:44.340 ERROR @ utils.cpp:357] message`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaggedLine<'a> {
+    /// What the first bracket holds (`httpUpdate`, `HTTPS`).
     pub tag: &'a str,
     /// The level the bracket names, where it names one.
     pub level: Option<Level>,
+    /// Everything after the brackets.
     pub message: &'a str,
 }
 
 /// What a line is, once paste wrappers and host prefixes are removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Body<'a> {
+    /// An ESP-IDF `L (ms) tag: message` line, or a known component's line without level and time.
     Idf(IdfLine<'a>),
+    /// An Arduino-ESP32 `[ms][L][file:line] func(): message` line.
     Arduino(ArduinoLine<'a>),
+    /// An ESPHome `[hh:mm:ss][L][tag:line]: message` line.
     EspHome(EspHomeLine<'a>),
+    /// A `[tag] message` debug line.
     Tagged(TaggedLine<'a>),
+    /// Anything else (ROM, panics, MicroPython, continuation lines): the line after the
+    /// wrappers and prefix were removed.
     Text(&'a str),
 }
 
@@ -107,12 +131,14 @@ pub struct Record<'a> {
     pub number: u64,
     /// The whole line without terminal escape codes: what evidence quotes.
     pub text: &'a str,
+    /// The host prefix removed before reading (the last one, where there were two).
     pub host: Option<HostPrefix>,
     /// Paste wrappers (quote marks, indent, bold, backticks, colour codes without ESC) were
     /// removed before reading.
     pub pasted: bool,
     /// The record stands after text that no known prefix explains.
     pub embedded: bool,
+    /// The line's format and fields.
     pub body: Body<'a>,
 }
 

@@ -33,6 +33,7 @@ const HASH_LEN: usize = 32;
 /// One segment: where its header and data are in the image, where it goes on the chip.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
+    /// Position among the image's segments, from 0 (ESP-IDF's `segment N`).
     pub index: usize,
     /// Offset of the 8-byte segment header in the image (esptool's "File offs").
     pub(crate) header_offset: usize,
@@ -42,6 +43,7 @@ pub struct Segment {
     pub load_addr: u32,
     /// Data length in bytes.
     pub length: u32,
+    /// What the bootloader does with it, by its load address.
     pub kind: SegmentKind,
 }
 
@@ -57,7 +59,9 @@ impl Segment {
 pub struct Checksum {
     /// Offset of the stored byte (the last of the 16-byte-aligned padding block).
     pub offset: usize,
+    /// XOR of every segment's data, seeded with 0xEF: what the bootloader computes.
     pub calculated: u8,
+    /// The byte the image carries.
     pub stored: u8,
 }
 
@@ -89,7 +93,9 @@ impl fmt::Debug for Sha256Digest {
 pub struct HashCheck {
     /// Offset of the stored digest.
     pub offset: usize,
+    /// SHA-256 of the image's bytes before the digest: what the bootloader computes.
     pub calculated: Sha256Digest,
+    /// The 32 bytes the image carries.
     pub stored: Sha256Digest,
 }
 
@@ -103,8 +109,11 @@ impl HashCheck {
 /// An app (or bootloader) image that could be read, with what a verifier would say about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppImage {
+    /// The common and extended header.
     pub header: ImageHeader,
+    /// The segments in stored order, as many as the header counts.
     pub segments: Vec<Segment>,
+    /// The XOR checksum after the last segment.
     pub checksum: Checksum,
     /// Present when the header says a SHA-256 is appended.
     pub hash: Option<HashCheck>,

@@ -11,7 +11,9 @@ use super::{CHECKSUM_SEED, IMAGE_MAGIC};
 /// One segment: where it loads and its bytes (padded to a multiple of 4 with zeros).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentSpec {
+    /// The address the data is mapped or loaded at on the chip (`vaddr`).
     pub load_addr: u32,
+    /// The segment's bytes as given; padding is added when written.
     pub data: Vec<u8>,
 }
 
@@ -20,6 +22,7 @@ pub struct SegmentSpec {
 pub struct ImageSpec {
     /// `esp_chip_id_t` (ESP32 0, ESP32-C3 5, ESP32-S3 9).
     pub chip_id: u16,
+    /// Where the bootloader jumps once the segments are in place.
     pub entry_addr: u32,
     /// SPI mode byte (2 = DIO).
     pub spi_mode: u8,
@@ -27,6 +30,7 @@ pub struct ImageSpec {
     pub spi_size_speed: u8,
     /// Append a SHA-256 (ESP-IDF apps do; the ESP32 ROM ignores it for bootloaders).
     pub hash_appended: bool,
+    /// The segments in the order they are written.
     pub segments: Vec<SegmentSpec>,
 }
 

@@ -53,6 +53,7 @@ impl BundleEntry {
 /// A bundle read from bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertBundle {
+    /// The layout the bytes were read as.
     pub format: BundleFormat,
     /// The roots in stored order.
     pub entries: Vec<BundleEntry>,
@@ -64,28 +65,90 @@ pub struct CertBundle {
 /// Why bytes are not a certificate bundle. Offsets count from the start of the given bytes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
+    /// Fewer bytes than a header and one record's lengths.
     #[error("{len} bytes are too few for a bundle header and one record")]
-    TooShort { len: usize },
+    TooShort {
+        /// The bytes given.
+        len: usize,
+    },
+    /// The count (or the offset table) says zero roots.
     #[error("bundle holds no certificates")]
     Empty,
+    /// The count's records could not even fit their length fields in the bytes given.
     #[error("count {count} needs at least {needed} bytes, {len} given")]
-    CountTooLarge { count: usize, needed: usize, len: usize },
+    CountTooLarge {
+        /// The roots the header counts.
+        count: usize,
+        /// Bytes the header and the records' length fields take.
+        needed: usize,
+        /// The bytes given.
+        len: usize,
+    },
+    /// A record's lengths run past the end of the bytes.
     #[error("record {index} at offset {offset} ends at {end}, past the end ({len})")]
-    Truncated { index: usize, offset: usize, end: usize, len: usize },
+    Truncated {
+        /// The record's position, from 0.
+        index: usize,
+        /// Where the record starts.
+        offset: usize,
+        /// Where its lengths say it ends.
+        end: usize,
+        /// The bytes given.
+        len: usize,
+    },
+    /// A record's name does not read as a DER X.509 `Name`.
     #[error("record {index} at offset {offset}: name is not a DER X.509 name")]
-    BadName { index: usize, offset: usize },
+    BadName {
+        /// The record's position, from 0.
+        index: usize,
+        /// Where the record starts.
+        offset: usize,
+    },
+    /// A record's key does not read as a DER `SubjectPublicKeyInfo`.
     #[error("record {index} at offset {offset}: key is not a DER SubjectPublicKeyInfo")]
-    BadKey { index: usize, offset: usize },
+    BadKey {
+        /// The record's position, from 0.
+        index: usize,
+        /// Where the record starts.
+        offset: usize,
+    },
+    /// The v5.4 offset table's first entry, its own size, is not a whole number of entries.
     #[error("v5.4 offset table size {first} is not a multiple of 4")]
-    MisalignedTable { first: usize },
+    MisalignedTable {
+        /// The first offset, in bytes.
+        first: usize,
+    },
+    /// A v5.4 offset does not point where the record before it ends.
     #[error("offset table entry {index} (at offset {table_offset}) is {got}, expected {expected}")]
-    OffsetMismatch { index: usize, table_offset: usize, expected: usize, got: usize },
+    OffsetMismatch {
+        /// The entry's position, from 0.
+        index: usize,
+        /// Where the entry is in the table.
+        table_offset: usize,
+        /// Where the record would start: right after the one before it.
+        expected: usize,
+        /// The offset stored.
+        got: usize,
+    },
+    /// Read in either layout, the bytes fail.
     #[error("not a bundle: as v5.4, {v54}; as v4.4, {v44}")]
-    NeitherFormat { v44: Box<BundleError>, v54: Box<BundleError> },
+    NeitherFormat {
+        /// Why the v4.4 layout failed.
+        v44: Box<BundleError>,
+        /// Why the v5.4 layout failed.
+        v54: Box<BundleError>,
+    },
+    /// Bytes given as a certificate for an entry are not a DER X.509 certificate.
     #[error("not a DER certificate")]
     NotACertificate,
+    /// A certificate's name or key is longer than a record's 16-bit length field can say.
     #[error("a {what} of {len} bytes is longer than a bundle record can hold (65535)")]
-    TooLarge { what: &'static str, len: usize },
+    TooLarge {
+        /// `name` or `key`.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 /// Bytes before the records: the v4.4 count.

@@ -8,13 +8,21 @@ use std::fmt;
 /// (`esp32`, `esp32c3`); people read Espressif's name (`ESP32-C3`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Chip {
+    /// ESP32 (`chip_id` 0), `esp32`.
     Esp32,
+    /// ESP32-S2 (`chip_id` 2), `esp32s2`.
     Esp32S2,
+    /// ESP32-C3 (`chip_id` 5), `esp32c3`.
     Esp32C3,
+    /// ESP32-S3 (`chip_id` 9), `esp32s3`.
     Esp32S3,
+    /// ESP32-C2 (`chip_id` 12), `esp32c2`.
     Esp32C2,
+    /// ESP32-C6 (`chip_id` 13), `esp32c6`.
     Esp32C6,
+    /// ESP32-H2 (`chip_id` 16), `esp32h2`.
     Esp32H2,
+    /// ESP32-P4 (`chip_id` 18), `esp32p4`.
     Esp32P4,
     /// An id this rig does not know; the segments are then not classified.
     Unknown(u16),

@@ -26,6 +26,7 @@ pub struct AppDesc {
     pub secure_version: u32,
     /// `PROJECT_VER`: what `esp_https_ota` compares to refuse the running version.
     pub version: String,
+    /// `PROJECT_NAME`: the build's project (`native_ota`).
     pub project_name: String,
     /// Build time (`__TIME__`).
     pub time: String,

@@ -32,10 +32,13 @@ pub enum Esp8266Format {
 /// What an ESP8266 image says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Esp8266Image {
+    /// Which loader the image is for, by its magic byte.
     pub format: Esp8266Format,
+    /// Where the loader jumps once the segments are in place.
     pub entry_addr: u32,
     /// Segments of the version 1 part (the v2 format's IROM segment is not counted).
     pub segment_count: u8,
+    /// The flash mode byte of the header.
     pub spi_mode: SpiMode,
     /// The flash size and frequency byte, as stored (sizes differ from the ESP32's).
     pub flash_size_freq: u8,

@@ -27,7 +27,12 @@ pub enum FileKind {
     /// A merged flash image. `base` is the flash address of its first byte: 0 for a flash dump
     /// or `esptool merge-bin` from 0, the bootloader's offset (0x1000 on the ESP32) when the file
     /// starts with the bootloader. `bootloader` is the bootloader's flash address.
-    MergedFlash { base: u32, bootloader: u32 },
+    MergedFlash {
+        /// Flash address of the file's first byte.
+        base: u32,
+        /// Flash address of the bootloader.
+        bootloader: u32,
+    },
     /// Not an ESP32-family image, but known.
     Foreign(Foreign),
     /// Nothing known: not an ESP image (the app reading's error says where it fails).
@@ -39,15 +44,26 @@ pub enum FileKind {
 pub enum Foreign {
     /// An ESP8266 image, with the first ESP-IDF-style version string in it (the ESP8266 RTOS
     /// SDK v3 stores its `IDF_VER` as ESP-IDF does).
-    Esp8266 { image: Esp8266Image, sdk_version: Option<BuildVersion> },
+    Esp8266 {
+        /// What the image's header says.
+        image: Esp8266Image,
+        /// The SDK's version string, when the image holds one.
+        sdk_version: Option<BuildVersion>,
+    },
     /// A partition table (`partition-table.bin`) on its own.
     PartitionTable,
     /// An otadata partition on its own (`ota_data_initial.bin`, Arduino's `boot_app0.bin`).
     Otadata,
     /// A PEM file; `label` is its first block's (`CERTIFICATE`, `PRIVATE KEY`).
-    Pem { label: String },
+    Pem {
+        /// The label of the first `-----BEGIN ...-----` line.
+        label: String,
+    },
     /// An ELF file (the build's `.elf`, which `esptool elf2image` turns into an image).
-    Elf { machine: u16 },
+    Elf {
+        /// The ELF header's `e_machine` (94 Xtensa, 243 RISC-V).
+        machine: u16,
+    },
 }
 
 impl std::fmt::Display for Foreign {

@@ -39,6 +39,7 @@ pub struct FoundApp {
     pub offset: usize,
     /// The partition it sits in, for merged images.
     pub slot: Option<AppSlot>,
+    /// The image as read, or why it could not be.
     pub image: Result<AppImage, ImageError>,
     /// The ESP-IDF version strings in an app without an app descriptor (see
     /// `app_idf_versions`); empty when it has one.
@@ -49,9 +50,11 @@ pub struct FoundApp {
 /// flash addresses.
 #[derive(Debug)]
 pub struct Inspection {
+    /// Whether the apps sit at the file's start or at their partitions.
     pub layout: Layout,
     /// What the file is.
     pub kind: FileKind,
+    /// The file's length in bytes.
     pub size: usize,
     /// The 2nd-stage bootloader of a merged image, or the file itself when it is one.
     pub bootloader: Option<Result<AppImage, ImageError>>,
@@ -68,10 +71,13 @@ pub struct Inspection {
     /// The apps. A file that is no ESP32-family image keeps the reading's error here, so that
     /// whoever only looks at the apps refuses it; [`Inspection::kind`] says what it is.
     pub apps: Vec<FoundApp>,
+    /// Certificates and bundles anywhere in the file, in offset order, each with its role.
     pub trust: Vec<TrustItem>,
     /// Private keys in the file (see `scan_trust`).
     pub private_keys: Vec<PrivateKeyItem>,
+    /// URL-like strings and the offset of each (see [`find_urls`]).
     pub urls: Vec<(usize, String)>,
+    /// What a fleet owner should know, at the inspection date.
     pub findings: Vec<Finding>,
 }
 

@@ -17,7 +17,9 @@ use super::trust::curve_name;
 /// How a key is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyForm {
+    /// A `-----BEGIN ... PRIVATE KEY-----` block.
     Pem,
+    /// Raw DER bytes.
     Der,
 }
 
@@ -41,7 +43,9 @@ pub struct PrivateKeyItem {
     pub offset: usize,
     /// Bytes it takes (a PEM block through its END line).
     pub len: usize,
+    /// PEM text or raw DER.
     pub form: KeyForm,
+    /// The structure that holds the key.
     pub format: KeyFormat,
     /// Encrypted (PKCS#8 encryption, or a legacy PEM `Proc-Type: 4,ENCRYPTED` header).
     pub encrypted: bool,

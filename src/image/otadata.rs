@@ -11,16 +11,25 @@ pub(crate) const SECTOR_SIZE: usize = 0x1000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OtaState {
+    /// `ESP_OTA_IMG_NEW` (0): written by an update, not booted yet.
     New,
+    /// `ESP_OTA_IMG_PENDING_VERIFY` (1): booted once, waiting for the app to confirm itself;
+    /// a reset now rolls back.
     PendingVerify,
+    /// `ESP_OTA_IMG_VALID` (2): confirmed.
     Valid,
+    /// `ESP_OTA_IMG_INVALID` (3): rejected; the bootloader skips the entry.
     Invalid,
+    /// `ESP_OTA_IMG_ABORTED` (4): never confirmed; the bootloader skips the entry.
     Aborted,
+    /// `ESP_OTA_IMG_UNDEFINED` (0xFFFFFFFF): erased, as written without rollback support.
     Undefined,
+    /// Any other value, as stored.
     Other(u32),
 }
 
 impl OtaState {
+    /// The state a stored `ota_state` word means.
     pub fn from_u32(value: u32) -> Self {
         match value {
             0 => Self::New,
@@ -49,9 +58,13 @@ impl OtaState {
 /// One `esp_ota_select_entry_t`: `u32 ota_seq, u8 seq_label[20], u32 ota_state, u32 crc`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct OtaSelectEntry {
+    /// `ota_seq`: counts updates from 1; the valid entry with the highest one picks the slot,
+    /// `(seq - 1) % slots`. 0xFFFFFFFF when erased.
     pub seq: u32,
+    /// `seq_label`: unused by the bootloader; erased (0xFF) as ESP-IDF leaves it.
     #[serde(skip)]
     pub label: [u8; 20],
+    /// The rollback state.
     pub state: OtaState,
     pub(crate) crc: u32,
 }
@@ -77,6 +90,7 @@ impl OtaSelectEntry {
         Self { seq: u32_at(0), label, state: OtaState::from_u32(u32_at(24)), crc: u32_at(28) }
     }
 
+    /// The 32 bytes as stored at the start of a sector.
     pub fn encode(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
         out[0..4].copy_from_slice(&self.seq.to_le_bytes());
@@ -97,6 +111,7 @@ impl OtaSelectEntry {
 /// Both entries of an otadata partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Otadata {
+    /// The entries of the first and second sector.
     pub entries: [OtaSelectEntry; 2],
 }
 

@@ -25,7 +25,9 @@ ota_1,    app,  ota_1,   0x210000, 1M,
 #[derive(Debug, thiserror::Error)]
 #[error("partition table at 0x{offset:x}: {message}")]
 pub struct PartitionError {
+    /// Where in the input the problem is.
     pub offset: usize,
+    /// What is wrong there, as a lowercase fragment.
     pub message: String,
 }
 
@@ -77,8 +79,11 @@ fn unreadable_row(table: &[u8]) -> Option<String> {
 /// An app partition the bootloader may boot.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AppSlot {
+    /// The partition's label (`factory`, `ota_0`).
     pub name: String,
+    /// Where the partition starts in flash, in bytes.
     pub offset: u32,
+    /// The partition's size in bytes.
     pub size: u32,
     /// `None` for factory and test, `Some(n)` for `ota_n`.
     pub ota: Option<u8>,

@@ -95,7 +95,9 @@ impl<'a> Replacement<'a> {
 pub struct Transplanted {
     /// As long as the input; differs only in [`Replaced::range`]s and [`Resealed`] bytes.
     pub bytes: Vec<u8>,
+    /// Every copy of the root replaced, in offset order.
     pub replaced: Vec<Replaced>,
+    /// The app images whose checksum and hash were recomputed, in offset order.
     pub resealed: Vec<Resealed>,
 }
 
@@ -104,10 +106,13 @@ pub struct Transplanted {
 pub struct Replaced {
     /// The bytes rewritten: the PEM block, the DER certificate, or the bundle root's key.
     pub range: Range<usize>,
+    /// How the root was stored, and how its replacement was fitted.
     pub form: Form,
+    /// The root's subject as text, the same before and after.
     pub subject: String,
-    /// SHA-256 of what was there and of what is there now (certificate DER; key for a bundle root).
+    /// SHA-256 of what was there (certificate DER; key for a bundle root).
     pub before: [u8; 32],
+    /// SHA-256 of what is there now, of the same bytes as `before`.
     pub after: [u8; 32],
 }
 
@@ -117,17 +122,25 @@ pub enum Form {
     /// A PEM block; the re-minted certificate's serial length and padding (see
     /// `crate::pki::Fitted`).
     Pem {
+        /// Bytes of the re-minted certificate's serial number.
         serial_len: usize,
+        /// Bytes of its padding extension's OCTET STRING, if it needed one.
         padding: Option<usize>,
     },
+    /// A DER certificate; the re-minted certificate's serial length and padding, as for PEM.
     Der {
+        /// Bytes of the re-minted certificate's serial number.
         serial_len: usize,
+        /// Bytes of its padding extension's OCTET STRING, if it needed one.
         padding: Option<usize>,
     },
     /// Root `index` (in stored order) of the bundle at `bundle_offset`.
     BundleRoot {
+        /// Where the bundle starts in the file.
         bundle_offset: usize,
+        /// The bundle's layout.
         format: BundleFormat,
+        /// The root's position in the bundle, from 0.
         index: usize,
     },
 }
@@ -135,8 +148,11 @@ pub enum Form {
 /// An app image whose checksum (and SHA-256) was recomputed; offsets are in the whole file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resealed {
+    /// Where the app image starts.
     pub image_offset: usize,
+    /// Where its checksum byte is.
     pub checksum_offset: usize,
+    /// Where its SHA-256 is, when it has one appended.
     pub hash_offset: Option<usize>,
 }
 
@@ -161,8 +177,11 @@ impl fmt::Display for SignatureScheme {
 /// A trust item a target matched, shown when several different ones did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
+    /// Where its first byte is in the file.
     pub offset: usize,
+    /// How it is stored, for people: `PEM`, `DER` or `bundle root (key)`.
     pub form: &'static str,
+    /// Its subject as text.
     pub subject: String,
     /// The fingerprint that selects it with [`Target::Fingerprint`].
     pub sha256: [u8; 32],
@@ -171,26 +190,95 @@ pub struct Candidate {
 /// Why a transplant was refused. Tests match the variants, not the text.
 #[derive(Debug, thiserror::Error)]
 pub enum TransplantError {
+    /// No certificate or bundle root in the file matches the target.
     #[error("no certificate or bundle root with {target} found")]
-    NotFound { target: String },
+    NotFound {
+        /// The target, for people.
+        target: String,
+    },
+    /// The target matches different certificates (or keys): a fingerprint must choose.
     #[error("{target} matches different roots: {}", candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Ambiguous { target: String, candidates: Vec<Candidate> },
+    Ambiguous {
+        /// The target, for people.
+        target: String,
+        /// Every item it matched, in offset order.
+        candidates: Vec<Candidate>,
+    },
+    /// The app image holding the root carries a secure boot signature, which no resealing
+    /// keeps valid.
     #[error("the app image at {image_offset:#x} is signed: {scheme} at {signature_offset:#x}")]
-    Signed { image_offset: usize, scheme: SignatureScheme, signature_offset: usize },
+    Signed {
+        /// Where the app image starts.
+        image_offset: usize,
+        /// Which signature was found.
+        scheme: SignatureScheme,
+        /// Where the signature starts.
+        signature_offset: usize,
+    },
+    /// The app image holding the root already fails verification: resealing would hide that.
     #[error("the app image at {offset:#x} already fails its checksum or SHA-256")]
-    Corrupt { offset: usize },
+    Corrupt {
+        /// Where the app image starts.
+        offset: usize,
+    },
+    /// The app image holding the root does not read.
     #[error("the app image at {offset:#x} cannot be read: {source}")]
-    Image { offset: usize, source: ImageError },
+    Image {
+        /// Where the app image starts.
+        offset: usize,
+        /// Why it does not read.
+        source: ImageError,
+    },
+    /// The root is not inside one segment's data (it straddles two, or covers a header).
     #[error("the root at {offset:#x} is not inside one segment of the app image at {image_offset:#x}")]
-    OutsideSegments { offset: usize, image_offset: usize },
+    OutsideSegments {
+        /// Where the root starts.
+        offset: usize,
+        /// Where the app image starts.
+        image_offset: usize,
+    },
+    /// The matched root's subject is not the lab authority's: the authority is no look-alike
+    /// of it.
     #[error("the root at {offset:#x} is `{found}`, the lab authority is `{lab}`")]
-    SubjectDiffers { offset: usize, found: String, lab: String },
+    SubjectDiffers {
+        /// Where the root starts.
+        offset: usize,
+        /// The root's subject.
+        found: String,
+        /// The lab authority's subject.
+        lab: String,
+    },
+    /// A bundle root's key and the lab key differ in length, so one cannot take the other's place.
     #[error("bundle root at {offset:#x} ({subject}): its key takes {original} bytes, the lab key {lab}")]
-    KeyLength { offset: usize, subject: String, original: usize, lab: usize },
+    KeyLength {
+        /// Where the root's key starts.
+        offset: usize,
+        /// The root's subject.
+        subject: String,
+        /// Bytes of the root's key DER.
+        original: usize,
+        /// Bytes of the lab key's DER.
+        lab: usize,
+    },
+    /// A PEM block's base64 and the re-minted certificate's differ in length.
     #[error("the PEM block at {offset:#x} holds {original} base64 characters, the re-minted certificate {new}")]
-    PemLayout { offset: usize, original: usize, new: usize },
+    PemLayout {
+        /// Where the block starts.
+        offset: usize,
+        /// Base64 characters in the block.
+        original: usize,
+        /// Base64 characters of the re-minted certificate.
+        new: usize,
+    },
+    /// The lab authority could not be re-minted to the root's DER length.
     #[error("no same-length certificate for the root at {offset:#x}: {source}")]
-    NoSameLength { offset: usize, source: PkiError },
+    NoSameLength {
+        /// Where the root starts.
+        offset: usize,
+        /// Why fitting failed.
+        source: PkiError,
+    },
+    /// The lab PKI failed (an unknown or unreadable authority).
     #[error(transparent)]
     Pki(#[from] PkiError),
 }

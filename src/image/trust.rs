@@ -26,6 +26,7 @@ pub struct TrustItem {
     pub offset: usize,
     /// Bytes it takes (a PEM block through its END line, without the trailing newline or NUL).
     pub len: usize,
+    /// A PEM or DER certificate, or a bundle, with its facts.
     pub kind: TrustKind,
     /// What it is for: [`CertInfo::role`] for a certificate, unless its private key is in the
     /// same bytes (then [`TrustRole::ClientCertificate`]); [`TrustRole::CaRoot`] for a bundle,
@@ -41,7 +42,14 @@ pub enum TrustKind {
     /// A DER certificate outside any PEM block.
     Der(CertInfo),
     /// An ESP-IDF certificate bundle; `sorted` false means the device's binary search may miss roots.
-    Bundle { format: BundleFormat, sorted: bool, entries: Vec<BundleEntryInfo> },
+    Bundle {
+        /// The layout the bundle was read as.
+        format: BundleFormat,
+        /// Whether the roots are in ascending subject order.
+        sorted: bool,
+        /// The roots in stored order.
+        entries: Vec<BundleEntryInfo>,
+    },
 }
 
 /// The kind and size of a public key.
@@ -49,16 +57,21 @@ pub enum TrustKind {
 pub enum KeyKind {
     /// RSA with its modulus size in bits.
     Rsa {
+        /// The modulus size in bits (2048).
         bits: usize,
     },
     /// EC with its named curve (`P-256`, `P-384`, `P-521`, `secp256k1`, or the curve's OID).
     Ec {
+        /// The curve's name, or its dotted OID when it has none the rig knows.
         curve: String,
     },
+    /// Ed25519 (256-bit).
     Ed25519,
+    /// Ed448 (456-bit).
     Ed448,
     /// Anything else, by its algorithm OID.
     Other {
+        /// The algorithm's dotted OID.
         oid: String,
     },
 }
@@ -70,14 +83,17 @@ pub struct CertInfo {
     pub subject: String,
     /// Subject `Name` DER, as a bundle stores it and an issuer must match it.
     pub subject_der: Vec<u8>,
+    /// Issuer as text, in the subject's form: the name a chain must lead to.
     pub issuer: String,
     /// Serial number bytes as stored, in lowercase hex.
     pub serial_hex: String,
+    /// The kind and size of the certified key.
     pub key: KeyKind,
     /// Signature algorithm short name (`sha256WithRSAEncryption`, `ecdsa-with-SHA384`) or OID.
     pub signature_algorithm: String,
-    /// Validity in unix seconds.
+    /// Start of validity, in unix seconds.
     pub not_before: i64,
+    /// End of validity, in unix seconds.
     pub not_after: i64,
     /// `basicConstraints CA:TRUE`.
     pub is_ca: bool,
@@ -96,8 +112,11 @@ pub struct CertInfo {
 /// One root of a bundle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleEntryInfo {
+    /// Subject as text, as [`CertInfo::subject`] shows it.
     pub subject: String,
+    /// Subject `Name` DER as stored: what an issuer is matched against.
     pub subject_der: Vec<u8>,
+    /// The kind and size of the stored key.
     pub key: KeyKind,
     /// SHA-256 of the stored `SubjectPublicKeyInfo` DER.
     pub public_key_sha256: [u8; 32],

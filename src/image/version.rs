@@ -32,6 +32,7 @@ impl VersionSource {
 /// The ESP-IDF version a 2nd-stage bootloader was built with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootloaderVersion {
+    /// Whether the bootloader's descriptor or a string in its data gave it.
     pub source: VersionSource,
     /// Offset of the text in the bootloader image.
     pub offset: usize,

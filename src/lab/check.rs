@@ -22,9 +22,11 @@ use crate::twin::device::TwinConfig;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckStatus {
+    /// Works as the lab config says.
     Ok,
     /// Works, with a caveat the line names; does not fail the check.
     Warn,
+    /// Does not work: cells on it would end in the rig's error; fails the check.
     Fail,
 }
 
@@ -33,7 +35,9 @@ pub enum CheckStatus {
 pub struct CheckLine {
     /// What was checked: `board esp32-a`, `dns ota.example.com`, `server`.
     pub subject: String,
+    /// How it went.
     pub status: CheckStatus,
+    /// What was found, for people: the port, the address, what failed.
     pub detail: String,
     /// What a failure is about, where the caller may have more to say (a hint).
     #[serde(skip)]
@@ -63,7 +67,9 @@ enum RigAddressError {
 /// A firmware's update host, as its OTA URL names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OtaHost {
+    /// The firmware's id in the fleet.
     pub firmware: String,
+    /// The URL's host name, as written.
     pub host: String,
     /// The URL's port (443 for `https://` without one).
     pub port: u16,

@@ -32,13 +32,18 @@ pub(crate) const EVERY_BOARD: &str = "*";
 /// A checked lab config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabConfig {
+    /// The file it was read from; files it names are relative to its folder. Empty for
+    /// [`LabConfig::twins_only`].
     pub path: PathBuf,
     /// Boards first, in file order, then twins.
     pub devices: Vec<DeviceSpec>,
     /// Required when there are boards.
     pub server: Option<ServerConfig>,
+    /// How the boards' DNS answers the scenarios' host names.
     pub dns: DnsConfig,
+    /// The rig's SNTP responder, when the lab runs one.
     pub sntp: Option<SntpConfig>,
+    /// Time limits per step of a cell.
     pub timeouts: Timeouts,
     /// How many times a cell that ended in an `error` (the rig's failure) is run again.
     pub retries: u32,
@@ -49,14 +54,18 @@ pub struct LabConfig {
 /// A device a cell can run on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceSpec {
+    /// A `[[board]]`: a real board on a serial port (or a debug probe).
     Board(Box<SerialSpec>),
+    /// A `[[twin]]`, or one of `twins = N`.
     Twin(TwinSpec),
 }
 
 /// An in-process twin (an ESP32).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TwinSpec {
+    /// The twin's id (`twin-1`).
     pub id: String,
+    /// Its flash size in bytes.
     pub flash_size: u32,
 }
 
@@ -82,6 +91,7 @@ pub struct DnsConfig {
 /// ([`crate::labnet::sntp::SntpResponder`]), answering with the scenario's date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SntpConfig {
+    /// Where the responder listens (UDP; boards ask port 123).
     pub listen: SocketAddr,
 }
 
@@ -111,7 +121,9 @@ impl Default for Timeouts {
 #[derive(Debug, thiserror::Error)]
 #[error("{location}: {kind}")]
 pub struct LabError {
+    /// `file:line:column` of the offending value.
     pub location: Location,
+    /// What is wrong with it.
     pub kind: LabErrorKind,
 }
 
@@ -120,67 +132,173 @@ pub struct LabError {
 pub enum LabErrorKind {
     /// Syntax, an unknown key, a value of the wrong type.
     #[error("{message}")]
-    Shape { message: String },
+    Shape {
+        /// What the TOML reader says.
+        message: String,
+    },
+    /// An id with characters outside letters, digits, `-`, `_` and `.`, or empty.
     #[error("`{text}` is not a usable id (letters, digits, `-`, `_`, `.`)")]
-    Id { text: String },
+    Id {
+        /// The value as written.
+        text: String,
+    },
+    /// Two devices share an id.
     #[error("`{id}` is defined twice")]
-    Duplicate { id: String },
+    Duplicate {
+        /// The device's id.
+        id: String,
+    },
+    /// A board without any way to find its port.
     #[error("board `{id}` names no port (no `port`, `usb_serial` or `vid_pid`)")]
-    NoPort { id: String },
+    NoPort {
+        /// The board's id.
+        id: String,
+    },
+    /// A board whose port is named both by path and by USB identity.
     #[error("board `{id}` names its port by `port` and by `usb_serial` or `vid_pid`")]
-    PortConflict { id: String },
+    PortConflict {
+        /// The board's id.
+        id: String,
+    },
+    /// A `vid_pid` that is not two hex numbers around a colon.
     #[error("`{text}` is not a VID:PID (`303a:1001`)")]
-    VidPid { text: String },
+    VidPid {
+        /// The value as written.
+        text: String,
+    },
+    /// A `probe` that probe-rs cannot read as a selector.
     #[cfg(feature = "probe")]
     #[error("`{text}` is not a debug probe selector (`303a:1001` or `303a:1001:SERIAL`): {source}")]
-    ProbeSelector { text: String, source: crate::board::probe::SelectorError },
+    ProbeSelector {
+        /// The value as written.
+        text: String,
+        /// probe-rs's error.
+        source: crate::board::probe::SelectorError,
+    },
     /// A `probe` key in a build without the `probe` feature.
     #[error("this otarig was built without the `probe` feature")]
     ProbeFeature,
+    /// A `flash_size` that is not a power of two megabytes up to `128MB`.
     #[error("`{text}` is not a flash size (`4MB`)")]
-    FlashSize { text: String },
+    FlashSize {
+        /// The value as written.
+        text: String,
+    },
+    /// A `baud` outside 9600 to 5000000.
     #[error("baud rate {baud} is out of range (9600 to 5000000)")]
-    Baud { baud: u64 },
+    Baud {
+        /// The rate given, in bits per second.
+        baud: u64,
+    },
+    /// A board's `power` table is unusable.
     #[error("board `{id}`: power: {source}")]
-    Power { id: String, source: PowerSpecError },
+    Power {
+        /// The board's id.
+        id: String,
+        /// What is wrong with it.
+        source: PowerSpecError,
+    },
+    /// A socket or IP address that does not read.
     #[error("`{text}` is not an address: {expected}")]
-    Address { text: String, expected: &'static str },
+    Address {
+        /// The value as written.
+        text: String,
+        /// What was expected there (`an IP address`, `IP:PORT`).
+        expected: &'static str,
+    },
+    /// A DNS override's name that is no valid host name.
     #[error("`{text}` is not a host name")]
-    HostName { text: String },
+    HostName {
+        /// The value as written.
+        text: String,
+    },
+    /// A time limit of zero or past its maximum.
     #[error("`{field}` must be from 1 to {max} seconds")]
-    Timeout { field: &'static str, max: u64 },
+    Timeout {
+        /// The `[timeouts]` key.
+        field: &'static str,
+        /// Its largest value, in seconds.
+        max: u64,
+    },
     /// A count or length past what the rig allows.
     #[error("`{what}` is at most {max}")]
-    TooMany { what: &'static str, max: u64 },
+    TooMany {
+        /// The key or list that is too large.
+        what: &'static str,
+        /// The largest the rig allows.
+        max: u64,
+    },
+    /// A `[prepare]` file larger than any flash.
     #[error("{path} is larger than {max} bytes (the largest ESP32 flash)")]
-    RegionTooLarge { path: PathBuf, max: u64 },
+    RegionTooLarge {
+        /// The file, as resolved.
+        path: PathBuf,
+        /// The largest size, in bytes.
+        max: u64,
+    },
+    /// Both `twins = N` and `[[twin]]` tables.
     #[error("`twins = N` and `[[twin]]` tables both name twins")]
     TwinsTwice,
+    /// No board and no twin.
     #[error("no device: no `[[board]]`, `[[twin]]` or `twins = N`")]
     NoDevices,
+    /// Boards without `[server] listen`.
     #[error("boards need `[server] listen`: where the update server listens for them")]
     NoServer,
+    /// A `[prepare]` key that names no device.
     #[error("`[prepare]` names `{id}`, which is no board or twin (nor `*`)")]
-    UnknownDevice { id: String },
+    UnknownDevice {
+        /// The key as written.
+        id: String,
+    },
+    /// A `[prepare]` region that does not start at a 4 KiB sector boundary.
     #[error("region offset {offset:#x} is not at a 4 KiB sector boundary")]
-    Alignment { offset: u64 },
+    Alignment {
+        /// The region's flash address.
+        offset: u64,
+    },
+    /// A `[prepare]` file that cannot be read.
     #[error("cannot read {path}: {source}")]
-    PrepareFile { path: PathBuf, source: std::io::Error },
+    PrepareFile {
+        /// The file, as resolved.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A `[prepare]` region over what a cell writes: the bootloader, the partition table or one
+    /// of the two-OTA table's partitions.
     #[error("region {offset:#x}..{end:#x} overlaps {what}, which every cell writes (ESP-IDF's two-OTA table)")]
-    PrepareOverlap { offset: u64, end: u64, what: String },
+    PrepareOverlap {
+        /// The region's flash address.
+        offset: u64,
+        /// The first address past it.
+        end: u64,
+        /// What it overlaps (`the bootloader and partition table`, ``partition `ota_0` ``).
+        what: String,
+    },
+    /// A region that names both or neither of `file` and `nvs`.
     #[error("a region is either `file = PATH` or `nvs = CSV` (with an optional `size`)")]
     RegionSource,
+    /// An `nvs` CSV that cannot be made into a partition.
     #[error("cannot make an NVS partition of {path}: {source}")]
-    Nvs { path: PathBuf, source: nvs::NvsProblem },
+    Nvs {
+        /// The CSV, as resolved.
+        path: PathBuf,
+        /// What went wrong.
+        source: nvs::NvsProblem,
+    },
 }
 
 /// A board's `power` table that gives no usable commands.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PowerSpecError {
+    /// A command template that does not parse.
     #[error(transparent)]
     Template(#[from] crate::board::power::TemplateError),
+    /// A single `command` without `{action}`: off and on would run the same.
     #[error("`command` needs `{{action}}` (it runs with `off`, then `on`)")]
     NoAction,
+    /// Neither a `command` nor an `off` and `on` pair.
     #[error("neither `command` nor both `off` and `on`")]
     NoCommands,
 }
@@ -194,8 +312,15 @@ impl From<crate::toml_source::ShapeError> for LabError {
 /// A lab config that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LabLoadError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file asked for.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// The file reads but its config is unusable.
     #[error(transparent)]
     Config(#[from] LabError),
 }
@@ -220,6 +345,7 @@ pub fn parse(source: &TomlSource) -> Result<LabConfig, LabError> {
 }
 
 impl DeviceSpec {
+    /// The device's id in the lab config.
     pub fn id(&self) -> &str {
         match self {
             Self::Board(board) => &board.id,
@@ -227,6 +353,7 @@ impl DeviceSpec {
         }
     }
 
+    /// The device's chip: the board's as configured; a twin is an ESP32.
     pub fn chip(&self) -> Chip {
         match self {
             Self::Board(board) => board.chip,
@@ -287,6 +414,7 @@ impl LabConfig {
         }
     }
 
+    /// The device with id `id`.
     pub fn device(&self, id: &str) -> Option<&DeviceSpec> {
         self.devices.iter().find(|d| d.id() == id)
     }
@@ -309,6 +437,7 @@ impl LabConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("no {} device in the lab (it has: {})", .chip.config_label(), .available.iter().map(|c| c.config_label()).collect::<Vec<_>>().join(", "))]
 pub struct NoDevice {
+    /// The firmware's chip.
     pub chip: Chip,
     /// The chips the lab has, each once, in config order.
     pub available: Vec<Chip>,

@@ -20,7 +20,9 @@ pub(crate) const MIN_SIZE: u32 = 0x3000;
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {problem}", path.display())]
 pub struct NvsError {
+    /// The CSV or partition file read.
     pub path: PathBuf,
+    /// What is wrong with it.
     #[source]
     pub problem: NvsProblem,
 }
@@ -28,8 +30,14 @@ pub struct NvsError {
 /// What is wrong with an NVS partition's CSV or bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum NvsProblem {
+    /// A partition size that is not whole 4 KiB sectors, or too small to hold a page besides
+    /// the one kept free.
     #[error("size {size:#x} is no NVS partition size: a multiple of 0x1000, at least {MIN_SIZE:#x}")]
-    Size { size: u32 },
+    Size {
+        /// The size asked for, in bytes.
+        size: u32,
+    },
+    /// The CSV cannot be read.
     #[error("{0}")]
     Read(#[source] std::io::Error),
     /// The CSV, a file it names, or the partition's bytes, as esp-nvs-partition-tool reads them.

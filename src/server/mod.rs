@@ -42,12 +42,16 @@ pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// What the server serves.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
+    /// The certificates sent, in order, and the key of the first; for any host name that no
+    /// entry of `hosts` names.
     pub chain: ServedChain,
+    /// The TLS versions offered.
     pub tls: TlsVersions,
     /// The image's bytes.
     pub image: Arc<[u8]>,
     /// The path of the OTA URL, e.g. `/firmware.bin`.
     pub path: String,
+    /// What the server does wrong, on purpose; `None` serves honestly.
     pub fault: Option<Fault>,
     /// Other host names answered by SNI, each with its chain, image path and fault.
     pub hosts: Vec<HostConfig>,
@@ -56,9 +60,13 @@ pub struct ServeConfig {
 /// Another host name the server answers for.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
+    /// The host name, matched against SNI without regard to case.
     pub name: String,
+    /// The certificates sent to a client that names this host.
     pub chain: ServedChain,
+    /// The path the image is served at for this host.
     pub path: String,
+    /// This host's fault; `None` serves honestly.
     pub fault: Option<Fault>,
 }
 
@@ -90,16 +98,39 @@ impl ServeConfig {
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The listening socket could not be bound (the port is taken, the address is not this
+    /// machine's).
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// The served key's PEM did not read.
     #[error("the served key is unusable: {source}")]
-    KeyPem { source: rustls_pki_types::pem::Error },
+    KeyPem {
+        /// The PEM reader's error.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// rustls refused the served key (a type or size it cannot sign with).
     #[error("the served key is unusable: {source}")]
-    Key { source: rustls::Error },
+    Key {
+        /// rustls's error.
+        source: rustls::Error,
+    },
+    /// rustls refused the TLS versions offered (none at all, say).
     #[error("TLS configuration: {source}")]
-    Tls { source: rustls::Error },
+    Tls {
+        /// rustls's error.
+        source: rustls::Error,
+    },
+    /// A fault names an alert that TLS does not define.
     #[error("unknown alert `{name}`")]
-    UnknownAlert { name: String },
+    UnknownAlert {
+        /// The alert's name as the scenario spells it.
+        name: String,
+    },
 }
 
 /// A bound update server.
@@ -216,6 +247,7 @@ impl UpdateServer {
         Ok(Self { listener, site })
     }
 
+    /// The address the server listens on, with the port chosen when it bound port 0.
     // Invariant: the listener is bound (it is made bound), and `getsockname` on a bound socket
     // does not fail.
     #[allow(clippy::expect_used)]

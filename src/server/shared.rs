@@ -76,6 +76,7 @@ impl SharedListener {
         Ok(Self { addr, routes, stop: Some(stop), accepting: Some(accepting) })
     }
 
+    /// The address the listener is bound to, with the port chosen when it bound port 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }

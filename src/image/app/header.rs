@@ -75,9 +75,13 @@ impl FlashSize {
 /// `esp_image_header_t`: the common header and the extended header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageHeader {
+    /// How many segments follow the header.
     pub segment_count: u8,
+    /// The flash mode the bootloader sets (QIO, DIO, ...).
     pub spi_mode: SpiMode,
+    /// The flash clock, the header byte's low nibble.
     pub spi_speed: FlashFreq,
+    /// The flash size the image was built for, the header byte's high nibble.
     pub spi_size: FlashSize,
     /// Where the bootloader jumps once the segments are in place.
     pub entry_addr: u32,
@@ -85,6 +89,7 @@ pub struct ImageHeader {
     pub(crate) wp_pin: u8,
     /// Drive strengths of the flash pins.
     pub(crate) spi_pin_drv: [u8; 3],
+    /// The chip the image was built for (`chip_id`).
     pub chip: Chip,
     /// The deprecated one-byte minimum chip revision.
     pub(crate) min_chip_rev: u8,

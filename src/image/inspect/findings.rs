@@ -8,37 +8,93 @@ use crate::image::{AppImage, CertInfo, KeyKind, PrivateKeyItem, SegmentKind, Tru
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Finding {
     /// A trust anchor is past its `notAfter` at the inspection date.
-    AnchorExpired { subject: String, not_after: i64, only_anchor: bool },
+    AnchorExpired {
+        /// The certificate's subject as text.
+        subject: String,
+        /// End of validity, in unix seconds.
+        not_after: i64,
+        /// It is the firmware's only anchor (no other certificate, no bundle): no server can
+        /// be verified.
+        only_anchor: bool,
+    },
     /// A trust anchor is not valid yet at the inspection date.
-    AnchorNotYetValid { subject: String, not_before: i64 },
+    AnchorNotYetValid {
+        /// The certificate's subject as text.
+        subject: String,
+        /// Start of validity, in unix seconds.
+        not_before: i64,
+    },
     /// An embedded CA certificate that is not self-signed: pinning an intermediate.
-    IntermediatePinned { subject: String },
+    IntermediatePinned {
+        /// The certificate's subject as text.
+        subject: String,
+    },
     /// A certificate that is no CA among the trust material: a server's certificate pinned.
     /// mbedTLS trusts it only as an exact copy of a self-issued server certificate, so
     /// `self_issued` false means it anchors nothing.
-    PinnedLeaf { subject: String, self_issued: bool },
+    PinnedLeaf {
+        /// The certificate's subject as text.
+        subject: String,
+        /// Its subject equals its issuer.
+        self_issued: bool,
+    },
     /// The device's own certificate for mutual TLS; `expired` at the inspection date.
-    ClientCertificate { subject: String, not_after: i64, expired: bool },
+    ClientCertificate {
+        /// The certificate's subject as text.
+        subject: String,
+        /// End of validity, in unix seconds.
+        not_after: i64,
+        /// `not_after` is past at the inspection date.
+        expired: bool,
+    },
     /// A private key in the image: anyone holding the image holds it. `certificate` is the
     /// subject of the client certificate whose key it is, when that is in the image too.
-    PrivateKey { offset: usize, key: Option<KeyKind>, encrypted: bool, certificate: Option<String> },
+    PrivateKey {
+        /// Where the key's first byte is in the file.
+        offset: usize,
+        /// The key's kind and size, when it reads.
+        key: Option<KeyKind>,
+        /// The key is encrypted (by a passphrase the firmware must also carry).
+        encrypted: bool,
+        /// The subject of the certificate whose key it is, when that certificate is there too.
+        certificate: Option<String>,
+    },
     /// No trusted PEM or DER certificate and no bundle found: the firmware cannot verify any
     /// server (or keeps its roots compressed or elsewhere).
     NoTrustMaterial,
     /// No app descriptor: built with ESP-IDF v3.2 or earlier.
-    NoAppDescriptor { offset: usize },
+    NoAppDescriptor {
+        /// Where the app starts in the file.
+        offset: usize,
+    },
     /// The image at `offset` maps nothing from flash: it is loaded whole into RAM, as a
     /// bootloader (of a layout older or newer than the rig knows) or a test program is, and is
     /// no app an OTA update installs (ESP-IDF runs every app from flash).
-    RamOnlyImage { offset: usize },
+    RamOnlyImage {
+        /// Where the image starts in the file.
+        offset: usize,
+    },
     /// The stored checksum or SHA-256 does not match: the bootloader would refuse the image.
-    Corrupt { offset: usize },
+    Corrupt {
+        /// Where the image starts in the file.
+        offset: usize,
+    },
     /// A trust anchor has the key of one of otarig's lab authorities: a transplanted or
     /// lab-built image.
-    LabAnchor { subject: String },
+    LabAnchor {
+        /// The certificate's subject as text.
+        subject: String,
+    },
     /// Roots of the bundle at `offset` (of `total`) have lab authorities' keys, as
     /// [`Finding::LabAnchor`] (one finding per bundle: a lab-built bundle is all lab roots).
-    LabBundleRoots { offset: usize, subjects: Vec<String>, total: usize },
+    LabBundleRoots {
+        /// Where the bundle starts in the file.
+        offset: usize,
+        /// Subjects of the lab's roots, in stored order.
+        subjects: Vec<String>,
+        /// Roots in the bundle.
+        total: usize,
+    },
 }
 
 /// The findings for an inspection, at the date `at`, with the lab's keys.
