@@ -160,23 +160,30 @@ pub fn manifest_text(files: &BuildFiles, origin: &Path, app: &[u8], manifest_dir
         }
     }
     out.push('\n');
+    write_values(&mut out, &profile, chip);
+    out
+}
+
+/// The values the build says (commented, with where it says each) and those it cannot (with
+/// what to set), as manifest lines.
+fn write_values(out: &mut String, profile: &FirmwareProfile, chip: Option<crate::image::Chip>) {
     let said = |out: &mut String, key: &str, value: String, source: Source| {
         let _ = writeln!(out, "# {key} = {value}  # {}", source_text(source));
     };
     match &profile.idf {
-        Some(idf) => said(&mut out, "idf", format!("{:?}", idf.value.text), idf.source),
+        Some(idf) => said(out, "idf", format!("{:?}", idf.value.text), idf.source),
         None => {
             let _ = writeln!(out, "idf = \"\"  # the build names no ESP-IDF version: set it (e.g. \"v3.2.3\")");
         }
     }
     if let Some(chip) = chip.and_then(crate::image::Chip::config_name) {
-        said(&mut out, "chip", format!("{chip:?}"), Source::Image);
+        said(out, "chip", format!("{chip:?}"), Source::Image);
     }
     if !profile.version.is_empty() {
-        said(&mut out, "version", format!("{:?}", profile.version), Source::Descriptor);
+        said(out, "version", format!("{:?}", profile.version), Source::Descriptor);
     }
     match &profile.ota_url {
-        Some(url) => said(&mut out, "ota_url", format!("{:?}", url.value.as_str()), url.source),
+        Some(url) => said(out, "ota_url", format!("{:?}", url.value.as_str()), url.source),
         None => {
             let candidates = if profile.url_candidates.is_empty() {
                 String::new()
@@ -197,9 +204,9 @@ pub fn manifest_text(files: &BuildFiles, origin: &Path, app: &[u8], manifest_dir
             let client = profile.client.value.name();
             let _ = writeln!(out, "# client = {client:?}  # its project `{project}` is none of ESP-IDF's OTA examples");
         }
-        (source, _) => said(&mut out, "client", format!("{:?}", profile.client.value.name()), source),
+        (source, _) => said(out, "client", format!("{:?}", profile.client.value.name()), source),
     }
-    said(&mut out, "log_level", format!("{:?}", profile.log_level.value.name()), profile.log_level.source);
+    said(out, "log_level", format!("{:?}", profile.log_level.value.name()), profile.log_level.source);
     for (key, value, stated, what) in [
         (
             "time_check",
@@ -214,14 +221,13 @@ pub fn manifest_text(files: &BuildFiles, origin: &Path, app: &[u8], manifest_dir
             Source::Default => {
                 let _ = writeln!(out, "# {key} = {value}  # not in the build ({what}); ESP-IDF's default shown");
             }
-            source => said(&mut out, key, value.to_string(), source),
+            source => said(out, key, value.to_string(), source),
         }
     }
     let _ = writeln!(
         out,
         "# clock = \"sntp\"  # where its clock comes from when it checks dates: \"unset\", \"sntp\" or a date"
     );
-    out
 }
 
 /// Where a value comes from, for a manifest comment.

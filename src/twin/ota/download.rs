@@ -124,37 +124,8 @@ impl Client<'_, '_, '_> {
         let mut body = Body::new(Some(&head));
         let mut ended = false;
         if reads_header(v) {
-            let header_size = if v.at_least(5, 0) { 1024 } else { 289 };
-            let mut header = Vec::new();
-            while header.len() < header_size {
-                let cut = match body.next(&mut session) {
-                    Chunk::Data(data) => {
-                        header.extend_from_slice(&data);
-                        continue;
-                    }
-                    Chunk::End => {
-                        ended = true;
-                        break;
-                    }
-                    Chunk::Cut(cut) => cut,
-                };
-                // `read_header` (every release that has it reads through the client that fails).
-                let errno = match self.read_cut(cut) {
-                    HttpRead::Failed { errno } | HttpRead::Empty { errno } => errno,
-                };
-                self.error(OTA, &format!("Connection closed, errno = {errno}"));
-                break;
-            }
-            if header.len() < header_size {
-                self.error(OTA, "Complete headers were not received");
-                return Err(Stop::Failed(ESP_FAIL));
-            }
-            let chip_id =
-                u16::from_le_bytes([header.get(12).copied().unwrap_or(0), header.get(13).copied().unwrap_or(0)]);
-            if chip_id != 0 {
-                self.error(OTA, &format!("Mismatch chip id, expected 0, found {chip_id}"));
-                return Err(Stop::Failed(ERR_INVALID_VERSION));
-            }
+            let (header, complete) = self.read_header(&mut body, &mut session)?;
+            ended = complete;
             self.write(&mut writer, &header)?;
         }
         while !ended {
@@ -186,6 +157,43 @@ impl Client<'_, '_, '_> {
             return Err(Stop::Failed(ERR_OTA_VALIDATE_FAILED));
         }
         self.set_boot_partition(&layout, &slot)
+    }
+
+    /// `read_header` and the chip check of `esp_https_ota_perform`'s first call: the image
+    /// header's worth of bytes (289, 1024 from v5.0), and whether the body ended with them.
+    fn read_header(&mut self, body: &mut Body, session: &mut Session) -> Step<(Vec<u8>, bool)> {
+        let header_size = if self.release.version.at_least(5, 0) { 1024 } else { 289 };
+        let mut header = Vec::new();
+        let mut ended = false;
+        while header.len() < header_size {
+            let cut = match body.next(session) {
+                Chunk::Data(data) => {
+                    header.extend_from_slice(&data);
+                    continue;
+                }
+                Chunk::End => {
+                    ended = true;
+                    break;
+                }
+                Chunk::Cut(cut) => cut,
+            };
+            // Every release that reads the header reads through a client that fails.
+            let errno = match self.read_cut(cut) {
+                HttpRead::Failed { errno } | HttpRead::Empty { errno } => errno,
+            };
+            self.error(OTA, &format!("Connection closed, errno = {errno}"));
+            break;
+        }
+        if header.len() < header_size {
+            self.error(OTA, "Complete headers were not received");
+            return Err(Stop::Failed(ESP_FAIL));
+        }
+        let chip_id = u16::from_le_bytes([header.get(12).copied().unwrap_or(0), header.get(13).copied().unwrap_or(0)]);
+        if chip_id != 0 {
+            self.error(OTA, &format!("Mismatch chip id, expected 0, found {chip_id}"));
+            return Err(Stop::Failed(ERR_INVALID_VERSION));
+        }
+        Ok((header, ended))
     }
 
     /// The end of the body as `perform` reports it: at INFO from v3.3.2 to v4.3 (`Connection
