@@ -40,6 +40,7 @@ mod run_boards;
 mod run_pool;
 mod run_select;
 mod scenario_like;
+mod scenario_pr;
 mod scenarios;
 mod server;
 mod start_state;
