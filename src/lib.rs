@@ -100,6 +100,7 @@ pub mod report;
 pub mod results;
 #[cfg(unix)]
 pub mod run;
+#[warn(missing_docs)]
 pub mod scenario;
 #[warn(missing_docs)]
 pub mod server;
