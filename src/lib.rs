@@ -89,6 +89,7 @@ pub mod labnet;
 pub mod matching;
 #[warn(missing_docs)]
 pub mod outcome;
+#[warn(missing_docs)]
 pub mod pki;
 #[warn(missing_docs)]
 pub mod predict;
