@@ -72,6 +72,7 @@ pub mod codes;
 pub mod console;
 #[warn(missing_docs)]
 pub mod device_tls;
+#[warn(missing_docs)]
 pub mod firmware;
 #[warn(missing_docs)]
 pub mod idf;
