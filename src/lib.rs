@@ -101,6 +101,7 @@ pub mod report;
 #[warn(missing_docs)]
 pub mod results;
 #[cfg(unix)]
+#[warn(missing_docs)]
 pub mod run;
 #[warn(missing_docs)]
 pub mod scenario;
