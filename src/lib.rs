@@ -63,51 +63,33 @@
 //! assert!(verdict.evidence.iter().any(|e| e.line == 4 && e.text.contains("unacceptable hash")));
 //! ```
 
+#![warn(missing_docs)]
+
 #[cfg(unix)]
-#[warn(missing_docs)]
 pub mod board;
-#[warn(missing_docs)]
 pub mod codes;
-#[warn(missing_docs)]
 pub mod console;
-#[warn(missing_docs)]
 pub mod device_tls;
 pub mod firmware;
-#[warn(missing_docs)]
 pub mod idf;
-#[warn(missing_docs)]
 pub mod image;
-#[warn(missing_docs)]
 pub mod input;
 #[cfg(unix)]
-#[warn(missing_docs)]
 pub mod lab;
-#[warn(missing_docs)]
 pub mod labnet;
 #[cfg(unix)]
-#[warn(missing_docs)]
 pub mod matching;
-#[warn(missing_docs)]
 pub mod outcome;
 pub mod pki;
-#[warn(missing_docs)]
 pub mod predict;
-#[warn(missing_docs)]
 pub mod replay;
-#[warn(missing_docs)]
 pub mod report;
-#[warn(missing_docs)]
 pub mod results;
 #[cfg(unix)]
 pub mod run;
 pub mod scenario;
-#[warn(missing_docs)]
 pub mod server;
-#[warn(missing_docs)]
 pub mod toml_source;
-#[warn(missing_docs)]
 pub mod twin;
-#[warn(missing_docs)]
 pub mod verdict;
-#[warn(missing_docs)]
 pub mod verify_flags;

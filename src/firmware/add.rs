@@ -16,21 +16,39 @@ use crate::image::parse_app;
 /// The files of a build, as found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildFiles {
+    /// The app image (or the flash dump it is cut from).
     pub app: PathBuf,
+    /// `bootloader/bootloader.bin` of a build directory.
     pub bootloader: Option<PathBuf>,
+    /// `partition_table/partition-table.bin` of a build directory.
     pub partition_table: Option<PathBuf>,
+    /// The project's `sdkconfig`, beside the build directory.
     pub sdkconfig: Option<PathBuf>,
 }
 
 /// Why a path is not a build a manifest can name.
 #[derive(Debug, thiserror::Error)]
 pub enum AddError {
+    /// A build directory that cannot be listed.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A directory with no `.bin` that is an app image with an app descriptor.
     #[error("{dir}: no app image in it (an idf.py build directory holds PROJECT.bin with an app descriptor)")]
-    NoAppInDir { dir: PathBuf },
+    NoAppInDir {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A flash dump none of whose app partitions holds a valid app.
     #[error("{path}: a flash dump with no valid app in its partitions")]
-    NoAppInDump { path: PathBuf },
+    NoAppInDump {
+        /// The dump.
+        path: PathBuf,
+    },
 }
 
 /// The build at `path`: an app image or flash dump (a file), or an `idf.py` build directory.
@@ -67,8 +85,12 @@ pub fn find_build(path: &Path) -> Result<BuildFiles, AddError> {
 /// A flash dump's parts, cut out of it: the running app, the bootloader and the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DumpParts {
+    /// The app the bootloader would start, cut to its length.
     pub app: Vec<u8>,
+    /// The bootloader, cut to its length; `None` when it does not parse.
     pub bootloader: Option<Vec<u8>>,
+    /// The partition table's sector (0xC00 bytes at 0x8000); `None` when the dump does not
+    /// reach it.
     pub partition_table: Option<Vec<u8>>,
 }
 

@@ -41,7 +41,9 @@ const IROM: u32 = 0x400D_0020;
 /// A firmware's built images.
 #[derive(Clone, Debug)]
 pub struct BuiltFirmware {
+    /// The app image, carrying its profile record and trust material.
     pub app: Vec<u8>,
+    /// The bootloader image (marked when the firmware rolls back).
     pub bootloader: Vec<u8>,
 }
 

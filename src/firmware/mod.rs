@@ -42,19 +42,24 @@ pub enum Trust {
 pub struct FirmwareManifest {
     /// The file name without `.toml`: the firmware's id in scenarios and reports.
     pub id: String,
+    /// The manifest file it was read from; paths it names are relative to its folder.
     pub path: PathBuf,
+    /// The app's version (`version`, else the build's app descriptor).
     pub version: String,
     /// The ESP-IDF version, as the manifest or the build states it.
     pub idf: BuildVersion,
+    /// The chip it is built for: as the manifest states it, or as a real image says.
     pub chip: Chip,
     /// Where it fetches updates; `None`: neither the manifest nor the build says (see
     /// [`FirmwareManifest::url_candidates`]).
     pub ota_url: Option<OtaUrl>,
     /// `https://` URLs in the build that were not taken as its OTA URL.
     pub url_candidates: Vec<String>,
+    /// The roots it accepts a server's chain under.
     pub trust: Trust,
     /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`: certificate dates are checked.
     pub time_check: bool,
+    /// Where its wall-clock time comes from when it checks dates.
     pub clock: ClockSource,
     /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`.
     pub rollback: bool,
@@ -71,6 +76,8 @@ pub struct FirmwareManifest {
     pub update: bool,
     /// A real build, relative to the manifest's folder.
     pub image: Option<PathBuf>,
+    /// The build's bootloader, relative to the manifest's folder (flashed in place of the
+    /// rig's).
     pub bootloader: Option<PathBuf>,
     /// The build's partition table (flashed in place of the rig's two-slot table).
     pub partition_table: Option<PathBuf>,
@@ -81,6 +88,7 @@ pub struct FirmwareManifest {
     pub image_size: Option<usize>,
     /// Roots to swap for lab authorities in the real image before it is flashed.
     pub transplant: Vec<TransplantStep>,
+    /// Free text about the firmware, for people.
     pub notes: Option<String>,
     /// Labels that scenarios' expectation rules match (`firmware_tag`): lowercase letters,
     /// digits and `-`.
@@ -113,36 +121,66 @@ impl FirmwareManifest {
 /// authority.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransplantStep {
+    /// The root in the image: 64 hex digits are its SHA-256 fingerprint, anything else its
+    /// subject or CN.
     pub replace: String,
+    /// The lab authority that takes its place.
     pub with: String,
 }
 
 /// A certificate bundle as the lab stands in for an ESP-IDF release's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleList {
+    /// The file name without `.toml` (`idf-v4.4`): what a manifest's `trust = { bundle }`
+    /// names.
     pub id: String,
+    /// Which release's bundle it stands in for, in a line.
     pub title: String,
+    /// The lab authorities in it, by name.
     pub authorities: Vec<String>,
+    /// Where the list comes from (the bundle's files at a tag), for people.
     pub source: Option<String>,
 }
 
 /// A manifest or bundle list that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// A value that does not check, at its `file:line:column`.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// A manifest, a folder or a file a manifest names cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A manifest's `image` that does not parse as an ESP app image.
     #[error("{path}: not an ESP app image: {source}")]
-    Image { path: PathBuf, source: Box<crate::image::ImageError> },
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: Box<crate::image::ImageError>,
+    },
+    /// A manifest's `image` that is something else: an ESP8266 image, an ELF, a partition
+    /// table.
     #[error("{path}: {what}, not an ESP32-family app image (otarig works with ESP32-family firmware)")]
-    Foreign { path: PathBuf, what: String },
+    Foreign {
+        /// The image file.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
 }
 
 /// The fleet: every manifest in a folder, and the bundle lists in its `bundles/`.
 #[derive(Clone, Debug)]
 pub struct Fleet {
+    /// Every manifest, the update release included, in file name order.
     pub manifests: Vec<FirmwareManifest>,
+    /// The bundle lists, by id.
     pub bundles: BTreeMap<String, BundleList>,
 }
 
@@ -172,6 +210,7 @@ impl Fleet {
         self.manifests.iter().filter(|m| !m.update)
     }
 
+    /// The manifest with id `id`, the update release included.
     pub fn get(&self, id: &str) -> Option<&FirmwareManifest> {
         self.manifests.iter().find(|m| m.id == id)
     }

@@ -11,6 +11,7 @@ use crate::pki::{LabPki, PkiError};
 /// What goes into flash.
 #[derive(Clone, Debug)]
 pub struct Prepared {
+    /// The app image: the real build, transplants applied, or one built for the firmware.
     pub app: Vec<u8>,
     /// The bootloader to flash with it (built for the ESP-IDF version, or the manifest's real
     /// one); `None` when a real image comes without one.
@@ -22,12 +23,27 @@ pub struct Prepared {
 /// A firmware that cannot be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
+    /// The real image or bootloader the manifest names cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Building an image needs lab certificates that cannot be had.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// A transplant step that fails on the real image.
     #[error("{firmware}: transplant of `{replace}`: {source}")]
-    Transplant { firmware: String, replace: String, source: Box<TransplantError> },
+    Transplant {
+        /// The firmware's id.
+        firmware: String,
+        /// The step's root to replace, as written.
+        replace: String,
+        /// Why it fails.
+        source: Box<TransplantError>,
+    },
 }
 
 /// The images of `firmware`, ready to flash.

@@ -67,11 +67,14 @@ impl Source {
 /// A value and where it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Sourced<T> {
+    /// The value.
     pub value: T,
+    /// Where it came from.
     pub source: Source,
 }
 
 impl<T> Sourced<T> {
+    /// `value` from `source`.
     pub fn new(value: T, source: Source) -> Self {
         Self { value, source }
     }
@@ -120,6 +123,7 @@ impl Client {
         }
     }
 
+    /// The name a manifest's `client` gives it (`simple_ota`).
     pub fn name(self) -> &'static str {
         match self {
             Client::SimpleOta => "simple_ota",
@@ -134,11 +138,17 @@ impl Client {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogLevel {
+    /// Nothing (0).
     None,
+    /// `E` lines (1).
     Error,
+    /// `E` and `W` lines (2).
     Warn,
+    /// Up to `I` lines (3): ESP-IDF's default.
     Info,
+    /// Up to `D` lines (4).
     Debug,
+    /// Every line, `V` included (5).
     Verbose,
 }
 
@@ -157,6 +167,7 @@ impl LogLevel {
             .copied()
     }
 
+    /// The name a manifest's `log_level` gives it (`info`).
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
     }
@@ -166,13 +177,21 @@ impl LogLevel {
 /// manifest, the `sdkconfig`, an option). Stated values win over what the image says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stated {
+    /// The ESP-IDF version it was built with.
     pub idf: Option<Sourced<BuildVersion>>,
+    /// Where it fetches updates.
     pub ota_url: Option<Sourced<OtaUrl>>,
+    /// Whether it checks certificate dates (`CONFIG_MBEDTLS_HAVE_TIME_DATE`).
     pub time_check: Option<Sourced<bool>>,
+    /// Where its wall clock comes from.
     pub clock: Option<Sourced<ClockSource>>,
+    /// Whether its bootloader rolls back (`CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`).
     pub rollback: Option<Sourced<bool>>,
+    /// Whether it confirms itself when started on trial after an update.
     pub confirms: Option<Sourced<bool>>,
+    /// The program around the update library.
     pub client: Option<Sourced<Client>>,
+    /// `CONFIG_LOG_DEFAULT_LEVEL`.
     pub log_level: Option<Sourced<LogLevel>>,
 }
 
@@ -194,12 +213,16 @@ pub struct FirmwareProfile {
     pub url_candidates: Vec<String>,
     /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`.
     pub time_check: Sourced<bool>,
+    /// Where its wall clock comes from; never set by default.
     pub clock: Sourced<ClockSource>,
     /// `CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE`.
     pub rollback: Sourced<bool>,
     /// Whether the app confirms itself when started on trial after an update.
     pub confirms: Sourced<bool>,
+    /// The program around the update library: as stated, else an ESP-IDF example the
+    /// descriptor's project name names, else [`Client::Library`].
     pub client: Sourced<Client>,
+    /// `CONFIG_LOG_DEFAULT_LEVEL`.
     pub log_level: Sourced<LogLevel>,
     /// The release offered as the update: it does not look for a newer one.
     pub(crate) is_update: bool,
@@ -291,11 +314,14 @@ impl FirmwareProfile {
 /// build, by the SHA-256 of its image, and what the fleet's manifest states about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KnownBuild {
+    /// The SHA-256 of the image up to its end as its header and segments say.
     pub sha256: [u8; 32],
+    /// What the manifest states about it.
     pub stated: Stated,
 }
 
 impl KnownBuild {
+    /// The build whose app image is `image`, with what is stated about it.
     pub fn of(image: &[u8], stated: Stated) -> Self {
         Self { sha256: image_sha256(image), stated }
     }

@@ -21,7 +21,12 @@ pub enum StartState {
     #[default]
     Factory,
     /// OTA slot `index` (`ota_0`, `ota_1`), selected by an otadata entry in `state`.
-    Ota { index: u8, state: OtaState },
+    Ota {
+        /// The slot: 0 for `ota_0`, 1 for `ota_1`.
+        index: u8,
+        /// The rollback state of the otadata entry.
+        state: OtaState,
+    },
 }
 
 impl StartState {
@@ -109,14 +114,31 @@ impl StartRegions {
 /// A start state the partition table cannot hold.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The start slot (or the factory app the firmware is first flashed as) is not in the table.
     #[error("the partition table has no `{name}` app partition")]
-    NoSlot { name: String },
+    NoSlot {
+        /// The partition's name (`factory`, `ota_0`, `ota_1`).
+        name: String,
+    },
+    /// An OTA start under a table without otadata.
     #[error("the partition table has no otadata partition")]
     NoOtadata,
+    /// The app is larger than the partition it goes into.
     #[error("the app ({len} bytes) does not fit `{name}` ({size} bytes)")]
-    TooLarge { name: String, len: usize, size: u32 },
+    TooLarge {
+        /// The partition's name.
+        name: String,
+        /// The app's length in bytes.
+        len: usize,
+        /// The partition's size in bytes.
+        size: u32,
+    },
+    /// The table cannot be encoded as binary.
     #[error("the partition table cannot be written: {message}")]
-    Table { message: String },
+    Table {
+        /// What esp-idf-part says.
+        message: String,
+    },
 }
 
 /// The regions that leave a device in `start` with the firmware's `images` under `table`:

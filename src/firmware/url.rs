@@ -9,7 +9,9 @@ use std::net::Ipv6Addr;
 /// The schemes an OTA URL may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
+    /// `http://`: plain HTTP, port 80 by default.
     Http,
+    /// `https://`: HTTP over TLS, port 443 by default.
     Https,
 }
 
@@ -27,9 +29,11 @@ impl Scheme {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OtaUrl {
     text: String,
+    /// `http` or `https`, whatever the case it was written in.
     pub scheme: Scheme,
     /// Lowercase; an IPv6 address without brackets.
     pub host: String,
+    /// As written, else the scheme's; never 0.
     pub port: u16,
     /// From the first `/` on, query included, fragment removed; `/` when the URL has none.
     pub path: String,
@@ -38,16 +42,23 @@ pub struct OtaUrl {
 /// Why a text is not an OTA URL.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
+    /// The text does not start with `http://` or `https://`.
     #[error("not an http:// or https:// URL")]
     Scheme,
+    /// Nothing between the scheme and the port or path.
     #[error("no host")]
     NoHost,
+    /// A `[...]` host that is unclosed, not an IPv6 address, or followed by something other than
+    /// `:port`.
     #[error("the IPv6 address in brackets is not closed or not valid")]
     Ipv6,
+    /// A host name character other than letters, digits, `-`, `.` and `_` (the character).
     #[error("the host has a character a host name cannot have: {0:?}")]
     HostChar(char),
+    /// A port that is not a number from 1 to 65535 (as written).
     #[error("the port `{0}` is not a number from 1 to 65535")]
     Port(String),
+    /// A control or whitespace character in the path (the character).
     #[error("the path has a character a request line cannot carry: {0:?}")]
     PathChar(char),
 }

@@ -6,8 +6,11 @@ use super::error::MintError;
 /// A certificate made from a spec.
 #[derive(Clone, Debug)]
 pub struct Minted {
+    /// The spec's name.
     pub name: String,
+    /// The certificate, DER.
     pub der: Vec<u8>,
+    /// The same certificate as one PEM `CERTIFICATE` block.
     pub pem: String,
 }
 

@@ -66,6 +66,7 @@ impl LabPki {
         Ok(Self { dir: dir.to_owned(), specs: specs.into_iter().map(|s| (s.name.clone(), s)).collect() })
     }
 
+    /// The directory holding `authorities.toml`, `certs/` and `keys/`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -75,10 +76,13 @@ impl LabPki {
         &self.specs
     }
 
+    /// Where the certificate `name` is committed (`certs/NAME.pem`), whether or not it exists.
     pub fn cert_path(&self, name: &str) -> PathBuf {
         self.dir.join("certs").join(format!("{name}.pem"))
     }
 
+    /// Where the key of the key owner `owner` is kept (`keys/OWNER.key.pem`), whether or not it
+    /// exists.
     pub fn key_path(&self, owner: &str) -> PathBuf {
         self.dir.join("keys").join(format!("{owner}.key.pem"))
     }

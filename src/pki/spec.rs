@@ -16,20 +16,29 @@ use crate::toml_source::TomlSource;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
+    /// RSA, 1024-bit modulus (made without rcgen).
     Rsa1024,
+    /// RSA, 2048-bit modulus.
     Rsa2048,
+    /// RSA, 3072-bit modulus.
     Rsa3072,
+    /// RSA, 4096-bit modulus.
     Rsa4096,
+    /// ECDSA on NIST P-256 (secp256r1).
     P256,
+    /// ECDSA on NIST P-384 (secp384r1).
     P384,
+    /// Ed25519.
     Ed25519,
 }
 
 impl KeyType {
+    /// Whether it is an RSA key, of any size.
     pub fn is_rsa(self) -> bool {
         matches!(self, Self::Rsa1024 | Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
     }
 
+    /// Its name as the TOML files write it (`rsa2048`, `p256`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rsa1024 => "rsa1024",
@@ -47,9 +56,13 @@ impl KeyType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SignatureHash {
+    /// SHA-1 (RSA issuers only, made without rcgen).
     Sha1,
+    /// SHA-256.
     Sha256,
+    /// SHA-384.
     Sha384,
+    /// SHA-512.
     Sha512,
 }
 
@@ -66,10 +79,15 @@ pub(crate) enum SubjectEncoding {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyUsage {
+    /// `digitalSignature`.
     DigitalSignature,
+    /// `keyEncipherment`.
     KeyEncipherment,
+    /// `keyAgreement`.
     KeyAgreement,
+    /// `keyCertSign`.
     KeyCertSign,
+    /// `cRLSign`.
     CrlSign,
 }
 
@@ -77,21 +95,31 @@ pub enum KeyUsage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExtendedKeyUsage {
+    /// `id-kp-serverAuth`: TLS server.
     ServerAuth,
+    /// `id-kp-clientAuth`: TLS client.
     ClientAuth,
+    /// `id-kp-codeSigning`.
     CodeSigning,
 }
 
 /// Whether a certificate is a CA, and its path length constraint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    Authority { pathlen: Option<u8> },
+    /// A CA (`basicConstraints` `cA` true).
+    Authority {
+        /// How many intermediates may follow it (`pathLenConstraint`); `None`: no limit.
+        pathlen: Option<u8>,
+    },
+    /// An end-entity certificate.
     Leaf,
 }
 
 /// One certificate to make, checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CertSpec {
+    /// Its name in the file (the table's key), by which chains, issuers and the PKI's files
+    /// name it.
     pub name: String,
     /// Subject attributes in encoding order, e.g. `[("C","US"), ("O","..."), ("CN","...")]`.
     pub subject: Vec<(String, String)>,
@@ -99,18 +127,28 @@ pub struct CertSpec {
     pub(crate) subject_utf8: bool,
     /// Another certificate whose key this one shares (a cross-sign or re-issue).
     pub same_key_as: Option<String>,
+    /// The certified key's type and size.
     pub key: KeyType,
+    /// The start of validity (`notBefore`).
     pub not_before: OffsetDateTime,
+    /// The end of validity (`notAfter`); never before `not_before`.
     pub not_after: OffsetDateTime,
     /// The issuing certificate; `None` for self-signed.
     pub issuer: Option<String>,
     /// The hash the issuer signs with; `None`: the issuer key's natural one.
     pub signature: Option<SignatureHash>,
+    /// CA or leaf.
     pub role: Role,
+    /// The `keyUsage` bits: as written, else what public CAs give its role and key.
     pub key_usage: Vec<KeyUsage>,
+    /// The `extendedKeyUsage` purposes: as written, else `serverAuth` for a leaf and none for
+    /// an authority.
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// DNS names in `subjectAltName`.
     pub dns: Vec<String>,
+    /// IP addresses in `subjectAltName`.
     pub ip: Vec<IpAddr>,
+    /// The serial number's bytes, when written (hex); else a fresh random one per mint.
     pub serial: Option<Vec<u8>>,
     /// Where the look-alike's facts come from.
     pub source: Option<String>,

@@ -25,7 +25,9 @@ pub(crate) const TWIN_SIDE_DIR: &str = "twin";
 /// One line of `calibration.jsonl`: a cell as the board and the twin ended it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CalibrationLine {
+    /// The cell's firmware id.
     pub firmware: String,
+    /// The cell's scenario id.
     pub scenario: String,
     /// The board the cell ran on (empty when none could run it).
     pub board: String,
@@ -88,14 +90,23 @@ impl Calibration {
 /// A calibration that could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrateError {
+    /// No lab config, or one without a `[[board]]`.
     #[error("calibration needs a real board: the lab config names none")]
     NoBoard,
+    /// One of the two runs could not go on.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// A side's `results.jsonl` cannot be read back.
     #[error(transparent)]
     Results(#[from] ResultsError),
+    /// `calibration.jsonl` cannot be written.
     #[error("cannot write {path}: {source}")]
-    Output { path: PathBuf, source: std::io::Error },
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Runs `plan` on the boards of `options.lab` (into `options.out`) and, at the same time, on

@@ -28,20 +28,49 @@ pub struct BoardLock {
 /// A lock that was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// A board id that is empty, starts with `.` or has other characters than letters, digits,
+    /// `.`, `_` and `-`.
     #[error("board id `{board}` cannot name a lock file (use letters, digits, `.`, `_`, `-`)")]
-    BadId { board: String },
+    BadId {
+        /// The board's id.
+        board: String,
+    },
+    /// The lock directory or file cannot be created or opened.
     #[error("cannot open {path}: {source}")]
-    Open { path: PathBuf, source: io::Error },
+    Open {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Another holder, in this process or another, has the board.
     #[error("board `{board}` is in use ({path}{})", holder.as_ref().map(|h| format!(", held by process {h}")).unwrap_or_default())]
-    Busy { board: String, path: PathBuf, holder: Option<String> },
+    Busy {
+        /// The board's id.
+        board: String,
+        /// The lock file.
+        path: PathBuf,
+        /// The process id the file names, when it names one (for messages only).
+        holder: Option<String>,
+    },
+    /// The OS refused the lock for another reason than its being held.
     #[error("cannot lock {path}: {source}")]
-    Lock { path: PathBuf, source: io::Error },
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// The wait was given up (a stop was requested).
     #[error("gave up waiting for board `{board}`")]
-    GaveUp { board: String },
+    GaveUp {
+        /// The board's id.
+        board: String,
+    },
 }
 
 impl LockDir {
+    /// The lock directory at `path` (made when a lock is first taken).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
@@ -57,6 +86,7 @@ impl LockDir {
         }
     }
 
+    /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -133,11 +163,20 @@ pub(crate) const RUN_LOCK_FILE: &str = ".otarig-run.lock";
 /// A run directory that could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirLockError {
+    /// Another run, in this process or another, has the directory.
     #[error("{dir} is in use by another run{}", holder.as_ref().map(|h| format!(" (process {h})")).unwrap_or_default())]
-    Busy { dir: PathBuf, holder: Option<String> },
+    Busy {
+        /// The run directory.
+        dir: PathBuf,
+        /// The process id the lock file names, when it names one (for messages only).
+        holder: Option<String>,
+    },
+    /// The lock file cannot be opened or locked.
     #[error("cannot lock {path}")]
     Lock {
+        /// The lock file (`DIR/.otarig-run.lock`).
         path: PathBuf,
+        /// Why.
         #[source]
         source: io::Error,
     },
@@ -168,10 +207,12 @@ impl RunDirLock {
 }
 
 impl BoardLock {
+    /// The board's id.
     pub fn board(&self) -> &str {
         &self.board
     }
 
+    /// The lock file (`<board>.lock` in the lock directory).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -38,15 +38,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use cache::{Memo, RunCache};
+use cache::RunCache;
 pub use calibrate::{CalibrateError, Calibration, CalibrationLine, calibrate};
-pub use cell::{AttemptEnd, CellContext, CellError, CellFlash, run_cell};
+use cell::CellContext;
 pub use lock::{BoardLock, LockDir, LockError, RunDirLock, RunDirLockError};
 pub use plan::{Cell, LabDirs, Plan, PlanError, Selection};
-pub use services::{LabServices, ServiceError};
+use services::LabServices;
+pub use services::ServiceError;
 pub use shard::{Shard, ShardError};
-pub use station::Station;
-pub use watch::{Silence, WatchError, WatchLimits};
+pub use watch::WatchLimits;
 
 use crate::lab::{LabConfig, Timeouts};
 use crate::results::{CellRecord, Verdict};
@@ -59,8 +59,11 @@ pub(crate) type Preflight = dyn Fn(&PreflightCheck<'_>) -> Result<(), String> + 
 /// What a `Preflight` is asked about.
 #[derive(Clone, Copy, Debug)]
 pub struct PreflightCheck<'a> {
+    /// The cell's firmware id.
     pub firmware: &'a str,
+    /// The cell's scenario id.
     pub scenario: &'a str,
+    /// The station's device id (a board's, or `twin-N`).
     pub board: &'a str,
     /// From 1.
     pub attempt: usize,
@@ -108,7 +111,10 @@ pub struct RunOptions {
     /// Boards are always locked (in the host's directory, `LockDir::for_host`, when this is
     /// `None`); twins belong to the process that runs them and need none.
     pub locks: Option<LockDir>,
+    /// Stops the run when requested.
     pub stop: Stop,
+    /// Checked before each attempt at a cell; an `Err` (its text) fails that attempt as the
+    /// rig's.
     pub preflight: Option<Arc<Preflight>>,
 }
 
@@ -146,32 +152,79 @@ pub fn default_twins() -> usize {
 pub enum RunEvent<'a> {
     /// An attempt at a cell starts on `board`; `index` is the cell's place in the plan's cells,
     /// `total` the number of cells this run runs, `attempt` counts from 1.
-    CellStarted { index: usize, total: usize, firmware: &'a str, scenario: &'a str, board: &'a str, attempt: usize },
+    CellStarted {
+        /// The cell's place in the plan's cells, from 0.
+        index: usize,
+        /// How many cells this run runs.
+        total: usize,
+        /// The cell's firmware id.
+        firmware: &'a str,
+        /// The cell's scenario id.
+        scenario: &'a str,
+        /// The device's id.
+        board: &'a str,
+        /// Which attempt, from 1.
+        attempt: usize,
+    },
     /// Attempt `attempt` failed in the rig; the cell is tried again on a fresh device.
     CellRetrying {
+        /// The cell's place in the plan's cells, from 0.
         index: usize,
+        /// How many cells this run runs.
         total: usize,
+        /// The cell's firmware id.
         firmware: &'a str,
+        /// The cell's scenario id.
         scenario: &'a str,
+        /// The device the attempt failed on.
         board: &'a str,
+        /// The attempt that failed, from 1.
         attempt: usize,
+        /// What failed, for people.
         error: &'a str,
     },
     /// A cell ended (the `done`-th of this run); its line is in the results file.
-    CellFinished { index: usize, done: usize, total: usize, result: &'a CellRecord },
+    CellFinished {
+        /// The cell's place in the plan's cells, from 0.
+        index: usize,
+        /// How many cells of this run have ended, this one included.
+        done: usize,
+        /// How many cells this run runs.
+        total: usize,
+        /// The line written to `results.jsonl`.
+        result: &'a CellRecord,
+    },
     /// Another holder has `board`; the station waits for it.
-    BoardBusy { board: &'a str, error: &'a LockError },
+    BoardBusy {
+        /// The board's id.
+        board: &'a str,
+        /// [`LockError::Busy`], naming the lock file and its holder.
+        error: &'a LockError,
+    },
     /// A device was flashed for a cell: each region written, or skipped because its MD5 already
     /// matched. Its console is read next.
-    Flashed { firmware: &'a str, scenario: &'a str, board: &'a str, report: &'a crate::board::FlashReport },
+    Flashed {
+        /// The cell's firmware id.
+        firmware: &'a str,
+        /// The cell's scenario id.
+        scenario: &'a str,
+        /// The device's id.
+        board: &'a str,
+        /// Each region, written or skipped.
+        report: &'a crate::board::FlashReport,
+    },
 }
 
 /// How many cells ended how: those of this run and, when resuming, those finished before.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
+    /// Cells whose outcome was the one expected.
     pub pass: usize,
+    /// Cells whose outcome was another than the one expected.
     pub fail: usize,
+    /// Cells the rig could not run (retries spent).
     pub error: usize,
+    /// Cells with an outcome and no expectation to compare it with.
     pub observed: usize,
     /// Of the counts above, cells finished by an earlier run (`resume`).
     pub carried: usize,
@@ -207,18 +260,36 @@ impl RunSummary {
 /// cannot be written, or no runtime for the servers.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The run's directory or `results.jsonl` cannot be made, or an earlier run's results
+    /// cannot be read back to resume.
     #[error("cannot write {path}: {source}")]
-    Output { path: PathBuf, source: std::io::Error },
+    Output {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A result could not be written while the run went on (a full disk): the run stopped.
     #[error("cannot write a result to {path}, run stopped: {source}")]
-    Results { path: PathBuf, source: std::io::Error },
+    Results {
+        /// `results.jsonl`.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another run has the directory.
     #[error(transparent)]
     Locked(#[from] RunDirLockError),
     /// The directory holds an earlier run's results and this run does not resume it.
     #[error("{dir} already holds the results of a run")]
-    HoldsResults { dir: PathBuf },
+    HoldsResults {
+        /// The run's directory.
+        dir: PathBuf,
+    },
+    /// The tokio runtime for the update servers cannot start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A lab responder (update server listener, DNS, SNTP) cannot start.
     #[error(transparent)]
     Services(#[from] ServiceError),
 }

@@ -20,6 +20,7 @@ pub struct LabDirs {
 /// What to run; an empty list means all (all fleet members, all scenarios).
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
+    /// Firmware ids (manifest file names without `.toml`).
     pub firmware: Vec<String>,
     /// Scenario ids (file names without `.toml`) or paths to `.toml` files.
     pub scenarios: Vec<String>,
@@ -33,15 +34,20 @@ pub struct Selection {
 /// plan's scenarios).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cell {
+    /// The firmware's manifest id.
     pub firmware: String,
+    /// The scenario's index in [`Plan::scenarios`].
     pub scenario: usize,
 }
 
 /// A checked run: the lab it needs and its cells, firmware-major.
 #[derive(Debug)]
 pub struct Plan {
+    /// The lab PKI (`scenarios/pki/`).
     pub pki: LabPki,
+    /// The whole fleet, the update releases included, whatever the selection.
     pub fleet: Fleet,
+    /// The selected scenarios, their expectations resolved against the fleet.
     pub scenarios: Vec<Scenario>,
     /// The cells to run: the shard's part when a shard was chosen (possibly none).
     pub cells: Vec<Cell>,
@@ -52,32 +58,90 @@ pub struct Plan {
 /// A run that cannot start: bad lab files or ids that name nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The lab PKI does not load.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The fleet does not load.
     #[error(transparent)]
     Fleet(#[from] ManifestError),
+    /// A selected scenario does not load or resolve against the fleet.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// The scenarios' folder cannot be listed.
     #[error("cannot list {dir}: {source}")]
-    List { dir: PathBuf, source: std::io::Error },
+    List {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A selected firmware id that names no member of the fleet.
     #[error("no firmware `{id}` in the fleet (known: {})", known.join(", "))]
-    UnknownFirmware { id: String, known: Vec<String> },
+    UnknownFirmware {
+        /// The id given.
+        id: String,
+        /// The fleet members' ids.
+        known: Vec<String>,
+    },
+    /// A selected scenario id that names no scenario file.
     #[error("no scenario `{id}` (known: {})", known.join(", "))]
-    UnknownScenario { id: String, known: Vec<String> },
+    UnknownScenario {
+        /// The id or path given.
+        id: String,
+        /// The scenarios' ids.
+        known: Vec<String>,
+    },
+    /// A scenario without `[server] image`: nothing to offer as the update.
     #[error("scenario `{scenario}` offers no image (`image = \"...\"` under [server])")]
-    NoImage { scenario: String },
+    NoImage {
+        /// The scenario's id.
+        scenario: String,
+    },
+    /// A scenario whose `[server] image` names no manifest.
     #[error("scenario `{scenario}` offers image `{image}`, which no manifest in the fleet names")]
-    UnknownImage { scenario: String, image: String },
+    UnknownImage {
+        /// The scenario's id.
+        scenario: String,
+        /// The image's id as written.
+        image: String,
+    },
+    /// A selected tag that no scenario carries.
     #[error("no scenario is tagged `{tag}` (tags: {})", known.join(", "))]
-    UnknownTag { tag: String, known: Vec<String> },
+    UnknownTag {
+        /// The tag given.
+        tag: String,
+        /// The tags the scenarios carry.
+        known: Vec<String>,
+    },
+    /// The selection leaves no firmware or no scenario.
     #[error("nothing to run: no firmware or no scenario")]
     Empty,
+    /// A firmware without an OTA URL, stated or read from its build.
     #[error("firmware `{firmware}`: no OTA URL: its manifest states none and its build has none that is clearly its update URL{}; set `ota_url` in the manifest", candidates_text(.candidates))]
-    NoOtaUrl { firmware: String, candidates: Vec<String> },
+    NoOtaUrl {
+        /// The firmware's id.
+        firmware: String,
+        /// `https://` URLs in its build that were not taken as its OTA URL.
+        candidates: Vec<String>,
+    },
+    /// A firmware of an ESP-IDF release the twin does not emulate.
     #[error("firmware `{firmware}`: {source}")]
-    Unsupported { firmware: String, source: crate::idf::Unsupported },
+    Unsupported {
+        /// The firmware's id.
+        firmware: String,
+        /// The release and why.
+        source: crate::idf::Unsupported,
+    },
+    /// A firmware built for a chip no device of the run is.
     #[error("firmware `{firmware}` is built for {chip}, and no device of this run is one (it has: {})", available.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
-    NoDevice { firmware: String, chip: crate::image::Chip, available: Vec<crate::image::Chip> },
+    NoDevice {
+        /// The firmware's id.
+        firmware: String,
+        /// The chip it is built for.
+        chip: crate::image::Chip,
+        /// The chips of the run's devices.
+        available: Vec<crate::image::Chip>,
+    },
 }
 
 /// `, and these https:// strings are not it: a, b` when there are candidates.

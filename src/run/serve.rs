@@ -23,8 +23,10 @@ use crate::twin::network::{LabNetwork, TimeService};
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The scenario's chain cannot be made (a lab certificate missing, a mint failing).
     #[error("the scenario's chain: {0}")]
     Chain(#[from] PkiError),
+    /// The server cannot start.
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -93,9 +95,13 @@ impl ScenarioChains {
 /// twin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setup {
+    /// The firmware's manifest id.
     pub firmware: String,
+    /// The host names sent to the update server, lowercase.
     pub hosts: BTreeSet<String>,
+    /// What SNTP answers: the scenario's date, in Unix seconds.
     pub sntp_time: i64,
+    /// The power cut armed for the update, if the scenario has one.
     pub power_cut: Option<PowerCut>,
     /// What the fleet states about the real builds the device may boot in the cell (the
     /// firmware and the update offered), which their images cannot say.
@@ -103,6 +109,7 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// The setup of a cell of `firmware` (updating from `url`) against `scenario`.
     pub fn for_cell(firmware: &FirmwareManifest, url: &OtaUrl, scenario: &Scenario, builds: Vec<KnownBuild>) -> Self {
         let hosts = std::iter::once(url.host.clone())
             .chain(scenario.hosts.iter().map(|h| h.name.to_ascii_lowercase()))

@@ -30,7 +30,9 @@ pub struct LabServices {
 #[error("{service} responder on {addr}: {source}")]
 pub struct ServiceError {
     pub(crate) service: &'static str,
+    /// The address it was to listen on.
     pub addr: SocketAddr,
+    /// Why it could not (the address in use, not this host's).
     pub source: io::Error,
 }
 

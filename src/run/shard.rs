@@ -20,15 +20,24 @@ pub struct Shard {
 /// A `--shard` value that is not `I/N` with 1 ≤ I ≤ N.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
+    /// Not two numbers around a `/` (the value as given).
     #[error("`{0}` is not I/N (e.g. 2/4)")]
     Syntax(String),
+    /// N is 0.
     #[error("shard count must be at least 1")]
     NoParts,
+    /// I is 0 or more than N.
     #[error("shard {index} of {count}: I must be from 1 to {count}")]
-    OutOfRange { index: usize, count: usize },
+    OutOfRange {
+        /// I, as given.
+        index: usize,
+        /// N.
+        count: usize,
+    },
 }
 
 impl Shard {
+    /// Part `index` of `count`; 1 ≤ `index` ≤ `count`.
     pub fn new(index: usize, count: usize) -> Result<Self, ShardError> {
         if count == 0 {
             return Err(ShardError::NoParts);
@@ -39,10 +48,12 @@ impl Shard {
         Ok(Self { index, count })
     }
 
+    /// Which part, from 1.
     pub fn index(self) -> usize {
         self.index
     }
 
+    /// How many parts.
     pub fn count(self) -> usize {
         self.count
     }

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::board::{Board, Chip, FlashReport, NoProgress, PowerCuts, Region};
-use crate::lab::{DeviceSpec, LabConfig, TwinSpec};
+use crate::lab::{DeviceSpec, LabConfig};
 use crate::run::cell::{CellError, CellFlash};
 use crate::run::lock::{BoardLock, LockDir, LockError};
 use crate::run::serve::Setup;
@@ -73,13 +73,6 @@ pub struct Station {
 }
 
 impl Station {
-    /// A station of an in-process twin named `board`; with `reuse`, its twin is kept between
-    /// cells.
-    pub fn twin(board: String, reuse: bool) -> Self {
-        let spec = DeviceSpec::Twin(TwinSpec { id: board, flash_size: crate::twin::flash::DEFAULT_SIZE });
-        Self { spec, reuse, prepare: Vec::new(), held: None, reused: 0, lock: None }
-    }
-
     /// The station of one of `lab`'s devices: a twin, or a board with its `[prepare]` regions.
     pub(crate) fn for_device(device: &DeviceSpec, lab: &LabConfig, reuse: bool) -> Self {
         let prepare = match device {

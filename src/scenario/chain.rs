@@ -9,6 +9,7 @@ use crate::pki::{self, CertSpec, LabPki, Minted, PkiError};
 /// Exactly what the server sends, and the key of the first certificate.
 #[derive(Clone, Debug)]
 pub struct ServedChain {
+    /// The certificates, in the order sent (the leaf, or whatever the scenario puts first).
     pub certs: Vec<Minted>,
     /// PKCS#8 PEM of the key certified by the first certificate sent.
     pub key_pem: String,

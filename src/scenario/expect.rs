@@ -22,7 +22,9 @@ use crate::toml_source::Location;
 /// What a firmware is expected to do in a scenario, and how that was derived.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Expectation {
+    /// The outcome class expected.
     pub outcome: OutcomeClass,
+    /// The verification failure's reason; given exactly when `outcome` is `tls-verify`.
     pub reason: Option<VerifyReason>,
     /// How the expectation was derived (`field log FL02`, `mbedTLS rule: ...`, `derived: ...`);
     /// never empty when given.
@@ -55,24 +57,33 @@ pub struct FirmwareMatch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TrustKind {
+    /// PEM roots compiled in ([`Trust::Pem`]).
     Pem,
+    /// ESP-IDF's certificate bundle ([`Trust::Bundle`]).
     Bundle,
+    /// Whatever a real image embeds ([`Trust::Embedded`]).
     Embedded,
 }
 
 /// ESP-IDF releases: every bound must hold (`">=4.4, <6.0"`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdfRange {
+    /// Each bound: how a release compares with the version given.
     pub bounds: Vec<(Comparison, IdfVersion)>,
 }
 
 /// How a release is compared with a bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Comparison {
+    /// `<`
     Less,
+    /// `<=`
     LessOrEqual,
+    /// `=`
     Equal,
+    /// `>=`
     GreaterOrEqual,
+    /// `>`
     Greater,
 }
 
@@ -134,9 +145,11 @@ impl FirmwareMatch {
 /// One `[[expect.rule]]`: an expectation for the fleet members it matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpectRule {
+    /// Which firmware the rule is for.
     pub matcher: FirmwareMatch,
     /// Applies only to firmware no other rule matches.
     pub fallback: bool,
+    /// What the firmware it matches is expected to do.
     pub expectation: Expectation,
     /// Where the rule is written.
     pub location: Location,
@@ -145,6 +158,7 @@ pub struct ExpectRule {
 /// A firmware that two rules of one tier both match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleConflict {
+    /// The firmware's id.
     pub firmware: String,
     /// The first rule that matches it.
     pub first: Location,

@@ -7,33 +7,55 @@ use serde::Deserialize;
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {
     /// Answer with this status (404, 403, 500, ...) and a small HTML body.
-    Status { status: u16 },
+    Status {
+        /// The HTTP status code.
+        status: u16,
+    },
     /// Redirect (301, 302, 307, 308) to `location`.
     Redirect {
+        /// The HTTP status code; 302 by default.
         #[serde(default = "found")]
         status: u16,
+        /// The `Location` header's value.
         location: String,
     },
     /// 200 with an HTML page instead of the image.
     HtmlBody,
     /// Stop after `after` bytes of the body; with `close_notify` the TLS close is clean.
     Truncate {
+        /// Body bytes sent before stopping.
         after: u64,
+        /// Whether TLS `close_notify` is sent before the TCP close (a clean end).
         #[serde(default)]
         close_notify: bool,
     },
     /// Stop sending for `seconds` after `after` bytes of the body.
-    Stall { after: u64, seconds: u64 },
+    Stall {
+        /// Body bytes sent before the stall.
+        after: u64,
+        /// How long nothing is sent, in seconds.
+        seconds: u64,
+    },
     /// Reset the TCP connection after `after` bytes of the body.
-    Reset { after: u64 },
+    Reset {
+        /// Body bytes sent before the reset.
+        after: u64,
+    },
     /// Send the body at most `bytes_per_second`.
-    Throttle { bytes_per_second: u64 },
+    Throttle {
+        /// The most body bytes sent per second; more than 0.
+        bytes_per_second: u64,
+    },
     /// Announce this Content-Length whatever the body's real length.
-    WrongContentLength { length: u64 },
+    WrongContentLength {
+        /// The announced length, in bytes.
+        length: u64,
+    },
     /// Speak plain HTTP on the TLS port.
     Plaintext,
     /// Send this fatal alert instead of a ServerHello.
     Alert {
+        /// The alert's name, kebab-case (`unknown-ca`); `handshake-failure` by default.
         #[serde(default = "handshake_failure")]
         alert: String,
     },
@@ -73,17 +95,33 @@ fn is_header_value(text: &str) -> bool {
 /// A fault value serde accepts but the server cannot send.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FaultError {
+    /// A `status` fault outside 100 to 599.
     #[error("status {status} is not an HTTP status")]
-    Status { status: u16 },
+    Status {
+        /// The status given.
+        status: u16,
+    },
+    /// A redirect whose status is not a redirect's.
     #[error("redirect status {status} is not 301, 302, 303, 307 or 308")]
-    RedirectStatus { status: u16 },
+    RedirectStatus {
+        /// The status given.
+        status: u16,
+    },
     /// A `location` that would end the header early (CR, LF) or is empty.
     #[error("redirect location {location:?} is empty or has a control character (CR, LF, ...)")]
-    Location { location: String },
+    Location {
+        /// The location given.
+        location: String,
+    },
+    /// A throttle of 0 bytes per second, which never sends the image.
     #[error("bytes_per_second must be more than 0")]
     NoThroughput,
+    /// An alert name not in RFC 8446's list of those a fault may send.
     #[error("unknown alert `{alert}` (known: {})", ALERTS.map(|(name, _)| name).join(", "))]
-    UnknownAlert { alert: String },
+    UnknownAlert {
+        /// The name given.
+        alert: String,
+    },
 }
 
 /// TLS alert descriptions a fault may send (RFC 8446 section 6).

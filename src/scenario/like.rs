@@ -27,12 +27,25 @@ pub struct LookAlike {
 /// A chain that cannot be imitated.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LikeError {
+    /// The input holds no certificate.
     #[error("no certificate found (expected PEM blocks, as `openssl s_client -showcerts` prints)")]
     Empty,
+    /// A certificate that is not X.509 DER.
     #[error("certificate {index} does not parse: {source}")]
-    Parse { index: usize, source: nom::Err<X509Error> },
+    Parse {
+        /// Its place in the chain, from 0.
+        index: usize,
+        /// x509-parser's error.
+        source: nom::Err<X509Error>,
+    },
+    /// A certificate with something the lab cannot mint (a key type, an extension).
     #[error("certificate {index}: {what} is not supported")]
-    Unsupported { index: usize, what: String },
+    Unsupported {
+        /// Its place in the chain, from 0.
+        index: usize,
+        /// What it has that the lab cannot mint.
+        what: String,
+    },
 }
 
 /// One certificate of the real chain, reduced to what a look-alike copies.

@@ -36,7 +36,9 @@ pub(crate) const FLEET_HOST: &str = "ota.example.com";
 pub struct Scenario {
     /// The file name without `.toml`: the scenario's id in reports.
     pub id: String,
+    /// The file it was read from.
     pub path: PathBuf,
+    /// One line saying what the scenario is about (`title`), for reports.
     pub title: String,
     /// Labels for choosing scenarios (`otarig run --tag`): lowercase letters, digits and `-`.
     pub tags: Vec<String>,
@@ -55,7 +57,9 @@ pub struct Scenario {
     pub chain: Vec<String>,
     /// Which firmware release is offered as the update.
     pub image: Option<String>,
+    /// The TLS versions the server offers (`[server] tls`; TLS 1.2 alone by default).
     pub tls: TlsVersions,
+    /// The fault the server injects on the default host (`[server.fault]`), if any.
     pub fault: Option<Fault>,
     /// Other host names served by SNI, each with its own chain, path and fault.
     pub hosts: Vec<HostRoute>,
@@ -69,10 +73,13 @@ pub struct Scenario {
 /// Another host name the server answers for, chosen by the client's SNI.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostRoute {
+    /// The host name, as the client sends it in SNI.
     pub name: String,
+    /// Exactly what the server sends for this host, in this order, by name.
     pub chain: Vec<String>,
     /// Where the image is on this host (default: the OTA URL's path).
     pub path: Option<String>,
+    /// The fault the server injects for this host, if any.
     pub fault: Option<Fault>,
 }
 
@@ -86,11 +93,14 @@ pub struct TlsVersions {
 /// Where a served certificate comes from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CertOrigin<'a> {
+    /// One of the scenario's own certificates (`[certs]`, `[leaf]`).
     Scenario(&'a CertSpec),
+    /// One of the lab PKI's authorities.
     Authority(&'a CertSpec),
 }
 
 impl<'a> CertOrigin<'a> {
+    /// The certificate's spec, wherever it comes from.
     pub fn spec(self) -> &'a CertSpec {
         match self {
             Self::Scenario(spec) | Self::Authority(spec) => spec,
