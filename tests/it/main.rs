@@ -29,6 +29,7 @@ mod legacy_pki;
 mod pki;
 mod predict;
 mod predict_releases;
+mod readme_case;
 mod real_builds;
 mod replay_match;
 mod replay_readme;
