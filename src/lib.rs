@@ -71,6 +71,8 @@ pub mod codes;
 pub mod console;
 pub mod device_tls;
 pub mod firmware;
+#[cfg(unix)]
+pub mod fuzzing;
 pub mod idf;
 pub mod image;
 pub mod input;

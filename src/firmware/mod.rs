@@ -8,6 +8,7 @@ pub mod build;
 pub mod prepare;
 pub mod profile;
 mod raw;
+pub(crate) use raw::load_manifest;
 pub(crate) mod sdkconfig;
 pub mod start;
 pub(crate) mod url;
@@ -200,7 +201,7 @@ impl Fleet {
         }
         let mut manifests = Vec::new();
         for path in read_dir(dir)? {
-            manifests.push(raw::load_manifest(&read(&path)?, pki, &bundles)?);
+            manifests.push(load_manifest(&read(&path)?, pki, &bundles)?);
         }
         Ok(Self { manifests, bundles })
     }

@@ -142,7 +142,7 @@ pub(super) fn repository_of(dir: &Path) -> PathBuf {
     absolute.ancestors().find(|folder| folder.join(".git").exists()).map_or(absolute.clone(), Path::to_owned)
 }
 
-pub(super) fn load_manifest(
+pub(crate) fn load_manifest(
     source: &TomlSource,
     pki: &LabPki,
     bundles: &BTreeMap<String, BundleList>,

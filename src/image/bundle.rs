@@ -191,9 +191,9 @@ impl CertBundle {
         encode_records(&sorted, format)
     }
 
-    #[cfg(test)]
     /// Writes a bundle with the entries in the given order: for lab firmware whose bundle is
-    /// deliberately unsorted (see [`CertBundle::sorted`]). Panics as [`CertBundle::encode`] does.
+    /// deliberately unsorted (see [`CertBundle::sorted`]), and to check a parse round-trips.
+    /// Panics as [`CertBundle::encode`] does.
     pub(crate) fn encode_in_order(entries: &[BundleEntry], format: BundleFormat) -> Vec<u8> {
         let in_order: Vec<&BundleEntry> = entries.iter().collect();
         encode_records(&in_order, format)

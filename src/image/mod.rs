@@ -29,6 +29,7 @@ pub use chip::Chip;
 pub use desc::AppDesc;
 pub(crate) use desc::{APP_DESC_OFFSET, parse_app_desc};
 pub use error::{ImageError, ImagePart};
+pub(crate) use esp8266::read_esp8266;
 pub use esp8266::{Esp8266Format, Esp8266Image};
 pub use keys::{KeyForm, KeyFormat, PrivateKeyItem, find_private_keys};
 pub use strings::find_urls;

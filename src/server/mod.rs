@@ -23,7 +23,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 
 pub use event::ServerEvent;
-pub(crate) use http::REQUEST_TIMEOUT;
+pub(crate) use http::{REQUEST_TIMEOUT, read_request};
 pub(crate) use shared::RouteGuard;
 pub use shared::SharedListener;
 
@@ -383,7 +383,7 @@ async fn serve_request(
     site: &Site,
     events: &UnboundedSender<ServerEvent>,
 ) -> u64 {
-    let request = match http::read_request(&mut tls).await {
+    let request = match read_request(&mut tls).await {
         Ok(request) => request,
         Err(err) => {
             let _ = events.send(ServerEvent::BadRequest { id, reason: err.to_string() });

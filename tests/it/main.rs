@@ -18,6 +18,7 @@ mod device_tls_dates;
 mod field_logs;
 mod firmware;
 mod fleet_images;
+mod fuzz_corpora;
 mod hostile;
 mod idf_lines;
 mod inspect;
