@@ -4,21 +4,23 @@
 //! An event is a cell whose result carries its scenario's date and whose scenario is not tagged
 //! as a fault, a misconfiguration or a start state ([`NOT_EVENTS`]); cells the rig could not run
 //! are left out. A firmware survives an event when it `updated`, and fails it on any other
-//! outcome. Events belong to a family, the issuer their scenario is tagged with
-//! ([`FAMILIES`]): a firmware that never updated from a family's servers is not stranded by
-//! them, it never spoke to them. The day it stopped updating is the date of the earliest event
-//! it fails after an event of the same family, dated before, that it updated through. Events of
-//! that family it updates through later (a rescue chain a server can choose) are named beside
-//! it; they do not undo the date.
+//! outcome. Events belong to a family, the issuer their scenario is tagged with ([`FAMILIES`]):
+//! a firmware that never updated from a family's servers is not stranded by them, it never
+//! spoke to them, and their events are only counted. Events of one family and one day are
+//! alternatives a server chooses between (a default chain and an alternate one), not a
+//! sequence. The day a firmware stopped updating is the earliest day on which it fails every
+//! event of a family it updated through on an earlier day. Events of that family it updates
+//! through later (a rescue chain a server can choose) are named beside it; they do not undo the
+//! date.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::outcome::{Outcome, OutcomeClass};
 use crate::results::{CellRecord, short};
 
-/// Tags that name an event's family: the issuer or host whose servers the event is about, in
-/// the order they are looked for (a scenario tagged with two belongs to the first here).
+/// Tags that name an event's family: the issuer or host whose servers the event is about, or
+/// the weakness it is about; a scenario tagged with two belongs to the first in its own list.
 pub const FAMILIES: [&str; 9] =
     ["lets-encrypt", "google", "aws", "azure", "digicert", "sectigo", "github", "private-ca", "weak-hash"];
 
@@ -53,50 +55,57 @@ impl EventResult<'_> {
 }
 
 /// One firmware's answer: the events it updates through and those it fails, each by date, and
-/// the one that first stopped its updates.
+/// those that stopped its updates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirmwareSummary<'a> {
     /// The firmware's manifest id.
     pub firmware: &'a str,
     /// The events it updated through, by date.
     pub survives: Vec<EventResult<'a>>,
-    /// The events it did not update through, by date.
+    /// The events it did not update through, of the families it updated from, by date.
     pub fails: Vec<EventResult<'a>>,
-    /// The earliest event it fails after updating through an earlier one of the same family.
-    pub stopped: Option<EventResult<'a>>,
+    /// The families it never updated from, each with how many of their events it failed.
+    pub never_from: Vec<(&'a str, usize)>,
+    /// The events of the day it stopped updating: every event of one family on the earliest day
+    /// it failed them all, after updating from that family on an earlier day. Empty when it
+    /// never stopped.
+    pub stopped: Vec<EventResult<'a>>,
 }
 
 impl<'a> FirmwareSummary<'a> {
-    /// The events of the stopping event's family it updates through after that date.
+    /// The day it stopped updating, if it did.
+    pub fn stranded_since(&self) -> Option<&'a str> {
+        self.stopped.first().map(|e| e.date)
+    }
+
+    /// The events of the stopping family it updates through after that day.
     pub fn updates_again(&self) -> impl Iterator<Item = &EventResult<'a>> {
-        let stopped = self.stopped.as_ref();
+        let stopped = self.stopped.first();
         self.survives.iter().filter(move |e| stopped.is_some_and(|s| s.family == e.family && e.date > s.date))
     }
 
-    /// The events it met, of either kind.
+    /// The events it met, of either kind, in every family.
     pub fn events(&self) -> usize {
-        self.survives.len() + self.fails.len()
+        self.survives.len() + self.fails.len() + self.never_from.iter().map(|(_, n)| n).sum::<usize>()
     }
 
     /// The headline: stranded since when and by what, or how it fared without a stop.
     pub fn headline(&self) -> String {
-        if let Some(stopped) = &self.stopped {
-            let mut line =
-                format!("stranded since {} ({}: {})", stopped.date, stopped.scenario, short(stopped.outcome));
+        if let Some(since) = self.stranded_since() {
+            let by: Vec<String> =
+                self.stopped.iter().map(|e| format!("{}: {}", e.scenario, short(e.outcome))).collect();
+            let mut line = format!("stranded since {since} ({})", by.join(", "));
             let again: Vec<String> = self.updates_again().map(|e| format!("{} ({})", e.scenario, e.date)).collect();
             if !again.is_empty() {
                 let _ = write!(line, "; updates again through {}", again.join(", "));
             }
             return line;
         }
-        match (self.survives.len(), self.fails.len()) {
+        match (self.survives.len(), self.events()) {
             (0, 0) => "no certificate event in these results".to_owned(),
-            (n, 0) => format!("survives every event ({n})"),
             (0, _) => "updates through no event".to_owned(),
-            (n, _) => format!(
-                "not stranded: updates through {n} of {} events, and fails none after updating from its family",
-                self.events()
-            ),
+            (n, all) if n == all => format!("survives every event ({n})"),
+            (n, all) => format!("not stranded (updates through {n} of {all} events)"),
         }
     }
 }
@@ -123,11 +132,8 @@ fn event_of(cell: &CellRecord) -> Option<EventResult<'_>> {
     if facts.scenario_tags.iter().any(|tag| NOT_EVENTS.contains(&tag.as_str())) {
         return None;
     }
-    let family = FAMILIES
-        .iter()
-        .find(|family| facts.scenario_tags.iter().any(|tag| tag == *family))
-        .copied()
-        .unwrap_or(OTHER_FAMILY);
+    let family =
+        facts.scenario_tags.iter().map(String::as_str).find(|tag| FAMILIES.contains(tag)).unwrap_or(OTHER_FAMILY);
     Some(EventResult {
         scenario: &cell.scenario,
         title: facts.scenario_title.as_deref(),
@@ -139,20 +145,41 @@ fn event_of(cell: &CellRecord) -> Option<EventResult<'_>> {
 
 fn summarise<'a>(firmware: &'a str, mut events: Vec<EventResult<'a>>) -> FirmwareSummary<'a> {
     events.sort_by(|a, b| (a.date, a.scenario).cmp(&(b.date, b.scenario)));
-    let stopped = events
-        .iter()
-        .find(|failed| {
-            !failed.survived()
-                && events.iter().any(|e| e.survived() && e.family == failed.family && e.date < failed.date)
-        })
-        .cloned();
-    let (survives, fails): (Vec<_>, Vec<_>) = events.into_iter().partition(EventResult::survived);
-    FirmwareSummary { firmware, survives, fails, stopped }
+    let updated_from: BTreeSet<&str> = events.iter().filter(|e| e.survived()).map(|e| e.family).collect();
+    let stopped = stopping_day(&events);
+    let mut never_from: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut survives, mut fails) = (Vec::new(), Vec::new());
+    for event in events {
+        if event.survived() {
+            survives.push(event);
+        } else if updated_from.contains(event.family) {
+            fails.push(event);
+        } else {
+            *never_from.entry(event.family).or_default() += 1;
+        }
+    }
+    FirmwareSummary { firmware, survives, fails, never_from: never_from.into_iter().collect(), stopped }
+}
+
+/// The events of the earliest (day, family) on which every event fails, after an event of the
+/// family survived on an earlier day; `events` sorted by date.
+fn stopping_day<'a>(events: &[EventResult<'a>]) -> Vec<EventResult<'a>> {
+    let mut days: BTreeMap<(&str, &str), Vec<&EventResult<'a>>> = BTreeMap::new();
+    for event in events {
+        days.entry((event.date, event.family)).or_default().push(event);
+    }
+    let updated_before =
+        |date: &str, family: &str| events.iter().any(|e| e.survived() && e.family == family && e.date < date);
+    days.into_iter()
+        .find(|((date, family), day)| day.iter().all(|e| !e.survived()) && updated_before(date, family))
+        .map(|(_, day)| day.into_iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// The summary as terminal text, after the matrix: a headline per firmware, then the events it
-/// survives and those it fails, by date. Empty when no result carries a scenario's date
-/// (results written before they did). `colour` paints the headlines.
+/// survives and those it fails, by date, and the families it never updated from. Empty when no
+/// result carries a scenario's date (results written before they did). `colour` paints the
+/// headlines.
 pub fn render_summary(cells: &[CellRecord], colour: bool) -> String {
     if cells.iter().all(|c| c.scenario_facts.scenario_date.is_none()) {
         return String::new();
@@ -164,9 +191,9 @@ pub fn render_summary(cells: &[CellRecord], colour: bool) -> String {
          (scenarios tagged fault, misconfigured or start-state left out)\n",
     );
     for summary in &summaries {
-        let style = match (&summary.stopped, summary.fails.is_empty()) {
+        let style = match (summary.stranded_since(), summary.survives.len()) {
             (Some(_), _) => "1;31",
-            (None, true) if !summary.survives.is_empty() => "32",
+            (None, n) if n > 0 && n == summary.events() => "32",
             _ => "",
         };
         let _ = write!(out, "{:<head$}  ", summary.firmware);
@@ -174,10 +201,16 @@ pub fn render_summary(cells: &[CellRecord], colour: bool) -> String {
         out.push('\n');
         let survives = summary.survives.iter().map(|e| format!("{} {}", e.date, e.scenario));
         write_list(&mut out, "survives", survives);
-        let stranded = summary.fails.iter().map(|e| format!("{} {} ({})", e.date, e.scenario, short(e.outcome)));
-        write_list(&mut out, "fails", stranded);
+        let fails = summary.fails.iter().map(|e| format!("{} {} ({})", e.date, e.scenario, short(e.outcome)));
+        write_list(&mut out, "fails", fails);
+        write_list(&mut out, "never updated from", never_from(summary));
     }
     out
+}
+
+/// `google (4 events)`, `aws (1 event)`: the families a firmware never updated from.
+pub(crate) fn never_from<'s>(summary: &'s FirmwareSummary<'_>) -> impl Iterator<Item = String> + 's {
+    summary.never_from.iter().map(|(family, n)| format!("{family} ({n} event{})", if *n == 1 { "" } else { "s" }))
 }
 
 /// Lines wider than this wrap their list.
@@ -241,7 +274,7 @@ mod tests {
     /// The founding case: updates through the long chain, stranded by the short chain, saved by
     /// the rescue chain; Google's events strand nothing, it never updated from Google.
     #[test]
-    fn the_first_failure_after_an_update_of_its_family_is_the_stop() {
+    fn the_first_day_it_fails_a_family_it_updated_from_is_the_stop() {
         let cells = [
             cell("dst", "short-2026", "2026-11-25", LE, UNTRUSTED),
             cell("dst", "rescue", "2026-11-25", LE, UPDATED),
@@ -255,10 +288,11 @@ mod tests {
         assert_eq!(summary.len(), 1);
         let dst = &summary[0];
         assert_eq!(ids(&dst.survives), ["long-2021", "rescue"]);
-        assert_eq!(ids(&dst.fails), ["gsr2", "short-2024", "short-2026"]);
-        let stopped = dst.stopped.as_ref().unwrap();
-        assert_eq!((stopped.scenario, stopped.date, stopped.family), ("short-2024", "2024-02-15", "lets-encrypt"));
-        assert_eq!(stopped.title, Some("short-2024's title"));
+        assert_eq!(ids(&dst.fails), ["short-2024", "short-2026"]);
+        assert_eq!(dst.never_from, [("google", 1)]);
+        assert_eq!(ids(&dst.stopped), ["short-2024"]);
+        assert_eq!((dst.stopped[0].date, dst.stopped[0].family), ("2024-02-15", "lets-encrypt"));
+        assert_eq!(dst.stopped[0].title, Some("short-2024's title"));
         assert_eq!(
             dst.headline(),
             "stranded since 2024-02-15 (short-2024: network); updates again through rescue (2026-11-25)"
@@ -266,12 +300,15 @@ mod tests {
     }
 
     #[test]
-    fn failures_before_any_update_of_their_family_or_on_its_day_are_no_stop() {
+    fn failures_before_any_update_of_their_family_or_beside_an_update_of_their_day_are_no_stop() {
         let cells = [
             cell("x1", "x3-2020", "2020-11-15", LE, UNTRUSTED),
             cell("x1", "long-2021", "2021-10-01", LE, UPDATED),
             cell("x1", "pinned-2021", "2021-10-01", LE, UNTRUSTED),
             cell("x1", "gts", "2026-11-25", GOOGLE, UNTRUSTED),
+            cell("alt", "long-2021", "2021-10-01", LE, UPDATED),
+            cell("alt", "e5-x2", "2024-06-10", LE, UNTRUSTED),
+            cell("alt", "e5-cross", "2024-06-10", LE, UPDATED),
             cell("all", "long-2021", "2021-10-01", LE, UPDATED),
             cell("all", "gts", "2026-11-25", GOOGLE, UPDATED),
             cell("none", "gts", "2026-11-25", GOOGLE, UNTRUSTED),
@@ -279,32 +316,34 @@ mod tests {
         ];
         let summary = fleet_summary(&cells);
         let headlines: Vec<(&str, String)> = summary.iter().map(|s| (s.firmware, s.headline())).collect();
-        assert_eq!(
-            headlines,
-            [
-                ("all", "survives every event (2)".to_owned()),
-                ("faults", "no certificate event in these results".to_owned()),
-                ("none", "updates through no event".to_owned()),
-                (
-                    "x1",
-                    "not stranded: updates through 1 of 4 events, and fails none after updating from its family"
-                        .to_owned()
-                ),
-            ]
-        );
-        assert!(summary.iter().all(|s| s.stopped.is_none()));
+        let expected = [
+            ("all", "survives every event (2)"),
+            ("alt", "not stranded (updates through 2 of 3 events)"),
+            ("faults", "no certificate event in these results"),
+            ("none", "updates through no event"),
+            ("x1", "not stranded (updates through 1 of 4 events)"),
+        ];
+        assert_eq!(headlines, expected.map(|(f, h)| (f, h.to_owned())));
+        assert!(summary.iter().all(|s| s.stopped.is_empty() && s.stranded_since().is_none()));
+        assert_eq!(ids(&summary[4].fails), ["x3-2020", "pinned-2021"]);
+        assert_eq!(summary[4].never_from, [("google", 1)]);
     }
 
     #[test]
-    fn events_without_an_issuer_tag_are_one_family_and_an_issuer_comes_before_weak_hash() {
+    fn a_scenario_takes_its_first_family_tag_and_every_failure_of_the_stopping_day_is_named() {
         let cells = [
             cell("fw", "a", "2020-01-01", &["expiry"], UPDATED),
             cell("fw", "b", "2021-01-01", &["hostname"], UNTRUSTED),
-            cell("fw", "sha1", "2021-01-01", &["weak-hash", "lets-encrypt"], UNTRUSTED),
+            cell("fw", "c", "2021-01-01", &["expiry"], Some("tls-verify/expired")),
+            cell("fw", "sha1", "2020-06-01", &["weak-hash", "lets-encrypt"], UNTRUSTED),
+            cell("fw", "r10", "2021-01-01", &["chain", "lets-encrypt", "weak-hash"], UPDATED),
         ];
         let summary = fleet_summary(&cells);
-        assert_eq!(summary[0].fails.iter().map(|e| e.family).collect::<Vec<_>>(), ["other", "lets-encrypt"]);
-        assert_eq!(summary[0].stopped.as_ref().map(|e| e.scenario), Some("b"));
+        let fw = &summary[0];
+        assert_eq!(fw.survives.iter().map(|e| e.family).collect::<Vec<_>>(), ["other", "lets-encrypt"]);
+        assert_eq!(fw.never_from, [("weak-hash", 1)]);
+        assert_eq!(ids(&fw.stopped), ["b", "c"]);
+        assert_eq!(fw.headline(), "stranded since 2021-01-01 (b: tls-verify/untrusted, c: tls-verify/expired)");
     }
 
     #[test]
@@ -312,6 +351,8 @@ mod tests {
         let cells = [
             cell("dst-x3", "long-2021", "2021-10-01", LE, UPDATED),
             cell("dst-x3", "short-2024", "2024-02-15", LE, UNTRUSTED),
+            cell("dst-x3", "gsr2", "2021-06-01", GOOGLE, UNTRUSTED),
+            cell("dst-x3", "gts", "2026-11-25", GOOGLE, UNTRUSTED),
         ];
         let text = render_summary(&cells, false);
         let lines: Vec<&str> = text.lines().skip(2).collect();
@@ -321,6 +362,7 @@ mod tests {
                 "dst-x3  stranded since 2024-02-15 (short-2024: tls-verify/untrusted)",
                 "  survives: 2021-10-01 long-2021",
                 "  fails: 2024-02-15 short-2024 (tls-verify/untrusted)",
+                "  never updated from: google (2 events)",
             ]
         );
         assert!(render_summary(&cells, true).contains("\x1b[1;31mstranded since"));

@@ -177,13 +177,14 @@ fn cells_through_the_binary_with_exit_codes_that_follow_the_verdicts() {
 
 /// The founding case as the fleet summary tells it: `dst-x3-idf3.2` updates through the long
 /// chain the day after DST Root CA X3 expired, is stranded by the short chain in 2024, and
-/// updates again through the rescue chain; the 404 is a fault, no certificate event.
+/// updates again through the rescue chain; it never updated from Google, whose chain strands
+/// nothing; the 404 is a fault, no certificate event.
 #[test]
 fn the_fleet_summary_tells_the_founding_case_in_the_terminal_and_the_page() {
     let out = TempDir::new("run-summary");
     let dir = out.0.to_str().unwrap();
     let mut args = vec!["run", "--firmware", "dst-x3-idf3.2", "--out", dir, "--timeout", "3", "--twins", "2"];
-    for scenario in ["le-long-chain-2021", "le-short-chain-2024", "dst-cross-sign-rescue", "http-404"] {
+    for scenario in ["le-long-chain-2021", "le-short-chain-2024", "dst-cross-sign-rescue", "gts-chain", "http-404"] {
         args.extend(["--scenario", scenario]);
     }
     let output = otarig(&args);
@@ -203,17 +204,18 @@ fn the_fleet_summary_tells_the_founding_case_in_the_terminal_and_the_page() {
         format!("dst-x3-idf3.2  {headline}"),
         "  survives: 2021-10-01 le-long-chain-2021, 2026-11-25 dst-cross-sign-rescue".to_owned(),
         "  fails: 2024-02-15 le-short-chain-2024 (tls-verify/untrusted)".to_owned(),
+        "  never updated from: google (1 event)".to_owned(),
     ] {
         assert!(summary.lines().any(|l| l == line), "`{line}` in the summary:\n{summary}");
     }
     assert!(!summary.contains("http-404"), "a fault is no event:\n{summary}");
-    let (counts, fleet) = (stdout.find("4 cells: 4 pass, "), stdout.find("\nfleet: "));
+    let (counts, fleet) = (stdout.find("5 cells: 5 pass, "), stdout.find("\nfleet: "));
     assert!(counts.is_some() && fleet > counts, "after the matrix's counts:\n{stdout}");
 
     let page = std::fs::read_to_string(out.0.join("report.html")).unwrap();
     let (_, fleet) = page.split_once("<section id=\"fleet\">").expect("the page's fleet section");
     let fleet = &fleet[..fleet.find("</section>").unwrap()];
-    assert!(fleet.contains(headline), "{fleet}");
+    assert!(fleet.contains(headline) && fleet.contains("never updated from: google (1 event)"), "{fleet}");
     assert!(fleet.contains("title=\"Serve the expired DST cross-sign"), "{fleet}");
     assert!(!fleet.contains("http-404"), "{fleet}");
 }

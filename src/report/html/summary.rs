@@ -1,11 +1,12 @@
 //! The fleet's answers on the page: per firmware, the headline (stranded since when and by
-//! what), the certificate events it survives and those it fails, by date, each naming
-//! its scenario's title on hover. Shown only when the results carry scenarios' dates.
+//! what), the certificate events it survives and those it fails, by date, each naming its
+//! scenario's title on hover, and the families it never updated from. Shown only when the
+//! results carry scenarios' dates.
 
 use maud::{Markup, html};
 
 use super::visible::visible;
-use crate::report::summary::{EventResult, FirmwareSummary, NOT_EVENTS, fleet_summary};
+use crate::report::summary::{EventResult, FirmwareSummary, NOT_EVENTS, fleet_summary, never_from};
 use crate::results::{CellRecord, short};
 
 /// The `<section>` with the fleet summary, or nothing when no result carries a date.
@@ -19,8 +20,8 @@ pub(crate) fn fleet_section(cells: &[CellRecord]) -> Markup {
             h2 { "Fleet" }
             p class="note" {
                 "The certificate events each firmware updates through and those it fails, by date. "
-                "Stranded since: the earliest event it fails after updating through an earlier one of the "
-                "same family (issuer). Scenarios tagged " (NOT_EVENTS.join(", ")) " are left out."
+                "Stranded since: the earliest day on which it fails every event of a family (an issuer) "
+                "it updated from on an earlier day. Scenarios tagged " (NOT_EVENTS.join(", ")) " are left out."
             }
             "\n"
             table class="fleet" {
@@ -39,13 +40,19 @@ pub(crate) fn fleet_section(cells: &[CellRecord]) -> Markup {
 }
 
 fn firmware_row(summary: &FirmwareSummary<'_>) -> Markup {
-    let answer = if summary.stopped.is_some() { "stranded" } else { "" };
+    let answer = if summary.stranded_since().is_some() { "stranded" } else { "" };
+    let never: Vec<String> = never_from(summary).collect();
     html! {
         tr {
             th scope="row" { (visible(summary.firmware)) }
             td class=(answer) { (visible(&summary.headline())) }
             td { (events(&summary.survives, false)) }
-            td { (events(&summary.fails, true)) }
+            td {
+                (events(&summary.fails, true))
+                @if !never.is_empty() {
+                    p class="never" { "never updated from: " (never.join(", ")) }
+                }
+            }
         }
         "\n"
     }
