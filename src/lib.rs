@@ -22,7 +22,7 @@
 //! - **Running**: [`lab`] reads the lab config (`otarig.toml`); [`run`] pairs firmware with
 //!   scenarios into cells and runs them on a pool of stations.
 //! - **Results**: [`results`] owns `results.jsonl` (one line per cell), from which [`report`]
-//!   draws the terminal matrix, JUnit, the HTML report, merges and diffs.
+//!   draws the terminal matrix, the fleet summary, JUnit, the HTML report, merges and diffs.
 //! - **Judging**: [`console`] turns UART bytes into events, [`verdict`] turns events into one
 //!   [`outcome`] with the lines that decided it, and [`replay`] does both for a captured log,
 //!   the same code a live run uses.

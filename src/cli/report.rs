@@ -34,7 +34,7 @@ pub struct ReportArgs {
 
 #[derive(Debug, Subcommand)]
 enum ReportCommand {
-    /// Print the matrix of a run and write its junit.xml and report.html again.
+    /// Print the matrix and fleet summary of a run and write its junit.xml and report.html again.
     Show {
         /// The run directory.
         dir: PathBuf,
@@ -72,10 +72,20 @@ pub(super) fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The fleet summary after a matrix, set off by a blank line; nothing when the results carry
+/// no scenario's date.
+pub(super) fn print_fleet_summary(cells: &[CellRecord], colour: bool) {
+    let summary = report::render_summary(cells, colour);
+    if !summary.is_empty() {
+        print!("\n{summary}");
+    }
+}
+
 fn show(dir: &Path) -> u8 {
     match report::write_reports(dir, &DetailsByCell::new()) {
         Ok(written) => {
             print!("{}", render_matrix(&written.cells, colour()));
+            print_fleet_summary(&written.cells, colour());
             println!("reports: {}, {}", written.junit.display(), written.html.display());
             verdict_code(&written.cells)
         }
@@ -108,6 +118,7 @@ fn merge(dirs: &[PathBuf], out: &Path) -> u8 {
         }
     };
     print!("{}", render_matrix(&written.cells, colour()));
+    print_fleet_summary(&written.cells, colour());
     println!(
         "merged {} result lines from {} run{} into {} cells: {}",
         merged.lines_read,

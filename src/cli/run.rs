@@ -233,11 +233,14 @@ fn run_error_code(err: &run::CalibrateError) -> u8 {
     }
 }
 
-/// The matrix and the JUnit and HTML reports, from what `out`'s results.jsonl holds now.
+/// The matrix, the fleet summary and the JUnit and HTML reports, from what `out`'s
+/// results.jsonl holds now.
 fn print_reports(out: &Path) {
     match otarig::report::write_reports(out, &otarig::report::DetailsByCell::new()) {
         Ok(written) => {
-            print!("\n{}", otarig::report::render_matrix(&written.cells, super::report::colour()));
+            let colour = super::report::colour();
+            print!("\n{}", otarig::report::render_matrix(&written.cells, colour));
+            super::report::print_fleet_summary(&written.cells, colour);
             println!("JUnit: {}", written.junit.display());
             println!("report: {}", written.html.display());
         }

@@ -177,7 +177,7 @@ fn class_style(class: OutcomeClass) -> &'static str {
     }
 }
 
-fn paint(out: &mut String, colour: bool, style: &str, text: &str) {
+pub(super) fn paint(out: &mut String, colour: bool, style: &str, text: &str) {
     if colour && !style.is_empty() && !text.trim().is_empty() {
         let _ = write!(out, "\x1b[{style}m{text}{RESET}");
     } else {

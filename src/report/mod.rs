@@ -2,6 +2,8 @@
 //! people and for CI systems.
 //!
 //! - [`matrix`]: firmware × scenario as terminal text ([`render_matrix`]);
+//! - `summary`: per firmware, the certificate events it survives and those it fails, and
+//!   since when it is stranded ([`fleet_summary`], [`render_summary`]);
 //! - `junit`: `DIR/junit.xml` ([`write_junit`]);
 //! - `html`: `DIR/report.html`, one self-contained file ([`write_html`]);
 //! - `merge`: shards into one run directory ([`merge_runs`]);
@@ -24,6 +26,7 @@ pub(crate) mod junit;
 pub mod matrix;
 pub(crate) mod merge;
 pub mod neutral;
+pub(crate) mod summary;
 pub(crate) mod transcript;
 
 use std::collections::HashMap;
@@ -38,6 +41,7 @@ pub(crate) use junit::JUNIT_FILE;
 pub use junit::write_junit;
 pub use matrix::render_matrix;
 pub use merge::{MergeError, Merged, merge_runs};
+pub use summary::{EventResult, FAMILIES, FirmwareSummary, NOT_EVENTS, fleet_summary, render_summary};
 
 /// Details supplied by the caller, by cell; they take the place of what a result line carries.
 pub type DetailsByCell = HashMap<CellKey, CellDetails>;

@@ -37,3 +37,19 @@ impl CellDetails {
         self.server_events.is_empty() && self.chain.is_empty() && self.device_clock.is_none()
     }
 }
+
+/// What a cell's scenario says about itself: its title, the date it stands at and its tags.
+/// The fleet summary orders and groups certificate events by them; results written without
+/// them read as empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioFacts {
+    /// The scenario's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_title: Option<String>,
+    /// The real-world day the scenario stands at, `YYYY-MM-DD` (its `date`, in UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_date: Option<String>,
+    /// The scenario's tags, as its file lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenario_tags: Vec<String>,
+}

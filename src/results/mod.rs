@@ -12,7 +12,7 @@ mod write;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use details::{CellDetails, ChainCert};
+pub use details::{CellDetails, ChainCert, ScenarioFacts};
 pub(crate) use read::dedupe;
 pub use read::{ResultsError, read_results};
 pub use write::ResultsFile;
@@ -99,6 +99,9 @@ pub struct CellRecord {
     /// Server events and the served chain, when the results carry them.
     #[serde(flatten)]
     pub details: CellDetails,
+    /// The scenario's title, date and tags, when the results carry them.
+    #[serde(flatten)]
+    pub scenario_facts: ScenarioFacts,
     /// Any other field, kept as read.
     #[serde(flatten)]
     pub other: Map<String, Value>,

@@ -97,6 +97,7 @@ mod tests {
             error: None,
             duration_ms: 12,
             details: Default::default(),
+            scenario_facts: Default::default(),
             other: Default::default(),
         };
         let json = serde_json::to_value(&result).unwrap();

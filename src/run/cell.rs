@@ -24,7 +24,7 @@ use crate::firmware::profile::KnownBuild;
 use crate::firmware::start::{StartState, start_regions};
 use crate::image::partition::two_ota_table;
 use crate::outcome::OutcomeClass;
-use crate::results::{self, CellDetails, CellRecord, Observed, Verdict};
+use crate::results::{self, CellDetails, CellRecord, Observed, ScenarioFacts, Verdict};
 use crate::run::cache::RunCache;
 use crate::run::plan::{Cell, Plan};
 use crate::run::serve::{CellServer, ScenarioChains, ServeError, Setup};
@@ -156,8 +156,18 @@ pub fn run_cell(cell: &Cell, station: &mut Station, attempt: usize, context: &Ce
         error,
         duration_ms: started.elapsed().as_millis() as u64,
         details,
+        scenario_facts: scenario_facts(scenario),
         other: Default::default(),
     }))
+}
+
+/// The scenario's title, day and tags, as every result line of its cells carries them.
+pub(crate) fn scenario_facts(scenario: &Scenario) -> ScenarioFacts {
+    ScenarioFacts {
+        scenario_title: Some(scenario.title.clone()),
+        scenario_date: Some(scenario.date.to_offset(time::UtcOffset::UTC).date().to_string()),
+        scenario_tags: scenario.tags.clone(),
+    }
 }
 
 /// The steps of a cell, up to the observed outcome; with it what the report shows beside it.

@@ -15,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::lab::{LabConfig, assign};
 use crate::results::{CellRecord, Verdict, transcript_path};
-use crate::run::cell::{AttemptEnd, CellContext, run_cell};
+use crate::run::cell::{AttemptEnd, CellContext, run_cell, scenario_facts};
 use crate::run::lock::{LockDir, LockError};
 use crate::run::station::{Needs, Station};
 use crate::run::{RunError, RunEvent, RunOptions, RunSummary};
@@ -284,6 +284,7 @@ fn error_result(
         error: Some(message),
         duration_ms: 0,
         details: Default::default(),
+        scenario_facts: scenario_facts(&context.plan.scenarios[cell.scenario]),
         other: Default::default(),
     }
 }

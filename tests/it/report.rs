@@ -1,7 +1,7 @@
 //! Reports of a run directory written here by hand: JUnit XML read back with quick-junit, the
 //! terminal matrix (a reviewed snapshot; colours only when asked, and never with NO_COLOR on a
-//! terminal), the HTML escaping, merging shards, diffing runs, and results files that are
-//! missing or malformed, through the library and `otarig report`.
+//! terminal), the HTML escaping, the fleet summary in both, merging shards, diffing runs, and
+//! results files that are missing or malformed, through the library and `otarig report`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -243,6 +243,70 @@ fn show_writes_both_reports_and_exits_as_run_does() {
     assert_eq!(otarig(&["report", "show", path(&tmp.0)]).status.code(), Some(0));
     write_run(&tmp.0, &[cell("a", "s", "pass", untrusted()), error_cell("a", "t")]);
     assert_eq!(otarig(&["report", "show", path(&tmp.0)]).status.code(), Some(3));
+}
+
+/// Adds each scenario's title, date and tags to the result lines of `dir`, as a run writes them.
+fn add_scenario_facts(dir: &Path, facts: &[(&str, &str, &str, &[&str])]) {
+    let file = dir.join("results.jsonl");
+    let mut lines = String::new();
+    for line in std::fs::read_to_string(&file).unwrap().lines() {
+        let mut line: Value = serde_json::from_str(line).unwrap();
+        let (_, title, date, tags) = facts.iter().find(|f| line["scenario"] == f.0).unwrap();
+        line["scenario_title"] = (*title).into();
+        line["scenario_date"] = (*date).into();
+        line["scenario_tags"] = json!(tags);
+        lines.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(file, lines).unwrap();
+}
+
+#[test]
+fn show_prints_the_fleet_summary_after_the_matrix_and_the_page_holds_it() {
+    let tmp = TempDir::new("report-fleet");
+    write_run(
+        &tmp.0,
+        &[
+            cell("dst-x3-idf3.2", "le-long-chain-2021", "observed", updated()),
+            cell("dst-x3-idf3.2", "le-short-chain-2024", "pass", untrusted()),
+            cell("dst-x3-idf3.2", "http-404", "observed", untrusted()),
+            cell("bundle-idf5.2", "le-short-chain-2024", "observed", updated()),
+            error_cell("bundle-idf5.2", "le-long-chain-2021"),
+        ],
+    );
+    let le: &[&str] = &["chain", "lets-encrypt"];
+    add_scenario_facts(
+        &tmp.0,
+        &[
+            ("le-long-chain-2021", "The long chain & <b>DST</b>", "2021-10-01", le),
+            ("le-short-chain-2024", "The short chain", "2024-02-15", le),
+            ("http-404", "A 404", "2026-11-25", &["fault", "http"]),
+        ],
+    );
+    let out = otarig(&["report", "show", path(&tmp.0)]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (matrix, summary) = stdout.split_once("\nfleet: ").unwrap_or_else(|| panic!("no summary:\n{stdout}"));
+    assert!(matrix.contains("5 cells: 1 pass, 0 fail, 1 error, 3 observed"), "{stdout}");
+    let expected = [
+        "bundle-idf5.2  survives every event (1)",
+        "  survives: 2024-02-15 le-short-chain-2024",
+        "dst-x3-idf3.2  stranded since 2024-02-15 (le-short-chain-2024: tls-verify/untrusted)",
+        "  survives: 2021-10-01 le-long-chain-2021",
+        "  fails: 2024-02-15 le-short-chain-2024 (tls-verify/untrusted)",
+    ];
+    let listed: Vec<&str> = summary.lines().skip(2).take_while(|l| !l.starts_with("reports: ")).collect();
+    assert_eq!(listed, expected, "{stdout}");
+
+    let page = std::fs::read_to_string(tmp.0.join("report.html")).unwrap();
+    let (_, fleet) = page.split_once("<section id=\"fleet\">").expect("the page's fleet section");
+    let fleet = &fleet[..fleet.find("</section>").unwrap()];
+    assert!(fleet.contains("stranded since 2024-02-15 (le-short-chain-2024: tls-verify/untrusted)"), "{fleet}");
+    assert!(fleet.contains("title=\"The long chain &amp; &lt;b&gt;DST&lt;/b&gt;\""), "{fleet}");
+    assert!(!fleet.contains("http-404") && !fleet.contains("<b>"), "{fleet}");
+
+    write_run(&tmp.0, &[cell("a", "s", "pass", untrusted())]);
+    let undated = String::from_utf8(otarig(&["report", "show", path(&tmp.0)]).stdout).unwrap();
+    assert!(!undated.contains("fleet: "), "results without dates have no summary:\n{undated}");
+    assert!(!std::fs::read_to_string(tmp.0.join("report.html")).unwrap().contains("id=\"fleet\""));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `otarig run` on twins, through the library and the binary: one JSON line per cell with every
 //! contract field, the transcript with the boot log, evidence that quotes the transcript, the
-//! expectation taken from the scenario, exit codes that follow the verdicts, and ids that name
-//! nothing refused before anything runs.
+//! expectation taken from the scenario, exit codes that follow the verdicts, the fleet summary
+//! of the founding case, and ids that name nothing refused before anything runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -173,6 +173,51 @@ fn cells_through_the_binary_with_exit_codes_that_follow_the_verdicts() {
     assert_eq!(stdout.lines().filter(|l| l.starts_with("[")).count(), 2, "a progress line per cell:\n{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains('\x1b') && !stderr.contains('\r'), "no progress bar off a terminal:\n{stderr}");
+}
+
+/// The founding case as the fleet summary tells it: `dst-x3-idf3.2` updates through the long
+/// chain the day after DST Root CA X3 expired, is stranded by the short chain in 2024, and
+/// updates again through the rescue chain; it never updated from Google, whose chain strands
+/// nothing; the 404 is a fault, no certificate event.
+#[test]
+fn the_fleet_summary_tells_the_founding_case_in_the_terminal_and_the_page() {
+    let out = TempDir::new("run-summary");
+    let dir = out.0.to_str().unwrap();
+    let mut args = vec!["run", "--firmware", "dst-x3-idf3.2", "--out", dir, "--timeout", "3", "--twins", "2"];
+    for scenario in ["le-long-chain-2021", "le-short-chain-2024", "dst-cross-sign-rescue", "gts-chain", "http-404"] {
+        args.extend(["--scenario", scenario]);
+    }
+    let output = otarig(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "every cell as expected:\n{stdout}");
+
+    let lines = results(&out.0);
+    let short = lines.iter().find(|l| l["scenario"] == "le-short-chain-2024").unwrap();
+    assert_eq!(short["scenario_date"], "2024-02-15", "{short}");
+    assert_eq!(short["scenario_tags"], serde_json::json!(["chain", "lets-encrypt"]));
+    assert!(short["scenario_title"].as_str().unwrap().starts_with("The short chain as the default"));
+
+    let (_, summary) = stdout.split_once("\nfleet: ").unwrap_or_else(|| panic!("no fleet summary:\n{stdout}"));
+    let headline = "stranded since 2024-02-15 (le-short-chain-2024: tls-verify/untrusted); \
+                    updates again through dst-cross-sign-rescue (2026-11-25)";
+    for line in [
+        format!("dst-x3-idf3.2  {headline}"),
+        "  survives: 2021-10-01 le-long-chain-2021, 2026-11-25 dst-cross-sign-rescue".to_owned(),
+        "  fails: 2024-02-15 le-short-chain-2024 (tls-verify/untrusted)".to_owned(),
+        "  never updated from: google (1 event)".to_owned(),
+    ] {
+        assert!(summary.lines().any(|l| l == line), "`{line}` in the summary:\n{summary}");
+    }
+    assert!(!summary.contains("http-404"), "a fault is no event:\n{summary}");
+    let (counts, fleet) = (stdout.find("5 cells: 5 pass, "), stdout.find("\nfleet: "));
+    assert!(counts.is_some() && fleet > counts, "after the matrix's counts:\n{stdout}");
+
+    let page = std::fs::read_to_string(out.0.join("report.html")).unwrap();
+    let (_, fleet) = page.split_once("<section id=\"fleet\">").expect("the page's fleet section");
+    let fleet = &fleet[..fleet.find("</section>").unwrap()];
+    assert!(fleet.contains(headline) && fleet.contains("never updated from: google (1 event)"), "{fleet}");
+    assert!(fleet.contains("title=\"Serve the expired DST cross-sign"), "{fleet}");
+    assert!(!fleet.contains("http-404"), "{fleet}");
 }
 
 #[test]

@@ -1,17 +1,21 @@
-//! One self-contained HTML file for a run: the matrix as a coloured grid, and for each cell a
-//! detail (expected vs observed, evidence, server events, the served chain against the device's
-//! clock, the transcript with the deciding lines highlighted) shown when the cell is clicked.
+//! One self-contained HTML file for a run: the matrix as a coloured grid, the fleet summary
+//! (per firmware, the certificate events it survives and those it fails), and for each
+//! cell a detail (expected vs observed, evidence, server events, the served chain against the
+//! device's clock, the transcript with the deciding lines highlighted) shown when the cell is
+//! clicked.
 //!
 //! The page is made of maud templates, one per part: `overview` (counts, legend, grid),
-//! `detail` (a cell), `chain` (the served chain), `transcript`. maud escapes every string
-//! spliced into them; only the page's own style and script (`inline`) are not. Those are
-//! pinned by hash in the page's Content-Security-Policy, which also forbids every fetch: the file
-//! opens anywhere, offline, and nothing a transcript holds can run, even beyond the escaping.
+//! `summary` (the fleet's answers), `detail` (a cell), `chain` (the served chain),
+//! `transcript`. maud escapes every string spliced into them; only the page's own style and
+//! script (`inline`) are not. Those are pinned by hash in the page's Content-Security-Policy,
+//! which also forbids every fetch: the file opens anywhere, offline, and nothing a transcript
+//! holds can run, even beyond the escaping.
 
 mod chain;
 mod detail;
 mod inline;
 mod overview;
+mod summary;
 mod transcript;
 mod visible;
 
@@ -67,6 +71,7 @@ pub fn render_html(cells: &[CellRecord], dir: &Path, details: &DetailsByCell) ->
                 (overview::counts(cells))
                 (overview::legend(&grid))
                 (overview::grid_table(&grid, &ids))
+                (summary::fleet_section(cells))
                 section id="detail" aria-live="polite" {
                     p id="hint" { "Click a cell for its transcript and evidence." }
                     "\n"
