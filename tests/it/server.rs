@@ -398,7 +398,10 @@ async fn otarig_serve_offers_the_scenario_s_own_release() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    // The server goes on printing its events: keep reading them (a closed pipe would end it).
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let url = first.trim().strip_prefix("serving gts-chain at https://").unwrap_or_else(|| panic!("{first:?}"));
     let addr: SocketAddr = url.trim_end_matches("/firmware.bin").parse().unwrap();
     let recorder = Arc::new(Recorder::default());
