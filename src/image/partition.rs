@@ -53,13 +53,17 @@ pub(crate) fn read_table(region: &[u8]) -> Result<PartitionTable, PartitionError
 
 /// The first row esp-idf-part 0.6 would panic on instead of refusing: an app or data subtype it
 /// has no name for, flag bits beyond encrypted and read-only, or an end past 4 GiB. Rows are
-/// read up to the end marker or the MD5 row, as it reads them.
+/// read up to the end marker, past MD5 rows, as it reads them.
 fn unreadable_row(table: &[u8]) -> Option<String> {
     let known_app = |subtype: u8| matches!(subtype, 0x00 | 0x10..=0x20);
     let known_data = |subtype: u8| matches!(subtype, 0x00..=0x06 | 0x80..=0x83);
     for (index, row) in table.chunks_exact(32).enumerate() {
-        if row.iter().all(|&b| b == 0xFF) || row.starts_with(&[0xEB, 0xEB]) {
+        if row.iter().all(|&b| b == 0xFF) {
             break;
+        }
+        // esp-idf-part checks an MD5 row and reads on past it.
+        if row.starts_with(&[0xEB, 0xEB]) {
+            continue;
         }
         let word = |at: usize| u32::from_le_bytes([row[at], row[at + 1], row[at + 2], row[at + 3]]);
         let (ty, subtype, flags) = (row[2], row[3], word(28));
