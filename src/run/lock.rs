@@ -107,21 +107,11 @@ impl LockDir {
         let path = self.file_of(board)?;
         let open_err = |source| LockError::Open { path: path.clone(), source };
         std::fs::create_dir_all(&self.0).map_err(open_err)?;
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(open_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
-                return Err(LockError::Busy { board: board.to_owned(), path, holder });
-            }
-            Err(TryLockError::Error(source)) => return Err(LockError::Lock { path, source }),
+        match lock_file(&path).map_err(open_err)? {
+            Locked::Taken(file) => Ok(BoardLock { board: board.to_owned(), path, _file: file }),
+            Locked::Held { holder } => Err(LockError::Busy { board: board.to_owned(), path, holder }),
+            Locked::Failed(source) => Err(LockError::Lock { path, source }),
         }
-        // Who holds it, for others' messages; the lock does not depend on it.
-        let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
-        Ok(BoardLock { board: board.to_owned(), path, _file: file })
     }
 
     /// Takes `board`, waiting while another holder has it: `on_busy` hears of it once, and the
@@ -188,21 +178,40 @@ impl RunDirLock {
     pub fn try_take(dir: &Path) -> Result<Self, RunDirLockError> {
         let path = dir.join(RUN_LOCK_FILE);
         let lock_err = |source| RunDirLockError::Lock { path: path.clone(), source };
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(lock_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
-                return Err(RunDirLockError::Busy { dir: dir.to_owned(), holder });
-            }
-            Err(TryLockError::Error(source)) => return Err(lock_err(source)),
+        match lock_file(&path).map_err(lock_err)? {
+            Locked::Taken(file) => Ok(Self { _file: file }),
+            Locked::Held { holder } => Err(RunDirLockError::Busy { dir: dir.to_owned(), holder }),
+            Locked::Failed(source) => Err(lock_err(source)),
         }
-        // Who holds it, for others' messages; the lock does not depend on it.
-        let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
-        Ok(Self { _file: file })
+    }
+}
+
+/// What trying a lock file gave.
+enum Locked {
+    /// Held by this process now, its process id written in it.
+    Taken(File),
+    /// Another process holds it; the process id it wrote, if any.
+    Held { holder: Option<String> },
+    /// The lock call itself failed.
+    Failed(io::Error),
+}
+
+/// Opens `path` (created if missing) and tries its exclusive lock without waiting. The holder
+/// writes its process id in the file, for others' messages; the lock does not depend on it.
+fn lock_file(path: &Path) -> io::Result<Locked> {
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ =
+                file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
+            Ok(Locked::Taken(file))
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Ok(Locked::Held { holder: Some(holder.trim().to_owned()).filter(|h| !h.is_empty()) })
+        }
+        Err(TryLockError::Error(source)) => Ok(Locked::Failed(source)),
     }
 }
 
