@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use toml::Spanned;
 
 /// A place in a file, counted from 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,4 +113,32 @@ mod tests {
         assert_eq!(err.location.line, 2);
         assert!(err.message.contains("bogus"), "{}", err.message);
     }
+}
+
+/// Why a `tags` list is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagProblem {
+    /// Empty, or not only lowercase letters, digits and `-`.
+    Malformed,
+    /// Given twice.
+    Twice,
+}
+
+/// A `tags` list as scenarios and manifests write it: distinct tags of lowercase letters,
+/// digits and `-`; else the first tag refused, with why.
+pub fn check_tags(raw: &[Spanned<String>]) -> Result<Vec<String>, (&Spanned<String>, TagProblem)> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in raw {
+        let name = tag.get_ref();
+        let well_formed =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !well_formed {
+            return Err((tag, TagProblem::Malformed));
+        }
+        if tags.contains(name) {
+            return Err((tag, TagProblem::Twice));
+        }
+        tags.push(name.clone());
+    }
+    Ok(tags)
 }

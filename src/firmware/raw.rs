@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::toml_source::TagProblem;
+
 use super::profile::{Client, ClockSource, FirmwareProfile, LogLevel, Source, Sourced, Stated};
 use super::sdkconfig::Sdkconfig;
 use super::url::{OtaUrl, Scheme};
@@ -256,20 +258,14 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
 
 /// Tags: distinct, of lowercase letters, digits and `-`.
 fn tags_of(checking: &Checking<'_>, raw: &[Spanned<String>]) -> Result<Vec<String>, ManifestError> {
-    let mut tags: Vec<String> = Vec::new();
-    for tag in raw {
+    crate::toml_source::check_tags(raw).or_else(|(tag, problem)| {
         let name = tag.get_ref();
-        let well_formed =
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !well_formed {
-            return checking.error(tag.span(), format!("tag `{name}` is not lowercase letters, digits and `-`"));
-        }
-        if tags.contains(name) {
-            return checking.error(tag.span(), format!("tag `{name}` is given twice"));
-        }
-        tags.push(name.clone());
-    }
-    Ok(tags)
+        let message = match problem {
+            TagProblem::Malformed => format!("tag `{name}` is not lowercase letters, digits and `-`"),
+            TagProblem::Twice => format!("tag `{name}` is given twice"),
+        };
+        checking.error(tag.span(), message)
+    })
 }
 
 fn https_url(checking: &Checking<'_>, url: &Spanned<String>) -> Result<OtaUrl, ManifestError> {

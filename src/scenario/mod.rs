@@ -307,20 +307,14 @@ impl Checker<'_> {
 
     /// Tags: distinct, of lowercase letters, digits and `-`.
     fn tags(&self, raw: &[Spanned<String>]) -> Result<Vec<String>, ScenarioError> {
-        let mut tags: Vec<String> = Vec::new();
-        for tag in raw {
-            let name = tag.get_ref();
-            let well_formed =
-                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !well_formed {
-                return Err(self.invalid(tag.span().start, ScenarioErrorKind::Tag { tag: name.clone() }));
-            }
-            if tags.contains(name) {
-                return Err(self.invalid(tag.span().start, ScenarioErrorKind::DuplicateTag { tag: name.clone() }));
-            }
-            tags.push(name.clone());
-        }
-        Ok(tags)
+        crate::toml_source::check_tags(raw).map_err(|(tag, problem)| {
+            let tag_name = tag.get_ref().clone();
+            let kind = match problem {
+                crate::toml_source::TagProblem::Malformed => ScenarioErrorKind::Tag { tag: tag_name },
+                crate::toml_source::TagProblem::Twice => ScenarioErrorKind::DuplicateTag { tag: tag_name },
+            };
+            self.invalid(tag.span().start, kind)
+        })
     }
 
     /// The expected outcome per firmware id.
