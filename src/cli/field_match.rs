@@ -208,12 +208,15 @@ fn reproduce_cell(request: &MatchRequest<'_>, best: &Match<'_>, config: Option<&
             return exit::INFRA;
         }
     };
-    let device = transcript.split_once("\n--- server ---").map_or(transcript.as_str(), |(device, _)| device);
+    let device = matching::device_part(&transcript);
     let replayed = otarig::replay::replay_bytes(device.as_bytes());
     println!();
     side_by_side(
-        (request.name, &attempt_lines(request.bytes, request.report)),
-        (&format!("twin: {} x {}", record.firmware, record.scenario), &attempt_lines(device.as_bytes(), &replayed)),
+        (request.name, &matching::attempt_lines(request.bytes, request.report)),
+        (
+            &format!("twin: {} x {}", record.firmware, record.scenario),
+            &matching::attempt_lines(device.as_bytes(), &replayed),
+        ),
     );
     let same = replayed.verdict.outcome == request.report.verdict.outcome;
     println!(
@@ -223,19 +226,6 @@ fn reproduce_cell(request: &MatchRequest<'_>, best: &Match<'_>, config: Option<&
         if same { "   (the same)" } else { "" }
     );
     exit::OK
-}
-
-/// The lines of the log's decided attempt, as printed (colours and times kept out of the way).
-fn attempt_lines(bytes: &[u8], report: &ReplayReport) -> Vec<String> {
-    let Some(attempt) = report.verdict.attempts.last() else { return Vec::new() };
-    let [first, last] = attempt.lines;
-    String::from_utf8_lossy(bytes)
-        .split('\n')
-        .enumerate()
-        .filter(|(index, _)| (first.saturating_sub(1)..last).contains(&(*index as u64)))
-        .map(|(_, line)| matching::normalise(line))
-        .filter(|line| !line.is_empty())
-        .collect()
 }
 
 /// Two logs in two columns; `=` where a line of the left one is also in the right one.

@@ -15,8 +15,6 @@ use crate::run::{self, Plan, RunError, RunEvent, RunOptions};
 pub const INDEX_FILE: &str = "index.json";
 /// Where the index runs its cells, in its folder.
 const RUN_DIR: &str = "run";
-/// The transcript's part after the device's output (the server's events).
-const SERVER_PART: &str = "\n--- server ---";
 
 /// What an index was built from: a digest of the scenarios' and the fleet's files and of the
 /// program that ran them. An index whose key differs is built again.
@@ -161,8 +159,7 @@ pub fn build(
     for (firmware, scenario, transcript) in finished.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         let path = out.join(&transcript);
         let text = crate::input::read_text(&path).map_err(io_error(&path))?;
-        let device = text.split_once(SERVER_PART).map_or(text.as_str(), |(device, _)| device);
-        let fingerprint = Fingerprint::of_log(device.as_bytes());
+        let fingerprint = Fingerprint::of_log(super::device_part(&text).as_bytes());
         cells.push(IndexedCell { firmware, scenario, fingerprint, transcript: Path::new(RUN_DIR).join(transcript) });
     }
     cells.sort_by(|a, b| (&a.firmware, &a.scenario).cmp(&(&b.firmware, &b.scenario)));

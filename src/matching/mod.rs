@@ -44,16 +44,12 @@ impl Fingerprint {
                 lines.push(line);
             }
         };
-        if let Some(attempt) = report.verdict.attempts.last() {
-            let [first, last] = attempt.lines;
-            let text = String::from_utf8_lossy(bytes);
-            let range = first.saturating_sub(1)..last;
-            for (index, line) in text.split('\n').enumerate() {
-                let number = index as u64;
-                if range.contains(&number) && is_error_or_warning(line) {
-                    keep(normalise(line));
-                }
+        for line in attempt_lines(bytes, report) {
+            if line.starts_with("E ") || line.starts_with("W ") {
+                keep(line);
             }
+        }
+        if let Some(attempt) = report.verdict.attempts.last() {
             for evidence in &attempt.evidence {
                 keep(normalise(&evidence.text));
             }
@@ -62,11 +58,26 @@ impl Fingerprint {
     }
 }
 
-/// Whether a line is an ESP-IDF error or warning (`E (12) tag: ...`), anywhere in the line.
-fn is_error_or_warning(line: &str) -> bool {
-    let line = normalise(line);
-    line.starts_with("E ") || line.starts_with("W ")
+/// The lines of the log's decided (last) attempt, [normalised](normalise), empty ones left out.
+pub fn attempt_lines(bytes: &[u8], report: &ReplayReport) -> Vec<String> {
+    let Some(attempt) = report.verdict.attempts.last() else { return Vec::new() };
+    let [first, last] = attempt.lines;
+    String::from_utf8_lossy(bytes)
+        .split('\n')
+        .enumerate()
+        .filter(|(index, _)| (first.saturating_sub(1)..last).contains(&(*index as u64)))
+        .map(|(_, line)| normalise(line))
+        .filter(|line| !line.is_empty())
+        .collect()
 }
+
+/// A twin transcript's device output: what comes before the server's events.
+pub fn device_part(transcript: &str) -> &str {
+    transcript.split_once(SERVER_PART).map_or(transcript, |(device, _)| device)
+}
+
+/// The transcript's part after the device's output (the server's events).
+const SERVER_PART: &str = "\n--- server ---";
 
 /// A cell of the index and how well it matches a log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
