@@ -1,5 +1,6 @@
-//! The twin as a serial device: the master side of a pseudo-terminal, with one thread that
-//! plays the chip. A flasher or the rig opens the slave side (`/dev/pts/N`) like a board's UART.
+//! The twin as a serial device: the master side of a pseudo-terminal, or an RFC 2217 server
+//! ([`Serve`]), with one thread that plays the chip. A flasher or the rig opens the slave side
+//! (`/dev/pts/N`) or `rfc2217://HOST:PORT` like a board's UART.
 //!
 //! In download mode the thread feeds the line to the SLIP decoder and answers each frame with
 //! the `RomLoader`; when the loader exits (FLASH_END, FLASH_DEFL_END) it writes the boot log
@@ -8,11 +9,13 @@
 //! or to boot from flash) and cuts its power, each call returning once done; it snapshots the
 //! flash, and stops the thread on drop.
 //!
-//! DTR/RTS do not exist on a pseudo-terminal, so resets come through the handle, and flashers
-//! must connect without a reset (espflash `ResetBeforeOperation::NoReset`) and without their
-//! stub (the ROM loader does not run RAM programs).
+//! DTR/RTS do not exist on a pseudo-terminal, so there resets come through the handle, and
+//! flashers must connect without a reset (espflash `ResetBeforeOperation::NoReset`). Over RFC
+//! 2217 the client's DTR and RTS drive EN and GPIO0 through a DevKit's auto-reset circuit
+//! ([`circuit`](super::circuit)), so flashers and monitors reset the twin as they reset a board.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -24,10 +27,12 @@ use serialport::{SerialPort, TTYPort};
 use crate::firmware::profile::{FirmwareProfile, KnownBuild};
 use crate::firmware::start::PowerCut;
 use crate::twin::boot::{Booted, ResetReason, boot_log};
+use crate::twin::circuit::{AutoReset, Pins};
 use crate::twin::clock::BootClock;
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::network::LabNetwork;
 use crate::twin::ota;
+use crate::twin::remote::{Input, RemotePort};
 use crate::twin::rom::{LAB_MAC, LoaderExit, RomLoader};
 use crate::twin::slip::{self, SlipDecoder};
 
@@ -41,9 +46,22 @@ const DOWNLOAD_BANNER: &str = "ets Jun  8 2016 00:22:57\r\n\r\n\
                                rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n\
                                waiting for download\r\n";
 
+/// Where the twin's UART is served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Serve {
+    /// On a new pseudo-terminal (no DTR/RTS: resets come through the [`TwinHandle`]).
+    #[default]
+    Pty,
+    /// As an RFC 2217 remote serial port listening on this address (port 0: a free port); the
+    /// client's DTR and RTS drive EN and GPIO0.
+    Rfc2217(SocketAddr),
+}
+
 /// What the twin is when it starts.
 #[derive(Clone, Debug)]
 pub struct TwinConfig {
+    /// Where its UART is served.
+    pub serve: Serve,
     /// Flash size in bytes (rounded up to whole sectors).
     pub flash_size: u32,
     /// Start in the ROM's serial loader; otherwise boot from the (erased) flash.
@@ -65,6 +83,7 @@ pub struct TwinConfig {
 impl Default for TwinConfig {
     fn default() -> Self {
         Self {
+            serve: Serve::Pty,
             flash_size: DEFAULT_SIZE,
             download: true,
             mac: LAB_MAC,
@@ -86,6 +105,15 @@ pub enum TwinError {
     /// The pseudo-terminal has no path a flasher could open.
     #[error("the pseudo-terminal has no slave path")]
     NoPortPath,
+    /// The RFC 2217 server cannot listen on its address.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why not.
+        #[source]
+        source: io::Error,
+    },
     /// The device's thread could not be started.
     #[error("cannot start the device thread")]
     Thread(#[source] io::Error),
@@ -139,15 +167,50 @@ pub struct TwinDevice {
     /// Set when an armed power cut fired.
     power_lost: Arc<PowerLoss>,
     decoder: SlipDecoder,
-    master: TTYPort,
-    /// Held so the line stays up while no one has the slave open (the master would read EIO).
-    _slave: TTYPort,
+    line: Line,
+    /// DTR/RTS to EN/GPIO0 (moved only by an RFC 2217 client's lines).
+    circuit: AutoReset,
+    /// The circuit's clock.
+    started: Instant,
     commands: Receiver<Request>,
+}
+
+/// The serial line the chip's UART is on.
+enum Line {
+    Pty {
+        master: TTYPort,
+        /// Held so the line stays up while no one has the slave open (the master would read
+        /// EIO).
+        _slave: TTYPort,
+    },
+    Remote(RemotePort),
+}
+
+impl Line {
+    /// What arrives within [`POLL`]; an error when the line is gone for good.
+    fn poll(&mut self, buf: &mut [u8]) -> io::Result<Vec<Input>> {
+        match self {
+            Line::Pty { master, .. } => match master.read(buf) {
+                Ok(n) => Ok(vec![Input::Data(buf[..n].to_vec())]),
+                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            },
+            Line::Remote(remote) => Ok(remote.poll(POLL)),
+        }
+    }
+
+    /// Writes the chip's bytes (see [`send_on`]).
+    fn send(&mut self, bytes: &[u8]) {
+        match self {
+            Line::Pty { master, .. } => send_on(master, bytes),
+            Line::Remote(remote) => remote.send(bytes),
+        }
+    }
 }
 
 /// The rig's side of a running twin. Dropping it stops the device thread.
 pub struct TwinHandle {
-    port_path: PathBuf,
+    port: String,
     flash: Arc<Mutex<VirtualFlash>>,
     commands: Sender<Request>,
     thread: Option<JoinHandle<()>>,
@@ -162,12 +225,23 @@ struct PowerLoss {
 }
 
 impl TwinDevice {
-    /// Opens a pseudo-terminal and starts the twin on it: in download mode, or booting from its
-    /// flash (printing the boot log), as `config` says.
+    /// Opens a pseudo-terminal or an RFC 2217 listener and starts the twin on it: in download
+    /// mode, or booting from its flash (printing the boot log), as `config` says.
     pub fn spawn(config: TwinConfig) -> Result<TwinHandle, TwinError> {
-        let (mut master, slave) = TTYPort::pair().map_err(TwinError::Pty)?;
-        master.set_timeout(POLL).map_err(TwinError::Pty)?;
-        let port_path = PathBuf::from(slave.name().ok_or(TwinError::NoPortPath)?);
+        let (line, port) = match config.serve {
+            Serve::Pty => {
+                let (mut master, slave) = TTYPort::pair().map_err(TwinError::Pty)?;
+                master.set_timeout(POLL).map_err(TwinError::Pty)?;
+                let port = slave.name().ok_or(TwinError::NoPortPath)?;
+                (Line::Pty { master, _slave: slave }, port)
+            }
+            Serve::Rfc2217(addr) => {
+                let listen = |source| TwinError::Listen { addr, source };
+                let remote = RemotePort::bind(addr).map_err(listen)?;
+                let port = format!("rfc2217://{}", remote.local_addr().map_err(listen)?);
+                (Line::Remote(remote), port)
+            }
+        };
         let flash = match &config.flash_file {
             Some(path) => super::flash_file::open_backed(path, config.flash_size).map_err(TwinError::FlashFile)?,
             None => VirtualFlash::new(config.flash_size),
@@ -186,8 +260,9 @@ impl TwinDevice {
             power_cut: config.power_cut,
             power_lost: Arc::clone(&power_lost),
             decoder: SlipDecoder::default(),
-            master,
-            _slave: slave,
+            line,
+            circuit: AutoReset::default(),
+            started: Instant::now(),
             commands,
         };
         // Before the thread starts, so what the chip prints at power-on is on the line before
@@ -197,7 +272,7 @@ impl TwinDevice {
             .name("twin-device".into())
             .spawn(move || device.run())
             .map_err(TwinError::Thread)?;
-        Ok(TwinHandle { port_path, flash, commands: sender, thread: Some(thread), power_lost })
+        Ok(TwinHandle { port, flash, commands: sender, thread: Some(thread), power_lost })
     }
 
     fn run(&mut self) {
@@ -225,14 +300,39 @@ impl TwinDevice {
                 self.run_app(partition_offset, &profile);
                 continue;
             }
-            match self.master.read(&mut buf) {
-                Ok(n) => self.receive(&buf[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+            let inputs = match self.line.poll(&mut buf) {
+                Ok(inputs) => inputs,
                 Err(e) => {
                     tracing::warn!("twin: the line failed, device stops: {e}");
                     return;
                 }
+            };
+            for input in inputs {
+                match input {
+                    Input::Data(bytes) => self.receive(&bytes),
+                    Input::Lines { dtr, rts } => {
+                        let now = self.started.elapsed();
+                        if let Some(pins) = self.circuit.lines(dtr, rts, now) {
+                            self.pins(pins);
+                        }
+                    }
+                    // The twin answers at any rate; the ROM follows CHANGE_BAUDRATE, not the
+                    // host's UART setting.
+                    Input::Baud(baud) => tracing::debug!("twin: the client set {baud} baud"),
+                }
             }
+            if let Some(pins) = self.circuit.tick(self.started.elapsed()) {
+                self.pins(pins);
+            }
+        }
+    }
+
+    /// EN or GPIO0 moved by the auto-reset circuit.
+    fn pins(&mut self, pins: Pins) {
+        match pins {
+            // In reset: silent, deaf, what was written stays.
+            Pins::Hold => self.power_cut(),
+            Pins::Release { download } => self.reset(download, ResetReason::PowerOn),
         }
     }
 
@@ -288,8 +388,8 @@ impl TwinDevice {
             running: partition_offset,
             power_cut: self.power_cut.take(),
         };
-        let master = &mut self.master;
-        let mut emit = |bytes: &[u8]| send_on(master, bytes);
+        let line = &mut self.line;
+        let mut emit = |bytes: &[u8]| line.send(bytes);
         match ota::run_update(&device, &mut self.clock, &mut emit) {
             ota::UpdateEnd::Restart => self.boot(ResetReason::SoftwareCpu),
             ota::UpdateEnd::Idle => {}
@@ -327,9 +427,9 @@ impl TwinDevice {
         }
     }
 
-    /// Writes to the line (see [`send_on`]).
+    /// Writes to the line.
     fn send(&mut self, bytes: &[u8]) {
-        send_on(&mut self.master, bytes);
+        self.line.send(bytes);
     }
 }
 
@@ -356,9 +456,15 @@ fn send_on(master: &mut TTYPort, mut bytes: &[u8]) {
 }
 
 impl TwinHandle {
-    /// The serial port to open: the pseudo-terminal's slave side, such as `/dev/pts/3`.
+    /// The serial port to open: the pseudo-terminal's slave side, such as `/dev/pts/3`, or the
+    /// RFC 2217 URL, such as `rfc2217://127.0.0.1:4000`.
+    pub fn port(&self) -> &str {
+        &self.port
+    }
+
+    /// [`TwinHandle::port`] as a path (a pseudo-terminal's; an RFC 2217 URL is no path).
     pub fn port_path(&self) -> PathBuf {
-        self.port_path.clone()
+        PathBuf::from(&self.port)
     }
 
     /// A copy of the whole flash as it is now.

@@ -56,3 +56,4 @@ mod twin_ota;
 mod twin_ota_paths;
 mod twin_power;
 mod twin_predict_agree;
+mod twin_rfc2217;
