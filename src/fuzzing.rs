@@ -21,7 +21,7 @@ const PIECE: usize = 97;
 pub type Entry = fn(&[u8]);
 
 /// Every fuzz target's name and entry point, in the order of `fuzz/Cargo.toml`.
-pub const TARGETS: [(&str, Entry); 10] = [
+pub const TARGETS: [(&str, Entry); 11] = [
     ("parse_app", app_image),
     ("find_trust", trust),
     ("rom_frames", rom_frames),
@@ -32,6 +32,7 @@ pub const TARGETS: [(&str, Entry); 10] = [
     ("lab_toml", lab_toml),
     ("http_request", http_request),
     ("control_line", control_line),
+    ("rfc2217", rfc2217),
 ];
 
 /// An app image and what tells files apart: `parse_app`, `identify`, the ESP8266 reader and the
@@ -169,4 +170,34 @@ pub fn control_line(data: &[u8]) {
     if let Ok(command) = line.parse::<crate::twin::control::ControlCommand>() {
         assert!(line.trim_start().starts_with("reset") || line.trim_start().starts_with("power-cut"), "{command:?}");
     }
+}
+
+/// What an RFC 2217 client sends the twin: in pieces and whole, the same data for the chip,
+/// the same line changes and answers; every answer is a Telnet command.
+pub fn rfc2217(data: &[u8]) {
+    use crate::twin::rfc2217::{ComPortServer, Event};
+    let mut whole = ComPortServer::default();
+    let expected = whole.feed(data);
+    let mut pieces = ComPortServer::default();
+    let mut seen: Vec<Event> = Vec::new();
+    for chunk in data.chunks(PIECE) {
+        seen.extend(pieces.feed(chunk));
+    }
+    // Data split by a piece's end arrives in two events: compare the bytes, and the rest in order.
+    let flat = |events: &[Event]| {
+        let mut data = Vec::new();
+        let mut other = Vec::new();
+        for event in events {
+            match event {
+                Event::Data(bytes) => data.extend_from_slice(bytes),
+                Event::Reply(reply) => {
+                    assert!(reply.first() == Some(&0xFF), "an answer is a Telnet command: {reply:?}");
+                    other.push(event.clone());
+                }
+                _ => other.push(event.clone()),
+            }
+        }
+        (data, other)
+    };
+    assert_eq!(flat(&seen), flat(&expected));
 }

@@ -19,7 +19,9 @@ its input.
 A pseudo-terminal has no DTR/RTS: flashers must connect without a reset (--before no-reset).
 Over RFC 2217 (one client at a time; a second is refused while one is connected) DTR and RTS
 drive EN and GPIO0 through a DevKit's auto-reset circuit, so esptool, esp-idf-monitor and
-espflash reset the twin as they reset a board. With --flash FILE the flash is kept in FILE:
+espflash reset the twin as they reset a board. The flasher stubs of esptool 5.6 and espflash
+4.7 are recognised by their bytes and their protocol spoken; other code loaded into RAM runs
+nothing (a warning on stderr). With --flash FILE the flash is kept in FILE:
 created erased when missing, loaded when present (its size must match --flash-size), every
 write passed through in order. Stop with Ctrl-C.
 

@@ -41,10 +41,16 @@ const POLL: Duration = Duration::from_millis(5);
 /// How long one write may wait for a reader to drain the line before the rest is dropped (a
 /// UART sends whether or not anyone listens).
 const WRITE_PATIENCE: Duration = Duration::from_secs(1);
-/// What the ROM prints on its way into the serial loader (strapping pins in download mode).
-const DOWNLOAD_BANNER: &str = "ets Jun  8 2016 00:22:57\r\n\r\n\
-                               rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n\
-                               waiting for download\r\n";
+/// What the ROM prints on its way into the serial loader (strapping pins in download mode),
+/// after a reset for `reason`.
+fn download_banner(reason: ResetReason) -> String {
+    let (code, name) = reason.code_and_name();
+    format!(
+        "ets Jun  8 2016 00:22:57\r\n\r\n\
+         rst:{code:#x} ({name}),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n\
+         waiting for download\r\n"
+    )
+}
 
 /// Where the twin's UART is served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -192,7 +198,14 @@ impl Line {
         match self {
             Line::Pty { master, .. } => match master.read(buf) {
                 Ok(n) => Ok(vec![Input::Data(buf[..n].to_vec())]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => Ok(Vec::new()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Ok(Vec::new())
+                }
                 Err(e) => Err(e),
             },
             Line::Remote(remote) => Ok(remote.poll(POLL)),
@@ -232,6 +245,7 @@ impl TwinDevice {
             Serve::Pty => {
                 let (mut master, slave) = TTYPort::pair().map_err(TwinError::Pty)?;
                 master.set_timeout(POLL).map_err(TwinError::Pty)?;
+                nonblocking(&master).map_err(|e| TwinError::Pty(e.into()))?;
                 let port = slave.name().ok_or(TwinError::NoPortPath)?;
                 (Line::Pty { master, _slave: slave }, port)
             }
@@ -342,7 +356,7 @@ impl TwinDevice {
         self.app_started = None;
         if download {
             self.mode = Mode::Download(Box::new(RomLoader::new(self.mac)));
-            self.send(DOWNLOAD_BANNER.as_bytes());
+            self.send(download_banner(reason).as_bytes());
         } else {
             self.boot(reason);
         }
@@ -407,6 +421,7 @@ impl TwinDevice {
         };
         let mut out = Vec::new();
         let mut exit = None;
+        let had_stub = loader.stub().is_some();
         for frame in self.decoder.feed(bytes) {
             let replies = loader.handle(&frame, &mut lock(&self.flash));
             for reply in replies {
@@ -417,12 +432,22 @@ impl TwinDevice {
                 break;
             }
         }
+        if let (false, Some(stub)) = (had_stub, loader.stub()) {
+            tracing::info!("twin: the flasher stub was loaded ({stub}); the twin speaks its protocol");
+        }
         // The reply to FLASH_END goes out before the chip resets.
         self.send(&out);
         match exit {
             // The ROM resets the chip for both; the bootloader then loads the app.
             Some(LoaderExit::Reboot | LoaderExit::RunUserCode) => self.boot(ResetReason::SoftwareCpu),
-            Some(LoaderExit::RunRam { .. }) => self.mode = Mode::Running,
+            Some(LoaderExit::StubReset) => self.reset(true, ResetReason::SoftwareCpu),
+            Some(LoaderExit::RunRam { entry }) => {
+                tracing::warn!(
+                    "twin: a RAM program was started at {entry:#010x}; it is no flasher stub the twin knows \
+                     and the twin runs no code: the chip stays silent until it is reset"
+                );
+                self.mode = Mode::Running;
+            }
             None => {}
         }
     }
@@ -433,6 +458,22 @@ impl TwinDevice {
     }
 }
 
+/// Makes writes to the pseudo-terminal's master return what fits instead of blocking until a
+/// reader makes room for the whole buffer (a stub's streamed read writes far more than a
+/// pseudo-terminal holds).
+fn nonblocking(master: &TTYPort) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = master.as_raw_fd();
+    // SAFETY: `fd` is the master's open descriptor, borrowed for these two calls; F_GETFL and
+    // F_SETFL read and set its status flags and touch no memory.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Writes to the line, waiting at most [`WRITE_PATIENCE`] for a reader to make room.
 fn send_on(master: &mut TTYPort, mut bytes: &[u8]) {
     {
@@ -440,7 +481,11 @@ fn send_on(master: &mut TTYPort, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             match master.write(bytes) {
                 Ok(n) => bytes = &bytes[n..],
-                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => {
                     tracing::debug!("twin: write failed, {} bytes dropped: {e}", bytes.len());
                     return;

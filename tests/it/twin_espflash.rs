@@ -167,3 +167,60 @@ fn resets_boot_again_or_return_to_the_serial_loader() {
     let md5 = flasher.checksum_md5(0x8000, written.len() as u32).unwrap();
     assert_eq!(md5.to_be_bytes()[..], Md5::digest(&written)[..]);
 }
+
+/// espflash with its stub (uploaded, recognised, `OHAI`): compressed writes, the stub's MD5,
+/// its streamed read and its erase; the twin boots what was written.
+#[test]
+fn espflash_with_its_stub_writes_reads_and_erases() {
+    let firmware = built("bundle-idf5.2");
+    let app = padded(firmware.app.clone());
+    let regions = [
+        (0x1000, padded(firmware.bootloader.clone())),
+        (0x8000, padded(two_ota_table().to_bin().unwrap())),
+        (0x10000, app.clone()),
+    ];
+    let twin = TwinDevice::spawn(TwinConfig::default()).unwrap();
+    let connect = |port: Port| {
+        let port_info = otarig::board::port::espflash_port_info(None);
+        let connection =
+            Connection::new(port, port_info, ResetAfterOperation::NoReset, ResetBeforeOperation::NoReset, 115_200);
+        // The stub, MD5 verification on, no skipping.
+        Flasher::connect(connection, true, true, false, None, None).unwrap()
+    };
+    let port = serialport::new(twin.port_path().to_string_lossy(), 115_200).open_native().unwrap();
+    let mut flasher = connect(port);
+    assert_eq!(flasher.flash_detect().unwrap(), Some(FlashSize::_4Mb));
+    let segments: Vec<Segment<'_>> = regions.iter().map(|(addr, data)| Segment::new(*addr, data)).collect();
+    flasher.write_bins_to_flash(&segments, &mut DefaultProgressCallback).unwrap();
+    let flash = twin.flash();
+    for (addr, data) in &regions {
+        let at = *addr as usize;
+        assert!(flash[at..at + data.len()] == data[..], "flash differs at {addr:#x}");
+    }
+    // espflash left the stub with a software reset ("staying in bootloader"): the ROM waits
+    // again. EN pulsed: the firmware boots.
+    let mut port: Port = flasher.into();
+    port.set_timeout(Duration::from_millis(20)).unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut port, &mut seen, |seen| find(seen, b"waiting for download\r\n").is_some());
+    assert!(find(&seen, b"rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT").is_some());
+    twin.reset(false);
+    let mut booted = Vec::new();
+    read_until(&mut port, &mut booted, app_started);
+    assert_eq!(count(&booted, LOADED), 1);
+
+    // Back into the loader: the stub again, its MD5, its read and its erase.
+    twin.reset(true);
+    let mut flasher = connect(port);
+    let md5 = flasher.checksum_md5(0x10000, app.len() as u32).unwrap();
+    assert_eq!(md5.to_be_bytes()[..], Md5::digest(&app)[..]);
+    let tmp = common::TempDir::new("espflash-stub-read");
+    let read_back = tmp.0.join("app.bin");
+    // One packet in flight: espflash clears its input before each acknowledgement it sends.
+    flasher.read_flash(0x10000, app.len() as u32, 0x1000, 1, read_back.clone()).unwrap();
+    assert!(std::fs::read(&read_back).unwrap() == app, "the stub's read returns what was written");
+    flasher.erase_region(0x10000, 0x2000).unwrap();
+    let flash = twin.flash();
+    assert!(flash[0x10000..0x12000].iter().all(|&b| b == 0xFF), "erased");
+    assert!(flash[0x12000..0x10000 + app.len()] == app[0x2000..], "the rest is kept");
+}

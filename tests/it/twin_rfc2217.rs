@@ -139,27 +139,137 @@ impl Output {
 const BANNER: &[u8] = b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)";
 const APP_MAIN: &[u8] = b"Calling app_main()";
 
+/// A file of `bytes` in `dir`, its path as text.
+fn file(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// esptool as a library on the twin's port: connected with its default reset, then its
+/// `main` runs `args` (its own stub upload, `--after` handling) on that connection, which stays
+/// open; what the chip prints next is read from the port until the app starts. Prints
+/// esptool's output, then `BOOT LOG`, then what was read.
+const ESPTOOL_THEN_READ: &str = r#"
+import sys, time
+import esptool
+from esptool.cmds import detect_chip
+port, args = sys.argv[1], sys.argv[2:]
+esp = detect_chip(port)
+esptool.main(["--port", port] + args, esp=esp)
+esp._port.timeout = 0.1
+seen = b""
+deadline = time.monotonic() + 60
+while b"Calling app_main()" not in seen and time.monotonic() < deadline:
+    seen += esp._port.read(4096)
+sys.stdout.write("BOOT LOG\n" + seen.decode("ascii", "replace"))
+"#;
+
 #[test]
-fn esptool_resets_a_running_twin_into_its_loader_through_dtr_and_rts() {
-    let tmp = TempDir::new("rfc2217-reset");
-    let flash_path = tmp.0.join("board.flash");
+fn esptool_with_its_defaults_resets_flashes_reads_verifies_erases_and_boots_the_twin() {
+    let tmp = TempDir::new("rfc2217-esptool");
     let firmware = firmware();
-    flash_file_with(&flash_path, &firmware);
-    // The twin runs its firmware: only the classic reset (EN pulsed with GPIO0 low) gets esptool
-    // into the serial loader.
+    let bootloader = file(&tmp.0, "bootloader.bin", &firmware.bootloader);
+    let table = file(&tmp.0, "partitions.bin", &two_ota_table().to_bin().unwrap());
+    let app = file(&tmp.0, "app.bin", &firmware.app);
+    let flash_path = tmp.0.join("board.flash");
+    // The twin boots from its (erased) flash: only esptool's classic reset, EN pulsed with GPIO0
+    // low through RTS and DTR, gets it into the serial loader.
     let twin = RemoteTwin::spawn(&["--boot", "--flash", &flash_path.to_string_lossy()]);
-    let id = twin.esptool(&["--no-stub", "flash-id"]);
-    for expected in ["Chip type:          ESP32-D0WD-V3 (revision v3.0)", "Device: 4016", "Hard resetting via RTS pin"]
-    {
+
+    let id = twin.esptool(&["flash-id"]);
+    for expected in [
+        "Chip type:          ESP32-D0WD-V3 (revision v3.0)",
+        "Stub flasher running.",
+        "Manufacturer: ef",
+        "Device: 4016",
+        "Detected flash size: 4MB",
+        "Hard resetting via RTS pin...",
+    ] {
         assert!(id.contains(expected), "{expected:?} in:\n{id}");
     }
-    // The reset after the command booted the firmware again: a second connection resets it into
-    // the loader again.
-    let chip = twin.esptool(&["--no-stub", "--after", "no-reset", "chip-id"]);
+    // Left in the stub (`--after no-reset-stub`), the next client that does not reset finds it
+    // there; `--after no-reset` leaves it in the ROM's loader (the stub resets into it).
+    let chip = twin.esptool(&["--after", "no-reset-stub", "chip-id"]);
     assert!(chip.contains("MAC:                24:0a:c4:07:7a:01"), "{chip}");
-    // Left in the loader (`--after no-reset`): a client that does not reset finds it there.
-    let again = twin.esptool(&["--no-stub", "--before", "no-reset", "read-mac"]);
-    assert!(again.contains("24:0a:c4:07:7a:01"), "{again}");
+    let again = twin.esptool(&["--before", "no-reset", "--after", "no-reset", "read-mac"]);
+    assert!(again.contains("Stub flasher is already running. No upload is necessary."), "{again}");
+    let rom = twin.esptool(&["--before", "no-reset", "read-mac"]);
+    assert!(rom.contains("Uploading stub flasher..."), "{rom}");
+
+    // The whole firmware, compressed (FLASH_DEFL_*), verified by the stub's MD5.
+    let written = twin.esptool(&["write-flash", "0x1000", &bootloader, "0x8000", &table, "0x10000", &app]);
+    assert_eq!(written.matches("Hash of data verified.").count(), 3, "{written}");
+    let read_back = tmp.0.join("read-back.bin");
+    let len = firmware.app.len().to_string();
+    twin.esptool(&["read-flash", "0x10000", &len, &read_back.to_string_lossy()]);
+    assert!(std::fs::read(&read_back).unwrap() == firmware.app, "read-flash returns what write-flash wrote");
+    let verified = twin.esptool(&["verify-flash", "0x1000", &bootloader, "0x10000", &app]);
+    assert_eq!(verified.matches("Verification successful (digest matched).").count(), 2, "{verified}");
+    let mut tampered = firmware.app.clone();
+    tampered[0x100] ^= 1;
+    let tampered = file(&tmp.0, "tampered.bin", &tampered);
+    let (ok, refused) = twin.esptool_output(&["verify-flash", "0x10000", &tampered]);
+    assert!(!ok && refused.contains("Verification failed"), "{refused}");
+
+    let erased = twin.esptool(&["erase-flash"]);
+    assert!(erased.contains("Flash memory erased successfully"), "{erased}");
+    assert!(std::fs::read(&flash_path).unwrap().iter().all(|&b| b == 0xFF), "the whole flash is erased");
+
+    // Written again, then `--after hard-reset`: EN pulsed through RTS, the firmware boots and
+    // its log comes on the port.
+    let output = Command::new(venv_bin("python"))
+        .args(["-c", ESPTOOL_THEN_READ, &twin.url, "--after", "hard-reset", "write-flash"])
+        .args(["0x1000", &bootloader, "0x8000", &table, "0x10000", &app])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    let (esptool, boot) = text.split_once("BOOT LOG\n").unwrap_or_else(|| panic!("{text}"));
+    assert!(esptool.contains("Hard resetting via RTS pin..."), "{esptool}");
+    for line in ["rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)", "ESP-IDF v5.2.5 2nd stage bootloader"] {
+        assert!(boot.contains(line), "{line:?} in:\n{boot}");
+    }
+    assert!(boot.contains("Calling app_main()"), "{boot}");
+}
+
+/// A client that vanishes in the middle of a write: the flash keeps what was written, and the
+/// next client is served (and resets the twin out of the half-finished transfer).
+#[test]
+fn a_client_gone_mid_write_leaves_what_it_wrote_and_the_next_is_served() {
+    let tmp = TempDir::new("rfc2217-dropped");
+    // Noise: deflate cannot shrink it, so the write takes many blocks.
+    let mut x = 0x9E37_79B9u32;
+    let noise: Vec<u8> = (0..0x60000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let noise_path = file(&tmp.0, "noise.bin", &noise);
+    let twin = RemoteTwin::spawn(&[]);
+    let mut writer = Command::new(venv_bin("esptool"))
+        .args(["--port", &twin.url, "write-flash", "0x100000", &noise_path])
+        .env("PYTHONUNBUFFERED", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = Output::of(writer.stdout.take().unwrap());
+    // A few blocks in: the client goes away.
+    out.until(|seen| find(seen, b"Writing at 0x00108000").is_some());
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+
+    let read_back = tmp.0.join("read-back.bin");
+    let len = noise.len().to_string();
+    twin.esptool(&["read-flash", "0x100000", &len, &read_back.to_string_lossy()]);
+    let flash = std::fs::read(&read_back).unwrap();
+    let written = flash.iter().zip(&noise).take_while(|(a, b)| a == b).count();
+    assert!(written >= 0x4000 && written < noise.len(), "written up to {written:#x}");
+    assert!(flash[written..].iter().all(|&b| b == 0xFF), "past what was written, the region is erased");
 }
 
 #[test]

@@ -2,18 +2,23 @@
 //! response frames out (unencoded; the caller SLIP-encodes and writes them).
 //!
 //! It answers as the ESP32 ROM does (reference C1–C3): 4 status bytes per reply, 8 replies
-//! to SYNC, the chip-detect magic and eFuse words of an ESP32-D0WD-V3, a JEDEC id through the
-//! SPI registers, plain and deflated flash writes into a [`VirtualFlash`], MD5 as 32 hex
-//! characters, READ_FLASH_SLOW, RAM loads. Leaving the loader (FLASH_END, MEM_END) and baud
-//! changes are reported through [`RomLoader::exit`] and [`RomLoader::baud`]; the caller
-//! resets, boots or switches the line.
+//! to SYNC, the chip-detect magic and eFuse words of an ESP32-D0WD-V3, a JEDEC id and SFDP
+//! through the SPI registers (once SPI_ATTACH has attached the flash), plain and deflated flash
+//! writes into a [`VirtualFlash`], MD5 as 32 hex characters, READ_FLASH_SLOW, RAM loads.
+//! Leaving the loader (FLASH_END, MEM_END) and baud changes are reported through
+//! [`RomLoader::exit`] and [`RomLoader::baud`]; the caller resets, boots or switches the line.
 //!
-//! **Not emulated:** the flasher stub. A RAM program (espflash's or esptool's stub) is
-//! received and checked, and MEM_END with an entry reports [`LoaderExit::RunRam`], but no
-//! code runs: no "OHAI" is sent, so flashers must be used without their stub (`--no-stub`).
+//! **The flasher stub.** No code runs. When MEM_END starts a RAM program that is one of the
+//! stubs esptool 5.6 and espflash 4.7 upload ([`stub`]), the loader answers `OHAI` and speaks
+//! the stub's protocol from then on: 2 status bytes, MD5 as 16 raw bytes, ERASE_FLASH,
+//! ERASE_REGION, the streamed READ_FLASH with its acknowledgements and MD5, RUN_USER_CODE, and
+//! FLASH_END that stays in the stub unless told to reset (back into the ROM's loader). Any
+//! other RAM program reports
+//! [`LoaderExit::RunRam`] and nothing runs.
 
 mod download;
 mod regs;
+pub(crate) mod stub;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +30,7 @@ use md5::{Digest, Md5};
 use crate::twin::flash::VirtualFlash;
 use download::{Begin, Block, Download};
 use regs::Registers;
+use stub::{FlashRead, KnownStub};
 
 /// Request opcodes (esptool `ESP_*`, espflash `CommandType`).
 pub(crate) mod op {
@@ -47,6 +53,11 @@ pub(crate) mod op {
     pub const SPI_FLASH_MD5: u8 = 0x13;
     #[cfg(test)]
     pub const GET_SECURITY_INFO: u8 = 0x14;
+    /// Stub only.
+    pub const ERASE_FLASH: u8 = 0xD0;
+    pub const ERASE_REGION: u8 = 0xD1;
+    pub const READ_FLASH: u8 = 0xD2;
+    pub const RUN_USER_CODE: u8 = 0xD3;
 }
 
 /// The ROM's error codes, sent after status 1 (reference C1).
@@ -69,6 +80,30 @@ pub enum RomError {
     RamSize = 0x0E,
     /// 0x0F: a RAM segment outside the chip's RAM.
     RamAddress = 0x0F,
+    /// 0xC0 (stub): a payload of the wrong length, or a region not on sector boundaries.
+    BadDataLen = 0xC0,
+    /// 0xC1 (stub): a *_DATA block whose checksum does not match.
+    BadDataChecksum = 0xC1,
+    /// 0xC4 (stub): a flash operation failed (here: beyond the flash's end).
+    FailedSpiOp = 0xC4,
+    /// 0xC7 (stub): the deflate stream is corrupt.
+    InflateError = 0xC7,
+    /// 0xFF (stub): a command the stub does not implement.
+    NotImplemented = 0xFF,
+}
+
+impl RomError {
+    /// The stub's code for what the ROM reports as `self`.
+    fn in_stub(self) -> Self {
+        match self {
+            Self::InvalidParam | Self::RamSize | Self::RamAddress => Self::BadDataLen,
+            Self::Checksum => Self::BadDataChecksum,
+            Self::FlashWrite | Self::ReadLength => Self::FailedSpiOp,
+            Self::DeflateFailed => Self::InflateError,
+            Self::InvalidMessage => Self::NotImplemented,
+            other => other,
+        }
+    }
 }
 
 /// How the chip left the loader; the caller resets or boots the twin accordingly.
@@ -78,7 +113,11 @@ pub enum LoaderExit {
     Reboot,
     /// FLASH_END / FLASH_DEFL_END with 1: the ROM leaves the loader and runs the app in flash.
     RunUserCode,
-    /// MEM_END with an entry point: the RAM program starts (not emulated).
+    /// The stub's FLASH_END with 0: a software reset, after which the ROM, its boot mode
+    /// latched at the last chip reset, is back in its serial loader ("soft resetting from the
+    /// stub loader will re-load the ROM bootloader", as esptool and espflash both say).
+    StubReset,
+    /// MEM_END with an entry point: a RAM program that is no known stub starts (nothing runs).
     RunRam { entry: u32 },
 }
 
@@ -101,6 +140,10 @@ pub struct RomLoader {
     baud: u32,
     exit: Option<LoaderExit>,
     ram: Vec<RamSegment>,
+    /// The stub that runs, once MEM_END started one.
+    stub: Option<&'static KnownStub>,
+    /// The stub's READ_FLASH under way: frames are its acknowledgements until it ends.
+    reading: Option<FlashRead>,
 }
 
 impl Default for RomLoader {
@@ -118,7 +161,20 @@ impl std::fmt::Debug for RomLoader {
 impl RomLoader {
     /// A loader just entered (115200 baud) on an ESP32 with this factory MAC.
     pub fn new(mac: [u8; 6]) -> Self {
-        Self { regs: Registers::esp32(mac), download: Download::Idle, baud: 115_200, exit: None, ram: Vec::new() }
+        Self {
+            regs: Registers::esp32(mac),
+            download: Download::Idle,
+            baud: 115_200,
+            exit: None,
+            ram: Vec::new(),
+            stub: None,
+            reading: None,
+        }
+    }
+
+    /// The flasher stub the loader speaks as, once one was started.
+    pub fn stub(&self) -> Option<&'static str> {
+        self.stub.map(|stub| stub.name)
     }
 
     #[cfg(test)]
@@ -143,28 +199,59 @@ impl RomLoader {
     /// Handles one decoded frame and returns the replies, in order. A frame that is not a
     /// request (too short, direction byte not 0) gets no reply; nothing here panics.
     pub fn handle(&mut self, frame: &[u8], flash: &mut VirtualFlash) -> Vec<Vec<u8>> {
-        if self.exit.is_some() || frame.len() < 8 || frame[0] != 0x00 {
+        if self.exit.is_some() {
+            return Vec::new();
+        }
+        if let Some(read) = &mut self.reading {
+            // The stub's read loop takes every frame as an acknowledgement (a u32 total).
+            let Ok(total) = <[u8; 4]>::try_from(frame) else {
+                return Vec::new();
+            };
+            let (out, done) = read.ack(u32::from_le_bytes(total) as usize);
+            if done {
+                self.reading = None;
+            }
+            return out;
+        }
+        if frame.len() < 8 || frame[0] != 0x00 {
             return Vec::new();
         }
         let op = frame[1];
         let len = usize::from(u16::from_le_bytes([frame[2], frame[3]]));
         let checksum = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
         let data = &frame[8..];
+        let stub = self.stub.is_some();
         if len != data.len() {
-            return vec![failure(op, RomError::InvalidMessage)];
+            return vec![failure(op, RomError::InvalidMessage, stub)];
         }
         if op == op::SYNC {
             // A SYNC with another payload is not a sync: the ROM keeps waiting for one.
             if !is_sync(data) {
                 return Vec::new();
             }
-            return vec![reply(op, SYNC_VALUE, &[]); SYNC_REPLIES];
+            // The stub answers with value 0, which tells flashers it runs.
+            let value = if stub { 0 } else { SYNC_VALUE };
+            return vec![reply(op, value, &[], stub); SYNC_REPLIES];
         }
-        let replies = match self.dispatch(op, checksum, data, flash) {
-            Ok((value, body)) => reply(op, value, &body),
-            Err(error) => failure(op, error),
-        };
-        vec![replies]
+        let answer =
+            if stub { self.dispatch_stub(op, checksum, data, flash) } else { self.dispatch(op, checksum, data, flash) };
+        let mut replies = vec![match answer {
+            Ok((value, body)) => reply(op, value, &body, stub),
+            Err(error) => failure(op, error, stub),
+        }];
+        if op == op::MEM_END && self.stub.is_some() && !stub {
+            // The stub's first words, after the ROM's reply to MEM_END.
+            replies.push(b"OHAI".to_vec());
+        }
+        if let Some(read) = &mut self.reading {
+            // The first window of packets (for an empty read, the MD5 at once).
+            let (out, done) = read.ack(0);
+            replies.extend(out);
+            if done {
+                self.reading = None;
+            }
+        }
+        replies
     }
 
     /// One command: `(value, data)` for the reply, or the ROM error.
@@ -174,23 +261,90 @@ impl RomLoader {
                 let [addr] = words::<1>(data)?;
                 Ok((self.regs.read(addr), Vec::new()))
             }
-            op::WRITE_REG => {
-                // esptool and espflash send one (addr, value, mask, delay) quadruple.
-                let [addr, value, mask, _delay_us] = words::<4>(data)?;
-                self.regs.write(addr, value, mask, flash.size());
+            op::WRITE_REG => self.write_regs(data, flash),
+            op::SPI_SET_PARAMS => words::<6>(data).and_then(|_| done()),
+            op::SPI_ATTACH => {
+                words::<2>(data)?;
+                self.regs.attach_flash();
                 done()
             }
-            op::SPI_SET_PARAMS => words::<6>(data).and_then(|_| done()),
-            op::SPI_ATTACH => words::<2>(data).and_then(|_| done()),
             op::CHANGE_BAUDRATE => self.change_baud(data),
             op::FLASH_BEGIN | op::FLASH_DEFL_BEGIN | op::MEM_BEGIN => self.begin(op, data, flash),
             op::FLASH_DATA | op::FLASH_DEFL_DATA | op::MEM_DATA => self.data(op, checksum, data, flash),
             op::FLASH_END | op::FLASH_DEFL_END => self.flash_end(data),
             op::MEM_END => self.mem_end(data),
-            op::SPI_FLASH_MD5 => flash_md5(data, flash),
+            op::SPI_FLASH_MD5 => flash_md5(data, flash).map(|md5| (0, hex(&md5).into_bytes())),
             op::READ_FLASH_SLOW => read_flash_slow(data, flash),
             _ => Err(RomError::InvalidMessage),
         }
+    }
+
+    /// One command to the stub: its command set, its error codes.
+    fn dispatch_stub(&mut self, op: u8, checksum: u32, data: &[u8], flash: &mut VirtualFlash) -> Answer {
+        let answer = match op {
+            op::SPI_ATTACH => {
+                // The stub takes the pin word alone; a ROM-style second word is accepted too.
+                if data.len() != 4 && data.len() != 8 {
+                    return Err(RomError::BadDataLen);
+                }
+                self.regs.attach_flash();
+                done()
+            }
+            op::FLASH_END | op::FLASH_DEFL_END => {
+                // 0: reboot; anything else: the stub stays (esptool ends a write so).
+                let reboot = data.first().is_none_or(|&flag| flag == 0) && data.iter().all(|&b| b == 0);
+                self.finish_download();
+                if reboot {
+                    self.exit = Some(LoaderExit::StubReset);
+                }
+                done()
+            }
+            op::SPI_FLASH_MD5 => flash_md5(data, flash).map(|md5| (0, md5)),
+            op::ERASE_FLASH => {
+                flash.erase_covering(0, flash.size()).map_err(|_| RomError::FailedSpiOp)?;
+                done()
+            }
+            op::ERASE_REGION => {
+                let [offset, size] = words::<2>(data)?;
+                if !offset.is_multiple_of(SECTOR) || !size.is_multiple_of(SECTOR) {
+                    return Err(RomError::BadDataLen);
+                }
+                if u64::from(offset) + u64::from(size) > u64::from(flash.size()) {
+                    return Err(RomError::FailedSpiOp);
+                }
+                flash.erase_covering(offset, size).map_err(|_| RomError::FailedSpiOp)?;
+                done()
+            }
+            op::READ_FLASH => {
+                let [offset, length, packet, window] = words::<4>(data)?;
+                let bytes = flash.read(offset, length as usize).map_err(|_| RomError::FailedSpiOp)?.to_vec();
+                if packet == 0 {
+                    return Err(RomError::BadDataLen);
+                }
+                self.reading = Some(FlashRead::new(bytes, packet as usize, window as usize));
+                done()
+            }
+            op::RUN_USER_CODE => {
+                self.finish_download();
+                self.exit = Some(LoaderExit::RunUserCode);
+                done()
+            }
+            op::READ_FLASH_SLOW => Err(RomError::NotImplemented),
+            _ => self.dispatch(op, checksum, data, flash),
+        };
+        answer.map_err(RomError::in_stub)
+    }
+
+    /// WRITE_REG: one or more (addr, value, mask, delay) quadruples, applied in order.
+    fn write_regs(&mut self, data: &[u8], flash: &VirtualFlash) -> Answer {
+        if data.is_empty() || !data.len().is_multiple_of(16) {
+            return Err(RomError::InvalidParam);
+        }
+        for entry in data.chunks_exact(16) {
+            let [addr, value, mask, _delay_us] = words::<4>(entry)?;
+            self.regs.write(addr, value, mask, flash.size());
+        }
+        done()
     }
 
     /// CHANGE_BAUDRATE: the new rate (the reply still goes out at the old one).
@@ -206,6 +360,18 @@ impl RomLoader {
 
     /// FLASH_BEGIN, FLASH_DEFL_BEGIN, MEM_BEGIN: a new transfer, ending the one under way.
     fn begin(&mut self, op: u8, data: &[u8], flash: &mut VirtualFlash) -> Answer {
+        // The stub takes a fifth word on FLASH_BEGIN and FLASH_DEFL_BEGIN: 1 for an encrypted
+        // write, which the twin (no flash encryption) refuses.
+        let data = match data.len() {
+            20 if self.stub.is_some() && op != op::MEM_BEGIN => {
+                let [.., encrypted] = words::<5>(data)?;
+                if encrypted != 0 {
+                    return Err(RomError::FailedSpiOp);
+                }
+                &data[..16]
+            }
+            _ => data,
+        };
         let [size, num_blocks, block_size, offset] = words::<4>(data)?;
         let begin = Begin { size, num_blocks, block_size, offset };
         let next = match op {
@@ -241,12 +407,20 @@ impl RomLoader {
         done()
     }
 
-    /// MEM_END: the loader is left for the RAM program when it names an entry.
+    /// MEM_END: the loader is left for the RAM program when it names an entry; a known stub
+    /// takes over the line instead.
     fn mem_end(&mut self, data: &[u8]) -> Answer {
         let [no_entry, entry] = words::<2>(data)?;
         self.finish_download();
         if no_entry == 0 {
-            self.exit = Some(LoaderExit::RunRam { entry });
+            match stub::recognise(&self.ram, entry) {
+                Some(known) => {
+                    // The stub attaches the flash itself when it starts.
+                    self.regs.attach_flash();
+                    self.stub = Some(known);
+                }
+                None => self.exit = Some(LoaderExit::RunRam { entry }),
+            }
         }
         done()
     }
@@ -271,12 +445,18 @@ fn done() -> Answer {
     Ok((0, Vec::new()))
 }
 
-/// SPI_FLASH_MD5: the region's MD5 as 32 hex characters.
-fn flash_md5(data: &[u8], flash: &VirtualFlash) -> Answer {
+/// A flash sector: the unit of the stub's ERASE_REGION.
+const SECTOR: u32 = 4096;
+
+/// SPI_FLASH_MD5: the region's MD5 (the ROM sends it as 32 hex characters, the stub raw).
+fn flash_md5(data: &[u8], flash: &VirtualFlash) -> Result<Vec<u8>, RomError> {
     let [addr, size, _, _] = words::<4>(data)?;
     let bytes = flash.read(addr, size as usize).map_err(|_| RomError::InvalidParam)?;
-    let hex: String = Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
-    Ok((0, hex.into_bytes()))
+    Ok(Md5::digest(bytes).to_vec())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// READ_FLASH_SLOW: up to one 64-byte block.
@@ -331,23 +511,25 @@ pub fn data_checksum(data: &[u8]) -> u8 {
     data.iter().fold(CHECKSUM_SEED, |acc, b| acc ^ b)
 }
 
-/// A reply: direction 1, the opcode, data length, value, data, then status OK `00 00 00 00`.
-fn reply(op: u8, value: u32, data: &[u8]) -> Vec<u8> {
-    build(op, value, data, [0, 0])
+/// A reply: direction 1, the opcode, data length, value, data, then status OK: `00 00 00 00`
+/// from the ROM, `00 00` from the stub.
+fn reply(op: u8, value: u32, data: &[u8], stub: bool) -> Vec<u8> {
+    build(op, value, data, [0, 0], stub)
 }
 
 /// A failure reply: status 1 and the error code.
-fn failure(op: u8, error: RomError) -> Vec<u8> {
-    build(op, 0, &[], [1, error as u8])
+fn failure(op: u8, error: RomError, stub: bool) -> Vec<u8> {
+    build(op, 0, &[], [1, error as u8], stub)
 }
 
-fn build(op: u8, value: u32, data: &[u8], status: [u8; 2]) -> Vec<u8> {
-    let len = (data.len() + 4) as u16;
-    let mut out = Vec::with_capacity(12 + data.len());
+fn build(op: u8, value: u32, data: &[u8], status: [u8; 2], stub: bool) -> Vec<u8> {
+    let status: &[u8] = if stub { &status } else { &[status[0], status[1], 0, 0] };
+    let len = (data.len() + status.len()) as u16;
+    let mut out = Vec::with_capacity(8 + data.len() + status.len());
     out.extend_from_slice(&[0x01, op]);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&value.to_le_bytes());
     out.extend_from_slice(data);
-    out.extend_from_slice(&[status[0], status[1], 0, 0]);
+    out.extend_from_slice(status);
     out
 }

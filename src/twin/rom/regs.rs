@@ -20,8 +20,12 @@ pub(crate) const UART_CLKDIV_REG: u32 = 0x3FF4_0014;
 pub(crate) const SPI_BASE: u32 = 0x3FF4_2000;
 /// SPI command register: writing bit 18 (USR) starts a user command; it clears when done.
 pub(crate) const SPI_CMD_REG: u32 = SPI_BASE;
-/// SPI user register: bit 28 enables the MISO (read) phase.
+/// SPI address register: a user command's address, from the most significant bit down.
+pub(crate) const SPI_ADDR_REG: u32 = SPI_BASE + 0x04;
+/// SPI user register: bit 28 enables the MISO (read) phase, bit 30 the address phase.
 pub(crate) const SPI_USR_REG: u32 = SPI_BASE + 0x1C;
+/// SPI user register 1: the address length − 1 in bits 26–31.
+pub(crate) const SPI_USR1_REG: u32 = SPI_BASE + 0x20;
 /// SPI user register 2: the command opcode in bits 0–15, its bit length − 1 in bits 28–31.
 pub(crate) const SPI_USR2_REG: u32 = SPI_BASE + 0x24;
 /// SPI MISO bit length − 1.
@@ -31,7 +35,9 @@ pub(crate) const SPI_W0_REG: u32 = SPI_BASE + 0x80;
 
 const SPI_CMD_USR: u32 = 1 << 18;
 const SPI_USR_MISO: u32 = 1 << 28;
+const SPI_USR_ADDR: u32 = 1 << 30;
 const FLASH_RDID: u32 = 0x9F;
+const FLASH_RDSFDP: u32 = 0x5A;
 /// Winbond's JEDEC manufacturer id and its W25Q "Q" memory type.
 const WINBOND: u32 = 0xEF;
 const W25Q_TYPE: u32 = 0x40;
@@ -48,6 +54,8 @@ pub(crate) const LAB_MAC: [u8; 6] = [0x24, 0x0A, 0xC4, 0x07, 0x7A, 0x01];
 #[derive(Debug, Clone)]
 pub(crate) struct Registers {
     values: BTreeMap<u32, u32>,
+    /// SPI_ATTACH has connected the flash to the SPI controller: before it, no flash answers.
+    attached: bool,
 }
 
 impl Registers {
@@ -71,7 +79,12 @@ impl Registers {
         // APB_CTL_DATE: reset value 0x16042000 with bit 31 = revision bit 2 (so v3).
         values.insert(APB_CTL_DATE_REG, 1 << 31 | 0x1604_2000);
         values.insert(UART_CLKDIV_REG, XTAL_HZ / ROM_BAUD);
-        Self { values }
+        Self { values, attached: false }
+    }
+
+    /// SPI_ATTACH: the flash answers the SPI controller from now on.
+    pub(crate) fn attach_flash(&mut self) {
+        self.attached = true;
     }
 
     /// READ_REG: a modelled or last written value, else 0.
@@ -101,9 +114,16 @@ impl Registers {
 
     fn run_spi_user_command(&mut self, flash_size: u32) {
         let opcode = self.read(SPI_USR2_REG) & 0xFFFF;
-        if self.read(SPI_USR_REG) & SPI_USR_MISO != 0 {
+        let usr = self.read(SPI_USR_REG);
+        // Not attached: the command runs, nothing answers, W0 keeps what it held.
+        if self.attached && usr & SPI_USR_MISO != 0 {
             let reply = match opcode {
                 FLASH_RDID => jedec_id(flash_size),
+                FLASH_RDSFDP if usr & SPI_USR_ADDR != 0 => {
+                    let addr_bits = (self.read(SPI_USR1_REG) >> 26) + 1;
+                    let addr = self.read(SPI_ADDR_REG).checked_shr(32 - addr_bits.min(32)).unwrap_or(0);
+                    sfdp_word(flash_size, addr)
+                }
                 _ => 0, // e.g. read status: never busy
             };
             let bits = (self.read(SPI_MISO_DLEN_REG) & 0x1FF) + 1;
@@ -120,6 +140,42 @@ impl Registers {
 pub(crate) fn jedec_id(flash_size: u32) -> u32 {
     let capacity = 32 - flash_size.saturating_sub(1).leading_zeros();
     capacity << 16 | W25Q_TYPE << 8 | WINBOND
+}
+
+/// The flash's SFDP table (JESD216): the header, one parameter header, and the basic flash
+/// parameter table of the emulated chip at 0x80 — 3-byte addresses, 4 KB (0x20), 32 KB (0x52)
+/// and 64 KB (0xD8) erases, the 1-1-2, 1-2-2, 1-1-4 and 1-4-4 fast reads of the W25Q family,
+/// and its density. Built for the emulated chip from JESD216's layout, not dumped from a part.
+pub(crate) fn sfdp(flash_size: u32) -> [u8; 0x80 + 36] {
+    let mut table = [0xFF; 0x80 + 36];
+    // "SFDP", revision 1.0, one parameter header (count − 1 = 0), access protocol 0xFF.
+    table[..8].copy_from_slice(&[b'S', b'F', b'D', b'P', 0x00, 0x01, 0x00, 0xFF]);
+    // Parameter header 0: JEDEC basic table (ID 0x00/0xFF), revision 1.0, 9 words at 0x80.
+    table[8..16].copy_from_slice(&[0x00, 0x00, 0x01, 0x09, 0x80, 0x00, 0x00, 0xFF]);
+    let density_bits = u64::from(flash_size) * 8 - 1;
+    let words: [u32; 9] = [
+        0xFFF1_20E5,
+        u32::try_from(density_bits).unwrap_or(u32::MAX >> 1),
+        0x6B08_EB44,
+        0xBB80_3B08,
+        0xFFFF_FFEE,
+        0xFF00_FFFF,
+        0xFF00_FFFF,
+        0x520F_200C,
+        0x0000_D810,
+    ];
+    for (i, word) in words.iter().enumerate() {
+        table[0x80 + 4 * i..0x84 + 4 * i].copy_from_slice(&word.to_le_bytes());
+    }
+    table
+}
+
+/// Four bytes of the SFDP table from `addr`, as they land in W0 (first byte lowest); 0xFF past
+/// its end.
+fn sfdp_word(flash_size: u32, addr: u32) -> u32 {
+    let table = sfdp(flash_size);
+    let byte = |i: u32| table.get(addr.saturating_add(i) as usize).copied().unwrap_or(0xFF);
+    u32::from_le_bytes([byte(0), byte(1), byte(2), byte(3)])
 }
 
 /// CRC-8 (Dallas/Maxim, reflected polynomial 0x8C) of the MAC in display order, as the

@@ -4,7 +4,8 @@
 use super::*;
 use crate::twin::flash::{DEFAULT_SIZE, VirtualFlash};
 use crate::twin::rom::regs::{
-    CHIP_DETECT_MAGIC_REG, SPI_CMD_REG, SPI_MISO_DLEN_REG, SPI_USR_REG, SPI_USR2_REG, SPI_W0_REG, UART_CLKDIV_REG,
+    CHIP_DETECT_MAGIC_REG, SPI_ADDR_REG, SPI_CMD_REG, SPI_MISO_DLEN_REG, SPI_USR_REG, SPI_USR1_REG, SPI_USR2_REG,
+    SPI_W0_REG, UART_CLKDIV_REG,
 };
 
 fn request(op: u8, checksum: u32, data: &[u8]) -> Vec<u8> {
@@ -138,10 +139,8 @@ fn device_info_words_decode_as_espflash_reads_them() {
     assert!(115_200.0 * f64::from(div) / 1e6 > 33.0);
 }
 
-#[test]
-fn flash_id_through_the_spi_register_dance() {
-    let mut s = Session::new();
-    // espflash `flash_detect` → `spi_command(0x9F, 24 bits)` (reference C2).
+/// espflash `flash_detect` → `spi_command(0x9F, 24 bits)` (reference C2): the JEDEC id in W0.
+fn read_flash_id(s: &mut Session) -> u32 {
     let (old_usr, old_usr2) = (s.read_reg(SPI_USR_REG), s.read_reg(SPI_USR2_REG));
     s.write_reg(SPI_USR_REG, 1 << 31 | 1 << 28);
     s.write_reg(SPI_USR2_REG, 7 << 28 | 0x9F);
@@ -151,10 +150,53 @@ fn flash_id_through_the_spi_register_dance() {
     assert_eq!(s.read_reg(SPI_CMD_REG) & 1 << 18, 0, "command done");
     assert_eq!(s.read_reg(SPI_USR_REG) & 1 << 18, 0, "espflash polls USR");
     let id = s.read_reg(SPI_W0_REG) & 0xFF_FFFF;
-    assert_eq!(id, 0x1640EF);
-    assert_eq!((id >> 16) & 0xFF, 0x16, "4 MB");
     s.write_reg(SPI_USR_REG, old_usr);
     s.write_reg(SPI_USR2_REG, old_usr2);
+    id
+}
+
+#[test]
+fn flash_id_through_the_spi_register_dance_once_attached() {
+    let mut s = Session::new();
+    assert_eq!(read_flash_id(&mut s), 0, "no flash answers before SPI_ATTACH");
+    s.ok(op::SPI_ATTACH, &words(&[0, 0]));
+    let id = read_flash_id(&mut s);
+    assert_eq!(id, 0x1640EF);
+    assert_eq!((id >> 16) & 0xFF, 0x16, "4 MB");
+}
+
+/// esptool's `read_spiflash_sfdp(addr, 32)`: RDSFDP with a 24-bit address and 8 dummy bits.
+fn read_sfdp(s: &mut Session, addr: u32) -> u32 {
+    s.write_reg(SPI_MISO_DLEN_REG, 31);
+    s.write_reg(SPI_USR1_REG, 7 | 23 << 26);
+    s.write_reg(SPI_USR_REG, 1 << 31 | 1 << 30 | 1 << 29 | 1 << 28);
+    s.write_reg(SPI_USR2_REG, 7 << 28 | 0x5A);
+    s.write_reg(SPI_ADDR_REG, addr << 8);
+    s.write_reg(SPI_W0_REG, 0);
+    s.write_reg(SPI_CMD_REG, 1 << 18);
+    s.read_reg(SPI_W0_REG)
+}
+
+#[test]
+fn sfdp_reads_the_jedec_table_of_the_emulated_chip() {
+    let mut s = Session::new();
+    s.ok(op::SPI_ATTACH, &words(&[0, 0]));
+    assert_eq!(read_sfdp(&mut s, 0).to_le_bytes(), *b"SFDP");
+    let header = read_sfdp(&mut s, 0x0C);
+    assert_eq!(header & 0xFF, 0x80, "the basic table's pointer");
+    // Density: 32 Mbit − 1, and the 4 KB erase with opcode 0x20.
+    assert_eq!(read_sfdp(&mut s, 0x84), 32 * 1024 * 1024 - 1);
+    assert_eq!(read_sfdp(&mut s, 0x80) >> 8 & 0xFF, 0x20);
+}
+
+#[test]
+fn write_reg_takes_several_entries_in_one_command() {
+    let mut s = Session::new();
+    let two = words(&[0x6000_0000, 0x1234, u32::MAX, 0, 0x6000_0004, 0xAB00, 0xFF00, 0]);
+    s.ok(op::WRITE_REG, &two);
+    assert_eq!((s.read_reg(0x6000_0000), s.read_reg(0x6000_0004)), (0x1234, 0xAB00));
+    let (_, _, status, error) = s.command(op::WRITE_REG, 0, &two[..20]);
+    assert_eq!((status, error), (1, RomError::InvalidParam as u8), "not whole entries");
 }
 
 #[test]
@@ -296,4 +338,86 @@ fn ram_load_is_checked_and_reported() {
     s.ok(op::MEM_END, &words(&[0, 0x400B_E658]));
     assert_eq!(s.loader.exit(), Some(LoaderExit::RunRam { entry: 0x400B_E658 }));
     assert_eq!(s.loader.ram_segments(), [RamSegment { addr: 0x400B_E000, data: text }]);
+}
+
+/// A loader speaking as the stub (as after MEM_END started a known one).
+fn stub_session() -> Session {
+    let mut s = Session::new();
+    s.loader.stub = Some(&stub::KNOWN_STUBS[0]);
+    s
+}
+
+/// One command to the stub: `(value, data, status, error)` from a reply with 2 status bytes.
+fn stub_command(s: &mut Session, op: u8, data: &[u8]) -> (u32, Vec<u8>, u8, u8) {
+    let replies = s.send(&request(op, 0, data));
+    let r = &replies[0];
+    assert_eq!(r[..2], [0x01, op]);
+    assert_eq!(usize::from(u16::from_le_bytes([r[2], r[3]])), r.len() - 8);
+    let value = u32::from_le_bytes([r[4], r[5], r[6], r[7]]);
+    (value, r[8..r.len() - 2].to_vec(), r[r.len() - 2], r[r.len() - 1])
+}
+
+#[test]
+fn the_stub_answers_with_two_status_bytes_and_a_raw_md5() {
+    let mut s = stub_session();
+    let replies = s.send(&request(op::SYNC, 0, &sync_payload()));
+    assert_eq!(replies.len(), 8);
+    assert_eq!(replies[0], [0x01, 0x08, 0x02, 0x00, 0, 0, 0, 0, 0, 0], "value 0: the stub runs");
+    assert_eq!(stub_command(&mut s, op::SPI_ATTACH, &words(&[0])).2, 0, "the stub's 4-byte attach");
+    let (_, md5, status, _) = stub_command(&mut s, op::SPI_FLASH_MD5, &words(&[0, 4096, 0, 0]));
+    assert_eq!(status, 0);
+    assert_eq!(md5, Md5::digest([0xFF; 4096]).to_vec());
+    assert_eq!(stub_command(&mut s, 0x7F, &[]).3, RomError::NotImplemented as u8);
+    assert_eq!(stub_command(&mut s, op::READ_FLASH_SLOW, &words(&[0, 64])).3, 0xFF, "ROM only");
+}
+
+#[test]
+fn the_stub_erases_regions_and_the_chip_and_stays_after_flash_end() {
+    let mut s = stub_session();
+    s.flash.program(0x2000, &[0; 0x2000]).unwrap();
+    assert_eq!(stub_command(&mut s, op::ERASE_REGION, &words(&[0x2000, 0x800])).3, RomError::BadDataLen as u8);
+    assert_eq!(stub_command(&mut s, op::ERASE_REGION, &words(&[0x2000, 0x1000])).2, 0);
+    assert!(s.flash.read(0x2000, 0x1000).unwrap().iter().all(|&b| b == 0xFF));
+    assert!(s.flash.read(0x3000, 0x1000).unwrap().iter().all(|&b| b == 0));
+    assert_eq!(stub_command(&mut s, op::ERASE_FLASH, &[]).2, 0);
+    assert!(s.flash.as_bytes().iter().all(|&b| b == 0xFF));
+    // esptool ends a write with FLASH_BEGIN(0, 0) and FLASH_END(1): the stub stays.
+    assert_eq!(stub_command(&mut s, op::FLASH_BEGIN, &words(&[0, 0, 0x4000, 0])).2, 0);
+    assert_eq!(stub_command(&mut s, op::FLASH_END, &words(&[1])).2, 0);
+    assert_eq!(s.loader.exit(), None);
+    assert_eq!(stub_command(&mut s, op::RUN_USER_CODE, &[]).2, 0);
+    assert_eq!(s.loader.exit(), Some(LoaderExit::RunUserCode));
+    // FLASH_END with 0 (esptool's and espflash's "stay in bootloader" from the stub): a
+    // software reset back into the ROM.
+    let mut s = stub_session();
+    assert_eq!(stub_command(&mut s, op::FLASH_END, &words(&[0])).2, 0);
+    assert_eq!(s.loader.exit(), Some(LoaderExit::StubReset));
+}
+
+#[test]
+fn the_stub_streams_read_flash_with_acknowledgements_and_its_md5() {
+    let mut s = stub_session();
+    let data = pattern(10_000);
+    s.flash.program(0x10000, &data).unwrap();
+    // esptool: offset, length, packets of one sector, 64 unacknowledged at most.
+    let replies = s.send(&request(op::READ_FLASH, 0, &words(&[0x10000, 10_000, 4096, 2])));
+    assert_eq!(replies[0], [0x01, op::READ_FLASH, 0x02, 0x00, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(replies[1..], [data[..4096].to_vec(), data[4096..8192].to_vec()], "a window of two");
+    assert_eq!(s.send(b"not an ack"), Vec::<Vec<u8>>::new());
+    assert_eq!(s.send(&4096u32.to_le_bytes()), [data[8192..].to_vec()]);
+    assert_eq!(s.send(&8192u32.to_le_bytes()), Vec::<Vec<u8>>::new());
+    assert_eq!(s.send(&10_000u32.to_le_bytes()), [Md5::digest(&data).to_vec()]);
+    // The read is over: commands are commands again.
+    assert_eq!(stub_command(&mut s, op::READ_REG, &words(&[CHIP_DETECT_MAGIC_REG])).0, 0x00F0_1D83);
+}
+
+#[test]
+fn a_ram_program_that_is_no_known_stub_runs_nothing() {
+    let mut s = Session::new();
+    s.ok(op::MEM_BEGIN, &words(&[4, 1, 0x1800, 0x4009_0000]));
+    assert_eq!(s.data(op::MEM_DATA, 0, &[1, 2, 3, 4]), (0, 0));
+    let replies = s.send(&request(op::MEM_END, 0, &words(&[0, 0x4009_0000])));
+    assert_eq!(replies.len(), 1, "no OHAI");
+    assert_eq!(s.loader.exit(), Some(LoaderExit::RunRam { entry: 0x4009_0000 }));
+    assert_eq!(s.loader.stub(), None);
 }
