@@ -107,7 +107,7 @@ enum Command {
     /// Put a lab root in a production image in place of a real one: same length, resealed.
     #[command(after_help = transplant::AFTER_HELP)]
     Transplant(transplant::TransplantArgs),
-    /// The ESP32 twin as a serial device on a pseudo-terminal: flash it, watch it boot.
+    /// The ESP32 twin as a serial device on a pseudo-terminal or an RFC 2217 port: flash it, watch it boot.
     #[command(after_help = twin::AFTER_HELP)]
     Twin(twin::TwinArgs),
     /// Run firmware x scenario cells on twins: flash, serve, watch, judge; results as JSON lines.
