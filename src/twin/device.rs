@@ -12,7 +12,7 @@
 //! DTR/RTS do not exist on a pseudo-terminal, so there resets come through the handle, and
 //! flashers must connect without a reset (espflash `ResetBeforeOperation::NoReset`). Over RFC
 //! 2217 the client's DTR and RTS drive EN and GPIO0 through a DevKit's auto-reset circuit
-//! ([`circuit`](super::circuit)), so flashers and monitors reset the twin as they reset a board.
+//! (`twin::circuit`), so flashers and monitors reset the twin as they reset a board.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
