@@ -1,5 +1,6 @@
-//! Judging a chain without a handshake: the chain as the release's TLS layer keeps it
-//! ([`release::screen`]), the same trusted list and verify callback the handshake uses, the
+//! Judging a chain without a handshake: the record that carries it, as the device's input
+//! buffer takes it (a `Certificate` message in a record of its own, as servers send it); the
+//! chain as the release's TLS layer keeps it ([`release::screen`]), the same trusted list and verify callback the handshake uses, the
 //! release's default profile, followed by the checks mbedTLS's TLS layer adds after it
 //! (`ssl_parse_certificate_verify`): the leaf's key usage must allow an ECDHE key exchange
 //! (digitalSignature) and its extended key usage must allow a server (serverAuth or any).
@@ -42,6 +43,7 @@ const SERVER_AUTH: [u8; 8] = [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 ///     idf: IdfVersion::new(4, 4, 0),
 ///     anchors: Anchors::Roots(vec![der(root)]),
 ///     date_check_at: None,
+///     config: Default::default(),
 /// };
 ///
 /// let verdict = judge_chain(&chain, None, &trusting("isrg_root_x1"))?;
@@ -76,7 +78,11 @@ pub(super) fn verify_as_device(
     policy: &DevicePolicy,
 ) -> Result<(ChainVerdict, Option<MbedtlsBox<Certificate>>), DeviceTlsError> {
     let certificates = parse_chain(chain)?;
-    let crypto = ReleaseCrypto::of(policy.idf);
+    // The Certificate message's record, before anything in it is parsed.
+    if let Some(code) = policy.input_buffer().refuses_chain(chain) {
+        return Ok((ChainVerdict { code, flags: 0, path: Vec::new(), log: Vec::new() }, None));
+    }
+    let crypto = policy.crypto();
     let mut kept = match release::screen(crypto, &certificates) {
         // The handshake ended while parsing (the TLS layer's alert); nothing was verified.
         Screened::Refused { code } => {
