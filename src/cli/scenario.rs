@@ -325,6 +325,9 @@ fn scenario_hint(kind: &ScenarioErrorKind) -> &'static str {
     match kind {
         ScenarioErrorKind::Date(_) => DATES,
         ScenarioErrorKind::TlsVersions { .. } => "use tls = \"1.2\", \"1.3\" or \"1.2+1.3\"",
+        ScenarioErrorKind::RecordSize { .. } => {
+            "record_size = 4096 (plaintext bytes per record), or leave it out for 16384"
+        }
         ScenarioErrorKind::Tag { .. } | ScenarioErrorKind::DuplicateTag { .. } => {
             "tags are distinct, of lowercase letters, digits and `-`"
         }
