@@ -1,7 +1,7 @@
 //! Judging a chain without a handshake: the record that carries it, as the device's input
-//! buffer takes it (a `Certificate` message in a record of its own, as servers send it); the
-//! chain as the release's TLS layer keeps it ([`release::screen`]), the same trusted list and verify callback the handshake uses, the
-//! release's default profile, followed by the checks mbedTLS's TLS layer adds after it
+//! buffer takes it; the chain as the release's TLS layer keeps it ([`release::screen`]); the
+//! same trusted list and verify callback the handshake uses, the release's default profile,
+//! followed by the checks mbedTLS's TLS layer adds after it
 //! (`ssl_parse_certificate_verify`): the leaf's key usage must allow an ECDHE key exchange
 //! (digitalSignature) and its extended key usage must allow a server (serverAuth or any).
 
@@ -78,7 +78,11 @@ pub(super) fn verify_as_device(
     policy: &DevicePolicy,
 ) -> Result<(ChainVerdict, Option<MbedtlsBox<Certificate>>), DeviceTlsError> {
     let certificates = parse_chain(chain)?;
-    // The Certificate message's record, before anything in it is parsed.
+    // The trusted roots are parsed when the client is set up, before any connection.
+    let mut trusted = policy.trusted_list()?;
+    // The Certificate message's record, before anything in it is parsed. Judged as a record of
+    // its own: a lower bound, as a server that puts its whole first flight (ServerHello to
+    // ServerHelloDone) in one record, as rustls does, sends a longer one.
     if let Some(code) = policy.input_buffer().refuses_chain(chain) {
         return Ok((ChainVerdict { code, flags: 0, path: Vec::new(), log: Vec::new() }, None));
     }
@@ -94,7 +98,6 @@ pub(super) fn verify_as_device(
     let Some(leaf) = kept.iter().next().cloned() else {
         return Ok((nothing_kept(crypto, cn.as_ref(), policy), None));
     };
-    let mut trusted = policy.trusted_list()?;
     let record = Arc::new(Mutex::new(Recorder::default()));
     let callback = policy.verify_callback(Arc::clone(&record));
     let result = release::verify_with_profile(&mut kept, &mut trusted, crypto.profile(), cn.as_ref(), &callback);
