@@ -23,7 +23,7 @@ use sha2::Digest;
 
 use super::profile::ClockSource;
 use super::{FirmwareManifest, Fleet, Trust};
-use crate::device_tls::DEFAULT_IN_CONTENT_LEN;
+use crate::device_tls::{Curve, DEFAULT_IN_CONTENT_LEN};
 use crate::image::build::{ImageSpec, SegmentSpec, write_image};
 use crate::image::{BundleEntry, BundleFormat, CertBundle};
 use crate::pki::{LabPki, PkiError};
@@ -161,7 +161,7 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
     }
     // Only where the build departs from ESP-IDF's default, so default builds keep their bytes.
     if !firmware.tls.curves_off.is_empty() {
-        let names: Vec<&str> = firmware.tls.curves_off.iter().map(|curve| curve.name()).collect();
+        let names: Vec<&str> = firmware.tls.curves_off.iter().map(Curve::name).collect();
         text.push_str(&format!("curves_off={}\n", names.join(",")));
     }
     if firmware.tls.in_content_len != DEFAULT_IN_CONTENT_LEN {
