@@ -201,6 +201,9 @@ pub fn render_tree(scenario: &Scenario, pki: &LabPki) -> String {
     if let Some(fault) = &scenario.fault {
         let _ = writeln!(out, "fault: {fault:?}");
     }
+    if let Some(size) = scenario.record_size {
+        let _ = writeln!(out, "responses in records of at most {size} bytes of plaintext");
+    }
     for host in &scenario.hosts {
         let path = host.path.as_deref().unwrap_or("the OTA path");
         let _ = writeln!(out, "to clients asking for {} (SNI), image at {path}:", host.name);

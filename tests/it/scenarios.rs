@@ -165,6 +165,10 @@ fn show_draws_the_founding_chains() {
         assert_eq!(out.status.code(), Some(0));
         insta::assert_snapshot!(format!("show_{id}"), String::from_utf8(out.stdout).unwrap());
     }
+    // A server that seals its responses in small records says so.
+    let out = otarig(&["scenario", "show", "le-r10-4k-records-2024"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("responses in records of at most 4096 bytes of plaintext"), "{text}");
 }
 
 #[test]
