@@ -239,7 +239,9 @@ impl DevicePolicy {
     ) -> impl Fn(&Certificate, i32, &mut VerifyError) -> mbedtls::Result<()> + Send + Sync + 'static {
         let date_check_at = self.date_check_at;
         let bundle = match &self.anchors {
-            Anchors::Bundle { entries, .. } => Some(bundle::Bundle::new(entries.clone(), self.idf)),
+            Anchors::Bundle { entries, .. } => {
+                Some(bundle::Bundle::new(entries.clone(), self.idf, self.crypto().missing_curves()))
+            }
             Anchors::Roots(_) => None,
         };
         move |cert: &Certificate, depth: i32, flags: &mut VerifyError| {
