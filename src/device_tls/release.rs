@@ -321,6 +321,28 @@ mod tests {
     }
 
     #[test]
+    fn the_client_offers_its_library_s_curves_less_what_the_build_lacks() {
+        let offered = |idf: &str, off: &[Curve]| {
+            let config = TlsConfig { curves_off: Curves::of(off), ..TlsConfig::default() };
+            ReleaseCrypto::of_build(IdfVersion::parse(idf).unwrap(), &config).offered_curves()
+        };
+        // 2.16: ecp_supported_curves, secp521r1 first, no x25519; 2.28 adds x25519 last.
+        assert_eq!(offered("v4.2.5", &[])[..3], [Curve::Secp521r1, Curve::Bp512r1, Curve::Secp384r1]);
+        assert!(!offered("v4.2.5", &[]).contains(&Curve::Curve25519));
+        assert_eq!(offered("v4.4.8", &[]).last(), Some(&Curve::Curve25519));
+        assert!(!offered("v4.4.8", &[Curve::Secp384r1]).contains(&Curve::Secp384r1));
+        // 3.x and 4.0: ssl_preset_default_groups, x25519 first, no Koblitz or small curves.
+        assert_eq!(offered("v5.2.5", &[])[..3], [Curve::Curve25519, Curve::Secp256r1, Curve::Secp384r1]);
+        assert!(!offered("v6.0", &[]).contains(&Curve::Secp224r1));
+        // The release's missing curves and the build's add up.
+        let v6 = ReleaseCrypto::of_build(
+            IdfVersion::parse("v6.0").unwrap(),
+            &TlsConfig { curves_off: Curves::of(&[Curve::Secp384r1]), ..TlsConfig::default() },
+        );
+        assert!(v6.missing_curves().contains(Curve::Secp384r1) && v6.missing_curves().contains(Curve::Secp192k1));
+    }
+
+    #[test]
     fn the_generation_of_mbedtls_follows_the_submodule() {
         let major = |text| ReleaseCrypto::of(IdfVersion::parse(text).unwrap()).major();
         assert_eq!([major("v3.1"), major("v4.4.8"), major("v5.0"), major("v5.5.1"), major("v6.0")], [2, 2, 3, 3, 4]);
