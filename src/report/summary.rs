@@ -314,6 +314,7 @@ mod tests {
             cell("all", "gts", "2026-11-25", GOOGLE, UPDATED),
             cell("none", "gts", "2026-11-25", GOOGLE, UNTRUSTED),
             cell("faults", "html", "2026-11-25", &["fault"], UNTRUSTED),
+            cell("faults", "r10-4k-records", "2024-06-10", &["chain", "lets-encrypt", "records"], UPDATED),
         ];
         let summary = fleet_summary(&cells);
         let headlines: Vec<(&str, String)> = summary.iter().map(|s| (s.firmware, s.headline())).collect();
