@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use otarig::device_tls::release::ReleaseCrypto;
-use otarig::device_tls::{Anchors, ChainVerdict, DeviceTlsError, X509_FATAL_ERROR};
+use otarig::device_tls::{Anchors, ChainVerdict, DEFAULT_IN_CONTENT_LEN, DeviceTlsError, X509_FATAL_ERROR};
 use otarig::firmware::Fleet;
 use otarig::firmware::profile::{ClockSource, Source, Sourced};
 use otarig::idf::{BuildVersion, Generation, mbedtls_of};
@@ -119,6 +119,9 @@ fn predict_command(args: &PredictArgs) -> Result<(), String> {
         for guess in &device.guesses {
             eprintln!("warning: {name}: {guess}");
         }
+        for note in build_notes(device) {
+            eprintln!("note: {name}: {note}");
+        }
     }
     let predictions = predict(&devices, &chain, today, args.forecast).map_err(|e| match e {
         PredictError::Tls {
@@ -217,6 +220,27 @@ fn emulation_note(version: &BuildVersion) -> String {
     format!(
         "--idf {version}: emulated as ESP-IDF {generation}; the release ships mbedTLS {mbedtls}; certificates: {certificates}"
     )
+}
+
+/// What a build's own mbedTLS configuration changes in the prediction, one sentence each.
+fn build_notes(device: &Device) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !device.tls.curves_off.is_empty() {
+        notes.push(format!(
+            "built without {} (curves_off): a certificate with a key on one fails to parse (-0x3A00), and the \
+             client does not offer it for ECDHE",
+            device.tls.curves_off.names()
+        ));
+    }
+    if device.tls.in_content_len != DEFAULT_IN_CONTENT_LEN {
+        let len = device.tls.in_content_len;
+        notes.push(format!(
+            "a {len}-byte TLS input buffer (tls_in_content_len): the chain is judged as the Certificate message in \
+             a record of its own (a server that sends its whole first flight in one record sends a longer one), \
+             and the server must send its responses in records of at most {len} bytes (nginx's ssl_buffer_size)"
+        ));
+    }
+    notes
 }
 
 fn apply_overrides(args: &PredictArgs, idf: Option<Sourced<BuildVersion>>, device: &mut Device) -> Result<(), String> {
@@ -431,6 +455,8 @@ fn to_json(predictions: &[Prediction]) -> Value {
             "trust": trust,
             "hostname": p.device.hostname,
             "time_check": p.device.time_check,
+            "curves_off": p.device.tls.curves_off,
+            "tls_in_content_len": p.device.tls.in_content_len,
             "clock": p.date_check_at.map(rfc3339),
             "judged_at": rfc3339(p.today),
         });

@@ -1,6 +1,7 @@
-//! Judging a chain without a handshake: the chain as the release's TLS layer keeps it
-//! ([`release::screen`]), the same trusted list and verify callback the handshake uses, the
-//! release's default profile, followed by the checks mbedTLS's TLS layer adds after it
+//! Judging a chain without a handshake: the record that carries it, as the device's input
+//! buffer takes it; the chain as the release's TLS layer keeps it ([`release::screen`]); the
+//! same trusted list and verify callback the handshake uses, the release's default profile,
+//! followed by the checks mbedTLS's TLS layer adds after it
 //! (`ssl_parse_certificate_verify`): the leaf's key usage must allow an ECDHE key exchange
 //! (digitalSignature) and its extended key usage must allow a server (serverAuth or any).
 
@@ -42,6 +43,7 @@ const SERVER_AUTH: [u8; 8] = [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 ///     idf: IdfVersion::new(4, 4, 0),
 ///     anchors: Anchors::Roots(vec![der(root)]),
 ///     date_check_at: None,
+///     config: Default::default(),
 /// };
 ///
 /// let verdict = judge_chain(&chain, None, &trusting("isrg_root_x1"))?;
@@ -76,7 +78,15 @@ pub(super) fn verify_as_device(
     policy: &DevicePolicy,
 ) -> Result<(ChainVerdict, Option<MbedtlsBox<Certificate>>), DeviceTlsError> {
     let certificates = parse_chain(chain)?;
-    let crypto = ReleaseCrypto::of(policy.idf);
+    // The trusted roots are parsed when the client is set up, before any connection.
+    let mut trusted = policy.trusted_list()?;
+    // The Certificate message's record, before anything in it is parsed. Judged as a record of
+    // its own: a lower bound, as a server that puts its whole first flight (ServerHello to
+    // ServerHelloDone) in one record, as rustls does, sends a longer one.
+    if let Some(code) = policy.input_buffer().refuses_chain(chain) {
+        return Ok((ChainVerdict { code, flags: 0, path: Vec::new(), log: Vec::new() }, None));
+    }
+    let crypto = policy.crypto();
     let mut kept = match release::screen(crypto, &certificates) {
         // The handshake ended while parsing (the TLS layer's alert); nothing was verified.
         Screened::Refused { code } => {
@@ -88,7 +98,6 @@ pub(super) fn verify_as_device(
     let Some(leaf) = kept.iter().next().cloned() else {
         return Ok((nothing_kept(crypto, cn.as_ref(), policy), None));
     };
-    let mut trusted = policy.trusted_list()?;
     let record = Arc::new(Mutex::new(Recorder::default()));
     let callback = policy.verify_callback(Arc::clone(&record));
     let result = release::verify_with_profile(&mut kept, &mut trusted, crypto.profile(), cn.as_ref(), &callback);

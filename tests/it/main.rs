@@ -14,6 +14,7 @@ mod architecture;
 mod board;
 mod cli;
 mod device_tls;
+mod device_tls_build;
 mod device_tls_dates;
 mod field_logs;
 mod firmware;

@@ -137,6 +137,9 @@ fn dates_tls_versions_and_tags_are_checked_where_written() {
     let (kind, line, column) = invalid_of(&format!("{HEAD}{body}tls = \"1.4\"\n"));
     assert_eq!(kind, ScenarioErrorKind::TlsVersions { text: "1.4".into() });
     assert_eq!((line, column), (7, 7));
+    let (kind, line, column) = invalid_of(&format!("{HEAD}{body}record_size = 20000\n"));
+    assert_eq!((kind, line, column), (ScenarioErrorKind::RecordSize { size: 20000 }, 7, 15));
+    assert_eq!(invalid_of(&format!("{HEAD}{body}record_size = 0\n")).0, ScenarioErrorKind::RecordSize { size: 0 });
     let (kind, line, _) = invalid_of(&format!("{HEAD}tags = [\"chain\", \"Fault\"]\n{body}"));
     assert_eq!((kind, line), (ScenarioErrorKind::Tag { tag: "Fault".into() }, 3));
     let (kind, _, column) = invalid_of(&format!("{HEAD}tags = [\"chain\", \"chain\"]\n{body}"));
@@ -162,6 +165,10 @@ fn show_draws_the_founding_chains() {
         assert_eq!(out.status.code(), Some(0));
         insta::assert_snapshot!(format!("show_{id}"), String::from_utf8(out.stdout).unwrap());
     }
+    // A server that seals its responses in small records says so.
+    let out = otarig(&["scenario", "show", "le-r10-4k-records-2024"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("responses in records of at most 4096 bytes of plaintext"), "{text}");
 }
 
 #[test]
