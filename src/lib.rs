@@ -67,6 +67,7 @@
 
 #[cfg(unix)]
 pub mod board;
+pub mod catalogue;
 pub mod codes;
 pub mod console;
 pub mod device_tls;
@@ -86,6 +87,8 @@ pub mod pki;
 pub mod predict;
 pub mod replay;
 pub mod report;
+#[cfg(unix)]
+pub mod rescue;
 pub mod results;
 #[cfg(unix)]
 pub mod run;

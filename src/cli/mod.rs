@@ -11,6 +11,7 @@ mod pki;
 mod predict;
 mod replay;
 mod report;
+mod rescue;
 mod run;
 mod scenario;
 mod serve;
@@ -98,6 +99,9 @@ enum Command {
     /// How each firmware would judge a certificate chain, offline; when it stops accepting it.
     #[command(after_help = predict::AFTER_HELP)]
     Predict(predict::PredictArgs),
+    /// Which chains a server you control can still send so each firmware updates; chain files.
+    #[command(after_help = rescue::AFTER_HELP)]
+    Rescue(rescue::RescueArgs),
     /// Scenario files: check them, show the chain they serve.
     #[command(after_help = scenario::AFTER_HELP)]
     Scenario(scenario::ScenarioArgs),
@@ -127,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Lab(args) => lab::run(&args),
         Command::Pki(args) => pki::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Rescue(args) => rescue::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Fleet(args) => fleet::run(&args),
         Command::Scenario(args) => scenario::run(&args),

@@ -36,7 +36,7 @@ use crate::image::{BundleEntry, BundleFormat};
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::verify_flags::VerifyFlag;
 
-pub use offline::judge_chain;
+pub use offline::{judge_chain, judge_issuers};
 
 /// `MBEDTLS_ERR_X509_CERT_VERIFY_FAILED`.
 pub(crate) const CERT_VERIFY_FAILED: i32 = -0x2700;

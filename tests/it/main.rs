@@ -30,6 +30,7 @@ mod legacy_pki;
 mod pki;
 mod predict;
 mod predict_releases;
+mod public_cas;
 mod readme_case;
 mod real_builds;
 mod replay_match;

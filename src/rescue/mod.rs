@@ -1,0 +1,488 @@
+//! Which chains a server the owner controls can still send so that a firmware updates.
+//!
+//! For a device (read from its image as `predict` reads it), the search takes a leaf only from
+//! a CA an owner can get one from on the day — a public CA's issuing intermediate of the
+//! [catalogue](crate::catalogue), or the owner's own CA where the firmware trusts a root no
+//! public CA stands behind — then real certificates exactly as their CAs published them, up to
+//! a certificate the firmware trusts (`search`). A lab firmware trusts the lab's look-alikes:
+//! it is judged as trusting the real certificates they stand for (`trust`, `lookalike`), which
+//! is said as inferred. Each candidate is judged by the device's own decision
+//! ([`crate::device_tls::judge_issuers`], its release's profile, date checks only when the
+//! firmware checks dates), and what it accepts is an [`Answer`]: the certificates to send after
+//! the owner's leaf, how long it keeps working, and — `confirm` — how the firmware's update
+//! ended on a twin against a server sending the look-alike chain with a leaf minted under the
+//! look-alike issuing CA.
+
+mod confirm;
+mod lasting;
+pub mod lookalike;
+mod search;
+pub mod trust;
+
+use std::path::PathBuf;
+
+pub use confirm::{ConfirmError, ConfirmOptions, TwinCheck, TwinFirmware, confirm};
+pub use lasting::{Lasting, Refusal};
+pub use lookalike::{LabCert, LabMap, LookAlike};
+pub use trust::{Standing, Trusted, TrustedRole};
+
+use search::{Candidate, Issuing, Link};
+
+use crate::catalogue::{Catalogue, IssuingPeriod, Publication};
+use crate::device_tls::{ChainVerdict, DeviceTlsError, judge_chain, judge_issuers};
+use crate::outcome::{OutcomeClass, VerifyReason};
+use crate::pki::{LabPki, PkiError};
+use crate::predict::Device;
+
+/// A certificate an answer sends after the owner's leaf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentCert {
+    /// Its catalogue name, or the lab authority's name for the owner's own CA.
+    pub name: String,
+    /// Its subject as text.
+    pub subject: String,
+    /// Its subject's common name.
+    pub common_name: String,
+    /// SHA-256 of its DER, 64 hex digits.
+    pub sha256: String,
+    /// Its DER.
+    pub der: Vec<u8>,
+    /// Its PEM file's text, byte for byte as published (or as the lab PKI holds it).
+    pub pem: String,
+    /// `notBefore`, Unix seconds.
+    pub not_before: i64,
+    /// `notAfter`, Unix seconds.
+    pub not_after: i64,
+    /// Where it comes from.
+    pub origin: Origin,
+}
+
+/// Where a sent certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Published by its CA: where.
+    Published(Vec<Publication>),
+    /// The owner's own CA, as the lab PKI holds it: its file.
+    OwnCa(PathBuf),
+}
+
+/// The CA that issues the owner's leaf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuingCa {
+    /// Its common name (`R11`, `YR1`, `Acme Update Server CA 2026`).
+    pub common_name: String,
+    /// Its catalogue or lab name.
+    pub name: String,
+    /// A public CA's issuing period that covers the day; `None` for the owner's own CA.
+    pub period: Option<IssuingPeriod>,
+    /// Its certificate's `notAfter` (Unix seconds): no leaf from it after.
+    pub not_after: i64,
+    /// The owner's own CA.
+    pub own: bool,
+}
+
+/// A chain the firmware accepts.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// Who issues the leaf.
+    pub issuing: IssuingCa,
+    /// What the server sends after the leaf, in order (empty: the leaf alone).
+    pub chain: Vec<SentCert>,
+    /// The trusted certificate the chain ends under (index into [`FirmwareRescue::trusted`]).
+    pub anchor: usize,
+    /// The device's decision on the real certificates (or, for the leaf alone, on look-alikes).
+    pub verdict: ChainVerdict,
+    /// The decision was made on the lab's look-alikes (a leaf directly under a trusted
+    /// certificate: no real leaf to judge), not on the real certificates.
+    pub judged_on_lookalikes: bool,
+    /// How long it keeps working.
+    pub lasting: Lasting,
+    /// The lab names of the look-alikes of `chain`, in order, and of the leaf's issuer; else
+    /// why there are none (a certificate without a look-alike).
+    pub lookalikes: Result<LookAlikeChain, String>,
+    /// How the update ended on a twin.
+    pub twin: TwinCheck,
+}
+
+/// The look-alike of an answer, as a twin's server sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookAlikeChain {
+    /// The lab authority that issues the minted leaf.
+    pub leaf_issuer: String,
+    /// The lab authorities sent after the leaf, in order.
+    pub chain: Vec<String>,
+    /// Certificates whose look-alike's validity is not the real one's, by catalogue name.
+    pub validity_differs: Vec<String>,
+}
+
+/// A chain the firmware refuses.
+#[derive(Clone, Debug)]
+pub struct Refused {
+    /// Who would issue the leaf.
+    pub issuing: String,
+    /// What the server would send after the leaf, by catalogue or lab name.
+    pub chain: Vec<String>,
+    /// How the update would end.
+    pub rejection: (OutcomeClass, VerifyReason),
+    /// The device's decision.
+    pub verdict: ChainVerdict,
+}
+
+/// Why no chain rescues a firmware.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoRescue {
+    /// It trusts nothing.
+    TrustsNothing,
+    /// It trusts only server certificates: none can be issued again for its key.
+    PinnedLeaf {
+        /// The pinned certificates' subjects.
+        subjects: Vec<String>,
+        /// Whether one is self-signed (only a server with its key can send it).
+        self_signed: bool,
+    },
+    /// It trusts an intermediate whose CA no longer issues (or never did).
+    PinnedRetired {
+        /// The intermediates' common names.
+        names: Vec<String>,
+        /// The last day their CA issued, when it did (Unix seconds).
+        stopped: Option<i64>,
+    },
+    /// Every chain that reaches what it trusts is refused; `dates` when every refusal is a date
+    /// (the firmware checks dates and what it trusts is past its `notAfter` or not yet valid).
+    Refused {
+        /// Each refusal's outcome, once.
+        rejections: Vec<(OutcomeClass, VerifyReason)>,
+        /// The trusted certificates expired at the device's clock: common name and `notAfter`.
+        expired_roots: Vec<(String, i64)>,
+    },
+    /// No CA that issues to owners chains to what it trusts.
+    NoPath {
+        /// The common names of what it trusts.
+        roots: Vec<String>,
+        /// The common names of the catalogue's CAs that issue on the day.
+        issuing: Vec<String>,
+    },
+    /// It trusts only certificates neither the catalogue nor the lab knows (perhaps the owner's
+    /// own CA, whose certificates the rig does not have).
+    UnknownRoots {
+        /// Their subjects.
+        subjects: Vec<String>,
+    },
+}
+
+/// The answer for one firmware.
+#[derive(Clone, Debug)]
+pub struct FirmwareRescue {
+    /// The device, as read from its image (and the command line's changes).
+    pub device: Device,
+    /// The day of the question (Unix seconds): leaves are issued then.
+    pub at: i64,
+    /// What the device's clock reads when it checks dates on that day; `None`: it checks none.
+    pub date_check_at: Option<i64>,
+    /// What it trusts, each placed in the real world.
+    pub trusted: Vec<Trusted>,
+    /// Chains it accepts, shortest first.
+    pub answers: Vec<Answer>,
+    /// Chains it refuses (shown when nothing rescues it).
+    pub refused: Vec<Refused>,
+    /// Why nothing rescues it; `None` when an answer does.
+    pub no_rescue: Option<NoRescue>,
+}
+
+/// A rescue that cannot be worked out.
+#[derive(Debug, thiserror::Error)]
+pub enum RescueError {
+    /// The firmware's ESP-IDF version is unknown.
+    #[error("{firmware}: the ESP-IDF version is unknown (no app descriptor, no version string)")]
+    UnknownIdf {
+        /// The firmware's id.
+        firmware: String,
+    },
+    /// A certificate does not parse as mbedTLS reads it.
+    #[error("{firmware}: {source}")]
+    Tls {
+        /// The firmware's id.
+        firmware: String,
+        /// What did not parse.
+        source: DeviceTlsError,
+    },
+    /// A leaf could not be minted under a look-alike.
+    #[error("{firmware}: {source}")]
+    Mint {
+        /// The firmware's id.
+        firmware: String,
+        /// What failed.
+        source: Box<PkiError>,
+    },
+}
+
+/// What a rescue is worked out with.
+#[derive(Clone, Copy, Debug)]
+pub struct RescueContext<'a> {
+    /// The real certificates.
+    pub catalogue: &'a Catalogue,
+    /// The lab PKI (look-alikes, the owner's own CA).
+    pub pki: &'a LabPki,
+    /// Its committed authorities, read once.
+    pub lab: &'a LabMap,
+}
+
+/// The chains `device` accepts from a server its owner controls, on `at` (Unix seconds).
+pub fn rescue(device: &Device, context: RescueContext<'_>, at: i64) -> Result<FirmwareRescue, RescueError> {
+    let RescueContext { catalogue, lab, .. } = context;
+    let firmware = device.firmware.clone().unwrap_or_else(|| "trust set".into());
+    let trusted = trust::trusted_of(&device.anchors, catalogue, lab);
+    let mut real = device.clone();
+    real.anchors = trust::real_anchors(&device.anchors, &trusted, catalogue);
+    let policy = real.policy(at).ok_or_else(|| RescueError::UnknownIdf { firmware: firmware.clone() })?;
+    let tls = |source| RescueError::Tls { firmware: firmware.clone(), source };
+
+    let mut answers: Vec<Answer> = Vec::new();
+    let mut refused = Vec::new();
+    for candidate in search::candidates(catalogue, &trusted, lab, at) {
+        let issuing = issuing_ca(&candidate, catalogue, lab, at);
+        // A longer chain from the same CA adds nothing once a shorter one is accepted.
+        let shorter =
+            |a: &Answer| a.issuing.common_name == issuing.common_name && a.chain.len() < candidate.chain.len();
+        if answers.iter().any(shorter) {
+            continue;
+        }
+        let chain = sent(&candidate.chain, catalogue, context.pki, lab);
+        let lookalikes = lookalike_chain(&candidate, &trusted, catalogue, lab);
+        let (verdict, judged_on_lookalikes) = if chain.is_empty() {
+            let Ok(lookalikes) = &lookalikes else { continue };
+            let verdict = judge_on_lookalikes(device, lookalikes, context.pki, at).map_err(|e| match e {
+                DirectError::Tls(source) => tls(source),
+                DirectError::Mint(source) => RescueError::Mint { firmware: firmware.clone(), source: Box::new(source) },
+            })?;
+            (verdict, true)
+        } else {
+            let ders: Vec<Vec<u8>> = chain.iter().map(|c| c.der.clone()).collect();
+            (judge_issuers(&ders, &policy).map_err(tls)?, false)
+        };
+        match verdict.rejection() {
+            Some(rejection) => refused.push(Refused {
+                issuing: issuing.common_name,
+                chain: chain.iter().map(|c| c.name.clone()).collect(),
+                rejection,
+                verdict,
+            }),
+            None => {
+                let lasting = lasting::lasting(&real, &chain, &trusted[candidate.anchor], &issuing, at).map_err(tls)?;
+                answers.push(Answer {
+                    issuing,
+                    chain,
+                    anchor: candidate.anchor,
+                    verdict,
+                    judged_on_lookalikes,
+                    lasting,
+                    twin: TwinCheck::NotAsked,
+                    lookalikes,
+                });
+            }
+        }
+    }
+    // One answer per issuing CA: the shortest chain, then the one with the fewest expired
+    // certificates, then the one that expires last.
+    let better = |a: &Answer| {
+        let first_expiry = a.chain.iter().map(|c| c.not_after).min().unwrap_or(i64::MAX);
+        (a.chain.len(), a.lasting.expired.len(), std::cmp::Reverse(first_expiry))
+    };
+    answers.sort_by_key(|a| (a.issuing.common_name.clone(), better(a)));
+    answers.dedup_by(|later, first| later.issuing.common_name == first.issuing.common_name);
+    answers.sort_by(|a, b| a.chain.len().cmp(&b.chain.len()).then_with(|| a.issuing.name.cmp(&b.issuing.name)));
+    let date_check_at = policy.date_check_at;
+    let no_rescue =
+        if answers.is_empty() { Some(why_not(&trusted, &refused, catalogue, date_check_at, at)) } else { None };
+    Ok(FirmwareRescue { device: device.clone(), at, date_check_at, trusted, answers, refused, no_rescue })
+}
+
+/// The certificates a chain of links sends.
+fn sent(links: &[Link], catalogue: &Catalogue, pki: &LabPki, lab: &LabMap) -> Vec<SentCert> {
+    links
+        .iter()
+        .filter_map(|link| match link {
+            Link::Public(at) => catalogue.certs.get(*at).map(|c| SentCert {
+                name: c.name.clone(),
+                subject: c.subject.clone(),
+                common_name: c.common_name.clone(),
+                sha256: c.sha256_hex(),
+                der: c.der.clone(),
+                pem: c.pem.clone(),
+                not_before: c.not_before,
+                not_after: c.not_after,
+                origin: Origin::Published(c.published.clone()),
+            }),
+            Link::Own(name) => {
+                let cert = lab.get(name)?;
+                let minted = pki.certificate(name).ok()?;
+                let info = crate::image::CertInfo::from_der(&cert.der)?;
+                Some(SentCert {
+                    name: name.clone(),
+                    common_name: common_name_of(&info.subject),
+                    subject: info.subject,
+                    sha256: sha256_hex(&cert.der),
+                    der: cert.der.clone(),
+                    pem: minted.pem,
+                    not_before: cert.validity.0,
+                    not_after: cert.validity.1,
+                    origin: Origin::OwnCa(pki.cert_path(name)),
+                })
+            }
+        })
+        .collect()
+}
+
+fn common_name_of(subject: &str) -> String {
+    subject.split(", ").find_map(|part| part.strip_prefix("CN=")).unwrap_or(subject).to_owned()
+}
+
+fn sha256_hex(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn issuing_ca(candidate: &Candidate, catalogue: &Catalogue, lab: &LabMap, at: i64) -> IssuingCa {
+    match &candidate.issuing {
+        Issuing::Public(index) => {
+            let cert = catalogue.certs.get(*index);
+            let period = cert.and_then(|c| catalogue.issuing_periods(c).find(|p| p.covers(at)).cloned());
+            IssuingCa {
+                common_name: cert.map(|c| c.common_name.clone()).unwrap_or_default(),
+                name: cert.map(|c| c.name.clone()).unwrap_or_default(),
+                period,
+                not_after: cert.map_or(0, |c| c.not_after),
+                own: false,
+            }
+        }
+        Issuing::Own(name) => {
+            let cert = lab.get(name);
+            let common_name = cert
+                .and_then(|c| crate::image::CertInfo::from_der(&c.der))
+                .map_or_else(|| name.clone(), |info| common_name_of(&info.subject));
+            IssuingCa {
+                common_name,
+                name: name.clone(),
+                period: None,
+                not_after: cert.map_or(0, |c| c.validity.1),
+                own: true,
+            }
+        }
+    }
+}
+
+/// The look-alikes of a candidate, for the twin (and for judging a leaf alone); else why
+/// there are none.
+fn lookalike_chain(
+    candidate: &Candidate,
+    trusted: &[Trusted],
+    catalogue: &Catalogue,
+    lab: &LabMap,
+) -> Result<LookAlikeChain, String> {
+    let mut chain = Vec::new();
+    let mut validity_differs = Vec::new();
+    for link in &candidate.chain {
+        match link {
+            Link::Public(at) => {
+                let Some(real) = catalogue.certs.get(*at) else { return Err("a certificate is missing".into()) };
+                let Some(alike) = lab.lookalike_of(real) else {
+                    return Err(format!("no look-alike of {} ({}) in the lab PKI", real.common_name, real.name));
+                };
+                if !alike.same_validity {
+                    validity_differs.push(real.name.clone());
+                }
+                chain.push(alike.lab.name.clone());
+            }
+            Link::Own(name) => chain.push(name.clone()),
+        }
+    }
+    let leaf_issuer = match chain.first() {
+        Some(first) => first.clone(),
+        None => {
+            let anchor = trusted.get(candidate.anchor).ok_or("no trusted certificate")?;
+            anchor.lab().ok_or_else(|| format!("no look-alike of {} in the lab PKI", anchor.common_name))?.to_owned()
+        }
+    };
+    Ok(LookAlikeChain { leaf_issuer, chain, validity_differs })
+}
+
+enum DirectError {
+    Tls(DeviceTlsError),
+    Mint(PkiError),
+}
+
+/// A leaf directly under a trusted certificate: the device's decision on a leaf minted under
+/// the trusted certificate's lab counterpart, the device trusting what it trusts in the lab.
+fn judge_on_lookalikes(
+    device: &Device,
+    lookalikes: &LookAlikeChain,
+    pki: &LabPki,
+    at: i64,
+) -> Result<ChainVerdict, DirectError> {
+    let leaf =
+        confirm::mint_leaf(&lookalikes.leaf_issuer, device.hostname.as_deref(), pki, at).map_err(DirectError::Mint)?;
+    let Some(policy) = device.policy(at) else {
+        return Err(DirectError::Tls(DeviceTlsError::EmptyChain));
+    };
+    judge_chain(&[leaf], device.hostname.as_deref(), &policy).map_err(DirectError::Tls)
+}
+
+/// Why no chain rescues the firmware.
+fn why_not(
+    trusted: &[Trusted],
+    refused: &[Refused],
+    catalogue: &Catalogue,
+    date_check_at: Option<i64>,
+    at: i64,
+) -> NoRescue {
+    if trusted.is_empty() {
+        return NoRescue::TrustsNothing;
+    }
+    if !refused.is_empty() {
+        let mut rejections: Vec<(OutcomeClass, VerifyReason)> = Vec::new();
+        for r in refused {
+            if !rejections.contains(&r.rejection) {
+                rejections.push(r.rejection);
+            }
+        }
+        let expired_roots = match date_check_at {
+            Some(clock) => trusted
+                .iter()
+                .filter_map(|t| Some((t.common_name.clone(), t.not_after?)))
+                .filter(|(_, not_after)| *not_after < clock)
+                .collect(),
+            None => Vec::new(),
+        };
+        return NoRescue::Refused { rejections, expired_roots };
+    }
+    let leaves: Vec<&Trusted> = trusted.iter().filter(|t| t.role == TrustedRole::Leaf).collect();
+    if leaves.len() == trusted.len() {
+        let self_signed = leaves.iter().any(|t| t.issuer.as_deref() == Some(t.common_name.as_str()));
+        return NoRescue::PinnedLeaf { subjects: leaves.iter().map(|t| t.subject.clone()).collect(), self_signed };
+    }
+    let retired: Vec<&Trusted> = trusted
+        .iter()
+        .filter(|t| t.role == TrustedRole::Intermediate)
+        .filter(|t| t.public().and_then(|at| catalogue.certs.get(at)).is_some_and(|c| !catalogue.issues_at(c, at)))
+        .collect();
+    let cas: Vec<&Trusted> = trusted.iter().filter(|t| t.role != TrustedRole::Leaf).collect();
+    if !retired.is_empty() && retired.len() == cas.len() {
+        let stopped = retired
+            .iter()
+            .filter_map(|t| t.public().and_then(|at| catalogue.certs.get(at)))
+            .flat_map(|c| catalogue.issuing_periods(c).filter_map(|p| p.until))
+            .filter(|until| *until <= at)
+            .max();
+        return NoRescue::PinnedRetired { names: retired.iter().map(|t| t.common_name.clone()).collect(), stopped };
+    }
+    if cas.iter().all(|t| t.standing == Standing::Unknown) {
+        return NoRescue::UnknownRoots { subjects: cas.iter().map(|t| t.subject.clone()).collect() };
+    }
+    let mut issuing: Vec<String> = Vec::new();
+    for cert in catalogue.certs.iter().filter(|c| catalogue.issues_at(c, at)) {
+        if !issuing.contains(&cert.common_name) {
+            issuing.push(cert.common_name.clone());
+        }
+    }
+    NoRescue::NoPath { roots: cas.iter().map(|t| t.common_name.clone()).collect(), issuing }
+}
