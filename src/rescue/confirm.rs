@@ -148,7 +148,7 @@ fn twin_manifest(rescue: &FirmwareRescue, firmware: &TwinFirmware, out: &Path) -
         .trusted
         .iter()
         .filter_map(|t| {
-            let lab = t.lab()?.to_owned();
+            let lab = t.on_twin()?.to_owned();
             let sha256 = t.der.as_deref().map(super::sha256_hex);
             Some((lab, sha256))
         })
@@ -165,14 +165,24 @@ fn twin_manifest(rescue: &FirmwareRescue, firmware: &TwinFirmware, out: &Path) -
             let _ = writeln!(text, "ota_url = {}", quoted(&format!("https://{host}/firmware.bin")));
             let _ = writeln!(text, "trust = {{ pem = [{}] }}", names.join(", "));
             let _ = writeln!(text, "time_check = {}", device.time_check);
+            if device.time_check {
+                let _ = writeln!(text, "clock = \"sntp\"");
+            }
             Ok((out.join("trust-set.toml"), text))
         }
         TwinFirmware::Image(image) => {
             let name = image.file_name().ok_or("the image has no file name")?.to_string_lossy().into_owned();
             let url = device.ota_url.clone().ok_or("the build names no OTA URL")?;
             let _ = writeln!(text, "image = {}\nota_url = {}", quoted(&name), quoted(&url));
-            if device.time_check {
-                let _ = writeln!(text, "time_check = true");
+            let given = |key: &str| device.sources.get(key) == Some(&crate::firmware::profile::Source::Given);
+            if given("idf") {
+                let _ = writeln!(text, "idf = {}", quoted(&idf));
+            }
+            if given("time_check") {
+                let _ = writeln!(text, "time_check = {}", device.time_check);
+                if device.time_check {
+                    let _ = writeln!(text, "clock = \"sntp\"");
+                }
             }
             for (lab, sha256) in &lab_names {
                 if let Some(sha256) = sha256 {
@@ -236,7 +246,7 @@ pub fn confirm(
                 }
             };
             // A firmware the rig builds for the twin trusts only what has a look-alike.
-            let anchor_in_lab = trusted.get(answer.anchor).is_some_and(|t| t.lab().is_some())
+            let anchor_in_lab = trusted.get(answer.anchor).is_some_and(|t| t.on_twin().is_some())
                 || matches!(how_runs, TwinFirmware::Fleet(_));
             if !anchor_in_lab {
                 let name = trusted.get(answer.anchor).map_or_else(String::new, |t| t.common_name.clone());

@@ -400,7 +400,10 @@ fn lookalike_chain(
         Some(first) => first.clone(),
         None => {
             let anchor = trusted.get(candidate.anchor).ok_or("no trusted certificate")?;
-            anchor.lab().ok_or_else(|| format!("no look-alike of {} in the lab PKI", anchor.common_name))?.to_owned()
+            anchor
+                .on_twin()
+                .ok_or_else(|| format!("no look-alike of {} in the lab PKI", anchor.common_name))?
+                .to_owned()
         }
     };
     Ok(LookAlikeChain { leaf_issuer, chain, validity_differs })

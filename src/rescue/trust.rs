@@ -75,6 +75,9 @@ pub struct Trusted {
     pub not_after: Option<i64>,
     /// What it is in the real world.
     pub standing: Standing,
+    /// The lab authority a twin's firmware trusts in its place: itself when it is one, else
+    /// the look-alike of the real certificate; `None`: the lab has none.
+    pub lookalike: Option<String>,
 }
 
 impl Trusted {
@@ -86,12 +89,9 @@ impl Trusted {
         }
     }
 
-    /// The lab authority it is, when it is one.
-    pub fn lab(&self) -> Option<&str> {
-        match &self.standing {
-            Standing::LookAlike { lab, .. } | Standing::OwnCa { lab } => Some(lab),
-            _ => None,
-        }
+    /// The lab authority that stands in for it on a twin.
+    pub fn on_twin(&self) -> Option<&str> {
+        self.lookalike.as_deref()
     }
 }
 
@@ -119,6 +119,7 @@ fn from_certificate(der: &[u8], catalogue: &Catalogue, lab: &LabMap) -> Option<T
         },
     };
     let subject = cert.subject().to_string();
+    let lookalike = twin_name(&standing, catalogue, lab);
     Some(Trusted {
         common_name: common_name(&cert).unwrap_or_else(|| subject.clone()),
         subject,
@@ -131,6 +132,7 @@ fn from_certificate(der: &[u8], catalogue: &Catalogue, lab: &LabMap) -> Option<T
         role,
         not_after: Some(cert.validity().not_after.timestamp()),
         standing,
+        lookalike,
     })
 }
 
@@ -156,6 +158,7 @@ fn from_entry(entry: &BundleEntry, catalogue: &Catalogue, lab: &LabMap) -> Trust
         Standing::Public(at) | Standing::LookAlike { public: at, .. } => catalogue.certs.get(*at).map(|c| c.not_after),
         _ => None,
     };
+    let lookalike = twin_name(&standing, catalogue, lab);
     Trusted {
         subject,
         common_name,
@@ -166,6 +169,16 @@ fn from_entry(entry: &BundleEntry, catalogue: &Catalogue, lab: &LabMap) -> Trust
         role: TrustedRole::Root,
         not_after,
         standing,
+        lookalike,
+    }
+}
+
+/// The lab authority a twin trusts in place of a certificate of this standing.
+fn twin_name(standing: &Standing, catalogue: &Catalogue, lab: &LabMap) -> Option<String> {
+    match standing {
+        Standing::LookAlike { lab, .. } | Standing::OwnCa { lab } => Some(lab.clone()),
+        Standing::Public(at) => lab.lookalike_of(catalogue.certs.get(*at)?).map(|alike| alike.lab.name.clone()),
+        Standing::Unknown => None,
     }
 }
 

@@ -37,6 +37,7 @@ mod replay_match;
 mod replay_readme;
 mod report;
 mod report_html;
+mod rescue;
 mod robustness;
 mod run;
 mod run_boards;
