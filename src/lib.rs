@@ -27,7 +27,9 @@
 //!   [`outcome`] with the lines that decided it, and [`replay`] does both for a captured log,
 //!   the same code a live run uses.
 //! - **Predicting**: [`predict`] judges a chain offline for each firmware, with the same
-//!   [`device_tls`] decision as the twin.
+//!   [`device_tls`] decision as the twin; [`rescue`] finds the chains of real certificates
+//!   ([`catalogue`]) a server the owner controls can still send so a firmware updates, and runs
+//!   each on a twin.
 //!
 //! Under them: [`outcome`] (the outcome classes, a contract), [`codes`] (mbedTLS and
 //! `esp_err_t` names), [`verify_flags`] (mbedTLS's `BADCERT_*` flags), [`toml_source`]

@@ -315,13 +315,13 @@ fn trusted_text(rescue: &FirmwareRescue, catalogue: &Catalogue) -> String {
                 (Standing::Public(_), _) => String::new(),
                 (Standing::LookAlike { lab, public }, _) => {
                     let real = catalogue.certs.get(*public).map_or("?", |c| c.name.as_str());
-                    format!(" (the lab's look-alike {lab}, taken as the real one, {real} in the catalogue: inferred from its name, key and issuer)")
+                    format!(": the lab's look-alike {lab}, taken as the real one ({real} in the catalogue), inferred from its name, key and issuer")
                 }
-                (Standing::OwnCa { lab }, TrustedRole::Leaf) => format!(" (the lab's {lab})"),
+                (Standing::OwnCa { lab }, TrustedRole::Leaf) => format!(": the lab's {lab}"),
                 (Standing::OwnCa { lab }, _) => {
-                    format!(" (the lab's {lab}, which no public certificate stands behind: the owner's own CA, inferred)")
+                    format!(": the lab's {lab}, which no public certificate stands behind: the owner's own CA (inferred)")
                 }
-                (Standing::Unknown, _) => " (not in the catalogue of public CAs)".into(),
+                (Standing::Unknown, _) => ", which is not in the catalogue of public CAs".into(),
             };
             format!("{role}{}{what}", t.common_name)
         })
@@ -390,47 +390,50 @@ fn why_text(why: &NoRescue, rescue: &FirmwareRescue) -> String {
     }
 }
 
-fn lasting_text(answer: &Answer) -> String {
+/// How long the chain works, and the device's reason.
+fn works_text(answer: &Answer) -> Vec<String> {
     let lasting = &answer.lasting;
     let expired: Vec<String> = lasting.expired.iter().map(|(name, at)| format!("{name} {}", day(*at))).collect();
-    let mut text = if lasting.follows_calendar {
-        match &lasting.until {
-            Some(refusal) if refusal.expires => format!(
-                "until {} expires {} (the device checks dates)",
-                refusal.certificate,
-                when(refusal.at.saturating_sub(1))
-            ),
-            Some(refusal) => format!(
-                "until {} (the device checks dates, and {} becomes valid then)",
-                when(refusal.at),
-                refusal.certificate
-            ),
-            None => "at every date a certificate of it changes (the device checks dates)".into(),
-        }
-    } else if let Some(clock) = lasting.fixed_clock {
-        format!("while the server sends it (the device checks dates against a clock that reads {})", day(clock))
-    } else if expired.is_empty() {
-        "while the server sends it (the device checks no dates)".into()
-    } else {
-        format!("while the server sends it: the device checks no dates (expired, taken anyway: {})", expired.join(", "))
-    };
-    let issuing = &answer.issuing;
-    if issuing.own {
-        text.push_str(&format!(
-            "; leaves from the owner's {} until it expires {}",
-            issuing.common_name,
-            day(lasting.issuing_until)
-        ));
-    } else if lasting.issuing_end_known {
-        text.push_str(&format!("; {} issues leaves until {}", issuing.common_name, day(lasting.issuing_until)));
-    } else {
-        text.push_str(&format!(
-            "; {} issues leaves (as of its CA's page) and expires {}",
-            issuing.common_name,
-            day(lasting.issuing_until)
-        ));
+    if lasting.follows_calendar {
+        let until = match &lasting.until {
+            Some(refusal) if refusal.expires => {
+                format!("until {} expires {}", refusal.certificate, when(refusal.at.saturating_sub(1)))
+            }
+            Some(refusal) => format!("until {}, when {} becomes valid", when(refusal.at), refusal.certificate),
+            None => "at every date a certificate of it changes validity".into(),
+        };
+        return vec![format!("{until} (the device checks dates)")];
     }
-    text
+    if let Some(clock) = lasting.fixed_clock {
+        return vec![format!(
+            "while the server sends it (the device checks dates against a clock that reads {})",
+            day(clock)
+        )];
+    }
+    if expired.is_empty() {
+        return vec!["while the server sends it (the device checks no dates)".into()];
+    }
+    vec![
+        "while the server sends it: the device checks no dates".into(),
+        format!("(expired, and taken: {})", expired.join(", ")),
+    ]
+}
+
+/// Where the owner's next leaves come from, and until when.
+fn leaves_text(answer: &Answer, catalogue: &Catalogue) -> String {
+    let issuing = &answer.issuing;
+    let until = day(answer.lasting.issuing_until);
+    if issuing.own {
+        format!("from the owner's {} until it expires {until}", issuing.common_name)
+    } else if answer.lasting.issuing_end_known {
+        format!("from {} until its CA stopped issuing from it on {until}", issuing.common_name)
+    } else {
+        format!(
+            "from {} (issuing, per its CA's page of {}) until it expires {until} at the latest",
+            issuing.common_name,
+            day(catalogue.checked)
+        )
+    }
 }
 
 fn twin_text(check: &TwinCheck) -> String {
@@ -468,13 +471,8 @@ fn to_text(
             n => format!("{n} chains rescue it on {}", day(rescue.at)),
         };
         let _ = writeln!(out, "{name}: {headline}");
-        let _ = writeln!(
-            out,
-            "  ESP-IDF {}, {}; {}",
-            idf_text(&rescue.device),
-            dates_text(rescue),
-            trusted_text(rescue, catalogue)
-        );
+        let _ = writeln!(out, "  ESP-IDF {}, {}", idf_text(&rescue.device), dates_text(rescue));
+        let _ = writeln!(out, "  {}", trusted_text(rescue, catalogue));
         if let Some(why) = &rescue.no_rescue {
             let _ = writeln!(out, "  why: {}", why_text(why, rescue));
         }
@@ -495,7 +493,10 @@ fn to_text(
             let anchor = rescue.trusted.get(answer.anchor).map_or("?", |t| t.common_name.as_str());
             let judged = if answer.judged_on_lookalikes { " (judged on the lab's look-alikes)" } else { "" };
             let _ = writeln!(out, "     reaches: {anchor}, which it trusts{judged}");
-            let _ = writeln!(out, "     works: {}", lasting_text(answer));
+            for (i, line) in works_text(answer).iter().enumerate() {
+                let _ = writeln!(out, "     {}{line}", if i == 0 { "works: " } else { "       " });
+            }
+            let _ = writeln!(out, "     leaves: {}", leaves_text(answer, catalogue));
             if let Some((_, _, path)) = files.iter().find(|(ff, aa, _)| *ff == f && *aa == a) {
                 let _ = writeln!(out, "     chain file: {} (ssl_certificate: the leaf, then this)", path.display());
             }

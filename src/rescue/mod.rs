@@ -29,7 +29,7 @@ pub use trust::{Standing, Trusted, TrustedRole};
 use search::{Candidate, Issuing, Link};
 
 use crate::catalogue::{Catalogue, IssuingPeriod, Publication};
-use crate::device_tls::{ChainVerdict, DeviceTlsError, judge_chain, judge_issuers};
+use crate::device_tls::{Anchors, ChainVerdict, DevicePolicy, DeviceTlsError, judge_chain, judge_issuers};
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::pki::{LabPki, PkiError};
 use crate::predict::Device;
@@ -251,10 +251,14 @@ pub fn rescue(device: &Device, context: RescueContext<'_>, at: i64) -> Result<Fi
         let lookalikes = lookalike_chain(&candidate, &trusted, catalogue, lab);
         let (verdict, judged_on_lookalikes) = if chain.is_empty() {
             let Ok(lookalikes) = &lookalikes else { continue };
-            let verdict = judge_on_lookalikes(device, lookalikes, context.pki, at).map_err(|e| match e {
-                DirectError::Tls(source) => tls(source),
-                DirectError::Mint(source) => RescueError::Mint { firmware: firmware.clone(), source: Box::new(source) },
-            })?;
+            let verdict = judge_on_lookalikes(device.hostname.as_deref(), lookalikes, &policy, context, at).map_err(
+                |e| match e {
+                    DirectError::Tls(source) => tls(source),
+                    DirectError::Mint(source) => {
+                        RescueError::Mint { firmware: firmware.clone(), source: Box::new(source) }
+                    }
+                },
+            )?;
             (verdict, true)
         } else {
             let ders: Vec<Vec<u8>> = chain.iter().map(|c| c.der.clone()).collect();
@@ -415,19 +419,19 @@ enum DirectError {
 }
 
 /// A leaf directly under a trusted certificate: the device's decision on a leaf minted under
-/// the trusted certificate's lab counterpart, the device trusting what it trusts in the lab.
+/// the trusted certificate's lab counterpart, the device trusting that counterpart (the only
+/// certificate a leaf it issues meets).
 fn judge_on_lookalikes(
-    device: &Device,
+    hostname: Option<&str>,
     lookalikes: &LookAlikeChain,
-    pki: &LabPki,
+    policy: &DevicePolicy,
+    context: RescueContext<'_>,
     at: i64,
 ) -> Result<ChainVerdict, DirectError> {
-    let leaf =
-        confirm::mint_leaf(&lookalikes.leaf_issuer, device.hostname.as_deref(), pki, at).map_err(DirectError::Mint)?;
-    let Some(policy) = device.policy(at) else {
-        return Err(DirectError::Tls(DeviceTlsError::EmptyChain));
-    };
-    judge_chain(&[leaf], device.hostname.as_deref(), &policy).map_err(DirectError::Tls)
+    let leaf = confirm::mint_leaf(&lookalikes.leaf_issuer, hostname, context.pki, at).map_err(DirectError::Mint)?;
+    let anchor = context.lab.get(&lookalikes.leaf_issuer).map(|c| c.der.clone()).into_iter().collect();
+    let policy = DevicePolicy { anchors: Anchors::Roots(anchor), ..policy.clone() };
+    judge_chain(&[leaf], hostname, &policy).map_err(DirectError::Tls)
 }
 
 /// Why no chain rescues the firmware.
