@@ -143,3 +143,79 @@ fn extend(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::device_tls::Anchors;
+    use crate::pki::LabPki;
+    use crate::rescue::trust::trusted_of;
+
+    fn lab_dir() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn day(text: &str) -> i64 {
+        crate::pki::spec::parse_time(text).map(time::OffsetDateTime::unix_timestamp).unwrap_or_default()
+    }
+
+    /// The chains found for a firmware trusting these catalogue certificates, by name.
+    fn found(roots: &[&str], at: &str) -> Vec<Vec<String>> {
+        let catalogue = Catalogue::open(&lab_dir().join("data/public-cas")).unwrap();
+        let pki = LabPki::open(&lab_dir().join("scenarios/pki")).unwrap();
+        let lab = LabMap::new(&pki);
+        let anchors = Anchors::Roots(roots.iter().map(|name| catalogue.get(name).unwrap().der.clone()).collect());
+        let trusted = trusted_of(&anchors, &catalogue, &lab);
+        candidates(&catalogue, &trusted, &lab, day(at))
+            .into_iter()
+            .map(|c| {
+                c.chain
+                    .iter()
+                    .map(|link| match link {
+                        Link::Public(i) => catalogue.certs[*i].name.clone(),
+                        Link::Own(name) => name.clone(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chains_climb_from_the_issuing_ca_to_the_first_trusted_issuer() {
+        let chains = found(&["dst-root-ca-x3"], "2025-03-01");
+        assert!(chains.contains(&vec!["r11".to_owned(), "isrg-root-x1-by-dst".to_owned()]), "{chains:?}");
+        // E5 by ISRG Root X2, then X2 by X1 (2020), then X1 by DST: longer, but a chain too.
+        let long = ["e5", "isrg-root-x2-by-x1", "isrg-root-x1-by-dst"].map(str::to_owned).to_vec();
+        assert!(chains.contains(&long), "{chains:?}");
+        // The 2026 reissue of X2 by X1 did not exist in 2025; expired certificates are used.
+        assert!(chains.iter().flatten().all(|name| name != "isrg-root-x2-by-x1-2026"), "{chains:?}");
+        // Shortest first, and nothing past the first trusted issuer (no DST root sent).
+        assert!(chains.windows(2).all(|pair| pair[0].len() <= pair[1].len()));
+        assert!(chains.iter().flatten().all(|name| name != "dst-root-ca-x3"));
+    }
+
+    #[test]
+    fn a_trusted_issuing_ca_sends_the_leaf_alone_and_a_root_no_ca_reaches_has_no_chain() {
+        assert!(found(&["r3"], "2022-01-01").contains(&Vec::new()));
+        assert!(found(&["r3"], "2025-03-01").is_empty());
+        assert!(found(&["baltimore-cybertrust-root"], "2026-11-25").is_empty());
+        assert!(found(&["isrg-root-x1"], "2019-01-01").is_empty(), "nothing in the catalogue issued then");
+    }
+
+    #[test]
+    fn every_ca_that_issued_since_2024_has_a_look_alike_of_its_dates() {
+        let catalogue = Catalogue::open(&lab_dir().join("data/public-cas")).unwrap();
+        let pki = LabPki::open(&lab_dir().join("scenarios/pki")).unwrap();
+        let lab = LabMap::new(&pki);
+        for cert in catalogue.certs.iter().filter(|c| catalogue.issuing_periods(c).any(|p| p.from >= day("2024-01-01")))
+        {
+            let alike = lab.lookalike_of(cert).unwrap_or_else(|| panic!("no look-alike of {}", cert.name));
+            assert!(alike.same_subject && alike.same_validity, "{}: {alike:?}", cert.name);
+            // And back: the look-alike stands for a certificate of the same CA.
+            let real = lab.public_of(alike.lab, &catalogue).unwrap();
+            assert!(real.same_ca(cert), "{} -> {} -> {}", cert.name, alike.lab.name, real.name);
+        }
+    }
+}

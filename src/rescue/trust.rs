@@ -236,3 +236,36 @@ pub fn real_anchors(anchors: &Anchors, trusted: &[Trusted], catalogue: &Catalogu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::image::BundleFormat;
+    use crate::pki::LabPki;
+
+    #[test]
+    fn a_lab_bundle_is_judged_as_the_real_bundle_sorted_as_the_real_names_sort() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let catalogue = Catalogue::open(&root.join("data/public-cas")).unwrap();
+        let pki = LabPki::open(&root.join("scenarios/pki")).unwrap();
+        let lab = LabMap::new(&pki);
+        let entry = |name: &str| BundleEntry::from_certificate_der(&pki.certificate(name).unwrap().der).unwrap();
+        let mut entries: Vec<BundleEntry> =
+            ["isrg_root_x1", "dst_root_x3", "globalsign_root_ca", "acme_device_root"].map(entry).to_vec();
+        entries.sort_by(|a, b| a.subject_der.cmp(&b.subject_der));
+        let anchors = Anchors::Bundle { entries, format: BundleFormat::BigEndianV44 };
+        let trusted = trusted_of(&anchors, &catalogue, &lab);
+        let standings: Vec<&Standing> = trusted.iter().map(|t| &t.standing).collect();
+        assert_eq!(standings.iter().filter(|s| matches!(s, Standing::LookAlike { .. })).count(), 3, "{standings:?}");
+        assert!(standings.contains(&&Standing::OwnCa { lab: "acme_device_root".into() }));
+        let Anchors::Bundle { entries: real, .. } = real_anchors(&anchors, &trusted, &catalogue) else { panic!() };
+        assert!(real.windows(2).all(|pair| pair[0].subject_der <= pair[1].subject_der));
+        let real_x1 = catalogue.get("isrg-root-x1").unwrap();
+        assert!(real.iter().any(|e| e.public_key_der == real_x1.public_key_der));
+        // The owner's own root stays as it is: nothing public stands for it.
+        let acme = entry("acme_device_root");
+        assert!(real.contains(&acme));
+    }
+}
