@@ -330,11 +330,17 @@ fn trusted_text(rescue: &FirmwareRescue, catalogue: &Catalogue) -> String {
 }
 
 fn dates_text(rescue: &FirmwareRescue) -> String {
-    match (rescue.date_check_at, rescue.device.clock) {
+    let text = match (rescue.date_check_at, rescue.device.clock) {
         (None, _) => "checks no dates".into(),
         (Some(at), ClockSource::Sntp) => format!("checks dates (SNTP, {})", day(at)),
         (Some(at), ClockSource::Fixed(_)) => format!("checks dates against a fixed clock ({})", day(at)),
         (Some(_), ClockSource::Unset) => "checks dates against a clock never set (1970)".into(),
+    };
+    // What nothing stated is ESP-IDF's default: said so, as an inference.
+    match rescue.device.sources.get("time_check") {
+        Some(Source::Default) => format!("{text} (ESP-IDF's default: nothing states it)"),
+        Some(Source::ImageStrings) => format!("{text} (guessed from the build's strings)"),
+        _ => text,
     }
 }
 
