@@ -27,7 +27,7 @@ real certificates exactly as their CAs published them, up to what the firmware t
 chain is judged by the device's own decision (predict's: its release's mbedTLS profile, date
 checks only when it checks dates) and run on a twin against a server sending the lab's
 look-alike chain. Exit status: 0 when every firmware has a rescue, 1 when one cannot be rescued,
-2 for usage errors and unreadable files, 3 when the rig could not run a twin cell.
+2 for usage errors, unreadable files and an --out in use, 3 when the rig could not run the twins.
 
 Examples:
   otarig rescue --firmware dst-x3-idf3.2
@@ -167,7 +167,10 @@ fn rescue_command(args: &RescueArgs) -> Result<u8, String> {
                     fleet,
                     pki_dir: args.pki.clone(),
                 };
-                otarig::rescue::confirm(&mut rescues, &how, &options).map_err(|e| e.to_string())?;
+                if let Err(err) = otarig::rescue::confirm(&mut rescues, &how, &options) {
+                    eprintln!("error: the twin cells: {err}");
+                    return Ok(confirm_error_code(&err));
+                }
                 twin_dir = Some(out);
             }
             None => {
@@ -199,6 +202,22 @@ fn rescue_command(args: &RescueArgs) -> Result<u8, String> {
     } else {
         exit::OK
     })
+}
+
+/// The exit code of twin cells that could not run at all: 2 for a run directory that cannot be
+/// written, another run holds or that holds results (give another `--out`), else 3 (the rig).
+fn confirm_error_code(err: &otarig::rescue::ConfirmError) -> u8 {
+    use otarig::rescue::ConfirmError;
+    use otarig::run::RunError;
+    match err {
+        ConfirmError::Run(RunError::Locked(_) | RunError::HoldsResults { .. } | RunError::Output { .. })
+        | ConfirmError::Pki(_)
+        | ConfirmError::Write { .. } => {
+            eprintln!("hint: give another --out, or --no-twin");
+            exit::USAGE
+        }
+        _ => exit::INFRA,
+    }
 }
 
 /// How a firmware runs on a twin.

@@ -281,6 +281,13 @@ fn usage_errors_exit_2_and_help_has_examples() {
         let (code, _, stderr) = otarig(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
     }
+    // Twin cells never empty an earlier run's results.
+    let tmp = TempDir::new("rescue-out-taken");
+    std::fs::write(tmp.0.join("results.jsonl"), "{}\n").unwrap();
+    let taken = tmp.0.to_string_lossy().into_owned();
+    let (code, _, stderr) = otarig(&["rescue", "--firmware", "isrg-x1-idf4.4", "--at", "2026-11-25", "--out", &taken]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(std::fs::read_to_string(tmp.0.join("results.jsonl")).unwrap(), "{}\n");
     let (code, stdout, _) = otarig(&["rescue", "--help"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("Examples:") && stdout.contains("--chain-file"), "{stdout}");
