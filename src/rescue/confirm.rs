@@ -130,14 +130,25 @@ fn scenario_text(
     text
 }
 
+/// Why a leaf could not be minted under a lab authority.
+#[derive(Debug, thiserror::Error)]
+pub enum LeafError {
+    /// The leaf's scenario does not check (an issuer the lab PKI lacks).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The lab PKI could not mint it.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+}
+
 /// A leaf for `host` (the fleet's update host when `None`) issued on `at` by the lab authority
 /// `issuer`, as a scenario mints one: DER.
-pub(super) fn mint_leaf(issuer: &str, host: Option<&str>, pki: &LabPki, at: i64) -> Result<Vec<u8>, PkiError> {
+pub(super) fn mint_leaf(issuer: &str, host: Option<&str>, pki: &LabPki, at: i64) -> Result<Vec<u8>, LeafError> {
     let text = scenario_text("a leaf", at, issuer, host.unwrap_or(DEFAULT_HOST), &[], None);
-    let scenario = Scenario::from_source(&TomlSource::new("leaf.toml", text), pki)
-        .map_err(|e| PkiError::Unknown { name: format!("{issuer} ({e})") })?;
+    let scenario = Scenario::from_source(&TomlSource::new("leaf.toml", text), pki)?;
     let served = ServedChain::build(&scenario, pki)?;
-    served.certs.into_iter().next().map(|c| c.der).ok_or_else(|| PkiError::Unknown { name: issuer.to_owned() })
+    // The scenario's chain is its leaf alone.
+    Ok(served.certs.into_iter().next().map(|c| c.der).unwrap_or_default())
 }
 
 /// The manifest a trust set or a real build runs as on a twin, and its id.

@@ -22,7 +22,7 @@ mod why;
 
 use std::path::PathBuf;
 
-pub use confirm::{ConfirmError, ConfirmOptions, TwinCheck, TwinFirmware, confirm};
+pub use confirm::{ConfirmError, ConfirmOptions, LeafError, TwinCheck, TwinFirmware, confirm};
 pub use lasting::{Lasting, Refusal};
 pub use lookalike::{LabCert, LabMap, LookAlike};
 pub use trust::{Standing, Trusted, TrustedRole};
@@ -33,7 +33,7 @@ use search::{Candidate, Issuing, Link};
 use crate::catalogue::{Catalogue, IssuingPeriod, Publication};
 use crate::device_tls::{Anchors, ChainVerdict, DevicePolicy, DeviceTlsError, judge_chain, judge_issuers};
 use crate::outcome::{OutcomeClass, VerifyReason};
-use crate::pki::{LabPki, PkiError};
+use crate::pki::LabPki;
 use crate::predict::Device;
 
 /// A certificate an answer sends after the owner's leaf.
@@ -172,7 +172,7 @@ pub enum RescueError {
         /// The firmware's id.
         firmware: String,
         /// What failed.
-        source: Box<PkiError>,
+        source: Box<LeafError>,
     },
 }
 
@@ -375,7 +375,7 @@ fn lookalike_chain(
 
 enum DirectError {
     Tls(DeviceTlsError),
-    Mint(PkiError),
+    Mint(LeafError),
 }
 
 /// A leaf directly under a trusted certificate: the device's decision on a leaf minted under
