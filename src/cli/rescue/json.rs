@@ -80,7 +80,9 @@ pub(super) fn to_json(rescues: &[FirmwareRescue], catalogue: &Catalogue, files: 
                     })),
                     "expired_in_use": lasting.expired.iter().map(|(name, at)| json!({ "name": name, "not_after": rfc3339(*at) })).collect::<Vec<_>>(),
                     "chain_file": files.iter().find(|(ff, aa, _)| *ff == f && *aa == a).map(|(_, _, p)| p.display().to_string()),
-                    "lookalikes": answer.lookalikes.as_ref().ok().map(|l| json!({ "leaf_issuer": l.leaf_issuer, "chain": l.chain })),
+                    "lookalikes": answer.lookalikes.as_ref().ok().map(|l| json!({
+                        "leaf_issuer": l.leaf_issuer, "chain": l.chain, "validity_differs": l.validity_differs,
+                    })),
                     "twin": { "status": twin_status, "detail": twin_detail },
                 })
             })

@@ -242,6 +242,16 @@ pub(super) fn to_text(
                 let _ = writeln!(out, "     chain file: {} (ssl_certificate: the leaf, then this)", path.display());
             }
             let _ = writeln!(out, "     twin: {}", twin_text(&answer.twin));
+            if let Ok(lookalikes) = &answer.lookalikes
+                && !lookalikes.validity_differs.is_empty()
+                && !matches!(answer.twin, TwinCheck::NotPossible(_) | TwinCheck::NotAsked)
+            {
+                let names = lookalikes.validity_differs.join(", ");
+                let _ = writeln!(
+                    out,
+                    "           (the look-alikes of {names} are not valid exactly when the real ones are)"
+                );
+            }
         }
         let _ = writeln!(out);
     }
