@@ -232,7 +232,8 @@ pub fn rescue(device: &Device, context: RescueContext<'_>, at: i64) -> Result<Fi
                 verdict,
             }),
             None => {
-                let lasting = lasting::lasting(&real, &chain, &trusted[candidate.anchor], &issuing, at).map_err(tls)?;
+                let Some(anchor) = trusted.get(candidate.anchor) else { continue };
+                let lasting = lasting::lasting(&real, &chain, anchor, &issuing, at).map_err(tls)?;
                 answers.push(Answer {
                     issuing,
                     chain,
