@@ -44,7 +44,7 @@ use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::verify_flags::VerifyFlag;
 
 pub use config::{Curve, Curves, DEFAULT_IN_CONTENT_LEN, MIN_IN_CONTENT_LEN, TlsConfig};
-pub use offline::judge_chain;
+pub use offline::{judge_chain, judge_issuers};
 pub use records::{InputBuffer, PAYLOAD_OVERHEAD, SSL_BAD_INPUT_DATA, SSL_INVALID_RECORD};
 
 /// `MBEDTLS_ERR_X509_CERT_VERIFY_FAILED`.

@@ -69,6 +69,19 @@ pub fn judge_chain(
     Ok(verdict)
 }
 
+/// How a device with `policy` judges the certificates a server sends after its leaf (DER, in
+/// the order sent, the leaf's issuer first), as they stand above a leaf that CA issued: the
+/// same verification as [`judge_chain`] from the first of them up, with no host name to match
+/// and no leaf to check the key usage of.
+///
+/// What the leaf adds is not judged: its signature (its CA makes it), its dates (a fresh one)
+/// and its name and usage (the owner's, from a CA that issues server certificates). A path
+/// length constraint counts one certificate fewer below each CA than with the leaf, so a
+/// constraint the leaf alone would break goes unseen.
+pub fn judge_issuers(issuers: &[Vec<u8>], policy: &DevicePolicy) -> Result<ChainVerdict, DeviceTlsError> {
+    verify_as_device(issuers, None, policy).map(|(verdict, _)| verdict)
+}
+
 /// The verification alone (what `mbedtls_x509_crt_verify_with_profile` and the callback
 /// decide), and the head of the chain the TLS layer kept, whose usage it checks next; `None`
 /// when the handshake ended before verification or no certificate was kept.
