@@ -258,6 +258,7 @@ impl Server {
         let config = ServeConfig {
             chain: chain.clone(),
             tls: scenario.tls,
+            record_size: scenario.record_size.map(|size| size as usize),
             image,
             path: IMAGE_PATH.into(),
             fault: scenario.fault.clone(),

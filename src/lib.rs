@@ -27,7 +27,9 @@
 //!   [`outcome`] with the lines that decided it, and [`replay`] does both for a captured log,
 //!   the same code a live run uses.
 //! - **Predicting**: [`predict`] judges a chain offline for each firmware, with the same
-//!   [`device_tls`] decision as the twin.
+//!   [`device_tls`] decision as the twin; [`rescue`] finds the chains of real certificates
+//!   ([`catalogue`]) a server the owner controls can still send so a firmware updates, and runs
+//!   each on a twin.
 //!
 //! Under them: [`outcome`] (the outcome classes, a contract), [`codes`] (mbedTLS and
 //! `esp_err_t` names), [`verify_flags`] (mbedTLS's `BADCERT_*` flags), [`toml_source`]
@@ -67,6 +69,7 @@
 
 #[cfg(unix)]
 pub mod board;
+pub mod catalogue;
 pub mod codes;
 pub mod console;
 pub mod device_tls;
@@ -86,6 +89,8 @@ pub mod pki;
 pub mod predict;
 pub mod replay;
 pub mod report;
+#[cfg(unix)]
+pub mod rescue;
 pub mod results;
 #[cfg(unix)]
 pub mod run;

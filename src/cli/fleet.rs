@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use otarig::device_tls::DEFAULT_IN_CONTENT_LEN;
 use otarig::firmware::add::{BuildFiles, default_id, dump_parts, find_build, manifest_text};
 use otarig::firmware::{FirmwareManifest, Fleet, Trust, build};
 use otarig::pki::LabPki;
@@ -118,13 +119,19 @@ fn member_row(firmware: &FirmwareManifest) -> Vec<String> {
     let host = firmware.ota_url.as_ref().map_or("(none)".to_owned(), |url| url.host.clone());
     let mut flags = Vec::new();
     if firmware.time_check {
-        flags.push("checks dates");
+        flags.push("checks dates".to_owned());
     }
     if firmware.rollback {
-        flags.push("rollback");
+        flags.push("rollback".to_owned());
     }
     if firmware.update {
-        flags.push("the update");
+        flags.push("the update".to_owned());
+    }
+    if !firmware.tls.curves_off.is_empty() {
+        flags.push(format!("no {} ({})", firmware.tls.curves_off.names(), source("curves_off")));
+    }
+    if firmware.tls.in_content_len != DEFAULT_IN_CONTENT_LEN {
+        flags.push(format!("TLS input {} B ({})", firmware.tls.in_content_len, source("tls_in_content_len")));
     }
     vec![
         firmware.id.clone(),
@@ -164,6 +171,8 @@ fn member_json(firmware: &FirmwareManifest) -> serde_json::Value {
         "log_level": firmware.log_level,
         "time_check": firmware.time_check,
         "rollback": firmware.rollback,
+        "curves_off": firmware.tls.curves_off,
+        "tls_in_content_len": firmware.tls.in_content_len,
         "trust": trust_text(firmware),
         "update": firmware.update,
         "image": firmware.image,

@@ -11,6 +11,7 @@ mod pki;
 mod predict;
 mod replay;
 mod report;
+mod rescue;
 mod run;
 mod scenario;
 mod serve;
@@ -30,21 +31,24 @@ pub enum OutputFormat {
 }
 
 /// The process's exit codes, a contract documented in the README ("Exit status" for `replay`,
-/// the table under `otarig run` for the runner). Every command exits [`OK`](exit::OK) or
-/// [`USAGE`](exit::USAGE); only `run` uses the others.
+/// the table under `otarig run` for the runner, the last paragraph of `otarig rescue`). Every
+/// command exits [`OK`](exit::OK) or [`USAGE`](exit::USAGE); `run` and `rescue` use the others.
 pub mod exit {
     /// The work was done, whatever it found (for `replay`: the log was classified, whatever the
-    /// outcome; for `run`: every cell `pass` or `observed`).
+    /// outcome; for `run`: every cell `pass` or `observed`; for `rescue`: every firmware has a
+    /// rescue).
     pub const OK: u8 = 0;
     /// `run`: a cell `fail` (its observed outcome is not the expected one); with `--strict`,
     /// also a cell `observed`; with `--calibrate`, a cell where board and twin disagree.
+    /// `rescue`: a firmware no chain rescues.
     pub const FAIL: u8 = 1;
     /// A usage error, or input that cannot be read or is in error (the message names the file);
     /// for `run`, also a directory that is another run's or holds results without `--resume`.
     /// clap's own usage errors exit with the same code.
     pub const USAGE: u8 = 2;
     /// `run`: the rig could not run a cell (flashing, console, server) and no cell failed, or
-    /// the results could not be written.
+    /// the results could not be written. `rescue`: the rig could not run a twin cell, and every
+    /// firmware has a rescue.
     pub const INFRA: u8 = 3;
     /// `run`: stopped by Ctrl-C (SIGINT), as a shell reports a command killed by it (128 + 2).
     pub const INTERRUPTED: u8 = 130;
@@ -98,6 +102,9 @@ enum Command {
     /// How each firmware would judge a certificate chain, offline; when it stops accepting it.
     #[command(after_help = predict::AFTER_HELP)]
     Predict(predict::PredictArgs),
+    /// Which chains a server you control can still send so each firmware updates; chain files.
+    #[command(after_help = rescue::AFTER_HELP)]
+    Rescue(rescue::RescueArgs),
     /// Scenario files: check them, show the chain they serve.
     #[command(after_help = scenario::AFTER_HELP)]
     Scenario(scenario::ScenarioArgs),
@@ -127,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Lab(args) => lab::run(&args),
         Command::Pki(args) => pki::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Rescue(args) => rescue::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Fleet(args) => fleet::run(&args),
         Command::Scenario(args) => scenario::run(&args),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use otarig::device_tls::release::ReleaseCrypto;
-use otarig::device_tls::{Anchors, ChainVerdict, DeviceTlsError, X509_FATAL_ERROR};
+use otarig::device_tls::{Anchors, ChainVerdict, DEFAULT_IN_CONTENT_LEN, DeviceTlsError, X509_FATAL_ERROR};
 use otarig::firmware::Fleet;
 use otarig::firmware::profile::{ClockSource, Source, Sourced};
 use otarig::idf::{BuildVersion, Generation, mbedtls_of};
@@ -110,7 +110,11 @@ fn predict_command(args: &PredictArgs) -> Result<(), String> {
     }
     .unix_timestamp();
     let (chain_name, chain) = read_chain(&args.chain)?;
-    let mut devices = if args.trust.is_empty() { firmware_devices(args)? } else { vec![trust_device(&args.trust)?] };
+    let mut devices = if args.trust.is_empty() {
+        firmware_devices(&args.firmware, &args.fleet, &args.pki)?
+    } else {
+        vec![trust_device(&args.trust)?]
+    };
     for device in &mut devices {
         apply_overrides(args, idf.clone(), device)?;
     }
@@ -118,6 +122,9 @@ fn predict_command(args: &PredictArgs) -> Result<(), String> {
         let name = device.firmware.as_deref().unwrap_or("trust set");
         for guess in &device.guesses {
             eprintln!("warning: {name}: {guess}");
+        }
+        for note in build_notes(device) {
+            eprintln!("note: {name}: {note}");
         }
     }
     let predictions = predict(&devices, &chain, today, args.forecast).map_err(|e| match e {
@@ -158,7 +165,7 @@ fn read_chain(path: &Path) -> Result<(String, Vec<Vec<u8>>), String> {
     Ok((name, chain))
 }
 
-fn trust_device(files: &[PathBuf]) -> Result<Device, String> {
+pub(super) fn trust_device(files: &[PathBuf]) -> Result<Device, String> {
     let mut roots = Vec::new();
     for path in files {
         let bytes = otarig::input::read_image(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -167,11 +174,12 @@ fn trust_device(files: &[PathBuf]) -> Result<Device, String> {
     Ok(Device::from_roots(roots))
 }
 
-/// The devices `--firmware` names, in order, each once.
-fn firmware_devices(args: &PredictArgs) -> Result<Vec<Device>, String> {
+/// The devices `--firmware` names (manifest ids of the fleet in `fleet_dir`, `all`, image
+/// files), in order, each once.
+pub(super) fn firmware_devices(firmware: &[String], fleet_dir: &Path, pki_dir: &Path) -> Result<Vec<Device>, String> {
     let mut lab: Option<(LabPki, Fleet)> = None;
     let mut devices: Vec<Device> = Vec::new();
-    for spec in &args.firmware {
+    for spec in firmware {
         let path = Path::new(spec);
         if spec != "all" && path.is_file() {
             let bytes = otarig::input::read_image(path).map_err(|e| format!("cannot read {spec}: {e}"))?;
@@ -179,8 +187,8 @@ fn firmware_devices(args: &PredictArgs) -> Result<Vec<Device>, String> {
             continue;
         }
         if lab.is_none() {
-            let pki = LabPki::open(&args.pki).map_err(|e| format!("the lab PKI ({}): {e}", args.pki.display()))?;
-            let fleet = Fleet::load(&args.fleet, &pki).map_err(|e| e.to_string())?;
+            let pki = LabPki::open(pki_dir).map_err(|e| format!("the lab PKI ({}): {e}", pki_dir.display()))?;
+            let fleet = Fleet::load(fleet_dir, &pki).map_err(|e| e.to_string())?;
             lab = Some((pki, fleet));
         }
         let Some((pki, fleet)) = &lab else { continue };
@@ -188,7 +196,7 @@ fn firmware_devices(args: &PredictArgs) -> Result<Vec<Device>, String> {
             fleet.members().collect()
         } else {
             let manifest = fleet.get(spec).ok_or_else(|| {
-                format!("no firmware `{spec}`: not a manifest in {} and not a file", args.fleet.display())
+                format!("no firmware `{spec}`: not a manifest in {} and not a file", fleet_dir.display())
             })?;
             vec![manifest]
         };
@@ -202,7 +210,7 @@ fn firmware_devices(args: &PredictArgs) -> Result<Vec<Device>, String> {
 }
 
 /// `--idf`'s version, refused when no emulated generation covers it.
-fn idf_option(text: &str) -> Result<Sourced<BuildVersion>, String> {
+pub(super) fn idf_option(text: &str) -> Result<Sourced<BuildVersion>, String> {
     let version = BuildVersion::parse(text).map_err(|e| format!("--idf: `{text}` is not an ESP-IDF version ({e})"))?;
     Generation::of(version.release).map_err(|e| format!("--idf: {e}"))?;
     Ok(Sourced::new(version, Source::Given))
@@ -210,13 +218,34 @@ fn idf_option(text: &str) -> Result<Sourced<BuildVersion>, String> {
 
 /// What `--idf VERSION` is judged as: the generation the twin emulates, the mbedTLS the
 /// release ships and the certificate profile its build judges with.
-fn emulation_note(version: &BuildVersion) -> String {
+pub(super) fn emulation_note(version: &BuildVersion) -> String {
     let generation = Generation::of(version.release).map_or_else(|e| e.to_string(), |g| g.to_string());
     let mbedtls = mbedtls_of(version.release).map_or("?".into(), |(a, b, c)| format!("{a}.{b}.{c}"));
     let certificates = ReleaseCrypto::of(version.release).describe();
     format!(
         "--idf {version}: emulated as ESP-IDF {generation}; the release ships mbedTLS {mbedtls}; certificates: {certificates}"
     )
+}
+
+/// What a build's own mbedTLS configuration changes in the prediction, one sentence each.
+fn build_notes(device: &Device) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !device.tls.curves_off.is_empty() {
+        notes.push(format!(
+            "built without {} (curves_off): a certificate with a key on one fails to parse (-0x3A00), and the \
+             client does not offer it for ECDHE",
+            device.tls.curves_off.names()
+        ));
+    }
+    if device.tls.in_content_len != DEFAULT_IN_CONTENT_LEN {
+        let len = device.tls.in_content_len;
+        notes.push(format!(
+            "a {len}-byte TLS input buffer (tls_in_content_len): the chain is judged as the Certificate message in \
+             a record of its own (a server that sends its whole first flight in one record sends a longer one), \
+             and the server must send its responses in records of at most {len} bytes (nginx's ssl_buffer_size)"
+        ));
+    }
+    notes
 }
 
 fn apply_overrides(args: &PredictArgs, idf: Option<Sourced<BuildVersion>>, device: &mut Device) -> Result<(), String> {
@@ -254,7 +283,7 @@ fn apply_overrides(args: &PredictArgs, idf: Option<Sourced<BuildVersion>>, devic
     Ok(())
 }
 
-fn rfc3339(unix: i64) -> String {
+pub(super) fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -262,7 +291,7 @@ fn rfc3339(unix: i64) -> String {
 }
 
 /// `2026-11-25` at midnight, `2027-01-24 00:00:01` otherwise (UTC).
-fn when(unix: i64) -> String {
+pub(super) fn when(unix: i64) -> String {
     let text = rfc3339(unix);
     match text.strip_suffix("T00:00:00Z") {
         Some(date) => date.to_owned(),
@@ -285,7 +314,7 @@ fn trust_text(anchors: &Anchors) -> String {
 }
 
 /// The flags' kebab-case names (as in JSON), in mbedTLS's print order.
-fn flag_names(bits: u32) -> Vec<String> {
+pub(super) fn flag_names(bits: u32) -> Vec<String> {
     let name = |flag| match serde_json::to_value(flag) {
         Ok(Value::String(name)) => name,
         _ => format!("{flag:?}"),
@@ -306,7 +335,7 @@ fn verdict_text(prediction: &Prediction) -> String {
 }
 
 /// The version and, when not stated or read from a descriptor, where it came from.
-fn idf_text(device: &Device) -> String {
+pub(super) fn idf_text(device: &Device) -> String {
     match &device.idf {
         None => "?".into(),
         Some(idf) if matches!(idf.source, Source::Manifest | Source::Descriptor | Source::Record) => {
@@ -431,6 +460,8 @@ fn to_json(predictions: &[Prediction]) -> Value {
             "trust": trust,
             "hostname": p.device.hostname,
             "time_check": p.device.time_check,
+            "curves_off": p.device.tls.curves_off,
+            "tls_in_content_len": p.device.tls.in_content_len,
             "clock": p.date_check_at.map(rfc3339),
             "judged_at": rfc3339(p.today),
         });

@@ -201,6 +201,9 @@ pub fn render_tree(scenario: &Scenario, pki: &LabPki) -> String {
     if let Some(fault) = &scenario.fault {
         let _ = writeln!(out, "fault: {fault:?}");
     }
+    if let Some(size) = scenario.record_size {
+        let _ = writeln!(out, "responses in records of at most {size} bytes of plaintext");
+    }
     for host in &scenario.hosts {
         let path = host.path.as_deref().unwrap_or("the OTA path");
         let _ = writeln!(out, "to clients asking for {} (SNI), image at {path}:", host.name);
@@ -325,6 +328,9 @@ fn scenario_hint(kind: &ScenarioErrorKind) -> &'static str {
     match kind {
         ScenarioErrorKind::Date(_) => DATES,
         ScenarioErrorKind::TlsVersions { .. } => "use tls = \"1.2\", \"1.3\" or \"1.2+1.3\"",
+        ScenarioErrorKind::RecordSize { .. } => {
+            "record_size = 4096 (plaintext bytes per record), or leave it out for 16384"
+        }
         ScenarioErrorKind::Tag { .. } | ScenarioErrorKind::DuplicateTag { .. } => {
             "tags are distinct, of lowercase letters, digits and `-`"
         }

@@ -100,6 +100,9 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         if let Some(fault) = &scenario.fault {
             println!("fault: {fault:?}");
         }
+        if let Some(size) = scenario.record_size {
+            println!("responses in records of at most {size} bytes of plaintext");
+        }
         for host in &hosts {
             let names: Vec<&str> = host.chain.certs.iter().map(|c| c.name.as_str()).collect();
             println!("for SNI {}: chain {}, image at {}", host.name, names.join(" <- "), host.path);

@@ -6,7 +6,9 @@
 //! issuer name, checks the certificate's signature with the stored key (mbedTLS's own hash
 //! and public-key code), and clears the flags on success. Otherwise it fails the verification,
 //! which mbedTLS turns into `MBEDTLS_ERR_X509_FATAL_ERROR` (-0x3000). A bundle stores no
-//! validity, so a root's expiry is never checked.
+//! validity, so a root's expiry is never checked. A stored key on a curve the build lacks fails
+//! `mbedtls_pk_parse_public_key` with `MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE`, as any other key the
+//! build cannot read.
 
 use mbedtls::hash::{Md, Type as MdType};
 use mbedtls::pk::{Pk, Type as PkType};
@@ -15,6 +17,8 @@ use mbedtls::{Error, error::codes};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::LogLine;
+use super::config::{Curve, Curves};
+use super::release::UNKNOWN_NAMED_CURVE;
 use crate::idf::IdfVersion;
 use crate::image::BundleEntry;
 
@@ -25,11 +29,13 @@ pub(super) struct Bundle {
     entries: Vec<BundleEntry>,
     /// v5.4 rewrote the lookup (compare at most the issuer's length) and the lines.
     v5_4: bool,
+    /// The curves the build lacks.
+    missing: Curves,
 }
 
 impl Bundle {
-    pub fn new(entries: Vec<BundleEntry>, idf: IdfVersion) -> Self {
-        Self { entries, v5_4: (idf.major, idf.minor) >= (5, 4) }
+    pub fn new(entries: Vec<BundleEntry>, idf: IdfVersion, missing: Curves) -> Self {
+        Self { entries, v5_4: (idf.major, idf.minor) >= (5, 4), missing }
     }
 
     /// `esp_crt_verify_callback` for one certificate of the path.
@@ -44,7 +50,7 @@ impl Bundle {
             return Err(Error::from(codes::X509FatalError));
         }
         let verified = match self.find_issuer(cert.as_der()) {
-            Some(entry) => match check_signature(cert, entry) {
+            Some(entry) => match check_signature(cert, entry, self.missing) {
                 Ok(()) => true,
                 Err(failure) => {
                     line('E', failure.printed(self.v5_4));
@@ -146,9 +152,13 @@ impl SignatureError {
     }
 }
 
-/// `esp_crt_check_signature`: the certificate's signature checked with the stored key.
-fn check_signature(cert: &Certificate, entry: &BundleEntry) -> Result<(), SignatureError> {
+/// `esp_crt_check_signature`: the certificate's signature checked with the stored key, which
+/// the build parses only on a curve it has.
+fn check_signature(cert: &Certificate, entry: &BundleEntry, missing: Curves) -> Result<(), SignatureError> {
     let mut key = Pk::from_public_key(&entry.public_key_der).map_err(SignatureError::ParseKey)?;
+    if key.curve().ok().and_then(Curve::of_group).is_some_and(|curve| missing.contains(curve)) {
+        return Err(SignatureError::ParseKey(Error::from(UNKNOWN_NAMED_CURVE)));
+    }
     // mbedtls_pk_can_do(parent key, child's signature algorithm).
     let can_do = match signature_algorithm_is_rsa(cert.as_der()) {
         Some(true) => key.can_do(PkType::Rsa),
@@ -215,16 +225,34 @@ mod tests {
     fn a_stored_key_that_did_not_sign_fails_as_the_firmware_prints_it() {
         let leaf = Certificate::from_der(&leaf_of_a_p256_root()).unwrap();
         let other_ec = entry_with_key(&KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap());
-        let failure = check_signature(&leaf, &other_ec).unwrap_err();
+        let failure = check_signature(&leaf, &other_ec, Curves::NONE).unwrap_err();
         let SignatureError::Verify(error) = &failure else { panic!("{failure:?}") };
         let ret = error.to_int();
         assert_eq!(failure.printed(true), format!("PK verify failed with error 0x{:x}", -ret));
         assert_eq!(failure.printed(false), format!("PK verify failed with error {ret:X}"));
 
         let rsa = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
-        let failure = check_signature(&leaf, &entry_with_key(&rsa)).unwrap_err();
+        let failure = check_signature(&leaf, &entry_with_key(&rsa), Curves::NONE).unwrap_err();
         assert!(matches!(failure, SignatureError::UnsuitableKey), "{failure:?}");
         assert_eq!(failure.printed(true), "Unsuitable public key");
         assert_eq!(failure.printed(false), "Simple compare failed");
+    }
+
+    #[test]
+    fn a_stored_key_on_a_curve_the_build_lacks_does_not_parse() {
+        let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        let mut root = CertificateParams::new(Vec::<String>::new()).unwrap();
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let issuer = Issuer::new(root, &root_key);
+        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let der =
+            CertificateParams::new(vec!["ota.example.com".to_owned()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+        let leaf = Certificate::from_der(der.der()).unwrap();
+        let entry = entry_with_key(&root_key);
+        assert!(check_signature(&leaf, &entry, Curves::NONE).is_ok());
+        let failure = check_signature(&leaf, &entry, Curves::of(&[Curve::Secp384r1])).unwrap_err();
+        // v4.4–v5.3 print the negative code with %X, v5.4+ its magnitude.
+        assert_eq!(failure.printed(false), "PK parse failed with error FFFFC600");
+        assert_eq!(failure.printed(true), "PK parse failed with error 0x3a00");
     }
 }

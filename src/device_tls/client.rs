@@ -26,7 +26,8 @@ use mbedtls::x509::Certificate;
 use mbedtls::x509::VerifyError;
 use mbedtls::x509::profile::Profile;
 
-use super::release::{self, ReleaseCrypto, Screened};
+use super::records::{InputBuffer, RecordWatch};
+use super::release::{self, Screened};
 use super::{Anchors, CERT_VERIFY_FAILED, ChainVerdict, DevicePolicy, DeviceTlsError, Recorder, offline, parse_chain};
 
 /// An established session: read and write the application data through it ([`Io`]).
@@ -36,20 +37,35 @@ pub(crate) type Session = Context<EspSocket>;
 /// (`components/mbedtls/port/net_sockets.c`): a reset or broken pipe is
 /// `MBEDTLS_ERR_NET_CONN_RESET` (-0x50), an interrupted call is retried, and a receive timeout
 /// on the blocking socket (`SO_RCVTIMEO`) is `MBEDTLS_ERR_NET_RECV_FAILED` (-0x4C), like any
-/// other failure. A peer that closes yields 0, which mbedTLS reports as EOF.
-pub struct EspSocket(pub TcpStream);
+/// other failure. A peer that closes yields 0, which mbedTLS reports as EOF. The device's
+/// input buffer watches the records it hands up and refuses, with the release's code, one
+/// its mbedTLS could not take ([`RecordWatch`]).
+pub struct EspSocket {
+    stream: TcpStream,
+    records: RecordWatch,
+}
+
+impl EspSocket {
+    /// `stream` under a device whose TLS input buffer is `buffer`.
+    pub fn new(stream: TcpStream, buffer: InputBuffer) -> EspSocket {
+        EspSocket { stream, records: RecordWatch::new(buffer) }
+    }
+}
 
 impl Io for EspSocket {
     fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
-        self.0.read(buf).map_err(|e| match e.kind() {
-            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => codes::NetConnReset.into(),
+        let allowed = self.records.next_read(buf.len()).map_err(mbedtls::Error::from)?;
+        let n = self.stream.read(&mut buf[..allowed]).map_err(|e| match e.kind() {
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => mbedtls::Error::from(codes::NetConnReset),
             ErrorKind::Interrupted => codes::SslWantRead.into(),
             _ => codes::NetRecvFailed.into(),
-        })
+        })?;
+        self.records.delivered(&buf[..n]);
+        Ok(n)
     }
 
     fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
-        self.0.write(buf).map_err(|e| match e.kind() {
+        self.stream.write(buf).map_err(|e| match e.kind() {
             ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => codes::NetConnReset.into(),
             ErrorKind::Interrupted => codes::SslWantWrite.into(),
             _ => codes::NetSendFailed.into(),
@@ -84,10 +100,15 @@ pub fn handshake(
         // esp_crt_bundle_attach: no trusted certificate is ever offered as a parent.
         Anchors::Bundle { .. } => config.set_ca_callback(|_: &MbedtlsList<Certificate>| Ok(MbedtlsList::new())),
     }
-    config.set_cert_profile(crate_profile(ReleaseCrypto::of(policy.idf).profile()));
+    let crypto = policy.crypto();
+    config.set_cert_profile(crate_profile(crypto.profile()));
+    let mut curves: Vec<mbedtls_sys::ecp_group_id> =
+        crypto.offered_curves().into_iter().map(|curve| curve.group().into()).collect();
+    curves.push(mbedtls_sys::ECP_DP_NONE);
+    config.set_curves(Arc::new(curves));
     config.set_verify_callback(release_callback(policy, hostname, Arc::clone(&record)));
     let mut context = Context::new(Arc::new(config));
-    let result = context.establish(EspSocket(stream), Some(hostname));
+    let result = context.establish(EspSocket::new(stream, policy.input_buffer()), Some(hostname));
     let mut flags = match context.verify_result() {
         Ok(()) => 0,
         Err(flags) => flags.bits(),
@@ -162,7 +183,7 @@ fn kept_as_received(received: &[Vec<u8>], policy: &DevicePolicy) -> bool {
     let Ok(parsed) = parse_chain(received) else {
         return true;
     };
-    matches!(release::screen(ReleaseCrypto::of(policy.idf), &parsed), Screened::Chain { dropped: 0, .. })
+    matches!(release::screen(policy.crypto(), &parsed), Screened::Chain { dropped: 0, .. })
 }
 
 /// Sets the release's own verdict on the chain it keeps: its path and lines in the record, its

@@ -16,13 +16,20 @@
 //!   bundle by name and checks its signature with the stored key, printing the bundle's own
 //!   lines of that ESP-IDF version (`bundle`).
 //!
+//! Where a firmware's build departs from its release's defaults ([`TlsConfig`]: curves turned
+//! off, a smaller TLS input buffer) is emulated at the same seams: a curve the build lacks is
+//! one the release's parse refuses and the client does not offer (`release`), and the input
+//! buffer refuses records in the device's socket, below the record layer (`records`).
+//!
 //! [`judge_chain`] does this offline (for `otarig predict`); `client` does it inside a real
 //! handshake (for the twin). Both share the callback, so they cannot disagree about a chain.
 
 mod bundle;
 pub(crate) mod client;
+mod config;
 mod dates;
 mod offline;
+mod records;
 pub mod release;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,7 +43,9 @@ use crate::image::{BundleEntry, BundleFormat};
 use crate::outcome::{OutcomeClass, VerifyReason};
 use crate::verify_flags::VerifyFlag;
 
-pub use offline::judge_chain;
+pub use config::{Curve, Curves, DEFAULT_IN_CONTENT_LEN, MIN_IN_CONTENT_LEN, TlsConfig};
+pub use offline::{judge_chain, judge_issuers};
+pub use records::{InputBuffer, PAYLOAD_OVERHEAD, SSL_BAD_INPUT_DATA, SSL_INVALID_RECORD};
 
 /// `MBEDTLS_ERR_X509_CERT_VERIFY_FAILED`.
 pub(crate) const CERT_VERIFY_FAILED: i32 = -0x2700;
@@ -70,6 +79,8 @@ pub struct DevicePolicy {
     /// `Some(unix seconds)`: the firmware checks certificate dates (`MBEDTLS_HAVE_TIME_DATE`)
     /// and its clock reads this; `None`: no date is ever checked (the ESP-IDF default).
     pub date_check_at: Option<i64>,
+    /// Where the build's mbedTLS departs from the release's default (curves, input buffer).
+    pub config: TlsConfig,
 }
 
 /// One line ESP-IDF prints while verifying (the bundle's lines).
@@ -118,10 +129,19 @@ impl ChainVerdict {
         self.code == 0
     }
 
-    /// The outcome of an update that met this chain: `None` when the chain is accepted.
+    /// The outcome of an update that met this chain: `None` when the chain is accepted. A
+    /// handshake that ended before verification is the class its code stands for (a curve the
+    /// build lacks: `tls-crypto`; a record too long for the input buffer: `tls-protocol` for
+    /// -0x7200, `unknown` for 2.28's -0x7100), as the log classifier reads that code.
     pub fn rejection(&self) -> Option<(OutcomeClass, VerifyReason)> {
         if self.accepted() {
             return None;
+        }
+        match self.code {
+            release::UNKNOWN_NAMED_CURVE => return Some((OutcomeClass::TlsCrypto, VerifyReason::Unknown)),
+            SSL_INVALID_RECORD => return Some((OutcomeClass::TlsProtocol, VerifyReason::Unknown)),
+            SSL_BAD_INPUT_DATA => return Some((OutcomeClass::Unknown, VerifyReason::Unknown)),
+            _ => {}
         }
         let bundle_failed = self.code == X509_FATAL_ERROR && !self.log.is_empty();
         let reason = if bundle_failed {
@@ -175,14 +195,29 @@ fn code(err: &mbedtls::Error) -> String {
 }
 
 impl DevicePolicy {
+    /// The certificate handling of the device's mbedTLS build.
+    pub(crate) fn crypto(&self) -> release::ReleaseCrypto {
+        release::ReleaseCrypto::of_build(self.idf, &self.config)
+    }
+
+    /// The device's TLS input buffer.
+    pub(crate) fn input_buffer(&self) -> InputBuffer {
+        InputBuffer::of(self.idf, self.config.in_content_len)
+    }
+
     /// The trusted roots as the library gets them: time-valid first at the device's clock
     /// when it checks dates (stable otherwise), none for a bundle.
     fn trusted_list(&self) -> Result<MbedtlsList<Certificate>, DeviceTlsError> {
         let mut list = MbedtlsList::new();
         if let Anchors::Roots(roots) = &self.anchors {
+            let crypto = self.crypto();
             let mut parsed = Vec::with_capacity(roots.len());
             for (index, der) in roots.iter().enumerate() {
                 let cert = Certificate::from_der(der).map_err(|source| DeviceTlsError::Root { index, source })?;
+                // A root the build cannot parse (a key on a curve it lacks) is not emulated.
+                if let release::Parse::Fails(code) = crypto.parse(&cert) {
+                    return Err(DeviceTlsError::Root { index, source: mbedtls::Error::from(code) });
+                }
                 parsed.push(cert);
             }
             if let Some(now) = self.date_check_at {
@@ -204,7 +239,9 @@ impl DevicePolicy {
     ) -> impl Fn(&Certificate, i32, &mut VerifyError) -> mbedtls::Result<()> + Send + Sync + 'static {
         let date_check_at = self.date_check_at;
         let bundle = match &self.anchors {
-            Anchors::Bundle { entries, .. } => Some(bundle::Bundle::new(entries.clone(), self.idf)),
+            Anchors::Bundle { entries, .. } => {
+                Some(bundle::Bundle::new(entries.clone(), self.idf, self.crypto().missing_curves()))
+            }
             Anchors::Roots(_) => None,
         };
         move |cert: &Certificate, depth: i32, flags: &mut VerifyError| {

@@ -1,6 +1,7 @@
-//! Judging a chain without a handshake: the chain as the release's TLS layer keeps it
-//! ([`release::screen`]), the same trusted list and verify callback the handshake uses, the
-//! release's default profile, followed by the checks mbedTLS's TLS layer adds after it
+//! Judging a chain without a handshake: the record that carries it, as the device's input
+//! buffer takes it; the chain as the release's TLS layer keeps it ([`release::screen`]); the
+//! same trusted list and verify callback the handshake uses, the release's default profile,
+//! followed by the checks mbedTLS's TLS layer adds after it
 //! (`ssl_parse_certificate_verify`): the leaf's key usage must allow an ECDHE key exchange
 //! (digitalSignature) and its extended key usage must allow a server (serverAuth or any).
 
@@ -42,6 +43,7 @@ const SERVER_AUTH: [u8; 8] = [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 ///     idf: IdfVersion::new(4, 4, 0),
 ///     anchors: Anchors::Roots(vec![der(root)]),
 ///     date_check_at: None,
+///     config: Default::default(),
 /// };
 ///
 /// let verdict = judge_chain(&chain, None, &trusting("isrg_root_x1"))?;
@@ -67,6 +69,19 @@ pub fn judge_chain(
     Ok(verdict)
 }
 
+/// How a device with `policy` judges the certificates a server sends after its leaf (DER, in
+/// the order sent, the leaf's issuer first), as they stand above a leaf that CA issued: the
+/// same verification as [`judge_chain`] from the first of them up, with no host name to match
+/// and no leaf to check the key usage of.
+///
+/// What the leaf adds is not judged: its signature (its CA makes it), its dates (a fresh one)
+/// and its name and usage (the owner's, from a CA that issues server certificates). A path
+/// length constraint counts one certificate fewer below each CA than with the leaf, so a
+/// constraint the leaf alone would break goes unseen.
+pub fn judge_issuers(issuers: &[Vec<u8>], policy: &DevicePolicy) -> Result<ChainVerdict, DeviceTlsError> {
+    verify_as_device(issuers, None, policy).map(|(verdict, _)| verdict)
+}
+
 /// The verification alone (what `mbedtls_x509_crt_verify_with_profile` and the callback
 /// decide), and the head of the chain the TLS layer kept, whose usage it checks next; `None`
 /// when the handshake ended before verification or no certificate was kept.
@@ -76,7 +91,15 @@ pub(super) fn verify_as_device(
     policy: &DevicePolicy,
 ) -> Result<(ChainVerdict, Option<MbedtlsBox<Certificate>>), DeviceTlsError> {
     let certificates = parse_chain(chain)?;
-    let crypto = ReleaseCrypto::of(policy.idf);
+    // The trusted roots are parsed when the client is set up, before any connection.
+    let mut trusted = policy.trusted_list()?;
+    // The Certificate message's record, before anything in it is parsed. Judged as a record of
+    // its own: a lower bound, as a server that puts its whole first flight (ServerHello to
+    // ServerHelloDone) in one record, as rustls does, sends a longer one.
+    if let Some(code) = policy.input_buffer().refuses_chain(chain) {
+        return Ok((ChainVerdict { code, flags: 0, path: Vec::new(), log: Vec::new() }, None));
+    }
+    let crypto = policy.crypto();
     let mut kept = match release::screen(crypto, &certificates) {
         // The handshake ended while parsing (the TLS layer's alert); nothing was verified.
         Screened::Refused { code } => {
@@ -88,7 +111,6 @@ pub(super) fn verify_as_device(
     let Some(leaf) = kept.iter().next().cloned() else {
         return Ok((nothing_kept(crypto, cn.as_ref(), policy), None));
     };
-    let mut trusted = policy.trusted_list()?;
     let record = Arc::new(Mutex::new(Recorder::default()));
     let callback = policy.verify_callback(Arc::clone(&record));
     let result = release::verify_with_profile(&mut kept, &mut trusted, crypto.profile(), cn.as_ref(), &callback);

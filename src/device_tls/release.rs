@@ -12,7 +12,15 @@
 //!   with its code. Every curve of mbedTLS 2.x and 3.x is enabled by default
 //!   (`components/mbedtls/Kconfig`, `MBEDTLS_ECP_DP_*_ENABLED` default y); v6.0 (mbedTLS 4)
 //!   has no secp192r1, secp224r1, secp192k1 or secp224k1 in its esp_config.h, so a key on one
-//!   of them fails to parse (`MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE`) and the handshake ends.
+//!   of them fails to parse (`MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE`) and the handshake ends. A
+//!   build that turns a curve off (`CONFIG_MBEDTLS_ECP_DP_SECP384R1_ENABLED=n`) lacks it the
+//!   same way: `mbedtls_pk_parse_subpubkey` finds no group for the key's OID (`oid.c` lists
+//!   only the curves compiled in) and `mbedtls_x509_crt_parse_der` returns that code as it is.
+//! - **The curves the client offers** (`supported_groups`, from which a server picks the
+//!   ECDHE group): the curves compiled in, in the library's order — 2.x's
+//!   `ecp_supported_curves` (secp521r1 first; x25519 from 2.28), 3.x's and 4.0's
+//!   `ssl_preset_default_groups` (x25519 first) — without x448, which ESP-IDF's
+//!   `esp_config.h` undefines, and without what the build or release lacks.
 //! - **The default profile** (`mbedtls_x509_crt_profile_default`, library/x509_crt.c): in 2.x
 //!   SHA-224 to SHA-512, any curve, RSA ≥ 2048 (`MBEDTLS_TLS_DEFAULT_ALLOW_SHA1_IN_CERTIFICATES`
 //!   is in no release's configuration); from 3.0 SHA-256 to SHA-512 and only secp256r1/384r1/
@@ -26,10 +34,10 @@ use std::ffi::{CString, c_int, c_void};
 
 use mbedtls::alloc::List as MbedtlsList;
 use mbedtls::hash::Type as MdType;
-use mbedtls::pk::EcGroupId;
 use mbedtls::x509::{Certificate, VerifyError};
 use mbedtls_sys as sys;
 
+use super::config::{Curve, Curves, TlsConfig};
 use crate::idf::{IdfVersion, mbedtls_of};
 
 /// `MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE`: a key on a curve the build does not have.
@@ -61,27 +69,67 @@ static PROFILE_3: sys::x509_crt_profile = sys::x509_crt_profile {
     rsa_min_bitlen: 2048,
 };
 
+/// The curves mbedTLS 4 (v6.0) no longer has.
+const GONE_IN_4: [Curve; 4] = [Curve::Secp192r1, Curve::Secp224r1, Curve::Secp192k1, Curve::Secp224k1];
+
 /// The certificate handling of one release's mbedTLS build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReleaseCrypto {
-    /// The mbedTLS major version the release ships (2 before v5.0).
-    pub(crate) mbedtls_major: u8,
+    /// The mbedTLS version the release ships (2.12 before v3.1).
+    pub(crate) mbedtls: (u8, u8),
+    /// The curves the build lacks: the release's own and those the firmware's build turned off.
+    pub(crate) missing: Curves,
 }
 
 impl ReleaseCrypto {
-    /// The build of `idf`; releases before v3.1 are judged as the oldest 2.x build.
+    /// The default build of `idf`; releases before v3.1 are judged as the oldest 2.x build.
     pub fn of(idf: IdfVersion) -> ReleaseCrypto {
-        ReleaseCrypto { mbedtls_major: mbedtls_of(idf).map_or(2, |(major, ..)| major) }
+        let mbedtls = mbedtls_of(idf).map_or((2, 12), |(major, minor, _)| (major, minor));
+        let missing = if mbedtls.0 >= 4 { Curves::of(&GONE_IN_4) } else { Curves::NONE };
+        ReleaseCrypto { mbedtls, missing }
+    }
+
+    /// The build of `idf` that a firmware configured with `config`.
+    pub fn of_build(idf: IdfVersion, config: &TlsConfig) -> ReleaseCrypto {
+        let release = ReleaseCrypto::of(idf);
+        ReleaseCrypto { missing: release.missing.union(config.curves_off), ..release }
+    }
+
+    /// The curves the build lacks.
+    pub fn missing_curves(self) -> Curves {
+        self.missing
+    }
+
+    /// The curves the client offers in its ClientHello, in its order of preference.
+    pub(crate) fn offered_curves(self) -> Vec<Curve> {
+        use Curve::*;
+        let order: &[Curve] = match self.mbedtls {
+            (2, minor) if minor < 28 => &[
+                Secp521r1, Bp512r1, Secp384r1, Bp384r1, Secp256r1, Secp256k1, Bp256r1, Secp224r1, Secp224k1, Secp192r1,
+                Secp192k1,
+            ],
+            (2, _) => &[
+                Secp521r1, Bp512r1, Secp384r1, Bp384r1, Secp256r1, Secp256k1, Bp256r1, Secp224r1, Secp224k1, Secp192r1,
+                Secp192k1, Curve25519,
+            ],
+            _ => &[Curve25519, Secp256r1, Secp384r1, Secp521r1, Bp256r1, Bp384r1, Bp512r1],
+        };
+        order.iter().copied().filter(|curve| !self.missing.contains(*curve)).collect()
+    }
+
+    /// The mbedTLS major version.
+    fn major(self) -> u8 {
+        self.mbedtls.0
     }
 
     /// Its `mbedtls_x509_crt_profile_default`.
     pub fn profile(self) -> &'static sys::x509_crt_profile {
-        if self.mbedtls_major >= 3 { &PROFILE_3 } else { &PROFILE_2 }
+        if self.major() >= 3 { &PROFILE_3 } else { &PROFILE_2 }
     }
 
     /// The profile as people read it, for predict's note.
     pub fn describe(self) -> &'static str {
-        match self.mbedtls_major {
+        match self.major() {
             ..=2 => "mbedTLS 2.x default profile: SHA-224 to SHA-512, any curve, RSA ≥ 2048; no MD2/MD4",
             3 => "mbedTLS 3.x default profile: SHA-256 to SHA-512, P-256/384/521 and brainpool curves, RSA ≥ 2048",
             _ => {
@@ -97,9 +145,9 @@ impl ReleaseCrypto {
         if matches!(cert.digest_type(), MdType::Md2 | MdType::Md4) {
             return Parse::UnknownSignature;
         }
-        let missing = [EcGroupId::SecP192R1, EcGroupId::SecP224R1, EcGroupId::SecP192K1, EcGroupId::SecP224K1];
         // `curve` is an error for a key that is not on a curve.
-        if self.mbedtls_major >= 4 && cert.public_key().curve().is_ok_and(|curve| missing.contains(&curve)) {
+        let curve = cert.public_key().curve().ok().and_then(Curve::of_group);
+        if curve.is_some_and(|curve| self.missing.contains(curve)) {
             return Parse::Fails(UNKNOWN_NAMED_CURVE);
         }
         Parse::Parsed
@@ -273,8 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn the_client_offers_its_library_s_curves_less_what_the_build_lacks() {
+        let offered = |idf: &str, off: &[Curve]| {
+            let config = TlsConfig { curves_off: Curves::of(off), ..TlsConfig::default() };
+            ReleaseCrypto::of_build(IdfVersion::parse(idf).unwrap(), &config).offered_curves()
+        };
+        // 2.16: ecp_supported_curves, secp521r1 first, no x25519; 2.28 adds x25519 last.
+        assert_eq!(offered("v4.2.5", &[])[..3], [Curve::Secp521r1, Curve::Bp512r1, Curve::Secp384r1]);
+        assert!(!offered("v4.2.5", &[]).contains(&Curve::Curve25519));
+        assert_eq!(offered("v4.4.8", &[]).last(), Some(&Curve::Curve25519));
+        assert!(!offered("v4.4.8", &[Curve::Secp384r1]).contains(&Curve::Secp384r1));
+        // 3.x and 4.0: ssl_preset_default_groups, x25519 first, no Koblitz or small curves.
+        assert_eq!(offered("v5.2.5", &[])[..3], [Curve::Curve25519, Curve::Secp256r1, Curve::Secp384r1]);
+        assert!(!offered("v6.0", &[]).contains(&Curve::Secp224r1));
+        // The release's missing curves and the build's add up.
+        let v6 = ReleaseCrypto::of_build(
+            IdfVersion::parse("v6.0").unwrap(),
+            &TlsConfig { curves_off: Curves::of(&[Curve::Secp384r1]), ..TlsConfig::default() },
+        );
+        assert!(v6.missing_curves().contains(Curve::Secp384r1) && v6.missing_curves().contains(Curve::Secp192k1));
+    }
+
+    #[test]
     fn the_generation_of_mbedtls_follows_the_submodule() {
-        let major = |text| ReleaseCrypto::of(IdfVersion::parse(text).unwrap()).mbedtls_major;
+        let major = |text| ReleaseCrypto::of(IdfVersion::parse(text).unwrap()).major();
         assert_eq!([major("v3.1"), major("v4.4.8"), major("v5.0"), major("v5.5.1"), major("v6.0")], [2, 2, 3, 3, 4]);
     }
 }

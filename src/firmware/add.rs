@@ -250,6 +250,19 @@ fn write_values(out: &mut String, profile: &FirmwareProfile, chip: Option<crate:
         out,
         "# clock = \"sntp\"  # where its clock comes from when it checks dates: \"unset\", \"sntp\" or a date"
     );
+    // The build's mbedTLS where it departs from ESP-IDF's default.
+    if !profile.curves_off.value.is_empty() {
+        let names: Vec<String> = profile.curves_off.value.iter().map(|curve| format!("{:?}", curve.name())).collect();
+        said(out, "curves_off", format!("[{}]", names.join(", ")), profile.curves_off.source);
+    }
+    if profile.tls_in_content_len.value != crate::device_tls::DEFAULT_IN_CONTENT_LEN {
+        said(
+            out,
+            "tls_in_content_len",
+            profile.tls_in_content_len.value.to_string(),
+            profile.tls_in_content_len.source,
+        );
+    }
 }
 
 /// Where a value comes from, for a manifest comment.

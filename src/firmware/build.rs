@@ -15,13 +15,15 @@
 //! `otarig-profile-v1\n`, then `key=value` lines (`id`, `version`, `idf`, `chip`, `ota_url`,
 //! `time_check`, `clock` (`unset`, `sntp` or Unix seconds), `rollback`, `trust`, `client`, and
 //! `update=true` for the release offered as the update, `confirms=false` for an app that never
-//! confirms itself after an update), then a NUL. Real images have none; the twin then
+//! confirms itself after an update, `curves_off=secp384r1,...` for a build without those
+//! curves, `tls_in_content_len=N` for a reduced TLS input buffer), then a NUL. Real images have none; the twin then
 //! infers the profile from the image and the manifest.
 
 use sha2::Digest;
 
 use super::profile::ClockSource;
 use super::{FirmwareManifest, Fleet, Trust};
+use crate::device_tls::{Curve, DEFAULT_IN_CONTENT_LEN};
 use crate::image::build::{ImageSpec, SegmentSpec, write_image};
 use crate::image::{BundleEntry, BundleFormat, CertBundle};
 use crate::pki::{LabPki, PkiError};
@@ -156,6 +158,14 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
     }
     if !firmware.confirms {
         text.push_str("confirms=false\n");
+    }
+    // Only where the build departs from ESP-IDF's default, so default builds keep their bytes.
+    if !firmware.tls.curves_off.is_empty() {
+        let names: Vec<&str> = firmware.tls.curves_off.iter().map(Curve::name).collect();
+        text.push_str(&format!("curves_off={}\n", names.join(",")));
+    }
+    if firmware.tls.in_content_len != DEFAULT_IN_CONTENT_LEN {
+        text.push_str(&format!("tls_in_content_len={}\n", firmware.tls.in_content_len));
     }
     text.into_bytes()
 }

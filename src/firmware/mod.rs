@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use crate::device_tls::TlsConfig;
 use crate::idf::BuildVersion;
 use crate::image::Chip;
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
@@ -73,6 +74,9 @@ pub struct FirmwareManifest {
     pub client: Client,
     /// `CONFIG_LOG_DEFAULT_LEVEL`.
     pub log_level: LogLevel,
+    /// Where its mbedTLS build departs from the release's default: curves turned off
+    /// (`curves_off`), the TLS input buffer (`tls_in_content_len`).
+    pub tls: TlsConfig,
     /// The release offered as the update, not a member of the fleet.
     pub update: bool,
     /// A real build, relative to the manifest's folder.
@@ -114,6 +118,8 @@ impl FirmwareManifest {
             confirms: Some(Sourced::new(self.confirms, source("confirms"))),
             client: Some(Sourced::new(self.client, source("client"))),
             log_level: Some(Sourced::new(self.log_level, source("log_level"))),
+            curves_off: Some(Sourced::new(self.tls.curves_off, source("curves_off"))),
+            tls_in_content_len: Some(Sourced::new(self.tls.in_content_len, source("tls_in_content_len"))),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use memchr::memmem;
 use serde::Serialize;
 
-use crate::device_tls::Anchors;
+use crate::device_tls::{Anchors, Curve, Curves, DEFAULT_IN_CONTENT_LEN, TlsConfig};
 use crate::firmware::OtaUrl;
 use crate::firmware::build::PROFILE_MARKER;
 use crate::idf::{BuildVersion, IdfVersion, find_versions};
@@ -193,6 +193,10 @@ pub struct Stated {
     pub client: Option<Sourced<Client>>,
     /// `CONFIG_LOG_DEFAULT_LEVEL`.
     pub log_level: Option<Sourced<LogLevel>>,
+    /// The curves its build turned off (`CONFIG_MBEDTLS_ECP_DP_<CURVE>_ENABLED`).
+    pub curves_off: Option<Sourced<Curves>>,
+    /// Its TLS input buffer's content length (`CONFIG_MBEDTLS_SSL_IN_CONTENT_LEN`).
+    pub tls_in_content_len: Option<Sourced<u32>>,
 }
 
 /// The firmware as the twin runs it.
@@ -224,6 +228,10 @@ pub struct FirmwareProfile {
     pub client: Sourced<Client>,
     /// `CONFIG_LOG_DEFAULT_LEVEL`.
     pub log_level: Sourced<LogLevel>,
+    /// The curves its build turned off; none by default.
+    pub curves_off: Sourced<Curves>,
+    /// `CONFIG_MBEDTLS_SSL_IN_CONTENT_LEN`; 16384 by default.
+    pub tls_in_content_len: Sourced<u32>,
     /// The release offered as the update: it does not look for a newer one.
     pub(crate) is_update: bool,
     /// What the TLS client trusts; `None` when the image embeds nothing.
@@ -258,6 +266,14 @@ impl FirmwareProfile {
             confirms: stated.confirms.or_else(|| record.flag("confirms")).unwrap_or(DEFAULT_ON),
             log_level: stated.log_level.unwrap_or_else(|| default_log_level(client.value, desc.as_ref())),
             client,
+            curves_off: stated
+                .curves_off
+                .or_else(|| record.curves_off())
+                .unwrap_or(Sourced::new(Curves::NONE, Source::Default)),
+            tls_in_content_len: stated
+                .tls_in_content_len
+                .or_else(|| record.number("tls_in_content_len"))
+                .unwrap_or(Sourced::new(DEFAULT_IN_CONTENT_LEN, Source::Default)),
             is_update: record.get("update") == Some("true"),
             anchors: anchors(image, record.get("trust").is_some_and(|t| t.starts_with("bundle:"))),
         }
@@ -266,6 +282,11 @@ impl FirmwareProfile {
     /// The ESP-IDF release it was built with, when known.
     pub fn release(&self) -> Option<IdfVersion> {
         self.idf.as_ref().map(|idf| idf.value.release)
+    }
+
+    /// The build's mbedTLS where it departs from the release's default.
+    pub fn tls_config(&self) -> TlsConfig {
+        TlsConfig { curves_off: self.curves_off.value, in_content_len: self.tls_in_content_len.value }
     }
 
     /// Where each value came from, by the manifest key that states it.
@@ -277,6 +298,8 @@ impl FirmwareProfile {
             ("confirms", self.confirms.source),
             ("client", self.client.source),
             ("log_level", self.log_level.source),
+            ("curves_off", self.curves_off.source),
+            ("tls_in_content_len", self.tls_in_content_len.source),
         ]);
         if let Some(idf) = &self.idf {
             sources.insert("idf", idf.source);
@@ -383,6 +406,17 @@ impl Record {
 
     fn client(&self) -> Option<Sourced<Client>> {
         Client::from_name(self.get("client")?).map(|client| Sourced::new(client, Source::Record))
+    }
+
+    fn number(&self, key: &str) -> Option<Sourced<u32>> {
+        self.get(key)?.parse().ok().map(|n| Sourced::new(n, Source::Record))
+    }
+
+    fn curves_off(&self) -> Option<Sourced<Curves>> {
+        let names = self.get("curves_off")?;
+        let curves =
+            names.split(',').filter(|name| !name.is_empty()).map(Curve::from_name).collect::<Option<Vec<_>>>()?;
+        Some(Sourced::new(Curves::of(&curves), Source::Record))
     }
 }
 

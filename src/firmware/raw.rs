@@ -20,6 +20,7 @@ use super::profile::{Client, ClockSource, FirmwareProfile, LogLevel, Source, Sou
 use super::sdkconfig::Sdkconfig;
 use super::url::{OtaUrl, Scheme};
 use super::{BundleList, FirmwareManifest, ManifestError, Trust, spec_error, timestamp};
+use crate::device_tls::{Curve, Curves, DEFAULT_IN_CONTENT_LEN, MIN_IN_CONTENT_LEN, TlsConfig};
 use crate::idf::BuildVersion;
 use crate::image::{Chip, parse_app};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
@@ -39,6 +40,8 @@ struct RawManifest {
     confirms: Option<bool>,
     client: Option<Spanned<String>>,
     log_level: Option<Spanned<String>>,
+    curves_off: Option<Vec<Spanned<String>>>,
+    tls_in_content_len: Option<Spanned<u32>>,
     #[serde(default)]
     update: bool,
     image: Option<Spanned<String>>,
@@ -186,6 +189,7 @@ pub(crate) fn load_manifest(
         confirms: facts.confirms,
         client: facts.client,
         log_level: facts.log_level,
+        tls: facts.tls,
         update: raw.update,
         image: raw.image.map(|s| s.into_inner().into()),
         bootloader: raw.bootloader.map(|s| s.into_inner().into()),
@@ -244,6 +248,23 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
             }
         },
     };
+    let curves_off = match &raw.curves_off {
+        None => None,
+        Some(names) => Some(manifest(curves_of(checking, names)?)),
+    };
+    let tls_in_content_len = match &raw.tls_in_content_len {
+        None => None,
+        Some(len) => {
+            let value = *len.get_ref();
+            if !(MIN_IN_CONTENT_LEN..=DEFAULT_IN_CONTENT_LEN).contains(&value) {
+                let message = format!(
+                    "tls_in_content_len = {value} is outside {MIN_IN_CONTENT_LEN}..={DEFAULT_IN_CONTENT_LEN} (the Kconfig's range)"
+                );
+                return checking.error(len.span(), message);
+            }
+            Some(manifest(value))
+        }
+    };
     Ok(Stated {
         idf,
         ota_url,
@@ -253,7 +274,26 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
         confirms: raw.confirms.map(manifest),
         client,
         log_level,
+        curves_off,
+        tls_in_content_len,
     })
+}
+
+/// `curves_off`: curve names the Kconfig knows, each once.
+fn curves_of(checking: &Checking<'_>, names: &[Spanned<String>]) -> Result<Curves, ManifestError> {
+    let mut curves = Curves::NONE;
+    for name in names {
+        let Some(curve) = Curve::from_name(name.get_ref()) else {
+            let known: Vec<&str> = Curve::ALL.iter().map(|c| c.name()).collect();
+            let message = format!("unknown curve `{}` (one of: {})", name.get_ref(), known.join(", "));
+            return checking.error(name.span(), message);
+        };
+        if curves.contains(curve) {
+            return checking.error(name.span(), format!("curve `{curve}` is given twice"));
+        }
+        curves = curves.with(curve);
+    }
+    Ok(curves)
 }
 
 /// Tags: distinct, of lowercase letters, digits and `-`.
@@ -299,6 +339,8 @@ fn merge(manifest: Stated, sdkconfig: Stated) -> Stated {
         confirms: manifest.confirms.or(sdkconfig.confirms),
         client: manifest.client.or(sdkconfig.client),
         log_level: manifest.log_level.or(sdkconfig.log_level),
+        curves_off: manifest.curves_off.or(sdkconfig.curves_off),
+        tls_in_content_len: manifest.tls_in_content_len.or(sdkconfig.tls_in_content_len),
     }
 }
 
@@ -315,6 +357,7 @@ struct Facts {
     confirms: bool,
     client: Client,
     log_level: LogLevel,
+    tls: TlsConfig,
     sources: BTreeMap<&'static str, Source>,
     guesses: Vec<String>,
 }
@@ -345,6 +388,8 @@ fn built_facts(checking: &Checking<'_>, raw: &RawManifest, stated: Stated) -> Re
         confirms: or_default(stated.confirms, true),
         client,
         log_level,
+        curves_off: stated.curves_off.unwrap_or(Sourced::new(Curves::NONE, Source::Default)),
+        tls_in_content_len: stated.tls_in_content_len.unwrap_or(Sourced::new(DEFAULT_IN_CONTENT_LEN, Source::Default)),
         is_update: raw.update,
         anchors: None,
     };
@@ -414,6 +459,7 @@ fn facts_of(profile: &FirmwareProfile, idf: BuildVersion, chip: Chip) -> Facts {
         confirms: profile.confirms.value,
         client: profile.client.value,
         log_level: profile.log_level.value,
+        tls: profile.tls_config(),
         sources: profile.sources(),
         guesses: profile.guesses(),
     }

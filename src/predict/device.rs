@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::device_tls::{Anchors, DevicePolicy};
+use crate::device_tls::{Anchors, DevicePolicy, TlsConfig};
 use crate::firmware::prepare::{PrepareError, prepare};
 use crate::firmware::profile::{ClockSource, FirmwareProfile, Source, Sourced, Stated};
 use crate::firmware::{FirmwareManifest, Fleet};
@@ -38,6 +38,9 @@ pub struct Device {
     pub time_check: bool,
     /// Where its clock comes from when it checks dates.
     pub clock: ClockSource,
+    /// Where its mbedTLS build departs from the release's default (curves turned off, the TLS
+    /// input buffer).
+    pub tls: TlsConfig,
     /// Where it fetches updates (the default host name comes from it).
     pub ota_url: Option<String>,
     /// The name checked against the leaf (`None`: no name check).
@@ -80,6 +83,7 @@ impl Device {
             anchors: profile.anchors.clone().unwrap_or(Anchors::Roots(Vec::new())),
             time_check: profile.time_check.value,
             clock: profile.clock.value,
+            tls: profile.tls_config(),
             ota_url: profile.ota_url.as_ref().map(|url| url.value.to_string()),
             hostname: profile.ota_url.as_ref().map(|url| url.value.host.clone()),
             sources: profile.sources(),
@@ -98,6 +102,7 @@ impl Device {
             anchors: Anchors::Roots(roots),
             time_check: false,
             clock: ClockSource::Sntp,
+            tls: TlsConfig::default(),
             ota_url: None,
             hostname: None,
             sources: BTreeMap::from([("idf", Source::Default), ("time_check", Source::Default)]),
@@ -157,7 +162,12 @@ impl Device {
     /// unknown.
     pub(crate) fn policy(&self, today: i64) -> Option<DevicePolicy> {
         let idf = self.release()?;
-        Some(DevicePolicy { idf, anchors: self.anchors.clone(), date_check_at: self.date_check_at(today) })
+        Some(DevicePolicy {
+            idf,
+            anchors: self.anchors.clone(),
+            date_check_at: self.date_check_at(today),
+            config: self.tls,
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! fails, by date, and the day it stopped updating.
 //!
 //! An event is a cell whose result carries its scenario's date and whose scenario is not tagged
-//! as a fault, a misconfiguration or a start state ([`NOT_EVENTS`]); cells the rig could not run
+//! as a fault, a misconfiguration, a server's record size or a start state ([`NOT_EVENTS`]); cells the rig could not run
 //! are left out. A firmware survives an event when it `updated`, and fails it on any other
 //! outcome. Events belong to a family, the issuer their scenario is tagged with ([`FAMILIES`]):
 //! a firmware that never updated from a family's servers is not stranded by them, it never
@@ -25,9 +25,10 @@ pub const FAMILIES: [&str; 9] =
     ["lets-encrypt", "google", "aws", "azure", "digicert", "sectigo", "github", "private-ca", "weak-hash"];
 
 /// Tags of scenarios that are no certificate event: a server's fault (a 404, an HTML page, a
-/// redirect), a server set up wrong (a missing intermediate, a wrong host name), the state a
-/// device starts in.
-pub const NOT_EVENTS: [&str; 3] = ["fault", "misconfigured", "start-state"];
+/// redirect), a server set up wrong (a missing intermediate, a wrong host name), a server set
+/// up for devices with a reduced TLS input buffer (its record size), the state a device starts
+/// in.
+pub const NOT_EVENTS: [&str; 4] = ["fault", "misconfigured", "records", "start-state"];
 
 /// The family of events without a tag of [`FAMILIES`].
 const OTHER_FAMILY: &str = "other";
@@ -188,7 +189,7 @@ pub fn render_summary(cells: &[CellRecord], colour: bool) -> String {
     let head = summaries.iter().map(|s| s.firmware.chars().count()).max().unwrap_or(0);
     let mut out = String::from(
         "fleet: the certificate events each firmware updates through and those it fails, by date\n\
-         (scenarios tagged fault, misconfigured or start-state left out)\n",
+         (scenarios tagged fault, misconfigured, records or start-state left out)\n",
     );
     for summary in &summaries {
         let style = match (summary.stranded_since(), summary.survives.len()) {
@@ -313,6 +314,7 @@ mod tests {
             cell("all", "gts", "2026-11-25", GOOGLE, UPDATED),
             cell("none", "gts", "2026-11-25", GOOGLE, UNTRUSTED),
             cell("faults", "html", "2026-11-25", &["fault"], UNTRUSTED),
+            cell("faults", "r10-4k-records", "2024-06-10", &["chain", "lets-encrypt", "records"], UPDATED),
         ];
         let summary = fleet_summary(&cells);
         let headlines: Vec<(&str, String)> = summary.iter().map(|s| (s.firmware, s.headline())).collect();

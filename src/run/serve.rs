@@ -80,6 +80,7 @@ impl ScenarioChains {
         ServeConfig {
             chain: self.default.clone(),
             tls: scenario.tls,
+            record_size: scenario.record_size.map(|size| size as usize),
             image,
             path: path.to_owned(),
             fault: scenario.fault.clone(),

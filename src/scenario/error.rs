@@ -57,6 +57,12 @@ pub enum ScenarioErrorKind {
         /// The value as written.
         text: String,
     },
+    /// A `[server] record_size` of 0 or past TLS's largest record plaintext (16384).
+    #[error("record_size = {size} is not between 1 and 16384")]
+    RecordSize {
+        /// The value as written.
+        size: u32,
+    },
     /// A tag with characters outside lowercase letters, digits and `-`, or empty.
     #[error("tag `{tag}` is not lowercase letters, digits and `-`")]
     Tag {

@@ -59,6 +59,11 @@ pub struct Scenario {
     pub image: Option<String>,
     /// The TLS versions the server offers (`[server] tls`; TLS 1.2 alone by default).
     pub tls: TlsVersions,
+    /// The most plaintext bytes the server puts in one record of its HTTP responses
+    /// (`[server] record_size`, nginx's `ssl_buffer_size`); `None`: TLS's largest, 16384, as
+    /// nginx's default sends them. Handshake messages go in records of up to 16384 bytes
+    /// whatever it says, as OpenSSL sends them.
+    pub record_size: Option<u32>,
     /// The fault the server injects on the default host (`[server.fault]`), if any.
     pub fault: Option<Fault>,
     /// Other host names served by SNI, each with its own chain, path and fault.
@@ -125,6 +130,7 @@ impl Scenario {
         let chain = check.chain(&raw.server.chain, raw.server_span, &certs)?;
         let hosts = check.hosts(&raw.server.hosts, &certs)?;
         let tls = check.tls_versions(raw.server.tls.as_ref())?;
+        let record_size = raw.server.record_size.map(|size| check.record_size(&size)).transpose()?;
         check.fault(raw.server.fault.as_ref())?;
         let image = raw.server.image.map(|image| check.image(image)).transpose()?;
         let tags = check.tags(&raw.tags)?;
@@ -146,6 +152,7 @@ impl Scenario {
             chain,
             image,
             tls,
+            record_size,
             fault: raw.server.fault.map(Spanned::into_inner),
             hosts,
             expect,
@@ -288,6 +295,14 @@ impl Checker<'_> {
     }
 
     /// A fault's values, which serde cannot check.
+    /// `record_size`: 1 to 16384 bytes of plaintext.
+    fn record_size(&self, size: &Spanned<u32>) -> Result<u32, ScenarioError> {
+        match *size.get_ref() {
+            1..=16_384 => Ok(*size.get_ref()),
+            size_value => Err(self.invalid(size.span().start, ScenarioErrorKind::RecordSize { size: size_value })),
+        }
+    }
+
     fn fault(&self, fault: Option<&Spanned<Fault>>) -> Result<(), ScenarioError> {
         let Some(fault) = fault else { return Ok(()) };
         fault.get_ref().check().map_err(|e| self.invalid(fault.span().start, ScenarioErrorKind::Fault(e)))

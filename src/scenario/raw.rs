@@ -36,6 +36,8 @@ pub(super) struct RawServer {
     pub chain: Vec<Spanned<String>>,
     pub image: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,
+    /// The most plaintext bytes in a record of the response (`ssl_buffer_size`).
+    pub record_size: Option<Spanned<u32>>,
     pub fault: Option<Spanned<Fault>>,
     /// Other host names the server answers for (by SNI), e.g. a redirect's target.
     #[serde(default)]

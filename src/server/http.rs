@@ -7,6 +7,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::scenario::Fault;
 
+/// TLS's largest record plaintext: what the server puts in a record unless a scenario's
+/// `record_size` says less.
+pub(crate) const MAX_RECORD: usize = 16 * 1024;
 /// The most request bytes read before giving up on a request.
 pub(crate) const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// How long a client may take to send its request.
@@ -85,79 +88,84 @@ pub struct Written {
 const HTML_PAGE: &[u8] = b"<!DOCTYPE html>\n<html><head><title>Not Found</title></head>\n\
 <body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>\n";
 
-/// Writes the response to `request` for `image` at `path`, as `fault` says.
+/// Writes the response to `request` for `image` at `path`, as `fault` says, in records of at
+/// most `records` bytes of plaintext (each write to a rustls stream is sealed into records of
+/// its own, as nginx seals each `ssl_buffer_size` buffer).
 pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     stream: &mut S,
     request: &Request,
     path: &str,
     image: &[u8],
     fault: Option<&Fault>,
+    records: usize,
 ) -> std::io::Result<Written> {
     let head_only = request.method == "HEAD";
     if request.path != path {
-        return send_simple(stream, 404, "Not Found", HTML_PAGE, head_only, &[]).await;
+        return send_simple(stream, records, 404, "Not Found", HTML_PAGE, head_only, &[]).await;
     }
     match fault {
         Some(Fault::Status { status }) => {
             let reason = reason_phrase(*status);
-            send_simple(stream, *status, reason, HTML_PAGE, head_only, &[]).await
+            send_simple(stream, records, *status, reason, HTML_PAGE, head_only, &[]).await
         }
         Some(Fault::Redirect { status, location }) => {
             let headers = [("Location", location.as_str())];
-            send_simple(stream, *status, reason_phrase(*status), b"", head_only, &headers).await
+            send_simple(stream, records, *status, reason_phrase(*status), b"", head_only, &headers).await
         }
-        Some(Fault::HtmlBody) => send_simple(stream, 200, "OK", HTML_PAGE, head_only, &[]).await,
+        Some(Fault::HtmlBody) => send_simple(stream, records, 200, "OK", HTML_PAGE, head_only, &[]).await,
         Some(Fault::WrongContentLength { length }) => {
-            write_head(stream, 200, "OK", *length, "application/octet-stream", &[]).await?;
-            send_body(stream, image, head_only, None, None).await
+            write_head(stream, records, 200, "OK", *length, "application/octet-stream", &[]).await?;
+            send_body(stream, records, image, head_only, None, None).await
         }
         Some(Fault::Truncate { after, close_notify }) => {
-            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            write_head(stream, records, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
             let cut = (*after as usize).min(image.len());
-            let mut written = send_body(stream, &image[..cut], head_only, None, None).await?;
+            let mut written = send_body(stream, records, &image[..cut], head_only, None, None).await?;
             written.ending = Ending::Cut { close_notify: *close_notify };
             Ok(written)
         }
         Some(Fault::Reset { after }) => {
-            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            write_head(stream, records, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
             let cut = (*after as usize).min(image.len());
-            let mut written = send_body(stream, &image[..cut], head_only, None, None).await?;
+            let mut written = send_body(stream, records, &image[..cut], head_only, None, None).await?;
             written.ending = Ending::Reset;
             Ok(written)
         }
         Some(Fault::Stall { after, seconds }) => {
-            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            write_head(stream, records, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
             let stall = Some(((*after as usize).min(image.len()), Duration::from_secs(*seconds)));
-            send_body(stream, image, head_only, stall, None).await
+            send_body(stream, records, image, head_only, stall, None).await
         }
         Some(Fault::Throttle { bytes_per_second }) => {
-            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
-            send_body(stream, image, head_only, None, Some(*bytes_per_second)).await
+            write_head(stream, records, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            send_body(stream, records, image, head_only, None, Some(*bytes_per_second)).await
         }
         // Faults before TLS never get here.
         Some(Fault::Plaintext | Fault::Alert { .. }) | None => {
-            write_head(stream, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
-            send_body(stream, image, head_only, None, None).await
+            write_head(stream, records, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
+            send_body(stream, records, image, head_only, None, None).await
         }
     }
 }
 
 async fn send_simple<S: AsyncWrite + Unpin>(
     stream: &mut S,
+    records: usize,
     status: u16,
     reason: &str,
     body: &[u8],
     head_only: bool,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Written> {
-    write_head(stream, status, reason, body.len() as u64, "text/html", headers).await?;
-    let mut written = send_body(stream, body, head_only, None, None).await?;
+    write_head(stream, records, status, reason, body.len() as u64, "text/html", headers).await?;
+    let mut written = send_body(stream, records, body, head_only, None, None).await?;
     written.status = status;
     Ok(written)
 }
 
 async fn write_head<S: AsyncWrite + Unpin>(
     stream: &mut S,
+    records: usize,
     status: u16,
     reason: &str,
     length: u64,
@@ -171,13 +179,17 @@ async fn write_head<S: AsyncWrite + Unpin>(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await
+    for record in head.as_bytes().chunks(records.max(1)) {
+        stream.write_all(record).await?;
+    }
+    Ok(())
 }
 
 /// Sends `body`, optionally pausing once (`stall`: after that many bytes, for that long) or
 /// pacing to a rate. Returns status 200; callers that sent another status set it.
 async fn send_body<S: AsyncWrite + Unpin>(
     stream: &mut S,
+    records: usize,
     body: &[u8],
     head_only: bool,
     stall: Option<(usize, Duration)>,
@@ -186,8 +198,8 @@ async fn send_body<S: AsyncWrite + Unpin>(
     let mut sent = 0usize;
     if !head_only {
         let chunk = match rate {
-            Some(rate) => (rate / 10).max(1) as usize,
-            None => 16 * 1024,
+            Some(rate) => ((rate / 10).max(1) as usize).min(records.max(1)),
+            None => records.max(1),
         };
         let mut stalled = false;
         while sent < body.len() {

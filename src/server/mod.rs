@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub chain: ServedChain,
     /// The TLS versions offered.
     pub tls: TlsVersions,
+    /// The most plaintext bytes in one record of a response; `None`: 16384.
+    pub record_size: Option<usize>,
     /// The image's bytes.
     pub image: Arc<[u8]>,
     /// The path of the OTA URL, e.g. `/firmware.bin`.
@@ -91,7 +93,15 @@ impl ServeConfig {
                 fault: route.fault.clone(),
             })
             .collect();
-        Ok(Self { chain, tls: scenario.tls, image, path: path.to_owned(), fault: scenario.fault.clone(), hosts })
+        Ok(Self {
+            chain,
+            tls: scenario.tls,
+            record_size: scenario.record_size.map(|size| size as usize),
+            image,
+            path: path.to_owned(),
+            fault: scenario.fault.clone(),
+            hosts,
+        })
     }
 }
 
@@ -393,7 +403,8 @@ async fn serve_request(
     let _ = events.send(ServerEvent::Request { id, method: request.method.clone(), path: request.path.clone() });
     // The host the client named picks the path and fault; the main host otherwise.
     let Route { path, fault } = site.route(tls.get_ref().1.server_name());
-    let Ok(written) = http::respond(&mut tls, &request, path, &site.config.image, fault).await else {
+    let records = site.config.record_size.unwrap_or(http::MAX_RECORD);
+    let Ok(written) = http::respond(&mut tls, &request, path, &site.config.image, fault, records).await else {
         return 0; // the client went away; Closed follows
     };
     let _ = events.send(ServerEvent::Responded {

@@ -32,7 +32,7 @@ fn roots(names: &[&str]) -> Anchors {
 }
 
 fn policy(idf: &str, anchors: Anchors, date_check_at: Option<i64>) -> DevicePolicy {
-    DevicePolicy { idf: IdfVersion::parse(idf).unwrap(), anchors, date_check_at }
+    DevicePolicy { idf: IdfVersion::parse(idf).unwrap(), anchors, date_check_at, config: Default::default() }
 }
 
 fn judge(scenario: &str, policy: &DevicePolicy) -> ChainVerdict {

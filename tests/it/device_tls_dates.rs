@@ -27,6 +27,7 @@ fn verify(crt: &str, ca: &str, dates: bool) -> (i32, u32) {
         idf: IdfVersion::parse("v4.4.8").unwrap(),
         anchors: Anchors::Roots(certificates(ca)),
         date_check_at: dates.then_some(AT),
+        config: Default::default(),
     };
     let verdict = judge_chain(&certificates(crt), None, &policy).unwrap();
     (verdict.code, verdict.flags)

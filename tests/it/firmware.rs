@@ -91,4 +91,21 @@ fn mistakes_are_located() {
         load_one(&format!("{HEAD}idf = \"v4.4\"\ntrust = {{ bundle = \"idf-v4.4\" }}\nclock = \"2026-01-01\"\n"))
             .is_ok()
     );
+    // The build's mbedTLS: curves the Kconfig names, once each; a buffer within its range.
+    let pem = "idf = \"v4.4\"\ntrust = { pem = [\"isrg_root_x1\"] }\n";
+    let (kind, line) = located_error(&format!("{HEAD}{pem}curves_off = [\"secp384r1\",\n  \"p384\"]\n"));
+    assert!(matches!(kind, SpecErrorKind::Shape { .. }));
+    assert_eq!(line, 6, "the unknown curve's own line");
+    let (_, line) = located_error(&format!("{HEAD}{pem}curves_off = [\"secp384r1\", \"secp384r1\"]\n"));
+    assert_eq!(line, 5);
+    let (_, line) = located_error(&format!("{HEAD}{pem}tls_in_content_len = 256\n"));
+    assert_eq!(line, 5, "below the Kconfig's 512");
+    let (_, line) = located_error(&format!("{HEAD}{pem}tls_in_content_len = 32768\n"));
+    assert_eq!(line, 5, "past 16384");
+    let fleet = load_one(&format!("{HEAD}{pem}curves_off = [\"secp384r1\", \"bp512r1\"]\ntls_in_content_len = 4096\n"))
+        .unwrap();
+    let firmware = fleet.get("fw").unwrap();
+    assert_eq!(firmware.tls.curves_off.names(), "secp384r1, bp512r1");
+    assert_eq!(firmware.tls.in_content_len, 4096);
+    assert_eq!(firmware.sources["tls_in_content_len"], otarig::firmware::profile::Source::Manifest);
 }

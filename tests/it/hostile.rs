@@ -265,3 +265,130 @@ fn manifest_files_outside_its_folder_and_unusable_urls_are_refused_with_a_locati
         refused(&output, 2, &format!("{}:{line}:{column}: ", manifest.display()));
     }
 }
+
+/// Ends with a documented exit code (0 accepted, 1 a finding, 2 refused), never a panic.
+fn no_panic(output: &Output, what: &str) {
+    let err = stderr(output);
+    assert!(matches!(output.status.code(), Some(0..=2)), "{what}: exit {:?}\n{err}", output.status.code());
+    assert!(!err.contains("panicked"), "{what}: {err}");
+}
+
+/// A small, seeded generator (xorshift64*), so that a failing case names its seed.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// One of the damages a file takes on the way: bytes flipped in the headers (where the
+    /// counts and lengths are), bytes anywhere, a cut, a block copied over another.
+    fn damage(&mut self, image: &[u8]) -> Vec<u8> {
+        let mut bytes = image.to_vec();
+        match self.below(4) {
+            0 => {
+                for _ in 0..1 + self.below(8) {
+                    let at = self.below(64.min(bytes.len()));
+                    bytes[at] = self.next() as u8;
+                }
+            }
+            1 => {
+                for _ in 0..1 + self.below(32) {
+                    let at = self.below(bytes.len());
+                    bytes[at] ^= 1 << self.below(8);
+                }
+            }
+            2 => bytes.truncate(self.below(bytes.len())),
+            _ => {
+                let len = 1 + self.below(4096);
+                let from = self.below(bytes.len() - len);
+                let to = self.below(bytes.len() - len);
+                bytes.copy_within(from..from + len, to);
+            }
+        }
+        bytes
+    }
+}
+
+#[test]
+fn damaged_builds_through_inspect_and_predict_end_without_a_panic() {
+    let dir = TempDir::new("hostile-damaged");
+    let build = dir.0.join("build");
+    let ids = ["dst-x3-idf3.2", "bundle-idf5.2"];
+    let out = otarig(&[&["fleet", "build", "--out", build.to_str().unwrap()][..], &ids[..]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut mutator = Mutator(0x6f74_6172_6967_0001);
+    for id in ids {
+        let image = std::fs::read(build.join(format!("{id}.bin"))).unwrap();
+        for case in 0..60 {
+            let damaged = mutator.damage(&image);
+            let path = dir.0.join(format!("{id}-{case}.bin"));
+            std::fs::write(&path, &damaged).unwrap();
+            let what = format!("{id} case {case} (generator state {:#x})", mutator.0);
+            no_panic(&otarig(&["inspect", "--format", "json", path.to_str().unwrap()]), &what);
+            if case % 4 == 0 {
+                let predict = ["predict", "--firmware", path.to_str().unwrap(), "--chain"];
+                let chain = "scenarios/pki/certs/r11.pem";
+                no_panic(&otarig(&[&predict[..], &[chain, "--no-hostname"]].concat()), &what);
+            }
+        }
+    }
+}
+
+/// Inputs the fuzzers kept, through the command a user would hand such a file to: every seed
+/// (named files) and an even spread of what the fuzzers found (files named by their hash), at
+/// most 40 of those a target, so that the test costs the same however large a corpus grows
+/// (`fuzz_corpora` replays every input through the entry points in-process).
+#[test]
+fn fuzz_corpus_inputs_through_the_binary_end_without_a_panic() {
+    let dir = TempDir::new("hostile-corpus");
+    let corpus = |target: &str| {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("fuzz/corpus").join(target))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.file_name().is_some_and(|name| name != "README.md"))
+            .collect();
+        files.sort();
+        let is_found = |path: &PathBuf| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 40 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        let (found, mut seeds): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(is_found);
+        let step = found.len().div_ceil(40).max(1);
+        seeds.extend(found.into_iter().step_by(step));
+        seeds
+    };
+    let mut ran = 0;
+    for target in ["parse_app", "find_trust", "partition_table"] {
+        for file in corpus(target) {
+            no_panic(&otarig(&["inspect", file.to_str().unwrap()]), &file.display().to_string());
+            ran += 1;
+        }
+    }
+    for file in corpus("console") {
+        no_panic(&otarig(&["replay", "--format", "json", file.to_str().unwrap()]), &file.display().to_string());
+        ran += 1;
+    }
+    for file in corpus("scenario_toml") {
+        let path = dir.0.join("hostile.toml");
+        std::fs::copy(&file, &path).unwrap();
+        no_panic(&otarig(&["scenario", "check", path.to_str().unwrap()]), &file.display().to_string());
+        ran += 1;
+    }
+    let fleet = dir.0.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    for file in corpus("manifest_toml") {
+        std::fs::copy(&file, fleet.join("hostile.toml")).unwrap();
+        no_panic(&otarig(&["fleet", "list", "--dir", fleet.to_str().unwrap()]), &file.display().to_string());
+        ran += 1;
+    }
+    assert!(ran > 50, "{ran} inputs");
+}

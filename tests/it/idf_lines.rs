@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use otarig::firmware::start::StartState;
+use otarig::idf::{IdfVersion, mbedtls_of};
 use otarig::run::{self, LabDirs, Plan, RunEvent, RunOptions, Selection, WatchLimits};
 
 use crate::common;
@@ -181,6 +182,59 @@ fn every_release_prints_only_its_own_lines_on_every_path() {
             coverage.calls.keys().any(|k| k.starts_with(&format!("{release} esp_https_ota "))),
             "{release}: OTA lines"
         );
+    }
+}
+
+/// A firmware of every release built with a 4 KB TLS input buffer, against a server that sends
+/// 16 KB records (the download fails), 4 KB records (it updates) and a chain larger than the
+/// buffer in 4 KB records (the handshake fails): every line is its release's, and the code is
+/// its mbedTLS generation's (2.12–2.16: -0x7200; 2.28, 3.x and 4.0: -0x7100).
+#[test]
+fn a_reduced_input_buffer_fails_with_each_release_s_lines_and_code() {
+    let tmp = TempDir::new("idf-lines-in4k");
+    let (fleet, scenarios) = (tmp.0.join("fleet"), tmp.0.join("scenarios"));
+    std::fs::create_dir_all(&fleet).unwrap();
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
+    std::fs::copy(Path::new(ROOT).join("firmware-images/v2.0.0.toml"), fleet.join("v2.0.0.toml")).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("firmware-images/bundles"), fleet.join("bundles")).unwrap();
+    let releases = releases();
+    for release in &releases {
+        let manifest = format!(
+            "version = \"1.0.0\"\nidf = \"{release}\"\nchip = \"esp32\"\n\
+             ota_url = \"https://ota.example.com/firmware.bin\"\ntrust = {{ pem = [\"isrg_root_x1\"] }}\n\
+             tls_in_content_len = 4096\n"
+        );
+        std::fs::write(fleet.join(format!("in4k-{release}.toml")), manifest).unwrap();
+    }
+    let image = "image = \"v2.0.0\"";
+    std::fs::write(scenarios.join("records-16k.toml"), scenario(image, "")).unwrap();
+    std::fs::write(scenarios.join("records-4k.toml"), scenario(&format!("{image}\nrecord_size = 4096"), "")).unwrap();
+    let large = std::fs::read_to_string(Path::new(ROOT).join("scenarios/le-gen-y-rsa-large-leaf-2026.toml")).unwrap();
+    let large = large.split("\n[expect]").next().unwrap();
+    std::fs::write(scenarios.join("large-chain.toml"), large).unwrap();
+    let plan = Plan::new(&LabDirs { scenarios, fleet }, &Selection::default()).unwrap();
+    let mut coverage = Coverage::default();
+    let (mismatches, transcripts) = run_and_check(&plan, &tmp.0.join("run"), &mut coverage);
+    assert_none(&mismatches);
+    for release in &releases {
+        let version = IdfVersion::parse(release).unwrap();
+        let code: i32 = match mbedtls_of(version) {
+            Some((2, minor, _)) if minor < 28 => -0x7200,
+            _ => -0x7100,
+        };
+        let transcript = |scenario: &str| &transcripts[&(format!("in4k-{release}"), scenario.to_owned())];
+        // The code as the release prints it: hex, or decimal in v3.x–v4.3's `read error`.
+        let named = |line: &str| line.contains(&format!("{:x}", -code)) || line.contains(&format!("{:X}", -code));
+        let download = transcript("records-16k");
+        let read = download.lines().find(|line| line.contains("read error")).unwrap_or_else(|| panic!("{release}"));
+        assert!(named(read) || read.contains(&code.to_string()), "{release}: {read}");
+        assert!(!download.contains("mbedtls_ssl_handshake returned"), "{release}");
+        let handshake = transcript("large-chain");
+        let line = handshake.lines().find(|line| line.contains("mbedtls_ssl_handshake returned")).unwrap();
+        assert!(named(line), "{release}: {line}");
+        let updated = transcript("records-4k");
+        assert!(!updated.contains("read error") && updated.contains("rst:0xc (SW_CPU_RESET)"), "{release}");
     }
 }
 

@@ -227,6 +227,7 @@ impl Running {
         let config = ServeConfig {
             chain: chain.clone(),
             tls: scenario.tls,
+            record_size: scenario.record_size.map(|size| size as usize),
             image: vec![0x5a; 100].into(),
             path: "/firmware.bin".into(),
             fault: None,

@@ -28,8 +28,12 @@ fn der(file: &str) -> Vec<u8> {
 
 /// (code, flags) for the chain `files` against `root` as a build of `idf` judges it.
 fn judge(idf: &str, root: &str, files: &[&str], date_check_at: Option<i64>) -> (i32, u32) {
-    let policy =
-        DevicePolicy { idf: IdfVersion::parse(idf).unwrap(), anchors: Anchors::Roots(vec![der(root)]), date_check_at };
+    let policy = DevicePolicy {
+        idf: IdfVersion::parse(idf).unwrap(),
+        anchors: Anchors::Roots(vec![der(root)]),
+        date_check_at,
+        config: Default::default(),
+    };
     let chain: Vec<Vec<u8>> = files.iter().map(|file| der(file)).collect();
     let verdict = judge_chain(&chain, Some("ota.example"), &policy).unwrap();
     (verdict.code, verdict.flags)

@@ -309,7 +309,11 @@ fn fleet_add_writes_a_manifest_that_names_the_build_and_says_what_to_set() {
     std::fs::write(build.join("product.bin"), app.bytes()).unwrap();
     std::fs::write(build.join("bootloader/bootloader.bin"), b"not read here").unwrap();
     std::fs::write(build.join("partition_table/partition-table.bin"), b"not read here").unwrap();
-    std::fs::write(project.join("sdkconfig"), "CONFIG_MBEDTLS_HAVE_TIME_DATE=y\nCONFIG_LOG_DEFAULT_LEVEL=3\n").unwrap();
+    // Built without P-384 and with a 4 KB TLS input buffer, as v4.4's menuconfig writes it.
+    let sdkconfig = "CONFIG_MBEDTLS_HAVE_TIME_DATE=y\nCONFIG_LOG_DEFAULT_LEVEL=3\n\
+        CONFIG_MBEDTLS_ASYMMETRIC_CONTENT_LEN=y\nCONFIG_MBEDTLS_SSL_IN_CONTENT_LEN=4096\n\
+        CONFIG_MBEDTLS_ECP_DP_SECP256R1_ENABLED=y\n# CONFIG_MBEDTLS_ECP_DP_SECP384R1_ENABLED is not set\n";
+    std::fs::write(project.join("sdkconfig"), sdkconfig).unwrap();
     let fleet = tmp.0.join("fleet");
     let (code, out, err) = otarig(&["fleet", "add", &build.to_string_lossy(), "--dir", &fleet.to_string_lossy()]);
     assert_eq!(code, 0, "{err}");
@@ -323,6 +327,8 @@ fn fleet_add_writes_a_manifest_that_names_the_build_and_says_what_to_set() {
         "sdkconfig = ",
         "# idf = \"v4.4.4\"  # read from the app descriptor",
         "# time_check = true  # read from the sdkconfig",
+        "# curves_off = [\"secp384r1\"]  # read from the sdkconfig",
+        "# tls_in_content_len = 4096  # read from the sdkconfig",
         "# ota_url = \"https://...\"",
         "# clock = ",
     ] {
@@ -337,6 +343,7 @@ fn fleet_add_writes_a_manifest_that_names_the_build_and_says_what_to_set() {
     let (code, out, err) = otarig(&["fleet", "list", "--dir", &fleet.to_string_lossy()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("product"), "{out}");
+    assert!(out.contains("no secp384r1 (sdkconfig)") && out.contains("TLS input 4096 B (sdkconfig)"), "{out}");
     // Once more: refused without --force.
     let (code, _, err) = otarig(&["fleet", "add", &build.to_string_lossy(), "--dir", &fleet.to_string_lossy()]);
     assert_eq!(code, 2);

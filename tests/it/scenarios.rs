@@ -85,8 +85,9 @@ fn unknown_authorities_are_located() {
     let (kind, line, column) = error_of(&format!("{HEAD}[leaf]\nissuer = \"r99\"\n[server]\nchain = [\"leaf\"]\n"));
     assert_eq!(kind, SpecErrorKind::UnknownCertificate { name: "r99".into() });
     assert_eq!((line, column), (4, 10));
-    let (kind, line, _) = error_of(&format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\", \"r12\"]\n"));
-    assert_eq!(kind, SpecErrorKind::UnknownCertificate { name: "r12".into() });
+    let (kind, line, _) =
+        error_of(&format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\", \"no_such_ca\"]\n"));
+    assert_eq!(kind, SpecErrorKind::UnknownCertificate { name: "no_such_ca".into() });
     assert_eq!(line, 6);
 }
 
@@ -137,6 +138,9 @@ fn dates_tls_versions_and_tags_are_checked_where_written() {
     let (kind, line, column) = invalid_of(&format!("{HEAD}{body}tls = \"1.4\"\n"));
     assert_eq!(kind, ScenarioErrorKind::TlsVersions { text: "1.4".into() });
     assert_eq!((line, column), (7, 7));
+    let (kind, line, column) = invalid_of(&format!("{HEAD}{body}record_size = 20000\n"));
+    assert_eq!((kind, line, column), (ScenarioErrorKind::RecordSize { size: 20000 }, 7, 15));
+    assert_eq!(invalid_of(&format!("{HEAD}{body}record_size = 0\n")).0, ScenarioErrorKind::RecordSize { size: 0 });
     let (kind, line, _) = invalid_of(&format!("{HEAD}tags = [\"chain\", \"Fault\"]\n{body}"));
     assert_eq!((kind, line), (ScenarioErrorKind::Tag { tag: "Fault".into() }, 3));
     let (kind, _, column) = invalid_of(&format!("{HEAD}tags = [\"chain\", \"chain\"]\n{body}"));
@@ -162,6 +166,10 @@ fn show_draws_the_founding_chains() {
         assert_eq!(out.status.code(), Some(0));
         insta::assert_snapshot!(format!("show_{id}"), String::from_utf8(out.stdout).unwrap());
     }
+    // A server that seals its responses in small records says so.
+    let out = otarig(&["scenario", "show", "le-r10-4k-records-2024"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("responses in records of at most 4096 bytes of plaintext"), "{text}");
 }
 
 #[test]
@@ -207,7 +215,7 @@ fn extra_hosts_have_their_own_chain_path_and_fault() {
     let cdn = scenario.certs.iter().find(|c| c.name == "cdn_leaf").unwrap();
     assert_eq!(cdn.common_name(), Some("cdn.example.net"));
 
-    let unknown = text.replace("chain = [\"cdn_leaf\", \"r11\"]", "chain = [\"cdn_leaf\", \"r13\"]");
+    let unknown = text.replace("chain = [\"cdn_leaf\", \"r11\"]", "chain = [\"cdn_leaf\", \"no_such_ca\"]");
     assert!(matches!(error_of(&unknown).0, SpecErrorKind::UnknownCertificate { .. }));
 }
 

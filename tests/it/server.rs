@@ -54,6 +54,7 @@ impl Running {
         let config = ServeConfig {
             chain: chain.clone(),
             tls: scenario.tls,
+            record_size: scenario.record_size.map(|size| size as usize),
             image,
             path: "/firmware.bin".into(),
             fault: scenario.fault.clone(),

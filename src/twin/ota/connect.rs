@@ -81,6 +81,7 @@ impl Client<'_, '_, '_> {
             idf: self.release.version,
             anchors: profile.anchors.clone().unwrap_or(Anchors::Roots(Vec::new())),
             date_check_at: profile.time_check.value.then_some(now),
+            config: profile.tls_config(),
         }
     }
 
