@@ -276,14 +276,15 @@ impl Client<'_, '_, '_> {
     fn set_boot_partition(&mut self, layout: &Layout, slot: &AppSlot) -> Step<()> {
         self.verify(slot).ok_or(Stop::Failed(ERR_OTA_VALIDATE_FAILED))?;
         let rollback = self.device.profile.rollback.value && self.release.version.at_least(3, 3);
-        if self.device.power_cut == Some(PowerCut::OtadataWrite) {
-            ota_ops::erase_next_otadata_sector(self.device.flash, layout);
-            return Err(Stop::PowerLost);
-        }
-        if !ota_ops::set_boot_slot(self.device.flash, layout, slot, rollback) {
+        let cut = self.device.power_cut.and_then(PowerCut::otadata_bytes);
+        if !ota_ops::set_boot_slot(self.device.flash, layout, slot, rollback, cut) {
             let line = format!("esp_ota_set_boot_partition failed! err={}", self.release.err_code(0x1502));
             self.error(OTA, &line);
             return Err(Stop::Failed(0x1502));
+        }
+        if cut.is_some() {
+            // The power went in the otadata write, or right after it, before the restart.
+            return Err(Stop::PowerLost);
         }
         Ok(())
     }
