@@ -2,6 +2,7 @@
 
 mod boards;
 mod explain;
+mod faults;
 mod field_match;
 mod fleet;
 mod inspect;
@@ -116,6 +117,9 @@ enum Command {
     /// Reports of runs: the matrix, junit.xml and report.html again; shards merged; two runs diffed.
     #[command(after_help = report::AFTER_HELP)]
     Report(report::ReportArgs),
+    /// Fault campaigns: power cuts, a serial port vanishing, the update server killed or stalled.
+    #[command(after_help = faults::AFTER_HELP)]
+    Faults(faults::FaultsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -135,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Twin(args) => twin::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Faults(args) => faults::run(&args),
     };
     ExitCode::from(code)
 }

@@ -414,7 +414,7 @@ fn show_event(bar: &ProgressBar, event: RunEvent<'_>) {
 
 /// The first Ctrl-C (SIGINT) stops the run: no new cell starts, cells under way are dropped.
 /// A second one ends the process at once.
-fn stop_on_ctrl_c(stop: &Stop, bar: &ProgressBar) -> std::io::Result<()> {
+pub(super) fn stop_on_ctrl_c(stop: &Stop, bar: &ProgressBar) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // Registered here, before any cell starts; what arrives before the thread waits is kept.

@@ -17,6 +17,7 @@ mod device_tls;
 mod device_tls_dates;
 mod field_logs;
 mod firmware;
+mod faults_power;
 mod fleet_images;
 mod fuzz_corpora;
 mod hostile;

@@ -1,0 +1,1 @@
+//! The vanishing serial port campaign.
