@@ -56,4 +56,5 @@ mod twin_flash_file;
 mod twin_ota;
 mod twin_ota_paths;
 mod twin_power;
+mod twin_vanish;
 mod twin_predict_agree;
