@@ -161,7 +161,7 @@ fn campaign_error(err: &FaultsError) -> u8 {
             exit::INFRA
         }
         FaultsError::Run(_) => exit::USAGE,
-        FaultsError::Update { .. } | FaultsError::Transcript { .. } => exit::INFRA,
+        FaultsError::Update { .. } | FaultsError::Transcript { .. } | FaultsError::Bench { .. } => exit::INFRA,
     }
 }
 

@@ -402,6 +402,9 @@ fn show_event(bar: &ProgressBar, event: RunEvent<'_>) {
             bar.inc(1);
             bar.suspend(|| println!("[{done}/{total}] {}", cell_line(result)));
         }
+        RunEvent::BoardLeft { board, why } => {
+            bar.suspend(|| eprintln!("board {board} left the run: {why}"));
+        }
         RunEvent::BoardBusy { board, error } => {
             bar.suspend(|| eprintln!("waiting for {board}: {error}"));
         }

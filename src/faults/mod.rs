@@ -82,6 +82,15 @@ pub enum FaultsError {
         /// Why.
         source: std::io::Error,
     },
+    /// What the campaign sets up around the run (twins standing in for boards, their links,
+    /// loopback ports) could not be made.
+    #[error("{what}: {source}")]
+    Bench {
+        /// What was being made.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// A campaign that needs points has none to run (`--only` matching nothing, zero trials).
     #[error("nothing to run: {0}")]
     Nothing(String),

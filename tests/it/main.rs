@@ -18,6 +18,7 @@ mod device_tls_dates;
 mod field_logs;
 mod firmware;
 mod faults_power;
+mod faults_vanish;
 mod fleet_images;
 mod fuzz_corpora;
 mod hostile;
