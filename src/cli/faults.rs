@@ -5,6 +5,7 @@
 
 mod power;
 mod scratch;
+mod vanish;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,6 +52,9 @@ enum FaultsCommand {
     /// Power cuts at byte offsets of the image write and in the otadata write.
     #[command(after_help = power::AFTER_HELP)]
     PowerCut(power::PowerCutArgs),
+    /// A board's serial port vanishing mid-cell: the run must go on and keep every result.
+    #[command(after_help = vanish::AFTER_HELP)]
+    PortVanish(vanish::PortVanishArgs),
 }
 
 /// What every campaign takes: where it runs, how long a cell may take, the seed, the output.
@@ -139,6 +143,7 @@ impl CampaignArgs {
 pub fn run(args: &FaultsArgs) -> u8 {
     match &args.command {
         FaultsCommand::PowerCut(args) => power::run(args),
+        FaultsCommand::PortVanish(args) => vanish::run(args),
     }
 }
 

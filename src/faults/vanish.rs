@@ -35,8 +35,8 @@ use crate::twin::device::{TwinConfig, TwinDevice, TwinHandle};
 use crate::twin::network::{LabNetwork, TimeService};
 
 /// The bytes of a cell a twin's port may vanish within: flashing's replies and the console
-/// (a boot log alone is about 3 KB).
-pub const VANISH_SPAN: u64 = 6000;
+/// (a whole flashing replies with some 15 KB, a boot log is about 3 KB).
+pub const VANISH_SPAN: u64 = 20_000;
 /// The time into a cell a lab board's power may go, in milliseconds.
 pub const VANISH_MILLIS: u64 = 20_000;
 
