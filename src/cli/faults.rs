@@ -135,7 +135,9 @@ impl CampaignArgs {
     fn devices(options: &RunOptions) -> String {
         match &options.lab {
             None => format!("{} twin{}", options.twins, if options.twins == 1 { "" } else { "s" }),
-            Some(lab) => format!("the lab's {} device{}", lab.devices.len(), if lab.devices.len() == 1 { "" } else { "s" }),
+            Some(lab) => {
+                format!("the lab's {} device{}", lab.devices.len(), if lab.devices.len() == 1 { "" } else { "s" })
+            }
         }
     }
 }

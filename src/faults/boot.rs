@@ -111,7 +111,9 @@ mod tests {
         let mut text = format!("rst:0x{code:x} ({reason}),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n");
         text.push_str("I (27) boot: ESP-IDF v4.4.8 2nd stage bootloader\r\n");
         match offset {
-            Some(offset) => text.push_str(&format!("I (501) boot: Loaded app from partition at offset {offset:#x}\r\n")),
+            Some(offset) => {
+                text.push_str(&format!("I (501) boot: Loaded app from partition at offset {offset:#x}\r\n"))
+            }
             None => text.push_str("E (118) boot: No bootable app partitions in the partition table\r\n"),
         }
         if started {

@@ -112,11 +112,7 @@ fn update_plan(dirs: &LabDirs, firmware: &str, scenario: &str) -> Result<Plan, F
     let base = &plan.scenarios[0];
     let expected = base.expect.get(firmware).map(crate::scenario::Expectation::outcome);
     if expected.is_none_or(|e| e.outcome != crate::outcome::OutcomeClass::Updated) {
-        return Err(FaultsError::NotAnUpdate {
-            firmware: firmware.to_owned(),
-            scenario: base.id.clone(),
-            expected,
-        });
+        return Err(FaultsError::NotAnUpdate { firmware: firmware.to_owned(), scenario: base.id.clone(), expected });
     }
     Ok(plan)
 }
@@ -134,10 +130,9 @@ fn with_variants(mut plan: Plan, variants: Vec<Scenario>) -> Plan {
 /// The length of the image the plan's scenario offers as the update.
 fn offered_len(plan: &Plan) -> Result<u64, FaultsError> {
     let id = plan.scenarios[0].image.clone().unwrap_or_default();
-    let release = plan.fleet.get(&id).ok_or_else(|| FaultsError::Plan(PlanError::UnknownImage {
-        scenario: plan.scenarios[0].id.clone(),
-        image: id.clone(),
-    }))?;
+    let release = plan.fleet.get(&id).ok_or_else(|| {
+        FaultsError::Plan(PlanError::UnknownImage { scenario: plan.scenarios[0].id.clone(), image: id.clone() })
+    })?;
     let prepared = crate::firmware::prepare::prepare(release, &plan.fleet, &plan.pki)
         .map_err(|source| FaultsError::Update { id: id.clone(), source: Box::new(source) })?;
     Ok(prepared.app.len() as u64)

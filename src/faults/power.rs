@@ -98,7 +98,8 @@ pub fn cut_points(image_len: u64, seeded: usize, seed: u64) -> Vec<PlannedCut> {
         PowerCut::AfterBytes(at) => at,
         _ => 0,
     });
-    let otadata = OTADATA_CUTS.map(|bytes| PlannedCut { cut: PowerCut::OtadataBytes(bytes), origin: CutOrigin::Otadata });
+    let otadata =
+        OTADATA_CUTS.map(|bytes| PlannedCut { cut: PowerCut::OtadataBytes(bytes), origin: CutOrigin::Otadata });
     cuts.extend(otadata);
     cuts
 }
@@ -109,11 +110,9 @@ pub fn parse_cut(text: &str) -> Option<PowerCut> {
     let (phase, bytes) = text.split_once(':').unwrap_or(("image", text));
     match phase {
         "image" => bytes.parse().ok().map(PowerCut::AfterBytes),
-        "otadata" => bytes
-            .parse()
-            .ok()
-            .filter(|n| *n <= crate::firmware::start::OTADATA_ENTRY_BYTES)
-            .map(PowerCut::OtadataBytes),
+        "otadata" => {
+            bytes.parse().ok().filter(|n| *n <= crate::firmware::start::OTADATA_ENTRY_BYTES).map(PowerCut::OtadataBytes)
+        }
         _ => None,
     }
 }
@@ -369,7 +368,8 @@ pub fn run_power_cuts(
     })?;
     let wall_ms = started.elapsed().as_millis() as u64;
 
-    let mut cuts: Vec<CutResult> = ended.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect();
+    let mut cuts: Vec<CutResult> =
+        ended.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect();
     if let Some(keep) = keep {
         keep_failing(&mut cuts, &options.out, keep)?;
     }
@@ -456,7 +456,10 @@ mod tests {
             scenario: "s@image-4096".into(),
             board: "twin-1".into(),
             expected: Some(Outcome::of(OutcomeClass::Updated)),
-            observed: Some(crate::results::Observed { outcome: Outcome::of(OutcomeClass::Timeout), evidence: Vec::new() }),
+            observed: Some(crate::results::Observed {
+                outcome: Outcome::of(OutcomeClass::Timeout),
+                evidence: Vec::new(),
+            }),
             verdict: Verdict::Fail,
             transcript: "transcripts/f__s@image-4096.log".into(),
             error: None,

@@ -24,10 +24,10 @@ use serde::Serialize;
 
 use super::FaultsError;
 use super::seed::Seeded;
-use crate::board::power::{PowerAction, PowerValues};
 use crate::board::port::PortSelector;
-use crate::board::{Chip, ResetStrategy};
+use crate::board::power::{PowerAction, PowerValues};
 use crate::board::serial::SerialSpec;
+use crate::board::{Chip, ResetStrategy};
 use crate::lab::{DeviceSpec, DnsConfig, LabConfig, ServerConfig, SntpConfig, Timeouts};
 use crate::results::{CellRecord, Verdict, read_results};
 use crate::run::{BoardLeft, LabDirs, Plan, PreflightCheck, RunEvent, RunOptions, Selection};
@@ -245,7 +245,9 @@ fn judge(
     );
     let mut boards: BTreeMap<String, BoardCells> = BTreeMap::new();
     for line in lines {
-        let counts = boards.entry(line.board.clone()).or_insert_with(|| BoardCells { board: line.board.clone(), ..BoardCells::default() });
+        let counts = boards
+            .entry(line.board.clone())
+            .or_insert_with(|| BoardCells { board: line.board.clone(), ..BoardCells::default() });
         match line.verdict {
             Verdict::Pass => counts.pass += 1,
             Verdict::Fail => counts.fail += 1,
@@ -461,7 +463,8 @@ impl TwinBench {
 
 /// Every host name the plan's firmware update from and its scenarios serve.
 fn hosts_of(plan: &Plan) -> BTreeSet<String> {
-    let firmware = plan.cells.iter().filter_map(|c| plan.fleet.get(&c.firmware)?.ota_url.as_ref().map(|u| u.host.clone()));
+    let firmware =
+        plan.cells.iter().filter_map(|c| plan.fleet.get(&c.firmware)?.ota_url.as_ref().map(|u| u.host.clone()));
     let scenarios = plan.scenarios.iter().flat_map(|s| s.hosts.iter().map(|h| h.name.to_ascii_lowercase()));
     firmware.chain(scenarios).collect()
 }

@@ -205,7 +205,8 @@ impl<E: Fn(RunEvent<'_>) + Sync> Work<'_, E> {
             shared.left[at] = true;
             shared.sink.summary.left.push(BoardLeft { board: board.to_owned(), why: why.to_owned() });
             let Shared { waiting, sink, left } = &mut *shared;
-            let live: Vec<Takes> = self.takes.iter().zip(left.iter()).filter(|(_, gone)| !**gone).map(|(t, _)| *t).collect();
+            let live: Vec<Takes> =
+                self.takes.iter().zip(left.iter()).filter(|(_, gone)| !**gone).map(|(t, _)| *t).collect();
             let mut ended = Vec::new();
             waiting.retain(|&position| {
                 if live.iter().any(|takes| takes.accepts(self.needs[position])) {
@@ -303,8 +304,7 @@ fn run_with_retries(
         match run_cell(cell, station, attempt, context) {
             AttemptEnd::Abandoned => return CellEnd::Abandoned,
             AttemptEnd::Result(mut result)
-                if result.verdict == Verdict::Error
-                    && !station.still_there(context.stop) =>
+                if result.verdict == Verdict::Error && !station.still_there(context.stop) =>
             {
                 // The board is gone: no retry can reach it.
                 let why = station.left().unwrap_or_default();

@@ -321,7 +321,8 @@ mod tests {
         };
         // The old image boots after the cut: the attempt was cut short, not an unexplained
         // failure, and the old image's next attempt decides.
-        let again = format!("{written}{}{written}{}", boot(power_on, "0x10000"), boot("0xc (SW_CPU_RESET)", "0x110000"));
+        let again =
+            format!("{written}{}{written}{}", boot(power_on, "0x10000"), boot("0xc (SW_CPU_RESET)", "0x110000"));
         let expected = vec![OutcomeClass::Incomplete, OutcomeClass::Updated];
         assert_eq!(decide(&again), (Some((12, OutcomeClass::Updated)), expected));
         // The new image boots after the cut: otadata had switched, the update took.

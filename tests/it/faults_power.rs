@@ -28,7 +28,11 @@ fn every_cut_of_a_seeded_sample_lands_on_the_old_or_the_new_firmware_which_then_
         seed: 7,
         only: Vec::new(),
     };
-    let options = RunOptions { limits: WatchLimits::new(Duration::from_secs(20)), twins: 2, ..RunOptions::new(tmp.0.join("run")) };
+    let options = RunOptions {
+        limits: WatchLimits::new(Duration::from_secs(20)),
+        twins: 2,
+        ..RunOptions::new(tmp.0.join("run"))
+    };
     let keep = tmp.0.join("kept");
     let reported = std::sync::atomic::AtomicUsize::new(0);
     let report = run_power_cuts(&dirs(), &campaign, &options, Some(&keep), |event| {
@@ -49,7 +53,8 @@ fn every_cut_of_a_seeded_sample_lands_on_the_old_or_the_new_firmware_which_then_
         // Until the otadata entry is whole, the old firmware boots and updates again; with it,
         // the new one boots.
         let whole_entry = cut.phase == CutPhase::Otadata && cut.bytes == 32;
-        let (landed, after) = if whole_entry { (Landed::New, AfterCut::NotNeeded) } else { (Landed::Old, AfterCut::Updated) };
+        let (landed, after) =
+            if whole_entry { (Landed::New, AfterCut::NotNeeded) } else { (Landed::Old, AfterCut::Updated) };
         assert_eq!((cut.booted, cut.update), (Some(landed), after), "{cut:?}");
         assert_eq!(cut.loaded, Some(if whole_entry { 0x110000 } else { 0x10000 }), "{cut:?}");
     }

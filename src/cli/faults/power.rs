@@ -57,7 +57,8 @@ pub struct PowerCutArgs {
 }
 
 fn parse_only(text: &str) -> Result<PowerCut, String> {
-    parse_cut(text).ok_or_else(|| format!("`{text}` is no cut: give N or image:N (bytes of the image), otadata:N (0 to 32)"))
+    parse_cut(text)
+        .ok_or_else(|| format!("`{text}` is no cut: give N or image:N (bytes of the image), otadata:N (0 to 32)"))
 }
 
 pub fn run(args: &PowerCutArgs) -> u8 {
@@ -78,8 +79,8 @@ pub fn run(args: &PowerCutArgs) -> u8 {
         eprintln!("warning: Ctrl-C will not stop the campaign cleanly: {err}");
     }
     let devices = CampaignArgs::devices(&options);
-    let ran = run_power_cuts(&args.campaign.dirs(), &campaign, &options, args.campaign.out.as_deref(), |event| {
-        match event {
+    let ran =
+        run_power_cuts(&args.campaign.dirs(), &campaign, &options, args.campaign.out.as_deref(), |event| match event {
             PowerCutEvent::Planned { cuts, image_bytes } => {
                 bar.set_length(cuts.len() as u64);
                 let count = |origin| cuts.iter().filter(|c| c.origin == origin).count();
@@ -113,8 +114,7 @@ pub fn run(args: &PowerCutArgs) -> u8 {
                     bar.suspend(|| eprintln!("{}", cut_line(result)));
                 }
             }
-        }
-    });
+        });
     bar.finish_and_clear();
     let report = match ran {
         Ok(report) => report,
@@ -163,7 +163,8 @@ fn text_report(report: &PowerCutReport, args: &PowerCutArgs) -> String {
         if f.errors == 1 { "" } else { "s" },
         if f.not_run > 0 { format!("; {} not run (stopped)", f.not_run) } else { String::new() },
     ));
-    let failing: Vec<String> = report.failing().chain(report.cuts.iter().filter(|c| c.is_error())).map(|c| cut_name(c.cut())).collect();
+    let failing: Vec<String> =
+        report.failing().chain(report.cuts.iter().filter(|c| c.is_error())).map(|c| cut_name(c.cut())).collect();
     if !failing.is_empty() {
         let only: Vec<String> = failing.iter().take(10).map(|name| format!("--only {name}")).collect();
         text.push_str(&format!(

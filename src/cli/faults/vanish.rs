@@ -91,7 +91,10 @@ pub fn run(args: &PortVanishArgs) -> u8 {
             if result.observed.is_none() {
                 let error = result.error.as_deref().unwrap_or_default();
                 bar.suspend(|| {
-                    eprintln!("[{done}/{total}] ERROR {} x {} on {}: {error}", result.firmware, result.scenario, result.board);
+                    eprintln!(
+                        "[{done}/{total}] ERROR {} x {} on {}: {error}",
+                        result.firmware, result.scenario, result.board
+                    );
                 });
             }
         }

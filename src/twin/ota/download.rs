@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use mbedtls::error::codes;
 use mbedtls::ssl::io::Io;
 
-use super::flow::{Client, ESP_FAIL, OTA, Step, Stop};
+use super::flow::{Client, ESP_FAIL, OTA, SOCKET_TIMEOUT, Step, Stop};
 use super::http::Head;
 use super::ota_ops::{self, ERR_INVALID_ARG, ERR_INVALID_SIZE, ERR_OTA_VALIDATE_FAILED, Layout, OtaWrite, WriteError};
 use crate::device_tls::client::Session;
@@ -21,6 +21,8 @@ use crate::twin::boot::verify_app;
 
 /// Download speed of an ESP32 on Wi-Fi writing to flash, for the timestamps: µs per byte.
 const MICROS_PER_BYTE: u64 = 10;
+/// The client's timeout, for the timestamps after a poll that timed out.
+const SOCKET_TIMEOUT_MS: u64 = SOCKET_TIMEOUT.as_millis() as u64;
 /// `ESP_ERR_INVALID_VERSION`: the image is for another chip.
 const ERR_INVALID_VERSION: u32 = 0x10a;
 
@@ -71,6 +73,13 @@ impl Client<'_, '_, '_> {
                 }
                 Chunk::End | Chunk::Cut(Cut::Closed | Cut::Eof) => {
                     // esp-tls reads 0 for a close_notify and for a FIN alike.
+                    self.info(OTA, "Connection closed,all data received");
+                    break;
+                }
+                Chunk::Cut(Cut::Timeout) => {
+                    // The transport's poll timed out: `esp_http_client_read` returns the 0 bytes
+                    // it read, which `esp_https_ota` takes for the end of the data.
+                    self.wait_ms(SOCKET_TIMEOUT_MS);
                     self.info(OTA, "Connection closed,all data received");
                     break;
                 }
@@ -138,6 +147,13 @@ impl Client<'_, '_, '_> {
                     ended = true;
                     continue;
                 }
+                Chunk::Cut(Cut::Timeout) => {
+                    self.wait_ms(SOCKET_TIMEOUT_MS);
+                    // Nothing came within the client's timeout: `perform` asks again (or, in the
+                    // releases that take 0 bytes for the end, ends the image there).
+                    ended = !waits_out_silence(v);
+                    continue;
+                }
                 Chunk::Cut(cut) => cut,
             };
             match self.read_cut(cut) {
@@ -174,6 +190,11 @@ impl Client<'_, '_, '_> {
                 Chunk::End => {
                     ended = true;
                     break;
+                }
+                Chunk::Cut(Cut::Timeout) => {
+                    // `read_header` reads again: 0 bytes (to v4.4) or ESP_ERR_HTTP_EAGAIN (v5).
+                    self.wait_ms(SOCKET_TIMEOUT_MS);
+                    continue;
                 }
                 Chunk::Cut(cut) => cut,
             };
@@ -222,6 +243,8 @@ impl Client<'_, '_, '_> {
         let (rlen, errno) = match cut {
             Cut::Closed => (-1, 0),
             Cut::Eof => (-1, ENOTCONN),
+            // Handled where the body is read; as the early releases take it: no data, no errno.
+            Cut::Timeout => return HttpRead::Empty { errno: 0 },
             Cut::Failed(code) => {
                 let shown = if v.at_least(4, 4) { release.mbedtls_code(code) } else { code.to_string() };
                 let tail = if v.at_least(5, 4) { "" } else { ":" };
@@ -304,6 +327,16 @@ fn fails_reads(v: IdfVersion) -> bool {
     v >= ver(3, 3, 2) && v != ver(4, 0, 0)
 }
 
+/// Whether `esp_https_ota_perform` waits out a server that sends nothing within the client's
+/// timeout: from v3.3.2 (but v4.0.0) to v4.4, `esp_http_client_read` returns 0 bytes with errno
+/// 0 and `perform` returns `ESP_ERR_HTTPS_OTA_IN_PROGRESS` while the image is incomplete; from
+/// v5.0 the transport's `ERR_TCP_TRANSPORT_CONNECTION_TIMEOUT` is `-ESP_ERR_HTTP_EAGAIN`, and
+/// `perform` returns the same. `esp_https_ota()` calls `perform` again, silently (the lines say
+/// so at DEBUG). Before, `perform` takes the 0 bytes for the end of the image.
+fn waits_out_silence(v: IdfVersion) -> bool {
+    fails_reads(v)
+}
+
 /// Whether `esp_https_ota_perform` prints `data read %d, errno %d` when the client fails:
 /// v4.0.4, v4.1.3, v4.2.3, v4.3.2 and later patch releases of each (before, it returns
 /// `ESP_FAIL` without a word).
@@ -346,6 +379,9 @@ enum Cut {
     Eof,
     /// mbedTLS failed to read (its code, e.g. -0x50 for a reset).
     Failed(i32),
+    /// Nothing came within the client's timeout: the transport's `select()` before a read
+    /// (`esp_transport_poll_read`) timed out, and nothing was read.
+    Timeout,
 }
 
 /// What `esp_http_client_read` returned after a [`Cut`], with the `errno` it leaves.
@@ -396,6 +432,13 @@ impl Body {
         }
         let open_ended = self.remaining.is_none();
         let ended = |cut: Cut| if open_ended { Chunk::End } else { Chunk::Cut(cut) };
+        // The transport's `ssl_read` polls the socket for the client's timeout before reading
+        // when esp-tls holds nothing decrypted (mbedTLS reads a record exactly, so nothing of the
+        // next one is held either): a server that sends nothing that long is a timeout of the
+        // poll, not a failed read.
+        if session.bytes_available() == 0 && !readable_within_timeout(session) {
+            return Chunk::Cut(Cut::Timeout);
+        }
         let mut buf = vec![0u8; 4096];
         let want = self.remaining.map_or(buf.len(), |r| r.min(buf.len() as u64) as usize);
         match Io::recv(session, &mut buf[..want]) {
@@ -411,6 +454,14 @@ impl Body {
             Err(e) => Chunk::Cut(Cut::Failed(e.to_int())),
         }
     }
+}
+
+/// Whether the session's socket has something to read (data, or its end) within the socket's
+/// receive timeout, as `select()` says; a session without a socket has.
+fn readable_within_timeout(session: &Session) -> bool {
+    let Some(socket) = session.io() else { return true };
+    let mut probe = [0u8; 1];
+    !matches!(socket.0.peek(&mut probe), Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
 }
 
 /// The session as a byte stream for the HTTP head (errors become `io::Error`s).

@@ -90,7 +90,8 @@ pub fn decided(seen: &[u8]) -> bool {
     let power_on = b"rst:0x1 (POWERON_RESET)";
     let second = find(seen, power_on).and_then(|first| find(&seen[first + 1..], power_on).map(|at| first + 1 + at));
     second.is_some_and(|at| {
-        find(&seen[at..], b"Loaded app from partition at offset 0x110000").is_some_and(|loaded| started_after(at + loaded))
+        find(&seen[at..], b"Loaded app from partition at offset 0x110000")
+            .is_some_and(|loaded| started_after(at + loaded))
     })
 }
 
