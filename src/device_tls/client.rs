@@ -39,13 +39,20 @@ pub(crate) type Session = Context<EspSocket>;
 /// other failure. A peer that closes yields 0, which mbedTLS reports as EOF.
 pub struct EspSocket(pub TcpStream);
 
-impl Io for EspSocket {
-    fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
-        self.0.read(buf).map_err(|e| match e.kind() {
+impl EspSocket {
+    /// What mbedTLS returns when a read of this socket fails with `kind`.
+    pub(crate) fn recv_error(kind: ErrorKind) -> mbedtls::Error {
+        match kind {
             ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => codes::NetConnReset.into(),
             ErrorKind::Interrupted => codes::SslWantRead.into(),
             _ => codes::NetRecvFailed.into(),
-        })
+        }
+    }
+}
+
+impl Io for EspSocket {
+    fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
+        self.0.read(buf).map_err(|e| Self::recv_error(e.kind()))
     }
 
     fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {

@@ -13,7 +13,7 @@ use mbedtls::ssl::io::Io;
 use super::flow::{Client, ESP_FAIL, OTA, SOCKET_TIMEOUT, Step, Stop};
 use super::http::Head;
 use super::ota_ops::{self, ERR_INVALID_ARG, ERR_INVALID_SIZE, ERR_OTA_VALIDATE_FAILED, Layout, OtaWrite, WriteError};
-use crate::device_tls::client::Session;
+use crate::device_tls::client::{EspSocket, Session};
 use crate::firmware::start::PowerCut;
 use crate::idf::IdfVersion;
 use crate::image::partition::AppSlot;
@@ -436,8 +436,10 @@ impl Body {
         // when esp-tls holds nothing decrypted (mbedTLS reads a record exactly, so nothing of the
         // next one is held either): a server that sends nothing that long is a timeout of the
         // poll, not a failed read.
-        if session.bytes_available() == 0 && !readable_within_timeout(session) {
-            return Chunk::Cut(Cut::Timeout);
+        if session.bytes_available() == 0
+            && let Some(cut) = silence(session)
+        {
+            return Chunk::Cut(cut);
         }
         let mut buf = vec![0u8; 4096];
         let want = self.remaining.map_or(buf.len(), |r| r.min(buf.len() as u64) as usize);
@@ -456,12 +458,18 @@ impl Body {
     }
 }
 
-/// Whether the session's socket has something to read (data, or its end) within the socket's
-/// receive timeout, as `select()` says; a session without a socket has.
-fn readable_within_timeout(session: &Session) -> bool {
-    let Some(socket) = session.io() else { return true };
+/// Waits, as the transport's `select()` does, for the session's socket to have something to
+/// read (data, or its end) within the socket's receive timeout: `None` when it has, a
+/// [`Cut::Timeout`] when it has not. A socket that failed meanwhile (a reset) fails here as the
+/// read would have (the pending error is reported once, to this wait).
+fn silence(session: &Session) -> Option<Cut> {
+    let socket = session.io()?;
     let mut probe = [0u8; 1];
-    !matches!(socket.0.peek(&mut probe), Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+    match socket.0.peek(&mut probe) {
+        Ok(_) => None,
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Some(Cut::Timeout),
+        Err(e) => Some(Cut::Failed(EspSocket::recv_error(e.kind()).to_int())),
+    }
 }
 
 /// The session as a byte stream for the HTTP head (errors become `io::Error`s).

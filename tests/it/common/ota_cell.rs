@@ -87,7 +87,8 @@ pub fn decided(seen: &[u8]) -> bool {
     if find(seen, b"rst:0xc (SW_CPU_RESET)").is_some_and(started_after) {
         return true;
     }
-    let power_on = b"rst:0x1 (POWERON_RESET)";
+    // Power-on boots from flash (the twin's start in download mode is one too, from its loader).
+    let power_on = b"rst:0x1 (POWERON_RESET),boot:0x13";
     let second = find(seen, power_on).and_then(|first| find(&seen[first + 1..], power_on).map(|at| first + 1 + at));
     second.is_some_and(|at| {
         find(&seen[at..], b"Loaded app from partition at offset 0x110000")
