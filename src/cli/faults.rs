@@ -5,6 +5,7 @@
 
 mod power;
 mod scratch;
+mod server;
 mod vanish;
 
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ enum FaultsCommand {
     /// A board's serial port vanishing mid-cell: the run must go on and keep every result.
     #[command(after_help = vanish::AFTER_HELP)]
     PortVanish(vanish::PortVanishArgs),
+    /// The update server killed or stalled mid-download, then back.
+    #[command(after_help = server::AFTER_HELP)]
+    Server(server::ServerArgs),
 }
 
 /// What every campaign takes: where it runs, how long a cell may take, the seed, the output.
@@ -146,6 +150,7 @@ pub fn run(args: &FaultsArgs) -> u8 {
     match &args.command {
         FaultsCommand::PowerCut(args) => power::run(args),
         FaultsCommand::PortVanish(args) => vanish::run(args),
+        FaultsCommand::Server(args) => server::run(args),
     }
 }
 

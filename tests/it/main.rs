@@ -16,6 +16,7 @@ mod cli;
 mod device_tls;
 mod device_tls_dates;
 mod faults_power;
+mod faults_server;
 mod faults_vanish;
 mod field_logs;
 mod firmware;
