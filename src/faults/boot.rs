@@ -112,7 +112,7 @@ mod tests {
         text.push_str("I (27) boot: ESP-IDF v4.4.8 2nd stage bootloader\r\n");
         match offset {
             Some(offset) => {
-                text.push_str(&format!("I (501) boot: Loaded app from partition at offset {offset:#x}\r\n"))
+                text.push_str(&format!("I (501) boot: Loaded app from partition at offset {offset:#x}\r\n"));
             }
             None => text.push_str("E (118) boot: No bootable app partitions in the partition table\r\n"),
         }
