@@ -31,23 +31,28 @@ pub enum OutputFormat {
 }
 
 /// The process's exit codes, a contract documented in the README ("Exit status" for `replay`,
-/// the table under `otarig run` for the runner). Every command exits [`OK`](exit::OK) or
-/// [`USAGE`](exit::USAGE); only `run` uses the others.
+/// the table under `otarig run` for the runner, the one under "Fault campaigns" for `faults`).
+/// Every command exits [`OK`](exit::OK) or [`USAGE`](exit::USAGE); `run` and `faults` use the
+/// others too (and `lab check`, `report` and `replay --match` the ones their sections name).
 pub mod exit {
     /// The work was done, whatever it found (for `replay`: the log was classified, whatever the
-    /// outcome; for `run`: every cell `pass` or `observed`).
+    /// outcome; for `run`: every cell `pass` or `observed`; for `faults`: every point held).
     pub const OK: u8 = 0;
     /// `run`: a cell `fail` (its observed outcome is not the expected one); with `--strict`,
     /// also a cell `observed`; with `--calibrate`, a cell where board and twin disagree.
+    /// `faults`: a point did not hold (a cut that left no working image, a run that lost a
+    /// result after a port vanished, a trial whose device did not come back to its update).
     pub const FAIL: u8 = 1;
     /// A usage error, or input that cannot be read or is in error (the message names the file);
     /// for `run`, also a directory that is another run's or holds results without `--resume`.
     /// clap's own usage errors exit with the same code.
     pub const USAGE: u8 = 2;
     /// `run`: the rig could not run a cell (flashing, console, server) and no cell failed, or
-    /// the results could not be written.
+    /// the results could not be written. `faults`: the rig could not run a point and none
+    /// failed (or the port to vanish never did).
     pub const INFRA: u8 = 3;
-    /// `run`: stopped by Ctrl-C (SIGINT), as a shell reports a command killed by it (128 + 2).
+    /// `run`, `faults`: stopped by Ctrl-C (SIGINT), as a shell reports a command killed by it
+    /// (128 + 2).
     pub const INTERRUPTED: u8 = 130;
 }
 
