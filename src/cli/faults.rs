@@ -27,7 +27,8 @@ Campaigns:
   power-cut     the power cut at byte offsets of the image write and in the otadata write;
                 the device must boot the old or the new firmware, then end on the new one
   port-vanish   a board's serial port vanishing mid-cell (a USB hub dropping it); the run
-                must end that board's cells as errors, go on with the others, keep every result
+                must end that cell as an error, let the board leave and go on with the other
+                boards, and keep every result
   server        the update server killed (connections reset, listener closed) or stalled
                 mid-download; the device must fail as its ESP-IDF client does, boot its old
                 firmware, and update once the server is back
