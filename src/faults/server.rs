@@ -97,6 +97,11 @@ pub struct Trial {
     pub board: String,
     /// Both cells' wall time.
     pub duration_ms: u64,
+    /// Where the two cells' transcripts were kept, for a trial that did not hold (with `keep`).
+    pub kept: Vec<std::path::PathBuf>,
+    /// The two cells' transcripts, relative to the run's directory.
+    #[serde(skip)]
+    pub transcripts: [String; 2],
 }
 
 impl Trial {
@@ -185,11 +190,13 @@ struct Seen {
 }
 
 /// Runs the campaign: the trials' cells in order on one device of `options`' run (its `out` a
-/// fresh directory).
+/// fresh directory). With `keep`, the transcripts of trials that did not hold go to
+/// `keep/transcripts/`.
 pub fn run_server_faults(
     dirs: &LabDirs,
     campaign: &ServerCampaign,
     options: &RunOptions,
+    keep: Option<&std::path::Path>,
     on_event: impl Fn(ServerCampaignEvent<'_>) + Sync,
 ) -> Result<ServerReport, FaultsError> {
     let plan = super::update_plan(dirs, &campaign.firmware, &campaign.scenario)?;
@@ -262,8 +269,17 @@ pub fn run_server_faults(
     })?;
     let wall_ms = started.elapsed().as_millis() as u64;
     let seen = seen.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let read: Vec<Trial> =
+    let mut read: Vec<Trial> =
         (0..trials.len()).filter_map(|at| read_trial(&seen, &plan.scenarios, at, &trials, &options.out)).collect();
+    if let Some(keep) = keep {
+        for trial in read.iter_mut().filter(|t| !t.holds()) {
+            let name = fault_name(trial.fault, trial.after);
+            for (transcript, suffix) in trial.transcripts.clone().iter().zip(["", "-back"]) {
+                let kept = super::keep_transcript(&options.out, transcript, keep, &format!("{name}{suffix}"))?;
+                trial.kept.push(kept);
+            }
+        }
+    }
     let mut classes: Vec<(String, usize)> = Vec::new();
     for trial in &read {
         let outcome = trial.outcome.map_or_else(|| "error".to_owned(), crate::results::short);
@@ -370,6 +386,8 @@ fn read_trial(
         error,
         board: back.board.clone(),
         duration_ms: failing.duration_ms + back.duration_ms,
+        kept: Vec::new(),
+        transcripts: [failing.transcript.clone(), back.transcript.clone()],
     })
 }
 
@@ -408,6 +426,8 @@ mod tests {
             error: None,
             board: "twin-1".into(),
             duration_ms: 900,
+            kept: Vec::new(),
+            transcripts: Default::default(),
         };
         assert!(trial.holds());
         assert!(!Trial { left_as_it_was: Some(false), ..trial.clone() }.holds(), "reflashed: proves nothing");

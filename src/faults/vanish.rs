@@ -114,6 +114,9 @@ pub struct PortVanishReport {
     pub stopped: bool,
     /// From the first cell to the last, in milliseconds.
     pub wall_ms: u64,
+    /// Where the run's results and the transcripts of its `error` cells were kept, when the
+    /// campaign did not hold (with `keep`).
+    pub kept: Option<PathBuf>,
 }
 
 impl PortVanishReport {
@@ -140,11 +143,14 @@ pub enum PortVanishEvent<'a> {
 }
 
 /// Runs the campaign: `options`' run (its `out` a fresh directory) on `options.lab`'s boards,
-/// or on `campaign.boards` twins standing in for boards when it has none.
+/// or on `campaign.boards` twins standing in for boards when it has none. With `keep`, a
+/// campaign that did not hold leaves the run's `results.jsonl` and the transcripts of its
+/// `error` cells there.
 pub fn run_port_vanish(
     dirs: &LabDirs,
     campaign: &PortVanishCampaign,
     options: &RunOptions,
+    keep: Option<&std::path::Path>,
     on_event: impl Fn(PortVanishEvent<'_>) + Sync,
 ) -> Result<PortVanishReport, FaultsError> {
     let plan = Plan::new(dirs, &campaign.selection)?;
@@ -177,7 +183,28 @@ pub fn run_port_vanish(
     bench.restore(&point);
     let summary = summary?;
     let results = read_results(&options.out);
-    Ok(judge(campaign.seed, point, vanished, plan.cells.len(), &results, &summary.left, summary.stopped, wall_ms))
+    let mut report =
+        judge(campaign.seed, point, vanished, plan.cells.len(), &results, &summary.left, summary.stopped, wall_ms);
+    if let Some(keep) = keep
+        && !report.holds()
+    {
+        keep_run(&options.out, results.as_deref().unwrap_or_default(), keep)?;
+        report.kept = Some(keep.to_owned());
+    }
+    Ok(report)
+}
+
+/// Copies the run's `results.jsonl` and its `error` cells' transcripts into `keep`.
+fn keep_run(out: &std::path::Path, lines: &[CellRecord], keep: &std::path::Path) -> Result<(), FaultsError> {
+    let io = |path: PathBuf| move |source| FaultsError::Transcript { path: path.clone(), source };
+    std::fs::create_dir_all(keep).map_err(io(keep.to_owned()))?;
+    let results = out.join(crate::results::RESULTS_FILE);
+    std::fs::copy(&results, keep.join(crate::results::RESULTS_FILE)).map_err(io(results))?;
+    for line in lines.iter().filter(|l| l.verdict == Verdict::Error) {
+        let name = format!("{}__{}", line.firmware, line.scenario);
+        super::keep_transcript(out, &line.transcript, keep, &name)?;
+    }
+    Ok(())
 }
 
 /// The requirements, checked against the run's results.
@@ -266,6 +293,7 @@ fn judge(
         checks,
         stopped,
         wall_ms,
+        kept: None,
     }
 }
 

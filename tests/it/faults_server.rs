@@ -27,7 +27,10 @@ fn campaign(firmware: &str, kills: usize, stalls: usize) -> otarig::faults::serv
     };
     let options =
         RunOptions { limits: WatchLimits::new(Duration::from_secs(20)), ..RunOptions::new(tmp.0.join("run")) };
-    run_server_faults(&dirs, &campaign, &options, |_| {}).unwrap()
+    let kept = tmp.0.join("kept");
+    let report = run_server_faults(&dirs, &campaign, &options, Some(&kept), |_| {}).unwrap();
+    assert!(!kept.exists(), "every trial held: nothing kept");
+    report
 }
 
 #[test]

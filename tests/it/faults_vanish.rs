@@ -33,7 +33,7 @@ fn the_vanished_board_s_cell_is_an_error_the_other_board_runs_the_rest_and_every
         let out = tmp.0.join("run");
         let options = RunOptions { limits: WatchLimits::new(Duration::from_secs(20)), ..RunOptions::new(&out) };
         let left = std::sync::Mutex::new(Vec::new());
-        let report = run_port_vanish(&dirs, &campaign, &options, |event| {
+        let report = run_port_vanish(&dirs, &campaign, &options, None, |event| {
             if let PortVanishEvent::Run(RunEvent::BoardLeft { board, .. }) = event {
                 left.lock().unwrap().push(board.to_owned());
             }

@@ -148,6 +148,8 @@ fn faults_parse_and_unknown_faults_do_not() {
     let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n");
     let scenario = check(&format!("{base}fault = {{ kind = \"truncate\", after = 1000 }}\n")).unwrap();
     assert_eq!(scenario.fault, Some(otarig::scenario::Fault::Truncate { after: 1000, close_notify: false }));
+    let killed = check(&format!("{base}fault = {{ kind = \"kill\", after = 5000 }}\n")).unwrap();
+    assert_eq!(killed.fault, Some(otarig::scenario::Fault::Kill { after: 5000 }));
     assert!(check(&format!("{base}fault = {{ kind = \"gremlins\" }}\n")).is_err());
 }
 

@@ -69,7 +69,8 @@ pub fn run(args: &ServerArgs) -> u8 {
     if let Err(err) = crate::cli::run::stop_on_ctrl_c(&options.stop, &bar) {
         eprintln!("warning: Ctrl-C will not stop the campaign cleanly: {err}");
     }
-    let ran = run_server_faults(&args.campaign.dirs(), &campaign, &options, |event| match event {
+    let keep = args.campaign.out.as_deref();
+    let ran = run_server_faults(&args.campaign.dirs(), &campaign, &options, keep, |event| match event {
         ServerCampaignEvent::Planned { trials, image_bytes, device } => {
             bar.set_length(2 * trials.len() as u64);
             bar.suspend(|| {
@@ -135,6 +136,13 @@ fn text_report(report: &ServerReport) -> String {
         seconds(report.wall_ms),
         classes.join(", ")
     ));
+    if let Some(kept) = report.trials.iter().flat_map(|t| t.kept.first()).next().and_then(|p| p.parent()) {
+        text.push_str(&format!(
+            "transcripts of the trials that did not hold: {}
+",
+            kept.display()
+        ));
+    }
     text
 }
 

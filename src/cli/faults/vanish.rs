@@ -68,7 +68,8 @@ pub fn run(args: &PortVanishArgs) -> u8 {
     if let Err(err) = crate::cli::run::stop_on_ctrl_c(&options.stop, &bar) {
         eprintln!("warning: Ctrl-C will not stop the campaign cleanly: {err}");
     }
-    let ran = run_port_vanish(&args.campaign.dirs(), &campaign, &options, |event| match event {
+    let keep = args.campaign.out.as_deref();
+    let ran = run_port_vanish(&args.campaign.dirs(), &campaign, &options, keep, |event| match event {
         PortVanishEvent::Planned { point, cells, boards } => {
             bar.set_length(cells as u64);
             let at = match (point.after_bytes, point.after_ms) {
@@ -152,5 +153,8 @@ fn text_report(report: &PortVanishReport) -> String {
         text.push_str(&format!("{} {}: {}\n", if check.held { "ok  " } else { "FAIL" }, check.what, check.found));
     }
     text.push_str(&format!("{} cells in {}\n", report.cells, seconds(report.wall_ms)));
+    if let Some(kept) = &report.kept {
+        text.push_str(&format!("the run's results.jsonl and its error cells' transcripts: {}\n", kept.display()));
+    }
     text
 }
