@@ -60,6 +60,10 @@ pub struct TwinConfig {
     pub power_cut: Option<PowerCut>,
     /// What is stated about real builds it may boot (their images cannot say it all).
     pub builds: Vec<KnownBuild>,
+    /// A symbolic link made to the port, as udev makes one for a USB serial device
+    /// (`/dev/serial/by-id/...`); it goes when the port vanishes ([`TwinHandle::vanish`]) or the
+    /// twin stops.
+    pub link: Option<PathBuf>,
 }
 
 impl Default for TwinConfig {
@@ -73,6 +77,7 @@ impl Default for TwinConfig {
             network: LabNetwork::default(),
             power_cut: None,
             builds: Vec::new(),
+            link: None,
         }
     }
 }
@@ -92,6 +97,14 @@ pub enum TwinError {
     /// The flash file cannot be used.
     #[error(transparent)]
     FlashFile(#[from] super::flash_file::FlashFileError),
+    /// The link to the port cannot be made.
+    #[error("cannot link {link} to the port: {source}")]
+    Link {
+        /// The link asked for.
+        link: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 /// What the handle asks of the device thread.
@@ -107,6 +120,8 @@ enum Command {
     Arm(Option<PowerCut>),
     /// What is stated about real builds the twin may boot.
     Builds(Vec<KnownBuild>),
+    /// The port vanishes once this many more bytes went out (0: now).
+    Vanish(u64),
     Stop,
 }
 
@@ -137,12 +152,26 @@ pub struct TwinDevice {
     /// The armed power cut, taken by the next update.
     power_cut: Option<PowerCut>,
     /// Set when an armed power cut fired.
-    power_lost: Arc<PowerLoss>,
+    power_lost: Arc<Latch>,
     decoder: SlipDecoder,
-    master: TTYPort,
-    /// Held so the line stays up while no one has the slave open (the master would read EIO).
-    _slave: TTYPort,
+    line: Line,
     commands: Receiver<Request>,
+}
+
+/// The serial line: the pseudo-terminal's master side, until it vanishes (a USB serial device
+/// unplugged, its hub dropping it): the master and the slave the device holds are closed, so
+/// whoever has the port open reads an error, and its path and link are gone.
+struct Line {
+    /// `None` once the port vanished.
+    master: Option<TTYPort>,
+    /// Held so the line stays up while no one has the slave open (the master would read EIO).
+    slave: Option<TTYPort>,
+    /// The udev-like link to the port, removed when it vanishes.
+    link: Option<PathBuf>,
+    /// The port vanishes once this many more bytes went out.
+    vanish_after: Option<u64>,
+    /// Set when the port vanished.
+    vanished: Arc<Latch>,
 }
 
 /// The rig's side of a running twin. Dropping it stops the device thread.
@@ -151,12 +180,15 @@ pub struct TwinHandle {
     flash: Arc<Mutex<VirtualFlash>>,
     commands: Sender<Request>,
     thread: Option<JoinHandle<()>>,
-    power_lost: Arc<PowerLoss>,
+    power_lost: Arc<Latch>,
+    vanished: Arc<Latch>,
+    link: Option<PathBuf>,
 }
 
-/// Whether an armed power cut has fired, with a way to wait for it.
+/// Whether something armed has happened (a power cut fired, the port vanished), with a way to
+/// wait for it.
 #[derive(Debug, Default)]
-struct PowerLoss {
+struct Latch {
     fired: Mutex<bool>,
     changed: Condvar,
 }
@@ -168,13 +200,26 @@ impl TwinDevice {
         let (mut master, slave) = TTYPort::pair().map_err(TwinError::Pty)?;
         master.set_timeout(POLL).map_err(TwinError::Pty)?;
         let port_path = PathBuf::from(slave.name().ok_or(TwinError::NoPortPath)?);
+        if let Some(link) = &config.link {
+            let _ = std::fs::remove_file(link);
+            std::os::unix::fs::symlink(&port_path, link)
+                .map_err(|source| TwinError::Link { link: link.clone(), source })?;
+        }
+        let vanished = Arc::new(Latch::default());
+        let line = Line {
+            master: Some(master),
+            slave: Some(slave),
+            link: config.link.clone(),
+            vanish_after: None,
+            vanished: Arc::clone(&vanished),
+        };
         let flash = match &config.flash_file {
             Some(path) => super::flash_file::open_backed(path, config.flash_size).map_err(TwinError::FlashFile)?,
             None => VirtualFlash::new(config.flash_size),
         };
         let flash = Arc::new(Mutex::new(flash));
         let (sender, commands) = mpsc::channel();
-        let power_lost = Arc::new(PowerLoss::default());
+        let power_lost = Arc::new(Latch::default());
         let mut device = TwinDevice {
             flash: Arc::clone(&flash),
             mode: Mode::Off,
@@ -186,8 +231,7 @@ impl TwinDevice {
             power_cut: config.power_cut,
             power_lost: Arc::clone(&power_lost),
             decoder: SlipDecoder::default(),
-            master,
-            _slave: slave,
+            line,
             commands,
         };
         // Before the thread starts, so what the chip prints at power-on is on the line before
@@ -197,7 +241,15 @@ impl TwinDevice {
             .name("twin-device".into())
             .spawn(move || device.run())
             .map_err(TwinError::Thread)?;
-        Ok(TwinHandle { port_path, flash, commands: sender, thread: Some(thread), power_lost })
+        Ok(TwinHandle {
+            port_path,
+            flash,
+            commands: sender,
+            thread: Some(thread),
+            power_lost,
+            vanished,
+            link: config.link,
+        })
     }
 
     fn run(&mut self) {
@@ -214,6 +266,8 @@ impl TwinDevice {
                             self.power_cut = cut;
                             *self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner) = false;
                         }
+                        Command::Vanish(0) => self.line.vanish(),
+                        Command::Vanish(after) => self.line.vanish_after = Some(after),
                         Command::Stop => return,
                     }
                     let _ = done.send(());
@@ -225,7 +279,12 @@ impl TwinDevice {
                 self.run_app(partition_offset, &profile);
                 continue;
             }
-            match self.master.read(&mut buf) {
+            let Some(master) = &mut self.line.master else {
+                // No line any more: the chip runs on, heard by no one, until told to stop.
+                std::thread::sleep(POLL);
+                continue;
+            };
+            match master.read(&mut buf) {
                 Ok(n) => self.receive(&buf[..n]),
                 Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
                 Err(e) => {
@@ -288,8 +347,8 @@ impl TwinDevice {
             running: partition_offset,
             power_cut: self.power_cut.take(),
         };
-        let master = &mut self.master;
-        let mut emit = |bytes: &[u8]| send_on(master, bytes);
+        let line = &mut self.line;
+        let mut emit = |bytes: &[u8]| line.send(bytes);
         match ota::run_update(&device, &mut self.clock, &mut emit) {
             ota::UpdateEnd::Restart => self.boot(ResetReason::SoftwareCpu),
             ota::UpdateEnd::Idle => {}
@@ -327,9 +386,41 @@ impl TwinDevice {
         }
     }
 
-    /// Writes to the line (see [`send_on`]).
+    /// Writes to the line (see [`Line::send`]).
     fn send(&mut self, bytes: &[u8]) {
-        send_on(&mut self.master, bytes);
+        self.line.send(bytes);
+    }
+}
+
+impl Line {
+    /// Writes to the line, up to where it is to vanish (then it vanishes); nothing once it
+    /// has.
+    fn send(&mut self, bytes: &[u8]) {
+        let Some(master) = &mut self.master else { return };
+        match &mut self.vanish_after {
+            Some(left) if (bytes.len() as u64) >= *left => {
+                send_on(master, &bytes[..*left as usize]);
+                self.vanish();
+            }
+            Some(left) => {
+                *left -= bytes.len() as u64;
+                send_on(master, bytes);
+            }
+            None => send_on(master, bytes),
+        }
+    }
+
+    /// The port vanishes: its link first (as udev removes it when the device goes), then the
+    /// pseudo-terminal's ends, so its path goes too and a reader gets an error.
+    fn vanish(&mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = std::fs::remove_file(link);
+        }
+        self.master = None;
+        self.slave = None;
+        self.vanish_after = None;
+        *self.vanished.fired.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.vanished.changed.notify_all();
     }
 }
 
@@ -401,13 +492,21 @@ impl TwinHandle {
     /// Waits until the armed power cut ([`TwinConfig::power_cut`], `TwinHandle::arm_power_cut`) has fired, at most
     /// `timeout`; whether it did. The twin is then off until [`reset`](TwinHandle::reset).
     pub fn wait_for_power_cut(&self, timeout: Duration) -> bool {
-        let fired = self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner);
-        let (fired, _) = self
-            .power_lost
-            .changed
-            .wait_timeout_while(fired, timeout, |fired| !*fired)
-            .unwrap_or_else(PoisonError::into_inner);
-        *fired
+        self.power_lost.wait(timeout)
+    }
+
+    /// The serial port vanishes once the chip has sent `after` more bytes on it (0: at once),
+    /// as a USB serial device its hub drops: its link ([`TwinConfig::link`]) is removed, the
+    /// pseudo-terminal closed (a reader gets an error, its path goes), and the port never
+    /// comes back; the chip runs on unheard. Returns once armed (or gone, for 0).
+    pub fn vanish(&self, after: u64) {
+        self.request(Command::Vanish(after));
+    }
+
+    /// Waits at most `timeout` for the port to vanish (see [`TwinHandle::vanish`]); whether it
+    /// has.
+    pub fn wait_for_vanish(&self, timeout: Duration) -> bool {
+        self.vanished.wait(timeout)
     }
 
     /// Sends a command and waits until the device thread has carried it out (or has ended).
@@ -419,12 +518,28 @@ impl TwinHandle {
     }
 }
 
+impl Latch {
+    /// Waits at most `timeout` for it to happen; whether it has.
+    fn wait(&self, timeout: Duration) -> bool {
+        let fired = self.fired.lock().unwrap_or_else(PoisonError::into_inner);
+        let (fired, _) =
+            self.changed.wait_timeout_while(fired, timeout, |fired| !*fired).unwrap_or_else(PoisonError::into_inner);
+        *fired
+    }
+}
+
 impl Drop for TwinHandle {
     fn drop(&mut self) {
         let (done, _) = mpsc::sync_channel(1);
         let _ = self.commands.send((Command::Stop, done));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        if let Some(link) = &self.link {
+            // A link that still names the port, when the twin stops without its port vanishing.
+            if std::fs::read_link(link).is_ok_and(|to| to == self.port_path) {
+                let _ = std::fs::remove_file(link);
+            }
         }
     }
 }
