@@ -20,7 +20,8 @@
 //!   client) on a pseudo-terminal; [`board`] is the hardware seam (the `Board` trait, over a
 //!   UART, a JTAG probe or a twin).
 //! - **Running**: [`lab`] reads the lab config (`otarig.toml`); [`run`] pairs firmware with
-//!   scenarios into cells and runs them on a pool of stations.
+//!   scenarios into cells and runs them on a pool of stations; [`faults`] runs fault campaigns
+//!   (power cuts, vanishing serial ports, a server killed or stalled) through it.
 //! - **Results**: [`results`] owns `results.jsonl` (one line per cell), from which [`report`]
 //!   draws the terminal matrix, the fleet summary, JUnit, the HTML report, merges and diffs.
 //! - **Judging**: [`console`] turns UART bytes into events, [`verdict`] turns events into one
@@ -73,6 +74,8 @@ pub mod catalogue;
 pub mod codes;
 pub mod console;
 pub mod device_tls;
+#[cfg(unix)]
+pub mod faults;
 pub mod firmware;
 #[cfg(unix)]
 pub mod fuzzing;

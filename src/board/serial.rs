@@ -53,6 +53,18 @@ pub struct SerialSpec {
     pub address: Option<std::net::IpAddr>,
 }
 
+impl SerialSpec {
+    /// Whether the board's port is there now, without opening it (opening a port can reset a
+    /// board): its path exists, or the system lists its USB device. A USB hub that drops the
+    /// board takes its port away.
+    pub fn port_present(&self) -> bool {
+        match &self.selector {
+            PortSelector::Path(path) => path.exists(),
+            selector => list_ports().is_ok_and(|ports| find_port(selector, &ports).is_ok()),
+        }
+    }
+}
+
 /// Why a board resets the way it does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResetSource {

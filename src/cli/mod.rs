@@ -2,6 +2,7 @@
 
 mod boards;
 mod explain;
+mod faults;
 mod field_match;
 mod fleet;
 mod inspect;
@@ -31,16 +32,20 @@ pub enum OutputFormat {
 }
 
 /// The process's exit codes, a contract documented in the README ("Exit status" for `replay`,
-/// the table under `otarig run` for the runner, the last paragraph of `otarig rescue`). Every
-/// command exits [`OK`](exit::OK) or [`USAGE`](exit::USAGE); `run` and `rescue` use the others.
+/// the table under `otarig run` for the runner, the last paragraph of `otarig rescue`, the one
+/// under "Fault campaigns" for `faults`). Every command exits [`OK`](exit::OK) or
+/// [`USAGE`](exit::USAGE); `run`, `rescue` and `faults` use the others too (and `lab check`,
+/// `report` and `replay --match` the ones their sections name).
 pub mod exit {
     /// The work was done, whatever it found (for `replay`: the log was classified, whatever the
     /// outcome; for `run`: every cell `pass` or `observed`; for `rescue`: every firmware has a
-    /// rescue).
+    /// rescue; for `faults`: every point held).
     pub const OK: u8 = 0;
     /// `run`: a cell `fail` (its observed outcome is not the expected one); with `--strict`,
     /// also a cell `observed`; with `--calibrate`, a cell where board and twin disagree.
     /// `rescue`: a firmware no chain rescues.
+    /// `faults`: a point did not hold (a cut that left no working image, a run that lost a
+    /// result after a port vanished, a trial whose device did not come back to its update).
     pub const FAIL: u8 = 1;
     /// A usage error, or input that cannot be read or is in error (the message names the file);
     /// for `run`, also a directory that is another run's or holds results without `--resume`.
@@ -48,9 +53,11 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// `run`: the rig could not run a cell (flashing, console, server) and no cell failed, or
     /// the results could not be written. `rescue`: the rig could not run a twin cell, and every
-    /// firmware has a rescue.
+    /// firmware has a rescue. `faults`: the rig could not run a point and none failed (or the
+    /// port to vanish never did).
     pub const INFRA: u8 = 3;
-    /// `run`: stopped by Ctrl-C (SIGINT), as a shell reports a command killed by it (128 + 2).
+    /// `run`, `faults`: stopped by Ctrl-C (SIGINT), as a shell reports a command killed by it
+    /// (128 + 2).
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -123,6 +130,9 @@ enum Command {
     /// Reports of runs: the matrix, junit.xml and report.html again; shards merged; two runs diffed.
     #[command(after_help = report::AFTER_HELP)]
     Report(report::ReportArgs),
+    /// Fault campaigns: power cuts, a serial port vanishing, the update server killed or stalled.
+    #[command(after_help = faults::AFTER_HELP)]
+    Faults(faults::FaultsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -143,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Twin(args) => twin::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Faults(args) => faults::run(&args),
     };
     ExitCode::from(code)
 }

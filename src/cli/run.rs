@@ -31,7 +31,9 @@ With a config, --twins N replaces the config's twins (0: boards only) and --retr
 
 Cells run side by side, one per device; a twin is kept for the next cell of the same firmware,
 and a board skips the regions it already holds (MD5): both then only have otadata rewritten. A
-cell the rig could not run (error) is tried again on a fresh device, --retries times.
+cell the rig could not run (error) is tried again on a fresh device, --retries times. A board
+whose port vanished and does not come back within the config's [timeouts] power leaves the run:
+its cell is an error, the other devices run the rest.
 --calibrate runs each cell on a board and on a twin (DIR/twin/), writes DIR/calibration.jsonl
 and lists the cells where they disagree (exit 1 if any). --shard I/N takes the I-th of N contiguous parts of the cells
 sorted by firmware id then scenario id: the same on every machine. --resume DIR keeps the cells
@@ -402,6 +404,9 @@ fn show_event(bar: &ProgressBar, event: RunEvent<'_>) {
             bar.inc(1);
             bar.suspend(|| println!("[{done}/{total}] {}", cell_line(result)));
         }
+        RunEvent::BoardLeft { board, why } => {
+            bar.suspend(|| eprintln!("board {board} left the run: {why}"));
+        }
         RunEvent::BoardBusy { board, error } => {
             bar.suspend(|| eprintln!("waiting for {board}: {error}"));
         }
@@ -414,7 +419,7 @@ fn show_event(bar: &ProgressBar, event: RunEvent<'_>) {
 
 /// The first Ctrl-C (SIGINT) stops the run: no new cell starts, cells under way are dropped.
 /// A second one ends the process at once.
-fn stop_on_ctrl_c(stop: &Stop, bar: &ProgressBar) -> std::io::Result<()> {
+pub(super) fn stop_on_ctrl_c(stop: &Stop, bar: &ProgressBar) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // Registered here, before any cell starts; what arrives before the thread waits is kept.

@@ -339,6 +339,7 @@ fn scenario_hint(kind: &ScenarioErrorKind) -> &'static str {
             "start = { slot = \"ota_0\", state = \"valid\" }, or leave `start` out for the factory app"
         }
         ScenarioErrorKind::FactoryStartState { .. } => "name an OTA slot to give the start state",
+        ScenarioErrorKind::OtadataBytes { .. } => "otadata-bytes counts the entry's bytes programmed: 0 to 32",
         ScenarioErrorKind::ImageId { .. } => "name a manifest of the fleet by its id, as image = \"v2.0.0\"",
         ScenarioErrorKind::NoReason => "give a reason (use \"unknown\" if none)",
         ScenarioErrorKind::Reason { .. } => "only tls-verify takes a reason: drop it",

@@ -50,16 +50,27 @@ impl EspSocket {
     pub fn new(stream: TcpStream, buffer: InputBuffer) -> EspSocket {
         EspSocket { stream, records: RecordWatch::new(buffer) }
     }
+
+    /// The TCP stream under it (to wait on, as the transport's `select()` does; reading it
+    /// directly would bypass the record watch).
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// What mbedTLS returns when a read of this socket fails with `kind`.
+    pub(crate) fn recv_error(kind: ErrorKind) -> mbedtls::Error {
+        match kind {
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => codes::NetConnReset.into(),
+            ErrorKind::Interrupted => codes::SslWantRead.into(),
+            _ => codes::NetRecvFailed.into(),
+        }
+    }
 }
 
 impl Io for EspSocket {
     fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
         let allowed = self.records.next_read(buf.len()).map_err(mbedtls::Error::from)?;
-        let n = self.stream.read(&mut buf[..allowed]).map_err(|e| match e.kind() {
-            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => mbedtls::Error::from(codes::NetConnReset),
-            ErrorKind::Interrupted => codes::SslWantRead.into(),
-            _ => codes::NetRecvFailed.into(),
-        })?;
+        let n = self.stream.read(&mut buf[..allowed]).map_err(|e| Self::recv_error(e.kind()))?;
         self.records.delivered(&buf[..n]);
         Ok(n)
     }

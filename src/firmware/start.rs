@@ -220,14 +220,52 @@ pub fn start_flash(start: &StartState, images: &BuiltFirmware, size: usize) -> R
 
 /// A power cut during the update (a scenario's `[device] power_cut`): the rig arms it on a twin,
 /// then gives power back, and the device must boot a working image.
+///
+/// `esp_ota_set_boot_partition` (`esp_rewrite_ota_data` in `esp_ota_ops.c`, the same steps from
+/// v3.2 to v5.x) makes the new `esp_ota_select_entry_t` in RAM, CRC included, erases the sector
+/// it goes to and programs its 32 bytes in one write: `ota_seq` (4), `seq_label` (20, 24 in
+/// v3.2), `ota_state` (4, part of the label in v3.2) and last the `crc` (4). A cut in that write
+/// leaves the sector erased with the first bytes of the entry programmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PowerCut {
     /// Once this many bytes of the new image are written to the update partition.
     AfterBytes(u64),
     /// While `esp_ota_set_boot_partition` rewrites otadata (its sector erased, not yet
-    /// programmed).
+    /// programmed): the same as `OtadataBytes(0)`.
     OtadataWrite,
+    /// While `esp_ota_set_boot_partition` rewrites otadata, once its sector is erased and this
+    /// many bytes of the new 32-byte entry are programmed ([`OTADATA_ENTRY_BYTES`] at most: 0
+    /// right after the erase, 4 the sequence number alone, 28 all but the CRC, 32 the whole
+    /// entry, before the restart).
+    OtadataBytes(u8),
+}
+
+/// The bytes of one otadata entry (`esp_ota_select_entry_t`), the most
+/// [`PowerCut::OtadataBytes`] can program.
+pub const OTADATA_ENTRY_BYTES: u8 = 32;
+
+impl PowerCut {
+    /// The bytes of the new otadata entry programmed when this cut falls in the otadata write;
+    /// `None` for a cut in the image write.
+    pub fn otadata_bytes(self) -> Option<u8> {
+        match self {
+            Self::AfterBytes(_) => None,
+            Self::OtadataWrite => Some(0),
+            Self::OtadataBytes(bytes) => Some(bytes),
+        }
+    }
+}
+
+impl fmt::Display for PowerCut {
+    /// `image byte 4096` or `otadata byte 28`: where the power went.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AfterBytes(bytes) => write!(f, "image byte {bytes}"),
+            Self::OtadataWrite => f.write_str("otadata byte 0"),
+            Self::OtadataBytes(bytes) => write!(f, "otadata byte {bytes}"),
+        }
+    }
 }
 
 #[cfg(test)]

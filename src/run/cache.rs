@@ -1,6 +1,7 @@
 //! What cells of one run share, made once on first use: each firmware's flash regions
 //! (bootloader, partition table, app), each release's app as offered for update, each
-//! scenario's served chains (its own certificates minted once per run, not once per cell).
+//! scenario file's served chains (its own certificates minted once per run, not once per cell,
+//! and once for the variants of one file a fault campaign runs).
 //!
 //! Cells side by side asking for the same thing wait for one another rather than making it
 //! twice; a failure is not kept, so a retried cell tries again.
@@ -43,12 +44,12 @@ impl<K: Eq + Hash + Clone, V> Memo<K, V> {
     }
 }
 
-/// The run's shared inputs, keyed by firmware id, release id and scenario index.
+/// The run's shared inputs, keyed by firmware id, release id and scenario file.
 #[derive(Default)]
 pub struct RunCache {
     pub regions: Memo<String, CellFlash>,
     pub(crate) update_apps: Memo<String, crate::run::cell::OfferedApp>,
-    pub chains: Memo<usize, ScenarioChains>,
+    pub chains: Memo<std::path::PathBuf, ScenarioChains>,
 }
 
 #[cfg(test)]

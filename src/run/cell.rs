@@ -252,7 +252,7 @@ impl<'a> CellMade<'a> {
         let regions = context.cache.regions.get_or_make(&key, || flash_regions(firmware, plan, &scenario.start))?;
         let update = manifest(scenario.image.as_deref().unwrap_or_default())?;
         let offered = context.cache.update_apps.get_or_make(&update.id, || update_app(update, plan))?;
-        let chains = context.cache.chains.get_or_make(&cell.scenario, || ScenarioChains::mint(scenario, &plan.pki))?;
+        let chains = context.cache.chains.get_or_make(&scenario.path, || ScenarioChains::mint(scenario, &plan.pki))?;
         Ok(Self { firmware, regions, offered, chains })
     }
 }

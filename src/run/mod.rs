@@ -194,6 +194,14 @@ pub enum RunEvent<'a> {
         /// The line written to `results.jsonl`.
         result: &'a CellRecord,
     },
+    /// `board`'s port vanished and did not come back: the board left the run, its station takes
+    /// no more cells (the others run them).
+    BoardLeft {
+        /// The board's id.
+        board: &'a str,
+        /// Why, for people.
+        why: &'a str,
+    },
     /// Another holder has `board`; the station waits for it.
     BoardBusy {
         /// The board's id.
@@ -236,8 +244,19 @@ pub struct RunSummary {
     pub reused: usize,
     /// The run was stopped before every cell ended.
     pub stopped: bool,
+    /// Boards that left the run (their port vanished), in the order they left.
+    pub left: Vec<BoardLeft>,
     /// `DIR/results.jsonl`.
     pub results: PathBuf,
+}
+
+/// A board that left the run: its port vanished (a USB hub dropped it) and did not come back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoardLeft {
+    /// The board's id.
+    pub board: String,
+    /// Why, for people.
+    pub why: String,
 }
 
 impl RunSummary {

@@ -10,6 +10,10 @@
 //!
 //! Boards are locked for as long as their station works (from its first cell to the end), in
 //! the run's lock directory or the host's; twins only when the run names a lock directory.
+//!
+//! A board whose port vanished (a USB hub dropping it) and does not come back leaves the run:
+//! the cell it was running is the rig's `error`, its station takes no more cells, and the
+//! other stations run the rest; cells no station left can take are `error`s at once.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -17,8 +21,8 @@ use crate::lab::{LabConfig, assign};
 use crate::results::{CellRecord, Verdict, transcript_path};
 use crate::run::cell::{AttemptEnd, CellContext, run_cell, scenario_facts};
 use crate::run::lock::{LockDir, LockError};
-use crate::run::station::{Needs, Station};
-use crate::run::{RunError, RunEvent, RunOptions, RunSummary};
+use crate::run::station::{Needs, Station, Takes};
+use crate::run::{BoardLeft, RunError, RunEvent, RunOptions, RunSummary};
 
 /// Where finished cells go: the results file and the counts.
 pub(super) struct Sink {
@@ -74,20 +78,29 @@ pub(super) fn run_cells(
         lab.devices.iter().map(|device| Station::for_device(device, lab, options.reuse_twins)).collect();
     let needs: Vec<Needs> = todo.iter().map(|&index| needs_of(&plan.cells[index], plan)).collect();
     let waiting = refuse_cells_no_station_accepts(todo, &needs, &stations, lab, context, &mut sink, on_event);
+    let takes: Vec<Takes> = stations.iter().map(Station::takes).collect();
     let work = Work {
         todo,
         needs,
         firmwares: todo.iter().map(|&index| plan.cells[index].firmware.as_str()).collect(),
-        shared: Mutex::new(Shared { waiting, sink }),
+        shared: Mutex::new(Shared { waiting, sink, left: vec![false; takes.len()] }),
+        takes,
         context,
         options,
         on_event,
     };
     let reused: usize = std::thread::scope(|scope| {
-        let workers: Vec<_> = stations.into_iter().map(|station| scope.spawn(|| work.on(station))).collect();
+        let workers: Vec<_> = stations
+            .into_iter()
+            .enumerate()
+            .map(|(at, station)| {
+                let work = &work;
+                scope.spawn(move || work.on(at, station))
+            })
+            .collect();
         workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
     });
-    let Shared { waiting, mut sink } = work.shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let Shared { waiting, mut sink, .. } = work.shared.into_inner().unwrap_or_else(PoisonError::into_inner);
     sink.summary.not_run += waiting.len();
     sink.summary.reused += reused;
     sink
@@ -130,6 +143,8 @@ struct Shared {
     /// Positions in `todo` of the cells no station has taken yet.
     waiting: Vec<usize>,
     sink: Sink,
+    /// By station: its board left the run.
+    left: Vec<bool>,
 }
 
 /// The cells of a run and what the stations working on them share.
@@ -140,15 +155,18 @@ struct Work<'a, E> {
     /// Each cell's firmware, by position.
     firmwares: Vec<&'a str>,
     shared: Mutex<Shared>,
+    /// By station: which cells its device can take.
+    takes: Vec<Takes>,
     context: &'a CellContext<'a>,
     options: &'a RunOptions,
     on_event: &'a E,
 }
 
 impl<E: Fn(RunEvent<'_>) + Sync> Work<'_, E> {
-    /// A station's work: the waiting cells it accepts, one at a time, until none is left or the
-    /// run is to stop. Returns how many cells it ran on a device kept from the cell before.
-    fn on(&self, mut station: Station) -> usize {
+    /// Station `at`'s work: the waiting cells it accepts, one at a time, until none is left,
+    /// the run is to stop or its board leaves the run. Returns how many cells it ran on a
+    /// device kept from the cell before.
+    fn on(&self, at: usize, mut station: Station) -> usize {
         let locks = match (&self.options.locks, station.is_board()) {
             (Some(locks), _) => Some(locks.clone()),
             (None, true) => Some(LockDir::for_host()),
@@ -169,8 +187,44 @@ impl<E: Fn(RunEvent<'_>) + Sync> Work<'_, E> {
             if let (Some(done), CellEnd::Result(result)) = (done, &ended) {
                 (self.on_event)(RunEvent::CellFinished { index, done, total: self.todo.len(), result });
             }
+            if let Some(why) = station.left() {
+                self.leave(at, station.board(), why);
+                break;
+            }
         }
         station.reused()
+    }
+
+    /// Station `at`'s board left the run: the cells no station left can take end as errors.
+    fn leave(&self, at: usize, board: &str, why: &str) {
+        (self.on_event)(RunEvent::BoardLeft { board, why });
+        let context = self.context;
+        let message = format!("no device left to run it: {board} left the run ({why})");
+        let ended: Vec<(usize, usize, CellRecord)> = {
+            let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            shared.left[at] = true;
+            shared.sink.summary.left.push(BoardLeft { board: board.to_owned(), why: why.to_owned() });
+            let Shared { waiting, sink, left } = &mut *shared;
+            let live: Vec<Takes> =
+                self.takes.iter().zip(left.iter()).filter(|(_, gone)| !**gone).map(|(t, _)| *t).collect();
+            let mut ended = Vec::new();
+            waiting.retain(|&position| {
+                if live.iter().any(|takes| takes.accepts(self.needs[position])) {
+                    return true;
+                }
+                let index = self.todo[position];
+                let cell = &context.plan.cells[index];
+                let scenario = &context.plan.scenarios[cell.scenario].id;
+                let result = error_result(cell, scenario, "", message.clone(), context);
+                let done = sink.record(&result);
+                ended.push((index, done, result));
+                false
+            });
+            ended
+        };
+        for (index, done, result) in &ended {
+            (self.on_event)(RunEvent::CellFinished { index: *index, done: *done, total: self.todo.len(), result });
+        }
     }
 
     /// Takes the waiting cell `station` runs next (see [`pick`]): its position in `todo`.
@@ -249,6 +303,14 @@ fn run_with_retries(
         on_event(RunEvent::CellStarted { index, total, firmware, scenario, board: &board, attempt });
         match run_cell(cell, station, attempt, context) {
             AttemptEnd::Abandoned => return CellEnd::Abandoned,
+            AttemptEnd::Result(mut result)
+                if result.verdict == Verdict::Error && !station.still_there(context.stop) =>
+            {
+                // The board is gone: no retry can reach it.
+                let why = station.left().unwrap_or_default();
+                result.error = Some(format!("{}; {board} left the run: {why}", result.error.unwrap_or_default()));
+                return CellEnd::Result(result);
+            }
             AttemptEnd::Result(result)
                 if result.verdict == Verdict::Error && attempt <= options.retries && !context.stop.is_requested() =>
             {

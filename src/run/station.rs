@@ -13,7 +13,8 @@
 //!
 //! A board is kept open between cells and opened afresh after a failure of the rig (its port
 //! resolved again); its update server is a route on the lab's shared listener, from the board's
-//! address when the config gives one. A twin is kept only while the cells leave it in a known
+//! address when the config gives one. A board whose port vanished (a USB hub dropping it) and
+//! does not come back within the lab's `power` time leaves the run. A twin is kept only while the cells leave it in a known
 //! state (an update decided, no crash, no power cut) and kept twins are asked for.
 //!
 //! This is the only part of the runner that knows what its devices are.
@@ -32,6 +33,8 @@ use crate::twin::network::LabNetwork;
 
 /// How often the watch for an armed power cut looks whether the cell is over.
 const POWER_POLL: Duration = Duration::from_millis(10);
+/// How often a board's port that went away is looked for.
+const PORT_POLL: Duration = Duration::from_millis(100);
 
 /// Where a cell's update server listens for the station's device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +55,22 @@ pub(crate) struct Needs {
     pub power_cut: bool,
 }
 
+/// Which cells a station's device can take: its chip, and whether it is a board (which cannot
+/// cut its power at a point of an update).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Takes {
+    chip: Chip,
+    board: bool,
+}
+
+impl Takes {
+    /// Whether a cell that `needs` this can run on such a device.
+    pub(crate) fn accepts(self, needs: Needs) -> bool {
+        let chip_ok = needs.chip.is_none_or(|chip| chip == self.chip);
+        chip_ok && !(needs.power_cut && self.board)
+    }
+}
+
 /// The device a station holds, with the firmware it was last flashed with.
 struct Held {
     device: Box<dyn Board>,
@@ -70,6 +89,10 @@ pub struct Station {
     reused: usize,
     /// The device's lock, once taken: held until the station ends.
     lock: Option<BoardLock>,
+    /// How long a board's port that went away may take to come back (the lab's `power` time).
+    port_return: Duration,
+    /// Why the station's board left the run (its port vanished and did not come back).
+    left: Option<String>,
 }
 
 impl Station {
@@ -79,18 +102,55 @@ impl Station {
             DeviceSpec::Board(_) => lab.prepare_regions(device.id()),
             DeviceSpec::Twin(_) => Vec::new(),
         };
-        Self { spec: device.clone(), reuse, prepare, held: None, reused: 0, lock: None }
+        Self {
+            spec: device.clone(),
+            reuse,
+            prepare,
+            held: None,
+            reused: 0,
+            lock: None,
+            port_return: lab.timeouts.power,
+            left: None,
+        }
     }
 
     pub fn board(&self) -> &str {
         self.spec.id()
     }
 
+    /// Which cells the device can take.
+    pub(crate) fn takes(&self) -> Takes {
+        Takes { chip: self.spec.chip(), board: self.is_board() }
+    }
+
     /// Whether a cell that `needs` this can run here: the device's chip, and a power cut only on
     /// a device that can cut its power at a point of the update (a twin).
     pub(crate) fn accepts(&self, needs: Needs) -> bool {
-        let chip_ok = needs.chip.is_none_or(|chip| chip == self.spec.chip());
-        chip_ok && !(needs.power_cut && self.is_board())
+        self.takes().accepts(needs)
+    }
+
+    /// After a failure of the rig: whether the device is still there. A twin always is (a fresh
+    /// one replaces it); a board's port may have vanished (its USB hub dropped it), and is
+    /// given the lab's `power` time to come back, as a device that enumerates again. When it
+    /// does not, the board leaves the run ([`Station::left`]).
+    pub(crate) fn still_there(&mut self, stop: &crate::run::Stop) -> bool {
+        let DeviceSpec::Board(spec) = &self.spec else { return true };
+        let deadline = Instant::now() + self.port_return;
+        while !spec.port_present() {
+            if Instant::now() >= deadline || stop.is_requested() {
+                let waited = self.port_return.as_secs_f64();
+                self.left = Some(format!("its {} vanished and did not come back within {waited} s", spec.selector));
+                self.held = None;
+                return false;
+            }
+            std::thread::sleep(PORT_POLL);
+        }
+        true
+    }
+
+    /// Why the board left the run, once it has: its cells go to other devices.
+    pub(crate) fn left(&self) -> Option<&str> {
+        self.left.as_deref()
     }
 
     /// A board of the lab config rather than a twin: locked on the host even without a lock

@@ -90,6 +90,12 @@ pub enum ScenarioErrorKind {
         /// The state as written.
         state: String,
     },
+    /// A `[device] power_cut = { otadata-bytes = N }` past the 32 bytes of an otadata entry.
+    #[error("otadata-bytes = {bytes}: an otadata entry has {} bytes", crate::firmware::start::OTADATA_ENTRY_BYTES)]
+    OtadataBytes {
+        /// The value as written.
+        bytes: u8,
+    },
     /// A `[device] start` otadata state that ESP-IDF does not name.
     #[error("start state \"{state}\" is not one of {}", quoted(&StartState::STATE_NAMES.map(|(name, _)| name)))]
     StartState {

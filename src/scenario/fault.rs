@@ -41,6 +41,13 @@ pub enum Fault {
         /// Body bytes sent before the reset.
         after: u64,
     },
+    /// The server goes away after `after` bytes of the body, as a server process that dies:
+    /// every connection it has is reset and its listener closed, so it accepts nothing more
+    /// (on the lab's shared listener, the route's new connections are reset at once).
+    Kill {
+        /// Body bytes sent before the server goes.
+        after: u64,
+    },
     /// Send the body at most `bytes_per_second`.
     Throttle {
         /// The most body bytes sent per second; more than 0.

@@ -22,7 +22,7 @@ pub use expect::{ExpectRule, Expectation, FirmwareMatch};
 pub use fault::{Fault, FaultError};
 
 use crate::firmware::Fleet;
-use crate::firmware::start::StartState;
+use crate::firmware::start::{OTADATA_ENTRY_BYTES, PowerCut, StartState};
 use crate::pki::spec::{self, CertSpec, Defaults};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
 use crate::toml_source::TomlSource;
@@ -47,7 +47,7 @@ pub struct Scenario {
     pub start: StartState,
     /// A power cut the device suffers during the update (`[device] power_cut`); the cell then
     /// powers it on again and the boot must land on a working image.
-    pub power_cut: Option<crate::firmware::start::PowerCut>,
+    pub power_cut: Option<PowerCut>,
     /// The real-world date the scenario stands at.
     pub date: OffsetDateTime,
     /// Certificates the scenario makes itself (its leaf first), issued by lab authorities or
@@ -138,6 +138,13 @@ impl Scenario {
             Some(start) => start.get_ref().check(start.span().start).map_err(|(at, kind)| check.invalid(at, kind))?,
             None => StartState::Factory,
         };
+        let power_cut = raw.device.and_then(|device| device.power_cut);
+        if let Some(cut) = &power_cut
+            && let PowerCut::OtadataBytes(bytes) = *cut.get_ref()
+            && bytes > OTADATA_ENTRY_BYTES
+        {
+            return Err(check.invalid(cut.span().start, ScenarioErrorKind::OtadataBytes { bytes }));
+        }
         let expect = check.expectations(raw.expect.entries)?;
         let rules = check.rules(raw.expect.rules)?;
         Ok(Scenario {
@@ -146,7 +153,7 @@ impl Scenario {
             title: raw.title,
             tags,
             start,
-            power_cut: raw.device.and_then(|device| device.power_cut),
+            power_cut: power_cut.map(Spanned::into_inner),
             date,
             certs,
             chain,

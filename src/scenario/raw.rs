@@ -50,8 +50,8 @@ pub(super) struct RawServer {
 pub(super) struct RawDevice {
     /// `{ slot = "ota_0", state = "valid" }`.
     pub start: Option<Spanned<RawStart>>,
-    /// `{ after-bytes = N }` or `"otadata-write"`.
-    pub power_cut: Option<crate::firmware::start::PowerCut>,
+    /// `{ after-bytes = N }`, `"otadata-write"` or `{ otadata-bytes = N }`.
+    pub power_cut: Option<Spanned<crate::firmware::start::PowerCut>>,
 }
 
 /// `start = { slot = ..., state = ... }` as written.

@@ -124,7 +124,7 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
             written.ending = Ending::Cut { close_notify: *close_notify };
             Ok(written)
         }
-        Some(Fault::Reset { after }) => {
+        Some(Fault::Reset { after } | Fault::Kill { after }) => {
             write_head(stream, records, 200, "OK", image.len() as u64, "application/octet-stream", &[]).await?;
             let cut = (*after as usize).min(image.len());
             let mut written = send_body(stream, records, &image[..cut], head_only, None, None).await?;

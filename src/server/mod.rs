@@ -11,6 +11,7 @@ mod tls;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -159,6 +160,8 @@ pub(crate) struct Site {
     live: AtomicUsize,
     /// Connections waiting for their ClientHello, oldest first, each with its shedding signal.
     idle: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    /// Set once a `kill` fault fired: the site's connections reset, its listener closed.
+    killed: tokio::sync::watch::Sender<bool>,
 }
 
 /// A connection's place among the site's live ones; given back on drop.
@@ -200,7 +203,24 @@ impl Site {
             next_id: AtomicU64::new(1),
             live: AtomicUsize::new(0),
             idle: Mutex::new(VecDeque::new()),
+            killed: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// The `kill` fault fired: every connection resets, the listener closes.
+    fn kill(&self) {
+        self.killed.send_replace(true);
+    }
+
+    /// Whether the `kill` fault fired.
+    fn is_killed(&self) -> bool {
+        *self.killed.borrow()
+    }
+
+    /// Completes once the `kill` fault fires.
+    async fn until_killed(&self) {
+        let mut killed = self.killed.subscribe();
+        let _ = killed.wait_for(|killed| *killed).await;
     }
 
     /// Serves `stream` from `peer` on a task of its own, reporting to `events`.
@@ -212,6 +232,13 @@ impl Site {
     ) {
         let site = Arc::clone(self);
         let id = site.next_id.fetch_add(1, Ordering::Relaxed);
+        if site.is_killed() {
+            // A dead server's address (a shared listener's route): the connection resets.
+            let _ = stream.set_zero_linger();
+            return;
+        }
+        // A second handle on the socket, to reset it when the site is killed mid-connection.
+        let abort = stream.as_fd().try_clone_to_owned().map(socket2::Socket::from).ok();
         if site.live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS && !site.shed_one() {
             site.live.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!("{peer}: {MAX_CONNECTIONS} connections under way; connection closed");
@@ -223,7 +250,18 @@ impl Site {
             let _slot = Slot { site: &site, id };
             let started = Instant::now();
             let _ = events.send(ServerEvent::Accepted { id, peer });
-            let bytes_sent = serve_connection(id, stream, &site, &shed, &events).await;
+            let bytes_sent = tokio::select! {
+                sent = serve_connection(id, stream, &site, &shed, &events) => sent,
+                () = site.until_killed() => {
+                    // SO_LINGER 0 on the socket: it resets once the connection's stream is
+                    // dropped with this arm's end, and this handle with it.
+                    if let Some(socket) = &abort {
+                        let _ = socket.set_linger(Some(Duration::ZERO));
+                    }
+                    0
+                }
+            };
+            drop(abort);
             let millis = started.elapsed().as_millis() as u64;
             let _ = events.send(ServerEvent::Closed { id, millis, bytes_sent });
         });
@@ -265,12 +303,14 @@ impl UpdateServer {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes; each connection runs on its own task.
+    /// Serves until `shutdown` completes (or a `kill` fault fires: the listener closes with it);
+    /// each connection runs on its own task.
     pub async fn run(self, events: UnboundedSender<ServerEvent>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                () = self.site.until_killed() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => self.site.spawn_connection(stream, peer, events.clone()),
                     Err(err) => {
@@ -413,6 +453,12 @@ async fn serve_request(
         body_bytes: written.body_bytes,
         fault: fault.map(|f| format!("{f:?}")),
     });
+    if let Some(Fault::Kill { .. }) = fault {
+        // The server goes: this connection resets with the others.
+        let _ = tls.get_ref().0.set_zero_linger();
+        site.kill();
+        return written.body_bytes;
+    }
     match written.ending {
         http::Ending::Complete | http::Ending::Cut { close_notify: true } => {
             let _ = tls.shutdown().await;

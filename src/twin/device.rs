@@ -84,6 +84,10 @@ pub struct TwinConfig {
     pub power_cut: Option<PowerCut>,
     /// What is stated about real builds it may boot (their images cannot say it all).
     pub builds: Vec<KnownBuild>,
+    /// A symbolic link made to the port, as udev makes one for a USB serial device
+    /// (`/dev/serial/by-id/...`); it goes when the port vanishes ([`TwinHandle::vanish`]) or the
+    /// twin stops. Pseudo-terminals only: an RFC 2217 port has no path.
+    pub link: Option<PathBuf>,
 }
 
 impl Default for TwinConfig {
@@ -98,6 +102,7 @@ impl Default for TwinConfig {
             network: LabNetwork::default(),
             power_cut: None,
             builds: Vec::new(),
+            link: None,
         }
     }
 }
@@ -126,6 +131,14 @@ pub enum TwinError {
     /// The flash file cannot be used.
     #[error(transparent)]
     FlashFile(#[from] super::flash_file::FlashFileError),
+    /// The link to the port cannot be made.
+    #[error("cannot link {link} to the port: {source}")]
+    Link {
+        /// The link asked for.
+        link: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 /// What the handle asks of the device thread.
@@ -141,6 +154,8 @@ enum Command {
     Arm(Option<PowerCut>),
     /// What is stated about real builds the twin may boot.
     Builds(Vec<KnownBuild>),
+    /// The port vanishes once this many more bytes went out (0: now).
+    Vanish(u64),
     Stop,
 }
 
@@ -171,7 +186,7 @@ pub struct TwinDevice {
     /// The armed power cut, taken by the next update.
     power_cut: Option<PowerCut>,
     /// Set when an armed power cut fired.
-    power_lost: Arc<PowerLoss>,
+    power_lost: Arc<Latch>,
     decoder: SlipDecoder,
     line: Line,
     /// DTR/RTS to EN/GPIO0 (moved only by an RFC 2217 client's lines).
@@ -181,44 +196,23 @@ pub struct TwinDevice {
     commands: Receiver<Request>,
 }
 
-/// The serial line the chip's UART is on.
-enum Line {
-    Pty {
-        master: TTYPort,
-        /// Held so the line stays up while no one has the slave open (the master would read
-        /// EIO).
-        _slave: TTYPort,
-    },
-    Remote(RemotePort),
-}
-
-impl Line {
-    /// What arrives within [`POLL`]; an error when the line is gone for good.
-    fn poll(&mut self, buf: &mut [u8]) -> io::Result<Vec<Input>> {
-        match self {
-            Line::Pty { master, .. } => match master.read(buf) {
-                Ok(n) => Ok(vec![Input::Data(buf[..n].to_vec())]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    Ok(Vec::new())
-                }
-                Err(e) => Err(e),
-            },
-            Line::Remote(remote) => Ok(remote.poll(POLL)),
-        }
-    }
-
-    /// Writes the chip's bytes (see [`send_on`]).
-    fn send(&mut self, bytes: &[u8]) {
-        match self {
-            Line::Pty { master, .. } => send_on(master, bytes),
-            Line::Remote(remote) => remote.send(bytes),
-        }
-    }
+/// The serial line: the pseudo-terminal's master side or the RFC 2217 server, until it vanishes
+/// (a USB serial device unplugged, its hub dropping it): the master and the slave the device
+/// holds are closed, so whoever has the port open reads an error, and its path and link are
+/// gone; the RFC 2217 listener and its client are closed.
+struct Line {
+    /// `None` once the port vanished, or when the port is served over RFC 2217.
+    master: Option<TTYPort>,
+    /// Held so the line stays up while no one has the slave open (the master would read EIO).
+    slave: Option<TTYPort>,
+    /// The RFC 2217 server, when the port is served so; `None` once it vanished.
+    remote: Option<RemotePort>,
+    /// The udev-like link to the port, removed when it vanishes.
+    link: Option<PathBuf>,
+    /// The port vanishes once this many more bytes went out.
+    vanish_after: Option<u64>,
+    /// Set when the port vanished.
+    vanished: Arc<Latch>,
 }
 
 /// The rig's side of a running twin. Dropping it stops the device thread.
@@ -227,42 +221,64 @@ pub struct TwinHandle {
     flash: Arc<Mutex<VirtualFlash>>,
     commands: Sender<Request>,
     thread: Option<JoinHandle<()>>,
-    power_lost: Arc<PowerLoss>,
+    power_lost: Arc<Latch>,
+    vanished: Arc<Latch>,
+    link: Option<PathBuf>,
 }
 
-/// Whether an armed power cut has fired, with a way to wait for it.
+/// Whether something armed has happened (a power cut fired, the port vanished), with a way to
+/// wait for it.
 #[derive(Debug, Default)]
-struct PowerLoss {
+struct Latch {
     fired: Mutex<bool>,
     changed: Condvar,
 }
 
 impl TwinDevice {
-    /// Opens a pseudo-terminal or an RFC 2217 listener and starts the twin on it: in download
-    /// mode, or booting from its flash (printing the boot log), as `config` says.
+    /// Opens a pseudo-terminal and starts the twin on it: in download mode, or booting from its
+    /// flash (printing the boot log), as `config` says.
     pub fn spawn(config: TwinConfig) -> Result<TwinHandle, TwinError> {
-        let (line, port) = match config.serve {
+        let vanished = Arc::new(Latch::default());
+        let mut line = Line {
+            master: None,
+            slave: None,
+            remote: None,
+            link: None,
+            vanish_after: None,
+            vanished: Arc::clone(&vanished),
+        };
+        let port = match config.serve {
             Serve::Pty => {
                 let (mut master, slave) = TTYPort::pair().map_err(TwinError::Pty)?;
                 master.set_timeout(POLL).map_err(TwinError::Pty)?;
                 nonblocking(&master).map_err(|e| TwinError::Pty(e.into()))?;
                 let port = slave.name().ok_or(TwinError::NoPortPath)?;
-                (Line::Pty { master, _slave: slave }, port)
+                if let Some(link) = &config.link {
+                    let _ = std::fs::remove_file(link);
+                    std::os::unix::fs::symlink(&port, link)
+                        .map_err(|source| TwinError::Link { link: link.clone(), source })?;
+                    line.link = Some(link.clone());
+                }
+                line.master = Some(master);
+                line.slave = Some(slave);
+                port
             }
             Serve::Rfc2217(addr) => {
                 let listen = |source| TwinError::Listen { addr, source };
                 let remote = RemotePort::bind(addr).map_err(listen)?;
                 let port = format!("rfc2217://{}", remote.local_addr().map_err(listen)?);
-                (Line::Remote(remote), port)
+                line.remote = Some(remote);
+                port
             }
         };
+        let link = line.link.clone();
         let flash = match &config.flash_file {
             Some(path) => super::flash_file::open_backed(path, config.flash_size).map_err(TwinError::FlashFile)?,
             None => VirtualFlash::new(config.flash_size),
         };
         let flash = Arc::new(Mutex::new(flash));
         let (sender, commands) = mpsc::channel();
-        let power_lost = Arc::new(PowerLoss::default());
+        let power_lost = Arc::new(Latch::default());
         let mut device = TwinDevice {
             flash: Arc::clone(&flash),
             mode: Mode::Off,
@@ -286,7 +302,7 @@ impl TwinDevice {
             .name("twin-device".into())
             .spawn(move || device.run())
             .map_err(TwinError::Thread)?;
-        Ok(TwinHandle { port, flash, commands: sender, thread: Some(thread), power_lost })
+        Ok(TwinHandle { port, flash, commands: sender, thread: Some(thread), power_lost, vanished, link })
     }
 
     fn run(&mut self) {
@@ -303,6 +319,8 @@ impl TwinDevice {
                             self.power_cut = cut;
                             *self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner) = false;
                         }
+                        Command::Vanish(0) => self.line.vanish(),
+                        Command::Vanish(after) => self.line.vanish_after = Some(after),
                         Command::Stop => return,
                     }
                     let _ = done.send(());
@@ -452,9 +470,75 @@ impl TwinDevice {
         }
     }
 
-    /// Writes to the line.
+    /// Writes to the line (see [`Line::send`]).
     fn send(&mut self, bytes: &[u8]) {
         self.line.send(bytes);
+    }
+}
+
+impl Line {
+    /// What arrives within [`POLL`]; an error when the line failed for good. Once the port
+    /// vanished nothing arrives: the chip runs on, heard by no one, until told to stop.
+    fn poll(&mut self, buf: &mut [u8]) -> io::Result<Vec<Input>> {
+        if let Some(master) = &mut self.master {
+            return match master.read(buf) {
+                Ok(n) => Ok(vec![Input::Data(buf[..n].to_vec())]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Ok(Vec::new())
+                }
+                Err(e) => Err(e),
+            };
+        }
+        if let Some(remote) = &mut self.remote {
+            return Ok(remote.poll(POLL));
+        }
+        std::thread::sleep(POLL);
+        Ok(Vec::new())
+    }
+
+    /// Writes to the line, up to where it is to vanish (then it vanishes); nothing once it
+    /// has.
+    fn send(&mut self, bytes: &[u8]) {
+        match &mut self.vanish_after {
+            Some(left) if (bytes.len() as u64) >= *left => {
+                let now = *left as usize;
+                self.write(&bytes[..now]);
+                self.vanish();
+            }
+            Some(left) => {
+                *left -= bytes.len() as u64;
+                self.write(bytes);
+            }
+            None => self.write(bytes),
+        }
+    }
+
+    /// The bytes onto the pseudo-terminal (see [`send_on`]) or to the RFC 2217 client.
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(master) = &mut self.master {
+            send_on(master, bytes);
+        } else if let Some(remote) = &mut self.remote {
+            remote.send(bytes);
+        }
+    }
+
+    /// The port vanishes: its link first (as udev removes it when the device goes), then the
+    /// pseudo-terminal's ends, so its path goes too and a reader gets an error.
+    fn vanish(&mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = std::fs::remove_file(link);
+        }
+        self.master = None;
+        self.slave = None;
+        self.remote = None;
+        self.vanish_after = None;
+        *self.vanished.fired.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.vanished.changed.notify_all();
     }
 }
 
@@ -552,13 +636,21 @@ impl TwinHandle {
     /// Waits until the armed power cut ([`TwinConfig::power_cut`], `TwinHandle::arm_power_cut`) has fired, at most
     /// `timeout`; whether it did. The twin is then off until [`reset`](TwinHandle::reset).
     pub fn wait_for_power_cut(&self, timeout: Duration) -> bool {
-        let fired = self.power_lost.fired.lock().unwrap_or_else(PoisonError::into_inner);
-        let (fired, _) = self
-            .power_lost
-            .changed
-            .wait_timeout_while(fired, timeout, |fired| !*fired)
-            .unwrap_or_else(PoisonError::into_inner);
-        *fired
+        self.power_lost.wait(timeout)
+    }
+
+    /// The serial port vanishes once the chip has sent `after` more bytes on it (0: at once),
+    /// as a USB serial device its hub drops: its link ([`TwinConfig::link`]) is removed, the
+    /// pseudo-terminal closed (a reader gets an error, its path goes), and the port never
+    /// comes back; the chip runs on unheard. Returns once armed (or gone, for 0).
+    pub fn vanish(&self, after: u64) {
+        self.request(Command::Vanish(after));
+    }
+
+    /// Waits at most `timeout` for the port to vanish (see [`TwinHandle::vanish`]); whether it
+    /// has.
+    pub fn wait_for_vanish(&self, timeout: Duration) -> bool {
+        self.vanished.wait(timeout)
     }
 
     /// Sends a command and waits until the device thread has carried it out (or has ended).
@@ -570,12 +662,28 @@ impl TwinHandle {
     }
 }
 
+impl Latch {
+    /// Waits at most `timeout` for it to happen; whether it has.
+    fn wait(&self, timeout: Duration) -> bool {
+        let fired = self.fired.lock().unwrap_or_else(PoisonError::into_inner);
+        let (fired, _) =
+            self.changed.wait_timeout_while(fired, timeout, |fired| !*fired).unwrap_or_else(PoisonError::into_inner);
+        *fired
+    }
+}
+
 impl Drop for TwinHandle {
     fn drop(&mut self) {
         let (done, _) = mpsc::sync_channel(1);
         let _ = self.commands.send((Command::Stop, done));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        if let Some(link) = &self.link {
+            // A link that still names the port, when the twin stops without its port vanishing.
+            if std::fs::read_link(link).is_ok_and(|to| to == self.port_path()) {
+                let _ = std::fs::remove_file(link);
+            }
         }
     }
 }

@@ -73,6 +73,9 @@ pub(super) struct Attempt {
     /// The firmware's bootloader prints nothing (Arduino-ESP32): the ROM's jump to it after
     /// the restart is all there is to see.
     silent_bootloader: bool,
+    /// The reset after the image was written was a power-on (the power went, the app did not
+    /// restart into the image): only the bootloader's choice says whether the switch was made.
+    power_cycled: bool,
     /// The device's `ssl` module is axTLS (MicroPython's banner said ESP8266).
     axtls: bool,
     evidence: Vec<Evidence>,
@@ -98,6 +101,7 @@ impl Attempt {
             from_offset,
             loaded_offset: None,
             silent_bootloader: false,
+            power_cycled: false,
             axtls: false,
             evidence: Vec::new(),
             codes: Vec::new(),

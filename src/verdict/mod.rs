@@ -295,4 +295,38 @@ mod tests {
     fn an_interrupted_update_is_not_decided() {
         assert_eq!(decided_at("idf-v3.2/incomplete-power-cut.log").0, None);
     }
+
+    #[test]
+    fn a_power_on_after_the_image_was_written_ends_the_attempt_as_the_bootloader_chooses() {
+        let boot = |reset: &str, offset: &str| {
+            format!(
+                "rst:{reset},boot:0x13 (SPI_FAST_FLASH_BOOT)\n\
+                 I (501) boot: Loaded app from partition at offset {offset}\n\
+                 I (576) cpu_start: Pro cpu start user code\n"
+            )
+        };
+        let written = "I (4133) esp_https_ota: Starting OTA...\n\
+                       I (4138) esp_https_ota: Writing to partition subtype 16 at offset 0x110000\n\
+                       I (20007) esp_image: segment 0: paddr=0x00110020 vaddr=0x3f400020 size=0x01624 (  5668) map\n";
+        let power_on = "0x1 (POWERON_RESET)";
+        let decide = |log: &str| {
+            let mut judge = Judge::new();
+            let mut decided = None;
+            for event in crate::console::events_of(log.as_bytes()) {
+                judge.observe(&event);
+                decided = decided.or_else(|| judge.decided().map(|outcome| (event.line, outcome.outcome)));
+            }
+            let verdict = judge.finish();
+            (decided, verdict.attempts.iter().map(|a| a.outcome.outcome).collect::<Vec<_>>())
+        };
+        // The old image boots after the cut: the attempt was cut short, not an unexplained
+        // failure, and the old image's next attempt decides.
+        let again =
+            format!("{written}{}{written}{}", boot(power_on, "0x10000"), boot("0xc (SW_CPU_RESET)", "0x110000"));
+        let expected = vec![OutcomeClass::Incomplete, OutcomeClass::Updated];
+        assert_eq!(decide(&again), (Some((12, OutcomeClass::Updated)), expected));
+        // The new image boots after the cut: otadata had switched, the update took.
+        let took = format!("{written}{}", boot(power_on, "0x110000"));
+        assert_eq!(decide(&took), (Some((6, OutcomeClass::Updated)), vec![OutcomeClass::Updated]));
+    }
 }

@@ -338,6 +338,61 @@ fn cut_downloads_end_as_each_release_ends_them(transcripts: &Transcripts) {
     }
 }
 
+/// A server that stalls longer than the client's 5 s timeout, at a record boundary: the
+/// transport's poll times out before any read. v3.2 takes the 0 bytes read for the end of the
+/// image (and finds it invalid); from v3.3.2 `esp_https_ota_perform` says it is still in
+/// progress (0 bytes, errno 0; from v5.0 `-ESP_ERR_HTTP_EAGAIN`) and is called again, silently,
+/// until the data comes. No release prints a read error for it.
+#[test]
+fn a_stalled_server_is_taken_for_the_end_or_waited_out_as_each_release_does() {
+    let tmp = TempDir::new("idf-lines-stall");
+    let (fleet, scenarios) = (tmp.0.join("fleet"), tmp.0.join("scenarios"));
+    std::fs::create_dir_all(&fleet).unwrap();
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("firmware-images/bundles"), fleet.join("bundles")).unwrap();
+    std::fs::copy(Path::new(ROOT).join("firmware-images/v2.0.0.toml"), fleet.join("v2.0.0.toml")).unwrap();
+    let releases = ["v3.2", "v4.2.5", "v5.2.5"];
+    for release in releases {
+        let manifest = format!(
+            "version = \"1.0.0\"\nidf = \"{release}\"\nchip = \"esp32\"\n\
+             ota_url = \"https://ota.example.com/firmware.bin\"\ntrust = {{ pem = [\"isrg_root_x1\"] }}\n"
+        );
+        std::fs::write(fleet.join(format!("pem-{release}.toml")), manifest).unwrap();
+    }
+    let stall = scenario("image = \"v2.0.0\"\nfault = { kind = \"stall\", after = 200000, seconds = 6 }", "");
+    std::fs::write(scenarios.join("stall.toml"), stall).unwrap();
+    let plan = Plan::new(&LabDirs { scenarios, fleet }, &Selection::default()).unwrap();
+    let mut coverage = Coverage::default();
+    let (mismatches, transcripts) = run_and_check(&plan, &tmp.0.join("run"), &mut coverage);
+    assert_none(&mismatches);
+    for release in releases {
+        let text = &transcripts[&(format!("pem-{release}"), "stall".to_owned())];
+        let lines: Vec<String> = text
+            .lines()
+            .filter_map(|line| log_line(line.trim_end_matches('\r')))
+            .map(|l| format!("{} {}: {}", l.level, l.tag, l.message))
+            .collect();
+        let outcome = otarig::replay::replay_bytes(text.as_bytes()).verdict.outcome.outcome;
+        assert!(
+            !lines.iter().any(|l| l.contains("read error") || l.contains("esp_tls_conn_read")),
+            "{release}: {lines:#?}"
+        );
+        if release == "v3.2" {
+            let end = [
+                "I esp_https_ota: Connection closed,all data received",
+                "E esp_https_ota: Error: esp_ota_end failed! err=0x5379. Image is invalid",
+            ];
+            let at = lines.iter().position(|l| l == end[0]).unwrap_or_else(|| panic!("{lines:#?}"));
+            assert!(lines[at..].iter().any(|l| l == end[1]), "{lines:#?}");
+            assert_eq!(outcome, otarig::outcome::OutcomeClass::ImageInvalid);
+        } else {
+            assert!(!lines.iter().any(|l| l.starts_with("E ") || l.starts_with("W ")), "{release}: {lines:#?}");
+            assert_eq!(outcome, otarig::outcome::OutcomeClass::Updated, "{release}");
+        }
+    }
+}
+
 /// v3.2's own lines, as the founding report's device printed them, for the checker's tests.
 const V3_2_FAILURE: &str = "ets Jun  8 2016 00:22:57\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n\
     \x1b[0;32mI (29) boot: ESP-IDF v3.2 2nd stage bootloader\x1b[0m\r\n\

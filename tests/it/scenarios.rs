@@ -152,6 +152,8 @@ fn faults_parse_and_unknown_faults_do_not() {
     let base = format!("{HEAD}[leaf]\nissuer = \"r11\"\n[server]\nchain = [\"leaf\"]\n");
     let scenario = check(&format!("{base}fault = {{ kind = \"truncate\", after = 1000 }}\n")).unwrap();
     assert_eq!(scenario.fault, Some(otarig::scenario::Fault::Truncate { after: 1000, close_notify: false }));
+    let killed = check(&format!("{base}fault = {{ kind = \"kill\", after = 5000 }}\n")).unwrap();
+    assert_eq!(killed.fault, Some(otarig::scenario::Fault::Kill { after: 5000 }));
     assert!(check(&format!("{base}fault = {{ kind = \"gremlins\" }}\n")).is_err());
 }
 
@@ -226,9 +228,13 @@ fn device_power_cuts_parse_and_unknown_ones_are_located() {
     assert_eq!(bytes.power_cut, Some(otarig::firmware::start::PowerCut::AfterBytes(300_000)));
     let otadata = check(&format!("{base}[device]\npower_cut = \"otadata-write\"\n")).unwrap();
     assert_eq!(otadata.power_cut, Some(otarig::firmware::start::PowerCut::OtadataWrite));
+    let entry = check(&format!("{base}[device]\npower_cut = {{ otadata-bytes = 28 }}\n")).unwrap();
+    assert_eq!(entry.power_cut, Some(otarig::firmware::start::PowerCut::OtadataBytes(28)));
     assert_eq!(check(&base).unwrap().power_cut, None);
     let (_, line, _) = error_of(&format!("{base}[device]\npower_cut = \"lightning\"\n"));
     assert_eq!(line, 8, "the power_cut line");
+    let (kind, line, column) = invalid_of(&format!("{base}[device]\npower_cut = {{ otadata-bytes = 33 }}\n"));
+    assert_eq!((kind, line, column), (ScenarioErrorKind::OtadataBytes { bytes: 33 }, 8, 13), "past the entry");
 }
 
 fn fleet(pki: &LabPki) -> otarig::firmware::Fleet {

@@ -226,6 +226,33 @@ async fn reset_after_some_bytes() {
 }
 
 #[tokio::test]
+async fn a_killed_server_resets_its_connections_and_accepts_no_more() {
+    let fault = "{ kind = \"kill\", after = 5000 }";
+    let mut server = Running::start(&scenario_with_fault(fault), image(200_000)).await;
+    // A connection that has not asked for anything yet goes down with the server too.
+    let idle = TcpStream::connect(server.addr).await.unwrap();
+    let (_, body, ending) = get(server.addr, "/firmware.bin", Arc::new(Recorder::default())).await;
+    assert!(body.len() <= 5000);
+    assert_eq!(ending, Some(std::io::ErrorKind::ConnectionReset));
+    let mut idle = idle;
+    let mut buf = [0u8; 16];
+    let idle_end = tokio::time::timeout(std::time::Duration::from_secs(5), idle.read(&mut buf)).await.unwrap();
+    assert_eq!(
+        idle_end.as_ref().map_err(std::io::Error::kind).err(),
+        Some(std::io::ErrorKind::ConnectionReset),
+        "{idle_end:?}"
+    );
+    let refused = TcpStream::connect(server.addr).await;
+    assert_eq!(
+        refused.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the listener is closed"
+    );
+    let events = server.connection_events(2).await;
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::Responded { body_bytes: 5000, .. })), "{events:?}");
+}
+
+#[tokio::test]
 async fn wrong_content_length_stall_and_throttle_still_send_the_image() {
     let full = image(30_000);
     let server =

@@ -10,10 +10,10 @@ use std::io::{self, Read, Write};
 use mbedtls::error::codes;
 use mbedtls::ssl::io::Io;
 
-use super::flow::{Client, ESP_FAIL, OTA, Step, Stop};
+use super::flow::{Client, ESP_FAIL, OTA, SOCKET_TIMEOUT, Step, Stop};
 use super::http::Head;
 use super::ota_ops::{self, ERR_INVALID_ARG, ERR_INVALID_SIZE, ERR_OTA_VALIDATE_FAILED, Layout, OtaWrite, WriteError};
-use crate::device_tls::client::Session;
+use crate::device_tls::client::{EspSocket, Session};
 use crate::firmware::start::PowerCut;
 use crate::idf::IdfVersion;
 use crate::image::partition::AppSlot;
@@ -21,6 +21,8 @@ use crate::twin::boot::verify_app;
 
 /// Download speed of an ESP32 on Wi-Fi writing to flash, for the timestamps: µs per byte.
 const MICROS_PER_BYTE: u64 = 10;
+/// The client's timeout, for the timestamps after a poll that timed out.
+const SOCKET_TIMEOUT_MS: u64 = SOCKET_TIMEOUT.as_millis() as u64;
 /// `ESP_ERR_INVALID_VERSION`: the image is for another chip.
 const ERR_INVALID_VERSION: u32 = 0x10a;
 
@@ -71,6 +73,13 @@ impl Client<'_, '_, '_> {
                 }
                 Chunk::End | Chunk::Cut(Cut::Closed | Cut::Eof) => {
                     // esp-tls reads 0 for a close_notify and for a FIN alike.
+                    self.info(OTA, "Connection closed,all data received");
+                    break;
+                }
+                Chunk::Cut(Cut::Timeout) => {
+                    // The transport's poll timed out: `esp_http_client_read` returns the 0 bytes
+                    // it read, which `esp_https_ota` takes for the end of the data.
+                    self.wait_ms(SOCKET_TIMEOUT_MS);
                     self.info(OTA, "Connection closed,all data received");
                     break;
                 }
@@ -138,6 +147,13 @@ impl Client<'_, '_, '_> {
                     ended = true;
                     continue;
                 }
+                Chunk::Cut(Cut::Timeout) => {
+                    self.wait_ms(SOCKET_TIMEOUT_MS);
+                    // Nothing came within the client's timeout: `perform` asks again (or, in the
+                    // releases that take 0 bytes for the end, ends the image there).
+                    ended = !waits_out_silence(v);
+                    continue;
+                }
                 Chunk::Cut(cut) => cut,
             };
             match self.read_cut(cut) {
@@ -174,6 +190,11 @@ impl Client<'_, '_, '_> {
                 Chunk::End => {
                     ended = true;
                     break;
+                }
+                Chunk::Cut(Cut::Timeout) => {
+                    // `read_header` reads again: 0 bytes (to v4.4) or ESP_ERR_HTTP_EAGAIN (v5).
+                    self.wait_ms(SOCKET_TIMEOUT_MS);
+                    continue;
                 }
                 Chunk::Cut(cut) => cut,
             };
@@ -222,6 +243,8 @@ impl Client<'_, '_, '_> {
         let (rlen, errno) = match cut {
             Cut::Closed => (-1, 0),
             Cut::Eof => (-1, ENOTCONN),
+            // Handled where the body is read; as the early releases take it: no data, no errno.
+            Cut::Timeout => return HttpRead::Empty { errno: 0 },
             Cut::Failed(code) => {
                 let shown = if v.at_least(4, 4) { release.mbedtls_code(code) } else { code.to_string() };
                 let tail = if v.at_least(5, 4) { "" } else { ":" };
@@ -276,14 +299,15 @@ impl Client<'_, '_, '_> {
     fn set_boot_partition(&mut self, layout: &Layout, slot: &AppSlot) -> Step<()> {
         self.verify(slot).ok_or(Stop::Failed(ERR_OTA_VALIDATE_FAILED))?;
         let rollback = self.device.profile.rollback.value && self.release.version.at_least(3, 3);
-        if self.device.power_cut == Some(PowerCut::OtadataWrite) {
-            ota_ops::erase_next_otadata_sector(self.device.flash, layout);
-            return Err(Stop::PowerLost);
-        }
-        if !ota_ops::set_boot_slot(self.device.flash, layout, slot, rollback) {
+        let cut = self.device.power_cut.and_then(PowerCut::otadata_bytes);
+        if !ota_ops::set_boot_slot(self.device.flash, layout, slot, rollback, cut) {
             let line = format!("esp_ota_set_boot_partition failed! err={}", self.release.err_code(0x1502));
             self.error(OTA, &line);
             return Err(Stop::Failed(0x1502));
+        }
+        if cut.is_some() {
+            // The power went in the otadata write, or right after it, before the restart.
+            return Err(Stop::PowerLost);
         }
         Ok(())
     }
@@ -301,6 +325,16 @@ fn reads_header(v: IdfVersion) -> bool {
 fn fails_reads(v: IdfVersion) -> bool {
     let ver = IdfVersion::new;
     v >= ver(3, 3, 2) && v != ver(4, 0, 0)
+}
+
+/// Whether `esp_https_ota_perform` waits out a server that sends nothing within the client's
+/// timeout: from v3.3.2 (but v4.0.0) to v4.4, `esp_http_client_read` returns 0 bytes with errno
+/// 0 and `perform` returns `ESP_ERR_HTTPS_OTA_IN_PROGRESS` while the image is incomplete; from
+/// v5.0 the transport's `ERR_TCP_TRANSPORT_CONNECTION_TIMEOUT` is `-ESP_ERR_HTTP_EAGAIN`, and
+/// `perform` returns the same. `esp_https_ota()` calls `perform` again, silently (the lines say
+/// so at DEBUG). Before, `perform` takes the 0 bytes for the end of the image.
+fn waits_out_silence(v: IdfVersion) -> bool {
+    fails_reads(v)
 }
 
 /// Whether `esp_https_ota_perform` prints `data read %d, errno %d` when the client fails:
@@ -345,6 +379,9 @@ enum Cut {
     Eof,
     /// mbedTLS failed to read (its code, e.g. -0x50 for a reset).
     Failed(i32),
+    /// Nothing came within the client's timeout: the transport's `select()` before a read
+    /// (`esp_transport_poll_read`) timed out, and nothing was read.
+    Timeout,
 }
 
 /// What `esp_http_client_read` returned after a [`Cut`], with the `errno` it leaves.
@@ -395,6 +432,15 @@ impl Body {
         }
         let open_ended = self.remaining.is_none();
         let ended = |cut: Cut| if open_ended { Chunk::End } else { Chunk::Cut(cut) };
+        // The transport's `ssl_read` polls the socket for the client's timeout before reading
+        // when esp-tls holds nothing decrypted (mbedTLS reads a record exactly, so nothing of the
+        // next one is held either): a server that sends nothing that long is a timeout of the
+        // poll, not a failed read.
+        if session.bytes_available() == 0
+            && let Some(cut) = silence(session)
+        {
+            return Chunk::Cut(cut);
+        }
         let mut buf = vec![0u8; 4096];
         let want = self.remaining.map_or(buf.len(), |r| r.min(buf.len() as u64) as usize);
         match Io::recv(session, &mut buf[..want]) {
@@ -409,6 +455,20 @@ impl Body {
             Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => ended(Cut::Closed),
             Err(e) => Chunk::Cut(Cut::Failed(e.to_int())),
         }
+    }
+}
+
+/// Waits, as the transport's `select()` does, for the session's socket to have something to
+/// read (data, or its end) within the socket's receive timeout: `None` when it has, a
+/// [`Cut::Timeout`] when it has not. A socket that failed meanwhile (a reset) fails here as the
+/// read would have (the pending error is reported once, to this wait).
+fn silence(session: &Session) -> Option<Cut> {
+    let socket = session.io()?;
+    let mut probe = [0u8; 1];
+    match socket.stream().peek(&mut probe) {
+        Ok(_) => None,
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Some(Cut::Timeout),
+        Err(e) => Some(Cut::Failed(EspSocket::recv_error(e.kind()).to_int())),
     }
 }
 

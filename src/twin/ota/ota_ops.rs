@@ -124,8 +124,17 @@ impl OtaWrite {
 
 /// `esp_ota_set_boot_partition`'s otadata write: the sector after the active entry gets the
 /// next sequence number for `slot` (state NEW with rollback, else UNDEFINED); only that sector
-/// is erased and programmed.
-pub(super) fn set_boot_slot(flash: &Mutex<VirtualFlash>, layout: &Layout, slot: &AppSlot, rollback: bool) -> bool {
+/// is erased and programmed. With `cut`, the power goes once the sector is erased and that
+/// many bytes of the new entry are programmed (`esp_rewrite_ota_data` writes the 32 bytes,
+/// CRC last, in one `esp_partition_write`). False when the table has no otadata or `slot` is
+/// no OTA slot.
+pub(super) fn set_boot_slot(
+    flash: &Mutex<VirtualFlash>,
+    layout: &Layout,
+    slot: &AppSlot,
+    rollback: bool,
+    cut: Option<u8>,
+) -> bool {
     let (Some((offset, size)), Some(index)) = (layout.otadata, slot.ota) else {
         return false;
     };
@@ -135,33 +144,30 @@ pub(super) fn set_boot_slot(flash: &Mutex<VirtualFlash>, layout: &Layout, slot: 
     };
     let mut otadata = Otadata::decode(&current);
     otadata.set_boot_slot(u32::from(index), layout.app_count(), rollback);
-    write_otadata(&mut flash, offset, &otadata.encode());
+    let programmed = cut.map_or(ENTRY_BYTES, usize::from).min(ENTRY_BYTES);
+    write_entries(&mut flash, offset, &otadata.encode(), programmed);
     true
 }
 
-/// The power goes while `esp_ota_set_boot_partition` rewrites otadata: the sector it writes
-/// is erased, its new entry never programmed.
-pub(super) fn erase_next_otadata_sector(flash: &Mutex<VirtualFlash>, layout: &Layout) {
-    let Some((offset, size)) = layout.otadata else { return };
-    let mut flash = lock(flash);
-    let Ok(current) = flash.read(offset, size as usize).map(<[u8]>::to_vec) else { return };
-    let otadata = Otadata::decode(&current);
-    // set_boot_slot writes the sector after the active entry's (sector 0 when none is valid).
-    let active = otadata.entries.iter().enumerate().filter(|(_, e)| e.is_valid()).max_by_key(|(_, e)| e.seq);
-    let target = active.map_or(0, |(index, _)| (index + 1) % 2) as u32;
-    let _ = flash.erase_sector(offset + target * SECTOR);
-}
+/// The bytes of one otadata entry.
+const ENTRY_BYTES: usize = 32;
 
 /// Writes otadata as ESP-IDF does: only a sector whose entry changed is erased and its 32
 /// bytes programmed.
 pub(crate) fn write_otadata(flash: &mut VirtualFlash, offset: u32, new: &[u8]) {
+    write_entries(flash, offset, new, ENTRY_BYTES);
+}
+
+/// [`write_otadata`], programming only the first `programmed` bytes of a changed entry (the
+/// power went during the write).
+fn write_entries(flash: &mut VirtualFlash, offset: u32, new: &[u8], programmed: usize) {
     for sector in 0..2u32 {
         let at = (sector * SECTOR) as usize;
-        let Some(entry) = new.get(at..at + 32) else { continue };
-        let unchanged = flash.read(offset + sector * SECTOR, 32).is_ok_and(|old| old == entry);
+        let Some(entry) = new.get(at..at + ENTRY_BYTES) else { continue };
+        let unchanged = flash.read(offset + sector * SECTOR, ENTRY_BYTES).is_ok_and(|old| old == entry);
         if !unchanged {
             let _ = flash.erase_sector(offset + sector * SECTOR);
-            let _ = flash.program(offset + sector * SECTOR, entry);
+            let _ = flash.program(offset + sector * SECTOR, &entry[..programmed.min(ENTRY_BYTES)]);
         }
     }
 }

@@ -12,7 +12,8 @@ impl Attempt {
         match self.stage {
             Stage::Written if !self.is_concluded() => {
                 self.stage = Stage::Rebooting;
-                if self.silent_bootloader {
+                self.power_cycled = is_power_on(event);
+                if self.silent_bootloader || self.power_cycled {
                     self.keep(event);
                 }
             }
@@ -35,7 +36,7 @@ impl Attempt {
     /// The ROM jumped to the bootloader. With a silent bootloader that is the last sign of the
     /// restart into the written image that the device gives.
     pub(in crate::verdict) fn rom_entry(&mut self, event: &Event) {
-        if self.stage == Stage::Rebooting && self.silent_bootloader && !self.is_concluded() {
+        if self.stage == Stage::Rebooting && self.silent_bootloader && !self.power_cycled && !self.is_concluded() {
             self.touch(event);
             self.stage = Stage::Running;
             self.after_update = Some(Outcome::of(OutcomeClass::Updated));
@@ -58,6 +59,9 @@ impl Attempt {
                     (None, None) => true,
                 };
                 self.stage = if is_new { Stage::NewLoaded } else { Stage::OldLoaded };
+                // The power went before otadata switched: the attempt was cut short, and the
+                // old image, booting again, may try once more.
+                self.interrupted |= self.power_cycled && !is_new;
                 self.loaded_offset = Some(offset);
                 self.keep(event);
             }
@@ -78,6 +82,12 @@ impl Attempt {
     /// Start-up lines of an application (`Pro cpu start user code`, `App version: ...`).
     pub(in crate::verdict) fn app_started(&mut self, event: &Event) {
         match self.stage {
+            // After a power cycle, an image that starts without the bootloader's word may be
+            // either: the attempt was cut short, nothing is guessed.
+            Stage::Rebooting if self.power_cycled => {
+                self.touch(event);
+                self.interrupted = true;
+            }
             // The bootloader printed nothing (or its lines were not captured): the image that
             // starts after the restart is the one that was written.
             Stage::NewLoaded | Stage::Rebooting if !self.interrupted => {
@@ -92,7 +102,7 @@ impl Attempt {
                 self.touch(event);
                 self.keep(event);
             }
-            Stage::OldLoaded if self.after_update.is_none() && self.failure.is_none() => {
+            Stage::OldLoaded if self.after_update.is_none() && self.failure.is_none() && !self.interrupted => {
                 // Written and set, yet the old image runs and nothing says why.
                 self.touch(event);
                 self.after_update = Some(Outcome::of(OutcomeClass::Unknown));

@@ -77,12 +77,23 @@ fn line_done(seen: &[u8], from: usize, needle: &[u8]) -> bool {
     find(&seen[from..], needle).is_some_and(|at| find(&seen[from + at..], b"\r\n").is_some())
 }
 
-/// Decided: the example gave up, or after the update's restart the new app has started.
+/// Decided: the example gave up, or after the update's restart the new app has started (or,
+/// after a power cut that left otadata switched, the power-on boot started it from ota_0).
 pub fn decided(seen: &[u8]) -> bool {
     if FAILED.iter().any(|line| line_done(seen, 0, line)) {
         return true;
     }
-    find(seen, b"rst:0xc (SW_CPU_RESET)").is_some_and(|at| STARTED.iter().any(|line| line_done(seen, at, line)))
+    let started_after = |at: usize| STARTED.iter().any(|line| line_done(seen, at, line));
+    if find(seen, b"rst:0xc (SW_CPU_RESET)").is_some_and(started_after) {
+        return true;
+    }
+    // Power-on boots from flash (the twin's start in download mode is one too, from its loader).
+    let power_on = b"rst:0x1 (POWERON_RESET),boot:0x13";
+    let second = find(seen, power_on).and_then(|first| find(&seen[first + 1..], power_on).map(|at| first + 1 + at));
+    second.is_some_and(|at| {
+        find(&seen[at..], b"Loaded app from partition at offset 0x110000")
+            .is_some_and(|loaded| started_after(at + loaded))
+    })
 }
 
 /// Runs `firmware` against the scenario on a fresh twin; SNTP answers the scenario's date.
