@@ -641,8 +641,9 @@ impl TwinHandle {
 
     /// The serial port vanishes once the chip has sent `after` more bytes on it (0: at once),
     /// as a USB serial device its hub drops: its link ([`TwinConfig::link`]) is removed, the
-    /// pseudo-terminal closed (a reader gets an error, its path goes), and the port never
-    /// comes back; the chip runs on unheard. Returns once armed (or gone, for 0).
+    /// pseudo-terminal closed (a reader gets an error, its path goes) or the RFC 2217 listener
+    /// and its client closed, and the port never comes back; the chip runs on unheard. Returns
+    /// once armed (or gone, for 0).
     pub fn vanish(&self, after: u64) {
         self.request(Command::Vanish(after));
     }
