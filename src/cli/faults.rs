@@ -179,11 +179,26 @@ fn campaign_error(err: &FaultsError) -> u8 {
 }
 
 /// Prints a report as JSON on standard output.
-fn print_json(report: &impl serde::Serialize) {
-    match serde_json::to_string_pretty(report) {
-        Ok(json) => println!("{json}"),
-        Err(err) => eprintln!("error: the report as JSON: {err}"),
+/// The end every campaign shares: its error explained, or its report printed in `format`
+/// (`text` draws it for people) and the exit code `code` gives it.
+fn finish<R: serde::Serialize>(
+    ran: Result<R, FaultsError>,
+    format: OutputFormat,
+    text: impl FnOnce(&R) -> String,
+    code: impl FnOnce(&R) -> u8,
+) -> u8 {
+    let report = match ran {
+        Ok(report) => report,
+        Err(err) => return campaign_error(&err),
+    };
+    match format {
+        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(err) => eprintln!("error: the report as JSON: {err}"),
+        },
+        OutputFormat::Text => print!("{}", text(&report)),
     }
+    code(&report)
 }
 
 /// `0.4 s`, `62.3 s`.

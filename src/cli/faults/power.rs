@@ -9,8 +9,7 @@ use otarig::faults::power::{
 use otarig::firmware::start::PowerCut;
 
 use super::scratch::Scratch;
-use super::{CampaignArgs, campaign_error, exit, print_json, seconds};
-use crate::cli::OutputFormat;
+use super::{CampaignArgs, exit, finish, seconds};
 
 pub const AFTER_HELP: &str = "\
 Each cut is a cell on a fresh twin: the firmware is flashed, the scenario's server offers the
@@ -116,15 +115,7 @@ pub fn run(args: &PowerCutArgs) -> u8 {
             }
         });
     bar.finish_and_clear();
-    let report = match ran {
-        Ok(report) => report,
-        Err(err) => return campaign_error(&err),
-    };
-    match args.campaign.format {
-        OutputFormat::Json => print_json(&report),
-        OutputFormat::Text => print!("{}", text_report(&report, args)),
-    }
-    exit_code(&report)
+    finish(ran, args.campaign.format, |report| text_report(report, args), exit_code)
 }
 
 /// 0 every cut held, 1 one did not, 3 the rig failed on one and none failed, 130 stopped.

@@ -7,8 +7,7 @@ use otarig::faults::server::{
 use otarig::run::RunEvent;
 
 use super::scratch::Scratch;
-use super::{CampaignArgs, campaign_error, exit, print_json, seconds};
-use crate::cli::OutputFormat;
+use super::{CampaignArgs, exit, finish, seconds};
 
 pub const AFTER_HELP: &str = "\
 Each trial is two cells on one device: the update against a server that is killed (every
@@ -95,15 +94,7 @@ pub fn run(args: &ServerArgs) -> u8 {
         }
     });
     bar.finish_and_clear();
-    let report = match ran {
-        Ok(report) => report,
-        Err(err) => return campaign_error(&err),
-    };
-    match args.campaign.format {
-        OutputFormat::Json => print_json(&report),
-        OutputFormat::Text => print!("{}", text_report(&report)),
-    }
-    exit_code(&report)
+    finish(ran, args.campaign.format, text_report, exit_code)
 }
 
 /// 0 every trial held, 1 one did not, 3 the rig failed on one and none failed, 130 stopped.

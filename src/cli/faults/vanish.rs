@@ -5,8 +5,7 @@ use otarig::faults::vanish::{PortVanishCampaign, PortVanishEvent, PortVanishRepo
 use otarig::run::{RunEvent, Selection};
 
 use super::scratch::Scratch;
-use super::{CampaignArgs, campaign_error, exit, print_json, seconds};
-use crate::cli::OutputFormat;
+use super::{CampaignArgs, exit, finish, seconds};
 
 pub const AFTER_HELP: &str = "\
 Runs the cells (--firmware and --scenario as for `otarig run`; default: all) on boards, and one
@@ -105,15 +104,7 @@ pub fn run(args: &PortVanishArgs) -> u8 {
         PortVanishEvent::Run(_) => {}
     });
     bar.finish_and_clear();
-    let report = match ran {
-        Ok(report) => report,
-        Err(err) => return campaign_error(&err),
-    };
-    match args.campaign.format {
-        OutputFormat::Json => print_json(&report),
-        OutputFormat::Text => print!("{}", text_report(&report)),
-    }
-    exit_code(&report)
+    finish(ran, args.campaign.format, text_report, exit_code)
 }
 
 /// 0 the port vanished and everything held, 1 something did not, 3 it never vanished.
