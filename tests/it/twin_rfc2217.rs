@@ -165,6 +165,10 @@ while b"Calling app_main()" not in seen and time.monotonic() < deadline:
 sys.stdout.write("BOOT LOG\n" + seen.decode("ascii", "replace"))
 "#;
 
+/// esptool with its defaults on three twins at once (pyserial's RFC 2217 client waits at least
+/// 50 ms on every change of the port's timeout, about 0.2 s a command, so the three sessions run
+/// side by side): connecting, the stub and erasing on one, writing, booting and reading back on
+/// another, verifying on the third.
 #[test]
 fn esptool_with_its_defaults_resets_flashes_reads_verifies_erases_and_boots_the_twin() {
     let tmp = TempDir::new("rfc2217-esptool");
@@ -172,11 +176,20 @@ fn esptool_with_its_defaults_resets_flashes_reads_verifies_erases_and_boots_the_
     let bootloader = file(&tmp.0, "bootloader.bin", &firmware.bootloader);
     let table = file(&tmp.0, "partitions.bin", &two_ota_table().to_bin().unwrap());
     let app = file(&tmp.0, "app.bin", &firmware.app);
-    let flash_path = tmp.0.join("board.flash");
-    // The twin boots from its (erased) flash: only esptool's classic reset, EN pulsed with GPIO0
-    // low through RTS and DTR, gets it into the serial loader.
-    let twin = RemoteTwin::spawn(&["--boot", "--flash", &flash_path.to_string_lossy()]);
+    std::thread::scope(|s| {
+        s.spawn(|| connects_keeps_or_leaves_the_stub_and_erases(&tmp.0, &firmware));
+        s.spawn(|| writes_boots_and_reads_back(&tmp.0, &firmware, [&bootloader, &table, &app]));
+        s.spawn(|| verifies_what_is_there_and_what_is_not(&tmp.0, &firmware, [&bootloader, &app]));
+    });
+}
 
+/// The twin boots the firmware in its flash: only esptool's classic reset, EN pulsed with GPIO0
+/// low through RTS and DTR, gets it into the serial loader. Then the stub is kept or left, and
+/// at last the whole flash is erased.
+fn connects_keeps_or_leaves_the_stub_and_erases(dir: &Path, firmware: &BuiltFirmware) {
+    let flash_path = dir.join("connect.flash");
+    flash_file_with(&flash_path, firmware);
+    let twin = RemoteTwin::spawn(&["--boot", "--flash", &flash_path.to_string_lossy()]);
     let id = twin.esptool(&["flash-id"]);
     for expected in [
         "Chip type:          ESP32-D0WD-V3 (revision v3.0)",
@@ -194,43 +207,60 @@ fn esptool_with_its_defaults_resets_flashes_reads_verifies_erases_and_boots_the_
     assert!(chip.contains("MAC:                24:0a:c4:07:7a:01"), "{chip}");
     let again = twin.esptool(&["--before", "no-reset", "--after", "no-reset", "read-mac"]);
     assert!(again.contains("Stub flasher is already running. No upload is necessary."), "{again}");
-    let rom = twin.esptool(&["--before", "no-reset", "read-mac"]);
+    let rom = twin.esptool(&["--before", "no-reset", "--after", "no-reset", "read-mac"]);
     assert!(rom.contains("Uploading stub flasher..."), "{rom}");
 
-    // The whole firmware, compressed (FLASH_DEFL_*), verified by the stub's MD5.
-    let written = twin.esptool(&["write-flash", "0x1000", &bootloader, "0x8000", &table, "0x10000", &app]);
-    assert_eq!(written.matches("Hash of data verified.").count(), 3, "{written}");
-    let read_back = tmp.0.join("read-back.bin");
-    let len = firmware.app.len().to_string();
-    twin.esptool(&["read-flash", "0x10000", &len, &read_back.to_string_lossy()]);
-    assert!(std::fs::read(&read_back).unwrap() == firmware.app, "read-flash returns what write-flash wrote");
-    let verified = twin.esptool(&["verify-flash", "0x1000", &bootloader, "0x10000", &app]);
-    assert_eq!(verified.matches("Verification successful (digest matched).").count(), 2, "{verified}");
-    let mut tampered = firmware.app.clone();
-    tampered[0x100] ^= 1;
-    let tampered = file(&tmp.0, "tampered.bin", &tampered);
-    let (ok, refused) = twin.esptool_output(&["verify-flash", "0x10000", &tampered]);
-    assert!(!ok && refused.contains("Verification failed"), "{refused}");
-
-    let erased = twin.esptool(&["erase-flash"]);
+    let erased = twin.esptool(&["--before", "no-reset", "erase-flash"]);
     assert!(erased.contains("Flash memory erased successfully"), "{erased}");
     assert!(std::fs::read(&flash_path).unwrap().iter().all(|&b| b == 0xFF), "the whole flash is erased");
+}
 
-    // Written again, then `--after hard-reset`: EN pulsed through RTS, the firmware boots and
-    // its log comes on the port.
+/// The whole firmware written compressed (FLASH_DEFL_*) and checked by the stub's MD5, then
+/// `--after hard-reset`: EN pulsed through RTS, the firmware boots and its log comes on the port;
+/// then read back byte for byte.
+fn writes_boots_and_reads_back(dir: &Path, firmware: &BuiltFirmware, [bootloader, table, app]: [&str; 3]) {
+    let flash_path = dir.join("write.flash");
+    let twin = RemoteTwin::spawn(&["--boot", "--flash", &flash_path.to_string_lossy()]);
     let output = Command::new(venv_bin("python"))
         .args(["-c", ESPTOOL_THEN_READ, &twin.url, "--after", "hard-reset", "write-flash"])
-        .args(["0x1000", &bootloader, "0x8000", &table, "0x10000", &app])
+        .args(["0x1000", bootloader, "0x8000", table, "0x10000", app])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{text}");
-    let (esptool, boot) = text.split_once("BOOT LOG\n").unwrap_or_else(|| panic!("{text}"));
-    assert!(esptool.contains("Hard resetting via RTS pin..."), "{esptool}");
+    let (written, boot) = text.split_once("BOOT LOG\n").unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(written.matches("Hash of data verified.").count(), 3, "{written}");
+    assert!(written.contains("Hard resetting via RTS pin..."), "{written}");
     for line in ["rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)", "ESP-IDF v5.2.5 2nd stage bootloader"] {
         assert!(boot.contains(line), "{line:?} in:\n{boot}");
     }
     assert!(boot.contains("Calling app_main()"), "{boot}");
+
+    // From the bootloader to the app's end: everything write-flash wrote, and the erased gaps.
+    let read_back = dir.join("read-back.bin");
+    let end = 0x10000 + firmware.app.len();
+    twin.esptool(&["read-flash", "0x1000", &(end - 0x1000).to_string(), &read_back.to_string_lossy()]);
+    let mut expected = vec![0xFF; end];
+    expected[0x1000..0x1000 + firmware.bootloader.len()].copy_from_slice(&firmware.bootloader);
+    let table = two_ota_table().to_bin().unwrap();
+    expected[0x8000..0x8000 + table.len()].copy_from_slice(&table);
+    expected[0x10000..].copy_from_slice(&firmware.app);
+    assert!(std::fs::read(&read_back).unwrap() == expected[0x1000..], "read-flash returns what write-flash wrote");
+}
+
+/// `verify-flash` against a twin whose flash holds the firmware: it passes for the files written
+/// and fails for a file one bit away.
+fn verifies_what_is_there_and_what_is_not(dir: &Path, firmware: &BuiltFirmware, [bootloader, app]: [&str; 2]) {
+    let flash_path = dir.join("verify.flash");
+    flash_file_with(&flash_path, firmware);
+    let twin = RemoteTwin::spawn(&["--flash", &flash_path.to_string_lossy()]);
+    let verified = twin.esptool(&["verify-flash", "0x1000", bootloader, "0x10000", app]);
+    assert_eq!(verified.matches("Verification successful (digest matched).").count(), 2, "{verified}");
+    let mut tampered = firmware.app.clone();
+    tampered[0x100] ^= 1;
+    let tampered = file(dir, "tampered.bin", &tampered);
+    let (ok, refused) = twin.esptool_output(&["verify-flash", "0x10000", &tampered]);
+    assert!(!ok && refused.contains("Verification failed"), "{refused}");
 }
 
 /// A client that vanishes in the middle of a write: the flash keeps what was written, and the
@@ -240,7 +270,7 @@ fn a_client_gone_mid_write_leaves_what_it_wrote_and_the_next_is_served() {
     let tmp = TempDir::new("rfc2217-dropped");
     // Noise: deflate cannot shrink it, so the write takes many blocks.
     let mut x = 0x9E37_79B9u32;
-    let noise: Vec<u8> = (0..0x60000)
+    let noise: Vec<u8> = (0..0x30000)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 17;
