@@ -153,9 +153,12 @@ pub fn in_effect() -> bool {
         let Ok(probe) = HeapBudget::claim(0) else {
             return false;
         };
+        // Through an opaque pointer: the compiler would otherwise take the allocation for one
+        // that cannot fail, and drop it.
+        let calloc: unsafe extern "C" fn(usize, usize) -> *mut c_void = std::hint::black_box(libc::calloc);
         let entered = probe.enter();
-        // SAFETY: calloc and free of the C library, the pointer freed once if it was granted.
-        let granted = unsafe { libc::calloc(1, 1) };
+        // SAFETY: calloc of the C library, the pointer freed once below if it was granted.
+        let granted = std::hint::black_box(unsafe { calloc(1, 1) });
         drop(entered);
         if granted.is_null() {
             return true;
