@@ -149,24 +149,26 @@ pub fn suspend() -> Entered {
 /// a budget of zero bytes must be refused. Probed once.
 pub fn in_effect() -> bool {
     static PROBED: OnceLock<bool> = OnceLock::new();
-    *PROBED.get_or_init(|| {
-        let Ok(probe) = HeapBudget::claim(0) else {
-            return false;
-        };
-        // Through an opaque pointer: the compiler would otherwise take the allocation for one
-        // that cannot fail, and drop it.
-        let calloc: unsafe extern "C" fn(usize, usize) -> *mut c_void = std::hint::black_box(libc::calloc);
-        let entered = probe.enter();
-        // SAFETY: calloc of the C library, the pointer freed once below if it was granted.
-        let granted = std::hint::black_box(unsafe { calloc(1, 1) });
-        drop(entered);
-        if granted.is_null() {
-            return true;
-        }
-        // SAFETY: as above.
-        unsafe { libc::free(granted) };
-        false
-    })
+    // Through an opaque pointer: the compiler would otherwise take the allocation for one that
+    // cannot fail, and drop it.
+    *PROBED.get_or_init(|| refuses_under_zero_budget(std::hint::black_box(libc::calloc)))
+}
+
+/// Whether `calloc` refuses a byte under a budget of zero bytes.
+fn refuses_under_zero_budget(calloc: unsafe extern "C" fn(usize, usize) -> *mut c_void) -> bool {
+    let Ok(probe) = HeapBudget::claim(0) else {
+        return false;
+    };
+    let entered = probe.enter();
+    // SAFETY: a C library calloc; the pointer is freed once below if it was granted.
+    let granted = std::hint::black_box(unsafe { calloc(1, 1) });
+    drop(entered);
+    if granted.is_null() {
+        return true;
+    }
+    // SAFETY: as above.
+    unsafe { libc::free(granted) };
+    false
 }
 
 /// One budget's counters.
@@ -450,8 +452,13 @@ mod tests {
     }
 
     #[test]
-    fn the_package_s_own_tests_have_the_wrappers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn the_package_s_own_tests_have_the_wrappers_and_glibc_s_own_calloc_is_told_apart() {
         assert!(in_effect());
+        // What a binary linked without the wrappers calls: glibc's calloc, which no budget
+        // refuses.
+        assert!(!refuses_under_zero_budget(__libc_calloc));
+        assert!(refuses_under_zero_budget(libc::calloc));
     }
 
     #[test]
