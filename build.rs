@@ -1,4 +1,4 @@
-//! Links the package's binaries, tests and benchmarks with `calloc` and `free` wrapped, so a
+//! Links the package's binaries, tests and benchmarks with `calloc`, `free` and `realloc` wrapped, so a
 //! device's mbedTLS allocations can be counted against its heap budget (`heap_budget`).
 //! Anything else that links the library (fuzz targets, other crates) links without them and
 //! has no budget, which the library detects at run time.
@@ -10,5 +10,6 @@ fn main() {
     if os == "linux" && env == "gnu" {
         println!("cargo::rustc-link-arg=-Wl,--wrap=calloc");
         println!("cargo::rustc-link-arg=-Wl,--wrap=free");
+        println!("cargo::rustc-link-arg=-Wl,--wrap=realloc");
     }
 }

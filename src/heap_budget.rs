@@ -4,10 +4,11 @@
 //! The `mbedtls` crate builds mbedTLS without `MBEDTLS_PLATFORM_MEMORY`, so the library calls
 //! the C library's `calloc` and `free` directly, one pair for the whole process, and twins are
 //! threads of one process. The package's build script links its binaries, tests and
-//! benchmarks with `--wrap=calloc --wrap=free`: every `calloc` and `free` of the process comes
-//! here ([`__wrap_calloc`], [`__wrap_free`]) and goes on to glibc's `__libc_calloc` and
-//! `__libc_free` (not `__real_*`, so a binary linked without the option still links; it then
-//! has no budget, which [`in_effect`] tells).
+//! benchmarks with `--wrap=calloc --wrap=free --wrap=realloc`: every `calloc`, `free` and
+//! `realloc` of the process comes here ([`__wrap_calloc`], [`__wrap_free`],
+//! [`__wrap_realloc`]) and goes on to glibc's `__libc_calloc`, `__libc_free` and
+//! `__libc_realloc` (not `__real_*`, so a binary linked without the option still links; it
+//! then has no budget, which [`in_effect`] tells).
 //!
 //! A [`HeapBudget`] counts only while a thread has [entered](HeapBudget::enter) it (the twin
 //! enters it around its device's calls into mbedTLS and [suspends](suspend) it in the
@@ -316,6 +317,8 @@ unsafe extern "C" {
     fn __libc_calloc(count: usize, size: usize) -> *mut c_void;
     /// glibc's own `free`.
     fn __libc_free(pointer: *mut c_void);
+    /// glibc's own `realloc`.
+    fn __libc_realloc(pointer: *mut c_void, size: usize) -> *mut c_void;
 }
 
 /// `calloc` for the whole process (`--wrap=calloc`): counted against the thread's budget, if
@@ -360,6 +363,23 @@ pub unsafe extern "C" fn __wrap_free(pointer: *mut c_void) {
     }
     // SAFETY: the caller's free.
     unsafe { __libc_free(pointer) };
+}
+
+/// `realloc` for the whole process (`--wrap=realloc`): a pointer a budget granted gives its
+/// bytes back before it moves (mbedTLS never reallocates; the rig's own code inside a budget
+/// might), and the new block is not counted.
+///
+/// # Safety
+///
+/// As `realloc`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __wrap_realloc(pointer: *mut c_void, size: usize) -> *mut c_void {
+    if LIVE.load(Ordering::Relaxed) != 0 && !pointer.is_null() {
+        lock().freed(pointer as usize);
+    }
+    // SAFETY: the caller's realloc.
+    unsafe { __libc_realloc(pointer, size) }
 }
 
 #[cfg(test)]
@@ -489,6 +509,22 @@ mod tests {
         unsafe { libc::free(uncounted) };
         assert_eq!(budget.usage().used, 0);
         assert_eq!(budget.usage().peak, 1000);
+    }
+
+    #[test]
+    fn a_granted_pointer_moved_by_realloc_gives_its_bytes_back() {
+        let budget = HeapBudget::new(100).unwrap();
+        let entered = budget.enter();
+        // SAFETY: calloc; reallocated and freed below.
+        let p = unsafe { libc::calloc(1, 64) };
+        drop(entered);
+        assert_eq!(budget.usage().used, 64);
+        // SAFETY: granted above; the new block replaces it.
+        let q = unsafe { libc::realloc(p, 4096) };
+        assert!(!q.is_null());
+        assert_eq!(budget.usage().used, 0);
+        // SAFETY: from realloc, freed once.
+        unsafe { libc::free(q) };
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io;
 
 use super::flow::{Client, ESP_FAIL, OTA, SOCKET_TIMEOUT, Step, Stop};
 use crate::device_tls::client::{Session, TlsStep, handshake};
-use crate::device_tls::{Anchors, DevicePolicy, LogLine};
+use crate::device_tls::{Anchors, DevicePolicy, DeviceTlsError, LogLine};
 use crate::firmware::profile::ClockSource;
 use crate::firmware::url::OtaUrl;
 use crate::idf::{Generation, IdfVersion};
@@ -59,6 +59,12 @@ impl Client<'_, '_, '_> {
                 self.error(self.release.tls_tag(), &line);
                 self.verification_lines(failure.verdict.flags);
                 connection_failed(self)
+            }
+            Err(DeviceTlsError::Heap(error)) => {
+                // Not the device's doing: no esp-tls line stands for it (a run refuses such a
+                // firmware before its cells where it can tell).
+                tracing::error!("twin: the device's TLS heap cannot be emulated: {error}");
+                Err(Stop::Failed(ESP_FAIL))
             }
             Err(_) => {
                 // v3.x prints this at DEBUG only (`create_ssl_handshake failed`).
