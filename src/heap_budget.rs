@@ -8,15 +8,15 @@
 //! `realloc` of the process comes here ([`__wrap_calloc`], [`__wrap_free`],
 //! [`__wrap_realloc`]) and goes on to glibc's `__libc_calloc`, `__libc_free` and
 //! `__libc_realloc` (not `__real_*`, so a binary linked without the option still links; it
-//! then has no budget, which [`in_effect`] tells).
+//! then has no budget, which `in_effect` tells).
 //!
-//! A [`HeapBudget`] counts only while a thread has [entered](HeapBudget::enter) it (the twin
-//! enters it around its device's calls into mbedTLS and [suspends](suspend) it in the
-//! callbacks that run the rig's own code). A `calloc` that would take the budget past its
-//! limit returns NULL, as the ESP32's heap does when it is exhausted, and mbedTLS answers with
-//! its own error (`MBEDTLS_ERR_SSL_ALLOC_FAILED`, `MBEDTLS_ERR_X509_ALLOC_FAILED`, ...). The
-//! pointers a budget granted are kept in a fixed table (nothing is allocated inside the
-//! allocator), so a `free` on any thread gives their bytes back.
+//! A `HeapBudget` counts only while a thread has entered it (the twin enters it around its
+//! device's calls into mbedTLS and suspends it in the callbacks that run the rig's own code).
+//! A `calloc` that would take the budget past its limit returns NULL, as the ESP32's heap does
+//! when it is exhausted, and mbedTLS answers with its own error (`MBEDTLS_ERR_SSL_ALLOC_FAILED`,
+//! `MBEDTLS_ERR_X509_ALLOC_FAILED`, ...). The pointers a budget granted are kept in a fixed
+//! table (nothing is allocated inside the allocator), so a `free` on any thread gives their
+//! bytes back.
 //!
 //! This is the library's one piece of process-wide state: the table of granted pointers and
 //! the budgets' counters. A `free` while no budget holds a pointer costs one relaxed atomic
@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// How many budgets can exist at once (one per device connection that has one).
-pub const MAX_BUDGETS: usize = 64;
+pub(crate) const MAX_BUDGETS: usize = 64;
 /// Slots of the table of granted pointers; at most three quarters are used.
 const TABLE_SLOTS: usize = 1 << 16;
 const TABLE_MAX_LIVE: usize = TABLE_SLOTS / 4 * 3;
@@ -48,18 +48,18 @@ static STATE: Mutex<State> = Mutex::new(State::new());
 
 /// What a budget has counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// The limit, in bytes.
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Bytes granted and not yet freed.
-    pub used: usize,
+    pub(crate) used: usize,
     /// The most ever in use at once.
-    pub peak: usize,
+    pub(crate) peak: usize,
     /// The size of the first request refused, if one was.
-    pub refused: Option<usize>,
+    pub(crate) refused: Option<usize>,
     /// Whether an allocation was granted that the table could not hold: the counts are then
     /// too low, and what was emulated cannot be trusted.
-    pub untracked: bool,
+    pub(crate) untracked: bool,
 }
 
 /// Why a budget could not be made.
@@ -81,13 +81,13 @@ pub enum HeapBudgetError {
 /// One device's allocation budget. Dropping it ends the budget; pointers it granted that are
 /// still alive give their bytes back when they are freed.
 #[derive(Debug)]
-pub struct HeapBudget {
+pub(crate) struct HeapBudget {
     slot: usize,
 }
 
 impl HeapBudget {
     /// A budget of `limit` bytes; refused when the wrappers are not in effect.
-    pub fn new(limit: usize) -> Result<HeapBudget, HeapBudgetError> {
+    pub(crate) fn new(limit: usize) -> Result<HeapBudget, HeapBudgetError> {
         if !in_effect() {
             return Err(HeapBudgetError::NotInEffect);
         }
@@ -103,12 +103,12 @@ impl HeapBudget {
     }
 
     /// Counts this thread's `calloc`s against the budget until the guard is dropped.
-    pub fn enter(&self) -> Entered {
+    pub(crate) fn enter(&self) -> Entered {
         Entered { previous: ACTIVE.with(|active| active.replace(self.slot)) }
     }
 
     /// What the budget has counted so far.
-    pub fn usage(&self) -> Usage {
+    pub(crate) fn usage(&self) -> Usage {
         let state = lock();
         let b = &state.budgets[self.slot];
         let refused = (b.refused != 0).then_some(b.refused);
@@ -130,7 +130,7 @@ impl Drop for HeapBudget {
 /// A thread inside a budget; dropping it returns to what the thread counted before.
 #[derive(Debug)]
 #[must_use = "the budget counts only while the guard lives"]
-pub struct Entered {
+pub(crate) struct Entered {
     previous: usize,
 }
 
@@ -142,13 +142,13 @@ impl Drop for Entered {
 
 /// Stops counting this thread's allocations until the guard is dropped (the rig's own code
 /// called back from inside mbedTLS).
-pub fn suspend() -> Entered {
+pub(crate) fn suspend() -> Entered {
     Entered { previous: ACTIVE.with(|active| active.replace(NONE)) }
 }
 
 /// Whether `calloc` and `free` go through the budget in this binary: a probe allocation under
 /// a budget of zero bytes must be refused. Probed once.
-pub fn in_effect() -> bool {
+pub(crate) fn in_effect() -> bool {
     static PROBED: OnceLock<bool> = OnceLock::new();
     // Through an opaque pointer: the compiler would otherwise take the allocation for one that
     // cannot fail, and drop it.
