@@ -79,6 +79,7 @@ pub mod faults;
 pub mod firmware;
 #[cfg(unix)]
 pub mod fuzzing;
+pub mod heap_budget;
 pub mod idf;
 pub mod image;
 pub mod input;

@@ -133,6 +133,9 @@ fn member_row(firmware: &FirmwareManifest) -> Vec<String> {
     if firmware.tls.in_content_len != DEFAULT_IN_CONTENT_LEN {
         flags.push(format!("TLS input {} B ({})", firmware.tls.in_content_len, source("tls_in_content_len")));
     }
+    if let Some(heap) = firmware.tls.heap {
+        flags.push(format!("TLS heap {heap} B ({})", source("tls_heap")));
+    }
     vec![
         firmware.id.clone(),
         firmware.version.clone(),
@@ -173,6 +176,7 @@ fn member_json(firmware: &FirmwareManifest) -> serde_json::Value {
         "rollback": firmware.rollback,
         "curves_off": firmware.tls.curves_off,
         "tls_in_content_len": firmware.tls.in_content_len,
+        "tls_heap": firmware.tls.heap,
         "trust": trust_text(firmware),
         "update": firmware.update,
         "image": firmware.image,

@@ -245,6 +245,13 @@ fn build_notes(device: &Device) -> Vec<String> {
              and the server must send its responses in records of at most {len} bytes (nginx's ssl_buffer_size)"
         ));
     }
+    if let Some(heap) = device.tls.heap {
+        notes.push(format!(
+            "leaves {heap} bytes of heap for TLS (tls_heap): whether the connection's allocations fit is not \
+             judged offline (heap: unknown); the verdict holds only if they do. A twin counts them: \
+             mbedtls_ssl_setup out of memory, or a signature check that runs out and is reported as not trusted"
+        ));
+    }
     notes
 }
 
@@ -328,10 +335,12 @@ fn verdict_flags(verdict: &ChainVerdict) -> Vec<String> {
 }
 
 fn verdict_text(prediction: &Prediction) -> String {
-    match prediction.rejection() {
+    let verdict = match prediction.rejection() {
         None => "accepted".into(),
         Some((class, reason)) => format!("{class} / {reason}"),
-    }
+    };
+    // The heap a budgeted device leaves for TLS is not judged offline.
+    if prediction.device.tls.heap.is_some() { format!("{verdict}, heap unknown") } else { verdict }
 }
 
 /// The version and, when not stated or read from a descriptor, where it came from.
@@ -462,6 +471,8 @@ fn to_json(predictions: &[Prediction]) -> Value {
             "time_check": p.device.time_check,
             "curves_off": p.device.tls.curves_off,
             "tls_in_content_len": p.device.tls.in_content_len,
+            "tls_heap": p.device.tls.heap,
+            "heap": p.device.tls.heap.map(|_| "unknown"),
             "clock": p.date_check_at.map(rfc3339),
             "judged_at": rfc3339(p.today),
         });

@@ -224,6 +224,12 @@ fn run_error_code(err: &run::CalibrateError) -> u8 {
             eprintln!("hint: give another --out, or go on with that run by --resume {}", dir.display());
             exit::USAGE
         }
+        run::CalibrateError::Run(run::RunError::HeapNotEmulated { .. }) => {
+            eprintln!(
+                "hint: run it with the otarig binary this package builds, or leave the firmware out (--firmware)"
+            );
+            exit::INFRA
+        }
         run::CalibrateError::Run(run::RunError::Services(_)) => {
             eprintln!(
                 "hint: another DNS or SNTP server may hold the address (dnsmasq, systemd-resolved, \

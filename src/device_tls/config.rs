@@ -172,7 +172,8 @@ impl Serialize for Curves {
     }
 }
 
-/// What the build configured in mbedTLS that its release's default does not have.
+/// What the build configured in mbedTLS that its release's default does not have, and the heap
+/// it leaves for a TLS connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct TlsConfig {
     /// Curves left out of the build (`CONFIG_MBEDTLS_ECP_DP_<CURVE>_ENABLED` off), beyond what
@@ -180,11 +181,14 @@ pub struct TlsConfig {
     pub curves_off: Curves,
     /// `MBEDTLS_SSL_IN_CONTENT_LEN`: the largest record plaintext the TLS input buffer holds.
     pub in_content_len: u32,
+    /// The heap the firmware leaves for its TLS connection, in bytes: the budget the device's
+    /// mbedTLS allocations are counted against (`None`: not limited).
+    pub heap: Option<u32>,
 }
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        TlsConfig { curves_off: Curves::NONE, in_content_len: DEFAULT_IN_CONTENT_LEN }
+        TlsConfig { curves_off: Curves::NONE, in_content_len: DEFAULT_IN_CONTENT_LEN, heap: None }
     }
 }
 

@@ -187,6 +187,9 @@ pub enum DeviceTlsError {
     /// The host name cannot be given to mbedTLS (it holds a NUL byte).
     #[error("the host name contains a NUL byte")]
     HostName,
+    /// The device's heap budget cannot be kept in this process.
+    #[error("cannot emulate the device's TLS heap: {0}")]
+    Heap(#[source] crate::heap_budget::HeapBudgetError),
 }
 
 /// An mbedTLS error as its code is written in its documentation, `-0x2180`.

@@ -16,7 +16,8 @@
 //! `time_check`, `clock` (`unset`, `sntp` or Unix seconds), `rollback`, `trust`, `client`, and
 //! `update=true` for the release offered as the update, `confirms=false` for an app that never
 //! confirms itself after an update, `curves_off=secp384r1,...` for a build without those
-//! curves, `tls_in_content_len=N` for a reduced TLS input buffer), then a NUL. Real images have none; the twin then
+//! curves, `tls_in_content_len=N` for a reduced TLS input buffer, `tls_heap=N` for the heap
+//! it leaves for a TLS connection), then a NUL. Real images have none; the twin then
 //! infers the profile from the image and the manifest.
 
 use sha2::Digest;
@@ -166,6 +167,9 @@ fn profile(firmware: &FirmwareManifest) -> Vec<u8> {
     }
     if firmware.tls.in_content_len != DEFAULT_IN_CONTENT_LEN {
         text.push_str(&format!("tls_in_content_len={}\n", firmware.tls.in_content_len));
+    }
+    if let Some(heap) = firmware.tls.heap {
+        text.push_str(&format!("tls_heap={heap}\n"));
     }
     text.into_bytes()
 }

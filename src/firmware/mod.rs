@@ -75,7 +75,8 @@ pub struct FirmwareManifest {
     /// `CONFIG_LOG_DEFAULT_LEVEL`.
     pub log_level: LogLevel,
     /// Where its mbedTLS build departs from the release's default: curves turned off
-    /// (`curves_off`), the TLS input buffer (`tls_in_content_len`).
+    /// (`curves_off`), the TLS input buffer (`tls_in_content_len`); and the heap it leaves for
+    /// a TLS connection (`tls_heap`).
     pub tls: TlsConfig,
     /// The release offered as the update, not a member of the fleet.
     pub update: bool,
@@ -120,6 +121,7 @@ impl FirmwareManifest {
             log_level: Some(Sourced::new(self.log_level, source("log_level"))),
             curves_off: Some(Sourced::new(self.tls.curves_off, source("curves_off"))),
             tls_in_content_len: Some(Sourced::new(self.tls.in_content_len, source("tls_in_content_len"))),
+            tls_heap: self.tls.heap.map(|heap| Sourced::new(heap, source("tls_heap"))),
         }
     }
 }

@@ -197,6 +197,8 @@ pub struct Stated {
     pub curves_off: Option<Sourced<Curves>>,
     /// Its TLS input buffer's content length (`CONFIG_MBEDTLS_SSL_IN_CONTENT_LEN`).
     pub tls_in_content_len: Option<Sourced<u32>>,
+    /// The heap it leaves for a TLS connection, in bytes (`tls_heap`).
+    pub tls_heap: Option<Sourced<u32>>,
 }
 
 /// The firmware as the twin runs it.
@@ -232,6 +234,9 @@ pub struct FirmwareProfile {
     pub curves_off: Sourced<Curves>,
     /// `CONFIG_MBEDTLS_SSL_IN_CONTENT_LEN`; 16384 by default.
     pub tls_in_content_len: Sourced<u32>,
+    /// The heap it leaves for a TLS connection, in bytes; `None`: nothing says, and the
+    /// connection's allocations are not limited.
+    pub tls_heap: Option<Sourced<u32>>,
     /// The release offered as the update: it does not look for a newer one.
     pub(crate) is_update: bool,
     /// What the TLS client trusts; `None` when the image embeds nothing.
@@ -274,6 +279,7 @@ impl FirmwareProfile {
                 .tls_in_content_len
                 .or_else(|| record.number("tls_in_content_len"))
                 .unwrap_or(Sourced::new(DEFAULT_IN_CONTENT_LEN, Source::Default)),
+            tls_heap: stated.tls_heap.or_else(|| record.number("tls_heap")),
             is_update: record.get("update") == Some("true"),
             anchors: anchors(image, record.get("trust").is_some_and(|t| t.starts_with("bundle:"))),
         }
@@ -286,7 +292,11 @@ impl FirmwareProfile {
 
     /// The build's mbedTLS where it departs from the release's default.
     pub fn tls_config(&self) -> TlsConfig {
-        TlsConfig { curves_off: self.curves_off.value, in_content_len: self.tls_in_content_len.value }
+        TlsConfig {
+            curves_off: self.curves_off.value,
+            in_content_len: self.tls_in_content_len.value,
+            heap: self.tls_heap.map(|heap| heap.value),
+        }
     }
 
     /// Where each value came from, by the manifest key that states it.
@@ -301,6 +311,9 @@ impl FirmwareProfile {
             ("curves_off", self.curves_off.source),
             ("tls_in_content_len", self.tls_in_content_len.source),
         ]);
+        if let Some(heap) = &self.tls_heap {
+            sources.insert("tls_heap", heap.source);
+        }
         if let Some(idf) = &self.idf {
             sources.insert("idf", idf.source);
         }

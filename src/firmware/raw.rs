@@ -21,6 +21,11 @@ use super::sdkconfig::Sdkconfig;
 use super::url::{OtaUrl, Scheme};
 use super::{BundleList, FirmwareManifest, ManifestError, Trust, spec_error, timestamp};
 use crate::device_tls::{Curve, Curves, DEFAULT_IN_CONTENT_LEN, MIN_IN_CONTENT_LEN, TlsConfig};
+
+/// The smallest `tls_heap` a manifest may state, in bytes.
+const MIN_TLS_HEAP: u32 = 1;
+/// The largest: the ESP32's 520 KiB of SRAM.
+const MAX_TLS_HEAP: u32 = 520 * 1024;
 use crate::idf::BuildVersion;
 use crate::image::{Chip, parse_app};
 use crate::pki::{LabPki, SpecError, SpecErrorKind};
@@ -42,6 +47,7 @@ struct RawManifest {
     log_level: Option<Spanned<String>>,
     curves_off: Option<Vec<Spanned<String>>>,
     tls_in_content_len: Option<Spanned<u32>>,
+    tls_heap: Option<Spanned<u32>>,
     #[serde(default)]
     update: bool,
     image: Option<Spanned<String>>,
@@ -265,6 +271,19 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
             Some(manifest(value))
         }
     };
+    let tls_heap = match &raw.tls_heap {
+        None => None,
+        Some(heap) => {
+            let value = *heap.get_ref();
+            if !(MIN_TLS_HEAP..=MAX_TLS_HEAP).contains(&value) {
+                let message = format!(
+                    "tls_heap = {value} is outside {MIN_TLS_HEAP}..={MAX_TLS_HEAP} (bytes of heap, at most the ESP32's 520 KiB of SRAM)"
+                );
+                return checking.error(heap.span(), message);
+            }
+            Some(manifest(value))
+        }
+    };
     Ok(Stated {
         idf,
         ota_url,
@@ -276,6 +295,7 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
         log_level,
         curves_off,
         tls_in_content_len,
+        tls_heap,
     })
 }
 
@@ -341,6 +361,7 @@ fn merge(manifest: Stated, sdkconfig: Stated) -> Stated {
         log_level: manifest.log_level.or(sdkconfig.log_level),
         curves_off: manifest.curves_off.or(sdkconfig.curves_off),
         tls_in_content_len: manifest.tls_in_content_len.or(sdkconfig.tls_in_content_len),
+        tls_heap: manifest.tls_heap.or(sdkconfig.tls_heap),
     }
 }
 
@@ -390,6 +411,7 @@ fn built_facts(checking: &Checking<'_>, raw: &RawManifest, stated: Stated) -> Re
         log_level,
         curves_off: stated.curves_off.unwrap_or(Sourced::new(Curves::NONE, Source::Default)),
         tls_in_content_len: stated.tls_in_content_len.unwrap_or(Sourced::new(DEFAULT_IN_CONTENT_LEN, Source::Default)),
+        tls_heap: stated.tls_heap,
         is_update: raw.update,
         anchors: None,
     };

@@ -311,6 +311,35 @@ pub enum RunError {
     /// A lab responder (update server listener, DNS, SNTP) cannot start.
     #[error(transparent)]
     Services(#[from] ServiceError),
+    /// A firmware states the heap it leaves for TLS (`tls_heap`), the run has twins, and this
+    /// binary cannot count a twin's mbedTLS allocations (it was linked without the `calloc`
+    /// and `free` wrappers): the member would run unlimited.
+    #[error("firmware `{firmware}` states tls_heap, which twins cannot emulate in this binary: {source}")]
+    HeapNotEmulated {
+        /// The firmware's id.
+        firmware: String,
+        /// Why.
+        source: crate::heap_budget::HeapBudgetError,
+    },
+}
+
+/// Refuses a run whose twins would meet a firmware with a heap budget that this binary cannot
+/// keep (a board's heap is its own).
+fn heap_emulated(plan: &Plan, todo: &[usize], lab: &LabConfig) -> Result<(), RunError> {
+    if !lab.devices.iter().any(|device| matches!(device, crate::lab::DeviceSpec::Twin(_))) {
+        return Ok(());
+    }
+    let budgeted = todo
+        .iter()
+        .map(|&index| &plan.cells[index].firmware)
+        .find(|id| plan.fleet.get(id).is_some_and(|firmware| firmware.tls.heap.is_some()));
+    match budgeted {
+        Some(firmware) if !crate::heap_budget::in_effect() => Err(RunError::HeapNotEmulated {
+            firmware: firmware.clone(),
+            source: crate::heap_budget::HeapBudgetError::NotInEffect,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Runs the cells of `plan` (those an earlier run did not finish, when resuming), writing each
@@ -361,6 +390,7 @@ pub fn run(plan: &Plan, options: &RunOptions, on_event: impl Fn(RunEvent<'_>) + 
         Some(lab) => Cow::Borrowed(lab),
         None => Cow::Owned(LabConfig::twins_only(options.twins.clamp(1, todo.len().max(1)))),
     };
+    heap_emulated(plan, &todo, &lab)?;
     let board_server = Mutex::new(());
     let services = LabServices::start(&lab, runtime.handle())?;
     let context = CellContext {

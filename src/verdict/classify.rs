@@ -113,7 +113,9 @@ pub(super) fn outcome_of(kind: &EventKind, flags: &[FlagText], bundle_involved: 
     match kind {
         E::HandshakeFailed { code } | E::TlsError { code } => code_outcome(*code, flags, bundle_involved),
         E::BundleNoMatch | E::BundleBadSignature | E::BundleRejected => Outcome::tls_verify(VerifyReason::Untrusted),
-        E::TlsSetupFailed { code } if is_alloc_failure(*code) => Outcome::of(C::OutOfMemory),
+        E::TlsSetupFailed { code } | E::CaParseFailed { code } if is_alloc_failure(*code) => {
+            Outcome::of(C::OutOfMemory)
+        }
         E::TlsSetupFailed { .. } | E::CaParseFailed { .. } => Outcome::of(C::Unknown),
         E::ConnectFailed { .. } | E::HostLookupFailed | E::NetworkTimeout => Outcome::of(C::Network),
         E::ReadFailed { code } => match code_outcome(*code, flags, bundle_involved) {

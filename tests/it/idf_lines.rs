@@ -238,6 +238,61 @@ fn a_reduced_input_buffer_fails_with_each_release_s_lines_and_code() {
     }
 }
 
+/// A firmware of every release whose heap for TLS (`tls_heap`) holds its roots but not
+/// `mbedtls_ssl_setup`'s buffers, and one whose heap does not even hold the parse of its root:
+/// every line is its release's, and the step esp-tls names is the one that ran out, with
+/// mbedTLS's allocation codes (-0x7F00 from the setup).
+#[test]
+fn a_heap_too_small_fails_with_each_release_s_lines() {
+    let tmp = TempDir::new("idf-lines-heap");
+    let (fleet, scenarios) = (tmp.0.join("fleet"), tmp.0.join("scenarios"));
+    std::fs::create_dir_all(&fleet).unwrap();
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
+    std::fs::copy(Path::new(ROOT).join("firmware-images/v2.0.0.toml"), fleet.join("v2.0.0.toml")).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("firmware-images/bundles"), fleet.join("bundles")).unwrap();
+    let releases = releases();
+    // 20,000 bytes: ISRG Root X1's parse (3,174 on the twin) fits, the setup's two 16 KB
+    // buffers do not; 1,000 bytes: the root's parse does not fit.
+    for (name, heap) in [("setup", 20_000), ("roots", 1_000)] {
+        for release in &releases {
+            let manifest = format!(
+                "version = \"1.0.0\"\nidf = \"{release}\"\nchip = \"esp32\"\n\
+                 ota_url = \"https://ota.example.com/firmware.bin\"\ntrust = {{ pem = [\"isrg_root_x1\"] }}\n\
+                 tls_heap = {heap}\n"
+            );
+            std::fs::write(fleet.join(format!("{name}-{release}.toml")), manifest).unwrap();
+        }
+    }
+    std::fs::write(scenarios.join("short-chain.toml"), scenario("image = \"v2.0.0\"", "")).unwrap();
+    let plan = Plan::new(&LabDirs { scenarios, fleet }, &Selection::default()).unwrap();
+    let mut coverage = Coverage::default();
+    let (mismatches, transcripts) = run_and_check(&plan, &tmp.0.join("run"), &mut coverage);
+    assert_none(&mismatches);
+    for release in &releases {
+        let version = IdfVersion::parse(release).unwrap();
+        let transcript = |name: &str| &transcripts[&(format!("{name}-{release}"), "short-chain".to_owned())];
+        let setup = transcript("setup");
+        let line = setup.lines().find(|line| line.contains("mbedtls_ssl_setup returned")).unwrap();
+        assert!(line.contains("-0x7f00") || line.contains("-0x7F00"), "{release}: {line}");
+        assert!(!setup.contains("mbedtls_ssl_handshake returned"), "{release}");
+        let roots = transcript("roots");
+        let line = roots.lines().find(|line| line.contains("mbedtls_x509_crt_parse")).unwrap();
+        assert!(!roots.contains("mbedtls_ssl_setup returned"), "{release}");
+        for transcript in [setup, roots] {
+            // From v4.0 the function above the failed step says so too.
+            assert_eq!(
+                transcript.contains("create_ssl_handle failed"),
+                version >= IdfVersion::new(4, 0, 0),
+                "{release}"
+            );
+            assert!(transcript.contains("Failed to open new connection"), "{release}");
+            let verdict = otarig::replay::replay_bytes(transcript.as_bytes()).verdict;
+            assert_eq!(verdict.outcome.outcome, otarig::outcome::OutcomeClass::OutOfMemory, "{release}: {line}");
+        }
+    }
+}
+
 /// A download cut short (a reset, a FIN without close_notify, a close_notify) ends with the
 /// lines of each layer of that release, in order (esp-tls, the transport, the HTTP client,
 /// `esp_https_ota`), and without the lines the release does not have. mbedTLS reads a FIN as

@@ -16,6 +16,7 @@ mod cli;
 mod device_tls;
 mod device_tls_build;
 mod device_tls_dates;
+mod device_tls_heap;
 mod faults_power;
 mod faults_server;
 mod faults_vanish;

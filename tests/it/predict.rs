@@ -259,6 +259,26 @@ fn json_is_an_array_with_the_contract_fields() {
 }
 
 #[test]
+fn a_device_s_heap_for_tls_is_unknown_offline() {
+    let dir = TempDir::new("predict-heap");
+    let chain = write(&dir, "chain.pem", &chain_pem("le-r10-2024"));
+    let chain = chain.to_str().unwrap();
+    let out = otarig(&["--firmware", "isrg-x1-ble-28k-idf3.2", "--chain", chain, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The certificate decision is made; the heap is said to be unknown, never taken as enough.
+    assert_eq!((json[0]["outcome"].as_str(), json[0]["heap"].as_str()), (Some("accepted"), Some("unknown")));
+    assert_eq!(json[0]["tls_heap"], 28352);
+    assert!(stderr(&out).contains("not judged offline (heap: unknown)"), "{}", stderr(&out));
+    let text = otarig(&["--firmware", "isrg-x1-ble-28k-idf3.2", "--chain", chain]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("accepted, heap unknown"));
+    // A device without a budget says nothing of its heap.
+    let out = otarig(&["--firmware", "isrg-x1-idf3.2", "--chain", chain, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json[0]["heap"].is_null() && json[0]["tls_heap"].is_null());
+}
+
+#[test]
 fn trust_sets_forecasts_and_standard_input() {
     let dir = TempDir::new("predict-trust");
     let chain = write(&dir, "chain.pem", &chain_pem("dst-cross-sign-rescue"));

@@ -140,6 +140,25 @@ fn an_isrg_root_x1_firmware_gets_the_short_chain() {
 }
 
 #[test]
+fn a_build_without_heap_for_the_setup_is_not_rescued_by_any_chain_on_a_twin() {
+    let tmp = TempDir::new("rescue-heap");
+    let out = tmp.0.join("twins");
+    let (code, json, stderr) =
+        rescue_json(&["--firmware", "isrg-x1-ble-28k-idf3.2", "--at", "2025-03-01", "--out", &out.to_string_lossy()]);
+    let firmware = &json[0];
+    // Offline the chains are judged as certificates only, and the heap is said to be unknown.
+    assert_eq!((firmware["heap"].as_str(), firmware["tls_heap"].as_u64()), (Some("unknown"), Some(28352)));
+    let answers = firmware["answers"].as_array().unwrap();
+    assert!(!answers.is_empty(), "{firmware:#}");
+    // On a twin every one of them ends in mbedtls_ssl_setup, out of memory.
+    for answer in answers {
+        assert_eq!(answer["twin"]["status"], "contradicted", "{answer:#}");
+        assert!(answer["twin"]["detail"].as_str().unwrap().starts_with("out-of-memory"), "{answer:#}");
+    }
+    assert_eq!((code, &firmware["rescued"]), (1, &Value::Bool(false)), "{stderr}");
+}
+
+#[test]
 fn pinned_certificates_that_no_ca_issues_again_have_no_rescue() {
     let (code, json, _) = rescue_json(&[
         "--firmware",

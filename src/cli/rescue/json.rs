@@ -103,6 +103,8 @@ pub(super) fn to_json(rescues: &[FirmwareRescue], catalogue: &Catalogue, files: 
             "idf": rescue.device.idf.as_ref().map(|idf| idf.value.to_string()),
             "sources": rescue.device.sources.iter().map(|(k, s)| (k.to_string(), json!(s.as_str()))).collect::<serde_json::Map<_, _>>(),
             "time_check": rescue.device.time_check,
+            "tls_heap": rescue.device.tls.heap,
+            "heap": rescue.device.tls.heap.map(|_| "unknown"),
             "clock": rescue.date_check_at.map(rfc3339),
             "at": rfc3339(rescue.at),
             "trusted": trusted,

@@ -214,6 +214,13 @@ pub(super) fn to_text(
         let _ = writeln!(out, "{name}: {headline}");
         let _ = writeln!(out, "  ESP-IDF {}, {}", idf_text(&rescue.device), dates_text(rescue));
         let _ = writeln!(out, "  {}", trusted_text(rescue, catalogue));
+        if let Some(heap) = rescue.device.tls.heap {
+            let _ = writeln!(
+                out,
+                "  leaves {heap} bytes of heap for TLS (tls_heap): not judged offline (heap unknown); a chain rescues \
+                 it only if its connection fits, which only a twin tells"
+            );
+        }
         if let Some(why) = &rescue.no_rescue {
             let _ = writeln!(out, "  why: {}", why_text(why, rescue));
         }

@@ -6,8 +6,8 @@
 use std::io;
 
 use super::flow::{Client, ESP_FAIL, OTA, SOCKET_TIMEOUT, Step, Stop};
-use crate::device_tls::client::{Session, handshake};
-use crate::device_tls::{Anchors, DevicePolicy, LogLine};
+use crate::device_tls::client::{Session, TlsStep, handshake};
+use crate::device_tls::{Anchors, DevicePolicy, DeviceTlsError, LogLine};
 use crate::firmware::profile::ClockSource;
 use crate::firmware::url::OtaUrl;
 use crate::idf::{Generation, IdfVersion};
@@ -49,12 +49,22 @@ impl Client<'_, '_, '_> {
                 self.print_log(&verdict.log);
                 Ok(session)
             }
+            Ok(Err(failure)) if failure.step != TlsStep::Handshake => {
+                self.setup_failure(failure.step, failure.code);
+                connection_failed(self)
+            }
             Ok(Err(failure)) => {
                 self.print_log(&failure.verdict.log);
                 let line = format!("mbedtls_ssl_handshake returned {}", self.release.mbedtls_code(failure.code));
                 self.error(self.release.tls_tag(), &line);
                 self.verification_lines(failure.verdict.flags);
                 connection_failed(self)
+            }
+            Err(DeviceTlsError::Heap(error)) => {
+                // Not the device's doing: no esp-tls line stands for it (a run refuses such a
+                // firmware before its cells where it can tell).
+                tracing::error!("twin: the device's TLS heap cannot be emulated: {error}");
+                Err(Stop::Failed(ESP_FAIL))
             }
             Err(_) => {
                 // v3.x prints this at DEBUG only (`create_ssl_handshake failed`).
@@ -63,6 +73,35 @@ impl Client<'_, '_, '_> {
                 }
                 connection_failed(self)
             }
+        }
+    }
+
+    /// esp-tls when a step before the handshake failed (the device's heap ran out): the parse
+    /// of its roots (`set_ca_cert` from v4.0) or `mbedtls_ssl_setup`, and from v4.0 what the
+    /// functions above it print on the way out (v3.x prints `create_ssl_handshake failed` at
+    /// DEBUG only).
+    fn setup_failure(&mut self, step: TlsStep, code: i32) {
+        let v = self.release.version;
+        let tag = self.release.tls_tag();
+        let code = self.release.mbedtls_code(code);
+        // v3.x's messages end in two newlines of their own.
+        let end = if v.at_least(4, 0) { "" } else { "\n\n" };
+        if step == TlsStep::ParseRoots {
+            let what = if v.at_least(5, 1) { "mbedtls_x509_crt_parse of CA cert" } else { "mbedtls_x509_crt_parse" };
+            self.error(tag, &format!("{what} returned {code}{end}"));
+            if v.at_least(4, 4) {
+                // ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED, named by esp_err_to_name.
+                let line =
+                    "Failed to set client configurations, returned [0x8015] (ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED)";
+                self.error(tag, line);
+            } else if v.at_least(4, 0) {
+                self.error(tag, "Failed to set client configurations");
+            }
+        } else {
+            self.error(tag, &format!("mbedtls_ssl_setup returned {code}{end}"));
+        }
+        if v.at_least(4, 0) {
+            self.error("esp-tls", "create_ssl_handle failed");
         }
     }
 

@@ -280,7 +280,9 @@ pub fn log_line(record: &str) -> Option<LogLine<'_>> {
     Some(LogLine {
         level: caps[2].chars().next()?,
         tag: caps.get(4)?.as_str(),
-        message: caps.get(5)?.as_str(),
+        // A message's own trailing newlines come before the colour's reset (v3.x's
+        // `... returned -0x%x\n\n`); the formats are held without them.
+        message: caps.get(5)?.as_str().trim_end_matches('\n'),
         colour: caps.get(1).map(|c| c.as_str()),
     })
 }

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use otarig::firmware::Fleet;
 use otarig::firmware::build::build;
 use otarig::firmware::start::PowerCut;
+use otarig::firmware::{FirmwareManifest, Fleet};
 use otarig::image::build::merged_flash;
 use otarig::pki::LabPki;
 use otarig::scenario::Scenario;
@@ -121,6 +121,14 @@ pub fn run_cell_then(
     let built = build(lab.fleet.get(firmware).unwrap(), &lab.fleet, &lab.pki).unwrap();
     let flash = merged_flash(4 << 20, &built.bootloader, None, &[(0x10000, &built.app)]);
     run_flash_then(firmware, flash, source, dns, sntp_time, power_cut, then)
+}
+
+/// [`run_cell`] with a manifest of the test's making (a fleet member changed, say).
+pub fn run_manifest(firmware: &FirmwareManifest, source: Source<'_>, dns: Dns) -> CellRun {
+    let lab = lab();
+    let built = build(firmware, &lab.fleet, &lab.pki).unwrap();
+    let flash = merged_flash(4 << 20, &built.bootloader, None, &[(0x10000, &built.app)]);
+    run_flash_then(&firmware.id, flash, source, dns, None, None, |_, _, _| {})
 }
 
 /// [`run_cell_then`] with the whole flash given (a start state other than the factory app).
