@@ -67,6 +67,9 @@ pub struct FirmwareSummary<'a> {
     pub fails: Vec<EventResult<'a>>,
     /// The families it never updated from, each with how many of their events it failed.
     pub never_from: Vec<(&'a str, usize)>,
+    /// How the events of the families it never updated from ended (`out-of-memory`,
+    /// `tls-verify/untrusted`), each with how many did.
+    pub never_outcomes: Vec<(String, usize)>,
     /// The events of the day it stopped updating: every event of one family on the earliest day
     /// it failed them all, after updating from that family on an earlier day. Empty when it
     /// never stopped.
@@ -104,7 +107,10 @@ impl<'a> FirmwareSummary<'a> {
         }
         match (self.survives.len(), self.events()) {
             (0, 0) => "no certificate event in these results".to_owned(),
-            (0, _) => "updates through no event".to_owned(),
+            (0, _) => match self.never_outcomes.as_slice() {
+                [(outcome, _)] => format!("updates through no event: every one ends {outcome}"),
+                _ => "updates through no event".to_owned(),
+            },
             (n, all) if n == all => format!("survives every event ({n})"),
             (n, all) => format!("not stranded (updates through {n} of {all} events)"),
         }
@@ -149,6 +155,7 @@ fn summarise<'a>(firmware: &'a str, mut events: Vec<EventResult<'a>>) -> Firmwar
     let updated_from: BTreeSet<&str> = events.iter().filter(|e| e.survived()).map(|e| e.family).collect();
     let stopped = stopping_day(&events);
     let mut never_from: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut never_outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let (mut survives, mut fails) = (Vec::new(), Vec::new());
     for event in events {
         if event.survived() {
@@ -157,9 +164,17 @@ fn summarise<'a>(firmware: &'a str, mut events: Vec<EventResult<'a>>) -> Firmwar
             fails.push(event);
         } else {
             *never_from.entry(event.family).or_default() += 1;
+            *never_outcomes.entry(short(event.outcome)).or_default() += 1;
         }
     }
-    FirmwareSummary { firmware, survives, fails, never_from: never_from.into_iter().collect(), stopped }
+    FirmwareSummary {
+        firmware,
+        survives,
+        fails,
+        never_from: never_from.into_iter().collect(),
+        never_outcomes: never_outcomes.into_iter().collect(),
+        stopped,
+    }
 }
 
 /// The events of the earliest (day, family) on which every event fails, after an event of the
@@ -313,6 +328,8 @@ mod tests {
             cell("all", "long-2021", "2021-10-01", LE, UPDATED),
             cell("all", "gts", "2026-11-25", GOOGLE, UPDATED),
             cell("none", "gts", "2026-11-25", GOOGLE, UNTRUSTED),
+            cell("mixed", "gts", "2026-11-25", GOOGLE, UNTRUSTED),
+            cell("mixed", "long-2021", "2021-10-01", LE, Some("out-of-memory")),
             cell("faults", "html", "2026-11-25", &["fault"], UNTRUSTED),
             cell("faults", "r10-4k-records", "2024-06-10", &["chain", "lets-encrypt", "records"], UPDATED),
         ];
@@ -322,13 +339,18 @@ mod tests {
             ("all", "survives every event (2)"),
             ("alt", "not stranded (updates through 2 of 3 events)"),
             ("faults", "no certificate event in these results"),
-            ("none", "updates through no event"),
+            ("mixed", "updates through no event"),
+            ("none", "updates through no event: every one ends tls-verify/untrusted"),
             ("x1", "not stranded (updates through 1 of 4 events)"),
         ];
         assert_eq!(headlines, expected.map(|(f, h)| (f, h.to_owned())));
         assert!(summary.iter().all(|s| s.stopped.is_empty() && s.stranded_since().is_none()));
-        assert_eq!(ids(&summary[4].fails), ["x3-2020", "pinned-2021"]);
-        assert_eq!(summary[4].never_from, [("google", 1)]);
+        assert_eq!(ids(&summary[5].fails), ["x3-2020", "pinned-2021"]);
+        assert_eq!(summary[5].never_from, [("google", 1)]);
+        assert_eq!(
+            summary[3].never_outcomes,
+            [("out-of-memory".to_owned(), 1), ("tls-verify/untrusted".to_owned(), 1)]
+        );
     }
 
     #[test]
