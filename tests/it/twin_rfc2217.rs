@@ -346,7 +346,8 @@ fn one_client_at_a_time_and_the_next_one_is_served() {
 #[test]
 fn pyserial_reads_the_modem_inputs_the_twin_tells_unasked() {
     let twin = RemoteTwin::spawn(&[]);
-    let read_lines = "import serial, sys\nport = serial.serial_for_url(sys.argv[1])\nprint(port.cts, port.dsr, port.ri, port.cd)";
+    let read_lines =
+        "import serial, sys\nport = serial.serial_for_url(sys.argv[1])\nprint(port.cts, port.dsr, port.ri, port.cd)";
     let output = Command::new(venv_bin("python")).args(["-c", read_lines, &twin.url]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
