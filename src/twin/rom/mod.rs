@@ -12,8 +12,9 @@
 //! stubs esptool 5.6 and espflash 4.7 upload ([`stub`]), the loader answers `OHAI` and speaks
 //! the stub's protocol from then on: 2 status bytes, MD5 as 16 raw bytes, ERASE_FLASH,
 //! ERASE_REGION, the streamed READ_FLASH with its acknowledgements and MD5, RUN_USER_CODE, and
-//! FLASH_END that stays in the stub unless told to reset (back into the ROM's loader). Any
-//! other RAM program reports
+//! FLASH_END that stays in the stub unless told to reset (back into the ROM's loader). The
+//! stub takes MEM_* too: a known stub loaded through it starts over it and says `OHAI` again
+//! (what a flasher that did not sync does). Any other RAM program reports
 //! [`LoaderExit::RunRam`] and nothing runs.
 
 mod download;
