@@ -9,7 +9,10 @@
 //! server code (request + 100) and the value now in force, as RFC 2217 requires and pyserial's
 //! client waits for: SET-BAUDRATE, SET-DATASIZE, SET-PARITY, SET-STOPSIZE (0: a query),
 //! SET-CONTROL (flow control, BREAK, DTR, RTS and their queries), PURGE-DATA, the state masks,
-//! SIGNATURE, and NOTIFY-MODEMSTATE / NOTIFY-LINESTATE asked of the server.
+//! SIGNATURE, and NOTIFY-MODEMSTATE / NOTIFY-LINESTATE asked of the server. Once
+//! COM-PORT-OPTION is agreed, the server tells the modem state unasked (no input asserted), as
+//! pyserial's server does and its client relies on: its `cts`, `dsr`, `ri` and `cd` fail until
+//! a NOTIFY-MODEMSTATE has come.
 //!
 //! Nothing here panics on input: a subnegotiation longer than [`MAX_SUBNEGOTIATION`] is
 //! dropped whole, one without the data its code needs is ignored.
@@ -127,6 +130,8 @@ pub(crate) struct ComPortServer {
     /// Options in force: (we will, they will), indexed BINARY, SGA, COM-PORT.
     ours: [bool; 3],
     theirs: [bool; 3],
+    /// The modem state was told (once COM-PORT-OPTION was first agreed).
+    modem_told: bool,
 }
 
 impl Default for ComPortServer {
@@ -137,6 +142,7 @@ impl Default for ComPortServer {
             settings: LineSettings::default(),
             ours: [false; 3],
             theirs: [false; 3],
+            modem_told: false,
         }
     }
 }
@@ -176,6 +182,11 @@ impl ComPortServer {
                     if let Some(reply) = self.negotiate(verb, option) {
                         flush(&mut data, &mut events);
                         events.push(Event::Reply(reply.to_vec()));
+                    }
+                    if option == COM_PORT_OPTION && !self.modem_told && (self.ours[2] || self.theirs[2]) {
+                        self.modem_told = true;
+                        flush(&mut data, &mut events);
+                        events.push(Event::Reply(modem_state_notification()));
                     }
                 }
                 (State::Sub, IAC) => self.state = State::SubIac,
@@ -338,6 +349,12 @@ fn set_control(s: &mut LineSettings, control: u8) -> Option<u8> {
     }
 }
 
+/// NOTIFY-MODEMSTATE from the server: CTS, DSR, RI and CD not asserted, none changed (the
+/// twin's USB-serial bridge has nothing on its modem inputs, as on ESP32 DevKit boards).
+fn modem_state_notification() -> Vec<u8> {
+    vec![IAC, SB, COM_PORT_OPTION, NOTIFY_MODEMSTATE + SERVER, 0, IAC, SE]
+}
+
 fn flush(data: &mut Vec<u8>, events: &mut Vec<Event>) {
     if !data.is_empty() {
         events.push(Event::Data(std::mem::take(data)));
@@ -387,6 +404,7 @@ mod tests {
                 vec![IAC, DO, SGA],
                 vec![IAC, WILL, SGA],
                 vec![IAC, WILL, COM_PORT_OPTION],
+                sub(NOTIFY_MODEMSTATE + SERVER, &[0]),
                 vec![IAC, DO, COM_PORT_OPTION]
             ]
         );

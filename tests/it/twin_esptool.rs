@@ -21,6 +21,8 @@ use common::serial::{find, read_until};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FLASH_SIZE: usize = 4 * 1024 * 1024;
+/// Far more than any esptool command here takes on a pseudo-terminal (a few seconds).
+const ESPTOOL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// esptool in the virtual environment `ci/setup-host` makes; `OTARIG_ESPTOOL` overrides.
 fn esptool_path() -> PathBuf {
@@ -74,14 +76,39 @@ impl StandaloneTwin {
 
     /// Runs esptool on the twin's port in ROM mode: (succeeded, stdout and stderr).
     fn esptool_output(&self, args: &[&str]) -> (bool, String) {
-        let output = Command::new(esptool_path())
+        self.esptool_as_given(&[&["--before", "no-reset", "--after", "no-reset", "--no-stub"], args].concat())
+    }
+
+    /// Runs esptool on the twin's port with only `--chip`, `--port` and `--baud` added (a
+    /// pseudo-terminal has no DTR/RTS: pass a `--before` that does not reset).
+    /// esptool waits for some answers without end: one that does not come in
+    /// [`ESPTOOL_DEADLINE`] fails the test instead of hanging it.
+    fn esptool_as_given(&self, args: &[&str]) -> (bool, String) {
+        let child = Command::new(esptool_path())
             .args(["--chip", "esp32", "--port", &self.port, "--baud", "115200"])
-            .args(["--before", "no-reset", "--after", "no-reset", "--no-stub"])
             .args(args)
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(child.wait_with_output()));
+        let Ok(output) = finished.recv_timeout(ESPTOOL_DEADLINE) else {
+            // SAFETY: kill(2) of our own child, not yet reaped (its waiting thread still runs).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("esptool {args:?} did not finish within {ESPTOOL_DEADLINE:?}");
+        };
+        let output = output.unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         (output.status.success(), text)
+    }
+
+    /// [`Self::esptool_as_given`] that must succeed.
+    fn esptool_stub(&self, args: &[&str]) -> String {
+        let (ok, text) = self.esptool_as_given(args);
+        assert!(ok, "esptool {args:?} failed:\n{text}");
+        text
     }
 
     fn open_port(&self) -> Box<dyn serialport::SerialPort> {
@@ -182,4 +209,20 @@ fn esptool_round_trip_on_the_standalone_twin() {
     assert!(region(0x10000, firmware.app.len()) == firmware.app);
     assert!(region(SCRATCH_AT + 0x1000, 0x1000).iter().all(|&b| b == 0xFF));
     assert!(region(0xd000, 0x2000).iter().all(|&b| b == 0xFF), "untouched otadata stays erased");
+}
+
+/// What esptool's own test suite (`test_esptool.py`) asks of a board, here with the stub and
+/// without resets: a flasher that neither resets nor syncs (`--before no-reset-no-sync`) cannot
+/// know the stub runs and uploads it again; the running stub loads it over itself and starts
+/// it, and it says `OHAI` again.
+#[test]
+fn esptool_uploads_its_stub_over_the_running_stub_when_it_does_not_sync() {
+    let tmp = TempDir::new("twin-esptool-stub");
+    let twin = StandaloneTwin::spawn(&tmp.0.join("board.flash"));
+    let left = twin.esptool_stub(&["--before", "no-reset", "--after", "no-reset-stub", "flash-id"]);
+    assert!(left.contains("Staying in flasher stub."), "{left}");
+    let again = twin.esptool_stub(&["--before", "no-reset-no-sync", "--after", "no-reset-stub", "flash-id"]);
+    for expected in ["Uploading stub flasher...", "Stub flasher running.", "Manufacturer: ef"] {
+        assert!(again.contains(expected), "{expected:?} in:\n{again}");
+    }
 }

@@ -368,3 +368,18 @@ fn one_client_at_a_time_and_the_next_one_is_served() {
         assert!(Instant::now() < deadline, "no client served after the first left");
     }
 }
+
+/// pyserial's client knows the modem inputs (CTS, DSR, RI, CD) only from the server's
+/// NOTIFY-MODEMSTATE, which pyserial's own server sends unasked once COM-PORT-OPTION is agreed;
+/// until one came, reading them fails ("remote sends no NOTIFY_MODEMSTATE"), and with it
+/// esp_rfc2217_server in front of the twin, as esptool's test suite puts it in front of a board.
+#[test]
+fn pyserial_reads_the_modem_inputs_the_twin_tells_unasked() {
+    let twin = RemoteTwin::spawn(&[]);
+    let read_lines =
+        "import serial, sys\nport = serial.serial_for_url(sys.argv[1])\nprint(port.cts, port.dsr, port.ri, port.cd)";
+    let output = Command::new(venv_bin("python")).args(["-c", read_lines, &twin.url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "False False False False", "nothing asserted");
+}

@@ -12,8 +12,9 @@
 //! stubs esptool 5.6 and espflash 4.7 upload ([`stub`]), the loader answers `OHAI` and speaks
 //! the stub's protocol from then on: 2 status bytes, MD5 as 16 raw bytes, ERASE_FLASH,
 //! ERASE_REGION, the streamed READ_FLASH with its acknowledgements and MD5, RUN_USER_CODE, and
-//! FLASH_END that stays in the stub unless told to reset (back into the ROM's loader). Any
-//! other RAM program reports
+//! FLASH_END that stays in the stub unless told to reset (back into the ROM's loader). The
+//! stub takes MEM_* too: a known stub loaded through it starts over it and says `OHAI` again
+//! (what a flasher that did not sync does). Any other RAM program reports
 //! [`LoaderExit::RunRam`] and nothing runs.
 
 mod download;
@@ -144,6 +145,8 @@ pub struct RomLoader {
     stub: Option<&'static KnownStub>,
     /// The stub's READ_FLASH under way: frames are its acknowledgements until it ends.
     reading: Option<FlashRead>,
+    /// MEM_END has just started a known stub: its `OHAI` follows the reply.
+    stub_started: bool,
 }
 
 impl Default for RomLoader {
@@ -169,6 +172,7 @@ impl RomLoader {
             ram: Vec::new(),
             stub: None,
             reading: None,
+            stub_started: false,
         }
     }
 
@@ -239,8 +243,9 @@ impl RomLoader {
             Ok((value, body)) => reply(op, value, &body, stub),
             Err(error) => failure(op, error, stub),
         }];
-        if op == op::MEM_END && self.stub.is_some() && !stub {
-            // The stub's first words, after the ROM's reply to MEM_END.
+        if std::mem::take(&mut self.stub_started) {
+            // The stub's first words, after the reply to MEM_END (the ROM's, or the running
+            // stub's when a flasher that did not sync uploads the stub over itself).
             replies.push(b"OHAI".to_vec());
         }
         if let Some(read) = &mut self.reading {
@@ -415,9 +420,12 @@ impl RomLoader {
         if no_entry == 0 {
             match stub::recognise(&self.ram, entry) {
                 Some(known) => {
-                    // The stub attaches the flash itself when it starts.
+                    // The stub attaches the flash itself when it starts. A running stub takes
+                    // MEM_* too and jumps to the entry: the same stub, loaded over itself,
+                    // starts again.
                     self.regs.attach_flash();
                     self.stub = Some(known);
+                    self.stub_started = true;
                 }
                 None => self.exit = Some(LoaderExit::RunRam { entry }),
             }
