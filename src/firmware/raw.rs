@@ -8,7 +8,7 @@
 //! manifest names one, and the manifest always wins.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -258,32 +258,34 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
         None => None,
         Some(names) => Some(manifest(curves_of(checking, names)?)),
     };
-    let tls_in_content_len = match &raw.tls_in_content_len {
-        None => None,
-        Some(len) => {
-            let value = *len.get_ref();
-            if !(MIN_IN_CONTENT_LEN..=DEFAULT_IN_CONTENT_LEN).contains(&value) {
-                let message = format!(
-                    "tls_in_content_len = {value} is outside {MIN_IN_CONTENT_LEN}..={DEFAULT_IN_CONTENT_LEN} (the Kconfig's range)"
-                );
-                return checking.error(len.span(), message);
-            }
-            Some(manifest(value))
-        }
-    };
-    let tls_heap = match &raw.tls_heap {
-        None => None,
-        Some(heap) => {
-            let value = *heap.get_ref();
-            if !(MIN_TLS_HEAP..=MAX_TLS_HEAP).contains(&value) {
-                let message = format!(
-                    "tls_heap = {value} is outside {MIN_TLS_HEAP}..={MAX_TLS_HEAP} (bytes of heap, at most the ESP32's 520 KiB of SRAM)"
-                );
-                return checking.error(heap.span(), message);
-            }
-            Some(manifest(value))
-        }
-    };
+    let tls_in_content_len = raw
+        .tls_in_content_len
+        .as_ref()
+        .map(|len| {
+            bytes_within(
+                checking,
+                "tls_in_content_len",
+                len,
+                MIN_IN_CONTENT_LEN..=DEFAULT_IN_CONTENT_LEN,
+                "the Kconfig's range",
+            )
+        })
+        .transpose()?
+        .map(manifest);
+    let tls_heap = raw
+        .tls_heap
+        .as_ref()
+        .map(|heap| {
+            bytes_within(
+                checking,
+                "tls_heap",
+                heap,
+                MIN_TLS_HEAP..=MAX_TLS_HEAP,
+                "bytes of heap, at most the ESP32's 520 KiB of SRAM",
+            )
+        })
+        .transpose()?
+        .map(manifest);
     Ok(Stated {
         idf,
         ota_url,
@@ -300,6 +302,23 @@ fn stated_in(checking: &Checking<'_>, raw: &RawManifest) -> Result<Stated, Manif
 }
 
 /// `curves_off`: curve names the Kconfig knows, each once.
+/// A size in bytes that must lie in `range` (`why` says where the range comes from), located at
+/// its value when it does not.
+fn bytes_within(
+    checking: &Checking<'_>,
+    key: &str,
+    value: &Spanned<u32>,
+    range: RangeInclusive<u32>,
+    why: &str,
+) -> Result<u32, ManifestError> {
+    let bytes = *value.get_ref();
+    if !range.contains(&bytes) {
+        let message = format!("{key} = {bytes} is outside {}..={} ({why})", range.start(), range.end());
+        return checking.error(value.span(), message);
+    }
+    Ok(bytes)
+}
+
 fn curves_of(checking: &Checking<'_>, names: &[Spanned<String>]) -> Result<Curves, ManifestError> {
     let mut curves = Curves::NONE;
     for name in names {

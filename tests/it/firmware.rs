@@ -102,6 +102,12 @@ fn mistakes_are_located() {
     assert_eq!(line, 5, "below the Kconfig's 512");
     let (_, line) = located_error(&format!("{HEAD}{pem}tls_in_content_len = 32768\n"));
     assert_eq!(line, 5, "past 16384");
+    let (_, line) = located_error(&format!("{HEAD}{pem}tls_heap = 0\n"));
+    assert_eq!(line, 5, "no heap at all");
+    let (kind, line) = located_error(&format!("{HEAD}{pem}tls_heap = 600000\n"));
+    assert_eq!(line, 5, "past the ESP32's 520 KiB");
+    let SpecErrorKind::Shape { message } = kind else { panic!("{kind:?}") };
+    assert!(message.starts_with("tls_heap = 600000 is outside 1..=532480"), "{message}");
     let fleet = load_one(&format!("{HEAD}{pem}curves_off = [\"secp384r1\", \"bp512r1\"]\ntls_in_content_len = 4096\n"))
         .unwrap();
     let firmware = fleet.get("fw").unwrap();

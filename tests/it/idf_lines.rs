@@ -7,7 +7,7 @@
 //! image's), the ROM's against the ROM's own list.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -185,6 +185,26 @@ fn every_release_prints_only_its_own_lines_on_every_path() {
     }
 }
 
+/// A lab of its own under `dir`: the shipped PKI, bundles and release `v2.0.0`, and no other
+/// firmware or scenario; its (fleet, scenarios) directories.
+fn small_lab(dir: &Path) -> (PathBuf, PathBuf) {
+    let (fleet, scenarios) = (dir.join("fleet"), dir.join("scenarios"));
+    std::fs::create_dir_all(&fleet).unwrap();
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
+    std::fs::copy(Path::new(ROOT).join("firmware-images/v2.0.0.toml"), fleet.join("v2.0.0.toml")).unwrap();
+    std::os::unix::fs::symlink(Path::new(ROOT).join("firmware-images/bundles"), fleet.join("bundles")).unwrap();
+    (fleet, scenarios)
+}
+
+/// The manifest of a `release` build trusting ISRG Root X1, with `option` (a build option's key).
+fn x1_manifest(release: &str, option: &str) -> String {
+    format!(
+        "version = \"1.0.0\"\nidf = \"{release}\"\nchip = \"esp32\"\n\
+         ota_url = \"https://ota.example.com/firmware.bin\"\ntrust = {{ pem = [\"isrg_root_x1\"] }}\n{option}\n"
+    )
+}
+
 /// A firmware of every release built with a 4 KB TLS input buffer, against a server that sends
 /// 16 KB records (the download fails), 4 KB records (it updates) and a chain larger than the
 /// buffer in 4 KB records (the handshake fails): every line is its release's, and the code is
@@ -192,20 +212,11 @@ fn every_release_prints_only_its_own_lines_on_every_path() {
 #[test]
 fn a_reduced_input_buffer_fails_with_each_release_s_lines_and_code() {
     let tmp = TempDir::new("idf-lines-in4k");
-    let (fleet, scenarios) = (tmp.0.join("fleet"), tmp.0.join("scenarios"));
-    std::fs::create_dir_all(&fleet).unwrap();
-    std::fs::create_dir_all(&scenarios).unwrap();
-    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
-    std::fs::copy(Path::new(ROOT).join("firmware-images/v2.0.0.toml"), fleet.join("v2.0.0.toml")).unwrap();
-    std::os::unix::fs::symlink(Path::new(ROOT).join("firmware-images/bundles"), fleet.join("bundles")).unwrap();
+    let (fleet, scenarios) = small_lab(&tmp.0);
     let releases = releases();
     for release in &releases {
-        let manifest = format!(
-            "version = \"1.0.0\"\nidf = \"{release}\"\nchip = \"esp32\"\n\
-             ota_url = \"https://ota.example.com/firmware.bin\"\ntrust = {{ pem = [\"isrg_root_x1\"] }}\n\
-             tls_in_content_len = 4096\n"
-        );
-        std::fs::write(fleet.join(format!("in4k-{release}.toml")), manifest).unwrap();
+        std::fs::write(fleet.join(format!("in4k-{release}.toml")), x1_manifest(release, "tls_in_content_len = 4096"))
+            .unwrap();
     }
     let image = "image = \"v2.0.0\"";
     std::fs::write(scenarios.join("records-16k.toml"), scenario(image, "")).unwrap();
@@ -245,22 +256,13 @@ fn a_reduced_input_buffer_fails_with_each_release_s_lines_and_code() {
 #[test]
 fn a_heap_too_small_fails_with_each_release_s_lines() {
     let tmp = TempDir::new("idf-lines-heap");
-    let (fleet, scenarios) = (tmp.0.join("fleet"), tmp.0.join("scenarios"));
-    std::fs::create_dir_all(&fleet).unwrap();
-    std::fs::create_dir_all(&scenarios).unwrap();
-    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios/pki"), scenarios.join("pki")).unwrap();
-    std::fs::copy(Path::new(ROOT).join("firmware-images/v2.0.0.toml"), fleet.join("v2.0.0.toml")).unwrap();
-    std::os::unix::fs::symlink(Path::new(ROOT).join("firmware-images/bundles"), fleet.join("bundles")).unwrap();
+    let (fleet, scenarios) = small_lab(&tmp.0);
     let releases = releases();
     // 20,000 bytes: ISRG Root X1's parse (3,174 on the twin) fits, the setup's two 16 KB
     // buffers do not; 1,000 bytes: the root's parse does not fit.
     for (name, heap) in [("setup", 20_000), ("roots", 1_000)] {
         for release in &releases {
-            let manifest = format!(
-                "version = \"1.0.0\"\nidf = \"{release}\"\nchip = \"esp32\"\n\
-                 ota_url = \"https://ota.example.com/firmware.bin\"\ntrust = {{ pem = [\"isrg_root_x1\"] }}\n\
-                 tls_heap = {heap}\n"
-            );
+            let manifest = x1_manifest(release, &format!("tls_heap = {heap}"));
             std::fs::write(fleet.join(format!("{name}-{release}.toml")), manifest).unwrap();
         }
     }
